@@ -1,0 +1,121 @@
+"""`localmarl` command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from runs.output import DEFAULT_OUT, atomic_dir, run_metadata, write_json
+
+
+def _progress(total: int, desc: str, unit: str = "h"):
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, unit=unit, disable=None, mininterval=1.0, file=sys.stderr)
+
+
+def cmd_simulate(args) -> int:
+    from model.model import LocalMarketModel
+    from runs import results
+
+    model = LocalMarketModel(scenario=args.scenario, week=args.week, policy=args.policy, seed=args.seed,
+                             location_swap=args.location_swap)
+    out = Path(args.out) if args.out else DEFAULT_OUT / f"simulate-{model.scenario.name}-{args.week.replace(':', '')}-{args.policy}"
+    with _progress(model.n_hours_total, f"simulate {model.scenario.name}") as bar:
+        while model.running:
+            model.step()
+            bar.update(1)
+    t = results.tables(model)
+    with atomic_dir(out, overwrite=args.overwrite) as tmp:
+        for name, df in t.items():
+            df.to_csv(tmp / f"{name}.csv", index=False, float_format="%.6g")
+        write_json(tmp / "config.json", run_metadata("simulate", vars(args) | {"out": str(out)}, model.scenario))
+        (tmp / "summary.txt").write_text(results.summary(t) + "\n")
+    print(f"scenario {model.scenario.name}, weeks {model.weeks}, policy {model.policy_name}")
+    print(results.summary(t))
+    print(f"\nwrote {out}/buses.csv, aggregators.csv, market.csv, config.json")
+    return 0
+
+
+def cmd_flex_share(args) -> int:
+    from model.model import LocalMarketModel
+
+    model = LocalMarketModel(scenario=args.scenario, week="all", policy="truthful", collect=False, seed=args.seed)
+    bought = slack = 0
+    t0 = time.perf_counter()
+    with _progress(model.n_hours_total, f"flex-share {model.scenario.name}") as bar:
+        while model.running:
+            model.step()
+            h = model.hour_result
+            bought += float(h.up_mw.sum() + h.dn_mw.sum()) > 1e-6
+            slack += h.lfm.slack_mw > 1e-6
+            bar.update(1)
+    n = model.hours_done
+    print(f"scenario {model.scenario.name}: {n} hours (52 weeks), truthful bidding, {time.perf_counter() - t0:.1f} s")
+    print(f"hours in which the LFM buys flexibility: {bought} ({bought / n:.1%}); hours needing emergency slack: {slack}")
+    print(f"{bought / n:.4f}")
+    return 0
+
+
+def cmd_bench(args) -> int:
+    from model.model import LocalMarketModel
+    from runs.bench import model_step_ms, run_bench
+
+    def make():
+        return LocalMarketModel(scenario=args.scenario, week=args.week, policy=args.policy, collect=False, seed=0)
+
+    result = run_bench(make(), repeats=args.repeats)
+    result["model_step_ms_per_hour"] = round(model_step_ms(make), 4)
+    if args.json:
+        print(json.dumps(result))
+    else:
+        for k, v in result.items():
+            print(f"{k:28s} {v}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="localmarl", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("simulate", help="simulate weeks of a scenario and write tidy CSVs")
+    s.add_argument("--scenario", default="s-a", help="scenario name (s-a, one-arb, all-arb, ...) or TOML path")
+    s.add_argument("--week", default="test:1", help="test:N (1-12), train:N (1-39), eval:1, week:W (0-51) or all")
+    s.add_argument("--policy", default="truthful", help="truthful, random or rule")
+    s.add_argument("--location-swap", default=None, help='swap aggregators\' buses, e.g. "5:9,8:10"')
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--out", default=None, help=f"output folder (default under {DEFAULT_OUT}/)")
+    s.add_argument("--overwrite", action="store_true", help="replace a non-empty output folder")
+    s.set_defaults(func=cmd_simulate)
+
+    f = sub.add_parser("flex-share", help="share of the year's hours in which the LFM buys flexibility (truthful bids)")
+    f.add_argument("--scenario", default="s-a")
+    f.add_argument("--seed", type=int, default=0)
+    f.set_defaults(func=cmd_flex_share)
+
+    b = sub.add_parser("bench", help="fast clearing vs plain PuLP + CBC on the same week")
+    b.add_argument("--scenario", default="s-a")
+    b.add_argument("--week", default="test:1")
+    b.add_argument("--policy", default="truthful")
+    b.add_argument("--repeats", type=int, default=5, help="fast-path repeats per hour (best of)")
+    b.add_argument("--json", action="store_true", help="print one JSON object")
+    b.set_defaults(func=cmd_bench)
+    return p
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    from model.scenario import ScenarioError
+
+    try:
+        return args.func(args)
+    except (ScenarioError, FileExistsError, ValueError) as e:
+        print(f"localmarl {args.command}: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
