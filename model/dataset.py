@@ -67,7 +67,8 @@ PROFILE_GROUPS: Mapping[str, tuple[str, ...]] = {
 }
 
 CONSTANT_PROFILE = "constant"  # availability 1.0 in every hour
-NO_PROFILE = ("", "none")  # allowed only together with a 0 MW capacity (all zeros)
+NO_PROFILE = ("", "none")
+MIX_SEPARATOR = "+"  # "h0_a+h0_b": the mean of several profiles (see RawData.series)  # allowed only together with a 0 MW capacity (all zeros)
 
 _START_2018_UTC = np.datetime64("2017-12-31T23:00:00", "s")  # Mon 1 Jan 2018 00:00 CET
 _HOUR = np.timedelta64(3600, "s")
@@ -224,6 +225,23 @@ class RawData:
         if name in NO_PROFILE:
             return self._matrix.shape[0] - 1
         return self._row[name]
+
+    def series(self, name: str) -> np.ndarray:
+        """The full per-unit series of a profile, of 'constant'/'none', or of a mix.
+
+        A mix ``"h0_a+h0_b+g0_a"`` is the mean of the named profiles, renormalised so its
+        maximum over the data is 1.0: an aggregator of many diverse consumers sees a smoother
+        load than any single standard profile.
+        """
+        if MIX_SEPARATOR not in name:
+            return self._matrix[self.profile_row(name)]
+        mixes = self.__dict__.setdefault("_mixes", {})
+        if name not in mixes:
+            parts = [self._matrix[self._row[part.strip()]] for part in name.split(MIX_SEPARATOR)]
+            mean = np.mean(parts, axis=0)
+            peak = mean.max()
+            mixes[name] = _readonly(mean / peak if peak > 0 else mean)
+        return mixes[name]
 
 
 def _readonly(a: np.ndarray) -> np.ndarray:
@@ -504,7 +522,7 @@ _FIELDS = (  # (capacity field, profile field)
 
 
 def _check_portfolio(raw: RawData, i: int,
-                     p: AggregatorPortfolio) -> tuple[list[int], list[float], float]:
+                     p: AggregatorPortfolio) -> tuple[list[np.ndarray], list[float], float]:
     rows, caps = [], []
     for cap_field, prof_field in _FIELDS:
         cap = getattr(p, cap_field)
@@ -517,15 +535,18 @@ def _check_portfolio(raw: RawData, i: int,
         if name in NO_PROFILE and cap != 0:
             raise ValueError(f"aggregator {i}: {prof_field} is {name!r} but {cap_field} = {cap}; "
                              f"name a profile (or set {cap_field} = 0)")
-        if name not in raw._row and name != CONSTANT_PROFILE and name not in NO_PROFILE:
-            close = [n for n in raw._row if n.split("_")[0] == name.lower().split("_")[0]] \
-                or list(raw._row)
-            shown = ", ".join(close[:8]) + (", ..." if len(close) > 8 else "")
-            raise UnknownProfileError(
-                f"aggregator {i}: {prof_field} = {name!r} is not a profile in the data "
-                f"({raw.source}); available e.g.: {shown} ({len(raw._row)} profiles; groups "
-                f"pv_*, wind_*, bm_*, h0_*, g*_*, l*_*; or {CONSTANT_PROFILE!r})")
-        rows.append(raw.profile_row(name))
+        parts = [x.strip() for x in name.split(MIX_SEPARATOR)] if MIX_SEPARATOR in name else [name]
+        for part in parts:
+            if part not in raw._row and (len(parts) > 1 or (part != CONSTANT_PROFILE and part not in NO_PROFILE)):
+                close = [n for n in raw._row if n.split("_")[0] == part.lower().split("_")[0]] \
+                    or list(raw._row)
+                shown = ", ".join(close[:8]) + (", ..." if len(close) > 8 else "")
+                raise UnknownProfileError(
+                    f"aggregator {i}: {prof_field} = {name!r}: {part!r} is not a profile in the data "
+                    f"({raw.source}); available e.g.: {shown} ({len(raw._row)} profiles; groups "
+                    f"pv_*, wind_*, bm_*, h0_*, g*_*, l*_*; or {CONSTANT_PROFILE!r}; "
+                    f"mixes like 'h0_a+h0_b')")
+        rows.append(raw.series(name))
         caps.append(float(cap))
     pf = p.load_power_factor
     if isinstance(pf, bool) or not isinstance(pf, (int, float, np.floating)) or not 0 < pf <= 1:
@@ -551,15 +572,17 @@ def week_data(raw: RawData, week: int, portfolios: Sequence[AggregatorPortfolio]
     if len(portfolios) == 0:
         raise ValueError("week_data needs at least one AggregatorPortfolio")
     n = len(portfolios)
-    rows = np.empty((4, n), dtype=np.intp)
+    series: list[list[np.ndarray]] = [[None] * n for _ in range(4)]
     caps = np.empty((4, n), dtype=np.float64)
     tanphi = np.empty(n, dtype=np.float64)
     for i, p in enumerate(portfolios):
         r, c, t = _check_portfolio(raw, i, p)
-        rows[:, i], caps[:, i], tanphi[i] = r, c, t
+        for kind in range(4):
+            series[kind][i] = r[kind]
+        caps[:, i], tanphi[i] = c, t
 
     lo, hi = week * HOURS_PER_WEEK, (week + 1) * HOURS_PER_WEEK
-    block = raw._matrix[rows.ravel(), lo:hi]  # (4n, H) gather of the used profiles
+    block = np.stack([s[lo:hi] for kind in series for s in kind])  # (4n, H) the used profiles
     if np.isnan(block).any():
         j, h = np.argwhere(np.isnan(block))[0]
         kind, i = divmod(int(j), n)

@@ -53,6 +53,7 @@ class HourResult:
     imb_short_eur_mwh: float
     forecast_error_mw: np.ndarray
     # stage 1
+    obs_lem: np.ndarray = None  # (n, len(OBS1)) what the primary sub-agents saw
     withhold: np.ndarray = None
     p_gen_mw: np.ndarray = None
     q_gen_mvar: np.ndarray = None
@@ -63,6 +64,7 @@ class HourResult:
     lem_cost_eur: np.ndarray = None
     ref_cost_eur: np.ndarray = None
     # stage 2
+    obs_lfm: np.ndarray = None  # (n, len(OBS2)) what the secondary sub-agents saw
     flex_bid_eur_mwh: np.ndarray = None  # (n, 2) up, down
     lfm: LfmResult = None
     up_mw: np.ndarray = None
@@ -244,9 +246,11 @@ class LocalMarketModel(mesa.Model):
     def clear_hour(self) -> HourResult:
         """Clear the current hour: LEM -> LFM -> balancing. Does not advance time."""
         h = self._hour_inputs()
-        h.withhold = self._act("lem", self.observe_lem(h))
+        h.obs_lem = self.observe_lem(h)
+        h.withhold = self._act("lem", h.obs_lem)
         self.lem_operator.clear(h)
-        h.flex_bid_eur_mwh = self._act("lfm", self.observe_lfm(h))
+        h.obs_lfm = self.observe_lfm(h)
+        h.flex_bid_eur_mwh = self._act("lfm", h.obs_lfm)
         self.dso.clear(h)
         self.balancing_operator.settle(h)
         return h

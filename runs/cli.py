@@ -8,7 +8,13 @@ import sys
 import time
 from pathlib import Path
 
+import importlib
+
 from runs.output import DEFAULT_OUT, atomic_dir, run_metadata, write_json
+
+
+#: Modules that add sub-commands: each has `register(subparsers)` (imports must stay light).
+EXTENSIONS = ("runs.train", "runs.sweep", "runs.app_cli")
 
 
 def _progress(total: int, desc: str, unit: str = "h"):
@@ -61,6 +67,10 @@ def cmd_flex_share(args) -> int:
 
 
 def cmd_bench(args) -> int:
+    if args.training:
+        from runs.train import bench_training
+
+        return bench_training(args)
     from model.model import LocalMarketModel
     from runs.bench import model_step_ms, run_bench
 
@@ -102,7 +112,10 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--policy", default="truthful")
     b.add_argument("--repeats", type=int, default=5, help="fast-path repeats per hour (best of)")
     b.add_argument("--json", action="store_true", help="print one JSON object")
+    b.add_argument("--training", action="store_true", help="measure training speed instead (market hours per second)")
     b.set_defaults(func=cmd_bench)
+    for module in EXTENSIONS:
+        importlib.import_module(module).register(sub)
     return p
 
 
