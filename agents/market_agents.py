@@ -43,17 +43,20 @@ class Aggregator(mesa.Agent):
 class LemOperator(mesa.Agent):
     """Clears the community LEM (stage 1) and computes each aggregator's truthful reference cost."""
 
+    def __init__(self, model):
+        super().__init__(model)
+        self.merit_order = lem.MeritOrder(model.cost_eur_mwh)
+
     def clear(self, h):
         m = self.model
         offer = (1.0 - h.withhold) * h.offer_cap_mw
-        res = lem.clear_lem(offer, m.cost_eur_mwh, h.load_mw, h.import_eur_mwh, h.export_eur_mwh)
+        res, h.ref_cost_eur = self.merit_order.clear_with_references(
+            offer, h.offer_cap_mw, h.load_mw, h.import_eur_mwh, h.export_eur_mwh
+        )
         h.p_gen_mw = res.p_gen_mw
         h.lem_price_eur_mwh = float(res.price_eur_mwh)
         h.p_import_mw, h.p_export_mw = float(res.p_import_mw), float(res.p_export_mw)
         h.lem_cost_eur = lem.lem_costs_eur(res.p_gen_mw, h.load_mw, m.cost_eur_mwh, res.price_eur_mwh)
-        h.ref_cost_eur = lem.truthful_reference_costs_eur(
-            offer, h.offer_cap_mw, m.cost_eur_mwh, h.load_mw, h.import_eur_mwh, h.export_eur_mwh
-        )
         h.p_sched_mw = h.p_gen_mw - h.load_mw
         h.q_gen_mvar = h.p_gen_mw * m.tan_phi_gen
 

@@ -294,6 +294,7 @@ MODEL_REPORTERS = {
     "lfm_cost_eur": _h("dso_payment_eur"),
     "lfm_objective_eur": lambda m: m.hour_result.lfm.cost_eur,
     "slack_mw": lambda m: m.hour_result.lfm.slack_mw,
+    "slack_mvar": lambda m: float(np.abs(m.hour_result.lfm.slack_q_mvar).sum()),
     "flex_mw": lambda m: float(m.hour_result.up_mw.sum() + m.hour_result.dn_mw.sum()),
     "v_min_pu": lambda m: float(m.hour_result.lfm.v_pu.min()),
     "buses": lambda m: bus_table(m, m.hour_result),
@@ -323,7 +324,7 @@ def bus_table(model: LocalMarketModel, h: HourResult) -> np.ndarray:
     inc[model.agg_bus_index, np.arange(len(model.aggregators))] = 1.0
     p_sched = inc @ h.p_sched_mw
     p_final = inc @ (h.p_sched_mw + h.up_mw - h.dn_mw + h.forecast_error_mw) + lfm.slack_up_mw - lfm.slack_dn_mw
-    q = inc @ (h.q_gen_mvar - h.load_mvar)
+    q = inc @ (h.q_gen_mvar - h.load_mvar) + lfm.slack_q_mvar
     p_sched[0] = -p_sched[1:].sum()
     p_final[0] = lfm.p_line_mw[0]
     q[0] = lfm.q_line_mvar[0]

@@ -51,6 +51,7 @@ def run_bench(model, repeats: int = 3) -> dict:
     hours = _week_inputs(model)
     c = model.cost_eur_mwh
     solver = LfmSolver(model.lfm_network)
+    merit = lem.MeritOrder(c)
     fast_ms, ref_ms, lem_ms, lfm_ms = [], [], [], []
     max_cost_gap = 0.0
     for h in hours:
@@ -59,8 +60,7 @@ def run_bench(model, repeats: int = 3) -> dict:
         best = np.inf
         for _ in range(repeats):
             t0 = time.perf_counter()
-            res = lem.clear_lem(offer, c, h.load_mw, h.import_eur_mwh, h.export_eur_mwh)
-            lem.truthful_reference_costs_eur(offer, h.offer_cap_mw, c, h.load_mw, h.import_eur_mwh, h.export_eur_mwh)
+            res, _ = merit.clear_with_references(offer, h.offer_cap_mw, h.load_mw, h.import_eur_mwh, h.export_eur_mwh)
             t1 = time.perf_counter()
             fl = solver.solve(bids)
             t2 = time.perf_counter()

@@ -10,7 +10,7 @@ from model.model import BUS_COLUMNS, LocalMarketModel
 
 MARKET_COLUMNS = (
     "hour", "week", "hour_of_week", "lem_price_eur_mwh", "import_price_eur_mwh", "export_price_eur_mwh",
-    "imb_long_eur_mwh", "imb_short_eur_mwh", "lfm_cost_eur", "slack_mw", "flex_mw", "lfm_objective_eur", "v_min_pu",
+    "imb_long_eur_mwh", "imb_short_eur_mwh", "lfm_cost_eur", "slack_mw", "slack_mvar", "flex_mw", "lfm_objective_eur", "v_min_pu",
 )
 AGGREGATOR_COLUMNS = (
     "hour", "aggregator", "bus", "lem_cost_eur", "lfm_cost_eur", "bm_cost_eur", "r1", "r2", "withheld", "up_mw", "dn_mw",

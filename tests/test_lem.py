@@ -6,10 +6,10 @@ import pytest
 
 from model.markets.lem import (
     clear_lem,
+    MeritOrder,
     clear_lem_pulp,
     lem_costs_eur,
     lem_system_cost,
-    truthful_reference_costs_eur,
 )
 
 IMP, EXP = 50.0, 45.0
@@ -112,9 +112,8 @@ def test_lem_cost_and_truthful_reference_by_hand():
     np.testing.assert_allclose(lem_costs_eur(r.p_gen_mw, demand, cost, r.price_eur_mwh), [0 + 50 * (1 - 2), 48 * 3 + 50 * 1])
     # aggregator 1 withholds everything: it imports 3 MW more; price stays at import price
     offer = np.array([2.0, 0.0])
-    ref = truthful_reference_costs_eur(offer, offer_true, cost, demand, IMP, EXP)
+    w, ref = MeritOrder(cost).clear_with_references(offer, offer_true, demand, IMP, EXP)
     np.testing.assert_allclose(ref, [-50.0, 48 * 3 + 50 * 1])  # both as if aggregator k had bid truthfully
-    w = clear_lem(offer, cost, demand, IMP, EXP)
     own = lem_costs_eur(w.p_gen_mw, demand, cost, w.price_eur_mwh)
     assert own[1] - ref[1] == pytest.approx(4 * 50 - (48 * 3 + 50))  # r1 = ref - cost = -6 €
 

@@ -27,11 +27,11 @@ def random_bids(rng, load_scale):
     )
 
 
-def bus_injection(net, bids, up, dn, slack_up=0, slack_dn=0):
+def bus_injection(net, bids, res):
     inc = np.zeros((net.feeder.n_bus, K))
     inc[net.agg_bus, np.arange(K)] = 1
-    p = inc @ (bids.p_sched_mw + up - dn) + slack_up - slack_dn
-    return p, inc @ bids.q_mvar
+    p = inc @ (bids.p_sched_mw + res.up_mw - res.dn_mw) + res.slack_up_mw - res.slack_dn_mw
+    return p, inc @ bids.q_mvar + res.slack_q_mvar
 
 
 def test_fast_path_matches_plain_pulp_on_random_hours(net):
@@ -53,7 +53,7 @@ def test_fast_path_matches_plain_pulp_on_random_hours(net):
             assert np.all(reduced[at_lo & ~at_hi] >= -1e-6)
             assert np.all(reduced[at_hi & ~at_lo] <= 1e-6)
         # the fast path's dispatch is feasible: LinDistFlow voltages of its injections within limits
-        p, q = bus_injection(net, bids, fast.up_mw, fast.dn_mw, fast.slack_up_mw, fast.slack_dn_mw)
+        p, q = bus_injection(net, bids, fast)
         v = voltages_pu(net.feeder, p, q, net.v_slack_pu)
         assert v.min() >= net.v_min_pu - 1e-6 and v.max() <= net.v_max_pu + 1e-6
         np.testing.assert_allclose(v, fast.v_pu, atol=1e-7)
@@ -95,9 +95,20 @@ def test_infeasible_hour_clears_with_reported_slack(net):
                    up_eur_mwh=np.full(K, 10.0), dn_eur_mwh=np.full(K, 10.0))
     res = LfmSolver(net).solve(bids)
     assert res.slack_mw > 0.1
+    assert np.all(res.slack_q_mvar == 0)  # active shedding suffices: no reactive last resort
     assert res.cost_eur == pytest.approx(net.voll_eur_mwh * res.slack_mw)
     assert res.v_pu.min() >= net.v_min_pu - 1e-9
     assert res.dlmp_eur_mwh.max() == pytest.approx(net.voll_eur_mwh)  # the price shows the scarcity
+
+
+def test_reactive_overload_still_clears_with_reactive_slack(net):
+    # 1 Mvar drawn at every bus: 10 Mvar through line 1-2 exceeds its 5 MVA whatever P does
+    bids = LfmBids(p_sched_mw=np.zeros(K), q_mvar=-np.ones(K), up_cap_mw=np.zeros(K), dn_cap_mw=np.zeros(K),
+                   up_eur_mwh=np.full(K, 10.0), dn_eur_mwh=np.full(K, 10.0))
+    res = LfmSolver(net).solve(bids)
+    assert np.abs(res.slack_q_mvar).sum() > 4.5
+    assert np.hypot(res.p_line_mw[1], res.q_line_mvar[1]) <= net.line_s_max_mva[1] + 1e-6
+    assert res.cost_eur == pytest.approx(solve_lfm_pulp(net, bids).cost_eur, rel=1e-9)
 
 
 def test_nan_bid_price_is_rejected(net):
@@ -132,4 +143,4 @@ def test_pulp_model_has_the_documented_rows(net):
     B = net.feeder.n_bus
     assert {f"pbal_{b}" for b in range(B)} <= names and {f"vdrop_{b}" for b in range(1, B)} <= names
     assert sum(n.startswith("line_") for n in names) == (B - 1) * net.polygon_sides
-    assert len(var) == 2 * K + 5 * (B - 1) + 2
+    assert len(var) == 2 * K + 7 * (B - 1) + 2

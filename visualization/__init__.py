@@ -1,0 +1,1 @@
+"""Solara views of the model: the feeder, prices, aggregator scores, and the page that holds them."""

@@ -39,6 +39,68 @@ class LemResult:
     price_eur_mwh: np.ndarray  # (...) LEM price (dual of the community balance)
 
 
+class MeritOrder:
+    """The merit-order kernel for fixed marginal costs (one scenario): the cost order and the
+    groups of equal cost are worked out once; each clearing is then a few array operations."""
+
+    def __init__(self, cost_eur_mwh):
+        cost = np.asarray(cost_eur_mwh, dtype=float)
+        if cost.ndim != 1:
+            raise ValueError("MeritOrder needs one marginal cost per aggregator, shape (N,)")
+        self.cost = cost
+        # below[j, i] = 1 if unit j is strictly cheaper than i; same[j, i] = 1 if equally expensive
+        self._below = (cost[:, None] < cost[None, :]).astype(float)
+        self._same = (cost[:, None] == cost[None, :]).astype(float)
+        self._eye = np.eye(len(cost), dtype=bool)
+
+    def clear(self, offer_mw, total_demand_mw, import_eur_mwh, export_eur_mwh) -> LemResult:
+        offer = np.asarray(offer_mw, dtype=float)
+        total_demand = np.asarray(total_demand_mw, dtype=float)
+        imp = np.asarray(import_eur_mwh, dtype=float)
+        exp = np.asarray(export_eur_mwh, dtype=float)
+        if np.any(exp > imp):
+            raise ValueError(
+                "LEM export price exceeds import price in some hour; the pool would be unbounded. "
+                "Use PriceSettings.export_spread_factor <= 1."
+            )
+        if np.any(offer < 0) or np.any(total_demand < 0):
+            raise ValueError("LEM offers and demand must be >= 0 MW.")
+        cost = self.cost
+        cheap = cost <= exp[..., None]  # run fully, surplus is exported
+        mid = (cost > exp[..., None]) & (cost < imp[..., None])  # run in merit order
+        residual = total_demand - (offer * cheap).sum(axis=-1)  # what mid units and imports must cover
+        mid_offer = offer * mid
+        below = mid_offer @ self._below  # mid capacity strictly cheaper than each unit
+        group = mid_offer @ self._same  # mid capacity at each unit's cost (pro-rata ties)
+        share = np.clip((residual[..., None] - below) / np.where(group > 0, group, 1.0), 0.0, 1.0)
+        p_gen = np.where(cheap, offer, mid_offer * share)
+        p_export = np.maximum(-residual, 0.0)
+        p_import = np.maximum(residual - mid_offer.sum(axis=-1), 0.0)
+        p_import = np.where(p_import > SPARE_TOL_MW, p_import, 0.0)
+        spare = mid & (offer - p_gen > SPARE_TOL_MW)
+        next_cost = np.where(spare, cost, np.inf).min(axis=-1)
+        price = np.where(residual < 0, exp, np.minimum(next_cost, imp))
+        return LemResult(p_gen, p_import, p_export, price)
+
+    def clear_with_references(self, offer_mw, truthful_offer_mw, demand_mw, import_eur_mwh: float, export_eur_mwh: float):
+        """One hour: the market as offered, and each aggregator's truthful reference cost C^ref_n
+        of (21) (aggregator n offers `truthful_offer_mw[n]`, the rest as they did). The actual
+        market and its N counterfactuals are cleared in one batched call.
+
+        Returns (LemResult of the actual market, C^ref (N,))."""
+        offer = np.asarray(offer_mw, dtype=float)
+        n = offer.shape[-1]
+        rows = np.empty((n + 1, n))
+        rows[0] = offer
+        rows[1:] = np.where(self._eye, np.asarray(truthful_offer_mw, dtype=float)[None, :], offer[None, :])
+        demand = np.asarray(demand_mw, dtype=float)
+        res = self.clear(rows, np.full(n + 1, demand.sum()), np.full(n + 1, import_eur_mwh), np.full(n + 1, export_eur_mwh))
+        p_own = np.diagonal(res.p_gen_mw[1:])
+        ref = self.cost * p_own + res.price_eur_mwh[1:] * (demand - p_own)  # (2) in counterfactual n, for n
+        actual = LemResult(res.p_gen_mw[0], res.p_import_mw[0], res.p_export_mw[0], res.price_eur_mwh[0])
+        return actual, ref
+
+
 def clear_lem(
     offer_mw: np.ndarray,
     cost_eur_mwh: np.ndarray,
@@ -49,48 +111,14 @@ def clear_lem(
     """Clear the LEM by merit order for any leading shape (hours, scenarios, ...).
 
     offer_mw: (..., N) offered quantity per aggregator (already net of withholding).
-    cost_eur_mwh: (N,) or (..., N) marginal cost per aggregator.
+    cost_eur_mwh: (N,) marginal cost per aggregator.
     demand_mw: (..., N) per-aggregator demand, or (...) total community demand.
     import_eur_mwh, export_eur_mwh: (...) prices; export must not exceed import.
     """
     offer = np.asarray(offer_mw, dtype=float)
-    cost = np.broadcast_to(np.asarray(cost_eur_mwh, dtype=float), offer.shape)
     demand = np.asarray(demand_mw, dtype=float)
     total_demand = demand.sum(axis=-1) if demand.shape == offer.shape else demand
-    imp = np.broadcast_to(np.asarray(import_eur_mwh, dtype=float), total_demand.shape)
-    exp = np.broadcast_to(np.asarray(export_eur_mwh, dtype=float), total_demand.shape)
-    if np.any(exp > imp):
-        raise ValueError(
-            "LEM export price exceeds import price in some hour; the pool would be unbounded. "
-            "Use PriceSettings.export_spread_factor <= 1."
-        )
-    if np.any(offer < 0) or np.any(total_demand < 0):
-        raise ValueError("LEM offers and demand must be >= 0 MW.")
-
-    cheap = cost <= exp[..., None]  # run fully, surplus is exported
-    mid = (cost > exp[..., None]) & (cost < imp[..., None])  # run in merit order
-    supply_cheap = np.where(cheap, offer, 0.0).sum(axis=-1)
-    residual = total_demand - supply_cheap  # what mid units and imports must cover
-
-    # Capacity of mid units strictly cheaper than unit i, and of its own cost group.
-    mid_offer = np.where(mid, offer, 0.0)
-    lower = cost[..., None, :] < cost[..., :, None]  # [..., i, j]: c_j < c_i
-    same = cost[..., None, :] == cost[..., :, None]
-    below = (mid_offer[..., None, :] * lower).sum(axis=-1)
-    group = (mid_offer[..., None, :] * same).sum(axis=-1)
-    share = np.clip(
-        (residual[..., None] - below) / np.where(group > 0, group, 1.0), 0.0, 1.0
-    )
-    p_gen = np.where(cheap, offer, np.where(mid, offer * share, 0.0))
-
-    p_export = np.maximum(-residual, 0.0)
-    p_import = np.maximum(residual - mid_offer.sum(axis=-1), 0.0)
-    p_import = np.where(p_import > SPARE_TOL_MW, p_import, 0.0)
-
-    spare = mid & (offer - p_gen > SPARE_TOL_MW)
-    next_cost = np.where(spare, cost, np.inf).min(axis=-1)
-    price = np.where(residual < 0, exp, np.minimum(next_cost, imp))
-    return LemResult(p_gen, p_import, p_export, price)
+    return MeritOrder(cost_eur_mwh).clear(offer, total_demand, import_eur_mwh, export_eur_mwh)
 
 
 def lem_system_cost(result: LemResult, cost_eur_mwh, import_eur_mwh, export_eur_mwh):
@@ -132,20 +160,3 @@ def lem_costs_eur(p_gen_mw, demand_mw, cost_eur_mwh, price_eur_mwh):
     """(2) each aggregator's LEM net cost: own generation cost plus the net purchase at the LEM price."""
     price = np.asarray(price_eur_mwh)[..., None]
     return np.asarray(cost_eur_mwh) * p_gen_mw + price * (np.asarray(demand_mw) - p_gen_mw)
-
-
-def truthful_reference_costs_eur(offer_mw, truthful_offer_mw, cost_eur_mwh, demand_mw, import_eur_mwh, export_eur_mwh):
-    """C^ref_n of (21): aggregator n's LEM cost had it offered `truthful_offer_mw[..., n]`, everyone
-    else as they did. Clears N counterfactual markets per hour in one vectorised call."""
-    offer = np.asarray(offer_mw, dtype=float)
-    n = offer.shape[-1]
-    eye = np.eye(n, dtype=bool)
-    # counterfactual k: aggregator k truthful, the rest as offered -> shape (..., k, N)
-    cf_offer = np.where(eye, np.asarray(truthful_offer_mw)[..., None, :], offer[..., None, :])
-    cost = np.broadcast_to(np.asarray(cost_eur_mwh, dtype=float), offer.shape)[..., None, :]
-    demand = np.asarray(demand_mw, dtype=float)
-    imp = np.asarray(import_eur_mwh, dtype=float)[..., None]
-    exp = np.asarray(export_eur_mwh, dtype=float)[..., None]
-    cf = clear_lem(cf_offer, np.broadcast_to(cost, cf_offer.shape), demand.sum(axis=-1)[..., None], imp, exp)
-    cf_costs = lem_costs_eur(cf.p_gen_mw, demand[..., None, :], cost, cf.price_eur_mwh)  # (..., k, N)
-    return np.diagonal(cf_costs, axis1=-2, axis2=-1)

@@ -7,8 +7,9 @@ model, changing only each hour's costs, bounds and right-hand sides. The per-hou
 written once in `_hour_vectors`; tests check the solver against plain PuLP + HiGHS.
 
 Variables (per hour): up_k, dn_k per aggregator k (bids' quantities); emergency slack per bus
-(slack_up_b: load shed / emergency injection, slack_dn_b: generation curtailment) priced at the
-value of lost load; line flows P_l, Q_l on the line *into* bus l (direction parent -> child);
+(slack_up_b: load shed / emergency injection, slack_dn_b: generation curtailment, and their
+reactive counterparts slack_qup_b, slack_qdn_b at 10x that) priced at the value of lost load, so every hour
+clears (with all injections slackable, zero flow is always feasible); line flows P_l, Q_l on the line *into* bus l (direction parent -> child);
 squared voltages v_b; the slack bus's injections P_0, Q_0 (free, cost 0).
 
 Rows:
@@ -31,6 +32,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from grid.feeder import Feeder
+
+#: Reactive emergency slack costs this many times the value of lost load: a last resort, used
+#: only where shedding active power cannot restore feasibility (reactive flow over a limit).
+Q_SLACK_PRICE_FACTOR = 10.0
 
 #: Coefficients smaller than this are dropped (e.g. cos(pi/2) in the polygon).
 COEF_TOL = 1e-12
@@ -100,6 +105,7 @@ class LfmResult:
     q_line_mvar: np.ndarray
     slack_up_mw: np.ndarray  # (n_bus,) entry 0 unused (0)
     slack_dn_mw: np.ndarray
+    slack_q_mvar: np.ndarray  # (n_bus,) reactive emergency slack (+ = injected), entry 0 unused
     cost_eur: float  # optimal objective (8) incl. slack penalties
 
     @property
@@ -118,6 +124,8 @@ def _names(net: LfmNetwork):
         + [f"dn_{k}" for k in range(net.n_agg)]
         + [f"slack_up_{b}" for b in nonslack]
         + [f"slack_dn_{b}" for b in nonslack]
+        + [f"slack_qup_{b}" for b in nonslack]
+        + [f"slack_qdn_{b}" for b in nonslack]
         + [f"pl_{b}" for b in nonslack]
         + [f"ql_{b}" for b in nonslack]
         + [f"v_{b}" for b in nonslack]
@@ -138,6 +146,8 @@ def build_lfm_problem(net: LfmNetwork, bids: LfmBids):
     dn = [pulp.LpVariable(f"dn_{k}", 0, float(bids.dn_cap_mw[k])) for k in range(K)]
     s_up = {b: pulp.LpVariable(f"slack_up_{b}", 0) for b in nonslack}
     s_dn = {b: pulp.LpVariable(f"slack_dn_{b}", 0) for b in nonslack}
+    sq_up = {b: pulp.LpVariable(f"slack_qup_{b}", 0) for b in nonslack}
+    sq_dn = {b: pulp.LpVariable(f"slack_qdn_{b}", 0) for b in nonslack}
     pl = {b: pulp.LpVariable(f"pl_{b}") for b in nonslack}
     ql = {b: pulp.LpVariable(f"ql_{b}") for b in nonslack}
     v = {b: pulp.LpVariable(f"v_{b}", net.v_min_pu**2, net.v_max_pu**2) for b in nonslack}
@@ -148,6 +158,7 @@ def build_lfm_problem(net: LfmNetwork, bids: LfmBids):
     prob += (
         pulp.lpSum(float(bids.up_eur_mwh[k]) * up[k] + float(bids.dn_eur_mwh[k]) * dn[k] for k in range(K))
         + pulp.lpSum(net.voll_eur_mwh * (s_up[b] + s_dn[b]) for b in nonslack)
+        + pulp.lpSum(Q_SLACK_PRICE_FACTOR * net.voll_eur_mwh * (sq_up[b] + sq_dn[b]) for b in nonslack)
     )
     at_bus = {b: [k for k in range(K) if net.agg_bus[k] == b] for b in range(B)}
     children = {b: fd.children(b) for b in range(B)}
@@ -165,7 +176,7 @@ def build_lfm_problem(net: LfmNetwork, bids: LfmBids):
     # (10), (12): reactive balance (Q fixed in the LFM)
     prob += q0 - pulp.lpSum(ql[c] for c in children[0]) == 0, "qbal_0"
     for b in nonslack:
-        prob += ql[b] - pulp.lpSum(ql[c] for c in children[b]) == -q_bus[b], f"qbal_{b}"
+        prob += sq_up[b] - sq_dn[b] + ql[b] - pulp.lpSum(ql[c] for c in children[b]) == -q_bus[b], f"qbal_{b}"
     # (17) LinDistFlow voltage drop, (18) voltage bounds on v
     for b in nonslack:
         parent = int(fd.parent[b])
@@ -186,7 +197,7 @@ def build_lfm_problem(net: LfmNetwork, bids: LfmBids):
         p_b = p_sched_bus[b] + pulp.lpSum(up[k] - dn[k] for k in at_bus[b]) + s_up[b] - s_dn[b]
         prob += p_b <= p_max, f"node_{b}_hi"
         prob += p_b >= -p_max, f"node_{b}_lo"
-    variables = {var.name: var for var in [*up, *dn, *s_up.values(), *s_dn.values(), *pl.values(), *ql.values(), *v.values(), p0, q0]}
+    variables = {var.name: var for var in [*up, *dn, *s_up.values(), *s_dn.values(), *sq_up.values(), *sq_dn.values(), *pl.values(), *ql.values(), *v.values(), p0, q0]}
     return prob, variables
 
 
@@ -211,6 +222,7 @@ def solve_lfm_pulp(net: LfmNetwork, bids: LfmBids, solver=None) -> LfmResult:
         q_line_mvar=np.array([val("q0")] + [val(f"ql_{b}") for b in range(1, B)]),
         slack_up_mw=np.array([0.0] + [val(f"slack_up_{b}") for b in range(1, B)]),
         slack_dn_mw=np.array([0.0] + [val(f"slack_dn_{b}") for b in range(1, B)]),
+        slack_q_mvar=np.array([0.0] + [val(f"slack_qup_{b}") - val(f"slack_qdn_{b}") for b in range(1, B)]),
         cost_eur=float(pulp.value(prob.objective) or 0.0),
     )
 
@@ -298,6 +310,7 @@ class LfmSolver:
         ridx = lambda names: np.array([m.row[n] for n in names], dtype=np.int32)  # noqa: E731
         self._c_bid = idx([f"up_{k}" for k in range(K)] + [f"dn_{k}" for k in range(K)])
         self._c_slack = idx([f"slack_up_{b}" for b in nonslack] + [f"slack_dn_{b}" for b in nonslack])
+        self._c_qslack = idx([f"slack_qup_{b}" for b in nonslack] + [f"slack_qdn_{b}" for b in nonslack])
         self._c_pl = idx(["p0"] + [f"pl_{b}" for b in nonslack])
         self._c_ql = idx(["q0"] + [f"ql_{b}" for b in nonslack])
         self._c_v = idx([f"v_{b}" for b in nonslack])
@@ -310,6 +323,7 @@ class LfmSolver:
         self._inc = np.zeros((B - 1, K))
         self._inc[np.asarray(net.agg_bus) - 1, np.arange(K)] = 1.0
         h.changeColsCost(len(self._c_slack), self._c_slack, np.full(len(self._c_slack), net.voll_eur_mwh))
+        h.changeColsCost(len(self._c_qslack), self._c_qslack, np.full(len(self._c_qslack), Q_SLACK_PRICE_FACTOR * net.voll_eur_mwh))
 
     @property
     def n_rows(self) -> int:
@@ -345,8 +359,8 @@ class LfmSolver:
         status = h.getModelStatus()
         if status != self._optimal:
             raise LfmInfeasibleError(
-                f"LFM could not be cleared even with emergency slack (highspy status: {h.modelStatusToString(status)}). "
-                "Reactive power alone violates a line or nodal limit: raise node_s_max_mva / line_limit_factor."
+                f"LFM could not be cleared even with emergency slack (highspy status: {h.modelStatusToString(status)}); "
+                "this should not happen: please report the scenario and hour."
             )
         sol = h.getSolution()
         x = np.asarray(sol.col_value)
@@ -354,6 +368,7 @@ class LfmSolver:
         K, B = net.n_agg, net.feeder.n_bus
         v = np.concatenate([[net.v_slack_pu**2], x[self._c_v]])
         slack = x[self._c_slack]
+        q_slack = x[self._c_qslack]
         return LfmResult(
             up_mw=x[self._c_bid[:K]],
             dn_mw=x[self._c_bid[K:]],
@@ -363,5 +378,6 @@ class LfmSolver:
             q_line_mvar=x[self._c_ql],
             slack_up_mw=np.concatenate([[0.0], slack[: B - 1]]),
             slack_dn_mw=np.concatenate([[0.0], slack[B - 1 :]]),
+            slack_q_mvar=np.concatenate([[0.0], q_slack[: B - 1] - q_slack[B - 1 :]]),
             cost_eur=float(h.getInfo().objective_function_value),
         )

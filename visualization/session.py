@@ -1,0 +1,139 @@
+"""What the app's controls choose, the model built from that choice, and the snapshot the views draw.
+
+Each browser session builds its own `LocalMarketModel` from a `Settings`; after every step the page
+copies what the views need into a `Snapshot`, so drawing never reads a model that a play thread
+is stepping at the same moment.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from agents.brains import POLICIES
+from model import dataset
+from model.model import HourResult, LocalMarketModel
+from runs import results
+
+#: Where `localmarl train` writes its run folders (a trained policy is one of them).
+RUNS_OUT = Path(__file__).resolve().parent.parent / "runs" / "out"
+#: Prefix of a policy choice that names a trained run folder (relative to the runs folder).
+TRAINED_PREFIX = "trained:"
+#: Location swaps offered in the controls ("none" keeps the scenario's locations).
+LOCATION_SWAPS = ("none", "5:9,8:10", "5:9", "8:10")
+WEEK_SETS = ("test", "eval", "train")
+
+
+def weeks_in_set(week_set: str) -> int:
+    """How many weeks `week_set` ("train", "eval" or "test") has."""
+    return len(getattr(dataset.week_split(), week_set))
+
+
+@dataclass(frozen=True)
+class Settings:
+    """One choice of the app's controls; a change builds a new model."""
+
+    scenario: str = "s-a"
+    week_set: str = "test"
+    week_number: int = 1  # 1-based within the set
+    policy: str = "truthful"  # a name in POLICIES, or TRAINED_PREFIX + run folder
+    location_swap: str = "none"
+    seed: int = 0
+
+    @property
+    def week_spec(self) -> str:
+        return f"{self.week_set}:{self.week_number}"
+
+
+def trained_runs(root: Path = RUNS_OUT) -> list[str]:
+    """Run folders under `root` (as relative POSIX paths) that hold a checkpoint file."""
+    root = Path(root)
+    if not root.is_dir():
+        return []
+    dirs = {p.parent for p in root.glob("**/checkpoint*") if p.is_file()}
+    return sorted(d.relative_to(root).as_posix() for d in dirs)
+
+
+def policy_options(root: Path = RUNS_OUT) -> list[str]:
+    """The policies offered: the built-in brains, then one entry per trained run folder."""
+    return [*POLICIES, *(TRAINED_PREFIX + r for r in trained_runs(root))]
+
+
+class PolicyLoadError(RuntimeError):
+    """A trained run could not be turned into a brain."""
+
+
+def resolve_policy(policy: str, root: Path = RUNS_OUT):
+    """The model's `policy` argument for a choice: the built-in name, or the trained run's brain."""
+    if not policy.startswith(TRAINED_PREFIX):
+        return policy
+    run_dir = Path(root) / policy[len(TRAINED_PREFIX):]
+    try:
+        from agents.training import load_trained_brain  # the learning code is heavy: load on demand
+
+        brain, _metadata = load_trained_brain(run_dir)
+    except Exception as e:  # noqa: BLE001 - any failure becomes a message in the page
+        raise PolicyLoadError(f"could not load the trained run {run_dir}: {type(e).__name__}: {e}") from e
+    return brain
+
+
+def build_model(settings: Settings, runs_root: Path = RUNS_OUT) -> LocalMarketModel:
+    swap = None if settings.location_swap == "none" else settings.location_swap
+    return LocalMarketModel(
+        scenario=settings.scenario,
+        week=settings.week_spec,
+        policy=resolve_policy(settings.policy, runs_root),
+        location_swap=swap,
+        seed=settings.seed,
+    )
+
+
+@dataclass(frozen=True, eq=False)
+class Snapshot:
+    """The model after its latest step: everything the views draw, copied out of the model."""
+
+    scenario: str
+    policy: str
+    week: int  # absolute 0-based week
+    week_spec: str
+    hours_done: int
+    n_hours_total: int
+    running: bool
+    hour: HourResult | None  # the last cleared hour (None before the first step)
+    tables: dict[str, pd.DataFrame] | None  # runs.results.tables (None before the first step)
+    # the feeder and who sits where
+    feeder: object
+    aggregator_ids: tuple[int, ...]
+    agg_bus_index: np.ndarray  # bus index of each aggregator
+    line_s_max_mva: np.ndarray  # the limits the DSO enforces (line_limit_factor applied)
+    v_min_pu: float
+    v_max_pu: float
+
+    @property
+    def flex_mw(self) -> float:
+        h = self.hour
+        return 0.0 if h is None else float(h.up_mw.sum() + h.dn_mw.sum())
+
+
+def take_snapshot(model: LocalMarketModel, week_spec: str) -> Snapshot:
+    g = model.scenario.grid
+    return Snapshot(
+        scenario=model.scenario.name,
+        policy=model.policy_name,
+        week=model.week if model.hour_result is None else model.hour_result.week,
+        week_spec=week_spec,
+        hours_done=model.hours_done,
+        n_hours_total=model.n_hours_total,
+        running=model.running,
+        hour=model.hour_result,
+        tables=results.tables(model) if model.hours_done else None,
+        feeder=model.feeder,
+        aggregator_ids=tuple(model.scenario.aggregator_ids),
+        agg_bus_index=model.agg_bus_index.copy(),
+        line_s_max_mva=np.asarray(model.lfm_network.line_s_max_mva, float).copy(),
+        v_min_pu=g.v_min_pu,
+        v_max_pu=g.v_max_pu,
+    )
