@@ -45,7 +45,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -375,7 +375,6 @@ class HMADDPGBrain:
         self.rng = np.random.default_rng(seed)  # exploration noise and mini-batches
         self.sigma = hp.noise_sigma0
         self.explore = False
-        self._pending = None  # last remembered hour, waiting for its successor
 
     # --- Brain interface (the model calls these once per stage per hour) -------------------
     def _policy(self, stage: StageLearner, obs: np.ndarray, rows: np.ndarray) -> np.ndarray:

@@ -402,7 +402,7 @@ def plot_total_score(aggregators, axes: list[str], path: Path) -> None:
 
 
 def plot_market_vs(market, aggregators, axes: list[str], param: str, path: Path) -> None:
-    """Four market outcomes against one swept parameter, one line per combination of the others."""
+    """Six market outcomes against one swept parameter, one line per combination of the others."""
     from matplotlib.figure import Figure
 
     score = aggregators.groupby(["point", "week", "seed"], as_index=False)["total_eur"].sum()
@@ -410,10 +410,11 @@ def plot_market_vs(market, aggregators, axes: list[str], param: str, path: Path)
     others = [a for a in axes if a != param and df[a].nunique() > 1]
     groups = list(df.groupby(others, sort=False)) if others and df[others].drop_duplicates().shape[0] <= 6 else [(None, df)]
     values = list(dict.fromkeys(df[param]))
-    fig = Figure(figsize=(9, 6), layout="constrained")
-    panels = (("dso_payments_eur", "DSO payments €"), ("flex_mwh", "flexibility bought MWh"),
-              ("slack_mwh", "emergency slack MWh"), ("total_eur", "total score, all aggregators €"))
-    for ax, (col, title) in zip(fig.subplots(2, 2).ravel(), panels):
+    fig = Figure(figsize=(12, 6.5), layout="constrained")
+    panels = (("mean_lem_price_eur_mwh", "mean LEM price €/MWh"), ("flex_mwh", "flexibility bought MWh"),
+              ("dso_payments_eur", "DSO payments €"), ("slack_mwh", "emergency slack MWh"),
+              ("min_v_pu", "lowest voltage p.u."), ("total_eur", "total score, all aggregators €"))
+    for ax, (col, title) in zip(fig.subplots(2, 3).ravel(), panels):
         for key, g in groups:
             y = g.groupby(param, sort=False)[col].mean().reindex(values)
             label = "mean over the other parameters" if key is None else _point_label(

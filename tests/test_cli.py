@@ -1,0 +1,64 @@
+"""`localmarl simulate | bench | flex-share` end to end, through the console entry point."""
+
+import json
+
+import pandas as pd
+import pytest
+
+from runs.cli import main
+
+
+def test_simulate_writes_tidy_tables_and_config(tmp_path, capsys):
+    out = tmp_path / "sim"
+    assert main(["simulate", "--scenario", "s-a", "--week", "test:1", "--policy", "truthful", "--out", str(out)]) == 0
+    buses = pd.read_csv(out / "buses.csv")
+    aggs = pd.read_csv(out / "aggregators.csv")
+    market = pd.read_csv(out / "market.csv")
+    assert list(buses.columns) == ["hour", "bus", "p_sched_mw", "p_mw", "q_mvar", "v_pu", "dlmp_eur_mwh", "up_mw", "down_mw"]
+    assert list(aggs.columns)[:8] == ["hour", "aggregator", "bus", "lem_cost_eur", "lfm_cost_eur", "bm_cost_eur", "r1", "r2"]
+    assert list(market.columns)[:8] == [
+        "hour", "week", "hour_of_week", "lem_price_eur_mwh", "import_price_eur_mwh", "export_price_eur_mwh",
+        "imb_long_eur_mwh", "imb_short_eur_mwh",
+    ]
+    assert {"lfm_cost_eur", "slack_mw"} <= set(market.columns)
+    assert len(buses) == 168 * 11 and len(aggs) == 168 * 10 and len(market) == 168
+    # p_mw is the final injection: the slack bus balances the feeder (lossless LinDistFlow)
+    per_hour = buses.groupby("hour")["p_mw"].sum()
+    assert per_hour.abs().max() < 1e-4  # CSVs carry 6 significant digits
+    # DSO payments in market.csv equal the DLMP-weighted flexibility per bus
+    paid = (buses["dlmp_eur_mwh"] * (buses["up_mw"] - buses["down_mw"])).groupby(buses["hour"]).sum()
+    assert (paid.values - market["lfm_cost_eur"].values).__abs__().max() < 1e-3
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["scenario"]["name"] == "s-a" and cfg["versions"]["numpy"] and cfg["data"]["source"] == "offline"
+    assert "hours the LFM bought flex" in capsys.readouterr().out
+
+
+def test_simulate_refuses_to_overwrite_and_bad_input_leaves_nothing(tmp_path, capsys):
+    out = tmp_path / "sim"
+    out.mkdir()
+    (out / "keep.txt").write_text("mine")
+    assert main(["simulate", "--week", "test:1", "--out", str(out)]) == 2
+    assert "exists and is not empty" in capsys.readouterr().err
+    assert (out / "keep.txt").read_text() == "mine"
+    bad = tmp_path / "bad"
+    assert main(["simulate", "--scenario", "nowhere", "--out", str(bad)]) == 2
+    assert "unknown scenario 'nowhere'" in capsys.readouterr().err
+    assert main(["simulate", "--week", "test:13", "--out", str(bad)]) == 2
+    assert "test" in capsys.readouterr().err
+    assert not bad.exists() and not list(tmp_path.glob(".bad*"))
+
+
+def test_bench_json_reports_speed_side_by_side(capsys):
+    assert main(["bench", "--json", "--repeats", "1"]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    for key in ("fast_ms_per_hour", "reference_ms_per_hour", "speedup", "max_objective_gap_eur"):
+        assert key in result
+    assert result["hours"] == 168 and result["max_objective_gap_eur"] < 1e-3
+    assert result["speedup"] == pytest.approx(result["reference_ms_per_hour"] / result["fast_ms_per_hour"], rel=0.01)
+
+
+def test_flex_share_prints_the_share_last(capsys):
+    assert main(["flex-share", "--scenario", "s-a"]) == 0
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    share = float(last)
+    assert 0.10 <= share <= 0.40  # the default portfolios are calibrated into the target range
