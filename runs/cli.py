@@ -37,7 +37,7 @@ def cmd_simulate(args) -> int:
     t = results.tables(model)
     with atomic_dir(out, overwrite=args.overwrite) as tmp:
         for name, df in t.items():
-            df.to_csv(tmp / f"{name}.csv", index=False, float_format="%.6g")
+            df.to_csv(tmp / f"{name}.csv", index=False, float_format="%.9g")
         write_json(tmp / "config.json", run_metadata("simulate", vars(args) | {"out": str(out)}, model.scenario))
         (tmp / "summary.txt").write_text(results.summary(t) + "\n")
     print(f"scenario {model.scenario.name}, weeks {model.weeks}, policy {model.policy_name}")

@@ -24,7 +24,7 @@ def test_simulate_writes_tidy_tables_and_config(tmp_path, capsys):
     assert len(buses) == 168 * 11 and len(aggs) == 168 * 10 and len(market) == 168
     # p_mw is the final injection: the slack bus balances the feeder (lossless LinDistFlow)
     per_hour = buses.groupby("hour")["p_mw"].sum()
-    assert per_hour.abs().max() < 1e-4  # CSVs carry 6 significant digits
+    assert per_hour.abs().max() < 1e-4  # CSVs carry 9 significant digits
     # DSO payments in market.csv equal the DLMP-weighted flexibility per bus
     paid = (buses["dlmp_eur_mwh"] * (buses["up_mw"] - buses["down_mw"])).groupby(buses["hour"]).sum()
     assert (paid.values - market["lfm_cost_eur"].values).__abs__().max() < 1e-3
