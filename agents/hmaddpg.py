@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import functools
 import math
 from dataclasses import dataclass
 
@@ -137,6 +138,7 @@ class StageFeatures:
     def actor_dim(self) -> int:
         return self.n_shared + len(self.own)
 
+    @functools.lru_cache(maxsize=8)
     def actor_index(self, n_agents: int) -> np.ndarray:
         """(n_agents, actor_dim) positions in x of each actor's input."""
         k = len(self.own)
@@ -145,17 +147,22 @@ class StageFeatures:
 
     def joint(self, obs: np.ndarray) -> np.ndarray:
         """Raw (n, len(cols)) -> normalised joint observation x, (joint_dim,) float32."""
-        hour = float(obs[0, self.cols.index("hour_of_week")])
+        hour = float(obs[0, 0])  # hour_of_week is column 0 of OBS1 and OBS2
         d, w = 2 * math.pi * hour / HOURS_PER_DAY, 2 * math.pi * hour / HOURS_PER_WEEK
-        prices = [obs[0, self.cols.index(c)] / PRICE_SCALE_EUR_MWH for c in self.shared_prices]
-        own = obs[:, [self.cols.index(c) for c in self.own]]
-        return np.concatenate([[math.sin(d), math.cos(d), math.sin(w), math.cos(w)], prices, own.ravel()]).astype(np.float32)
+        x = np.empty(self.joint_dim(len(obs)), np.float32)
+        x[:4] = math.sin(d), math.cos(d), math.sin(w), math.cos(w)
+        x[4:self.n_shared] = obs[0, self._price_cols] / PRICE_SCALE_EUR_MWH
+        x[self.n_shared:] = obs[:, self._own_cols].ravel()
+        return x
 
     def actor_inputs(self, obs: np.ndarray) -> np.ndarray:
         """Raw (n, len(cols)) -> (n, actor_dim): shared features + own features, per row."""
-        x = self.joint(obs)
-        shared = np.broadcast_to(x[: self.n_shared], (len(obs), self.n_shared))
-        return np.concatenate([shared, x[self.n_shared:].reshape(len(obs), len(self.own))], axis=1)
+        return self.joint(obs)[self.actor_index(len(obs))]
+
+    def __post_init__(self):
+        assert self.cols[0] == "hour_of_week"
+        object.__setattr__(self, "_price_cols", [self.cols.index(c) for c in self.shared_prices])
+        object.__setattr__(self, "_own_cols", [self.cols.index(c) for c in self.own])
 
 
 LEM_FEATURES = StageFeatures(OBS1, ("import_eur_mwh", "export_eur_mwh"), ("net_generation_mw",))

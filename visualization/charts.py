@@ -35,7 +35,7 @@ def price_figure(snap: Snapshot) -> Figure:
     """Energy prices (top) and the DLMP of every bus (bottom) for the hours cleared so far."""
     fig = Figure(figsize=(6.8, 6.2), dpi=90)  # fixed layout: constrained layout triples the drawing time
     ax_e, ax_d = fig.subplots(2, 1, sharex=True, height_ratios=(3, 2))
-    fig.subplots_adjust(left=0.1, right=0.98, top=0.95, bottom=0.08, hspace=0.08)
+    fig.subplots_adjust(left=0.11, right=0.98, top=0.95, bottom=0.08, hspace=0.08)
     if snap.tables is not None:
         m = snap.tables["market"]
         # one week is shown; with several weeks, the current one
@@ -50,10 +50,13 @@ def price_figure(snap: Snapshot) -> Figure:
         for bus in dlmp.columns:
             ax_d.plot(t, dlmp[bus].to_numpy(), lw=1.0, label=f"bus {bus}")
         ax_d.legend(fontsize=6, ncols=5, loc="upper left")
+        # DLMPs are 0 while nothing is congested: keep 0 near the bottom, with room for the legend
+        top = float(np.nanmax(dlmp.to_numpy(), initial=0.0))
+        ax_d.set_ylim(min(0.0, float(np.nanmin(dlmp.to_numpy(), initial=0.0))) - 2.0, max(10.0, 1.3 * top))
     else:
         ax_e.text(0.5, 0.5, "step the model to see prices", transform=ax_e.transAxes, ha="center", color="#777")
     ax_e.set_ylabel("€/MWh")
-    ax_e.set_title(f"Prices, {snap.week_spec} (week {snap.week} of the year, from 0)", fontsize=9)
+    ax_e.set_title(f"Prices, {snap.week_spec} = week {snap.week} of the year (weeks 0-51)", fontsize=9)
     ax_d.set_ylabel("DLMP (€/MWh)")
     _week_axis(ax_e, False)
     _week_axis(ax_d, True)

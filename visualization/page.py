@@ -148,7 +148,8 @@ def Page():
 
     solara.Title("localmarl")
     with solara.Column(style={"padding": "12px"}, gap="8px"):
-        solara.Markdown(f"## {TITLE}")
+        # (not solara.Markdown: it loads KaTeX, which solara-assets does not ship, so it would need the internet)
+        solara.Text(TITLE, style={"font-size": "1.5em", "font-weight": "500"})
         with solara.Columns([1, 5], gutters_dense=True):
             with solara.Card("Model", margin=0):
                 Controls(settings, on_change=stop_playing)
