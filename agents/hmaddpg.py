@@ -35,7 +35,7 @@ aggregator order. An actor sees the shared features and its own ones, as the pap
 
 Replay buffer: every sub-agent of a stage stores the same joint transition, so the N per-agent
 buffers of the paper would hold identical records; one `ReplayBuffer` per stage holds them once
-and each sub-agent draws its own uniform mini-batch (indices of shape (N, batch)).
+(sub-agent n's reward in column n), and one uniform mini-batch per update serves all N sub-agents.
 The episode is one week; the next state of hour t is hour t + 1. The week's last hour has no
 successor in the episode and is stored as terminal (target y = s * r): 1 of 168 transitions.
 """
@@ -186,7 +186,7 @@ class StackedLinear(nn.Module):
 
 
 class StackedMLP(nn.Module):
-    """N independent MLPs (ReLU hidden layers) evaluated in one call."""
+    """N independent MLPs (ReLU hidden layers) evaluated in one call: (N, batch, in) -> (N, batch, out)."""
 
     def __init__(self, n_agents: int, sizes: list[int], squash: bool):
         super().__init__()
@@ -195,8 +195,9 @@ class StackedMLP(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         for layer in self.layers[:-1]:
-            x = torch.relu(layer(x))
-        x = self.layers[-1](x)
+            x = torch.relu(torch.baddbmm(layer.bias, x, layer.weight))
+        last = self.layers[-1]
+        x = torch.baddbmm(last.bias, x, last.weight)
         return torch.sigmoid(x) if self.squash else x
 
 
@@ -229,9 +230,9 @@ class ReplayBuffer:
         newest = (self.ptr - 1) % self.capacity
         return self.size - (self.size > 0 and self.done[newest] == 0.0)
 
-    def sample_indices(self, rng: np.random.Generator, n_agents: int, batch: int) -> np.ndarray:
-        """(n_agents, batch) uniform draws, one mini-batch per sub-agent."""
-        k = rng.integers(0, self.n_valid(), size=(n_agents, batch))
+    def sample_indices(self, rng: np.random.Generator, batch: int) -> np.ndarray:
+        """(batch,) uniform draws among the records whose next observation is stored."""
+        k = rng.integers(0, self.n_valid(), size=batch)
         oldest = self.ptr if self.size == self.capacity else 0
         return (oldest + k) % self.capacity
 
@@ -264,65 +265,71 @@ class StageLearner:
         self.critic = StackedMLP(n_agents, [obs_dim + n_agents * act_dim, *hp.hidden_sizes, 1], squash=False).to(device)
         self.actor_target = copy.deepcopy(self.actor)
         self.critic_target = copy.deepcopy(self.critic)
-        self.actor_opt = torch.optim.Adam(self.actor.parameters(), lr=hp.lr_actor)
-        self.critic_opt = torch.optim.Adam(self.critic.parameters(), lr=hp.lr_critic)
+        fused = device.type in ("cpu", "cuda")
+        self.actor_opt = torch.optim.Adam(self.actor.parameters(), lr=hp.lr_actor, fused=fused)
+        self.critic_opt = torch.optim.Adam(self.critic.parameters(), lr=hp.lr_critic, fused=fused)
         self.buffer = ReplayBuffer(hp.buffer_size, obs_dim, n_agents * act_dim, n_agents)
         self.actor_index = torch.as_tensor(features.actor_index(n_agents), device=device)  # (N, actor_dim)
         self.own_slot = torch.eye(n_agents, dtype=torch.bool, device=device)[:, None, :, None]  # (N, 1, N, 1)
 
-    @torch.inference_mode()
     def act(self, actor_inputs: np.ndarray) -> np.ndarray:
         """(N, actor_dim) -> (N, act_dim) deterministic actions in [0, 1], all actors in one call."""
-        x = torch.from_numpy(actor_inputs).to(self.device).unsqueeze(1)
-        return self.actor(x)[:, 0].cpu().numpy()
+        with torch.inference_mode():
+            x = torch.from_numpy(actor_inputs).to(self.device).unsqueeze(1)
+            return self.actor(x)[:, 0].cpu().numpy()
 
     def _batch(self, idx: np.ndarray):
         b, dev = self.buffer, self.device
-        nxt = (idx + 1) % b.capacity
         t = lambda a: torch.from_numpy(a).to(dev)  # noqa: E731
-        rew_own = b.rew[idx, np.arange(self.n)[:, None]]  # sub-agent n's own reward column
-        return t(b.obs[idx]), t(b.act[idx]), t(rew_own), t(b.done[idx]), t(b.obs[nxt])
+        return t(b.obs[idx]), t(b.act[idx]), t(b.rew[idx].T.copy()), t(b.done[idx]), t(b.obs[(idx + 1) % b.capacity])
 
-    def _all_actions(self, actor: StackedMLP, x: torch.Tensor) -> torch.Tensor:
-        """Every actor k on its own part of every sampled x: x (N, B, obs) -> joint actions (N, B, N*act)."""
-        n, bsz = x.shape[:2]
-        inputs = x[:, :, self.actor_index]  # (N, B, N_k, actor_dim)
-        inputs = inputs.permute(2, 0, 1, 3).reshape(self.n, n * bsz, -1)
-        a = actor(inputs).reshape(self.n, n, bsz, self.act_dim)
-        return a.permute(1, 2, 0, 3).reshape(n, bsz, self.n * self.act_dim)
+    def _own_inputs(self, x: torch.Tensor) -> torch.Tensor:
+        """Joint observations (B, obs) -> every actor's own input (N, B, actor_dim)."""
+        return x[:, self.actor_index].transpose(0, 1)
+
+    def _critic_input(self, x: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+        """(B, obs), (B or N, B, N*act) -> (N, B, obs + N*act): every critic sees the joint x and a."""
+        if a.dim() == 2:
+            a = a.expand(self.n, *a.shape)
+        return torch.cat([x.expand(self.n, *x.shape), a], -1)
 
     def update(self, rng: np.random.Generator) -> dict[str, float]:
-        """One gradient step for every sub-agent of this stage (paper (28)-(31)) and soft targets ((26)-(27))."""
+        """One gradient step for every sub-agent of this stage (paper (28)-(31)) and soft targets ((26)-(27)).
+
+        One uniform mini-batch of the (identical) per-agent buffers serves all N sub-agents: each
+        sub-agent's batch is still uniform; sharing the draw only correlates the updates of
+        sub-agents whose parameters are disjoint, and makes the target actions 10x cheaper.
+        """
         hp = self.hp
         if self.buffer.n_valid() < hp.batch_size:
             return {}
-        idx = self.buffer.sample_indices(rng, self.n, hp.batch_size)
-        x, a, r, done, x_next = self._batch(idx)
+        idx = self.buffer.sample_indices(rng, hp.batch_size)
+        x, a, r, done, x_next = self._batch(idx)  # r: (N, B), sub-agent n's own reward in row n
 
-        # critic: Smooth L1 on the TD error; sum over agents of each agent's batch mean
+        # critic: Smooth L1 on the TD error (summed over sub-agents of each one's batch mean)
         with torch.no_grad():
-            a_next = self._all_actions(self.actor_target, x_next)
-            q_next = self.critic_target(torch.cat([x_next, a_next], -1))[..., 0]
+            a_next = self.actor_target(self._own_inputs(x_next))  # (N, B, act): mu'_k(o'_k)
+            a_next = a_next.transpose(0, 1).reshape(len(idx), self.n * self.act_dim)
+            q_next = self.critic_target(self._critic_input(x_next, a_next))[..., 0]
             y = hp.reward_scale * r + hp.gamma * (1.0 - done) * q_next
-        q = self.critic(torch.cat([x, a], -1))[..., 0]
+        q = self.critic(self._critic_input(x, a))[..., 0]
         critic_loss = F.smooth_l1_loss(q, y, reduction="none").mean(1).sum()
         self.critic_opt.zero_grad(set_to_none=True)
         critic_loss.backward()
         self.critic_opt.step()
 
         # actor: deterministic policy gradient; only sub-agent n's own action is replaced by mu_n(o_n)
-        own_inputs = torch.gather(x, 2, self.actor_index[:, None, :].expand(-1, x.shape[1], -1))
-        mu = self.actor(own_inputs)  # (N, B, act)
-        a_joint = a.view(self.n, -1, self.n, self.act_dim)
-        a_joint = torch.where(self.own_slot, mu[:, :, None, :], a_joint).reshape(a.shape)
-        actor_loss = -self.critic(torch.cat([x, a_joint], -1))[..., 0].mean(1).sum()
+        mu = self.actor(self._own_inputs(x))  # (N, B, act)
+        a_joint = a.view(1, len(idx), self.n, self.act_dim)
+        a_joint = torch.where(self.own_slot, mu[:, :, None, :], a_joint).reshape(self.n, len(idx), -1)
+        actor_loss = -self.critic(self._critic_input(x, a_joint))[..., 0].mean(1).sum()
         self.actor_opt.zero_grad(set_to_none=True)
         actor_loss.backward(inputs=list(self.actor.parameters()))
         self.actor_opt.step()
 
         soft_update(self.actor_target, self.actor, hp.tau)
         soft_update(self.critic_target, self.critic, hp.tau)
-        return {"critic_loss": float(critic_loss) / self.n, "actor_loss": float(actor_loss) / self.n}
+        return {"critic_loss": critic_loss.item() / self.n, "actor_loss": actor_loss.item() / self.n}
 
     # --- (de)serialisation -------------------------------------------------------------------
     NETS = ("actor", "critic", "actor_target", "critic_target")
@@ -350,8 +357,7 @@ class StageLearner:
 @torch.no_grad()
 def soft_update(target: nn.Module, source: nn.Module, tau: float):
     """theta' <- tau * theta + (1 - tau) * theta'  (paper (26)-(27))."""
-    for tp, p in zip(target.parameters(), source.parameters()):
-        tp.lerp_(p, tau)
+    torch._foreach_lerp_(list(target.parameters()), list(source.parameters()), tau)
 
 
 # ---------------------------------------------------------------------------------------------

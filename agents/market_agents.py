@@ -51,8 +51,8 @@ class LemOperator(mesa.Agent):
         m = self.model
         offer = (1.0 - h.withhold) * h.offer_cap_mw
         res, h.ref_cost_eur = self.merit_order.clear_with_references(
-            offer, h.offer_cap_mw, h.load_mw, h.import_eur_mwh, h.export_eur_mwh
-        )
+            offer, h.offer_cap_mw, h.load_mw, h.import_eur_mwh, h.export_eur_mwh, check=False
+        )  # inputs are checked once per week when the model loads it
         h.p_gen_mw = res.p_gen_mw
         h.lem_price_eur_mwh = float(res.price_eur_mwh)
         h.p_import_mw, h.p_export_mw = float(res.p_import_mw), float(res.p_export_mw)

@@ -24,6 +24,7 @@ from agents.brains import OBS1, OBS2, Brain, make_brain
 from agents.market_agents import Aggregator, BalancingOperator, Dso, LemOperator
 from grid.feeder import cigre_mv_feeder
 from model import dataset
+from model.markets.lem import check_lem_inputs
 from model.markets.lfm import LfmNetwork, LfmResult, LfmSolver
 from model.scenario import Scenario, load_scenario
 
@@ -179,6 +180,7 @@ class LocalMarketModel(mesa.Model):
         self.week = week
         self.week_data = dataset.week_data(self.raw, week, sc.portfolios, sc.prices)
         wd = self.week_data
+        check_lem_inputs(wd.available_mw, wd.load_mw, wd.import_eur_mwh, wd.export_eur_mwh)
         self.offer_cap_all = np.minimum(wd.available_mw, self.nameplate_mw * sc.market.gen_power_factor)
         sd = sc.market.forecast_error_sd
         renewable = wd.pv_mw + wd.wind_mw
@@ -214,25 +216,31 @@ class LocalMarketModel(mesa.Model):
         )
 
     def observe_lem(self, h: HourResult) -> np.ndarray:
-        n = len(self.aggregators)
-        return np.column_stack([
-            np.full(n, h.hour_of_week, float), h.available_mw - h.load_mw,
-            np.full(n, h.import_eur_mwh), np.full(n, h.export_eur_mwh),
-        ])
+        """Stage-1 observations, one row per aggregator, columns `agents.brains.OBS1`."""
+        obs = np.empty((len(self.aggregators), len(OBS1)))
+        obs[:, 0] = h.hour_of_week
+        obs[:, 1] = h.available_mw - h.load_mw
+        obs[:, 2] = h.import_eur_mwh
+        obs[:, 3] = h.export_eur_mwh
+        return obs
 
     def observe_lfm(self, h: HourResult) -> np.ndarray:
-        n = len(self.aggregators)
-        return np.column_stack([
-            np.full(n, h.hour_of_week, float), h.p_sched_mw, np.maximum(h.offer_cap_mw - h.p_gen_mw, 0.0),
-            h.p_gen_mw, np.full(n, h.imb_long_eur_mwh), np.full(n, h.imb_short_eur_mwh),
-        ])
+        """Stage-2 observations (after the LEM cleared), columns `agents.brains.OBS2`."""
+        obs = np.empty((len(self.aggregators), len(OBS2)))
+        obs[:, 0] = h.hour_of_week
+        obs[:, 1] = h.p_sched_mw
+        obs[:, 2] = np.maximum(h.offer_cap_mw - h.p_gen_mw, 0.0)
+        obs[:, 3] = h.p_gen_mw
+        obs[:, 4] = h.imb_long_eur_mwh
+        obs[:, 5] = h.imb_short_eur_mwh
+        return obs
 
     def _act(self, stage: str, obs: np.ndarray) -> np.ndarray:
         out = np.empty(len(obs)) if stage == "lem" else np.empty((len(obs), 2))
         for brain, rows in self._brain_groups:
             act = brain.act_lem(obs[rows], rows) if stage == "lem" else brain.act_lfm(obs[rows], rows)
             out[rows] = act
-        if not np.all(np.isfinite(out)):
+        if not np.isfinite(out).all():
             bad = [self.aggregators[i].aggregator_id for i in np.nonzero(~np.isfinite(out.reshape(len(obs), -1)).any(1))[0]]
             raise ValueError(
                 f"{stage.upper()} action is NaN/inf for aggregator(s) {bad} at week {self.week} hour {self.hour_of_week}; "

@@ -39,6 +39,19 @@ class LemResult:
     price_eur_mwh: np.ndarray  # (...) LEM price (dual of the community balance)
 
 
+def check_lem_inputs(offer_mw, demand_mw, import_eur_mwh, export_eur_mwh) -> None:
+    """Preconditions of the merit order; raises ValueError naming the problem and the fix."""
+    if np.any(np.asarray(export_eur_mwh) > np.asarray(import_eur_mwh)):
+        raise ValueError(
+            "LEM export price exceeds import price in some hour; the pool would be unbounded. "
+            "Use PriceSettings.export_spread_factor <= 1."
+        )
+    if np.any(np.asarray(offer_mw) < 0) or np.any(np.asarray(demand_mw) < 0):
+        raise ValueError("LEM offers and demand must be >= 0 MW.")
+    if not (np.all(np.isfinite(offer_mw)) and np.all(np.isfinite(demand_mw))):
+        raise ValueError("LEM offers and demand must be finite (got NaN or inf); check the data and the withholding actions.")
+
+
 class MeritOrder:
     """The merit-order kernel for fixed marginal costs (one scenario): the cost order and the
     groups of equal cost are worked out once; each clearing is then a few array operations."""
@@ -53,18 +66,15 @@ class MeritOrder:
         self._same = (cost[:, None] == cost[None, :]).astype(float)
         self._eye = np.eye(len(cost), dtype=bool)
 
-    def clear(self, offer_mw, total_demand_mw, import_eur_mwh, export_eur_mwh) -> LemResult:
+    def clear(self, offer_mw, total_demand_mw, import_eur_mwh, export_eur_mwh, check: bool = True) -> LemResult:
+        """Clear any number of markets at once (leading dimensions). `check=False` skips the input
+        checks for callers that validated their prices and offers already (the model's hot loop)."""
         offer = np.asarray(offer_mw, dtype=float)
         total_demand = np.asarray(total_demand_mw, dtype=float)
         imp = np.asarray(import_eur_mwh, dtype=float)
         exp = np.asarray(export_eur_mwh, dtype=float)
-        if np.any(exp > imp):
-            raise ValueError(
-                "LEM export price exceeds import price in some hour; the pool would be unbounded. "
-                "Use PriceSettings.export_spread_factor <= 1."
-            )
-        if np.any(offer < 0) or np.any(total_demand < 0):
-            raise ValueError("LEM offers and demand must be >= 0 MW.")
+        if check:
+            check_lem_inputs(offer, total_demand, imp, exp)
         cost = self.cost
         cheap = cost <= exp[..., None]  # run fully, surplus is exported
         mid = (cost > exp[..., None]) & (cost < imp[..., None])  # run in merit order
@@ -82,7 +92,8 @@ class MeritOrder:
         price = np.where(residual < 0, exp, np.minimum(next_cost, imp))
         return LemResult(p_gen, p_import, p_export, price)
 
-    def clear_with_references(self, offer_mw, truthful_offer_mw, demand_mw, import_eur_mwh: float, export_eur_mwh: float):
+    def clear_with_references(self, offer_mw, truthful_offer_mw, demand_mw, import_eur_mwh: float, export_eur_mwh: float,
+                              check: bool = True):
         """One hour: the market as offered, and each aggregator's truthful reference cost C^ref_n
         of (21) (aggregator n offers `truthful_offer_mw[n]`, the rest as they did). The actual
         market and its N counterfactuals are cleared in one batched call.
@@ -94,7 +105,9 @@ class MeritOrder:
         rows[0] = offer
         rows[1:] = np.where(self._eye, np.asarray(truthful_offer_mw, dtype=float)[None, :], offer[None, :])
         demand = np.asarray(demand_mw, dtype=float)
-        res = self.clear(rows, np.full(n + 1, demand.sum()), np.full(n + 1, import_eur_mwh), np.full(n + 1, export_eur_mwh))
+        if check:
+            check_lem_inputs(offer, demand, np.asarray(import_eur_mwh), np.asarray(export_eur_mwh))
+        res = self.clear(rows, np.full(n + 1, demand.sum()), np.full(n + 1, import_eur_mwh), np.full(n + 1, export_eur_mwh), check=False)
         p_own = np.diagonal(res.p_gen_mw[1:])
         ref = self.cost * p_own + res.price_eur_mwh[1:] * (demand - p_own)  # (2) in counterfactual n, for n
         actual = LemResult(res.p_gen_mw[0], res.p_import_mw[0], res.p_export_mw[0], res.price_eur_mwh[0])

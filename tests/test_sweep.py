@@ -1,0 +1,134 @@
+"""`localmarl sweep`: config validation (exact messages), one run's rows, local vs Ray equality."""
+
+import inspect
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from model.model import LocalMarketModel
+from runs.cli import main
+from runs.sweep import (
+    AGGREGATOR_COLUMNS, MARKET_COLUMNS, PARAMETERS, SweepConfigError, available_sweeps, load_sweep, run_point,
+)
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    p = tmp_path / "s.toml"
+    p.write_text(text)
+    return p
+
+
+def error(tmp_path, text) -> str:
+    p = write(tmp_path, text)
+    with pytest.raises(SweepConfigError) as e:
+        load_sweep(p)
+    return str(e.value).replace(str(p), "S")
+
+
+def test_parameters_are_the_models_keyword_arguments():
+    kwargs = set(inspect.signature(LocalMarketModel.__init__).parameters) - {"self", "week", "seed", "collect", "rng"}
+    assert set(PARAMETERS) == kwargs, "LocalMarketModel's keyword arguments changed: update runs.sweep.PARAMETERS"
+
+
+def test_shipped_configs_load():
+    assert {"demo-4", "sensitivity"} <= set(available_sweeps())
+    demo = load_sweep("runs/sweeps/demo-4.toml")
+    assert len(demo.points()) == 4 and demo.weeks == (0,) and demo.seeds == (0,)
+    assert demo.points()[1] == {"scenario": "one-arb", "policy": "rule", "location_swap": "none", "v_slack_pu": 1.02}
+    sens = load_sweep("sensitivity")
+    assert len(sens.tasks()) == 36 * 12
+
+
+def test_grid_and_tasks(tmp_path):
+    cfg = load_sweep(write(tmp_path, 'weeks = ["test:1", "test:2"]\nseeds = [0, 1]\n[parameters]\n'
+                                     'arbitrage = ["none", "all"]\nexport_spread_factor = 1\n'))
+    assert cfg.scenario == "s-a" and cfg.policy == "truthful" and cfg.weeks == (0, 5)
+    assert cfg.parameters == {"arbitrage": ("none", "all"), "export_spread_factor": (1.0,)}
+    tasks = cfg.tasks()
+    assert [(t["point"], t["week"], t["seed"]) for t in tasks] == [
+        (p, w, s) for p in (0, 1) for w in (0, 5) for s in (0, 1)]
+    assert tasks[-1]["kwargs"]["arbitrage"] == "all" and tasks[-1]["kwargs"]["scenario"].name == "s-a"
+
+
+@pytest.mark.parametrize("text, message", [
+    ("[parameters]\nexport_spread = [0.9]\n",
+     "S: [parameters] unknown parameter(s) ['export_spread']; valid parameters: ['arbitrage', 'export_spread_factor', "
+     "'imbalance_spread_factor', 'line_limit_factor', 'location_swap', 'policy', 'scenario', 'v_slack_pu']"),
+    ("[parameters]\nseed = [0, 1]\n",
+     "S: [parameters] ['seed']: weeks and seeds are not grid parameters; "
+     "set the top-level weeks = [\"test:1\", ...] and seeds = [0, ...] instead"),
+    ("grid = 1\n",
+     "S: unknown key(s) ['grid']; valid keys: ['description', 'name', 'parameters', 'policy', 'scenario', 'seeds', 'weeks']"),
+    ("[parameters]\nv_slack_pu = []\n", "S: [parameters].v_slack_pu is an empty list; give at least one value"),
+    ("[parameters]\nv_slack_pu = [\"1.0\"]\n", "S: [parameters].v_slack_pu values must be numbers, got '1.0'"),
+    ("[parameters]\nlocation_swap = [[5, 9]]\n", "S: [parameters].location_swap values must be strings, got [5, 9]"),
+    ("[parameters]\nv_slack_pu = [1.0, 1]\n", "S: [parameters].v_slack_pu = [1.0, 1.0] repeats a value; list each value once"),
+    ("[parameters]\nexport_spread_factor = [0.9, 1.5]\n",
+     "S: [parameters].export_spread_factor = 1.5: override: [market].export_spread_factor = 1.5 must be in [0, 1] (paper: 0.9)"),
+    ("[parameters]\narbitrage = [\"5,12\"]\n",
+     "S: [parameters].arbitrage = '5,12': override arbitrage: [12] are not aggregator ids [2, 3, 4, 5, 6, 7, 8, 9, 10, 11]"),
+    ("policy = \"greedy\"\n", "S: policy = 'greedy' is not a policy; use one of ['truthful', 'random', 'rule']"),
+    ("scenario = \"x\"\n[parameters]\nscenario = [\"s-a\"]\n",
+     "S: scenario is set both at the top level and in [parameters]; keep one"),
+    ("weeks = [\"test:13\"]\n",
+     "S: weeks: week spec 'test:13': test index must be in 1..12 (1-based); "),
+    ("seeds = [0, -1]\n", "S: seeds must be non-negative integers, like seeds = [0, 1], got [0, -1]"),
+    ("name = \n", "S: not valid TOML ("),
+])
+def test_config_errors_name_the_field_and_the_fix(tmp_path, text, message):
+    assert error(tmp_path, text).startswith(message)
+
+
+def test_unknown_config_name():
+    with pytest.raises(SweepConfigError, match=r"^sweep config 'nope' does not exist; use one of \[.*'demo-4'"):
+        load_sweep("nope")
+
+
+def test_one_run_gives_tidy_rows():
+    cfg = load_sweep("demo-4")
+    task = cfg.tasks()[3]
+    out = run_point(task)
+    rows = pd.DataFrame(out["aggregators"])
+    keys = ["point", "scenario", "policy", "location_swap", "v_slack_pu", "week", "seed"]
+    assert list(rows.columns) == [*keys, *AGGREGATOR_COLUMNS]
+    assert list(out["market"]) == [*keys, *MARKET_COLUMNS]
+    assert rows["aggregator"].tolist() == list(range(2, 12))
+    assert rows.loc[rows["aggregator"] == 5, "bus"].item() == 9  # swapped 5 <-> 9
+    assert rows["arbitrage"].tolist() == [a == 5 for a in range(2, 12)]  # one-arb
+    assert (rows["total_eur"] == rows["first_stage_eur"] + rows["second_stage_eur"]).all()
+    assert (rows["flex_sold_mwh"] == rows["up_mwh"] + rows["dn_mwh"]).all()
+    # the same numbers `localmarl simulate` reports for that week
+    m = LocalMarketModel(scenario="one-arb", week="test:1", policy="rule", location_swap="5:9,8:10", v_slack_pu=1.02)
+    m.run_hours()
+    from runs.results import scores, tables
+
+    t = tables(m)
+    assert rows["total_eur"].tolist() == pytest.approx(scores(t["aggregators"])["total_eur"].tolist(), abs=1e-9)
+    assert out["market"]["dso_payments_eur"] == pytest.approx(t["market"]["lfm_cost_eur"].sum(), abs=1e-9)
+
+
+def test_cli_rejects_bad_combinations(tmp_path, capsys):
+    assert main(["sweep", "--config", "demo-4", "--engine", "local", "--address", "auto", "--out", str(tmp_path / "o")]) == 2
+    assert "--address is for --engine ray" in capsys.readouterr().err
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "x").write_text("")
+    assert main(["sweep", "--config", "demo-4", "--out", str(tmp_path / "full")]) == 2
+    assert "exists and is not empty; choose another --out or pass --overwrite" in capsys.readouterr().err
+
+
+def test_local_and_ray_engines_write_identical_tables(tmp_path, monkeypatch):
+    """The done-criterion: the 4-point demo on both engines gives byte-identical tables."""
+    monkeypatch.setenv("RAY_AUTH_MODE", "disabled")
+    for engine in ("local", "ray"):
+        assert main(["sweep", "--config", "runs/sweeps/demo-4.toml", "--engine", engine, "--workers", "2",
+                     "--out", str(tmp_path / engine)]) == 0
+    for name in ("aggregators.csv", "market.csv"):
+        assert (tmp_path / "local" / name).read_bytes() == (tmp_path / "ray" / name).read_bytes()
+    agg = pd.read_csv(tmp_path / "local" / "aggregators.csv")
+    assert len(agg) == 4 * 10 and agg["point"].nunique() == 4
+    assert agg.groupby("point")["v_slack_pu"].first().tolist() == [1.0, 1.02, 1.0, 1.02]
+    files = {p.name for p in (tmp_path / "local").iterdir()}
+    assert {"aggregators.csv", "market.csv", "config.json", "sweep.toml", "total_score.png",
+            "market_vs_location_swap.png", "market_vs_v_slack_pu.png"} <= files
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no partial folders left
