@@ -26,10 +26,10 @@ cannot take turns by entering and leaving it):
   r_primary - r1 (r2 if its aggregator arbitrages, 0 if stand-alone). So a primary's rewards of an
   hour add up to the model's `HourResult.r_primary` (eq. 25), a secondary's to `r2`.
 
-One code path: each hour is cleared by `LocalMarketModel.step()`, driven by a brain that plays
-the actions the env received. To show the secondaries their stage-2 observation before they act,
-the "lem" step previews the LEM with the model's own operator (`lem_operator.clear`, cheap); the
-"lfm" step then runs the model's hour and checks that it saw the same LEM outcome.
+One code path: each hour is cleared by the model's own stages, driven by a brain that plays the
+actions the env received: the "lem" step runs `LocalMarketModel.begin_hour()` (the LEM stage, which gives
+the secondaries their stage-2 observation), the "lfm" step runs `model.step()`, which finishes
+that pending hour (LFM, balancing, data collection, Mesa's clock).
 """
 
 from __future__ import annotations
@@ -134,7 +134,7 @@ class LocalMarketParallelEnv(ParallelEnv):
         self.stage = "lem"
         self._obs = {a: np.zeros(self._observation_spaces[a].shape, np.float32) for a in self.possible_agents}
         self._show_lem_observation()
-        return dict(self._obs), self._infos()
+        return self._observations(), self._infos()
 
     def step(self, actions):
         if not self.agents:
@@ -142,7 +142,7 @@ class LocalMarketParallelEnv(ParallelEnv):
         rewards = dict.fromkeys(self.agents, 0.0)
         if self.stage == "lem":
             self._brain.withhold[:] = self._take(actions, "primary", (1,))[:, 0]
-            r1 = self._preview_lem()
+            r1 = self._clear_lem()
             for k, agent in enumerate(self._role_agents["primary"]):
                 rewards[agent] = float(r1[k])
             self.stage = "lfm"
@@ -152,9 +152,6 @@ class LocalMarketParallelEnv(ParallelEnv):
             self._brain.flex_eur_mwh[:] = self._take(actions, "secondary", (2,))
             self.model.step()
             h = self.model.hour_result
-            if not (np.array_equal(h.obs_lfm, self._lfm_preview) and np.array_equal(h.r1, self._r1_preview)):
-                raise RuntimeError("the model's LEM stage gave a different outcome than the env's preview of it; "
-                                   "LocalMarketModel.clear_hour and model/env.py have drifted apart")
             for k, (p, s) in enumerate(zip(self._role_agents["primary"], self._role_agents["secondary"])):
                 rewards[p] = float(h.r_primary[k] - h.r1[k])
                 rewards[s] = float(h.r2[k])
@@ -167,7 +164,7 @@ class LocalMarketParallelEnv(ParallelEnv):
         infos = self._infos()
         terminations = dict.fromkeys(self.agents, False)
         truncations = dict.fromkeys(self.agents, truncated)
-        obs = dict(self._obs)
+        obs = self._observations()
         if truncated:
             self.agents = []
         return obs, rewards, terminations, truncations, infos
@@ -186,24 +183,21 @@ class LocalMarketParallelEnv(ParallelEnv):
 
     def _show_lem_observation(self):
         m = self.model
-        obs_lem = m.observe_lem(m._hour_inputs())
+        obs_lem = m.observe_lem(m.hour_inputs())
         for k, agent in enumerate(self._role_agents["primary"]):
             self._obs[agent] = np.append(obs_lem[k], 1.0).astype(np.float32)
         self._set_acting("primary")
 
-    def _preview_lem(self) -> np.ndarray:
-        """Clear this hour's LEM as the model will (same inputs, same operator); show the
-        secondaries their stage-2 observation and return the primaries' r1."""
-        m = self.model
-        h = m._hour_inputs()
-        h.obs_lem = m.observe_lem(h)
-        h.withhold = m._act("lem", h.obs_lem)
-        m.lem_operator.clear(h)
-        self._lfm_preview = m.observe_lfm(h)
-        self._r1_preview = settlement.first_stage_reward(h.ref_cost_eur, h.lem_cost_eur)
+    def _clear_lem(self) -> np.ndarray:
+        """Run the model's LEM stage of this hour; show the secondaries their stage-2 observation
+        and return the primaries' r1 (final once the LEM has cleared)."""
+        h = self.model.begin_hour()
         for k, agent in enumerate(self._role_agents["secondary"]):
-            self._obs[agent] = np.append(self._lfm_preview[k], 1.0).astype(np.float32)
-        return self._r1_preview
+            self._obs[agent] = np.append(h.obs_lfm[k], 1.0).astype(np.float32)
+        return settlement.first_stage_reward(h.ref_cost_eur, h.lem_cost_eur)
+
+    def _observations(self):
+        return {a: o.copy() for a, o in self._obs.items()}  # copies: the env updates its own in place
 
     def _infos(self):
         m = self.model

@@ -155,6 +155,7 @@ class LocalMarketModel(mesa.Model):
         self.hour_of_week = 0
         self.hours_done = 0
         self.hour_result: HourResult | None = None
+        self._pending: HourResult | None = None  # an hour whose LEM stage has cleared (begin_hour)
         self._load_week(self.weeks[0])
         self.datacollector = mesa.DataCollector(
             model_reporters=MODEL_REPORTERS, agenttype_reporters={Aggregator: AGGREGATOR_REPORTERS}
@@ -189,6 +190,7 @@ class LocalMarketModel(mesa.Model):
     def reset_week(self, week: int):
         """Start over at hour 0 of `week` (training episodes reuse one model)."""
         self.weeks = [int(week)]
+        self._pending = None
         self.week_index = 0
         self.hour_of_week = 0
         self._load_week(int(week))
@@ -199,7 +201,8 @@ class LocalMarketModel(mesa.Model):
         return len(self.weeks) * dataset.HOURS_PER_WEEK
 
     # --- observations and actions ---------------------------------------------------
-    def _hour_inputs(self) -> HourResult:
+    def hour_inputs(self) -> HourResult:
+        """This hour's exogenous inputs (data, prices), before anyone acts."""
         wd, t = self.week_data, self.hour_of_week
         return HourResult(
             week=self.week,
@@ -251,22 +254,30 @@ class LocalMarketModel(mesa.Model):
         return np.clip(out, 0.0, self.scenario.market.flex_price_max_eur_mwh)
 
     # --- the staged hour ------------------------------------------------------------
-    def clear_hour(self) -> HourResult:
-        """Clear the current hour: LEM -> LFM -> balancing. Does not advance time."""
-        h = self._hour_inputs()
+    def clear_lem_stage(self) -> HourResult:
+        """Stage 1 of the current hour: observe, act, clear the LEM (fills `obs_lfm` for stage 2)."""
+        h = self.hour_inputs()
         h.obs_lem = self.observe_lem(h)
         h.withhold = self._act("lem", h.obs_lem)
         self.lem_operator.clear(h)
         h.obs_lfm = self.observe_lfm(h)
+        return h
+
+    def clear_lfm_stage(self, h: HourResult) -> HourResult:
+        """Stage 2 of hour `h`: act, clear the LFM, settle the balancing market and the rewards."""
         h.flex_bid_eur_mwh = self._act("lfm", h.obs_lfm)
         self.dso.clear(h)
         self.balancing_operator.settle(h)
         return h
 
-    def step(self):
-        if not self.running:
-            return
-        self.hour_result = self.clear_hour()
+    def clear_hour(self) -> HourResult:
+        """Clear the current hour: LEM -> LFM -> balancing. Does not advance time."""
+        return self.clear_lfm_stage(self.clear_lem_stage())
+
+    def advance(self, h: HourResult) -> None:
+        """Record the cleared hour `h` and move market time on (to the next week, or stop).
+        Called by `step()`; call `step()` rather than this, so Mesa's own clock moves too."""
+        self.hour_result = h
         if self.collect:
             self.datacollector.collect(self)
         self.hours_done += 1
@@ -278,6 +289,21 @@ class LocalMarketModel(mesa.Model):
             else:
                 self.hour_of_week = 0
                 self._load_week(self.weeks[self.week_index])
+
+    def begin_hour(self) -> HourResult:
+        """Clear only the LEM stage of the current hour and keep it pending: the next `step()`
+        finishes that hour (LFM, balancing) instead of starting a new one. For drivers that act
+        stage by stage, such as the PettingZoo env."""
+        self._pending = self.clear_lem_stage()
+        return self._pending
+
+    def step(self):
+        """One market hour (Mesa advances its own clock around this): LEM -> LFM -> balancing."""
+        if not self.running:
+            return
+        h = self._pending if self._pending is not None else self.clear_lem_stage()
+        self._pending = None
+        self.advance(self.clear_lfm_stage(h))
 
     def run_hours(self, n: int | None = None):
         """Step until `n` hours are done (default: all weeks)."""

@@ -25,10 +25,10 @@ def tables(model: LocalMarketModel) -> dict[str, pd.DataFrame]:
     mv.insert(0, "hour", np.arange(len(mv)))
     market = mv[list(MARKET_COLUMNS)]
 
-    per_hour = [pd.DataFrame(arr, columns=BUS_COLUMNS).assign(hour=i) for i, arr in enumerate(mv["buses"])]
-    buses = pd.concat(per_hour, ignore_index=True)
+    arr = np.stack(mv["buses"].to_numpy())  # (hours, n_bus, columns)
+    buses = pd.DataFrame(arr.reshape(-1, len(BUS_COLUMNS)), columns=BUS_COLUMNS)
+    buses.insert(0, "hour", np.repeat(np.arange(len(mv)), arr.shape[1]))
     buses["bus"] = buses["bus"].astype(int)
-    buses = buses[["hour", *BUS_COLUMNS]]
 
     ag = model.datacollector.get_agenttype_vars_dataframe(Aggregator).reset_index()
     ag["hour"] = ag["Step"] - ag["Step"].min()

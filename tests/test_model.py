@@ -141,3 +141,19 @@ def test_arbitrage_wiring_reaches_primary_reward():
         assert h.r_primary[k5] == pytest.approx(h.r1[k5] + h.r2[k5])
         others = np.arange(len(h.r1)) != k5
         np.testing.assert_array_equal(h.r_primary[others], h.r1[others])
+
+
+def test_stage_by_stage_equals_one_step():
+    """begin_hour() + step() (how the PettingZoo env drives the model) is the same hour as step()."""
+    a = LocalMarketModel(scenario="one-arb", week="test:3", policy="random", seed=11, collect=True)
+    b = LocalMarketModel(scenario="one-arb", week="test:3", policy="random", seed=11, collect=True)
+    for _ in range(5):
+        a.step()
+        lem = b.begin_hour()
+        assert b.hour_of_week == a.hour_of_week - 1  # the LEM stage alone does not advance time
+        b.step()
+        assert b.hour_result is lem
+        for field in ("withhold", "r1", "r2", "up_mw", "dn_mw"):
+            np.testing.assert_array_equal(getattr(a.hour_result, field), getattr(b.hour_result, field))
+    assert a.steps == b.steps == 5  # Mesa's own clock moved with every hour
+    assert len(b.datacollector.get_agenttype_vars_dataframe(type(b.aggregators[0]))) == 50
