@@ -1,6 +1,7 @@
-"""Mesa's batch_run over LocalMarketModel: two location layouts x two export price spreads, one test week.
+"""Mesa's batch_run over LocalMarketModel: truthful vs rule-based bids, with and without the
+location swap 5<->9, 8<->10, on one test week. Run from the repository root:
 
-Run from the repository root:  python examples/batch_run.py
+    python examples/batch_run.py
 """
 
 import mesa
@@ -13,9 +14,8 @@ if __name__ == "__main__":  # batch_run starts its worker processes with "spawn"
         LocalMarketModel,
         parameters={
             "scenario": "one-arb",
-            "policy": "rule",
+            "policy": ["truthful", "rule"],
             "location_swap": [None, "5:9,8:10"],
-            "export_spread_factor": [0.9, 0.5],
             "week": "test:1",
             "seed": 0,
         },
@@ -27,11 +27,12 @@ if __name__ == "__main__":  # batch_run starts its worker processes with "spawn"
     # One row per run and hour with the model reporters; "buses" holds each hour's per-bus array.
     hours = pd.DataFrame(results).drop(columns="buses")
     hours["location_swap"] = hours["location_swap"].fillna("none")
-    week = hours.groupby(["location_swap", "export_spread_factor"]).agg(
+    week = hours.groupby(["policy", "location_swap"]).agg(
+        hours=("Step", "size"),
         mean_lem_price_eur_mwh=("lem_price_eur_mwh", "mean"),
         flex_mwh=("flex_mw", "sum"),
         dso_payments_eur=("lfm_cost_eur", "sum"),
         slack_mwh=("slack_mw", "sum"),
         v_min_pu=("v_min_pu", "min"),
     )
-    print(week.round(3).to_string())
+    print(week.round(2).to_string())

@@ -467,7 +467,7 @@ def cmd_sweep(args) -> int:
              "points": cfg.points(), "runs": n_runs, "seconds": round(seconds, 2)}
     files = write_outputs(out, cfg, aggregators, market, meta, args.overwrite)
 
-    cols = ["point", *cfg.parameters] or ["point"]
+    cols = ["point", *cfg.parameters]
     per_point = aggregators.groupby(cols, sort=False)[["first_stage_eur", "second_stage_eur", "total_eur"]].sum()
     per_point = per_point.join(market.groupby(cols, sort=False)[["dso_payments_eur", "flex_mwh", "slack_mwh"]].sum())
     print(f"sweep {cfg.name}: {n_runs} runs in {seconds:.1f} s (engine {args.engine}); sums over aggregators, weeks, seeds:")

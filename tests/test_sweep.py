@@ -120,8 +120,9 @@ def test_cli_rejects_bad_combinations(tmp_path, capsys):
 def test_local_and_ray_engines_write_identical_tables(tmp_path, monkeypatch):
     """The done-criterion: the 4-point demo on both engines gives byte-identical tables."""
     monkeypatch.setenv("RAY_AUTH_MODE", "disabled")
-    for engine in ("local", "ray"):
-        assert main(["sweep", "--config", "runs/sweeps/demo-4.toml", "--engine", engine, "--workers", "2",
+    # two local processes finish runs out of order; one Ray CPU keeps the suite's load down on 2 cores
+    for engine, workers in (("local", "2"), ("ray", "1")):
+        assert main(["sweep", "--config", "runs/sweeps/demo-4.toml", "--engine", engine, "--workers", workers,
                      "--out", str(tmp_path / engine)]) == 0
     for name in ("aggregators.csv", "market.csv"):
         assert (tmp_path / "local" / name).read_bytes() == (tmp_path / "ray" / name).read_bytes()
