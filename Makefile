@@ -8,7 +8,7 @@ export SOLARA_TELEMETRY_MIXPANEL_ENABLE := False
 export RAY_AUTH_MODE := disabled
 export MPLBACKEND := Agg
 
-.PHONY: run test setup bench flex-share data clean
+.PHONY: run test setup bench flex-share app data clean
 
 setup: $(STAMP)
 
@@ -27,6 +27,9 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/localmarl bench --json
+
+app: $(STAMP)
+	$(BIN)/localmarl app
 
 flex-share: $(STAMP)
 	$(BIN)/localmarl flex-share --scenario s-a

@@ -1,6 +1,8 @@
 """`localmarl app`: serve the Solara app (`solara run app.py`) on this machine.
 
-The page works offline: its JavaScript comes from the `solara-assets` package, and telemetry is off.
+The page works offline: its JavaScript comes from the `solara-assets` package; telemetry and
+solara's version check are off, and production mode skips solara's one-time "installation check"
+(a hidden request to solara.dev that plain `solara run app.py` makes in development mode).
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ APP_ENV = {"SOLARA_TELEMETRY_MIXPANEL_ENABLE": "False", "MPLBACKEND": "Agg"}
 def app_command(host: str = "127.0.0.1", port: int = 8765, production: bool = True) -> list[str]:
     """The `solara run` command line that serves the app."""
     app = str(APP_PATH) if APP_PATH.is_file() else APP_MODULE
-    cmd = [sys.executable, "-m", "solara", "run", app, "--host", host, "--port", str(port)]
+    # --no-check-version: solara would otherwise ask PyPI for its latest version at every start
+    cmd = [sys.executable, "-m", "solara", "run", app, "--host", host, "--port", str(port), "--no-check-version"]
     return cmd + (["--production"] if production else [])
 
 

@@ -20,6 +20,8 @@ from visualization.session import Snapshot
 COLOR_BY = ("voltage", "DLMP")
 _LINE_CMAP = "YlOrRd"
 _NO_DATA = "#c8c8c8"
+_UP, _DOWN = "#1e8449", "#8e44ad"
+_EPS_MW = 1e-6
 _HALO = [patheffects.withStroke(linewidth=2.5, foreground="white")]  # readable on any bus colour
 
 
@@ -58,6 +60,12 @@ def line_loading(snap: Snapshot) -> np.ndarray:
     load = np.zeros_like(s)
     load[1:] = s[1:] / snap.line_s_max_mva[1:]
     return load
+
+
+def flex_label(up_mw: float, dn_mw: float) -> str | None:
+    """'flex +0.50 MW' (up), 'flex -0.30 MW' (down), both, or None when nothing was bought."""
+    parts = [f"{mw:+.2f}" for mw, bought in ((up_mw, up_mw > _EPS_MW), (-dn_mw, dn_mw > _EPS_MW)) if bought]
+    return f"flex {' / '.join(parts)} MW" if parts else None
 
 
 def feeder_figure(snap: Snapshot, color_by: str = "voltage") -> Figure:
@@ -113,11 +121,11 @@ def feeder_figure(snap: Snapshot, color_by: str = "voltage") -> Figure:
     for k, agg_id in enumerate(snap.aggregator_ids):
         x, y = xy[snap.agg_bus_index[k]]
         ax.text(x + 0.2, y + 0.13, f"A{agg_id}", fontsize=8, fontweight="bold", color="#1b4f72", va="center")
-        if h is not None and (h.up_mw[k] > 1e-6 or h.dn_mw[k] > 1e-6):
-            up = h.up_mw[k] > 1e-6
-            ax.scatter(x, y, s=900, facecolors="none", edgecolors="#1e8449" if up else "#8e44ad", linewidths=2.2, zorder=2)
-            mw = h.up_mw[k] if up else -h.dn_mw[k]
-            ax.text(x + 0.2, y - 0.17, f"flex {mw:+.2f} MW", fontsize=7, color="#1e8449" if up else "#8e44ad", va="center")
+        label = flex_label(h.up_mw[k], h.dn_mw[k]) if h is not None else None
+        if label:
+            color = _UP if h.dn_mw[k] <= _EPS_MW else _DOWN if h.up_mw[k] <= _EPS_MW else "#333"
+            ax.scatter(x, y, s=900, facecolors="none", edgecolors=color, linewidths=2.2, zorder=2)
+            ax.text(x + 0.2, y - 0.17, label, fontsize=7, color=color, va="center")
     fig.suptitle(f"Feeder, {title}", fontsize=10, y=0.985)
     fig.text(0.5, 0.01, "A5 = aggregator 5 at that bus; ring = flexibility bought this hour",
              fontsize=7, ha="center", color="#555")

@@ -1,9 +1,9 @@
 """The app's page: controls on the left; the hour's status, the feeder, prices and scores on the right.
 
 Every browser session renders its own `Page`, so each builds and steps its own model. A step (by
-the Step button or the play thread) holds the session's lock while the model clears the hour, then
-bumps `tick`; the page copies the model into a `Snapshot` once per tick (or new model), and the
-views draw that.
+the Step button or the play thread, both through the session's `Runner`) holds the session's lock
+while the model clears the hour, then sets `tick`; the page copies the model into a `Snapshot`
+once per tick (or new model), and the views draw that.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from visualization.feeder_view import FeederView
 from visualization.guard import Guarded
 from visualization.session import (
     LOCATION_SWAPS,
+    TRAINED_PREFIX,
     WEEK_SETS,
     Settings,
     Snapshot,
@@ -33,7 +34,6 @@ from visualization.session import (
 log = logging.getLogger(__name__)
 
 TITLE = "localmarl: local electricity markets on the CIGRE MV feeder"
-DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 
 
 def _build(settings: Settings):
@@ -47,14 +47,18 @@ def _build(settings: Settings):
 
 @solara.component
 def Controls(settings: solara.Reactive[Settings], on_change):
+    """Scenario, week, policy and location swap; a change calls `on_change`, then builds a new model."""
     s = settings.value
 
     def set_field(**kw):
         on_change()
         settings.set(Settings(**(vars(s) | kw)))
 
-    solara.Select("Scenario", values=available_scenarios(), value=s.scenario,
+    trained = s.policy.startswith(TRAINED_PREFIX)
+    solara.Select("Scenario", values=available_scenarios(), value=s.scenario, disabled=trained,
                   on_value=lambda v: set_field(scenario=v))
+    if trained:
+        solara.Text("a trained policy plays the scenario it was trained on", style={"font-size": "0.8em", "color": "#555"})
     solara.Select("Week set", values=list(WEEK_SETS), value=s.week_set,
                   on_value=lambda v: set_field(week_set=v, week_number=1))
     n_weeks = weeks_in_set(s.week_set)
@@ -74,7 +78,7 @@ def Status(snap: Snapshot, version: int):
     h = snap.hour
     hour_text = f"Hour {snap.hours_done} of {snap.n_hours_total}"
     if h is not None:
-        hour_text += f" (last cleared: {DAYS[h.hour_of_week // 24]} {h.hour_of_week % 24:02d}:00)"
+        hour_text += f" (last cleared: {snap.hour_start_cet:%a %d %b %H:%M} CET)"
     if not snap.running:
         hour_text += ", week done: reset or pick another week"
     with solara.Row(gap="24px", style={"flex-wrap": "wrap", "align-items": "baseline"}):
@@ -89,6 +93,79 @@ def Status(snap: Snapshot, version: int):
         solara.Text(f"lowest voltage: {h.lfm.v_pu.min():.3f} p.u.")
 
 
+class Runner:
+    """Step, play, pause and reset for one session's model.
+
+    One object per model, so its bound methods stay equal across renders: reacton then keeps the
+    buttons' handlers (and skips re-rendering the controls) while the play thread re-renders the
+    page every hour, and a click never lands between an old handler's removal and a new one's.
+    """
+
+    def __init__(self, model, lock, ticker, tick, playing, speed, step_error, generation):
+        self.model, self.lock, self.ticker = model, lock, ticker
+        self.tick, self.playing, self.speed, self.step_error, self.generation = tick, playing, speed, step_error, generation
+        # set once the page has drawn the latest step: playing waits for it, so that steps never
+        # outrun drawing (else the thread that renders, maybe the one handling the browser's
+        # messages, would be kept re-rendering and a click on Pause would wait for the week's end)
+        self.drawn = threading.Event()
+        self.drawn.set()
+
+    def step(self) -> bool:
+        """Clear one hour; False when the week is done or the step failed."""
+        try:
+            with self.lock:
+                if self.model is None or not self.model.running:
+                    return False
+                self.model.step()
+        except Exception as e:  # noqa: BLE001 - a failing hour stops the run with a message
+            log.exception("step failed")
+            self.step_error.set(f"Step failed: {type(e).__name__}: {e}")
+            self.playing.set(False)
+            return False
+        self.drawn.clear()
+        self.tick.set(next(self.ticker))
+        return True
+
+    def play_loop(self, cancel: threading.Event):
+        """Runs in a thread while `playing`; stops when paused, when the model changes, or at the end."""
+        if not self.playing.value:
+            return
+        while not cancel.is_set():
+            t0 = time.perf_counter()
+            if not self.step():
+                break
+            self.drawn.wait(timeout=30.0)
+            cancel.wait(max(0.0, 1.0 / self.speed.value - (time.perf_counter() - t0)))
+        if not cancel.is_set():
+            self.playing.set(False)
+
+    def play(self):
+        self.playing.set(True)
+
+    def pause(self):
+        self.playing.set(False)
+
+    def stop(self):
+        """Before the model is replaced: stop playing and forget the last step's error."""
+        self.playing.set(False)
+        self.step_error.set(None)
+
+    def reset(self):
+        self.stop()
+        self.generation.set(self.generation.value + 1)
+
+
+@solara.component
+def RunButtons(runner: Runner, playing: bool, can_step: bool):
+    with solara.Row(gap="6px", style={"flex-wrap": "wrap"}):
+        solara.Button("Step", on_click=runner.step, disabled=not can_step, color="primary")
+        if playing:
+            solara.Button("Pause", on_click=runner.pause, color="warning")
+        else:
+            solara.Button("Play", on_click=runner.play, disabled=not can_step)
+        solara.Button("Reset", on_click=runner.reset)
+
+
 @solara.component
 def Page():
     settings = solara.use_reactive(Settings())
@@ -96,11 +173,13 @@ def Page():
     playing = solara.use_reactive(False)
     speed = solara.use_reactive(4)  # hours per second while playing
     step_error = solara.use_reactive(None)
-    tick = solara.use_reactive(0)  # bumped after every step
-    ticker = solara.use_memo(itertools.count, [])  # a fresh number for every tick and snapshot
+    tick = solara.use_reactive(0)  # set to a fresh number after every step
+    ticker = solara.use_memo(itertools.count, [])
     lock = solara.use_memo(threading.Lock, [])
 
     model, build_error = solara.use_memo(lambda: _build(settings.value), [settings.value, generation.value])
+    runner = solara.use_memo(lambda: Runner(model, lock, ticker, tick, playing, speed, step_error, generation), [model])
+    solara.use_thread(runner.play_loop, dependencies=[playing.value, model], intrusive_cancel=False)
 
     def snapshot():
         if model is None:
@@ -110,41 +189,7 @@ def Page():
 
     # `version` names this snapshot: the views redraw when it changes (a step, a reset, new settings)
     snap, version = solara.use_memo(lambda: (snapshot(), next(ticker)), [model, tick.value])
-
-    def advance() -> bool:
-        """Clear one hour; False when the week is done or the step failed."""
-        try:
-            with lock:
-                if not model.running:
-                    return False
-                model.step()
-        except Exception as e:  # noqa: BLE001 - a failing hour stops the run with a message
-            log.exception("step failed")
-            step_error.set(f"Step failed: {type(e).__name__}: {e}")
-            return False
-        tick.set(next(ticker))
-        return True
-
-    def play_loop(cancel: threading.Event):
-        if not playing.value or model is None:
-            return
-        while not cancel.is_set():
-            t0 = time.perf_counter()
-            if not advance():
-                break
-            cancel.wait(max(0.0, 1.0 / speed.value - (time.perf_counter() - t0)))
-        if not cancel.is_set():
-            playing.set(False)
-
-    solara.use_thread(play_loop, dependencies=[playing.value, model], intrusive_cancel=False)
-
-    def stop_playing():
-        playing.set(False)
-        step_error.set(None)
-
-    def reset():
-        stop_playing()
-        generation.set(generation.value + 1)
+    solara.use_effect(runner.drawn.set, [version])  # effects run once the render is done
 
     solara.Title("localmarl")
     with solara.Column(style={"padding": "12px"}, gap="8px"):
@@ -152,15 +197,9 @@ def Page():
         solara.Text(TITLE, style={"font-size": "1.5em", "font-weight": "500"})
         with solara.Columns([1, 5], gutters_dense=True):
             with solara.Card("Model", margin=0):
-                Controls(settings, on_change=stop_playing)
-                can_step = model is not None and snap is not None and snap.running and not playing.value
-                with solara.Row(gap="6px", style={"flex-wrap": "wrap"}):
-                    solara.Button("Step", on_click=advance, disabled=not can_step, color="primary")
-                    if playing.value:
-                        solara.Button("Pause", on_click=lambda: playing.set(False), color="warning")
-                    else:
-                        solara.Button("Play", on_click=lambda: playing.set(True), disabled=not can_step)
-                    solara.Button("Reset", on_click=reset)
+                Controls(settings, on_change=runner.stop)
+                can_step = snap is not None and snap.running and not playing.value
+                RunButtons(runner, playing.value, can_step)
                 solara.SliderInt("Play speed (hours/s)", value=speed, min=1, max=20)
                 if snap is not None:
                     solara.Text(f"scenario {snap.scenario}, policy {snap.policy}, week {snap.week} ({snap.week_spec})",

@@ -18,7 +18,7 @@ from model import dataset
 from model.model import HourResult, LocalMarketModel
 from runs import results
 
-#: Where `localmarl train` writes its run folders (a trained policy is one of them).
+#: Where run folders go (`localmarl train` writes its trained policies there).
 RUNS_OUT = Path(__file__).resolve().parent.parent / "runs" / "out"
 #: Prefix of a policy choice that names a trained run folder (relative to the runs folder).
 TRAINED_PREFIX = "trained:"
@@ -48,16 +48,26 @@ class Settings:
         return f"{self.week_set}:{self.week_number}"
 
 
-def trained_runs(root: Path = RUNS_OUT) -> list[str]:
-    """Run folders under `root` (as relative POSIX paths) that hold a checkpoint file."""
-    root = Path(root)
+def _run_files():
+    """The file names that mark a `localmarl train` folder (the learning code's own constants)."""
+    from agents.training import CHECKPOINTS, POLICY_META  # light: numpy and pandas only
+
+    return POLICY_META, CHECKPOINTS
+
+
+def trained_runs(root: Path | None = None) -> list[str]:
+    """Training run folders under `root` (default `runs/out`), as relative POSIX paths: the folders
+    that hold a final policy or a checkpoint."""
+    root = Path(RUNS_OUT if root is None else root)
     if not root.is_dir():
         return []
-    dirs = {p.parent for p in root.glob("**/checkpoint*") if p.is_file()}
-    return sorted(d.relative_to(root).as_posix() for d in dirs)
+    policy_meta, checkpoints = _run_files()
+    found = {p.parent for p in root.glob(f"**/{policy_meta}")}
+    found |= {p.parent.parent for p in root.glob(f"**/{checkpoints}/ep*.json")}
+    return sorted(d.relative_to(root).as_posix() for d in found)
 
 
-def policy_options(root: Path = RUNS_OUT) -> list[str]:
+def policy_options(root: Path | None = None) -> list[str]:
     """The policies offered: the built-in brains, then one entry per trained run folder."""
     return [*POLICIES, *(TRAINED_PREFIX + r for r in trained_runs(root))]
 
@@ -66,26 +76,29 @@ class PolicyLoadError(RuntimeError):
     """A trained run could not be turned into a brain."""
 
 
-def resolve_policy(policy: str, root: Path = RUNS_OUT):
-    """The model's `policy` argument for a choice: the built-in name, or the trained run's brain."""
-    if not policy.startswith(TRAINED_PREFIX):
-        return policy
-    run_dir = Path(root) / policy[len(TRAINED_PREFIX):]
-    try:
-        from agents.training import load_trained_brain  # the learning code is heavy: load on demand
+def resolve_policy(policy: str, root: Path | None = None):
+    """(policy argument for the model, scenario to use or None) for a choice of the Policy control.
 
-        brain, _metadata = load_trained_brain(run_dir)
+    A trained run brings its brain and the scenario it was trained on."""
+    if not policy.startswith(TRAINED_PREFIX):
+        return policy, None
+    run_dir = Path(RUNS_OUT if root is None else root) / policy[len(TRAINED_PREFIX):]
+    try:
+        from agents.training import load_trained_brain  # torch: loaded only when a trained run is chosen
+
+        brain, meta = load_trained_brain(run_dir)
+        return brain, meta["scenario_arg"]
     except Exception as e:  # noqa: BLE001 - any failure becomes a message in the page
         raise PolicyLoadError(f"could not load the trained run {run_dir}: {type(e).__name__}: {e}") from e
-    return brain
 
 
-def build_model(settings: Settings, runs_root: Path = RUNS_OUT) -> LocalMarketModel:
+def build_model(settings: Settings, runs_root: Path | None = None) -> LocalMarketModel:
+    policy, trained_scenario = resolve_policy(settings.policy, runs_root)
     swap = None if settings.location_swap == "none" else settings.location_swap
     return LocalMarketModel(
-        scenario=settings.scenario,
+        scenario=trained_scenario or settings.scenario,
         week=settings.week_spec,
-        policy=resolve_policy(settings.policy, runs_root),
+        policy=policy,
         location_swap=swap,
         seed=settings.seed,
     )
@@ -103,6 +116,7 @@ class Snapshot:
     n_hours_total: int
     running: bool
     hour: HourResult | None  # the last cleared hour (None before the first step)
+    hour_start_cet: pd.Timestamp | None  # when that hour began, CET (UTC+1, as the market's data)
     tables: dict[str, pd.DataFrame] | None  # runs.results.tables (None before the first step)
     # the feeder and who sits where
     feeder: object
@@ -119,16 +133,20 @@ class Snapshot:
 
 
 def take_snapshot(model: LocalMarketModel, week_spec: str) -> Snapshot:
-    g = model.scenario.grid
+    g, h = model.scenario.grid, model.hour_result
+    start = None
+    if h is not None:
+        start = pd.Timestamp(model.raw.hour_utc[h.week * dataset.HOURS_PER_WEEK + h.hour_of_week]) + pd.Timedelta(hours=1)
     return Snapshot(
         scenario=model.scenario.name,
         policy=model.policy_name,
-        week=model.week if model.hour_result is None else model.hour_result.week,
+        week=model.week if h is None else h.week,
         week_spec=week_spec,
         hours_done=model.hours_done,
         n_hours_total=model.n_hours_total,
         running=model.running,
-        hour=model.hour_result,
+        hour=h,
+        hour_start_cet=start,
         tables=results.tables(model) if model.hours_done else None,
         feeder=model.feeder,
         aggregator_ids=tuple(model.scenario.aggregator_ids),
