@@ -8,7 +8,7 @@ export SOLARA_TELEMETRY_MIXPANEL_ENABLE := False
 export RAY_AUTH_MODE := disabled
 export MPLBACKEND := Agg
 
-.PHONY: run test setup bench flex-share app data clean
+.PHONY: run simulate test setup bench flex-share app data clean
 
 setup: $(STAMP)
 
@@ -20,7 +20,10 @@ $(STAMP): pyproject.toml constraints.txt
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/localmarl simulate --scenario s-a --week test:1 --policy truthful --out runs/out/make-run
+	$(BIN)/localmarl study --profile quick --overwrite
+
+simulate: $(STAMP)
+	$(BIN)/localmarl simulate --scenario s-a --week test:1 --policy truthful --out runs/out/make-simulate --overwrite
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -n 2

@@ -19,7 +19,8 @@ Update of one stage (paper (26)-(31)), for every sub-agent n at once:
 
     y_n    = s * r_n + gamma * (1 - done) * Q'_n(x', mu'_1(o'_1), ..., mu'_N(o'_N))   s = reward_scale
     critic: minimise SmoothL1(Q_n(x, a), y_n)
-    actor:  maximise Q_n(x, a_1, .., mu_n(o_n), .., a_N)    (the other sub-agents' actions from the buffer)
+    actor:  maximise Q_n(x, a_1, .., mu_n(o_n), .., a_N) - actor_reg * z_n^2   (others' actions from the
+            buffer; z = the actor's output before its sigmoid, kept small as in the original MADDPG code)
     targets: theta' <- tau * theta + (1 - tau) * theta'
 
 Speed: the N actors (and the N critics) of a stage are one module whose weights carry a leading
@@ -47,6 +48,7 @@ import dataclasses
 import functools
 import math
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -61,23 +63,30 @@ HOURS_PER_DAY, HOURS_PER_WEEK = 24, 168
 
 @dataclass(frozen=True)
 class HyperParams:
-    """HMADDPG hyperparameters. Defaults: the paper's values; `# reconstructed` marks values the
-    paper's text lost (common MADDPG defaults) or never gave."""
+    """HMADDPG hyperparameters: the paper's values where it gives them (Sec. IV-A), else
+    *reconstructed* (its extracted text lost them, or it never says): common MADDPG defaults or
+    values measured here, each labelled. `runs/study.py` profiles may change reconstructed ones."""
 
-    # paper, Sec. IV-A
+    # --- paper, Sec. IV-A -------------------------------------------------------------------
     gamma: float = 0.99
     batch_size: int = 35
     updates_per_episode: int = 5
     tau: float = 0.001
     noise_sigma0: float = 0.3  # std of the Gaussian exploration noise, in normalised action units [0, 1]
     episodes: int = 5000
-    # reconstructed
-    buffer_size: int = 100_000
-    lr_actor: float = 1e-4
-    lr_critic: float = 1e-3
-    noise_sigma_final: float = 0.01  # sigma after the last episode; sets the per-episode decay factor
-    hidden_sizes: tuple[int, ...] = (64, 64)
-    reward_scale: float = 0.01  # euro -> learning units (rewards are euro per hour per aggregator)
+    # --- reconstructed ----------------------------------------------------------------------
+    buffer_size: int = 100_000  # common MADDPG default (spec)
+    lr_actor: float = 1e-4  # common MADDPG default (spec)
+    lr_critic: float = 1e-3  # common MADDPG default (spec)
+    noise_sigma_final: float = 0.01  # sigma after the last episode; fixes the paper's per-episode decay factor
+    hidden_sizes: tuple[int, ...] = (64, 64)  # two ReLU layers for every actor and critic
+    reward_scale: float = 0.001  # euro -> learning units. Measured: with 0.01, TD errors in hours of LFM
+    # rents (hundreds of euro) fall in Smooth L1's linear zone, the critic fits a median and aggregator
+    # 5's one-arb test score halved (600-episode runs); 0.001 keeps most errors in the quadratic zone.
+    actor_reg: float = 1e-4  # penalty on the actors' squared pre-sigmoid outputs, keeps the sigmoid out of
+    # saturation (the original MADDPG code uses 1e-3 with unscaled rewards). Measured: 1e-3 with reward_scale
+    # 1e-3 outweighs the critic where the reward is flat in the action and pulls withholding toward 0.5
+    # (S-a aggregator 5: first-stage -302 vs -72 euro/week with 1e-4, 600-episode runs).
 
     @property
     def noise_decay(self) -> float:
@@ -125,11 +134,16 @@ class StageFeatures:
     cols: tuple[str, ...]  # OBS1 or OBS2
     shared_prices: tuple[str, ...]  # price columns (same for every aggregator), scaled by 1/100
     own: tuple[str, ...]  # per-aggregator columns in MW
-    n_time: int = 4
+    N_TIME: ClassVar[int] = 4  # sin, cos of the hour of day and of the hour of week
+
+    def __post_init__(self):
+        assert self.cols[0] == "hour_of_week"
+        object.__setattr__(self, "_price_cols", [self.cols.index(c) for c in self.shared_prices])
+        object.__setattr__(self, "_own_cols", [self.cols.index(c) for c in self.own])
 
     @property
     def n_shared(self) -> int:
-        return self.n_time + len(self.shared_prices)
+        return self.N_TIME + len(self.shared_prices)
 
     def joint_dim(self, n_agents: int) -> int:
         return self.n_shared + n_agents * len(self.own)
@@ -150,7 +164,7 @@ class StageFeatures:
         hour = float(obs[0, 0])  # hour_of_week is column 0 of OBS1 and OBS2
         d, w = 2 * math.pi * hour / HOURS_PER_DAY, 2 * math.pi * hour / HOURS_PER_WEEK
         x = np.empty(self.joint_dim(len(obs)), np.float32)
-        x[:4] = math.sin(d), math.cos(d), math.sin(w), math.cos(w)
+        x[: self.N_TIME] = math.sin(d), math.cos(d), math.sin(w), math.cos(w)
         x[4:self.n_shared] = obs[0, self._price_cols] / PRICE_SCALE_EUR_MWH
         x[self.n_shared:] = obs[:, self._own_cols].ravel()
         return x
@@ -158,11 +172,6 @@ class StageFeatures:
     def actor_inputs(self, obs: np.ndarray) -> np.ndarray:
         """Raw (n, len(cols)) -> (n, actor_dim): shared features + own features, per row."""
         return self.joint(obs)[self.actor_index(len(obs))]
-
-    def __post_init__(self):
-        assert self.cols[0] == "hour_of_week"
-        object.__setattr__(self, "_price_cols", [self.cols.index(c) for c in self.shared_prices])
-        object.__setattr__(self, "_own_cols", [self.cols.index(c) for c in self.own])
 
 
 LEM_FEATURES = StageFeatures(OBS1, ("import_eur_mwh", "export_eur_mwh"), ("net_generation_mw",))
@@ -175,11 +184,11 @@ LFM_FEATURES = StageFeatures(OBS2, ("imb_long_eur_mwh", "imb_short_eur_mwh"), ("
 class StackedLinear(nn.Module):
     """N independent linear layers: x (N, batch, in) -> (N, batch, out). Init as `nn.Linear`."""
 
-    def __init__(self, n_agents: int, in_features: int, out_features: int):
+    def __init__(self, n_agents: int, in_features: int, out_features: int, generator: torch.Generator | None = None):
         super().__init__()
         bound = 1.0 / math.sqrt(in_features)
-        self.weight = nn.Parameter(torch.empty(n_agents, in_features, out_features).uniform_(-bound, bound))
-        self.bias = nn.Parameter(torch.empty(n_agents, 1, out_features).uniform_(-bound, bound))
+        self.weight = nn.Parameter(torch.empty(n_agents, in_features, out_features).uniform_(-bound, bound, generator=generator))
+        self.bias = nn.Parameter(torch.empty(n_agents, 1, out_features).uniform_(-bound, bound, generator=generator))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.baddbmm(self.bias, x, self.weight)
@@ -188,17 +197,21 @@ class StackedLinear(nn.Module):
 class StackedMLP(nn.Module):
     """N independent MLPs (ReLU hidden layers) evaluated in one call: (N, batch, in) -> (N, batch, out)."""
 
-    def __init__(self, n_agents: int, sizes: list[int], squash: bool):
+    def __init__(self, n_agents: int, sizes: list[int], squash: bool, generator: torch.Generator | None = None):
         super().__init__()
-        self.layers = nn.ModuleList(StackedLinear(n_agents, a, b) for a, b in zip(sizes[:-1], sizes[1:]))
+        self.layers = nn.ModuleList(StackedLinear(n_agents, a, b, generator) for a, b in zip(sizes[:-1], sizes[1:]))
         self.squash = squash  # sigmoid output in [0, 1] (actors)
 
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        """The output before the squashing sigmoid."""
+        *hidden, last = [(layer.weight, layer.bias) for layer in self.layers]
+        for w, b in hidden:
+            x = torch.relu(torch.baddbmm(b, x, w))
+        return torch.baddbmm(last[1], x, last[0])
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        for layer in self.layers[:-1]:
-            x = torch.relu(torch.baddbmm(layer.bias, x, layer.weight))
-        last = self.layers[-1]
-        x = torch.baddbmm(last.bias, x, last.weight)
-        return torch.sigmoid(x) if self.squash else x
+        z = self.logits(x)
+        return torch.sigmoid(z) if self.squash else z
 
 
 # ---------------------------------------------------------------------------------------------
@@ -258,11 +271,12 @@ class ReplayBuffer:
 class StageLearner:
     """The N sub-agents of one stage: stacked actors, critics, targets, Adam, one replay buffer."""
 
-    def __init__(self, n_agents: int, features: StageFeatures, act_dim: int, hp: HyperParams, device: torch.device):
+    def __init__(self, n_agents: int, features: StageFeatures, act_dim: int, hp: HyperParams, device: torch.device,
+                 generator: torch.Generator | None = None):
         self.n, self.act_dim, self.features, self.hp, self.device = n_agents, act_dim, features, hp, device
         obs_dim = features.joint_dim(n_agents)
-        self.actor = StackedMLP(n_agents, [features.actor_dim, *hp.hidden_sizes, act_dim], squash=True).to(device)
-        self.critic = StackedMLP(n_agents, [obs_dim + n_agents * act_dim, *hp.hidden_sizes, 1], squash=False).to(device)
+        self.actor = StackedMLP(n_agents, [features.actor_dim, *hp.hidden_sizes, act_dim], True, generator).to(device)
+        self.critic = StackedMLP(n_agents, [obs_dim + n_agents * act_dim, *hp.hidden_sizes, 1], False, generator).to(device)
         self.actor_target = copy.deepcopy(self.actor)
         self.critic_target = copy.deepcopy(self.critic)
         fused = device.type in ("cpu", "cuda")
@@ -276,7 +290,7 @@ class StageLearner:
         """(N, actor_dim) -> (N, act_dim) deterministic actions in [0, 1], all actors in one call."""
         with torch.inference_mode():
             x = torch.from_numpy(actor_inputs).to(self.device).unsqueeze(1)
-            return self.actor(x)[:, 0].cpu().numpy()
+            return self.actor.forward(x)[:, 0].cpu().numpy()  # .forward: skip nn.Module hooks (hot path)
 
     def _batch(self, idx: np.ndarray):
         b, dev = self.buffer, self.device
@@ -319,10 +333,12 @@ class StageLearner:
         self.critic_opt.step()
 
         # actor: deterministic policy gradient; only sub-agent n's own action is replaced by mu_n(o_n)
-        mu = self.actor(self._own_inputs(x))  # (N, B, act)
+        z = self.actor.logits(self._own_inputs(x))  # (N, B, act)
+        mu = torch.sigmoid(z)
         a_joint = a.view(1, len(idx), self.n, self.act_dim)
         a_joint = torch.where(self.own_slot, mu[:, :, None, :], a_joint).reshape(self.n, len(idx), -1)
         actor_loss = -self.critic(self._critic_input(x, a_joint))[..., 0].mean(1).sum()
+        actor_loss = actor_loss + hp.actor_reg * z.square().mean((1, 2)).sum()  # keeps the sigmoid out of saturation
         self.actor_opt.zero_grad(set_to_none=True)
         actor_loss.backward(inputs=list(self.actor.parameters()))
         self.actor_opt.step()
@@ -382,9 +398,9 @@ class HMADDPGBrain:
         self.price_max = float(flex_price_max_eur_mwh)
         self.hp = hp
         self.device = resolve_device(device)
-        torch.manual_seed(seed)
-        self.primary = StageLearner(n_agents, LEM_FEATURES, 1, hp, self.device)
-        self.secondary = StageLearner(n_agents, LFM_FEATURES, 2, hp, self.device)
+        init = torch.Generator().manual_seed(seed)  # network initialisation, independent of torch's global RNG
+        self.primary = StageLearner(n_agents, LEM_FEATURES, 1, hp, self.device, init)
+        self.secondary = StageLearner(n_agents, LFM_FEATURES, 2, hp, self.device, init)
         self.rng = np.random.default_rng(seed)  # exploration noise and mini-batches
         self.sigma = hp.noise_sigma0
         self.explore = False

@@ -92,12 +92,7 @@ def write_csv_atomic(path: Path, df: pd.DataFrame) -> None:
 
 def cold_start_lfm(model) -> None:
     """Drop the LFM solver's warm-start basis so an hour's result never depends on earlier episodes."""
-    solver = model.dso.solver
-    reset = getattr(solver, "reset", None)  # TODO(model owner): public LfmSolver.reset(); see report
-    if reset is not None:
-        reset()
-    else:
-        solver._h.clearSolver()
+    model.dso.solver.reset()
 
 
 def load_scenario_arg(scenario):
@@ -447,7 +442,7 @@ def train(
 
 
 #: Hyperparameters the paper does not give (its extracted text lost them): shown in every config.
-RECONSTRUCTED = ("buffer_size", "lr_actor", "lr_critic", "noise_sigma_final", "hidden_sizes", "reward_scale")
+RECONSTRUCTED = ("buffer_size", "lr_actor", "lr_critic", "noise_sigma_final", "hidden_sizes", "reward_scale", "actor_reg")
 
 
 def save_policy(run_dir: Path, brain, meta: dict) -> None:

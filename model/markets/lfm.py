@@ -325,6 +325,12 @@ class LfmSolver:
         h.changeColsCost(len(self._c_slack), self._c_slack, np.full(len(self._c_slack), net.voll_eur_mwh))
         h.changeColsCost(len(self._c_qslack), self._c_qslack, np.full(len(self._c_qslack), Q_SLACK_PRICE_FACTOR * net.voll_eur_mwh))
 
+    def reset(self) -> None:
+        """Forget the warm-start basis: the next hour solves cold, so its result cannot depend on
+        earlier hours (degenerate hours have several optimal vertices). Training calls this at
+        the start of every episode, which makes a resumed run identical to an uninterrupted one."""
+        self._h.clearSolver()
+
     @property
     def n_rows(self) -> int:
         return len(self._m.row_names)

@@ -1,0 +1,173 @@
+"""Baselines and a best-response check: how good are the learned strategies?
+
+- `baseline_scores`: truthful bidding and the simple rule-based strategy (agents.brains), scored
+  on the same weeks as the learned policies.
+- `best_response`: with every other aggregator's learned policy fixed, search one aggregator's
+  actions hour by hour (hours are independent: nothing carries over from one hour to the next)
+  and report how much more it could have earned than with its own learned actions. The gain is
+  its *regret* against the others' policies (exploitability); near zero means training found a
+  best response, large means it did not.
+
+Search, per hour, through the same `LocalMarketModel.clear_hour()` the training uses (the probe
+brain plays the aggregator, the learned brain plays everyone else and reacts to the new LEM
+outcome as it would):
+  1. the learned actions (the reference);
+  2. prices only: keep the learned withholding a1, search (up, down) prices;
+  3. joint: for every a1 in a grid (plus the learned a1), clear the LEM, then search prices;
+  4. the best *constant* up price over a week (learned a1 and down price): unlike 2 and 3, a
+     policy the aggregator could actually play from its own observations.
+The hour-by-hour search knows each hour's outcome (what the others bid, whether the feeder is
+congested), which an actor seeing only its own observation cannot; so its gain is an upper
+bound on what better learning could reach, while 4 is a lower bound.
+The price search is a coordinate search over a grid (up, then down, then a finer grid around
+the best up price), run only where the LFM buys anything: when it buys nothing at the learned
+prices, it buys nothing at any positive price, and the prices cannot matter. A grid search
+finds a lower bound on the true hour-by-hour best response.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from agents.training import cold_start_lfm, evaluate_policy, make_model
+
+
+@dataclass(frozen=True)
+class SearchGrid:
+    a1: tuple[float, ...] = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
+    price_frac: tuple[float, ...] = (1e-5, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
+    refine: int = 6  # extra up prices between the best grid point's neighbours (0 = none)
+
+    def describe(self) -> str:
+        return (f"a1 in {len(self.a1)} values {self.a1[0]}..{self.a1[-1]} (+ the learned a1); up/down prices on "
+                f"{len(self.price_frac)} levels from ~0 to the price cap, coordinate search"
+                + (f", {self.refine} refinement points" if self.refine else ""))
+
+
+FINE = SearchGrid()
+COARSE = SearchGrid(a1=(0.0, 0.25, 0.5, 0.75, 1.0), price_frac=(1e-5, 0.05, 0.1, 0.2, 0.35, 0.5, 0.7, 0.85, 1.0), refine=0)
+TINY = SearchGrid(a1=(0.0, 1.0), price_frac=(1e-5, 0.5, 1.0), refine=0)
+
+
+class ProbeBrain:
+    """Plays one aggregator: fixed actions where set, else what the learned `base` brain would do."""
+
+    name = "probe"
+
+    def __init__(self, base):
+        self.base = base
+        self.a1: float | None = None
+        self.prices: np.ndarray | None = None
+
+    def act_lem(self, obs, rows):
+        return self.base.act_lem(obs, rows) if self.a1 is None else np.full(len(rows), self.a1)
+
+    def act_lfm(self, obs, rows):
+        return self.base.act_lfm(obs, rows) if self.prices is None else np.tile(self.prices, (len(rows), 1))
+
+
+def baseline_scores(scenario, policy: str, weeks=None, seed: int = 0):
+    """Scores (and hours) of a rule-based policy for every aggregator, like `evaluate_policy`."""
+    return evaluate_policy(scenario, policy, seed=seed, weeks=weeks)
+
+
+def best_response(scenario, brain, weeks: list[str], aggregator: int = 5, grid: SearchGrid = FINE, seed: int = 0,
+                  max_hours: int | None = None) -> pd.DataFrame:
+    """Per hour: the aggregator's learned total reward r1 + r2 and the best found by search.
+
+    max_hours: stop each week after this many hours (smoke tests)."""
+    from model import dataset
+
+    brain.explore = False
+    model = make_model(scenario, brain, seed)
+    probe = ProbeBrain(brain)
+    model.set_brain(probe, [aggregator])
+    k = list(model.scenario.aggregator_ids).index(aggregator)
+    levels = np.array(grid.price_frac) * model.scenario.market.flex_price_max_eur_mwh
+
+    def lem_stage(a1):
+        """Clear the LEM with the aggregator withholding a1 (None: its learned primary)."""
+        probe.a1, probe.prices = a1, None
+        return model.clear_lem_stage()
+
+    def lfm_value(h, prices):
+        """Finish hour h (LFM, balancing) with the aggregator bidding `prices` (None: its learned secondary)."""
+        probe.prices = prices
+        h = model.clear_lfm_stage(h)
+        return float(h.r1[k] + h.r2[k]), h
+
+    def search_prices(h, up_values=None):
+        """Best (value, up, down) for the LEM outcome h, starting from the learned prices' outcome.
+        up_values: filled with the value of every up-price level (down price as learned)."""
+        v0, h = lfm_value(h, None)
+        best = (v0, *h.flex_bid_eur_mwh[k])
+        if up_values is not None:
+            up_values[:] = v0
+        if h.lfm.cost_eur <= 1e-9:  # the LFM buys nothing at any positive price
+            return best
+        for j, up in enumerate(levels):
+            v, _ = lfm_value(h, np.array([up, best[2]]))
+            if up_values is not None:
+                up_values[j] = v
+            if v > best[0] + 1e-9:
+                best = (v, up, best[2])
+        for dn in levels:
+            v, _ = lfm_value(h, np.array([best[1], dn]))
+            if v > best[0] + 1e-9:
+                best = (v, best[1], dn)
+        if grid.refine:
+            i = int(np.argmin(np.abs(levels - best[1])))
+            lo, hi = levels[max(i - 1, 0)], levels[min(i + 1, len(levels) - 1)]
+            for up in np.linspace(lo, hi, grid.refine + 2)[1:-1]:
+                v, _ = lfm_value(h, np.array([up, best[2]]))
+                if v > best[0] + 1e-9:
+                    best = (v, up, best[2])
+        return best
+
+    rows = []
+    for label in weeks:
+        cold_start_lfm(model)
+        model.reset_week(dataset.resolve_week(label)[0])
+        while model.running and (max_hours is None or model.hour_of_week < max_hours):
+            probe.a1 = probe.prices = None
+            h = model.clear_hour()  # the learned actions
+            learned, a1_learned = float(h.r1[k] + h.r2[k]), float(h.withhold[k])
+            row = {
+                "week": label, "hour_of_week": model.hour_of_week, "aggregator": aggregator,
+                "learned_eur": learned, "learned_r1_eur": float(h.r1[k]), "learned_r2_eur": float(h.r2[k]),
+                "learned_a1": a1_learned, "learned_up_eur_mwh": float(h.flex_bid_eur_mwh[k, 0]),
+                "learned_dn_eur_mwh": float(h.flex_bid_eur_mwh[k, 1]), "lfm_active": bool(h.lfm.cost_eur > 1e-9),
+            }
+            up_values = np.empty(len(levels))
+            v_lfm, up, dn = search_prices(lem_stage(a1_learned), up_values)
+            row |= {f"up_at_{lev:.4g}_eur": v for lev, v in zip(levels, up_values)}
+            best = (v_lfm, a1_learned, up, dn)
+            for a1 in grid.a1:
+                v, up, dn = search_prices(lem_stage(a1))
+                if v > best[0] + 1e-9:
+                    best = (v, a1, up, dn)
+            row |= {"best_prices_only_eur": max(v_lfm, learned), "best_eur": max(best[0], learned),
+                    "best_a1": best[1], "best_up_eur_mwh": best[2], "best_dn_eur_mwh": best[3]}
+            rows.append(row)
+            probe.a1 = probe.prices = None
+            model.step()
+    return pd.DataFrame(rows)
+
+
+def summarise_best_response(df: pd.DataFrame) -> pd.DataFrame:
+    """Per week: learned and best-found totals, and the regret (best - learned).
+
+    best_constant_up_eur: the best *constant* up-price bid over the week (learned withholding and
+    down price) - a policy the aggregator could play from its own observations, unlike the
+    hour-by-hour search, which knows each hour's outcome."""
+    const = [c for c in df.columns if c.startswith("up_at_")]
+    g = df.groupby("week", sort=False)[["learned_eur", "best_prices_only_eur", "best_eur", *const]].sum()
+    g["best_constant_up_eur"] = g[const].max(axis=1)
+    g["best_constant_up_eur_mwh"] = g[const].idxmax(axis=1).str.slice(6, -4).astype(float)
+    g = g.drop(columns=const)
+    g["regret_prices_only_eur"] = g["best_prices_only_eur"] - g["learned_eur"]
+    g["regret_eur"] = g["best_eur"] - g["learned_eur"]
+    return g.reset_index()

@@ -1,0 +1,242 @@
+"""HMADDPG building blocks on small known cases: replay buffer, soft update, Smooth L1 critic step,
+actor gradient, reward wiring (which reward reaches which critic), and a toy one-hour market whose
+best response is known in closed form."""
+
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+
+from agents.brains import OBS1, OBS2
+from agents.hmaddpg import (
+    LEM_FEATURES, LFM_FEATURES, HMADDPGBrain, HyperParams, ReplayBuffer, StackedMLP, StageLearner, soft_update,
+)
+
+torch.set_num_threads(1)
+
+
+# --- replay buffer ---------------------------------------------------------------------------
+def test_replay_buffer_wraps_and_never_samples_a_missing_successor():
+    buf = ReplayBuffer(capacity=5, obs_dim=1, act_dim=1, n_agents=2)
+    for t in range(7):  # records 0..6; 0 and 1 are overwritten
+        buf.add([t], [t / 10], [t, -t], done=False)
+    assert (buf.size, buf.ptr) == (5, 2)
+    assert buf.obs[:, 0].tolist() == [5, 6, 2, 3, 4]
+    assert buf.n_valid() == 4  # the newest (6) has no successor yet
+    rng = np.random.default_rng(0)
+    idx = buf.sample_indices(rng, 2000)
+    assert set(buf.obs[idx, 0].astype(int)) == {2, 3, 4, 5}  # uniform over the 4 complete records
+    assert set(buf.obs[(idx + 1) % 5, 0].astype(int)) == {3, 4, 5, 6}  # successor = next record
+    counts = np.bincount(buf.obs[idx, 0].astype(int))[2:]
+    assert counts.min() > 400
+    buf.add([7], [0.7], [7, -7], done=True)  # a terminal newest record is complete
+    assert buf.n_valid() == 5
+    # round trip through a state dict
+    other = ReplayBuffer(5, 1, 1, 2)
+    other.load_state_dict(buf.state_dict())
+    for f in ReplayBuffer.FIELDS:
+        np.testing.assert_array_equal(getattr(other, f), getattr(buf, f))
+    assert (other.ptr, other.size) == (buf.ptr, buf.size)
+
+
+# --- soft target update ----------------------------------------------------------------------
+def test_soft_update_moves_target_by_tau():
+    src, tgt = StackedMLP(3, [2, 4, 1], squash=False), StackedMLP(3, [2, 4, 1], squash=False)
+    with torch.no_grad():
+        for p in src.parameters():
+            p.fill_(1.0)
+        for p in tgt.parameters():
+            p.fill_(0.0)
+    soft_update(tgt, src, 0.1)
+    soft_update(tgt, src, 0.1)
+    for p in tgt.parameters():
+        torch.testing.assert_close(p, torch.full_like(p, 0.19))  # 1 - 0.9^2
+
+
+def test_stacked_mlp_agents_are_independent():
+    net = StackedMLP(3, [2, 5, 1], squash=True)
+    x = torch.randn(3, 4, 2)
+    y = net(x)
+    with torch.no_grad():
+        net.layers[0].weight[1] += 1.0  # change agent 1 only
+    y2 = net(x)
+    torch.testing.assert_close(y[[0, 2]], y2[[0, 2]])
+    assert not torch.allclose(y[1], y2[1])
+    assert y.min() >= 0 and y.max() <= 1
+
+
+# --- critic and actor steps on known cases ----------------------------------------------------
+def _linear_stage(n=2, lr=0.01, gamma=0.5):
+    """A stage with linear critics and actors (no hidden layers) and deterministic numbers."""
+    hp = HyperParams(hidden_sizes=(), batch_size=4, lr_actor=lr, lr_critic=lr, gamma=gamma, reward_scale=1.0, buffer_size=16, actor_reg=0.0)
+    stage = StageLearner(n, LEM_FEATURES, 1, hp, torch.device("cpu"))
+    for net in (stage.actor, stage.critic, stage.actor_target, stage.critic_target):
+        with torch.no_grad():
+            for p in net.parameters():
+                p.zero_()
+    return stage, hp
+
+
+def test_critic_step_is_smooth_l1_on_the_td_error():
+    stage, hp = _linear_stage()
+    with torch.no_grad():
+        stage.critic_target.layers[0].bias[:] = torch.tensor([[[2.0]], [[-2.0]]])  # Q'_0 = 2, Q'_1 = -2
+    x = np.zeros(LEM_FEATURES.joint_dim(2), np.float32)
+    rewards = [(0.2, 3.0), (0.6, -1.0)]  # agent 0: small TD errors (quadratic zone); agent 1: large (linear)
+    for r in rewards * 3:
+        stage.buffer.add(x, [0.5, 0.5], r, done=False)
+    stage.buffer.add(x, [0.5, 0.5], (0.0, 0.0), done=True)
+    r = stage.buffer.rew[: stage.buffer.n_valid()]
+    done = stage.buffer.done[: stage.buffer.n_valid()]
+    rng = np.random.default_rng(1)
+    idx = stage.buffer.sample_indices(np.random.default_rng(1), hp.batch_size)
+    y = r[idx] + hp.gamma * (1 - done[idx, None]) * np.array([2.0, -2.0])  # (B, N); Q = 0 before the step
+    err = 0.0 - y
+    expected = np.where(np.abs(err) < 1, 0.5 * err**2, np.abs(err) - 0.5).mean(0).sum() / 2
+    stats = stage.update(rng)
+    assert stats["critic_loss"] == pytest.approx(expected, rel=1e-6)
+    # first Adam step moves each critic's bias by lr against the sign of its mean gradient
+    grad = np.clip(err, -1, 1).mean(0)
+    bias = stage.critic.layers[0].bias.detach().numpy()[:, 0, 0]
+    np.testing.assert_allclose(bias, -hp.lr_critic * np.sign(grad), rtol=1e-4)
+
+
+def test_actor_follows_its_own_action_slot_of_its_own_critic():
+    stage, hp = _linear_stage(lr=0.01)
+    d = LEM_FEATURES.joint_dim(2)
+    with torch.no_grad():
+        w = stage.critic.layers[0].weight  # (N, d + N, 1): slots d (agent 0's action), d + 1 (agent 1's)
+        w[0, d, 0], w[0, d + 1, 0] = 1.0, -5.0  # critic 0 likes a_0 up (and a_1 down, irrelevant to actor 0)
+        w[1, d, 0], w[1, d + 1, 0] = 5.0, -1.0  # critic 1 likes a_1 down
+    x = np.zeros(d, np.float32)
+    for _ in range(8):
+        stage.buffer.add(x, [0.3, 0.7], (0.0, 0.0), done=True)
+    # freeze the critic step so the actor sees exactly these critics
+    stage.critic_opt.param_groups[0]["lr"] = 0.0
+    stage.update(np.random.default_rng(0))
+    b = stage.actor.layers[0].bias.detach().numpy()[:, 0, 0]
+    np.testing.assert_allclose(b, [+hp.lr_actor, -hp.lr_actor], rtol=1e-4)
+    # the gradient itself: dQ_0/dtheta_0 = w_own * sigmoid'(0) = 1 * 0.25 for actor 0's bias
+    stage2, _ = _linear_stage()
+    with torch.no_grad():
+        stage2.critic.layers[0].weight.copy_(w)
+    xin = stage2._own_inputs(torch.zeros(1, d))
+    mu = stage2.actor(xin)
+    a = torch.tensor([[0.3, 0.7]]).view(1, 1, 2, 1)
+    a_joint = torch.where(stage2.own_slot, mu[:, :, None, :], a).reshape(2, 1, 2)
+    q = stage2.critic(stage2._critic_input(torch.zeros(1, d), a_joint))[..., 0].sum()
+    q.backward()
+    g = stage2.actor.layers[0].bias.grad[:, 0, 0].numpy()
+    np.testing.assert_allclose(g, [0.25, -0.25], rtol=1e-6)
+
+
+# --- wiring: which reward reaches which critic -------------------------------------------------
+def _fake_hour(rng, n, t=5):
+    obs_lem = np.column_stack([np.full(n, t), rng.normal(size=n), np.full(n, 50.0), np.full(n, 45.0)])
+    obs_lfm = np.column_stack([np.full(n, t), rng.normal(size=(n, 3)), np.full(n, 40.0), np.full(n, 60.0)])
+    r1, r2 = rng.normal(size=n), rng.normal(size=n)
+    return SimpleNamespace(obs_lem=obs_lem, obs_lfm=obs_lfm, withhold=rng.uniform(size=n),
+                           flex_bid_eur_mwh=rng.uniform(0, 1000, (n, 2)), r1=r1, r2=r2)
+
+
+def test_arbitrage_primary_learns_from_r1_plus_r2_standalone_from_r1():
+    n = 4
+    mask = np.array([False, True, False, True])
+    brain = HMADDPGBrain(n, mask, 1000.0, HyperParams(buffer_size=8, hidden_sizes=(8,)), seed=0)
+    rng = np.random.default_rng(0)
+    h = _fake_hour(rng, n)
+    h.r_primary = np.where(mask, h.r1 + h.r2, h.r1)  # what the model's settlement hands over
+    brain.remember(h, last=True)
+    np.testing.assert_allclose(brain.primary.buffer.rew[0], np.where(mask, h.r1 + h.r2, h.r1), rtol=1e-6)
+    np.testing.assert_allclose(brain.secondary.buffer.rew[0], h.r2, rtol=1e-6)
+    np.testing.assert_allclose(brain.primary.buffer.act[0], h.withhold, rtol=1e-6)
+    np.testing.assert_allclose(brain.secondary.buffer.act[0], (h.flex_bid_eur_mwh / 1000).ravel(), rtol=1e-6)
+    # shapes: centralised critics see the joint observation and the joint actions of their stage
+    assert brain.primary.critic.layers[0].weight.shape == (n, LEM_FEATURES.joint_dim(n) + n, 8)
+    assert brain.secondary.critic.layers[0].weight.shape == (n, LFM_FEATURES.joint_dim(n) + 2 * n, 8)
+    assert brain.primary.actor.layers[0].weight.shape == (n, LEM_FEATURES.actor_dim, 8)
+    assert LEM_FEATURES.joint_dim(n) == 6 + n and LFM_FEATURES.joint_dim(n) == 6 + 3 * n
+    # each critic's TD target uses its own reward column
+    x, a, r, done, x_next = brain.primary._batch(np.array([0, 0, 0]))
+    assert r.shape == (n, 3) and x.shape == (3, LEM_FEATURES.joint_dim(n)) and a.shape == (3, n)
+    np.testing.assert_allclose(r[:, 0].numpy(), h.r_primary, rtol=1e-6)
+
+
+def test_actor_inputs_are_own_features_plus_shared_ones():
+    rng = np.random.default_rng(3)
+    h = _fake_hour(rng, 3, t=30)
+    for feats, obs in ((LEM_FEATURES, h.obs_lem), (LFM_FEATURES, h.obs_lfm)):
+        x = feats.joint(obs)
+        a = feats.actor_inputs(obs)
+        assert a.shape == (3, feats.actor_dim)
+        hod = 2 * np.pi * 30 / 24
+        np.testing.assert_allclose(a[:, :2], [[np.sin(hod), np.cos(hod)]] * 3, rtol=1e-6)
+        own = [feats.cols.index(c) for c in feats.own]
+        np.testing.assert_allclose(a[:, feats.n_shared:], obs[:, own], rtol=1e-6)
+        # the stage's gather reproduces the same inputs from the stored joint observation
+        stage = StageLearner(3, feats, 1, HyperParams(hidden_sizes=(4,), buffer_size=4), torch.device("cpu"))
+        np.testing.assert_allclose(stage._own_inputs(torch.from_numpy(x)[None])[:, 0].numpy(), a, rtol=1e-6)
+    assert OBS1[0] == OBS2[0] == "hour_of_week"
+
+
+def test_brain_acts_for_a_subset_of_rows_like_for_all():
+    brain = HMADDPGBrain(4, np.zeros(4, bool), 1000.0, HyperParams(hidden_sizes=(8,)), seed=1)
+    h = _fake_hour(np.random.default_rng(0), 4)
+    full = brain.act_lfm(h.obs_lfm, np.arange(4))
+    part = brain.act_lfm(h.obs_lfm[[1, 3]], np.array([1, 3]))
+    np.testing.assert_allclose(part, full[[1, 3]], rtol=1e-6)
+    assert full.shape == (4, 2) and full.min() > 0 and full.max() <= 1000
+    np.testing.assert_allclose(brain.act_lem(h.obs_lem[[2]], np.array([2])), brain.act_lem(h.obs_lem, np.arange(4))[[2]], rtol=1e-6)
+
+
+def test_hyperparams_defaults_are_the_papers_and_overrides_parse():
+    hp = HyperParams()
+    assert (hp.gamma, hp.batch_size, hp.updates_per_episode, hp.tau, hp.noise_sigma0, hp.episodes) == (0.99, 35, 5, 0.001, 0.3, 5000)
+    assert hp.noise_sigma0 * hp.noise_decay ** hp.episodes == pytest.approx(hp.noise_sigma_final)
+    hp2 = hp.with_overrides(["lr_actor=3e-4", "hidden_sizes=32,16", "batch_size=64"])
+    assert (hp2.lr_actor, hp2.hidden_sizes, hp2.batch_size) == (3e-4, (32, 16), 64)
+    assert HyperParams.from_dict(hp2.to_dict()) == hp2
+    with pytest.raises(ValueError, match="lr_actr"):
+        hp.with_overrides(["lr_actr=1"])
+
+
+# --- a one-hour toy market with a closed-form best response ----------------------------------
+A_EUR, C_EUR = 0.85, 0.10  # inverse demand P = A - (q_1 + q_2); marginal cost c; capacity 1 MW each
+PRICE_TARGET = np.array([0.2, 0.7])  # secondary: reward -(u - target)^2, best response u = target
+
+
+def toy_hour(brain, rng):
+    """Stage 1: Cournot duopoly in withholding form, q_n = 1 - a1_n, r1_n = q_n (P - c), scaled to
+    euro (x100). Stage 2: r2_n = -100 (u_n - target_n)^2. Nash: q* = (A - c) / 3, a1* = 1 - q*."""
+    n = 2
+    t = 12
+    obs_lem = np.array([[t, 0.5, 50.0, 45.0]] * n)
+    a1 = np.clip(brain.act_lem(obs_lem, np.arange(n)), 0, 1)
+    q = 1 - a1
+    r1 = 100 * q * (A_EUR - q.sum() - C_EUR)
+    obs_lfm = np.array([[t, 0.0, 0.5, 0.5, 40.0, 60.0]] * n)
+    bids = brain.act_lfm(obs_lfm, np.arange(n))
+    r2 = -100 * (bids[:, 0] / 1000 - PRICE_TARGET) ** 2
+    return SimpleNamespace(obs_lem=obs_lem, withhold=a1, obs_lfm=obs_lfm, flex_bid_eur_mwh=bids, r1=r1, r2=r2, r_primary=r1)
+
+
+def test_short_training_on_a_toy_market_reaches_the_closed_form_best_response():
+    hp = HyperParams(hidden_sizes=(32, 32), lr_actor=2e-3, lr_critic=3e-3, batch_size=64, updates_per_episode=2,
+                     episodes=1000, noise_sigma0=0.3, noise_sigma_final=0.05, tau=0.02, buffer_size=2000,
+                     reward_scale=0.01)
+    brain = HMADDPGBrain(2, np.zeros(2, bool), 1000.0, hp, seed=0)
+    rng = np.random.default_rng(0)
+    q0 = 1 - toy_hour(brain, rng).withhold
+    assert np.abs(q0 - (A_EUR - C_EUR) / 3).max() > 0.15  # the untrained policy is far from it
+    brain.explore = True
+    for _ in range(hp.episodes):
+        brain.remember(toy_hour(brain, rng), last=True)  # one-hour episodes
+        brain.end_episode()
+    brain.explore = False
+    h = toy_hour(brain, rng)
+    q = 1 - h.withhold
+    best_response = (A_EUR - C_EUR - q[::-1]) / 2  # given the other's learned quantity
+    np.testing.assert_allclose(q, best_response, atol=0.06)
+    np.testing.assert_allclose(q, (A_EUR - C_EUR) / 3, atol=0.06)  # the Nash equilibrium
+    np.testing.assert_allclose(h.flex_bid_eur_mwh[:, 0] / 1000, PRICE_TARGET, atol=0.06)

@@ -1,0 +1,67 @@
+"""The command line end to end: train / evaluate / resume, and a whole study on the tiny profile."""
+
+import json
+
+import pandas as pd
+import pytest
+
+from runs.cli import main
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(scope="module")
+def scenario(tmp_path_factory):
+    p = tmp_path_factory.mktemp("sc") / "toy-all-arb.toml"
+    p.write_text('extends = "all-arb"\nname = "toy-all-arb"\n\n[data]\nsource = "synthetic"\n')
+    return str(p)
+
+
+def test_train_evaluate_and_resume_from_the_command_line(scenario, tmp_path, capsys):
+    run = tmp_path / "run"
+    args = ["train", "--scenario", scenario, "--episodes", "2", "--eval-every", "1", "--seed", "1",
+            "--out", str(run), "--set", "hidden_sizes=16", "--set", "buffer_size=1000"]
+    assert main(args) == 0
+    curve = pd.read_csv(run / "train_curve.csv")
+    assert list(curve.columns[:3]) == ["episode", "aggregator", "eval_score_eur"]
+    assert sorted(curve.episode.unique()) == [0, 1, 2] and curve.aggregator.nunique() == 10
+    config = json.loads((run / "config.json").read_text())
+    assert config["hyperparams"]["hidden_sizes"] == [16] and "lr_actor" in config["hyperparams_reconstructed"]
+    assert "market hours/s" in capsys.readouterr().out
+
+    assert main(args + ["--resume"]) == 0  # finished: nothing left to do, same curve
+    pd.testing.assert_frame_equal(pd.read_csv(run / "train_curve.csv"), curve)
+    assert main(args) == 2  # refuses to overwrite a run without --resume / --overwrite
+    assert "--resume" in capsys.readouterr().err
+    assert main(args[:-4] + ["--resume", "--set", "hidden_sizes=8"]) == 2  # mismatched checkpoint
+    assert "hyperparameters differ" in capsys.readouterr().err
+
+    ev = tmp_path / "ev"
+    assert main(["evaluate", "--run", str(run), "--out", str(ev), "--weeks", "test:3,eval:1"]) == 0
+    scores = pd.read_csv(ev / "scores.csv")
+    assert list(scores.columns[:5]) == ["week", "aggregator", "first_stage_eur", "second_stage_eur", "total_eur"]
+    assert set(scores.week) == {"test:3", "eval:1"}
+
+
+def test_tiny_study_writes_the_report_tables_and_figures(tmp_path, capsys):
+    out = tmp_path / "study"
+    assert main(["study", "--profile", "tiny", "--seeds", "1", "--jobs", "1", "--out", str(out)]) == 0
+    report = (out / "report.md").read_text()
+    for heading in ("Table I", "Table II", "Baselines", "Best response of aggregator 5", "Does it reproduce"):
+        assert heading in report
+    for fig in ("fig05_training_curves", "fig06_agg5_test_weeks_boxplot", "fig07_agg5_daily_costs",
+                "fig08_agg5_net_generation", "fig09_agg5_flexibility", "fig10_agg5_imbalances",
+                "fig11_per_aggregator_totals", "fig_exploitability_agg5"):
+        png = out / "figures" / f"{fig}.png"
+        assert png.read_bytes()[:8] == PNG_MAGIC and png.stat().st_size > 10_000
+        assert f"figures/{fig}.png" in report
+    t2 = pd.read_csv(out / "tables" / "table2_total_profit.csv")
+    assert list(t2.scenario) == ["s-a", "one-arb", "all-arb"]
+    br = pd.read_csv(out / "tables" / "exploitability_agg5.csv")
+    assert (br.best_eur_per_week >= br.learned_eur_per_week - 1e-6).all()
+    assert (br.best_eur_per_week >= br.best_prices_only_eur_per_week - 1e-6).all()
+    for policy in ("truthful", "rule"):
+        assert (out / "baselines" / policy / "scores.csv").exists()
+    assert main(["study", "--profile", "tiny", "--out", str(out)]) == 2  # exists: needs --resume or --overwrite
+    assert main(["study", "--profile", "nope", "--out", str(tmp_path / "x")]) == 2
+    assert "unknown study profile" in capsys.readouterr().err

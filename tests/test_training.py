@@ -1,0 +1,106 @@
+"""Training through the Mesa model: exact resume after a kill, checkpoint errors, loading a run."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from agents.hmaddpg import HyperParams
+from agents.training import (
+    CheckpointError, evaluate_run, latest_checkpoint, load_trained_brain, train,
+)
+from model.model import LocalMarketModel
+
+HP = HyperParams(hidden_sizes=(16,), buffer_size=5000, batch_size=16)
+
+
+@pytest.fixture(scope="module")
+def scenario(tmp_path_factory):
+    p = tmp_path_factory.mktemp("sc") / "toy-one-arb.toml"
+    p.write_text('extends = "one-arb"\nname = "toy-one-arb"\n\n[data]\nsource = "synthetic"\n')
+    return str(p)
+
+
+class Killed(Exception):
+    pass
+
+
+def _policy_tensors(run_dir):
+    return torch.load(run_dir / "policy.pt", weights_only=True)
+
+
+def _assert_same_tensors(a, b):
+    if isinstance(a, dict):
+        assert a.keys() == b.keys()
+        for k in a:
+            _assert_same_tensors(a[k], b[k])
+    else:
+        assert torch.equal(a, b)
+
+
+def test_killed_run_resumes_to_the_same_result(scenario, tmp_path):
+    kw = dict(episodes=4, seed=3, eval_every=3, checkpoint_every=2, progress=False, hp=HP)
+    ref = train(scenario, out=tmp_path / "ref", **kw)
+
+    def kill_after_3(episode, brain):
+        if episode == 3:
+            raise Killed  # dies after episode 3; the newest checkpoint is episode 2
+
+    with pytest.raises(Killed):
+        train(scenario, out=tmp_path / "run", callback=kill_after_3, **kw)
+    assert json.loads(latest_checkpoint(tmp_path / "run").read_text())["episode"] == 2
+    assert not (tmp_path / "run" / "policy.pt").exists()
+    resumed = train(scenario, out=tmp_path / "run", resume=True, **kw)
+
+    _assert_same_tensors(_policy_tensors(tmp_path / "ref"), _policy_tensors(tmp_path / "run"))
+    pd.testing.assert_frame_equal(ref.curve, resumed.curve)
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "ref" / "train_curve.csv"), pd.read_csv(tmp_path / "run" / "train_curve.csv"))
+    assert sorted(ref.curve.episode.unique()) == [0, 3, 4]
+    # the same seed gives the same numbers; another seed does not
+    other = train(scenario, out=tmp_path / "other", **(kw | {"seed": 4, "episodes": 1}))
+    assert not np.allclose(other.curve[other.curve.episode == 0].eval_score_eur.values,
+                           ref.curve[ref.curve.episode == 0].eval_score_eur.values)
+    # a finished run resumes to itself without training again
+    again = train(scenario, out=tmp_path / "ref", resume=True, **kw)
+    pd.testing.assert_frame_equal(again.curve, ref.curve)
+    assert again.market_hours == 0
+
+
+def test_corrupt_or_mismatched_checkpoint_gives_a_clear_error(scenario, tmp_path):
+    kw = dict(episodes=2, seed=0, eval_every=5, checkpoint_every=1, progress=False, hp=HP)
+    train(scenario, out=tmp_path / "r", **kw)
+    with pytest.raises(CheckpointError, match="seed differs"):
+        train(scenario, out=tmp_path / "r", resume=True, **(kw | {"seed": 1}))
+    with pytest.raises(CheckpointError, match="hyperparameters differ"):
+        train(scenario, out=tmp_path / "r", resume=True, **(kw | {"hp": HyperParams(hidden_sizes=(8,))}))
+    with pytest.raises(CheckpointError, match="scenario differs"):
+        train("s-a", out=tmp_path / "r", resume=True, **kw)
+    pt = latest_checkpoint(tmp_path / "r").with_suffix(".pt")
+    pt.write_bytes(pt.read_bytes()[:1000])  # truncated, as by a full disk
+    with pytest.raises(CheckpointError, match="corrupt"):
+        train(scenario, out=tmp_path / "r", resume=True, **kw)
+    with pytest.raises(FileExistsError, match="--resume"):
+        train(scenario, out=tmp_path / "r", **kw)
+
+
+def test_trained_run_loads_on_cpu_and_plays_the_model(scenario, tmp_path):
+    train(scenario, out=tmp_path / "r", episodes=1, seed=0, eval_every=1, progress=False, hp=HP)
+    brain, meta = load_trained_brain(tmp_path / "r")
+    assert meta["scenario_name"] == "toy-one-arb" and meta["arbitrage_ids"] == [5] and not brain.explore
+    m = LocalMarketModel(scenario=meta["scenario_arg"], week="test:2", policy=brain, collect=False)
+    for _ in range(3):
+        m.step()
+    h = m.hour_result
+    assert h.withhold.shape == (10,) and h.flex_bid_eur_mwh.shape == (10, 2)
+    np.testing.assert_allclose(h.r_primary, np.where(m.arbitrage_mask, h.r1 + h.r2, h.r1))
+    scores = evaluate_run(tmp_path / "r", tmp_path / "ev", weeks=["test:1", "eval:1"])
+    assert list(scores.columns[:5]) == ["week", "aggregator", "first_stage_eur", "second_stage_eur", "total_eur"]
+    assert set(scores.week) == {"test:1", "eval:1"} and len(scores) == 20
+    np.testing.assert_allclose(scores.total_eur, scores.first_stage_eur + scores.second_stage_eur)
+    hours = pd.read_csv(tmp_path / "ev" / "hours.csv")
+    assert len(hours) == 2 * 168 * 10
+    # the week scores are the sums of the hourly rewards
+    s = hours.groupby(["week", "aggregator"]).r1.sum()
+    np.testing.assert_allclose(scores.set_index(["week", "aggregator"]).first_stage_eur.loc[s.index], s, rtol=1e-5, atol=1e-3)
