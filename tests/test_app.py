@@ -67,7 +67,7 @@ def images(rc) -> list[bytes]:
     return [bytes(w.value) for w in rc.find(ipywidgets.Image).widgets]
 
 
-def wait_for(predicate, timeout_s: float = 30.0):
+def wait_for(predicate, timeout_s: float = 120.0):  # generous: CI shares 2 cores with other tests
     """Poll `predicate` (the play thread re-renders the page meanwhile) until it is true."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:

@@ -36,7 +36,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _wait_until_serving(url: str, proc: subprocess.Popen, log: Path, timeout_s: float = 60.0):
+def _wait_until_serving(url: str, proc: subprocess.Popen, log: Path, timeout_s: float = 180.0):
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -98,26 +98,26 @@ def test_browser_steps_the_app_offline_and_saves_a_screenshot(app_url):
             page.on("requestfailed", lambda r: failed.append(f"{r.url} ({r.failure})"))
             page.on("response", lambda r: failed.append(f"{r.url} (HTTP {r.status})") if r.status >= 400 else None)
             page.goto(app_url)
-            page.locator(".lm-hour").wait_for(timeout=60_000)  # the page's own text: the kernel is up
+            page.locator(".lm-hour").wait_for(timeout=180_000)  # the page's own text: the kernel is up
             assert _hour(page) == "Hour 0 of 168"
             assert page.get_by_text("Scenario").first.is_visible()
 
             prices = []
             for hour in (1, 2, 3):
                 page.get_by_role("button", name="Step", exact=True).click()
-                page.locator(".lm-hour", has_text=f"Hour {hour} of 168").wait_for(timeout=30_000)
+                page.locator(".lm-hour", has_text=f"Hour {hour} of 168").wait_for(timeout=90_000)
                 prices.append(_price(page))
             assert _hour(page) == "Hour 3 of 168 (last cleared: Mon 01 Jan 02:00 CET)"
             assert all(re.fullmatch(r"LEM price: -?\d+\.\d\d €/MWh", p) for p in prices), prices
             assert prices[0] != prices[2], prices
-            page.locator("img").nth(2).wait_for(timeout=30_000)  # feeder, prices and scores are drawn
+            page.locator("img").nth(2).wait_for(timeout=90_000)  # feeder, prices and scores are drawn
             page.screenshot(path=str(ARTIFACTS / "app.png"), full_page=True)
 
             # play into the morning, when the DSO buys flexibility, then pause
             page.get_by_role("button", name="Play", exact=True).click()
-            page.locator(".lm-hour", has_text=re.compile(r"Hour (1[0-9]|[2-9][0-9]) of")).wait_for(timeout=45_000)
+            page.locator(".lm-hour", has_text=re.compile(r"Hour (1[0-9]|[2-9][0-9]) of")).wait_for(timeout=135_000)
             page.get_by_role("button", name="Pause", exact=True).click()
-            page.get_by_role("button", name="Play", exact=True).wait_for(timeout=30_000)
+            page.get_by_role("button", name="Play", exact=True).wait_for(timeout=90_000)
             page.wait_for_timeout(1500)  # an hour under way when Pause came is drawn
             page.screenshot(path=str(ARTIFACTS / "app-played.png"), full_page=True)
             assert page.locator(".v-alert").count() == 0, page.locator(".v-alert").all_inner_texts()
