@@ -68,16 +68,20 @@ class Dso(mesa.Agent):
         super().__init__(model)
         self.solver = solver
 
-    def clear(self, h):
-        bids = LfmBids(
+    @staticmethod
+    def bids(h) -> LfmBids:
+        """The LFM's inputs for hour `h`: schedules, capacities left after the LEM, and the bids."""
+        return LfmBids(
             p_sched_mw=h.p_sched_mw,
             q_mvar=h.q_gen_mvar - h.load_mvar,
-            up_cap_mw=np.maximum(h.available_mw - h.p_gen_mw, 0.0),
+            up_cap_mw=np.maximum(h.offer_cap_mw - h.p_gen_mw, 0.0),
             dn_cap_mw=h.p_gen_mw,
             up_eur_mwh=h.flex_bid_eur_mwh[:, 0],
             dn_eur_mwh=h.flex_bid_eur_mwh[:, 1],
         )
-        h.lfm = self.solver.solve(bids)
+
+    def clear(self, h):
+        h.lfm = self.solver.solve(self.bids(h))
         h.up_mw, h.dn_mw = h.lfm.up_mw, h.lfm.dn_mw
         h.dlmp_agg_eur_mwh = h.lfm.dlmp_eur_mwh[self.model.agg_bus_index]
         h.dso_payment_eur = float(settlement.dso_payment_eur(h.dlmp_agg_eur_mwh, h.up_mw, h.dn_mw))

@@ -338,17 +338,10 @@ def train(
         hp = dataclasses.replace(hp, episodes=int(episodes))
     if eval_every < 1 or checkpoint_every < 1:
         raise ValueError("eval_every and checkpoint_every must be >= 1 episode")
-    run_dir = Path(out)
     sc = load_scenario_arg(scenario)
+    from runs.output import prepare_run_dir
 
-    if run_dir.exists() and any(run_dir.iterdir()) and not resume:
-        if not overwrite:
-            raise FileExistsError(f"output folder {run_dir} exists and is not empty; pass --resume to continue it, "
-                                  "--overwrite to start over, or choose another --out")
-        import shutil
-
-        shutil.rmtree(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    run_dir = prepare_run_dir(out, resume, overwrite)
 
     model = make_model(sc, "truthful", seed, week="train:1")
     brain = new_brain(model, hp, seed, device)

@@ -125,7 +125,6 @@ class LocalMarketModel(mesa.Model):
         self.feeder = cigre_mv_feeder()
         self.raw = raw_data(sc.data.source, sc.data.synthetic_seed)
 
-        n = sc.n_aggregators
         self.cost_eur_mwh = np.array([p.marginal_cost_eur_mwh for p in sc.portfolios])
         self.nameplate_mw = np.array([p.pv_mw + p.wind_mw + p.dispatchable_mw for p in sc.portfolios])
         self.tan_phi_gen = float(np.tan(np.arccos(sc.market.gen_power_factor)))

@@ -16,7 +16,8 @@ import time
 import numpy as np
 
 from model.markets import lem, settlement
-from model.markets.lfm import LfmBids, LfmSolver, solve_lfm_pulp
+from agents.market_agents import Dso
+from model.markets.lfm import LfmSolver, solve_lfm_pulp
 
 
 def _week_inputs(model):
@@ -26,13 +27,6 @@ def _week_inputs(model):
         model.step()
         hours.append(model.hour_result)
     return hours
-
-
-def _bids(h, cost):
-    return LfmBids(
-        h.p_sched_mw, h.q_gen_mvar - h.load_mvar, np.maximum(h.offer_cap_mw - h.p_gen_mw, 0.0), h.p_gen_mw,
-        h.flex_bid_eur_mwh[:, 0], h.flex_bid_eur_mwh[:, 1],
-    )
 
 
 def _settle(model, h, lem_res, lfm_res):
@@ -56,7 +50,7 @@ def run_bench(model, repeats: int = 3) -> dict:
     max_cost_gap = 0.0
     for h in hours:
         offer = (1 - h.withhold) * h.offer_cap_mw
-        bids = _bids(h, c)
+        bids = Dso.bids(h)
         best = np.inf
         for _ in range(repeats):
             t0 = time.perf_counter()

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
 
 import importlib
 
-from runs.output import DEFAULT_OUT, atomic_dir, run_metadata, write_json
+from runs.output import DEFAULT_OUT, atomic_dir, print_result, run_metadata, write_json
 
 
 #: Modules that add sub-commands: each has `register(subparsers)` (imports must stay light).
@@ -79,11 +78,7 @@ def cmd_bench(args) -> int:
 
     result = run_bench(make(), repeats=args.repeats)
     result["model_step_ms_per_hour"] = round(model_step_ms(make), 4)
-    if args.json:
-        print(json.dumps(result))
-    else:
-        for k, v in result.items():
-            print(f"{k:28s} {v}")
+    print_result(result, args.json)
     return 0
 
 

@@ -81,5 +81,27 @@ def atomic_dir(out: Path, overwrite: bool = False):
         tmp.rename(out)
 
 
+def prepare_run_dir(path: Path, resume: bool, overwrite: bool, what: str = "output folder") -> Path:
+    """A folder for a run that writes as it goes (training, studies): continue it (`resume`),
+    start it over (`overwrite`), or refuse to touch a non-empty one."""
+    path = Path(path)
+    if path.exists() and any(path.iterdir()) and not resume:
+        if not overwrite:
+            raise FileExistsError(f"{what} {path} exists and is not empty; pass --resume to continue it, "
+                                  "--overwrite to start over, or choose another --out")
+        shutil.rmtree(path)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def print_result(result: dict, as_json: bool, width: int = 28) -> None:
+    """A benchmark's figures as one JSON object, or as an aligned table."""
+    if as_json:
+        print(json.dumps(result))
+    else:
+        for k, v in result.items():
+            print(f"{k:{width}s} {v}")
+
+
 def write_json(path: Path, obj) -> None:
     Path(path).write_text(json.dumps(obj, indent=2, default=str) + "\n")

@@ -134,7 +134,7 @@ def run_study(profile_name: str, out: Path, seeds: int | None = None, episodes: 
               device: str = "cpu", resume: bool = False, overwrite: bool = False) -> Path:
     """Run every job of the profile (in `jobs` processes), then write the report; returns report.md."""
     from runs import report
-    from runs.output import run_metadata, write_json
+    from runs.output import run_metadata, write_json, prepare_run_dir
 
     if profile_name not in PROFILES:
         raise ValueError(f"unknown study profile '{profile_name}': use one of {sorted(PROFILES)}")
@@ -143,13 +143,7 @@ def run_study(profile_name: str, out: Path, seeds: int | None = None, episodes: 
     episodes = profile.episodes if episodes is None else episodes
     if seeds < 1 or episodes < 1 or jobs < 1:
         raise ValueError("--seeds, --episodes and --jobs must be >= 1")
-    out = Path(out)
-    if out.exists() and any(out.iterdir()) and not resume:
-        if not overwrite:
-            raise FileExistsError(f"study folder {out} exists and is not empty; pass --resume to continue it, "
-                                  "--overwrite to start over, or choose another --out")
-        shutil.rmtree(out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = prepare_run_dir(out, resume, overwrite, what="study folder")
 
     t0 = time.perf_counter()
     learned = [(sc, s) for s in range(seeds) for sc in profile.scenarios]

@@ -5,12 +5,11 @@ Imports stay light here (torch is imported inside the commands), so `localmarl -
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from pathlib import Path
 
-from runs.output import DEFAULT_OUT
+from runs.output import DEFAULT_OUT, print_result
 
 
 def register(sub) -> None:
@@ -160,11 +159,7 @@ def bench_training(args) -> int:
         "device": "cpu",
         "note": "untrained, exploring policy (the LFM clears more congestion than with truthful bids)",
     }
-    if args.json:
-        print(json.dumps(result))
-    else:
-        for k, v in result.items():
-            print(f"{k:34s} {v}")
+    print_result(result, args.json, width=34)
     return 0
 
 
