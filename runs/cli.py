@@ -22,24 +22,54 @@ def _progress(total: int, desc: str, unit: str = "h"):
     return tqdm(total=total, desc=desc, unit=unit, disable=None, mininterval=1.0, file=sys.stderr)
 
 
+#: The scenario `simulate` plays when --scenario is omitted and the policy is not a trained run.
+DEFAULT_SCENARIO = "s-a"
+
+
+def scenario_to_play(requested: str | None, played) -> str:
+    """--scenario (default s-a); for a trained run, the scenario it was trained on, which an explicit
+    --scenario must name too (the same string, or a scenario that simulates the same thing)."""
+    if played.run_dir is None:
+        return requested or DEFAULT_SCENARIO
+    if requested is None or requested == played.scenario:
+        return played.scenario
+    from agents.training import load_scenario_arg, scenario_sha256
+
+    asked = load_scenario_arg(requested)
+    if scenario_sha256(asked) == played.meta["scenario_sha256"]:
+        return requested
+    raise ValueError(
+        f"--scenario {requested} (scenario '{asked.name}') is not the scenario the policy in {played.run_dir} "
+        f"was trained on ('{played.meta['scenario_name']}', from {played.scenario}); omit --scenario to play "
+        f"the run on its own scenario, or pass --scenario {played.scenario}"
+    )
+
+
 def cmd_simulate(args) -> int:
+    from agents.policies import resolve_policy
     from model.model import LocalMarketModel
     from runs import results
 
-    model = LocalMarketModel(scenario=args.scenario, week=args.week, policy=args.policy, seed=args.seed,
+    played = resolve_policy(args.policy)
+    scenario = scenario_to_play(args.scenario, played)
+    model = LocalMarketModel(scenario=scenario, week=args.week, policy=played.policy, seed=args.seed,
                              location_swap=args.location_swap)
-    out = Path(args.out) if args.out else DEFAULT_OUT / f"simulate-{model.scenario.name}-{args.week.replace(':', '')}-{args.policy}"
+    out = Path(args.out) if args.out else DEFAULT_OUT / f"simulate-{model.scenario.name}-{args.week.replace(':', '')}-{played.label}"
     with _progress(model.n_hours_total, f"simulate {model.scenario.name}") as bar:
         while model.running:
             model.step()
             bar.update(1)
     t = results.tables(model)
+    config = run_metadata("simulate", vars(args) | {"scenario": scenario, "out": str(out)}, model.scenario)
+    if played.run_dir is not None:
+        config["trained_policy"] = played.record()
     with atomic_dir(out, overwrite=args.overwrite) as tmp:
         for name, df in t.items():
             df.to_csv(tmp / f"{name}.csv", index=False, float_format="%.9g")
-        write_json(tmp / "config.json", run_metadata("simulate", vars(args) | {"out": str(out)}, model.scenario))
+        write_json(tmp / "config.json", config)
         (tmp / "summary.txt").write_text(results.summary(t) + "\n")
-    print(f"scenario {model.scenario.name}, weeks {model.weeks}, policy {model.policy_name}")
+    trained = "" if played.run_dir is None else f" from {played.run_dir} (episode {played.meta.get('episode')})"
+    print(f"scenario {model.scenario.name}, weeks {model.weeks}, policy {model.policy_name}{trained}")
     print(results.summary(t))
     print(f"\nwrote {out}/buses.csv, aggregators.csv, market.csv, config.json")
     return 0
@@ -87,9 +117,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     s = sub.add_parser("simulate", help="simulate weeks of a scenario and write tidy CSVs")
-    s.add_argument("--scenario", default="s-a", help="scenario name (s-a, one-arb, all-arb, ...) or TOML path")
+    s.add_argument("--scenario", default=None, help="scenario name (s-a, one-arb, all-arb, ...) or TOML path "
+                   f"(default {DEFAULT_SCENARIO}; with a trained --policy, the scenario it was trained on)")
     s.add_argument("--week", default="test:1", help="test:N (1-12), train:N (1-39), eval:1, week:W (0-51) or all")
-    s.add_argument("--policy", default="truthful", help="truthful, random or rule")
+    s.add_argument("--policy", default="truthful", help="truthful, random, rule, or a run folder written by "
+                   "`localmarl train` (plays its trained policy), e.g. runs/out/train-one-arb-seed0")
     s.add_argument("--location-swap", default=None, help='swap aggregators\' buses, e.g. "5:9,8:10"')
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--out", default=None, help=f"output folder (default under {DEFAULT_OUT}/)")

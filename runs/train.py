@@ -114,6 +114,8 @@ def bench_training(args) -> int:
         if ep == warmup:
             t_step = t_store = t_learn = 0.0
             wall0, cpu0, hours = clock(), time.process_time(), 0
+            solver = model.dso.solver
+            solver.n_lp = solver.n_screened = 0  # the rest of the hours skip the LP (LfmSolver.screen)
         brain.explore = True
         model.reset_week(int(rng.choice(train_weeks)))
         while model.running:
@@ -151,6 +153,7 @@ def bench_training(args) -> int:
         "learning_ms_per_episode": round(t_learn / episodes * 1e3, 3),
         "projected_5000_episode_run_min": round(5000 * 168 * ms / 1e3 / 60, 2),
         "cpu_time_over_wall": round(cpu / wall, 3),
+        "lfm_hours_solved_by_lp_share": round(solver.n_lp / max(solver.n_lp + solver.n_screened, 1), 3),
         "episodes": episodes,
         "hours": hours,
         "scenario": model.scenario.name,

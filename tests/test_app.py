@@ -13,13 +13,13 @@ import numpy as np
 import pytest
 import solara
 
+from agents.policies import PolicyLoadError
 from model.model import LocalMarketModel
 from runs import results
 from visualization import charts, feeder_view
 from visualization.guard import Guarded
 from visualization.page import Page, _build
 from visualization.session import (
-    PolicyLoadError,
     Settings,
     policy_options,
     resolve_policy,

@@ -190,6 +190,35 @@ def test_brain_acts_for_a_subset_of_rows_like_for_all():
     np.testing.assert_allclose(brain.act_lem(h.obs_lem[[2]], np.array([2])), brain.act_lem(h.obs_lem, np.arange(4))[[2]], rtol=1e-6)
 
 
+def test_numpy_acting_follows_the_live_torch_actor_through_updates_and_loads():
+    """`StageLearner.act` runs in numpy on views of the actor's parameters: it must equal the
+    torch forward pass after Adam steps and after loading another brain's state."""
+    n = 3
+    brain = HMADDPGBrain(n, np.zeros(n, bool), 1000.0, HyperParams(hidden_sizes=(16, 16), batch_size=4), seed=0)
+    rng = np.random.default_rng(0)
+
+    def same_as_torch():
+        for stage, obs in ((brain.primary, h.obs_lem), (brain.secondary, h.obs_lfm)):
+            inputs = stage.features.actor_inputs(obs)
+            with torch.no_grad():
+                ref = stage.actor(torch.from_numpy(inputs)[:, None, :])[:, 0].numpy()
+            np.testing.assert_allclose(stage.act(inputs), ref, rtol=1e-5, atol=1e-7)
+
+    h = _fake_hour(rng, n)
+    before = brain.primary.act(LEM_FEATURES.actor_inputs(h.obs_lem))
+    for t in range(12):
+        h = _fake_hour(rng, n, t=t)
+        h.r_primary = h.r1
+        brain.remember(h, last=t == 11)
+    brain.end_episode()
+    same_as_torch()
+    assert not np.allclose(brain.primary.act(LEM_FEATURES.actor_inputs(h.obs_lem)), before)  # it did learn
+    other = HMADDPGBrain(n, np.zeros(n, bool), 1000.0, HyperParams(hidden_sizes=(16, 16)), seed=7)
+    brain.load_state(other.policy_state())
+    same_as_torch()
+    np.testing.assert_array_equal(brain.act_lfm(h.obs_lfm, np.arange(n)), other.act_lfm(h.obs_lfm, np.arange(n)))
+
+
 def test_hyperparams_defaults_are_the_papers_and_overrides_parse():
     hp = HyperParams()
     assert (hp.gamma, hp.batch_size, hp.updates_per_episode, hp.tau, hp.noise_sigma0, hp.episodes) == (0.99, 35, 5, 0.001, 0.3, 5000)

@@ -43,6 +43,9 @@ def test_fast_path_matches_plain_pulp_on_random_hours(net):
         fast, ref = solver.solve(bids), solve_lfm_pulp(net, bids)
         assert fast.cost_eur == pytest.approx(ref.cost_eur, abs=1e-7, rel=1e-9)
         binding += fast.cost_eur > 0
+        if fast.cost_eur == 0:  # unique primal and duals: everything equals the reference
+            for f in ("up_mw", "dn_mw", "dlmp_eur_mwh", "v_pu", "p_line_mw", "q_line_mvar", "slack_up_mw", "slack_q_mvar"):
+                np.testing.assert_allclose(getattr(fast, f), getattr(ref, f), atol=1e-7, err_msg=f)
         # dual feasibility of the fast path's prices: reduced costs of the bids have the right sign
         pi = fast.dlmp_eur_mwh[net.agg_bus]
         tol = 1e-6
@@ -58,6 +61,29 @@ def test_fast_path_matches_plain_pulp_on_random_hours(net):
         assert v.min() >= net.v_min_pu - 1e-6 and v.max() <= net.v_max_pu + 1e-6
         np.testing.assert_allclose(v, fast.v_pu, atol=1e-7)
     assert binding > 40  # the test exercises binding hours, not only trivial ones
+    assert solver.n_screened > 20 and solver.n_lp > 40  # both paths: screened (no LP) and LP hours
+    assert solver.n_screened + binding <= 120 and solver.n_lp >= binding
+
+
+def test_screen_hands_near_binding_and_zero_price_hours_to_the_lp(net):
+    """An hour whose schedule sits exactly on a voltage limit, or with a zero bid price, is not
+    screened (its duals or its optimum may not be unique); the LP's answer is then returned."""
+    solver = LfmSolver(net)
+    bids = random_bids(np.random.default_rng(1), load_scale=0.1)
+    assert solver.screen(bids) is not None
+    zero = dataclasses.replace(bids, up_eur_mwh=np.where(np.arange(K) == 3, 0.0, bids.up_eur_mwh))
+    assert solver.screen(zero) is None
+    # scale the loads until the lowest voltage is within 1e-7 p.u.^2 of its limit
+    lo, hi = 0.0, 10.0
+    for _ in range(80):
+        mid = (lo + hi) / 2
+        scaled = dataclasses.replace(bids, p_sched_mw=bids.p_sched_mw * mid, q_mvar=bids.q_mvar * mid)
+        p, q = bus_injection(net, scaled, LfmSolver(net).solve(scaled))
+        lo, hi = (mid, hi) if voltages_pu(net.feeder, p, q, net.v_slack_pu).min() > net.v_min_pu else (lo, mid)
+    edge = dataclasses.replace(bids, p_sched_mw=bids.p_sched_mw * lo, q_mvar=bids.q_mvar * lo)
+    assert solver.screen(edge) is None
+    res, ref = solver.solve(edge), solve_lfm_pulp(net, edge)
+    assert res.cost_eur == pytest.approx(ref.cost_eur, abs=1e-7)
 
 
 def test_all_dlmps_equal_slack_price_zero_when_nothing_binds(net):

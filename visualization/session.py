@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from agents import policies
 from agents.brains import POLICIES
 from model import dataset
 from model.model import HourResult, LocalMarketModel
@@ -72,24 +73,15 @@ def policy_options(root: Path | None = None) -> list[str]:
     return [*POLICIES, *(TRAINED_PREFIX + r for r in trained_runs(root))]
 
 
-class PolicyLoadError(RuntimeError):
-    """A trained run could not be turned into a brain."""
-
-
 def resolve_policy(policy: str, root: Path | None = None):
     """(policy argument for the model, scenario to use or None) for a choice of the Policy control.
 
-    A trained run brings its brain and the scenario it was trained on."""
-    if not policy.startswith(TRAINED_PREFIX):
-        return policy, None
-    run_dir = Path(RUNS_OUT if root is None else root) / policy[len(TRAINED_PREFIX):]
-    try:
-        from agents.training import load_trained_brain  # torch: loaded only when a trained run is chosen
-
-        brain, meta = load_trained_brain(run_dir)
-        return brain, meta["scenario_arg"]
-    except Exception as e:  # noqa: BLE001 - any failure becomes a message in the page
-        raise PolicyLoadError(f"could not load the trained run {run_dir}: {type(e).__name__}: {e}") from e
+    A trained run brings its brain and the scenario it was trained on; a run that cannot be loaded
+    raises `agents.policies.PolicyLoadError`."""
+    if policy.startswith(TRAINED_PREFIX):
+        policy = Path(RUNS_OUT if root is None else root) / policy[len(TRAINED_PREFIX):]
+    resolved = policies.resolve_policy(policy)
+    return resolved.policy, resolved.scenario
 
 
 def build_model(settings: Settings, runs_root: Path | None = None) -> LocalMarketModel:

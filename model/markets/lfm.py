@@ -6,6 +6,12 @@
 model, changing only each hour's costs, bounds and right-hand sides. The per-hour numbers are
 written once in `_hour_vectors`; tests check the solver against plain PuLP + HiGHS.
 
+Uncongested hours skip the LP (`LfmSolver.screen`): when the schedule itself respects every
+voltage, line and nodal limit with a margin and every bid price is positive, buying nothing is
+the LP's unique optimum, the flows and voltages are the LinDistFlow of the schedule, no
+constraint binds and all DLMPs are 0. Most hours are like that (85 % of the year with truthful
+bids); the LP solves the rest. Tests check both kinds of hour against plain PuLP.
+
 Variables (per hour): up_k, dn_k per aggregator k (bids' quantities); emergency slack per bus
 (slack_up_b: load shed / emergency injection, slack_dn_b: generation curtailment, and their
 reactive counterparts slack_qup_b, slack_qdn_b at 10x that) priced at the value of lost load, so every hour
@@ -32,6 +38,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from grid.feeder import Feeder
+from grid.lindistflow import line_flows, voltages_pu2
 
 #: Reactive emergency slack costs this many times the value of lost load: a last resort, used
 #: only where shedding active power cannot restore feasibility (reactive flow over a limit).
@@ -39,6 +46,10 @@ Q_SLACK_PRICE_FACTOR = 10.0
 
 #: Coefficients smaller than this are dropped (e.g. cos(pi/2) in the polygon).
 COEF_TOL = 1e-12
+
+#: An hour skips the LP only if every limit holds with at least this margin (MW, Mvar, p.u.^2):
+#: well above HiGHS's feasibility tolerance (1e-7), so near-binding hours go to the LP.
+SCREEN_MARGIN = 1e-6
 
 
 @dataclass(frozen=True, eq=False)
@@ -324,6 +335,20 @@ class LfmSolver:
         self._inc[np.asarray(net.agg_bus) - 1, np.arange(K)] = 1.0
         h.changeColsCost(len(self._c_slack), self._c_slack, np.full(len(self._c_slack), net.voll_eur_mwh))
         h.changeColsCost(len(self._c_qslack), self._c_qslack, np.full(len(self._c_qslack), Q_SLACK_PRICE_FACTOR * net.voll_eur_mwh))
+        # the screen: LinDistFlow of a schedule as one linear map of the non-slack injections,
+        # [p_bus, q_bus] -> [P_line, Q_line, v - v_slack^2] (non-slack buses), read off grid.lindistflow
+        unit = np.zeros((2 * (B - 1), B)), np.zeros((2 * (B - 1), B))
+        unit[0][np.arange(B - 1), np.arange(1, B)] = 1.0
+        unit[1][np.arange(B - 1, 2 * B - 2), np.arange(1, B)] = 1.0
+        p_line, q_line = line_flows(net.feeder, *unit)
+        dv2 = voltages_pu2(net.feeder, *unit, v_slack_pu=0.0)
+        self._screen_map = np.hstack([p_line[:, 1:], q_line[:, 1:], dv2[:, 1:]]).T  # (3(B-1), 2(B-1))
+        cos, sin, apothem = net.polygon()
+        self._poly = np.stack([cos, sin])  # (2, sides): line l's polygon rows are [P_l, Q_l] @ _poly
+        self._poly_limit = net.line_s_max_mva[1:, None] * apothem - SCREEN_MARGIN  # (B-1, 1)
+        v0 = net.v_slack_pu**2
+        self._dv2_lo, self._dv2_hi = net.v_min_pu**2 - v0 + SCREEN_MARGIN, net.v_max_pu**2 - v0 - SCREEN_MARGIN
+        self.n_screened = self.n_lp = 0  # hours cleared without / with the LP (for benchmarks)
 
     def reset(self) -> None:
         """Forget the warm-start basis: the next hour solves cold, so its result cannot depend on
@@ -338,6 +363,32 @@ class LfmSolver:
     @property
     def n_cols(self) -> int:
         return len(self._m.col_names)
+
+    def screen(self, bids: LfmBids) -> LfmResult | None:
+        """The LP's solution without the LP, if the schedule needs no flexibility; else None.
+
+        With every bid price > 0, zero flexibility is the unique optimum whenever the schedule is
+        feasible; it is then the LinDistFlow of the schedule, with nothing binding (all limits
+        hold with `SCREEN_MARGIN`), so every constraint's dual, hence every DLMP, is 0."""
+        if not (np.all(bids.up_eur_mwh > 0) and np.all(bids.dn_eur_mwh > 0)):
+            return None  # zero-price bids: several optima; the LP picks one
+        net, B, K = self.net, self.net.feeder.n_bus, self.net.n_agg
+        p_bus, q_bus = self._inc @ bids.p_sched_mw, self._inc @ bids.q_mvar
+        p_max = np.sqrt(np.maximum(net.node_s_max_mva**2 - q_bus**2, 0.0))
+        if np.any(np.abs(p_bus) > p_max - SCREEN_MARGIN):
+            return None
+        flow_p, flow_q, dv2 = (self._screen_map @ np.concatenate([p_bus, q_bus])).reshape(3, B - 1)
+        if dv2.min() < self._dv2_lo or dv2.max() > self._dv2_hi:
+            return None
+        if np.any(np.column_stack([flow_p, flow_q]) @ self._poly > self._poly_limit):
+            return None
+        zeros_k, zeros_b = np.zeros(K), np.zeros(B)
+        return LfmResult(
+            up_mw=zeros_k, dn_mw=zeros_k.copy(), dlmp_eur_mwh=zeros_b,
+            v_pu=np.sqrt(np.concatenate([[net.v_slack_pu**2], net.v_slack_pu**2 + dv2])),
+            p_line_mw=np.concatenate([[-p_bus.sum()], flow_p]), q_line_mvar=np.concatenate([[-q_bus.sum()], flow_q]),
+            slack_up_mw=zeros_b.copy(), slack_dn_mw=zeros_b.copy(), slack_q_mvar=zeros_b.copy(), cost_eur=0.0,
+        )
 
     def _hour_vectors(self, bids: LfmBids):
         """This hour's bid costs, bid bounds and row bounds, in the solver's order."""
@@ -356,6 +407,11 @@ class LfmSolver:
         h, net = self._h, self.net
         if not (np.all(np.isfinite(bids.up_eur_mwh)) and np.all(np.isfinite(bids.dn_eur_mwh))):
             raise ValueError("LFM bid prices must be finite (got NaN or inf); check the policy's actions.")
+        quiet = self.screen(bids)
+        if quiet is not None:
+            self.n_screened += 1
+            return quiet
+        self.n_lp += 1
         cost, upper, lo, hi = self._hour_vectors(bids)
         nb = len(self._c_bid)
         h.changeColsCost(nb, self._c_bid, cost)
