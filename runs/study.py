@@ -131,14 +131,23 @@ def _baseline_job(out: str, profile: Profile, policy: str, location: str) -> dic
 # the study
 # ---------------------------------------------------------------------------------------------
 def run_study(profile_name: str, out: Path, seeds: int | None = None, episodes: int | None = None, jobs: int = 2,
-              device: str = "cpu", resume: bool = False, overwrite: bool = False) -> Path:
-    """Run every job of the profile (in `jobs` processes), then write the report; returns report.md."""
+              device: str = "cpu", resume: bool = False, overwrite: bool = False, hp_sets: list[str] | None = None) -> Path:
+    """Run every job of the profile (in `jobs` processes), then write the report; returns report.md.
+
+    `hp_sets`: `NAME=VALUE` hyperparameter overrides on top of the profile's (recorded in study.json
+    and the report)."""
     from runs import report
     from runs.output import run_metadata, write_json, prepare_run_dir
 
     if profile_name not in PROFILES:
         raise ValueError(f"unknown study profile '{profile_name}': use one of {sorted(PROFILES)}")
     profile = PROFILES[profile_name]
+    if hp_sets:
+        from agents.hmaddpg import HyperParams
+
+        parsed = HyperParams().with_overrides(hp_sets).to_dict()  # validates names and values
+        profile = dataclasses.replace(
+            profile, hp_overrides=profile.hp_overrides | {p.partition("=")[0]: parsed[p.partition("=")[0]] for p in hp_sets})
     seeds = profile.seeds if seeds is None else seeds
     episodes = profile.episodes if episodes is None else episodes
     if seeds < 1 or episodes < 1 or jobs < 1:
@@ -169,7 +178,7 @@ def run_study(profile_name: str, out: Path, seeds: int | None = None, episodes: 
             for i, f in enumerate(as_completed(futures), 1):
                 done(i, f.result())
     jobs_s = time.perf_counter() - t0
-    meta = run_metadata("study", {"profile": profile.name, "seeds": seeds, "episodes": episodes, "jobs": jobs,
+    meta = run_metadata("study", {"profile": profile.name, "seeds": seeds, "episodes": episodes, "jobs": jobs, "set": hp_sets or [],
                                   "device": device, "out": str(out)})
     meta |= {"profile": dataclasses.asdict(profile) | {"episodes": episodes, "seeds": seeds}, "job_timings": timings,
              "jobs_wall_s": jobs_s}

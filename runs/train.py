@@ -44,6 +44,8 @@ def register(sub) -> None:
     s.add_argument("--device", default="cpu", help="cpu, cuda or auto")
     s.add_argument("--resume", action="store_true", help="reuse finished runs / resume unfinished ones in --out")
     s.add_argument("--overwrite", action="store_true", help="replace a non-empty --out")
+    s.add_argument("--set", action="append", metavar="NAME=VALUE", default=[],
+                   help="override a hyperparameter of every run on top of the profile's, e.g. --set gamma=0")
     s.set_defaults(func=cmd_study)
 
 
@@ -84,7 +86,7 @@ def cmd_study(args) -> int:
 
     out = Path(args.out) if args.out else DEFAULT_OUT / f"study-{args.profile}"
     report = run_study(args.profile, out, seeds=args.seeds, episodes=args.episodes, jobs=args.jobs,
-                       device=args.device, resume=args.resume, overwrite=args.overwrite)
+                       device=args.device, resume=args.resume, overwrite=args.overwrite, hp_sets=args.set)
     print(f"wrote {report}")
     return 0
 
