@@ -92,9 +92,8 @@ class BalancingOperator(mesa.Agent):
 
     def settle(self, h):
         m = self.model
-        h.imbalance_mw = settlement.imbalance_mw(h.up_mw, h.dn_mw, h.forecast_error_mw)
-        h.bm_cost_eur = settlement.balancing_costs_eur(h.imbalance_mw, h.imb_long_eur_mwh, h.imb_short_eur_mwh)
-        h.lfm_cost_eur = settlement.lfm_costs_eur(m.cost_eur_mwh, h.dlmp_agg_eur_mwh, h.up_mw, h.dn_mw)
+        h.imbalance_mw, h.lfm_cost_eur, h.bm_cost_eur = settlement.second_stage_costs_eur(
+            m.cost_eur_mwh, h.dlmp_agg_eur_mwh, h.up_mw, h.dn_mw, h.imb_long_eur_mwh, h.imb_short_eur_mwh, h.forecast_error_mw)
         h.r1 = settlement.first_stage_reward(h.ref_cost_eur, h.lem_cost_eur)
         h.r2 = settlement.second_stage_reward(h.lfm_cost_eur, h.bm_cost_eur)
         h.r_primary = settlement.primary_reward(h.r1, h.r2, m.arbitrage_mask)

@@ -30,12 +30,11 @@ def _week_inputs(model):
 
 
 def _settle(model, h, lem_res, lfm_res):
+    """The hour's money for one path's clearing results (the model's settlement functions)."""
     c = model.cost_eur_mwh
-    dlmp = lfm_res.dlmp_eur_mwh[model.agg_bus_index]
     lem_cost = lem.lem_costs_eur(lem_res.p_gen_mw, h.load_mw, c, lem_res.price_eur_mwh)
-    imb = settlement.imbalance_mw(lfm_res.up_mw, lfm_res.dn_mw)
-    bm = settlement.balancing_costs_eur(imb, h.imb_long_eur_mwh, h.imb_short_eur_mwh)
-    lfm_cost = settlement.lfm_costs_eur(c, dlmp, lfm_res.up_mw, lfm_res.dn_mw)
+    _, lfm_cost, bm = settlement.second_stage_costs_eur(
+        c, lfm_res.dlmp_eur_mwh[model.agg_bus_index], lfm_res.up_mw, lfm_res.dn_mw, h.imb_long_eur_mwh, h.imb_short_eur_mwh)
     return lem_cost, lfm_cost, bm
 
 

@@ -33,6 +33,14 @@ def balancing_costs_eur(imbalance, imb_long_eur_mwh, imb_short_eur_mwh):
     return short_price * np.maximum(-imbalance, 0.0) - long_price * np.maximum(imbalance, 0.0)
 
 
+def second_stage_costs_eur(cost_eur_mwh, dlmp_eur_mwh, up_mw, dn_mw, imb_long_eur_mwh, imb_short_eur_mwh,
+                           forecast_error_mw=0.0):
+    """One hour's stage 2 per aggregator: (deviation Delta [MW], C^LFM (19), C^BM (20)) [euro]."""
+    imbalance = imbalance_mw(up_mw, dn_mw, forecast_error_mw)
+    return (imbalance, lfm_costs_eur(cost_eur_mwh, dlmp_eur_mwh, up_mw, dn_mw),
+            balancing_costs_eur(imbalance, imb_long_eur_mwh, imb_short_eur_mwh))
+
+
 def dso_payment_eur(dlmp_at_agg_eur_mwh, up_mw, dn_mw):
     """What the DSO pays the aggregators for flexibility in total (+ = DSO pays)."""
     return (np.asarray(dlmp_at_agg_eur_mwh) * (np.asarray(up_mw) - np.asarray(dn_mw))).sum(axis=-1)
