@@ -45,8 +45,13 @@ def test_train_evaluate_and_resume_from_the_command_line(scenario, tmp_path, cap
 
 def test_tiny_study_writes_the_report_tables_and_figures(tmp_path, capsys):
     out = tmp_path / "study"
-    assert main(["study", "--profile", "tiny", "--seeds", "1", "--jobs", "1", "--out", str(out)]) == 0
+    assert main(["study", "--profile", "tiny", "--seeds", "1", "--jobs", "1", "--out", str(out), "--set", "gamma=0.5"]) == 0
     report = (out / "report.md").read_text()
+    # --set reaches every training run, and study.json and the report say so
+    for sc in ("s-a", "one-arb", "all-arb"):
+        assert json.loads((out / "runs" / sc / "seed0" / "policy.json").read_text())["hyperparams"]["gamma"] == 0.5
+    assert json.loads((out / "study.json").read_text())["profile"]["hp_overrides"]["gamma"] == 0.5
+    assert '"gamma": 0.5' in report
     for heading in ("Table I", "Table II", "Baselines", "Best response of aggregator 5", "Does it reproduce"):
         assert heading in report
     for fig in ("fig05_training_curves", "fig06_agg5_test_weeks_boxplot", "fig07_agg5_daily_costs",
