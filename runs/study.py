@@ -127,6 +127,16 @@ def _baseline_job(out: str, profile: Profile, policy: str, location: str) -> dic
     return {"job": f"baseline {policy} ({location})", "evaluate_s": time.perf_counter() - t0}
 
 
+class StudyJobsFailed(RuntimeError):
+    """Some jobs of a study raised; the others finished and are kept for --resume."""
+
+
+def _job_name(fn, args) -> str:
+    if fn is _learned_job:
+        return f"{args[2]} seed {args[3]}"
+    return f"baseline {args[2]} ({args[3]})"
+
+
 # ---------------------------------------------------------------------------------------------
 # the study
 # ---------------------------------------------------------------------------------------------
@@ -169,14 +179,31 @@ def run_study(profile_name: str, out: Path, seeds: int | None = None, episodes: 
         took = " ".join(f"{k.removesuffix('_s')} {v:.0f}s" for k, v in t.items() if k.endswith("_s"))
         print(f"[{i}/{len(calls)}] {t['job']} done ({took}); {time.perf_counter() - t0:.0f} s elapsed", file=sys.stderr)
 
+    failed = []
+
+    def failure(i, call, e):
+        job = _job_name(*call)
+        failed.append(f"{job}: {type(e).__name__}: {e}")
+        print(f"[{i}/{len(calls)}] {job} FAILED: {type(e).__name__}: {e}", file=sys.stderr)
+
     if jobs == 1:  # in this process (no start-up cost of workers)
-        for i, (fn, a) in enumerate(calls, 1):
-            done(i, fn(*a))
+        for i, call in enumerate(calls, 1):
+            try:
+                done(i, call[0](*call[1]))
+            except Exception as e:  # noqa: BLE001 - reported below; the other jobs still run
+                failure(i, call, e)
     else:
         with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
-            futures = [pool.submit(fn, *a) for fn, a in calls]
+            futures = {pool.submit(fn, *a): (fn, a) for fn, a in calls}
             for i, f in enumerate(as_completed(futures), 1):
-                done(i, f.result())
+                try:
+                    done(i, f.result())
+                except Exception as e:  # noqa: BLE001
+                    failure(i, futures[f], e)
+    if failed:
+        raise StudyJobsFailed(f"{len(failed)} of {len(calls)} study jobs failed, so no report was written:\n  "
+                           + "\n  ".join(failed) + f"\nFinished runs are kept in {out}; fix the cause and run the same "
+                           "command with --resume to redo only what is missing.")
     jobs_s = time.perf_counter() - t0
     meta = run_metadata("study", {"profile": profile.name, "seeds": seeds, "episodes": episodes, "jobs": jobs, "set": hp_sets or [],
                                   "device": device, "out": str(out)})

@@ -82,11 +82,15 @@ def cmd_evaluate(args) -> int:
 
 
 def cmd_study(args) -> int:
-    from runs.study import run_study
+    from runs.study import StudyJobsFailed, run_study
 
     out = Path(args.out) if args.out else DEFAULT_OUT / f"study-{args.profile}"
-    report = run_study(args.profile, out, seeds=args.seeds, episodes=args.episodes, jobs=args.jobs,
-                       device=args.device, resume=args.resume, overwrite=args.overwrite, hp_sets=args.set)
+    try:
+        report = run_study(args.profile, out, seeds=args.seeds, episodes=args.episodes, jobs=args.jobs,
+                           device=args.device, resume=args.resume, overwrite=args.overwrite, hp_sets=args.set)
+    except StudyJobsFailed as e:
+        print(f"localmarl study: error: {e}", file=sys.stderr)
+        return 1
     print(f"wrote {report}")
     return 0
 

@@ -70,3 +70,27 @@ def test_tiny_study_writes_the_report_tables_and_figures(tmp_path, capsys):
     assert main(["study", "--profile", "tiny", "--out", str(out)]) == 2  # exists: needs --resume or --overwrite
     assert main(["study", "--profile", "nope", "--out", str(tmp_path / "x")]) == 2
     assert "unknown study profile" in capsys.readouterr().err
+
+
+def test_a_failed_job_is_reported_the_rest_kept_and_resume_redoes_only_it(tmp_path, capsys, monkeypatch):
+    from runs import baselines
+
+    real = baselines.best_response
+
+    def flaky(scenario, *a, **k):
+        if scenario == "one-arb":
+            raise RuntimeError("injected failure")
+        return real(scenario, *a, **k)
+
+    out = tmp_path / "study"
+    monkeypatch.setattr(baselines, "best_response", flaky)
+    assert main(["study", "--profile", "tiny", "--jobs", "1", "--out", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert "one-arb seed 0 FAILED: RuntimeError: injected failure" in err and "--resume" in err
+    assert not (out / "report.md").exists()
+    trained = {sc: (out / "runs" / sc / "seed0" / "policy.pt").stat().st_mtime_ns for sc in ("s-a", "one-arb", "all-arb")}
+    monkeypatch.setattr(baselines, "best_response", real)
+    assert main(["study", "--profile", "tiny", "--jobs", "1", "--out", str(out), "--resume"]) == 0
+    assert (out / "report.md").exists() and (out / "best_response" / "one-arb-seed0.csv").exists()
+    for sc, mtime in trained.items():  # nothing was trained again
+        assert (out / "runs" / sc / "seed0" / "policy.pt").stat().st_mtime_ns == mtime

@@ -349,6 +349,7 @@ class LfmSolver:
         v0 = net.v_slack_pu**2
         self._dv2_lo, self._dv2_hi = net.v_min_pu**2 - v0 + SCREEN_MARGIN, net.v_max_pu**2 - v0 - SCREEN_MARGIN
         self.n_screened = self.n_lp = 0  # hours cleared without / with the LP (for benchmarks)
+        self.n_cold_retries = 0  # LP hours solved a second time from scratch after a stalled warm start
 
     def reset(self) -> None:
         """Forget the warm-start basis: the next hour solves cold, so its result cannot depend on
@@ -419,6 +420,13 @@ class LfmSolver:
         h.changeRowsBounds(len(self._r_hour), self._r_hour, lo, hi)
         h.run()
         status = h.getModelStatus()
+        if status != self._optimal:
+            # a warm start can stall (highspy 1.15 reports status Unknown after a few iterations on
+            # some bases; tests/test_lfm.py replays such a sequence): solve this hour again from scratch
+            self.n_cold_retries += 1
+            h.clearSolver()
+            h.run()
+            status = h.getModelStatus()
         if status != self._optimal:
             raise LfmInfeasibleError(
                 f"LFM could not be cleared even with emergency slack (highspy status: {h.modelStatusToString(status)}); "

@@ -1,0 +1,32 @@
+"""The report's reading of the evidence follows the numbers, whichever way they point."""
+
+import pandas as pd
+
+from runs import report
+
+
+def _t2(means, lo, hi, seeds=3):
+    return pd.DataFrame({"scenario": ["s-a", "one-arb", "all-arb"], "test_weeks_eur": means,
+                         "test_weeks_min_seed_eur": lo, "test_weeks_max_seed_eur": hi, "seeds": seeds})
+
+
+def test_seed_spread_says_whether_the_ordering_is_resolved():
+    noisy = report._seed_spread(_t2([100, 150, 400], [50, 0, 390], [150, 300, 410]))
+    assert "within seed-to-seed noise" in noisy and "300" in noisy and "as little as 50" in noisy
+    clear = report._seed_spread(_t2([100, 500, 900], [90, 480, 880], [110, 520, 920]))
+    assert "resolved" in clear and "noise" not in clear
+    assert report._seed_spread(_t2([1, 2, 3], [1, 2, 3], [1, 2, 3], seeds=1)) is None  # one seed: no spread to judge
+
+
+def _market(withhold, flex, bid, pays):
+    return pd.Series({"mean_withholding_all": withhold, "flex_bought_mwh_per_week": flex,
+                      "median_up_bid_eur_mwh": bid, "dso_pays_eur_per_week": pays})
+
+
+def test_market_evidence_explains_competition_only_when_prices_fell():
+    scores = pd.DataFrame({"scenario": ["all-arb", "one-arb"], "week": ["test:1", "test:1"], "seed": [0, 0],
+                           "first_stage_eur": [-900.0, -300.0]})
+    fell = report._market_evidence(_market(0.5, 60, 200, 9000), _market(0.4, 50, 300, 10000), scores)
+    assert "price falls" in fell and "1,000 €/week less" in fell and "600 €/week larger" in fell
+    rose = report._market_evidence(_market(0.5, 60, 400, 12000), _market(0.4, 50, 300, 10000), scores)
+    assert "price falls" not in rose and "2,000 €/week more" in rose
