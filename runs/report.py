@@ -637,7 +637,8 @@ def build_report(study: Path) -> Path:
     else:
         L.append("Hyperparameters: paper defaults (`agents.hmaddpg.HyperParams`).")
     if meta.get("jobs_wall_s"):
-        L.append(f"Training, evaluation and best-response jobs took {meta['jobs_wall_s'] / 60:.1f} min wall-clock "
+        resumed = " in this `--resume` session (work kept from earlier sessions not counted)" if meta.get("args", {}).get("resume") else ""
+        L.append(f"Training, evaluation and best-response jobs took {meta['jobs_wall_s'] / 60:.1f} min wall-clock{resumed} "
                  f"({meta.get('args', {}).get('jobs', '?')} processes).")
     L.append("\nScores are cumulative rewards in € per week (net-cost reductions): first stage Σr¹ (LEM, against truthful "
              "bidding), second stage Σr² (LFM + balancing), total = sum. Our market differs from the paper's (NL 2018 prices, "

@@ -205,7 +205,7 @@ def run_study(profile_name: str, out: Path, seeds: int | None = None, episodes: 
                            + "\n  ".join(failed) + f"\nFinished runs are kept in {out}; fix the cause and run the same "
                            "command with --resume to redo only what is missing.")
     jobs_s = time.perf_counter() - t0
-    meta = run_metadata("study", {"profile": profile.name, "seeds": seeds, "episodes": episodes, "jobs": jobs, "set": hp_sets or [],
+    meta = run_metadata("study", {"profile": profile.name, "seeds": seeds, "episodes": episodes, "jobs": jobs, "set": hp_sets or [], "resume": resume,
                                   "device": device, "out": str(out)})
     meta |= {"profile": dataclasses.asdict(profile) | {"episodes": episodes, "seeds": seeds}, "job_timings": timings,
              "jobs_wall_s": jobs_s}
