@@ -20,7 +20,7 @@ Update of one stage (paper (26)-(31)), for every sub-agent n at once:
     y_n    = s * r_n + gamma * (1 - done) * Q'_n(x', mu'_1(o'_1), ..., mu'_N(o'_N))   s = reward_scale
     critic: minimise SmoothL1(Q_n(x, a), y_n)
     actor:  maximise Q_n(x, a_1, .., mu_n(o_n), .., a_N) - actor_reg * z_n^2   (others' actions from the
-            buffer; z = the actor's output before its sigmoid, kept small as in the original MADDPG code)
+            buffer; z = the actor's output before its sigmoid; actor_reg is 0 by default, see HyperParams)
     targets: theta' <- tau * theta + (1 - tau) * theta'
 
 Speed: the N actors (and the N critics) of a stage are one module whose weights carry a leading
@@ -84,10 +84,12 @@ class HyperParams:
     reward_scale: float = 0.001  # euro -> learning units. Measured: with 0.01, TD errors in hours of LFM
     # rents (hundreds of euro) fall in Smooth L1's linear zone, the critic fits a median and aggregator
     # 5's one-arb test score halved (600-episode runs); 0.001 keeps most errors in the quadratic zone.
-    actor_reg: float = 1e-4  # penalty on the actors' squared pre-sigmoid outputs, keeps the sigmoid out of
-    # saturation (the original MADDPG code uses 1e-3 with unscaled rewards). Measured: 1e-3 with reward_scale
-    # 1e-3 outweighs the critic where the reward is flat in the action and pulls withholding toward 0.5
-    # (S-a aggregator 5: first-stage -302 vs -72 euro/week with 1e-4, 600-episode runs).
+    actor_reg: float = 0.0  # optional penalty on the actors' squared pre-sigmoid outputs (the original MADDPG
+    # code uses 1e-3 with unscaled rewards). It pulls every action toward 0.5 wherever the critic's gradient is
+    # weak. Measured with the quick profile (800 episodes, 2 seeds, `localmarl study --set actor_reg=X`):
+    # 1e-4 -> S-a aggregator 5 still withholds (first stage -50..-93 euro/week; paper ~0), one-arb beats S-a
+    # for aggregator 5 in 1 of 2 seeds; 0 -> first stage -0.0, one-arb beats S-a in 2 of 2 seeds (gap +632,
+    # paper +690). 1e-3 was worse still (-302 euro/week, 600-episode runs).
 
     @property
     def noise_decay(self) -> float:
@@ -356,7 +358,8 @@ class StageLearner:
         a_joint = a.view(1, len(idx), self.n, self.act_dim)
         a_joint = torch.where(self.own_slot, mu[:, :, None, :], a_joint).reshape(self.n, len(idx), -1)
         actor_loss = -self.critic(self._critic_input(x, a_joint))[..., 0].mean(1).sum()
-        actor_loss = actor_loss + hp.actor_reg * z.square().mean((1, 2)).sum()  # keeps the sigmoid out of saturation
+        if hp.actor_reg:
+            actor_loss = actor_loss + hp.actor_reg * z.square().mean((1, 2)).sum()  # keeps z small (off by default)
         self.actor_opt.zero_grad(set_to_none=True)
         actor_loss.backward(inputs=list(self.actor.parameters()))
         self.actor_opt.step()

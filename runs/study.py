@@ -48,7 +48,7 @@ class Profile:
 
 PROFILES = {
     "quick": Profile(
-        "quick", ("s-a", "one-arb", "all-arb"), episodes=800, seeds=2, eval_every=25, checkpoint_every=200,
+        "quick", ("s-a", "one-arb", "all-arb"), episodes=800, seeds=3, eval_every=25, checkpoint_every=200,
         hp_overrides={"lr_actor": 1e-3, "noise_sigma_final": 0.05, "updates_per_episode": 20},
         br_weeks=("test:1", "test:5", "test:12"), br_grid="coarse",
         note="short runs: 800 episodes (paper 5000). To learn anything in 6x fewer episodes, the reconstructed actor "
