@@ -20,7 +20,7 @@ def test_seed_spread_says_whether_the_ordering_is_resolved():
 
 def _market(withhold, flex, bid, pays):
     return pd.Series({"mean_withholding_all": withhold, "flex_bought_mwh_per_week": flex,
-                      "median_up_bid_eur_mwh": bid, "dso_pays_eur_per_week": pays})
+                      "median_up_bid_congested_eur_mwh": bid, "dso_pays_eur_per_week": pays})
 
 
 def test_market_evidence_explains_competition_only_when_prices_fell():
