@@ -156,8 +156,8 @@ def run_study(profile_name: str, out: Path, seeds: int | None = None, episodes: 
         from agents.hmaddpg import HyperParams
 
         parsed = HyperParams().with_overrides(hp_sets).to_dict()  # validates names and values
-        profile = dataclasses.replace(
-            profile, hp_overrides=profile.hp_overrides | {p.partition("=")[0]: parsed[p.partition("=")[0]] for p in hp_sets})
+        named = [pair.partition("=")[0] for pair in hp_sets]
+        profile = dataclasses.replace(profile, hp_overrides=profile.hp_overrides | {n: parsed[n] for n in named})
     seeds = profile.seeds if seeds is None else seeds
     episodes = profile.episodes if episodes is None else episodes
     if seeds < 1 or episodes < 1 or jobs < 1:

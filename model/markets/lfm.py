@@ -365,17 +365,22 @@ class LfmSolver:
     def n_cols(self) -> int:
         return len(self._m.col_names)
 
-    def screen(self, bids: LfmBids) -> LfmResult | None:
+    def _bus_injections(self, bids: LfmBids):
+        """Scheduled P and fixed Q per non-slack bus, and the nodal P limit sqrt(S^2 - Q^2)."""
+        p_bus, q_bus = self._inc @ bids.p_sched_mw, self._inc @ bids.q_mvar
+        return p_bus, q_bus, np.sqrt(np.maximum(self.net.node_s_max_mva**2 - q_bus**2, 0.0))
+
+    def screen(self, bids: LfmBids, injections=None) -> LfmResult | None:
         """The LP's solution without the LP, if the schedule needs no flexibility; else None.
 
         With every bid price > 0, zero flexibility is the unique optimum whenever the schedule is
         feasible; it is then the LinDistFlow of the schedule, with nothing binding (all limits
-        hold with `SCREEN_MARGIN`), so every constraint's dual, hence every DLMP, is 0."""
+        hold with `SCREEN_MARGIN`), so every constraint's dual, hence every DLMP, is 0.
+        `injections`: `_bus_injections(bids)` if the caller has them already."""
         if not (np.all(bids.up_eur_mwh > 0) and np.all(bids.dn_eur_mwh > 0)):
             return None  # zero-price bids: several optima; the LP picks one
         net, B, K = self.net, self.net.feeder.n_bus, self.net.n_agg
-        p_bus, q_bus = self._inc @ bids.p_sched_mw, self._inc @ bids.q_mvar
-        p_max = np.sqrt(np.maximum(net.node_s_max_mva**2 - q_bus**2, 0.0))
+        p_bus, q_bus, p_max = self._bus_injections(bids) if injections is None else injections
         if np.any(np.abs(p_bus) > p_max - SCREEN_MARGIN):
             return None
         flow_p, flow_q, dv2 = (self._screen_map @ np.concatenate([p_bus, q_bus])).reshape(3, B - 1)
@@ -391,14 +396,11 @@ class LfmSolver:
             slack_up_mw=zeros_b.copy(), slack_dn_mw=zeros_b.copy(), slack_q_mvar=zeros_b.copy(), cost_eur=0.0,
         )
 
-    def _hour_vectors(self, bids: LfmBids):
+    def _hour_vectors(self, bids: LfmBids, injections):
         """This hour's bid costs, bid bounds and row bounds, in the solver's order."""
-        net = self.net
         cost = np.concatenate([bids.up_eur_mwh, bids.dn_eur_mwh]).astype(float)
         upper = np.concatenate([bids.up_cap_mw, bids.dn_cap_mw]).astype(float)
-        p_bus = self._inc @ bids.p_sched_mw
-        q_bus = self._inc @ bids.q_mvar
-        p_max = np.sqrt(np.maximum(net.node_s_max_mva**2 - q_bus**2, 0.0))
+        p_bus, q_bus, p_max = injections
         # pbal/qbal equalities: rhs = -scheduled; node rows: -p_max - p_bus <= flex <= p_max - p_bus
         lo = np.concatenate([-p_bus, -q_bus, np.full_like(p_max, -np.inf), -p_max - p_bus])
         hi = np.concatenate([-p_bus, -q_bus, p_max - p_bus, np.full_like(p_max, np.inf)])
@@ -408,12 +410,13 @@ class LfmSolver:
         h, net = self._h, self.net
         if not (np.all(np.isfinite(bids.up_eur_mwh)) and np.all(np.isfinite(bids.dn_eur_mwh))):
             raise ValueError("LFM bid prices must be finite (got NaN or inf); check the policy's actions.")
-        quiet = self.screen(bids)
+        injections = self._bus_injections(bids)
+        quiet = self.screen(bids, injections)
         if quiet is not None:
             self.n_screened += 1
             return quiet
         self.n_lp += 1
-        cost, upper, lo, hi = self._hour_vectors(bids)
+        cost, upper, lo, hi = self._hour_vectors(bids, injections)
         nb = len(self._c_bid)
         h.changeColsCost(nb, self._c_bid, cost)
         h.changeColsBounds(nb, self._c_bid, np.zeros(nb), upper)
