@@ -435,7 +435,7 @@ def train(
 
 
 #: Hyperparameters the paper does not give (its extracted text lost them): shown in every config.
-RECONSTRUCTED = ("buffer_size", "lr_actor", "lr_critic", "noise_sigma_final", "hidden_sizes", "reward_scale", "actor_reg")
+RECONSTRUCTED = ("buffer_size", "lr_actor", "lr_critic", "noise_sigma_final", "hidden_sizes", "reward_scale", "actor_output", "actor_reg")
 
 
 def save_policy(run_dir: Path, brain, meta: dict) -> None:

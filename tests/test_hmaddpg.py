@@ -2,6 +2,7 @@
 actor gradient, reward wiring (which reward reaches which critic), and a toy one-hour market whose
 best response is known in closed form."""
 
+import dataclasses
 from types import SimpleNamespace
 
 import numpy as np
@@ -67,9 +68,10 @@ def test_stacked_mlp_agents_are_independent():
 
 
 # --- critic and actor steps on known cases ----------------------------------------------------
-def _linear_stage(n=2, lr=0.01, gamma=0.5):
+def _linear_stage(n=2, lr=0.01, gamma=0.5, actor_output="inverting-gradients"):
     """A stage with linear critics and actors (no hidden layers) and deterministic numbers."""
-    hp = HyperParams(hidden_sizes=(), batch_size=4, lr_actor=lr, lr_critic=lr, gamma=gamma, reward_scale=1.0, buffer_size=16, actor_reg=0.0)
+    hp = HyperParams(hidden_sizes=(), batch_size=4, lr_actor=lr, lr_critic=lr, gamma=gamma, reward_scale=1.0,
+                     buffer_size=16, actor_reg=0.0, actor_output=actor_output)
     stage = StageLearner(n, LEM_FEATURES, 1, hp, torch.device("cpu"))
     for net in (stage.actor, stage.critic, stage.actor_target, stage.critic_target):
         with torch.no_grad():
@@ -102,13 +104,20 @@ def test_critic_step_is_smooth_l1_on_the_td_error():
     np.testing.assert_allclose(bias, -hp.lr_critic * np.sign(grad), rtol=1e-4)
 
 
-def test_actor_follows_its_own_action_slot_of_its_own_critic():
-    stage, hp = _linear_stage(lr=0.01)
+def _critics_liking(stage, own0: float, own1: float):
+    """Linear critics: Q_0 = own0 * a_0 - 5 a_1, Q_1 = 5 a_0 + own1 * a_1 (each actor sees only its own slot)."""
     d = LEM_FEATURES.joint_dim(2)
     with torch.no_grad():
         w = stage.critic.layers[0].weight  # (N, d + N, 1): slots d (agent 0's action), d + 1 (agent 1's)
-        w[0, d, 0], w[0, d + 1, 0] = 1.0, -5.0  # critic 0 likes a_0 up (and a_1 down, irrelevant to actor 0)
-        w[1, d, 0], w[1, d + 1, 0] = 5.0, -1.0  # critic 1 likes a_1 down
+        w[0, d, 0], w[0, d + 1, 0] = own0, -5.0
+        w[1, d, 0], w[1, d + 1, 0] = 5.0, own1
+    return d
+
+
+@pytest.mark.parametrize("actor_output", ["inverting-gradients", "sigmoid"])
+def test_actor_follows_its_own_action_slot_of_its_own_critic(actor_output):
+    stage, hp = _linear_stage(lr=0.01, actor_output=actor_output)
+    d = _critics_liking(stage, 1.0, -1.0)  # critic 0 likes a_0 up, critic 1 likes a_1 down
     x = np.zeros(d, np.float32)
     for _ in range(8):
         stage.buffer.add(x, [0.3, 0.7], (0.0, 0.0), done=True)
@@ -117,18 +126,31 @@ def test_actor_follows_its_own_action_slot_of_its_own_critic():
     stage.update(np.random.default_rng(0))
     b = stage.actor.layers[0].bias.detach().numpy()[:, 0, 0]
     np.testing.assert_allclose(b, [+hp.lr_actor, -hp.lr_actor], rtol=1e-4)
-    # the gradient itself: dQ_0/dtheta_0 = w_own * sigmoid'(0) = 1 * 0.25 for actor 0's bias
-    stage2, _ = _linear_stage()
-    with torch.no_grad():
-        stage2.critic.layers[0].weight.copy_(w)
-    xin = stage2._own_inputs(torch.zeros(1, d))
-    mu = stage2.actor(xin)
-    a = torch.tensor([[0.3, 0.7]]).view(1, 1, 2, 1)
-    a_joint = torch.where(stage2.own_slot, mu[:, :, None, :], a).reshape(2, 1, 2)
-    q = stage2.critic(stage2._critic_input(torch.zeros(1, d), a_joint))[..., 0].sum()
-    q.backward()
+    # the gradient itself, at a = 0.5 for both actors: dQ_n/da_n = +1, -1, times
+    #   sigmoid: sigmoid'(0) = 0.25;  inverting gradients: (1 - a) = 0.5 for +1, a = 0.5 for -1
+    stage2, _ = _linear_stage(actor_output=actor_output)
+    _critics_liking(stage2, 1.0, -1.0)
+    stage2.actor_loss(torch.zeros(1, d), torch.tensor([[0.3, 0.7]])).backward()
     g = stage2.actor.layers[0].bias.grad[:, 0, 0].numpy()
-    np.testing.assert_allclose(g, [0.25, -0.25], rtol=1e-6)
+    k = 0.25 if actor_output == "sigmoid" else 0.5
+    np.testing.assert_allclose(g, [-k, +k], rtol=1e-6)  # the loss's gradient = minus the policy gradient
+
+
+@pytest.mark.parametrize("a0, a1, want", [
+    (0.9, 0.9, [-0.1, 0.9]),  # inside: the push toward a bound shrinks with the distance to it, away is larger
+    (1.2, -0.1, [0.2, -0.1]),  # beyond the bounds, the step points back inside even though Q wants further out
+])
+def test_inverting_gradients_shrink_toward_a_bound_and_turn_back_beyond_it(a0, a1, want):
+    """Hausknecht & Stone (2016): dQ/da * (1 - a) if dQ/da > 0, else * a (bounds [0, 1])."""
+    stage, _ = _linear_stage()
+    d = _critics_liking(stage, 1.0, -1.0)  # agent 0 wants more, agent 1 wants less
+    with torch.no_grad():
+        stage.actor.layers[0].bias[:, 0, 0] = torch.tensor([a0 - 0.5, a1 - 0.5])
+    stage.actor_loss(torch.zeros(1, d), torch.tensor([[0.3, 0.7]])).backward()
+    np.testing.assert_allclose(stage.actor.layers[0].bias.grad[:, 0, 0].numpy(), want, rtol=1e-5)
+    # and the actions played are clipped to [0, 1]
+    acts = stage.act(np.zeros((2, LEM_FEATURES.actor_dim), np.float32))[:, 0]
+    np.testing.assert_allclose(acts, np.clip([a0, a1], 0, 1), rtol=1e-6)
 
 
 # --- wiring: which reward reaches which critic -------------------------------------------------
@@ -190,18 +212,20 @@ def test_brain_acts_for_a_subset_of_rows_like_for_all():
     np.testing.assert_allclose(brain.act_lem(h.obs_lem[[2]], np.array([2])), brain.act_lem(h.obs_lem, np.arange(4))[[2]], rtol=1e-6)
 
 
-def test_numpy_acting_follows_the_live_torch_actor_through_updates_and_loads():
+@pytest.mark.parametrize("actor_output", ["inverting-gradients", "sigmoid"])
+def test_numpy_acting_follows_the_live_torch_actor_through_updates_and_loads(actor_output):
     """`StageLearner.act` runs in numpy on views of the actor's parameters: it must equal the
     torch forward pass after Adam steps and after loading another brain's state."""
     n = 3
-    brain = HMADDPGBrain(n, np.zeros(n, bool), 1000.0, HyperParams(hidden_sizes=(16, 16), batch_size=4), seed=0)
+    hp = HyperParams(hidden_sizes=(16, 16), batch_size=4, actor_output=actor_output)
+    brain = HMADDPGBrain(n, np.zeros(n, bool), 1000.0, hp, seed=0)
     rng = np.random.default_rng(0)
 
     def same_as_torch():
         for stage, obs in ((brain.primary, h.obs_lem), (brain.secondary, h.obs_lfm)):
             inputs = stage.features.actor_inputs(obs)
             with torch.no_grad():
-                ref = stage.actor(torch.from_numpy(inputs)[:, None, :])[:, 0].numpy()
+                ref = stage.policy(stage.actor, torch.from_numpy(inputs)[:, None, :])[:, 0].numpy()
             np.testing.assert_allclose(stage.act(inputs), ref, rtol=1e-5, atol=1e-7)
 
     h = _fake_hour(rng, n)
@@ -213,7 +237,7 @@ def test_numpy_acting_follows_the_live_torch_actor_through_updates_and_loads():
     brain.end_episode()
     same_as_torch()
     assert not np.allclose(brain.primary.act(LEM_FEATURES.actor_inputs(h.obs_lem)), before)  # it did learn
-    other = HMADDPGBrain(n, np.zeros(n, bool), 1000.0, HyperParams(hidden_sizes=(16, 16)), seed=7)
+    other = HMADDPGBrain(n, np.zeros(n, bool), 1000.0, dataclasses.replace(hp, batch_size=35), seed=7)
     brain.load_state(other.policy_state())
     same_as_torch()
     np.testing.assert_array_equal(brain.act_lfm(h.obs_lfm, np.arange(n)), other.act_lfm(h.obs_lfm, np.arange(n)))
@@ -228,6 +252,13 @@ def test_hyperparams_defaults_are_the_papers_and_overrides_parse():
     assert HyperParams.from_dict(hp2.to_dict()) == hp2
     with pytest.raises(ValueError, match="lr_actr"):
         hp.with_overrides(["lr_actr=1"])
+    assert hp.with_overrides(["actor_output=sigmoid"]).actor_output == "sigmoid"
+    with pytest.raises(ValueError, match="actor_output 'tanh'"):
+        hp.with_overrides(["actor_output=tanh"])
+    # metadata written before `actor_output` existed describes sigmoid actors
+    legacy = {k: v for k, v in hp.to_dict().items() if k != "actor_output"}
+    assert HyperParams.from_dict(legacy).actor_output == "sigmoid"
+    assert hp.actor_output == "inverting-gradients"
 
 
 # --- a one-hour toy market with a closed-form best response ----------------------------------
