@@ -118,6 +118,46 @@ def table2(scores: pd.DataFrame, scenarios: list[str]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def table2_by_week(scores: pd.DataFrame, flex: pd.DataFrame, scenarios: list[str]) -> pd.DataFrame:
+    """All aggregators' total and LEM (first-stage) score per test week, mean over seeds, for each
+    scenario, beside the flexibility the DSO buys that week in S-a (the grid's congestion without
+    arbitrage; `flex_by_week`)."""
+    t = scores[_is_test(scores.week)]
+    mean = lambda col: t.groupby(["scenario", "seed", "week"])[col].sum().groupby(["scenario", "week"]).mean().unstack(0)  # noqa: E731
+    total, first = mean("total_eur"), mean("first_stage_eur")
+    present = [sc for sc in scenarios if sc in total.columns]
+    out = pd.concat([total[present].rename(columns=lambda sc: f"{sc}_total_eur"),
+                     first[present].rename(columns=lambda sc: f"{sc}_first_stage_eur")], axis=1)
+    if len(flex):
+        out = out.join(flex.set_index("week"))
+    return out.reset_index().sort_values("week", key=_test_index).reset_index(drop=True)
+
+
+def _by_week_reading(tw: pd.DataFrame) -> str | None:
+    """In which test weeks each step of the ordering holds, and what the other weeks cost."""
+    need = {"s-a_total_eur", "one-arb_total_eur", "all-arb_total_eur", "s-a_flex_bought_mwh"}
+    if not len(tw) or not need <= set(tw.columns):
+        return None
+    flex = tw["s-a_flex_bought_mwh"]
+    parts = []
+    for hi, lo in (("one-arb", "s-a"), ("all-arb", "one-arb")):
+        up = tw[f"{hi}_total_eur"] > tw[f"{lo}_total_eur"]
+        share = flex[up].sum() / flex.sum() if flex.sum() > 0 else np.nan
+        parts.append(f"{SCENARIO_LABEL[hi]} > {SCENARIO_LABEL[lo]} in {int(up.sum())} of {len(tw)} weeks "
+                     f"({', '.join(w.split(':')[1] for w in tw.week[up]) or 'none'}; {100 * share:.0f} % of the flexibility "
+                     "the DSO buys in S-a)")
+    text = "- Per test week (table under Table II): " + "; ".join(parts) + "."
+    down = tw["all-arb_total_eur"] <= tw["one-arb_total_eur"]
+    if down.any():
+        rest = tw[down]
+        text += (f" In the weeks where all-arb earns less the DSO buys {rest['s-a_flex_bought_mwh'].mean():,.1f} MWh/week "
+                 f"(elsewhere {tw.loc[~down, 's-a_flex_bought_mwh'].mean():,.1f}), yet withholding costs all aggregators "
+                 f"{-rest['all-arb_first_stage_eur'].mean():,.0f} €/week in the LEM in all-arb "
+                 f"({-rest['one-arb_first_stage_eur'].mean():,.0f} in one-arb): the actors observe the hour of the week, "
+                 "prices and their own position, not the season, and withhold in weeks without congestion too.")
+    return text
+
+
 def baseline_table(scores: pd.DataFrame, baselines: pd.DataFrame, scenarios: list[str]) -> pd.DataFrame:
     """Test-week means: all aggregators' total, and aggregator 5's stages, for policies and learned scenarios."""
     rows = []
@@ -204,6 +244,16 @@ def checks(t1: pd.DataFrame, t2: pd.DataFrame, scores: pd.DataFrame) -> list[dic
                         "ours": f"{v['s-a']:,.0f} / {v['one-arb']:,.0f} / {v['all-arb']:,.0f}", "paper": paper,
                         "seeds": f"{n_ok} of {len(per)} seeds"})
     return out
+
+
+def flex_by_week(study: Path, scenario: str = "s-a") -> pd.DataFrame:
+    """Flexibility the DSO buys per test week (up + down, MWh, mean over seeds) in one scenario."""
+    per_seed = [pd.read_csv(d / "hours.csv", usecols=["week", "up_mw", "dn_mw"])
+                for d in sorted((Path(study) / "eval" / scenario).glob("seed*"))]
+    if not per_seed:
+        return pd.DataFrame(columns=["week", f"{scenario}_flex_bought_mwh"])
+    h = pd.concat([d[_is_test(d.week)].groupby("week")[["up_mw", "dn_mw"]].sum().sum(axis=1) for d in per_seed], axis=1)
+    return h.mean(axis=1).rename(f"{scenario}_flex_bought_mwh").reset_index()
 
 
 def market_table(study: Path, scenarios: list[str]) -> pd.DataFrame:
@@ -593,7 +643,9 @@ def build_report(study: Path) -> Path:
     ex = exploitability_table(data["best_response"], scen)
     sw = swap_table(scores)
     mk = market_table(study, scen)
-    for name, df in (("table1_agg5_test_weeks", t1), ("table2_total_profit", t2), ("baselines", bt), ("markets", mk),
+    tw = table2_by_week(scores, flex_by_week(study) if "s-a" in scen else pd.DataFrame(), scen) if len(scores) else pd.DataFrame()
+    for name, df in (("table1_agg5_test_weeks", t1), ("table2_total_profit", t2), ("table2_by_test_week", tw),
+                     ("baselines", bt), ("markets", mk),
                      ("exploitability_agg5", ex), ("location_swap", sw)):
         if len(df):
             df.to_csv(study / "tables" / f"{name}.csv", index=False, float_format="%.6g")
@@ -654,6 +706,9 @@ def build_report(study: Path) -> Path:
         L.append(_md(pd.DataFrame([{"finding": c["claim"], "reproduced": "yes" if c["ok"] else "**no**", "ours": c["ours"],
                                     "paper": c["paper"], "per seed": c["seeds"]} for c in ch])))
     lines = explain(ch, ex, t1, t2, mk, scores)
+    by_week = _by_week_reading(tw)
+    if by_week:
+        lines.insert(min(len(lines), sum(not c["ok"] for c in ch) + 2), by_week)
     if ch and all(c["ok"] for c in ch) and len(ex) and (ex.regret_share > 0.15).any():
         lines.append("- Taken together: the paper's orderings hold here, but they compare strategies that are still far "
                      "from best responses; treat the sizes of the gaps as provisional (the `paper` profile trains 5000 "
@@ -673,6 +728,10 @@ def build_report(study: Path) -> Path:
         show = t2.assign(scenario=t2.scenario.map(lambda s: SCENARIO_LABEL.get(s, s)))
         L.append(_md(show[["scenario", "eval_week_eur", "test_weeks_eur", "test_weeks_min_seed_eur", "test_weeks_max_seed_eur",
                            "paper_eval_week_eur", "paper_test_weeks_eur"]], "{:,.0f}"))
+    if len(tw):
+        L.append("\nPer test week (mean over seeds): all aggregators' total and LEM (first-stage) score per "
+                 "scenario, and the flexibility (up + down, MWh) the DSO buys in S-a.\n")
+        L.append(_md(tw, "{:,.0f}"))
 
     L.append("\n## What the learned policies do to the markets (test weeks, mean over seeds)\n")
     L.append("Arbitrage shows in the quantities (withholding, flexibility bought); the profits also depend on the price "

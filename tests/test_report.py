@@ -30,3 +30,24 @@ def test_market_evidence_explains_competition_only_when_prices_fell():
     assert "price falls" in fell and "1,000 €/week less" in fell and "600 €/week larger" in fell
     rose = report._market_evidence(_market(0.5, 60, 400, 12000), _market(0.4, 50, 300, 10000), scores)
     assert "price falls" not in rose and "2,000 €/week more" in rose
+
+
+def test_by_week_table_and_reading_follow_the_weekly_numbers():
+    # two aggregators, two seeds; week 1 is congested (all-arb gains), week 2 is not (withholding only costs)
+    totals = {("s-a", "test:1"): 100, ("one-arb", "test:1"): 150, ("all-arb", "test:1"): 300,
+              ("s-a", "test:2"): 0, ("one-arb", "test:2"): -20, ("all-arb", "test:2"): -80}
+    rows = [{"scenario": sc, "seed": seed, "week": wk, "aggregator": agg,
+             "total_eur": v / 2 + (seed - 0.5) * 10, "first_stage_eur": -abs(v) / 10 / 2}
+            for (sc, wk), v in totals.items() for seed in (0, 1) for agg in (1, 2)]
+    scores = pd.DataFrame(rows)
+    flex = pd.DataFrame({"week": ["test:1", "test:2"], "s-a_flex_bought_mwh": [30.0, 1.0]})
+    tw = report.table2_by_week(scores, flex, ["s-a", "one-arb", "all-arb"])
+    assert tw.week.tolist() == ["test:1", "test:2"]
+    assert tw["all-arb_total_eur"].tolist() == [300, -80]  # summed over aggregators, mean over seeds
+    assert tw["one-arb_first_stage_eur"].tolist() == [-15, -2]
+    text = report._by_week_reading(tw)
+    assert "one-arb > S-a in 1 of 2 weeks (1; 97 % of the flexibility" in text
+    assert "all-arb > one-arb in 1 of 2 weeks (1;" in text
+    assert "the DSO buys 1.0 MWh/week (elsewhere 30.0)" in text and "8 €/week in the LEM in all-arb (2 in one-arb)" in text
+    # without a weak week there is nothing to explain about withholding
+    assert "withholding" not in report._by_week_reading(tw.iloc[:1])
