@@ -150,11 +150,14 @@ def _by_week_reading(tw: pd.DataFrame) -> str | None:
     down = tw["all-arb_total_eur"] <= tw["one-arb_total_eur"]
     if down.any():
         rest = tw[down]
-        text += (f" In the weeks where all-arb earns less the DSO buys {rest['s-a_flex_bought_mwh'].mean():,.1f} MWh/week "
-                 f"(elsewhere {tw.loc[~down, 's-a_flex_bought_mwh'].mean():,.1f}), yet withholding costs all aggregators "
+        weak, strong = rest["s-a_flex_bought_mwh"].mean(), tw.loc[~down, "s-a_flex_bought_mwh"].mean()
+        text += (f" In the weeks where all-arb earns less, the DSO buys {weak:,.1f} MWh/week of flexibility in S-a "
+                 f"(in the others {strong:,.1f}) and withholding costs all aggregators "
                  f"{-rest['all-arb_first_stage_eur'].mean():,.0f} €/week in the LEM in all-arb "
-                 f"({-rest['one-arb_first_stage_eur'].mean():,.0f} in one-arb): the actors observe the hour of the week, "
-                 "prices and their own position, not the season, and withhold in weeks without congestion too.")
+                 f"({-rest['one-arb_first_stage_eur'].mean():,.0f} in one-arb).")
+        if weak < 0.25 * strong:
+            text += (" The arbitraging primaries withhold in weeks with little congestion too, where withholding only "
+                     "loses LEM revenue.")
     return text
 
 

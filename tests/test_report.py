@@ -48,6 +48,10 @@ def test_by_week_table_and_reading_follow_the_weekly_numbers():
     text = report._by_week_reading(tw)
     assert "one-arb > S-a in 1 of 2 weeks (1; 97 % of the flexibility" in text
     assert "all-arb > one-arb in 1 of 2 weeks (1;" in text
-    assert "the DSO buys 1.0 MWh/week (elsewhere 30.0)" in text and "8 €/week in the LEM in all-arb (2 in one-arb)" in text
-    # without a weak week there is nothing to explain about withholding
+    assert "the DSO buys 1.0 MWh/week of flexibility in S-a (in the others 30.0)" in text
+    assert "8 €/week in the LEM in all-arb (2 in one-arb)" in text and "little congestion" in text
+    # without a week where all-arb earns less there is nothing to explain about withholding
     assert "withholding" not in report._by_week_reading(tw.iloc[:1])
+    # weak weeks that are congested as much as the others: no claim about little congestion
+    congested = tw.assign(**{"s-a_flex_bought_mwh": [30.0, 25.0]})
+    assert "little congestion" not in report._by_week_reading(congested)
