@@ -92,7 +92,7 @@ class HyperParams:
     # or "sigmoid" (a = sigmoid(z), runs written before this field existed). The paper does not say.
     # Measured with the sigmoid (quick study, 6 seeds): 86-96 % of test-week bids and withholdings sat
     # within 1 % of a bound, where sigmoid'(z) ~ 0 and the critic can no longer move them.
-    actor_reg: float = 0.0  # optional penalty on the actors' squared pre-sigmoid outputs (the original MADDPG
+    actor_reg: float = 0.0  # optional penalty on the actors' squared raw outputs z (the original MADDPG
     # code uses 1e-3 with unscaled rewards). It pulls every action toward 0.5 wherever the critic's gradient is
     # weak. Measured with the quick profile (800 episodes, 2 seeds, `localmarl study --set actor_reg=X`):
     # 1e-4 -> S-a aggregator 5 still withholds (first stage -50..-93 euro/week; paper ~0), one-arb beats S-a
