@@ -259,7 +259,12 @@ def test_hyperparams_defaults_are_the_papers_and_overrides_parse():
     # metadata written before `actor_output` existed describes sigmoid actors
     legacy = {k: v for k, v in hp.to_dict().items() if k != "actor_output"}
     assert HyperParams.from_dict(legacy).actor_output == "sigmoid"
-    assert hp.actor_output == "inverting-gradients"
+    assert hp.actor_output == "sigmoid-primary"
+    for output, primary, secondary in (("sigmoid-primary", True, False), ("sigmoid", True, True),
+                                       ("inverting-gradients", False, False)):
+        brain = HMADDPGBrain(3, np.zeros(3, bool), 1000.0, HyperParams(hidden_sizes=(4,), actor_output=output))
+        assert (brain.primary.sigmoid, brain.secondary.sigmoid) == (primary, secondary)
+        assert (brain.primary.actor.squash, brain.secondary.actor.squash) == (primary, secondary)
 
 
 # --- a one-hour toy market with a closed-form best response ----------------------------------
