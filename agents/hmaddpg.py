@@ -108,6 +108,11 @@ class HyperParams:
         if self.actor_output not in ACTOR_OUTPUTS:
             raise ValueError(f"actor_output {self.actor_output!r}: use one of {ACTOR_OUTPUTS}")
 
+    def sigmoid_actor(self, stage: str) -> bool:
+        """Whether the actors of `stage` ("primary" or "secondary") squash with a sigmoid (else
+        inverted gradients): the one place that reads `actor_output`."""
+        return self.actor_output == "sigmoid" or (self.actor_output == "sigmoid-primary" and stage == "primary")
+
     @property
     def noise_decay(self) -> float:
         """Factor that multiplies sigma after each episode (paper: decayed by a factor per episode)."""
@@ -300,10 +305,10 @@ class StageLearner:
     """The N sub-agents of one stage: stacked actors, critics, targets, Adam, one replay buffer."""
 
     def __init__(self, n_agents: int, features: StageFeatures, act_dim: int, hp: HyperParams, device: torch.device,
-                 generator: torch.Generator | None = None, sigmoid: bool | None = None):
+                 generator: torch.Generator | None = None, stage: str = "primary"):
         self.n, self.act_dim, self.features, self.hp, self.device = n_agents, act_dim, features, hp, device
         obs_dim = features.joint_dim(n_agents)
-        self.sigmoid = hp.actor_output == "sigmoid" if sigmoid is None else sigmoid  # else inverted gradients
+        self.sigmoid = hp.sigmoid_actor(stage)  # else inverted gradients
         self.actor = StackedMLP(n_agents, [features.actor_dim, *hp.hidden_sizes, act_dim], self.sigmoid, generator).to(device)
         self.critic = StackedMLP(n_agents, [obs_dim + n_agents * act_dim, *hp.hidden_sizes, 1], False, generator).to(device)
         self.actor_target = copy.deepcopy(self.actor)
@@ -400,16 +405,14 @@ class StageLearner:
         """
         hp, batch = self.hp, len(x)
         z = self.actor.logits(self._own_inputs(x))  # (N, B, act)
+        raw = z + 0.5
+        mu = torch.sigmoid(z) if self.sigmoid else raw.detach().clamp(0.0, 1.0).requires_grad_(True)
         a_joint = a.view(1, batch, self.n, self.act_dim)
+        a_joint = torch.where(self.own_slot, mu[:, :, None, :], a_joint).reshape(self.n, batch, -1)
+        q = self.critic(self._critic_input(x, a_joint))[..., 0].mean(1).sum()
         if self.sigmoid:
-            mu = torch.sigmoid(z)
-            a_joint = torch.where(self.own_slot, mu[:, :, None, :], a_joint).reshape(self.n, batch, -1)
-            loss = -self.critic(self._critic_input(x, a_joint))[..., 0].mean(1).sum()
+            loss = -q
         else:
-            raw = z + 0.5
-            mu = raw.detach().clamp(0.0, 1.0).requires_grad_(True)
-            a_joint = torch.where(self.own_slot, mu[:, :, None, :], a_joint).reshape(self.n, batch, -1)
-            q = self.critic(self._critic_input(x, a_joint))[..., 0].mean(1).sum()
             (dq_da,) = torch.autograd.grad(q, mu)
             p = raw.detach()
             dq_da = torch.where(dq_da > 0, dq_da * (1.0 - p), dq_da * p)  # Hausknecht & Stone (2016), bounds [0, 1]
@@ -470,9 +473,8 @@ class HMADDPGBrain:
         self.hp = hp
         self.device = resolve_device(device)
         init = torch.Generator().manual_seed(seed)  # network initialisation, independent of torch's global RNG
-        sigmoid_primary = hp.actor_output in ("sigmoid", "sigmoid-primary")
-        self.primary = StageLearner(n_agents, LEM_FEATURES, 1, hp, self.device, init, sigmoid=sigmoid_primary)
-        self.secondary = StageLearner(n_agents, LFM_FEATURES, 2, hp, self.device, init, sigmoid=hp.actor_output == "sigmoid")
+        self.primary = StageLearner(n_agents, LEM_FEATURES, 1, hp, self.device, init, "primary")
+        self.secondary = StageLearner(n_agents, LFM_FEATURES, 2, hp, self.device, init, "secondary")
         self.rng = np.random.default_rng(seed)  # exploration noise and mini-batches
         self.sigma = hp.noise_sigma0
         self.explore = False

@@ -271,8 +271,7 @@ def market_table(study: Path, scenarios: list[str]) -> pd.DataFrame:
             h = h[_is_test(h.week)]
             weeks = h.week.nunique()
             # bids matter only where the DSO buys: elsewhere an actor's bid is free to drift anywhere
-            bought = h.groupby(["week", "hour_of_week"]).up_mw.transform("sum") + \
-                h.groupby(["week", "hour_of_week"]).dn_mw.transform("sum") > 1e-9
+            bought = (h.up_mw + h.dn_mw).groupby([h.week, h.hour_of_week]).transform("sum") > 1e-9
             congested = h[bought]
             per_seed.append({
                 "mean_withholding_all": h.withhold.mean(),
@@ -587,7 +586,7 @@ def _seed_spread(t2: pd.DataFrame) -> str | None:
 
 
 def explain(checks_: list[dict], ex: pd.DataFrame, t1: pd.DataFrame, t2: pd.DataFrame, mk: pd.DataFrame,
-            scores: pd.DataFrame) -> list[str]:
+            scores: pd.DataFrame, tw: pd.DataFrame) -> list[str]:
     """Plain-language reading of the results, using the best-response and market evidence."""
     lines = []
     for c in checks_:
@@ -596,9 +595,9 @@ def explain(checks_: list[dict], ex: pd.DataFrame, t1: pd.DataFrame, t2: pd.Data
     m = mk.set_index("scenario") if len(mk) else mk
     if len(m) and {"one-arb", "all-arb"} <= set(m.index) and any(not c["ok"] and "total profit" in c["claim"] for c in checks_):
         lines.append(_market_evidence(m.loc["all-arb"], m.loc["one-arb"], scores))
-    spread = _seed_spread(t2)
-    if spread:
-        lines.append(spread)
+    for extra in (_seed_spread(t2), _by_week_reading(tw)):
+        if extra:
+            lines.append(extra)
     first = t1[(t1.scenario == "s-a") & (t1.stage == "first")] if len(t1) else t1
     if len(first) and first["mean"].iloc[0] < -1:
         f = first["mean"].iloc[0]
@@ -708,10 +707,7 @@ def build_report(study: Path) -> Path:
     if ch:
         L.append(_md(pd.DataFrame([{"finding": c["claim"], "reproduced": "yes" if c["ok"] else "**no**", "ours": c["ours"],
                                     "paper": c["paper"], "per seed": c["seeds"]} for c in ch])))
-    lines = explain(ch, ex, t1, t2, mk, scores)
-    by_week = _by_week_reading(tw)
-    if by_week:
-        lines.insert(min(len(lines), sum(not c["ok"] for c in ch) + 2), by_week)
+    lines = explain(ch, ex, t1, t2, mk, scores, tw)
     if ch and all(c["ok"] for c in ch) and len(ex) and (ex.regret_share > 0.15).any():
         lines.append("- Taken together: the paper's orderings hold here, but they compare strategies that are still far "
                      "from best responses; treat the sizes of the gaps as provisional (the `paper` profile trains 5000 "
