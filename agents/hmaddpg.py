@@ -72,7 +72,8 @@ class HyperParams:
     values measured here, each labelled. `runs/study.py` profiles may change reconstructed ones."""
 
     # --- paper, Sec. IV-A -------------------------------------------------------------------
-    gamma: float = 0.99
+    gamma: float = 0.99  # no action changes the next observation here, so any gamma has the same optimal policies;
+    # 0 spares the critics from fitting future rewards (the quick profile uses it: runs/study.py)
     batch_size: int = 35
     updates_per_episode: int = 5
     tau: float = 0.001
@@ -374,10 +375,12 @@ class StageLearner:
 
         # critic: Smooth L1 on the TD error (summed over sub-agents of each one's batch mean)
         with torch.no_grad():
-            a_next = self.policy(self.actor_target, self._own_inputs(x_next))  # (N, B, act): mu'_k(o'_k)
-            a_next = a_next.transpose(0, 1).reshape(len(idx), self.n * self.act_dim)
-            q_next = self.critic_target(self._critic_input(x_next, a_next))[..., 0]
-            y = hp.reward_scale * r + hp.gamma * (1.0 - done) * q_next
+            y = hp.reward_scale * r
+            if hp.gamma:  # gamma = 0: the target is the reward alone, no target networks to evaluate
+                a_next = self.policy(self.actor_target, self._own_inputs(x_next))  # (N, B, act): mu'_k(o'_k)
+                a_next = a_next.transpose(0, 1).reshape(len(idx), self.n * self.act_dim)
+                q_next = self.critic_target(self._critic_input(x_next, a_next))[..., 0]
+                y = y + hp.gamma * (1.0 - done) * q_next
         q = self.critic(self._critic_input(x, a))[..., 0]
         critic_loss = F.smooth_l1_loss(q, y, reduction="none").mean(1).sum()
         self.critic_opt.zero_grad(set_to_none=True)

@@ -207,8 +207,9 @@ def exploitability_table(br: pd.DataFrame, scenarios: list[str]) -> pd.DataFrame
     return pd.DataFrame(rows)
 
 
-def checks(t1: pd.DataFrame, t2: pd.DataFrame, scores: pd.DataFrame) -> list[dict]:
-    """The study's pass/fail statements (the issue's 'done when'), with the numbers behind them."""
+def checks(t1: pd.DataFrame, t2: pd.DataFrame, scores: pd.DataFrame, pt: pd.DataFrame | None = None) -> list[dict]:
+    """The study's pass/fail statements (the issue's 'done when'), with the numbers behind them. With
+    `pt` (`paired_seed_test`), the test-week ordering also says whether it is resolved beyond seed noise."""
     out = []
 
     def mean(sc, stage):
@@ -245,8 +246,15 @@ def checks(t1: pd.DataFrame, t2: pd.DataFrame, scores: pd.DataFrame) -> list[dic
             out.append({"claim": f"total profit of all aggregators: S-a < one-arb < all-arb ({label})",
                         "ok": v["s-a"] < v["one-arb"] < v["all-arb"],
                         "ours": f"{v['s-a']:,.0f} / {v['one-arb']:,.0f} / {v['all-arb']:,.0f}", "paper": paper,
-                        "seeds": f"{n_ok} of {len(per)} seeds"})
+                        "seeds": f"{n_ok} of {len(per)} seeds",
+                        "resolved": ordering_resolved(pt) if test and pt is not None and len(pt) else None})
     return out
+
+
+def _verdict(c: dict) -> str:
+    if not c["ok"]:
+        return "**no**"
+    return "yes, within seed noise" if c.get("resolved") is False else "yes"
 
 
 def flex_by_week(study: Path, scenario: str = "s-a") -> pd.DataFrame:
@@ -259,28 +267,40 @@ def flex_by_week(study: Path, scenario: str = "s-a") -> pd.DataFrame:
     return h.mean(axis=1).rename(f"{scenario}_flex_bought_mwh").reset_index()
 
 
+AT_BOUND = 0.01  # an action within 1 % of its range from a bound counts as "at the bound"
+
+
+def _market_row(h: pd.DataFrame, price_max_eur_mwh: float) -> dict:
+    """One evaluation run's test hours -> the market table's columns (see `market_table`)."""
+    weeks = h.week.nunique()
+    # bids matter only where the DSO buys: elsewhere an actor's bid is free to drift anywhere
+    bought = (h.up_mw + h.dn_mw).groupby([h.week, h.hour_of_week]).transform("sum") > 1e-9
+    congested = h[bought]
+    up = congested.up_bid_eur_mwh / price_max_eur_mwh
+    return {
+        "mean_withholding_all": h.withhold.mean(),
+        f"mean_withholding_agg{AGG}": h[h.aggregator == AGG].withhold.mean(),
+        "flex_bought_mwh_per_week": (h.up_mw + h.dn_mw).sum() / weeks,
+        "dso_pays_eur_per_week": (h.dlmp_eur_mwh * (h.up_mw - h.dn_mw)).sum() / weeks,
+        "median_up_bid_congested_eur_mwh": congested.up_bid_eur_mwh.median(),
+        f"median_up_bid_agg{AGG}_congested_eur_mwh": congested[congested.aggregator == AGG].up_bid_eur_mwh.median(),
+        # a saturated actor: its output sits where the critic's gradient can no longer move it (see HyperParams.actor_output)
+        "up_bids_at_bound_congested_share": ((up <= AT_BOUND) | (up >= 1 - AT_BOUND)).mean(),
+        "withholding_at_bound_share": ((h.withhold <= AT_BOUND) | (h.withhold >= 1 - AT_BOUND)).mean(),
+    }
+
+
 def market_table(study: Path, scenarios: list[str]) -> pd.DataFrame:
     """What the learned policies do to the markets (test weeks, mean over seeds): withholding,
-    flexibility bought, what the DSO pays for it, and the price level of the up bids in the hours
-    in which the DSO buys flexibility."""
+    flexibility bought, what the DSO pays for it, the price level of the up bids in the hours in
+    which the DSO buys flexibility, and the share of actions at a bound of their range."""
     rows = []
     for sc in scenarios:
         per_seed = []
         for d in sorted((Path(study) / "eval" / sc).glob("seed*")):
             h = pd.read_csv(d / "hours.csv")
-            h = h[_is_test(h.week)]
-            weeks = h.week.nunique()
-            # bids matter only where the DSO buys: elsewhere an actor's bid is free to drift anywhere
-            bought = (h.up_mw + h.dn_mw).groupby([h.week, h.hour_of_week]).transform("sum") > 1e-9
-            congested = h[bought]
-            per_seed.append({
-                "mean_withholding_all": h.withhold.mean(),
-                f"mean_withholding_agg{AGG}": h[h.aggregator == AGG].withhold.mean(),
-                "flex_bought_mwh_per_week": (h.up_mw + h.dn_mw).sum() / weeks,
-                "dso_pays_eur_per_week": (h.dlmp_eur_mwh * (h.up_mw - h.dn_mw)).sum() / weeks,
-                "median_up_bid_congested_eur_mwh": congested.up_bid_eur_mwh.median(),
-                f"median_up_bid_agg{AGG}_congested_eur_mwh": congested[congested.aggregator == AGG].up_bid_eur_mwh.median(),
-            })
+            cap = json.loads((d / "config.json").read_text())["scenario"]["market"]["flex_price_max_eur_mwh"]
+            per_seed.append(_market_row(h[_is_test(h.week)], cap))
         if per_seed:
             rows.append({"scenario": sc, **pd.DataFrame(per_seed).mean().to_dict()})
     return pd.DataFrame(rows)
@@ -568,24 +588,64 @@ def _market_evidence(a, o, scores: pd.DataFrame) -> str:
     return text
 
 
-def _seed_spread(t2: pd.DataFrame) -> str | None:
-    """Are the differences between scenarios larger than the spread between seeds of one scenario?"""
-    t = t2.set_index("scenario") if len(t2) else t2
-    if not len(t) or not {"s-a", "one-arb", "all-arb"} <= set(t.index) or t.seeds.min() < 2:
+ORDERING_STEPS = (("s-a", "one-arb"), ("one-arb", "all-arb"))  # the paper's S-a < one-arb < all-arb, step by step
+SIGNIFICANCE = 0.05  # one-sided paired t-test level at which a step counts as resolved beyond seed noise
+
+
+def paired_seed_test(scores: pd.DataFrame) -> pd.DataFrame:
+    """Each step of the ordering of all aggregators' test-week totals, seed by seed.
+
+    Runs of different scenarios with the same seed share their initial weights, the sequence of
+    training weeks and the exploration-noise draws (`agents.training.train`), so the difference
+    between two scenarios is taken within each seed (common random numbers) and tested with a
+    one-sided paired t-test on those differences (H1: the later scenario earns more)."""
+    from scipy import stats
+
+    t = scores[_is_test(scores.week)]
+    per = t.groupby(["seed", "scenario", "week"]).total_eur.sum().groupby(["seed", "scenario"]).mean().unstack("scenario")
+    rows = []
+    for lo, hi in ORDERING_STEPS:
+        if lo not in per or hi not in per:
+            continue
+        d = (per[hi] - per[lo]).dropna()
+        n = len(d)
+        se = float(d.std(ddof=1) / np.sqrt(n)) if n > 1 else np.nan
+        p = float(stats.ttest_1samp(d, 0.0, alternative="greater").pvalue) if n > 1 and d.std(ddof=1) > 0 else np.nan
+        rows.append({"step": f"{SCENARIO_LABEL[lo]} < {SCENARIO_LABEL[hi]}", "seeds": n,
+                     "mean_difference_eur_per_week": float(d.mean()), "standard_error_eur_per_week": se,
+                     "seeds_with_positive_difference": int((d > 0).sum()), "p_one_sided": p,
+                     "per_seed_difference_eur_per_week": " / ".join(f"{v:+,.0f}" for v in d)})
+    return pd.DataFrame(rows)
+
+
+def _seed_reading(pt: pd.DataFrame) -> str | None:
+    """Is each step of the test-week ordering larger than the seed-to-seed noise of the differences?"""
+    if len(pt) < len(ORDERING_STEPS) or pt.seeds.min() < 2:
         return None
-    spread = (t.test_weeks_max_seed_eur - t.test_weeks_min_seed_eur).loc[["s-a", "one-arb", "all-arb"]]
-    means = t.test_weeks_eur.loc[["s-a", "one-arb", "all-arb"]]
-    gap = float(np.abs(np.diff(means.to_numpy())).min())
-    if gap >= float(spread.max()):
-        return (f"- Seeds: the scenario means differ by at least {gap:,.0f} €/week, more than the spread between seeds "
-                f"of one scenario (at most {spread.max():,.0f}), so the ordering of the test-week totals is resolved.")
-    return (f"- Seeds: the test-week totals of one scenario differ between its {int(t.seeds.min())} seeds by up to "
-            f"{spread.max():,.0f} €/week ({', '.join(f'{SCENARIO_LABEL.get(k, k)} {v:,.0f}' for k, v in spread.items())}), "
-            f"while neighbouring scenario means differ by as little as {gap:,.0f}: the ordering of the test-week totals is "
-            "within seed-to-seed noise here; more seeds (`--seeds`) or longer training are needed to settle it.")
+    parts = [f"{r.step}: {r.mean_difference_eur_per_week:+,.0f} ± {r.standard_error_eur_per_week:,.0f} €/week "
+             f"(positive in {r.seeds_with_positive_difference} of {r.seeds} seeds, p = {r.p_one_sided:.3f})"
+             for r in pt.itertuples(index=False)]
+    text = ("- Seeds: scenarios run with the same seed share initial weights, training weeks and exploration noise, so "
+            "each step of the ordering is judged on its per-seed differences (mean ± standard error, one-sided paired "
+            f"t-test): {'; '.join(parts)}. ")
+    resolved = bool((pt.p_one_sided < SIGNIFICANCE).all())
+    if resolved:
+        return text + f"Both steps are resolved beyond seed-to-seed noise (p < {SIGNIFICANCE})."
+    weak = [r for r in pt.itertuples(index=False) if not r.p_one_sided < SIGNIFICANCE]
+    text += (f"{' and '.join(r.step for r in weak)} {'is' if len(weak) == 1 else 'are'} within seed-to-seed noise "
+             f"(p ≥ {SIGNIFICANCE}).")
+    null = [r.step for r in weak if abs(r.mean_difference_eur_per_week) < r.standard_error_eur_per_week]
+    if null:
+        text += (f" For {' and '.join(null)} the mean difference is smaller than its own standard error: these seeds "
+                 "show no difference between the two scenarios, rather than a difference too small to confirm.")
+    return text + " More seeds (`--seeds N --resume` keeps the finished ones) narrow the standard errors."
 
 
-def explain(checks_: list[dict], ex: pd.DataFrame, t1: pd.DataFrame, t2: pd.DataFrame, mk: pd.DataFrame,
+def ordering_resolved(pt: pd.DataFrame) -> bool:
+    return len(pt) == len(ORDERING_STEPS) and bool((pt.p_one_sided < SIGNIFICANCE).all())
+
+
+def explain(checks_: list[dict], ex: pd.DataFrame, t1: pd.DataFrame, pt: pd.DataFrame, mk: pd.DataFrame,
             scores: pd.DataFrame, tw: pd.DataFrame) -> list[str]:
     """Plain-language reading of the results, using the best-response and market evidence."""
     lines = []
@@ -595,7 +655,7 @@ def explain(checks_: list[dict], ex: pd.DataFrame, t1: pd.DataFrame, t2: pd.Data
     m = mk.set_index("scenario") if len(mk) else mk
     if len(m) and {"one-arb", "all-arb"} <= set(m.index) and any(not c["ok"] and "total profit" in c["claim"] for c in checks_):
         lines.append(_market_evidence(m.loc["all-arb"], m.loc["one-arb"], scores))
-    for extra in (_seed_spread(t2), _by_week_reading(tw)):
+    for extra in (_seed_reading(pt), _by_week_reading(tw)):
         if extra:
             lines.append(extra)
     first = t1[(t1.scenario == "s-a") & (t1.stage == "first")] if len(t1) else t1
@@ -646,12 +706,14 @@ def build_report(study: Path) -> Path:
     sw = swap_table(scores)
     mk = market_table(study, scen)
     tw = table2_by_week(scores, flex_by_week(study) if "s-a" in scen else pd.DataFrame(), scen) if len(scores) else pd.DataFrame()
+    pt = paired_seed_test(scores) if len(scores) else pd.DataFrame()
     for name, df in (("table1_agg5_test_weeks", t1), ("table2_total_profit", t2), ("table2_by_test_week", tw),
+                     ("ordering_paired_by_seed", pt),
                      ("baselines", bt), ("markets", mk),
                      ("exploitability_agg5", ex), ("location_swap", sw)):
         if len(df):
             df.to_csv(study / "tables" / f"{name}.csv", index=False, float_format="%.6g")
-    ch = checks(t1, t2, scores)
+    ch = checks(t1, t2, scores, pt)
 
     figs = {}
     f = study / "figures"
@@ -705,11 +767,13 @@ def build_report(study: Path) -> Path:
 
     L.append("## Does it reproduce the paper's findings?\n")
     if ch:
-        L.append(_md(pd.DataFrame([{"finding": c["claim"], "reproduced": "yes" if c["ok"] else "**no**", "ours": c["ours"],
+        L.append(_md(pd.DataFrame([{"finding": c["claim"], "reproduced": _verdict(c), "ours": c["ours"],
                                     "paper": c["paper"], "per seed": c["seeds"]} for c in ch])))
-    lines = explain(ch, ex, t1, t2, mk, scores, tw)
+    lines = explain(ch, ex, t1, pt, mk, scores, tw)
     if ch and all(c["ok"] for c in ch) and len(ex) and (ex.regret_share > 0.15).any():
-        lines.append("- Taken together: the paper's orderings hold here, but they compare strategies that are still far "
+        noisy = any(c.get("resolved") is False for c in ch)
+        lines.append("- Taken together: the paper's orderings hold here" + (" on the means (the test-week ordering within "
+                     "seed noise, see Seeds)" if noisy else "") + ", but they compare strategies that are still far "
                      "from best responses; treat the sizes of the gaps as provisional (the `paper` profile trains 5000 "
                      "episodes).")
     if lines:
@@ -727,6 +791,10 @@ def build_report(study: Path) -> Path:
         show = t2.assign(scenario=t2.scenario.map(lambda s: SCENARIO_LABEL.get(s, s)))
         L.append(_md(show[["scenario", "eval_week_eur", "test_weeks_eur", "test_weeks_min_seed_eur", "test_weeks_max_seed_eur",
                            "paper_eval_week_eur", "paper_test_weeks_eur"]], "{:,.0f}"))
+    if len(pt):
+        L.append("\nThe ordering seed by seed (all aggregators, test weeks): the difference between neighbouring scenarios "
+                 "within each seed, its mean and standard error over seeds, and a one-sided paired t-test.\n")
+        L.append(_md(pt.assign(p_one_sided=pt.p_one_sided.map(lambda v: f"{v:.3f}")), "{:,.0f}"))
     if len(tw):
         L.append("\nPer test week (mean over seeds): all aggregators' total and LEM (first-stage) score per "
                  "scenario, and the flexibility (up + down, MWh) the DSO buys in S-a.\n")
@@ -734,7 +802,9 @@ def build_report(study: Path) -> Path:
 
     L.append("\n## What the learned policies do to the markets (test weeks, mean over seeds)\n")
     L.append("Arbitrage shows in the quantities (withholding, flexibility bought); the profits also depend on the price "
-             "level the secondaries learn, which varies much more between seeds.\n")
+             "level the secondaries learn, which varies much more between seeds. The `at_bound` shares count actions within "
+             f"{AT_BOUND:.0%} of either end of their range (up bids in the hours in which the DSO buys; all withholdings): "
+             "a sigmoid actor there gets almost no gradient from its critic.\n")
     if len(mk):
         show = mk.assign(scenario=mk.scenario.map(lambda s: SCENARIO_LABEL.get(s, s)))
         L.append(_md(show, "{:,.2f}"))

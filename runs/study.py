@@ -48,13 +48,18 @@ class Profile:
 
 PROFILES = {
     "quick": Profile(
-        "quick", ("s-a", "one-arb", "all-arb"), episodes=800, seeds=3, eval_every=25, checkpoint_every=200,
-        hp_overrides={"lr_actor": 1e-3, "noise_sigma_final": 0.05, "updates_per_episode": 20},
+        "quick", ("s-a", "one-arb", "all-arb"), episodes=800, seeds=5, eval_every=25, checkpoint_every=200,
+        hp_overrides={"lr_actor": 1e-3, "noise_sigma_final": 0.05, "updates_per_episode": 20, "gamma": 0.0},
         br_weeks=("test:1", "test:5", "test:12"), br_grid="coarse",
         note="short runs: 800 episodes (paper 5000). To learn anything in 6x fewer episodes, the reconstructed actor "
-             "learning rate (1e-4 -> 1e-3) and final exploration noise (0.01 -> 0.05) are raised, and - a deviation "
-             "from a paper value - 20 updates per episode instead of 5 (measured on one-arb, 2 seeds: aggregator 5's "
-             "test score 1594 -> 2822 euro/week). Best response on 3 of 12 test weeks with a coarse grid",
+             "learning rate (1e-4 -> 1e-3) and final exploration noise (0.01 -> 0.05) are raised, and two paper values "
+             "change: 20 updates per episode instead of 5 (measured on one-arb, 2 seeds: aggregator 5's test score "
+             "1594 -> 2822 euro/week), and gamma 0.99 -> 0. No action changes the next hour's observation (prices, "
+             "loads and renewables are data; nothing is stored), so dQ/da = dr/da for every gamma and the policy "
+             "gradient is the same in expectation; gamma = 0.99 only makes the critics fit ~100 hours of future reward "
+             "that no action influences. Measured, 6 seeds: the same seed's totals in different scenarios correlate "
+             "0.64-0.98 instead of -0.17-0.89, so the paired comparison of scenarios resolves; aggregator 5's "
+             "one-arb findings hold in 6/5/5 of 6 seeds. Best response on 3 of 12 test weeks with a coarse grid",
     ),
     "paper": Profile(
         "paper", ("s-a", "one-arb", "all-arb", "s-a-swap", "all-arb-swap"), episodes=5000, seeds=3, eval_every=50,

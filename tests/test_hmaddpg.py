@@ -105,6 +105,23 @@ def test_critic_step_is_smooth_l1_on_the_td_error():
     np.testing.assert_allclose(bias, -hp.lr_critic * np.sign(grad), rtol=1e-4)
 
 
+def test_gamma_zero_targets_the_reward_alone_without_the_target_networks():
+    # gamma = 0 (the quick profile): y = s * r. The target networks are not evaluated, so even
+    # NaN target weights leave the step finite and equal to Smooth L1 against the rewards.
+    stage, hp = _linear_stage(gamma=0.0)
+    with torch.no_grad():
+        for p in list(stage.critic_target.parameters()) + list(stage.actor_target.parameters()):
+            p.fill_(float("nan"))
+    x = np.zeros(LEM_FEATURES.joint_dim(2), np.float32)
+    for r in [(0.2, 3.0), (0.6, -1.0)] * 4:
+        stage.buffer.add(x, [0.5, 0.5], r, done=False)
+    idx = stage.buffer.sample_indices(np.random.default_rng(1), hp.batch_size)
+    err = 0.0 - stage.buffer.rew[idx]  # Q = 0 before the step
+    expected = np.where(np.abs(err) < 1, 0.5 * err**2, np.abs(err) - 0.5).mean(0).sum() / 2
+    assert stage.update(np.random.default_rng(1))["critic_loss"] == pytest.approx(expected, rel=1e-6)
+    assert all(torch.isfinite(p).all() for p in stage.critic.parameters())
+
+
 def _critics_liking(stage, own0: float, own1: float):
     """Linear critics: Q_0 = own0 * a_0 - 5 a_1, Q_1 = 5 a_0 + own1 * a_1 (each actor sees only its own slot)."""
     d = LEM_FEATURES.joint_dim(2)

@@ -157,3 +157,43 @@ def test_stage_by_stage_equals_one_step():
             np.testing.assert_array_equal(getattr(a.hour_result, field), getattr(b.hour_result, field))
     assert a.steps == b.steps == 5  # Mesa's own clock moved with every hour
     assert len(b.datacollector.get_agenttype_vars_dataframe(type(b.aggregators[0]))) == 50
+
+
+class _RandomThenTruthful(TruthfulBrain):
+    """Random withholding and prices before hour `switch`, truthful from then on."""
+
+    def __init__(self, model, switch):
+        super().__init__(model.cost_eur_mwh, model.scenario.market.flex_price_max_eur_mwh)
+        self.model, self.switch, self.rng = model, switch, np.random.default_rng(7)
+
+    def act_lem(self, obs, rows):
+        if self.model.hour_of_week < self.switch:
+            return self.rng.uniform(0.0, 1.0, len(rows))
+        return super().act_lem(obs, rows)
+
+    def act_lfm(self, obs, rows):
+        if self.model.hour_of_week < self.switch:
+            return self.rng.uniform(0.0, self.price_max, (len(rows), 2))
+        return super().act_lfm(obs, rows)
+
+
+def test_actions_do_not_change_later_observations():
+    # The premise of gamma = 0 in the quick profile (runs/study.py): what an aggregator does in one
+    # hour changes nothing it or anyone observes later. Two runs of the same week, one bidding at
+    # random for the first 12 hours: every later observation of both stages is the same.
+    base = load_scenario("all-arb")  # with forecast errors: they are drawn per week, not per action
+    sc = dataclasses.replace(base, market=dataclasses.replace(base.market, forecast_error_sd=0.1))
+    truthful = LocalMarketModel(scenario=sc, week="test:1", policy="truthful", seed=3, collect=False)
+    mixed = LocalMarketModel(scenario=sc, week="test:1", policy="truthful", seed=3, collect=False)
+    mixed.set_brain(_RandomThenTruthful(mixed, switch=12))
+    differed = False
+    for hour in range(36):
+        ht, hm = truthful.clear_hour(), mixed.clear_hour()
+        np.testing.assert_array_equal(ht.obs_lem, hm.obs_lem)  # the LEM observation never depends on actions
+        if hour >= 12:
+            np.testing.assert_array_equal(ht.obs_lfm, hm.obs_lfm)
+        else:
+            differed |= not np.array_equal(ht.obs_lfm, hm.obs_lfm)  # same-hour withholding does show
+        truthful.advance(ht)
+        mixed.advance(hm)
+    assert differed  # the random hours were really different

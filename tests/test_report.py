@@ -1,21 +1,56 @@
 """The report's reading of the evidence follows the numbers, whichever way they point."""
 
 import pandas as pd
+import pytest
 
 from runs import report
 
 
-def _t2(means, lo, hi, seeds=3):
-    return pd.DataFrame({"scenario": ["s-a", "one-arb", "all-arb"], "test_weeks_eur": means,
-                         "test_weeks_min_seed_eur": lo, "test_weeks_max_seed_eur": hi, "seeds": seeds})
+def _scores(totals_by_seed):
+    """All aggregators' test-week totals {scenario: [seed0, seed1, ...]} as a scores table of two
+    aggregators and two test weeks per seed (so the helper must sum aggregators and average weeks)."""
+    rows = [{"scenario": sc, "seed": k, "week": wk, "aggregator": agg, "total_eur": v / 2 + (5 if wk == "test:1" else -5)}
+            for sc, vals in totals_by_seed.items() for k, v in enumerate(vals)
+            for wk in ("test:1", "test:2") for agg in (1, 2)]
+    rows += [{"scenario": "s-a", "seed": 0, "week": "eval:1", "aggregator": 1, "total_eur": 1e6}]  # not a test week
+    return pd.DataFrame(rows)
 
 
-def test_seed_spread_says_whether_the_ordering_is_resolved():
-    noisy = report._seed_spread(_t2([100, 150, 400], [50, 0, 390], [150, 300, 410]))
-    assert "within seed-to-seed noise" in noisy and "300" in noisy and "as little as 50" in noisy
-    clear = report._seed_spread(_t2([100, 500, 900], [90, 480, 880], [110, 520, 920]))
-    assert "resolved" in clear and "noise" not in clear
-    assert report._seed_spread(_t2([1, 2, 3], [1, 2, 3], [1, 2, 3], seeds=1)) is None  # one seed: no spread to judge
+def test_paired_seed_test_judges_each_step_within_seeds():
+    # one-arb beats S-a by exactly 100 + seed noise shared by both: paired, that is clear even though
+    # the seeds' totals overlap; all-arb against one-arb goes either way
+    sa, one, all_ = [1000, 5000, 9000, 3000], [1110, 5090, 9120, 3080], [1200, 4800, 9400, 2900]
+    pt = report.paired_seed_test(_scores({"s-a": sa, "one-arb": one, "all-arb": all_}))
+    first, second = pt.iloc[0], pt.iloc[1]
+    assert first.step == "S-a < one-arb" and first.seeds == 4 and first.seeds_with_positive_difference == 4
+    assert first.mean_difference_eur_per_week == pytest.approx(100.0)
+    assert first.per_seed_difference_eur_per_week == "+110 / +90 / +120 / +80"
+    from scipy import stats  # an independent check of the test statistic
+
+    assert first.p_one_sided == pytest.approx(stats.ttest_rel([1110, 5090, 9120, 3080], sa, alternative="greater").pvalue)
+    assert first.p_one_sided < 0.01 and second.p_one_sided > 0.3 and second.seeds_with_positive_difference == 2
+    assert not report.ordering_resolved(pt)
+    text = report._seed_reading(pt)
+    assert "S-a < one-arb: +100 ± 9 €/week (positive in 4 of 4 seeds" in text
+    assert "one-arb < all-arb is within seed-to-seed noise" in text
+    assert "For one-arb < all-arb the mean difference is smaller than its own standard error" in text  # -25 ± 129
+    clear = report.paired_seed_test(_scores({"s-a": sa, "one-arb": one, "all-arb": [v + 300 + i for i, v in enumerate(one)]}))
+    assert report.ordering_resolved(clear) and "Both steps are resolved" in report._seed_reading(clear)
+    one_seed = report.paired_seed_test(_scores({"s-a": [1], "one-arb": [2], "all-arb": [3]}))
+    assert report._seed_reading(one_seed) is None and not report.ordering_resolved(one_seed)  # nothing to judge
+
+
+def test_the_findings_table_says_when_an_ordering_is_only_on_the_means():
+    scores = _scores({"s-a": [1000, 5000, 9000], "one-arb": [1500, 4000, 9600], "all-arb": [2000, 4100, 9800]})
+    scores = pd.concat([scores, scores.assign(week="eval:1", total_eur=scores.total_eur)])
+    t2 = report.table2(scores, ["s-a", "one-arb", "all-arb"])
+    pt = report.paired_seed_test(scores)
+    test_claim = next(c for c in report.checks(pd.DataFrame({"scenario": [], "stage": []}), t2, scores, pt)
+                      if "test weeks" in c["claim"])
+    assert test_claim["ok"] and test_claim["resolved"] is False
+    assert report._verdict(test_claim) == "yes, within seed noise"
+    assert report._verdict({**test_claim, "resolved": True}) == "yes"
+    assert report._verdict({**test_claim, "ok": False}) == "**no**"
 
 
 def _market(withhold, flex, bid, pays):
@@ -55,3 +90,17 @@ def test_by_week_table_and_reading_follow_the_weekly_numbers():
     # weak weeks that are congested as much as the others: no claim about little congestion
     congested = tw.assign(**{"s-a_flex_bought_mwh": [30.0, 25.0]})
     assert "little congestion" not in report._by_week_reading(congested)
+
+
+def test_market_row_counts_saturated_actions_where_bids_matter():
+    # two hours, two aggregators; the DSO buys only in hour 1, so only hour 1's up bids are judged
+    h = pd.DataFrame({"week": ["test:1"] * 4, "hour_of_week": [0, 0, 1, 1], "aggregator": [5, 6, 5, 6],
+                      "withhold": [0.0, 0.5, 1.0, 0.995], "up_bid_eur_mwh": [1000.0, 0.0, 995.0, 400.0],
+                      "up_mw": [0.0, 0.0, 0.2, 0.1], "dn_mw": 0.0, "dlmp_eur_mwh": [0.0, 0.0, 500.0, 500.0]})
+    row = report._market_row(h, price_max_eur_mwh=1000.0)
+    assert row["up_bids_at_bound_congested_share"] == 0.5  # 995 is within 1 % of the cap, 400 is not
+    assert row["withholding_at_bound_share"] == 0.75  # 0.0, 1.0 and 0.995; not 0.5
+    assert row["flex_bought_mwh_per_week"] == pytest.approx(0.3) and row["dso_pays_eur_per_week"] == pytest.approx(150.0)
+    assert row["median_up_bid_congested_eur_mwh"] == 697.5
+    # the cap is the scenario's, not a constant: with a 2000 cap, 995 is interior
+    assert report._market_row(h, price_max_eur_mwh=2000.0)["up_bids_at_bound_congested_share"] == 0.0
