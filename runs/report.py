@@ -287,6 +287,11 @@ def _market_row(h: pd.DataFrame, price_max_eur_mwh: float) -> dict:
         # a saturated actor: its output sits where the critic's gradient can no longer move it (see HyperParams.actor_output)
         "up_bids_at_bound_congested_share": ((up <= AT_BOUND) | (up >= 1 - AT_BOUND)).mean(),
         "withholding_at_bound_share": ((h.withhold <= AT_BOUND) | (h.withhold >= 1 - AT_BOUND)).mean(),
+        # who sells the flexibility, and for how much (revenue at the DLMP, before operating costs)
+        f"flex_sold_agg{AGG}_mwh_per_week": (h.up_mw + h.dn_mw)[h.aggregator == AGG].sum() / weeks,
+        "flex_sold_others_mwh_per_week": (h.up_mw + h.dn_mw)[h.aggregator != AGG].sum() / weeks,
+        f"flex_revenue_agg{AGG}_eur_per_week": (h.dlmp_eur_mwh * (h.up_mw - h.dn_mw))[h.aggregator == AGG].sum() / weeks,
+        "flex_revenue_others_eur_per_week": (h.dlmp_eur_mwh * (h.up_mw - h.dn_mw))[h.aggregator != AGG].sum() / weeks,
     }
 
 
@@ -636,9 +641,35 @@ def _seed_reading(pt: pd.DataFrame) -> str | None:
              f"(p ≥ {SIGNIFICANCE}).")
     null = [r.step for r in weak if abs(r.mean_difference_eur_per_week) < r.standard_error_eur_per_week]
     if null:
-        text += (f" For {' and '.join(null)} the mean difference is smaller than its own standard error: these seeds "
-                 "show no difference between the two scenarios, rather than a difference too small to confirm.")
+        text += (f" For {' and '.join(null)} the mean difference is smaller than its standard error, so these seeds "
+                 "cannot tell the two scenarios apart.")
     return text + " More seeds (`--seeds N --resume` keeps the finished ones) narrow the standard errors."
+
+
+def _who_gains(scores: pd.DataFrame, mk: pd.DataFrame) -> str | None:
+    """One-arb against S-a: how the change in all aggregators' total splits between aggregator 5
+    and the others, beside the paper's split and what the DSO pays."""
+    t = scores[_is_test(scores.week) & scores.scenario.isin(["s-a", "one-arb"])]
+    if t.scenario.nunique() < 2:
+        return None
+    per = t.assign(who=np.where(t.aggregator == AGG, "agg", "others")).groupby(["scenario", "seed", "who", "week"]).total_eur.sum()
+    m = per.groupby(["scenario", "who"]).mean().unstack("who")  # € per week: mean over test weeks, then seeds
+    d = m.loc["one-arb"] - m.loc["s-a"]
+    p_agg = np.mean(PAPER_TABLE1[("one-arb", "total")]) - np.mean(PAPER_TABLE1[("s-a", "total")])
+    p_all = PAPER_TABLE2["one-arb"][1] - PAPER_TABLE2["s-a"][1]
+    text = (f"- Who gains when aggregator {AGG} arbitrages (one-arb − S-a, test weeks, mean over seeds): aggregator {AGG} "
+            f"{d['agg']:+,.0f} €/week, the other aggregators together {d['others']:+,.0f} (paper: {p_agg:+,.0f} and "
+            f"{p_all - p_agg:+,.0f}).")
+    k = mk.set_index("scenario") if len(mk) else mk
+    if len(k) and {"s-a", "one-arb"} <= set(k.index):
+        dm = k.loc["one-arb"] - k.loc["s-a"]
+        text += (f" The DSO buys {dm.flex_bought_mwh_per_week:+,.1f} MWh/week of flexibility and pays "
+                 f"{dm.dso_pays_eur_per_week:+,.0f} €/week for it (median up bid where it buys "
+                 f"{k.loc['s-a'].median_up_bid_congested_eur_mwh:,.0f} → {k.loc['one-arb'].median_up_bid_congested_eur_mwh:,.0f} €/MWh): "
+                 f"aggregator {AGG} sells {dm[f'flex_sold_agg{AGG}_mwh_per_week']:+,.1f} MWh/week for "
+                 f"{dm[f'flex_revenue_agg{AGG}_eur_per_week']:+,.0f} €/week, the others "
+                 f"{dm.flex_sold_others_mwh_per_week:+,.1f} MWh/week for {dm.flex_revenue_others_eur_per_week:+,.0f} €/week.")
+    return text
 
 
 def ordering_resolved(pt: pd.DataFrame) -> bool:
@@ -655,7 +686,7 @@ def explain(checks_: list[dict], ex: pd.DataFrame, t1: pd.DataFrame, pt: pd.Data
     m = mk.set_index("scenario") if len(mk) else mk
     if len(m) and {"one-arb", "all-arb"} <= set(m.index) and any(not c["ok"] and "total profit" in c["claim"] for c in checks_):
         lines.append(_market_evidence(m.loc["all-arb"], m.loc["one-arb"], scores))
-    for extra in (_seed_reading(pt), _by_week_reading(tw)):
+    for extra in (_seed_reading(pt), _who_gains(scores, mk) if len(scores) else None, _by_week_reading(tw)):
         if extra:
             lines.append(extra)
     first = t1[(t1.scenario == "s-a") & (t1.stage == "first")] if len(t1) else t1

@@ -33,7 +33,7 @@ def test_paired_seed_test_judges_each_step_within_seeds():
     text = report._seed_reading(pt)
     assert "S-a < one-arb: +100 ± 9 €/week (positive in 4 of 4 seeds" in text
     assert "one-arb < all-arb is within seed-to-seed noise" in text
-    assert "For one-arb < all-arb the mean difference is smaller than its own standard error" in text  # -25 ± 129
+    assert "For one-arb < all-arb the mean difference is smaller than its standard error" in text  # -25 ± 129
     clear = report.paired_seed_test(_scores({"s-a": sa, "one-arb": one, "all-arb": [v + 300 + i for i, v in enumerate(one)]}))
     assert report.ordering_resolved(clear) and "Both steps are resolved" in report._seed_reading(clear)
     one_seed = report.paired_seed_test(_scores({"s-a": [1], "one-arb": [2], "all-arb": [3]}))
@@ -102,5 +102,26 @@ def test_market_row_counts_saturated_actions_where_bids_matter():
     assert row["withholding_at_bound_share"] == 0.75  # 0.0, 1.0 and 0.995; not 0.5
     assert row["flex_bought_mwh_per_week"] == pytest.approx(0.3) and row["dso_pays_eur_per_week"] == pytest.approx(150.0)
     assert row["median_up_bid_congested_eur_mwh"] == 697.5
+    assert row["flex_sold_agg5_mwh_per_week"] == pytest.approx(0.2) and row["flex_sold_others_mwh_per_week"] == pytest.approx(0.1)
+    assert row["flex_revenue_agg5_eur_per_week"] == pytest.approx(100.0) and row["flex_revenue_others_eur_per_week"] == pytest.approx(50.0)
     # the cap is the scenario's, not a constant: with a 2000 cap, 995 is interior
     assert report._market_row(h, price_max_eur_mwh=2000.0)["up_bids_at_bound_congested_share"] == 0.0
+
+
+def test_who_gains_splits_the_one_arb_step_between_aggregator_5_and_the_others():
+    # aggregator 5 gains 300 €/week, aggregator 6 loses 100; two test weeks, two seeds
+    rows = [{"scenario": sc, "seed": k, "week": wk, "aggregator": agg, "total_eur": base + k}
+            for sc, gain5, gain6 in (("s-a", 0, 0), ("one-arb", 300, -100)) for k in (0, 1)
+            for wk in ("test:1", "test:2") for agg, base in ((5, 1000 + gain5), (6, 2000 + gain6))]
+    mk = pd.DataFrame([
+        {"scenario": "s-a", "flex_bought_mwh_per_week": 40.0, "dso_pays_eur_per_week": 7000.0, "median_up_bid_congested_eur_mwh": 100.0,
+         "flex_sold_agg5_mwh_per_week": 10.0, "flex_sold_others_mwh_per_week": 30.0,
+         "flex_revenue_agg5_eur_per_week": 1400.0, "flex_revenue_others_eur_per_week": 5600.0},
+        {"scenario": "one-arb", "flex_bought_mwh_per_week": 45.0, "dso_pays_eur_per_week": 7400.0, "median_up_bid_congested_eur_mwh": 70.0,
+         "flex_sold_agg5_mwh_per_week": 10.5, "flex_sold_others_mwh_per_week": 34.5,
+         "flex_revenue_agg5_eur_per_week": 1800.0, "flex_revenue_others_eur_per_week": 5600.0}])
+    text = report._who_gains(pd.DataFrame(rows), mk)
+    assert "aggregator 5 +300 €/week, the other aggregators together -100 (paper: +586 and +479)" in text
+    assert "buys +5.0 MWh/week of flexibility and pays +400 €/week" in text and "100 → 70 €/MWh" in text
+    assert "aggregator 5 sells +0.5 MWh/week for +400 €/week, the others +4.5 MWh/week for +0 €/week" in text
+    assert report._who_gains(pd.DataFrame(rows)[lambda d: d.scenario == "s-a"], mk) is None  # nothing to compare
