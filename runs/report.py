@@ -338,9 +338,7 @@ def fig_training_curves(curves: pd.DataFrame, scenarios, path: Path):
         ax.set(title=f"Evaluation-week score, {title}", xlabel="episode", ylabel="€ per week")
     axes[0].legend()
     fig.suptitle("Training curves (cf. paper Fig. 5): mean over seeds, band = min..max")
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    _save(fig, path)
 
 
 def fig_agg5_boxplots(scores: pd.DataFrame, scenarios, path: Path):
@@ -361,9 +359,7 @@ def fig_agg5_boxplots(scores: pd.DataFrame, scenarios, path: Path):
     ax.set(xlabel="test week", ylabel="€ per week", title=f"Aggregator {AGG}: total score per test week over seeds (cf. paper Fig. 6)")
     ax.axhline(0, color="k", lw=0.6)
     ax.legend()
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    _save(fig, path)
 
 
 def pick_detail_week(study: Path) -> str | None:
@@ -382,13 +378,30 @@ def _detail(study, scenario, week):
     return h[(h.aggregator == AGG) & (h.week == week)].sort_values("hour_of_week") if len(h) else h
 
 
+DETAIL_SCENARIOS = ("s-a", "one-arb")  # the detail figures (paper Figs. 7-10) set these two side by side
+
+
+def _details(study, week):
+    """(panel index, scenario, aggregator 5's hours in `week`, seed 0) for each detail scenario that has them."""
+    for i, sc in enumerate(DETAIL_SCENARIOS):
+        d = _detail(study, sc, week)
+        if not d.empty:
+            yield i, sc, d
+
+
+def _save(fig, path: Path, **layout):
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout(**layout)
+    fig.savefig(path)
+    plt.close(fig)
+
+
 def fig_daily_costs(study, week, path: Path):
     plt = _plt()
     fig, axes = plt.subplots(1, 2, figsize=(11, 3.6), sharey=True)
-    for ax, sc in zip(axes, ("s-a", "one-arb")):
-        d = _detail(study, sc, week)
-        if d.empty:
-            continue
+    for i, sc, d in _details(study, week):
+        ax = axes[i]
         day = d.hour_of_week // 24 + 1
         daily = d.groupby(day)[["lem_cost_eur", "lfm_cost_eur", "bm_cost_eur"]].sum()
         x = np.arange(len(daily))
@@ -400,18 +413,14 @@ def fig_daily_costs(study, week, path: Path):
     handles, labels = axes[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="upper right", ncol=3, fontsize=8)
     fig.suptitle(f"Aggregator {AGG}: daily net costs by market, {week} (seed 0) (cf. paper Fig. 7)", x=0.02, ha="left")
-    fig.tight_layout(rect=(0, 0, 1, 0.94))
-    fig.savefig(path)
-    plt.close(fig)
+    _save(fig, path, rect=(0, 0, 1, 0.94))
 
 
 def fig_net_generation(study, week, path: Path):
     plt = _plt()
     fig, axes = plt.subplots(2, 1, figsize=(11, 5.5), sharex=True, sharey=True)
-    for ax, sc in zip(axes, ("s-a", "one-arb")):
-        d = _detail(study, sc, week)
-        if d.empty:
-            continue
+    for i, sc, d in _details(study, week):
+        ax = axes[i]
         ax.plot(d.hour_of_week, d.available_mw - d.load_mw, color="grey", lw=0.8, label="available − load (no withholding)")
         ax.plot(d.hour_of_week, d.p_sched_mw, color=COLORS[sc], ls="--", lw=1, label="LEM schedule P^sch")
         ax.plot(d.hour_of_week, d.p_sched_mw + d.up_mw - d.dn_mw, color=COLORS[sc], lw=1.3, label="after the LFM")
@@ -420,18 +429,13 @@ def fig_net_generation(study, week, path: Path):
         ax.legend(ncol=3, fontsize=7, loc="lower left")
     axes[1].set_xlabel("hour of week")
     fig.suptitle(f"Aggregator {AGG}: net generation, {week} (seed 0) (cf. paper Fig. 8)")
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    _save(fig, path)
 
 
 def fig_flexibility(study, week, path: Path):
     plt = _plt()
     fig, axes = plt.subplots(2, 1, figsize=(11, 5.5), sharex=True)
-    for sc in ("s-a", "one-arb"):
-        d = _detail(study, sc, week)
-        if d.empty:
-            continue
+    for _, sc, d in _details(study, week):
         sold = d.up_mw > 1e-9
         axes[0].plot(d.hour_of_week, d.up_bid_eur_mwh, color=COLORS[sc], lw=0.8, alpha=0.7, label=f"{SCENARIO_LABEL[sc]}: up bid")
         axes[0].scatter(d.hour_of_week[sold], d.dlmp_eur_mwh[sold], color=COLORS[sc], s=12, zorder=3,
@@ -442,24 +446,20 @@ def fig_flexibility(study, week, path: Path):
     axes[1].set(xlabel="hour of week", ylabel="MW")
     axes[0].legend(fontsize=7, ncol=2)
     axes[1].legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    _save(fig, path)
 
 
 def fig_imbalances(study, week, path: Path):
     plt = _plt()
     fig, axes = plt.subplots(2, 1, figsize=(11, 5.5), sharex=True)
-    for sc in ("s-a", "one-arb"):
-        d = _detail(study, sc, week)
-        if d.empty:
-            continue
+    d = None
+    for _, sc, d in _details(study, week):
         off = 0.2 if sc == "one-arb" else -0.2
         axes[0].bar(d.hour_of_week + off, d.imbalance_mw.clip(lower=0), width=0.4, color=COLORS[sc],
                     label=f"{SCENARIO_LABEL[sc]}: positive (long) {d.imbalance_mw.clip(lower=0).sum():.1f} MWh")
         axes[1].bar(d.hour_of_week + off, -(-d.imbalance_mw).clip(lower=0), width=0.4, color=COLORS[sc],
                     label=f"{SCENARIO_LABEL[sc]}: negative (short) {(-d.imbalance_mw).clip(lower=0).sum():.1f} MWh")
-    if not d.empty:
+    if d is not None:  # the imbalance prices are data, the same in both scenarios
         for ax, col, lab in ((axes[0], "imb_long_eur_mwh", "λ+ (paid for long)"), (axes[1], "imb_short_eur_mwh", "λ− (paid when short)")):
             tw = ax.twinx()
             tw.plot(d.hour_of_week, d[col], color="k", lw=0.7, alpha=0.6)
@@ -469,9 +469,7 @@ def fig_imbalances(study, week, path: Path):
     axes[1].set(xlabel="hour of week", ylabel="MW")
     axes[0].legend(fontsize=7, loc="upper left")
     axes[1].legend(fontsize=7, loc="lower left")
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    _save(fig, path)
 
 
 def fig_per_aggregator(scores: pd.DataFrame, baselines: pd.DataFrame, scenarios, path: Path):
@@ -491,9 +489,7 @@ def fig_per_aggregator(scores: pd.DataFrame, baselines: pd.DataFrame, scenarios,
     ax.axhline(0, color="k", lw=0.6)
     ax.set(xlabel="aggregator", ylabel="€ over the test weeks", title="Total score per aggregator over the test weeks, mean over seeds (cf. paper Fig. 11)")
     ax.legend()
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    _save(fig, path)
 
 
 def swap_table(scores: pd.DataFrame) -> pd.DataFrame:
@@ -522,9 +518,7 @@ def fig_swap(sw: pd.DataFrame, path: Path):
     ax.set(xlabel="aggregator", ylabel="all-arb − S-a, € over test weeks", title="Location swap: arbitrage gain before/after (cf. paper Fig. 12)")
     ax.axhline(0, color="k", lw=0.6)
     ax.legend()
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    _save(fig, path)
 
 
 def fig_exploitability(ex: pd.DataFrame, path: Path):
@@ -541,9 +535,7 @@ def fig_exploitability(ex: pd.DataFrame, path: Path):
     ax.set(ylabel="€ per week (r1 + r2)", title=f"Aggregator {AGG}: learned vs best response (others fixed)")
     ax.axhline(0, color="k", lw=0.6)
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    _save(fig, path)
 
 
 # ---------------------------------------------------------------------------------------------
