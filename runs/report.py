@@ -797,8 +797,8 @@ def build_report(study: Path) -> Path:
         noisy = any(c.get("resolved") is False for c in ch)
         lines.append("- Taken together: the paper's orderings hold here" + (" on the means (the test-week ordering within "
                      "seed noise, see Seeds)" if noisy else "") + ", but they compare strategies that are still far "
-                     "from best responses; treat the sizes of the gaps as provisional (the `paper` profile trains 5000 "
-                     "episodes).")
+                     "from best responses; treat the sizes of the gaps as provisional"
+                     + (" (the `paper` profile trains 5000 episodes)." if prof.get("name") != "paper" else "."))
     if lines:
         L.append("\nReading of the evidence (best response below):\n")
         L += lines
