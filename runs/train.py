@@ -98,7 +98,8 @@ def cmd_study(args) -> int:
 
 
 def bench_training(args) -> int:
-    """Market hours per second while training (clearing + acting + learning), paper hyperparameters."""
+    """Market hours per second while training (clearing + acting + learning), paper hyperparameters
+    unless `--set NAME=VALUE` overrides some."""
     import numpy as np
     import torch
 
@@ -108,7 +109,7 @@ def bench_training(args) -> int:
 
     torch.set_num_threads(1)
     episodes, warmup = 30, 2
-    hp = HyperParams()
+    hp = HyperParams().with_overrides(args.set)
     model = make_model(args.scenario, "truthful", 0, week="train:1")
     brain = new_brain(model, hp, 0)
     model.set_brain(brain)
@@ -165,7 +166,7 @@ def bench_training(args) -> int:
         "episodes": episodes,
         "hours": hours,
         "scenario": model.scenario.name,
-        "hyperparams": "paper defaults (agents.hmaddpg.HyperParams())",
+        "hyperparams": "paper defaults (agents.hmaddpg.HyperParams())" + (f" with {', '.join(args.set)}" if args.set else ""),
         "torch_threads": torch.get_num_threads(),
         "device": "cpu",
         "note": "untrained, exploring policy (the LFM clears more congestion than with truthful bids)",

@@ -57,6 +57,12 @@ def test_bench_json_reports_speed_side_by_side(capsys):
     assert result["speedup"] == pytest.approx(result["reference_ms_per_hour"] / result["fast_ms_per_hour"], rel=0.01)
 
 
+def test_bench_training_names_a_bad_hyperparameter(capsys):
+    assert main(["bench", "--training", "--set", "gama=0"]) == 2
+    err = capsys.readouterr().err
+    assert "--set 'gama=0'" in err and "gamma" in err  # names the typo and lists the valid names
+
+
 def test_flex_share_prints_the_share_last(capsys):
     assert main(["flex-share", "--scenario", "s-a"]) == 0
     last = capsys.readouterr().out.strip().splitlines()[-1]
