@@ -90,6 +90,16 @@ def _test_index(week: pd.Series) -> pd.Series:
 # ---------------------------------------------------------------------------------------------
 # tables
 # ---------------------------------------------------------------------------------------------
+def _is_eval(week: pd.Series) -> pd.Series:
+    return week.astype(str).str.startswith("eval")
+
+
+def seed_totals(scores: pd.DataFrame, weeks=_is_test) -> pd.DataFrame:
+    """All aggregators' total per week, mean over the weeks `weeks` selects: rows seed, columns scenario."""
+    s = scores[weeks(scores.week)]
+    return s.groupby(["seed", "scenario", "week"]).total_eur.sum().groupby(["seed", "scenario"]).mean().unstack("scenario")
+
+
 def table1(scores: pd.DataFrame, scenarios: list[str]) -> pd.DataFrame:
     """Aggregator 5 per test week, mean over seeds: rows (scenario, stage), columns test weeks + mean."""
     s = scores[(scores.aggregator == AGG) & _is_test(scores.week)].copy()
@@ -106,11 +116,10 @@ def table1(scores: pd.DataFrame, scenarios: list[str]) -> pd.DataFrame:
 def table2(scores: pd.DataFrame, scenarios: list[str]) -> pd.DataFrame:
     """Average total profit of all aggregators per week: evaluation week and test weeks (mean and seed spread)."""
     rows = []
+    test, evaluation = seed_totals(scores), seed_totals(scores, _is_eval)
     for sc in scenarios:
-        s = scores[scores.scenario == sc]
-        per = s.groupby(["seed", "week"]).total_eur.sum().reset_index()
-        ev = per[per.week.astype(str).str.startswith("eval")].groupby("seed").total_eur.mean()
-        te = per[_is_test(per.week)].groupby("seed").total_eur.mean()
+        ev = evaluation[sc].dropna() if sc in evaluation else pd.Series(dtype=float)
+        te = test[sc].dropna() if sc in test else pd.Series(dtype=float)
         rows.append({"scenario": sc, "eval_week_eur": ev.mean(), "test_weeks_eur": te.mean(),
                      "test_weeks_min_seed_eur": te.min(), "test_weeks_max_seed_eur": te.max(), "seeds": len(te),
                      "paper_eval_week_eur": PAPER_TABLE2.get(sc, (np.nan, np.nan))[0],
@@ -240,8 +249,7 @@ def checks(t1: pd.DataFrame, t2: pd.DataFrame, scores: pd.DataFrame, pt: pd.Data
         for col, label, paper, test in (("test_weeks_eur", "test weeks", "5054.7 < 6120.0 < 7108.1", True),
                                         ("eval_week_eur", "evaluation week", "7238.5 < 9644.9 < 12986.0", False)):
             v = t2.set_index("scenario")[col]
-            sel = scores[_is_test(scores.week) if test else scores.week.astype(str).str.startswith("eval")]
-            per = sel.groupby(["scenario", "seed"]).total_eur.sum().unstack(0)
+            per = seed_totals(scores, _is_test if test else _is_eval)
             n_ok = int(((per["s-a"] < per["one-arb"]) & (per["one-arb"] < per["all-arb"])).sum())
             out.append({"claim": f"total profit of all aggregators: S-a < one-arb < all-arb ({label})",
                         "ok": v["s-a"] < v["one-arb"] < v["all-arb"],
@@ -598,8 +606,7 @@ def paired_seed_test(scores: pd.DataFrame) -> pd.DataFrame:
     one-sided paired t-test on those differences (H1: the later scenario earns more)."""
     from scipy import stats
 
-    t = scores[_is_test(scores.week)]
-    per = t.groupby(["seed", "scenario", "week"]).total_eur.sum().groupby(["seed", "scenario"]).mean().unstack("scenario")
+    per = seed_totals(scores)
     rows = []
     for lo, hi in ORDERING_STEPS:
         if lo not in per or hi not in per:
