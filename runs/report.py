@@ -265,13 +265,25 @@ def _verdict(c: dict) -> str:
     return "yes, within seed noise" if c.get("resolved") is False else "yes"
 
 
-def flex_by_week(study: Path, scenario: str = "s-a") -> pd.DataFrame:
-    """Flexibility the DSO buys per test week (up + down, MWh, mean over seeds) in one scenario."""
-    per_seed = [pd.read_csv(d / "hours.csv", usecols=["week", "up_mw", "dn_mw"])
-                for d in sorted((Path(study) / "eval" / scenario).glob("seed*"))]
+def eval_test_hours(study: Path, scenarios: list[str]) -> dict[str, list[tuple[pd.DataFrame, float]]]:
+    """Each scenario's evaluation hours on the test weeks, one (hours, flexibility price cap) per
+    seed, read once for every table that needs them (`market_table`, `flex_by_week`)."""
+    out = {}
+    for sc in scenarios:
+        out[sc] = []
+        for d in sorted((Path(study) / "eval" / sc).glob("seed*")):
+            h = pd.read_csv(d / "hours.csv")
+            cap = json.loads((d / "config.json").read_text())["scenario"]["market"]["flex_price_max_eur_mwh"]
+            out[sc].append((h[_is_test(h.week)], cap))
+    return out
+
+
+def flex_by_week(per_seed: list[tuple[pd.DataFrame, float]], scenario: str = "s-a") -> pd.DataFrame:
+    """Flexibility the DSO buys per test week (up + down, MWh, mean over seeds) in one scenario,
+    from its entry of `eval_test_hours`."""
     if not per_seed:
         return pd.DataFrame(columns=["week", f"{scenario}_flex_bought_mwh"])
-    h = pd.concat([d[_is_test(d.week)].groupby("week")[["up_mw", "dn_mw"]].sum().sum(axis=1) for d in per_seed], axis=1)
+    h = pd.concat([d.groupby("week")[["up_mw", "dn_mw"]].sum().sum(axis=1) for d, _ in per_seed], axis=1)
     return h.mean(axis=1).rename(f"{scenario}_flex_bought_mwh").reset_index()
 
 
@@ -303,19 +315,13 @@ def _market_row(h: pd.DataFrame, price_max_eur_mwh: float) -> dict:
     }
 
 
-def market_table(study: Path, scenarios: list[str]) -> pd.DataFrame:
+def market_table(hours: dict[str, list[tuple[pd.DataFrame, float]]]) -> pd.DataFrame:
     """What the learned policies do to the markets (test weeks, mean over seeds): withholding,
     flexibility bought, what the DSO pays for it, the price level of the up bids in the hours in
-    which the DSO buys flexibility, and the share of actions at a bound of their range."""
-    rows = []
-    for sc in scenarios:
-        per_seed = []
-        for d in sorted((Path(study) / "eval" / sc).glob("seed*")):
-            h = pd.read_csv(d / "hours.csv")
-            cap = json.loads((d / "config.json").read_text())["scenario"]["market"]["flex_price_max_eur_mwh"]
-            per_seed.append(_market_row(h[_is_test(h.week)], cap))
-        if per_seed:
-            rows.append({"scenario": sc, **pd.DataFrame(per_seed).mean().to_dict()})
+    which the DSO buys flexibility, and the share of actions at a bound of their range.
+    `hours` is `eval_test_hours(...)`."""
+    rows = [{"scenario": sc, **pd.DataFrame([_market_row(h, cap) for h, cap in per_seed]).mean().to_dict()}
+            for sc, per_seed in hours.items() if per_seed]
     return pd.DataFrame(rows)
 
 
@@ -734,8 +740,9 @@ def build_report(study: Path) -> Path:
     bt = baseline_table(scores, data["baselines"], scen)
     ex = exploitability_table(data["best_response"], scen)
     sw = swap_table(scores)
-    mk = market_table(study, scen)
-    tw = table2_by_week(scores, flex_by_week(study) if "s-a" in scen else pd.DataFrame(), scen) if len(scores) else pd.DataFrame()
+    hours = eval_test_hours(study, scen)
+    mk = market_table(hours)
+    tw = table2_by_week(scores, flex_by_week(hours["s-a"]) if "s-a" in scen else pd.DataFrame(), scen) if len(scores) else pd.DataFrame()
     pt = paired_seed_test(scores) if len(scores) else pd.DataFrame()
     for name, df in (("table1_agg5_test_weeks", t1), ("table2_total_profit", t2), ("table2_by_test_week", tw),
                      ("ordering_paired_by_seed", pt),

@@ -11,7 +11,8 @@ import torch
 
 from agents.brains import OBS1, OBS2
 from agents.hmaddpg import (
-    LEM_FEATURES, LFM_FEATURES, HMADDPGBrain, HyperParams, ReplayBuffer, StackedMLP, StageLearner, soft_update,
+    LEM_FEATURES, LFM_FEATURES, HMADDPGBrain, HyperParams, ReplayBuffer, StackedMLP, StageLearner, resolve_device,
+    soft_update,
 )
 
 torch.set_num_threads(1)
@@ -228,6 +229,15 @@ def test_brain_acts_for_a_subset_of_rows_like_for_all():
     np.testing.assert_allclose(part, full[[1, 3]], rtol=1e-6)
     assert full.shape == (4, 2) and full.min() > 0 and full.max() <= 1000
     np.testing.assert_allclose(brain.act_lem(h.obs_lem[[2]], np.array([2])), brain.act_lem(h.obs_lem, np.arange(4))[[2]], rtol=1e-6)
+
+
+def test_device_auto_falls_back_to_cpu_and_cuda_without_a_gpu_is_a_named_error(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert resolve_device("auto") == torch.device("cpu")
+    with pytest.raises(ValueError, match="CUDA is not available.*--device cpu or auto"):
+        HMADDPGBrain(2, np.zeros(2, bool), 1000.0, HyperParams(hidden_sizes=(8,)), seed=0, device="cuda")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert resolve_device("auto") == torch.device("cuda")
 
 
 @pytest.mark.parametrize("actor_output", ["inverting-gradients", "sigmoid"])
