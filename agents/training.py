@@ -163,6 +163,10 @@ def hours_frame(model, hours, week_label: str) -> pd.DataFrame:
         "lem_price_eur_mwh": lambda h: np.full(n, h.lem_price_eur_mwh),
         "imb_long_eur_mwh": lambda h: np.full(n, h.imb_long_eur_mwh),
         "imb_short_eur_mwh": lambda h: np.full(n, h.imb_short_eur_mwh),
+        # the LFM's emergency slack, summed over the feeder (the same on every aggregator's row of the hour):
+        # load it sheds, priced at the value of lost load, which then sets the DLMPs, above any bid
+        "feeder_load_shed_mw": lambda h: np.full(n, h.lfm.slack_up_mw.sum()),
+        "feeder_curtailed_mw": lambda h: np.full(n, h.lfm.slack_dn_mw.sum()),
     }
     data = {
         "week": np.repeat(week_label, n * len(hours)),

@@ -203,10 +203,14 @@ def exploitability_table(br: pd.DataFrame, scenarios: list[str]) -> pd.DataFrame
         per_week = d.groupby(["seed", "week"])[["learned_eur", "best_prices_only_eur", "best_eur", *const]].sum()
         per_week["best_constant_up_eur"] = per_week[const].max(axis=1) if const else np.nan
         m = per_week.mean()
+        level = per_week[const].mean().idxmax() if const else None  # one price for every week and seed
+        active = d[d.lfm_active.astype(bool)]
         rows.append({
             "scenario": sc, "weeks": ", ".join(sorted(d.week.unique(), key=lambda w: int(w.split(":")[1]))),
             "seeds": d.seed.nunique(), "learned_eur_per_week": m.learned_eur,
             "best_constant_up_price_eur_per_week": m.best_constant_up_eur,
+            "best_common_up_price_eur_mwh": float(level[len("up_at_"):-len("_eur")]) if level else np.nan,
+            "learned_median_up_bid_lfm_active_eur_mwh": active.learned_up_eur_mwh.median() if len(active) else np.nan,
             "best_prices_only_eur_per_week": m.best_prices_only_eur, "best_eur_per_week": m.best_eur,
             "regret_eur_per_week": m.best_eur - m.learned_eur,
             "regret_share": (m.best_eur - m.learned_eur) / max(abs(m.best_eur), 1e-9),
@@ -297,11 +301,13 @@ def _market_row(h: pd.DataFrame, price_max_eur_mwh: float) -> dict:
     bought = (h.up_mw + h.dn_mw).groupby([h.week, h.hour_of_week]).transform("sum") > 1e-9
     congested = h[bought]
     up = congested.up_bid_eur_mwh / price_max_eur_mwh
+    revenue = h.dlmp_eur_mwh * (h.up_mw - h.dn_mw)
     return {
+        "bid_cap_eur_mwh": price_max_eur_mwh,
         "mean_withholding_all": h.withhold.mean(),
         f"mean_withholding_agg{AGG}": h[h.aggregator == AGG].withhold.mean(),
         "flex_bought_mwh_per_week": (h.up_mw + h.dn_mw).sum() / weeks,
-        "dso_pays_eur_per_week": (h.dlmp_eur_mwh * (h.up_mw - h.dn_mw)).sum() / weeks,
+        "dso_pays_eur_per_week": revenue.sum() / weeks,
         "median_up_bid_congested_eur_mwh": congested.up_bid_eur_mwh.median(),
         f"median_up_bid_agg{AGG}_congested_eur_mwh": congested[congested.aggregator == AGG].up_bid_eur_mwh.median(),
         # a saturated actor: its output sits where the critic's gradient can no longer move it (see HyperParams.actor_output)
@@ -310,9 +316,25 @@ def _market_row(h: pd.DataFrame, price_max_eur_mwh: float) -> dict:
         # who sells the flexibility, and for how much (revenue at the DLMP, before operating costs)
         f"flex_sold_agg{AGG}_mwh_per_week": (h.up_mw + h.dn_mw)[h.aggregator == AGG].sum() / weeks,
         "flex_sold_others_mwh_per_week": (h.up_mw + h.dn_mw)[h.aggregator != AGG].sum() / weeks,
-        f"flex_revenue_agg{AGG}_eur_per_week": (h.dlmp_eur_mwh * (h.up_mw - h.dn_mw))[h.aggregator == AGG].sum() / weeks,
-        "flex_revenue_others_eur_per_week": (h.dlmp_eur_mwh * (h.up_mw - h.dn_mw))[h.aggregator != AGG].sum() / weeks,
+        f"flex_revenue_agg{AGG}_eur_per_week": revenue[h.aggregator == AGG].sum() / weeks,
+        "flex_revenue_others_eur_per_week": revenue[h.aggregator != AGG].sum() / weeks,
+        **_scarcity_columns(h, revenue, weeks, price_max_eur_mwh),
     }
+
+
+def _scarcity_columns(h: pd.DataFrame, revenue: pd.Series, weeks: int, price_max_eur_mwh: float) -> dict:
+    """Grid safety and prices set by no bid. Load shed: the LFM's emergency slack, priced at the
+    value of lost load. Revenue above the cap: paid at DLMPs above the bid cap, which happens where
+    shed load sets them, or where a binding voltage or line limit makes the DLMP the marginal bid
+    times a ratio of sensitivities. Load shed is NaN for evaluations written before `hours.csv`
+    had the column (delete the study's `eval/` and rerun it with `--resume` to add it)."""
+    above = h.dlmp_eur_mwh > price_max_eur_mwh
+    out = {f"flex_revenue_agg{AGG}_above_cap_eur_per_week": revenue[above & (h.aggregator == AGG)].sum() / weeks,
+           "flex_revenue_others_above_cap_eur_per_week": revenue[above & (h.aggregator != AGG)].sum() / weeks}
+    if "feeder_load_shed_mw" not in h:
+        return {"load_shed_hours_per_week": np.nan, "load_shed_mwh_per_week": np.nan} | out
+    per_hour = h[h.feeder_load_shed_mw > 1e-6].groupby(["week", "hour_of_week"]).feeder_load_shed_mw.first()
+    return {"load_shed_hours_per_week": len(per_hour) / weeks, "load_shed_mwh_per_week": per_hour.sum() / weeks} | out
 
 
 def market_table(hours: dict[str, list[tuple[pd.DataFrame, float]]]) -> pd.DataFrame:
@@ -674,7 +696,34 @@ def _who_gains(scores: pd.DataFrame, mk: pd.DataFrame) -> str | None:
                  f"aggregator {AGG} sells {dm[f'flex_sold_agg{AGG}_mwh_per_week']:+,.1f} MWh/week for "
                  f"{dm[f'flex_revenue_agg{AGG}_eur_per_week']:+,.0f} €/week, the others "
                  f"{dm.flex_sold_others_mwh_per_week:+,.1f} MWh/week for {dm.flex_revenue_others_eur_per_week:+,.0f} €/week.")
+        if "flex_revenue_others_above_cap_eur_per_week" in dm:
+            text += (f" Of that, paid at DLMPs above the {k.loc['one-arb'].bid_cap_eur_mwh:,.0f} €/MWh bid cap (set by binding limits or shed load, "
+                     f"not by any bid): aggregator {AGG} {dm[f'flex_revenue_agg{AGG}_above_cap_eur_per_week']:+,.0f}, "
+                     f"the others {dm.flex_revenue_others_above_cap_eur_per_week:+,.0f} €/week.")
+        if not np.isnan(dm.get("load_shed_hours_per_week", np.nan)):
+            text += (f" Load shed by the LFM: {k.loc['s-a'].load_shed_hours_per_week:.2f} → "
+                     f"{k.loc['one-arb'].load_shed_hours_per_week:.2f} hours per week "
+                     f"({k.loc['s-a'].load_shed_mwh_per_week:.2f} → {k.loc['one-arb'].load_shed_mwh_per_week:.2f} MWh).")
     return text
+
+
+def _price_level_reading(ex: pd.DataFrame) -> str | None:
+    """Aggregator 5's learned up bids against the one up price that would earn it most, when they are
+    a factor of 2 or more apart on the same side in both S-a and one-arb (the 'who gains' comparison)."""
+    cols = ["learned_median_up_bid_lfm_active_eur_mwh", "best_common_up_price_eur_mwh"]
+    if not len(ex) or not set(cols) <= set(ex.columns) or not {"s-a", "one-arb"} <= set(ex.scenario):
+        return None
+    px = ex[ex.scenario.isin(["s-a", "one-arb"])].dropna(subset=cols)
+    ratio = px[cols[0]] / px[cols[1]].clip(lower=1e-9)
+    side = "below" if len(px) and (ratio <= 0.5).all() else "above" if len(px) and (ratio >= 2).all() else None
+    if side is None:
+        return None
+    best = sorted(set(px[cols[1]].round(0)))
+    return (f"- Prices: aggregator {AGG}'s learned up bids in the hours in which the LFM is active (medians "
+            f"{px[cols[0]].min():,.0f}–{px[cols[0]].max():,.0f} €/MWh) are far {side} the one up price that would earn "
+            f"it most ({' / '.join(f'{b:,.0f}' for b in best)} €/MWh) in S-a and in one-arb. Who sells the flexibility "
+            f"the DSO buys, and so whether the other aggregators gain when aggregator {AGG} arbitrages (Who gains), "
+            "depends on price levels that are not yet best responses.")
 
 
 def ordering_resolved(pt: pd.DataFrame) -> bool:
@@ -712,6 +761,10 @@ def explain(checks_: list[dict], ex: pd.DataFrame, t1: pd.DataFrame, pt: pd.Data
             if r.best_constant_up_price_eur_per_week > r.learned_eur_per_week * 1.05 + 10:
                 verdict += (f"; even the best *constant* up-price bid would earn {r.best_constant_up_price_eur_per_week:,.0f}, "
                             "so the learned strategy is demonstrably not converged (learned badly, not a market effect)")
+                if np.isfinite(getattr(r, "best_common_up_price_eur_mwh", np.nan)):
+                    verdict += (f". Its learned up bid in the hours in which the LFM is active has a median of "
+                                f"{r.learned_median_up_bid_lfm_active_eur_mwh:,.0f} €/MWh; the one up price that earns most "
+                                f"over these weeks is {r.best_common_up_price_eur_mwh:,.0f}")
             else:
                 verdict += ("; but no constant up-price bid beats the learned one, so much of the gap needs hour-by-hour "
                             "knowledge of the others' bids that an actor seeing only its own observation lacks")
@@ -807,6 +860,9 @@ def build_report(study: Path) -> Path:
         L.append(_md(pd.DataFrame([{"finding": c["claim"], "reproduced": _verdict(c), "ours": c["ours"],
                                     "paper": c["paper"], "per seed": c["seeds"]} for c in ch])))
     lines = explain(ch, ex, t1, pt, mk, scores, tw)
+    price_line = _price_level_reading(ex)
+    if price_line:
+        lines.append(price_line)
     if ch and all(c["ok"] for c in ch) and len(ex) and (ex.regret_share > 0.15).any():
         noisy = any(c.get("resolved") is False for c in ch)
         lines.append("- Taken together: the paper's orderings hold here" + (" on the means (the test-week ordering within "
@@ -841,10 +897,13 @@ def build_report(study: Path) -> Path:
     L.append("Arbitrage shows in the quantities (withholding, flexibility bought); the profits also depend on the price "
              "level the secondaries learn, which varies much more between seeds. The `at_bound` shares count actions within "
              f"{AT_BOUND:.0%} of either end of their range (up bids in the hours in which the DSO buys; all withholdings): "
-             "a sigmoid actor there gets almost no gradient from its critic.\n")
+             "a sigmoid actor there gets almost no gradient from its critic. In the hours in which the LFM sheds load "
+             "(`load_shed_*`), the value of lost load sets the DLMPs; where a voltage or line limit binds, a DLMP is the "
+             "marginal bid times a ratio of sensitivities. Either can pay sellers above the bid cap (`above_cap`).\n")
     if len(mk):
-        show = mk.assign(scenario=mk.scenario.map(lambda s: SCENARIO_LABEL.get(s, s)))
-        L.append(_md(show, "{:,.2f}"))
+        show = mk.set_index("scenario").T.dropna(how="all")  # one row per measure: 20 columns do not fit across
+        show.columns = [SCENARIO_LABEL.get(s, s) for s in show.columns]
+        L.append(_md(show.rename_axis("measure").reset_index(), "{:,.2f}"))
 
     L.append("\n## Baselines (test weeks, € per week)\n")
     L.append("Truthful bidding (no withholding, flexibility at cost) and the rule-based strategy (withhold 50 % in hours "

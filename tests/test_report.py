@@ -1,5 +1,6 @@
 """The report's reading of the evidence follows the numbers, whichever way they point."""
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -106,6 +107,25 @@ def test_market_row_counts_saturated_actions_where_bids_matter():
     assert row["flex_revenue_agg5_eur_per_week"] == pytest.approx(100.0) and row["flex_revenue_others_eur_per_week"] == pytest.approx(50.0)
     # the cap is the scenario's, not a constant: with a 2000 cap, 995 is interior
     assert report._market_row(h, price_max_eur_mwh=2000.0)["up_bids_at_bound_congested_share"] == 0.0
+    # written before hours.csv recorded load shedding: unknown, not zero
+    assert np.isnan(row["load_shed_hours_per_week"]) and np.isnan(row["load_shed_mwh_per_week"])
+
+
+def test_market_row_counts_load_shed_hours_and_revenue_above_the_bid_cap():
+    # two weeks of two hours, aggregators 5 and 6; the LFM sheds 0.3 MW in week 1 hour 1 (the feeder's
+    # total, repeated on both rows) and 0.1 MW in week 2 hour 0; DLMPs above the 1000 cap in three rows
+    h = pd.DataFrame({"week": ["test:1"] * 4 + ["test:2"] * 4, "hour_of_week": [0, 0, 1, 1] * 2,
+                      "aggregator": [5, 6] * 4, "withhold": 0.0, "up_bid_eur_mwh": 100.0,
+                      "up_mw": [0.0, 0.0, 0.2, 0.4, 0.1, 0.0, 0.0, 0.5], "dn_mw": 0.0,
+                      "dlmp_eur_mwh": [0.0, 0.0, 2500.0, 2400.0, 1200.0, 900.0, 80.0, 90.0],
+                      "feeder_load_shed_mw": [0.0, 0.0, 0.3, 0.3, 0.1, 0.1, 0.0, 0.0]})
+    row = report._market_row(h, price_max_eur_mwh=1000.0)
+    assert row["load_shed_hours_per_week"] == 1.0  # 2 hours in 2 weeks, each counted once, not per row
+    assert row["load_shed_mwh_per_week"] == pytest.approx(0.2)  # (0.3 + 0.1) / 2
+    assert row["flex_revenue_agg5_above_cap_eur_per_week"] == pytest.approx((0.2 * 2500 + 0.1 * 1200) / 2)
+    assert row["flex_revenue_others_above_cap_eur_per_week"] == pytest.approx(0.4 * 2400 / 2)
+    assert row["dso_pays_eur_per_week"] == pytest.approx((500 + 120 + 960 + 45) / 2)
+    assert report._market_row(h, price_max_eur_mwh=3000.0)["flex_revenue_agg5_above_cap_eur_per_week"] == 0.0
 
 
 def test_who_gains_splits_the_one_arb_step_between_aggregator_5_and_the_others():
@@ -125,3 +145,35 @@ def test_who_gains_splits_the_one_arb_step_between_aggregator_5_and_the_others()
     assert "buys +5.0 MWh/week of flexibility and pays +400 €/week" in text and "100 → 70 €/MWh" in text
     assert "aggregator 5 sells +0.5 MWh/week for +400 €/week, the others +4.5 MWh/week for +0 €/week" in text
     assert report._who_gains(pd.DataFrame(rows)[lambda d: d.scenario == "s-a"], mk) is None  # nothing to compare
+    assert "Load shed" not in text and "above the" not in text  # older market tables lack the columns: nothing said
+    shed = {"bid_cap_eur_mwh": (1000.0, 1000.0), "load_shed_hours_per_week": (0.5, 2.0), "load_shed_mwh_per_week": (0.1, 0.6),
+            "flex_revenue_agg5_above_cap_eur_per_week": (100.0, 150.0), "flex_revenue_others_above_cap_eur_per_week": (800.0, 3850.0)}
+    text = report._who_gains(pd.DataFrame(rows), mk.assign(**{c: list(v) for c, v in shed.items()}))
+    assert "above the 1,000 €/MWh bid cap (set by binding limits or shed load, not by any bid): aggregator 5 +50, the others +3,050 €/week" in text
+    assert "Load shed by the LFM: 0.50 → 2.00 hours per week (0.10 → 0.60 MWh)" in text
+
+
+def _best_response_rows(scenario, learned_up, gains_at_50, gains_at_1000):
+    """Two seeds x two test weeks x two hours of a best-response table: per hour what aggregator 5
+    earned with its learned bid and with a constant up bid of 50 or 1000 €/MWh."""
+    return [{"scenario": scenario, "seed": k, "week": wk, "hour_of_week": t, "aggregator": 5, "learned_eur": 10.0,
+             "best_prices_only_eur": 30.0, "best_eur": 40.0, "learned_a1": 0.0, "best_a1": 0.0,
+             "learned_up_eur_mwh": learned_up[t], "lfm_active": t == 0,
+             "up_at_50_eur": gains_at_50[k], "up_at_1000_eur": gains_at_1000[k]}
+            for k in (0, 1) for wk in ("test:1", "test:2") for t in (0, 1)]
+
+
+def test_exploitability_names_the_one_up_price_that_earns_most_over_all_weeks_and_seeds():
+    # seed 0 earns more at 1000, seed 1 at 50; summed over both, 1000 wins (per-week maxima would mix the two)
+    br = pd.DataFrame(_best_response_rows("s-a", (60.0, 999.0), (5.0, 12.0), (11.0, 8.0))
+                      + _best_response_rows("one-arb", (80.0, 999.0), (5.0, 12.0), (11.0, 8.0)))
+    ex = report.exploitability_table(br, ["s-a", "one-arb"])
+    row = ex.set_index("scenario").loc["s-a"]
+    assert row.best_common_up_price_eur_mwh == 1000.0
+    assert row.best_constant_up_price_eur_per_week == pytest.approx((2 * 11 + 2 * 12) / 2)  # per seed and week: its best
+    assert row.learned_median_up_bid_lfm_active_eur_mwh == 60.0  # only the hours in which the LFM is active
+    text = report._price_level_reading(ex)
+    assert "medians 60–80 €/MWh) are far below the one up price that would earn it most (1,000 €/MWh)" in text
+    # within a factor of 2 of the best price, or on different sides in S-a and one-arb: nothing to say
+    assert report._price_level_reading(ex.assign(learned_median_up_bid_lfm_active_eur_mwh=[600.0, 80.0])) is None
+    assert report._price_level_reading(ex.assign(learned_median_up_bid_lfm_active_eur_mwh=[3000.0, 80.0])) is None

@@ -9,7 +9,7 @@ import torch
 
 from agents.hmaddpg import HyperParams
 from agents.training import (
-    CheckpointError, evaluate_run, latest_checkpoint, load_trained_brain, train,
+    CheckpointError, evaluate_policy, evaluate_run, latest_checkpoint, load_trained_brain, train,
 )
 from model.model import LocalMarketModel
 
@@ -104,3 +104,20 @@ def test_trained_run_loads_on_cpu_and_plays_the_model(scenario, tmp_path):
     # the week scores are the sums of the hourly rewards
     s = hours.groupby(["week", "aggregator"]).r1.sum()
     np.testing.assert_allclose(scores.set_index(["week", "aggregator"]).first_stage_eur.loc[s.index], s, rtol=1e-5, atol=1e-3)
+
+
+def test_evaluation_hours_record_the_lfms_load_shedding_as_the_model_reports_it():
+    """hours.csv's feeder_load_shed_mw / feeder_curtailed_mw (repeated on every aggregator's row) are
+    the LFM's emergency slack that the model's own DataCollector reports, hour by hour; test week 1
+    has an hour of load shedding even with truthful bids."""
+    from runs.results import tables
+
+    _, hours = evaluate_policy("s-a", "truthful", seed=0, weeks=["test:1"])
+    per_hour = hours.groupby("hour_of_week")[["feeder_load_shed_mw", "feeder_curtailed_mw"]]
+    assert (per_hour.nunique() == 1).all().all()  # one value per hour, on every row
+    shed = per_hour.first()
+    m = LocalMarketModel(scenario="s-a", week="test:1", policy="truthful", collect=True, seed=0)
+    m.run_hours(168)
+    market = tables(m)["market"]
+    assert (shed.feeder_load_shed_mw > 1e-6).sum() >= 1
+    np.testing.assert_allclose(shed.sum(axis=1).to_numpy(), market.slack_mw.to_numpy(), atol=1e-9)
