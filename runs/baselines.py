@@ -143,7 +143,7 @@ def best_response(scenario, brain, weeks: list[str], aggregator: int = 5, grid: 
             }
             up_values = np.empty(len(levels))
             v_lfm, up, dn = search_prices(lem_stage(a1_learned), up_values)
-            row |= {f"up_at_{lev:.4g}_eur": v for lev, v in zip(levels, up_values)}
+            row |= {f"{UP_AT_PREFIX}{lev:.4g}{UP_AT_SUFFIX}": v for lev, v in zip(levels, up_values)}
             best = (v_lfm, a1_learned, up, dn)
             for a1 in grid.a1:
                 v, up, dn = search_prices(lem_stage(a1))
@@ -157,16 +157,25 @@ def best_response(scenario, brain, weeks: list[str], aggregator: int = 5, grid: 
     return pd.DataFrame(rows)
 
 
+UP_AT_PREFIX, UP_AT_SUFFIX = "up_at_", "_eur"  # best_response's columns of what a constant up price earns per hour
+
+
+def constant_up_prices(df: pd.DataFrame) -> dict[str, float]:
+    """The `up_at_<price>_eur` columns of a `best_response` table -> their up price (€/MWh)."""
+    return {c: float(c[len(UP_AT_PREFIX):-len(UP_AT_SUFFIX)]) for c in df.columns if c.startswith(UP_AT_PREFIX)}
+
+
 def summarise_best_response(df: pd.DataFrame) -> pd.DataFrame:
     """Per week: learned and best-found totals, and the regret (best - learned).
 
     best_constant_up_eur: the best *constant* up-price bid over the week (learned withholding and
     down price) - a policy the aggregator could play from its own observations, unlike the
     hour-by-hour search, which knows each hour's outcome."""
-    const = [c for c in df.columns if c.startswith("up_at_")]
+    prices = constant_up_prices(df)
+    const = list(prices)
     g = df.groupby("week", sort=False)[["learned_eur", "best_prices_only_eur", "best_eur", *const]].sum()
     g["best_constant_up_eur"] = g[const].max(axis=1)
-    g["best_constant_up_eur_mwh"] = g[const].idxmax(axis=1).str.slice(6, -4).astype(float)
+    g["best_constant_up_eur_mwh"] = g[const].idxmax(axis=1).map(prices)
     g = g.drop(columns=const)
     g["regret_prices_only_eur"] = g["best_prices_only_eur"] - g["learned_eur"]
     g["regret_eur"] = g["best_eur"] - g["learned_eur"]

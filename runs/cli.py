@@ -10,6 +10,7 @@ from pathlib import Path
 import importlib
 
 from runs.output import DEFAULT_OUT, atomic_dir, print_result, run_metadata, write_json
+from runs.train import add_hp_set
 
 
 #: Modules that add sub-commands: each has `register(subparsers)` (imports must stay light).
@@ -140,8 +141,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--repeats", type=int, default=5, help="fast-path repeats per hour (best of)")
     b.add_argument("--json", action="store_true", help="print one JSON object")
     b.add_argument("--training", action="store_true", help="measure training speed instead (market hours per second)")
-    b.add_argument("--set", action="append", metavar="NAME=VALUE", default=[],
-                   help="with --training: override a hyperparameter of the paper defaults, e.g. --set gamma=0")
+    add_hp_set(b, "with --training: override a hyperparameter of the paper defaults, e.g. --set gamma=0")
     b.set_defaults(func=cmd_bench)
     for module in EXTENSIONS:
         importlib.import_module(module).register(sub)

@@ -192,10 +192,13 @@ def baseline_table(scores: pd.DataFrame, baselines: pd.DataFrame, scenarios: lis
 
 def exploitability_table(br: pd.DataFrame, scenarios: list[str]) -> pd.DataFrame:
     """Aggregator 5's learned reward vs the best responses found (mean per week over seeds and weeks)."""
+    from runs.baselines import constant_up_prices
+
     if br.empty:
         return pd.DataFrame()
     rows = []
-    const = [c for c in br.columns if c.startswith("up_at_")]
+    prices = constant_up_prices(br)
+    const = list(prices)
     for sc in scenarios:
         d = br[br.scenario == sc]
         if d.empty:
@@ -209,7 +212,7 @@ def exploitability_table(br: pd.DataFrame, scenarios: list[str]) -> pd.DataFrame
             "scenario": sc, "weeks": ", ".join(sorted(d.week.unique(), key=lambda w: int(w.split(":")[1]))),
             "seeds": d.seed.nunique(), "learned_eur_per_week": m.learned_eur,
             "best_constant_up_price_eur_per_week": m.best_constant_up_eur,
-            "best_common_up_price_eur_mwh": float(level[len("up_at_"):-len("_eur")]) if level else np.nan,
+            "best_common_up_price_eur_mwh": prices[level] if level else np.nan,
             "learned_median_up_bid_lfm_active_eur_mwh": active.learned_up_eur_mwh.median() if len(active) else np.nan,
             "best_prices_only_eur_per_week": m.best_prices_only_eur, "best_eur_per_week": m.best_eur,
             "regret_eur_per_week": m.best_eur - m.learned_eur,
@@ -301,12 +304,12 @@ def _market_row(h: pd.DataFrame, price_max_eur_mwh: float) -> dict:
     bought = (h.up_mw + h.dn_mw).groupby([h.week, h.hour_of_week]).transform("sum") > 1e-9
     congested = h[bought]
     up = congested.up_bid_eur_mwh / price_max_eur_mwh
-    revenue = h.dlmp_eur_mwh * (h.up_mw - h.dn_mw)
+    flex, revenue, agg = h.up_mw + h.dn_mw, h.dlmp_eur_mwh * (h.up_mw - h.dn_mw), h.aggregator == AGG
     return {
         "bid_cap_eur_mwh": price_max_eur_mwh,
         "mean_withholding_all": h.withhold.mean(),
-        f"mean_withholding_agg{AGG}": h[h.aggregator == AGG].withhold.mean(),
-        "flex_bought_mwh_per_week": (h.up_mw + h.dn_mw).sum() / weeks,
+        f"mean_withholding_agg{AGG}": h[agg].withhold.mean(),
+        "flex_bought_mwh_per_week": flex.sum() / weeks,
         "dso_pays_eur_per_week": revenue.sum() / weeks,
         "median_up_bid_congested_eur_mwh": congested.up_bid_eur_mwh.median(),
         f"median_up_bid_agg{AGG}_congested_eur_mwh": congested[congested.aggregator == AGG].up_bid_eur_mwh.median(),
@@ -314,23 +317,23 @@ def _market_row(h: pd.DataFrame, price_max_eur_mwh: float) -> dict:
         "up_bids_at_bound_congested_share": ((up <= AT_BOUND) | (up >= 1 - AT_BOUND)).mean(),
         "withholding_at_bound_share": ((h.withhold <= AT_BOUND) | (h.withhold >= 1 - AT_BOUND)).mean(),
         # who sells the flexibility, and for how much (revenue at the DLMP, before operating costs)
-        f"flex_sold_agg{AGG}_mwh_per_week": (h.up_mw + h.dn_mw)[h.aggregator == AGG].sum() / weeks,
-        "flex_sold_others_mwh_per_week": (h.up_mw + h.dn_mw)[h.aggregator != AGG].sum() / weeks,
-        f"flex_revenue_agg{AGG}_eur_per_week": revenue[h.aggregator == AGG].sum() / weeks,
-        "flex_revenue_others_eur_per_week": revenue[h.aggregator != AGG].sum() / weeks,
-        **_scarcity_columns(h, revenue, weeks, price_max_eur_mwh),
+        f"flex_sold_agg{AGG}_mwh_per_week": flex[agg].sum() / weeks,
+        "flex_sold_others_mwh_per_week": flex[~agg].sum() / weeks,
+        f"flex_revenue_agg{AGG}_eur_per_week": revenue[agg].sum() / weeks,
+        "flex_revenue_others_eur_per_week": revenue[~agg].sum() / weeks,
+        **_scarcity_columns(h, revenue, agg, weeks, price_max_eur_mwh),
     }
 
 
-def _scarcity_columns(h: pd.DataFrame, revenue: pd.Series, weeks: int, price_max_eur_mwh: float) -> dict:
+def _scarcity_columns(h: pd.DataFrame, revenue: pd.Series, agg: pd.Series, weeks: int, price_max_eur_mwh: float) -> dict:
     """Grid safety and prices set by no bid. Load shed: the LFM's emergency slack, priced at the
     value of lost load. Revenue above the cap: paid at DLMPs above the bid cap, which happens where
     shed load sets them, or where a binding voltage or line limit makes the DLMP the marginal bid
     times a ratio of sensitivities. Load shed is NaN for evaluations written before `hours.csv`
     had the column (delete the study's `eval/` and rerun it with `--resume` to add it)."""
     above = h.dlmp_eur_mwh > price_max_eur_mwh
-    out = {f"flex_revenue_agg{AGG}_above_cap_eur_per_week": revenue[above & (h.aggregator == AGG)].sum() / weeks,
-           "flex_revenue_others_above_cap_eur_per_week": revenue[above & (h.aggregator != AGG)].sum() / weeks}
+    out = {f"flex_revenue_agg{AGG}_above_cap_eur_per_week": revenue[above & agg].sum() / weeks,
+           "flex_revenue_others_above_cap_eur_per_week": revenue[above & ~agg].sum() / weeks}
     if "feeder_load_shed_mw" not in h:
         return {"load_shed_hours_per_week": np.nan, "load_shed_mwh_per_week": np.nan} | out
     per_hour = h[h.feeder_load_shed_mw > 1e-6].groupby(["week", "hour_of_week"]).feeder_load_shed_mw.first()
@@ -660,8 +663,7 @@ def _seed_reading(pt: pd.DataFrame) -> str | None:
     text = ("- Seeds: scenarios run with the same seed share initial weights, training weeks and exploration noise, so "
             "each step of the ordering is judged on its per-seed differences (mean ± standard error, one-sided paired "
             f"t-test): {'; '.join(parts)}. ")
-    resolved = bool((pt.p_one_sided < SIGNIFICANCE).all())
-    if resolved:
+    if ordering_resolved(pt):
         return text + f"Both steps are resolved beyond seed-to-seed noise (p < {SIGNIFICANCE})."
     weak = [r for r in pt.itertuples(index=False) if not r.p_one_sided < SIGNIFICANCE]
     text += (f"{' and '.join(r.step for r in weak)} {'is' if len(weak) == 1 else 'are'} within seed-to-seed noise "
@@ -773,6 +775,9 @@ def explain(checks_: list[dict], ex: pd.DataFrame, t1: pd.DataFrame, pt: pd.Data
             f"hour-by-hour best response found earns {r.best_eur_per_week:,.0f} (prices alone: "
             f"{r.best_prices_only_eur_per_week:,.0f}); regret {r.regret_eur_per_week:,.0f} €/week "
             f"({100 * r.regret_share:.0f} % of the best) — {verdict}.")
+    price_line = _price_level_reading(ex)
+    if price_line:
+        lines.append(price_line)
     return lines
 
 
@@ -860,9 +865,6 @@ def build_report(study: Path) -> Path:
         L.append(_md(pd.DataFrame([{"finding": c["claim"], "reproduced": _verdict(c), "ours": c["ours"],
                                     "paper": c["paper"], "per seed": c["seeds"]} for c in ch])))
     lines = explain(ch, ex, t1, pt, mk, scores, tw)
-    price_line = _price_level_reading(ex)
-    if price_line:
-        lines.append(price_line)
     if ch and all(c["ok"] for c in ch) and len(ex) and (ex.regret_share > 0.15).any():
         noisy = any(c.get("resolved") is False for c in ch)
         lines.append("- Taken together: the paper's orderings hold here" + (" on the means (the test-week ordering within "

@@ -12,7 +12,8 @@ from pathlib import Path
 from runs.output import DEFAULT_OUT, print_result
 
 
-def _add_hp_set(parser, help: str) -> None:
+def add_hp_set(parser, help: str) -> None:
+    """`--set NAME=VALUE` (repeatable): hyperparameter overrides, parsed by `HyperParams.with_overrides`."""
     parser.add_argument("--set", action="append", metavar="NAME=VALUE", default=[], help=help)
 
 
@@ -28,7 +29,7 @@ def register(sub) -> None:
     t.add_argument("--device", default="cpu", help="cpu, cuda or auto (CUDA when present); CPU is faster for these small nets")
     t.add_argument("--resume", action="store_true", help="continue the run in --out from its newest checkpoint")
     t.add_argument("--overwrite", action="store_true", help="start over in a non-empty --out")
-    _add_hp_set(t, "override a hyperparameter, e.g. --set lr_actor=3e-4 --set hidden_sizes=64,64")
+    add_hp_set(t, "override a hyperparameter, e.g. --set lr_actor=3e-4 --set hidden_sizes=64,64")
     t.set_defaults(func=cmd_train)
 
     e = sub.add_parser("evaluate", help="score a trained run on the 12 test weeks and the evaluation week")
@@ -47,7 +48,7 @@ def register(sub) -> None:
     s.add_argument("--device", default="cpu", help="cpu, cuda or auto")
     s.add_argument("--resume", action="store_true", help="reuse finished runs / resume unfinished ones in --out")
     s.add_argument("--overwrite", action="store_true", help="replace a non-empty --out")
-    _add_hp_set(s, "override a hyperparameter of every run on top of the profile's, e.g. --set gamma=0")
+    add_hp_set(s, "override a hyperparameter of every run on top of the profile's, e.g. --set gamma=0")
     s.set_defaults(func=cmd_study)
 
 
