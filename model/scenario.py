@@ -1,149 +1,78 @@
-"""Scenarios: TOML files under `runs/scenarios/`, selected by name or path, validated on load.
+"""Scenarios: TOML files, selected by name or path, validated on load by their market design.
 
-A scenario fixes the aggregators' portfolios, who arbitrages, where each aggregator sits on the
-feeder, the market rules and the grid limits. A file may start with `extends = "NAME"` and then
-only says what differs. Every error names the file, the field and the fix; nothing runs with a
-half-valid scenario.
+A scenario file names its design (`design = "arbitrage"`, `"p2p"`, `"stackelberg"`, or
+`"package.module:DesignClass"`); a file without the key is an arbitrage scenario, so every file
+written before designs existed keeps working. A file may start with `extends = "NAME"` and then
+only say what differs. The design's scenario class (`MarketDesign.scenario_class`) reads the rest:
+every error names the file, the field and the fix; nothing runs with a half-valid scenario.
+
+Named scenarios are looked up in `model/scenarios/` (the built-in ones) and in the folders listed
+in the environment variable `LOCALMARL_SCENARIO_PATH` (separated like PATH), in that order.
+
+A scenario object offers `name`, `description`, `design`, `source`, `to_dict()`,
+`with_overrides(**kw)` and `OVERRIDES` (the keyword arguments a model, a sweep or the app may
+override, with their types).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
-import math
+import os
 import tomllib
-from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from model.dataset import AggregatorPortfolio, PriceSettings
-
-SCENARIO_DIR = Path(__file__).resolve().parent.parent / "runs" / "scenarios"
-CIGRE_BUSES = tuple(range(2, 12))
+SCENARIO_DIR = Path(__file__).resolve().parent / "scenarios"
+SCENARIO_PATH_ENV = "LOCALMARL_SCENARIO_PATH"
+DEFAULT_DESIGN = "arbitrage"
 
 
 class ScenarioError(ValueError):
     """A scenario file is malformed; the message names the field and the fix."""
 
 
-@dataclass(frozen=True)
-class MarketSettings:
-    export_spread_factor: float = 0.9  # λexp = λimp - (1 - f)|λimp|  (paper: 0.9)
-    imbalance_spread_factor: float = 1.0  # scales the DK1 spreads around the day-ahead price
-    flex_price_max_eur_mwh: float = 1000.0  # upper bound of LFM bid prices
-    voll_eur_mwh: float = 3000.0  # price of emergency slack in the LFM
-    gen_power_factor: float = 1.0  # Q^G = P^G tan(acos pf); 1.0 = unity (the default)
-    forecast_error_sd: float = 0.0  # renewable forecast error, fraction of PV+wind output (0 = off)
-
-
-@dataclass(frozen=True)
-class GridSettings:
-    v_slack_pu: float = 1.0
-    v_min_pu: float = 0.95
-    v_max_pu: float = 1.05
-    line_limit_factor: float = 1.0
-    node_s_max_mva: float = 10.0
-    polygon_sides: int = 12
-
-
-@dataclass(frozen=True)
-class DataSettings:
-    source: str = "offline"  # "offline" (committed 2018 data) or "synthetic"
-    synthetic_seed: int = 0
-
-
-@dataclass(frozen=True)
-class Scenario:
-    name: str
-    description: str
-    aggregator_ids: tuple[int, ...]  # e.g. (2, ..., 11)
-    portfolios: tuple[AggregatorPortfolio, ...]
-    arbitrage: frozenset[int]  # aggregator ids whose primary learns from r1 + r2
-    location: dict[int, int]  # aggregator id -> CIGRE bus
-    market: MarketSettings = field(default_factory=MarketSettings)
-    grid: GridSettings = field(default_factory=GridSettings)
-    data: DataSettings = field(default_factory=DataSettings)
-    source: str = ""
-
-    @property
-    def n_aggregators(self) -> int:
-        return len(self.aggregator_ids)
-
-    @property
-    def prices(self) -> PriceSettings:
-        return PriceSettings(self.market.export_spread_factor, self.market.imbalance_spread_factor)
-
-    def with_overrides(self, **kw) -> "Scenario":
-        """Apply UI/batch overrides (None = keep). Keys: any market/grid field, `arbitrage`
-        ("none" | "all" | ids), `location_swap` ("5:9,8:10")."""
-        sc = self
-        market = {k: v for k, v in kw.items() if v is not None and k in _field_names(MarketSettings)}
-        grid = {k: v for k, v in kw.items() if v is not None and k in _field_names(GridSettings)}
-        unknown = set(kw) - _field_names(MarketSettings) - _field_names(GridSettings) - {"arbitrage", "location_swap"}
-        if unknown:
-            raise ScenarioError(f"unknown scenario override(s) {sorted(unknown)}")
-        if market:
-            sc = replace(sc, market=_check_market(replace(sc.market, **market), "override"))
-        if grid:
-            sc = replace(sc, grid=_check_grid(replace(sc.grid, **grid), "override"))
-        if kw.get("arbitrage") is not None:
-            sc = replace(sc, arbitrage=_parse_arbitrage(kw["arbitrage"], sc.aggregator_ids, "override arbitrage"))
-        if kw.get("location_swap"):
-            sc = replace(sc, location=_apply_swaps(sc.location, parse_swaps(kw["location_swap"]), "override location_swap"))
-        return sc
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "description": self.description,
-            "source": self.source,
-            "arbitrage": sorted(self.arbitrage),
-            "location": {str(k): v for k, v in sorted(self.location.items())},
-            "market": asdict(self.market),
-            "grid": asdict(self.grid),
-            "data": asdict(self.data),
-            "aggregators": [{"id": i, **asdict(p)} for i, p in zip(self.aggregator_ids, self.portfolios)],
-        }
-
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=2, sort_keys=False)
-
-
-def _field_names(cls) -> set[str]:
-    return {f.name for f in fields(cls)}
+def scenario_dirs() -> list[Path]:
+    extra = [Path(p) for p in os.environ.get(SCENARIO_PATH_ENV, "").split(os.pathsep) if p]
+    return [SCENARIO_DIR, *extra]
 
 
 def available_scenarios() -> list[str]:
-    return sorted(p.stem for p in SCENARIO_DIR.glob("*.toml"))
+    """Names of the scenarios found in the scenario folders."""
+    return sorted({p.stem for d in scenario_dirs() if d.is_dir() for p in d.glob("*.toml")})
 
 
-def _resolve_path(name_or_path: str | Path) -> Path:
+def scenario_path(name_or_path: str | Path) -> Path:
+    """The file of a scenario name or path; a clear error if there is none."""
     p = Path(name_or_path)
     if p.suffix == ".toml" or p.exists():
-        if not p.exists():
+        if not p.is_file():
             raise ScenarioError(f"scenario file {p} does not exist")
         return p
-    candidate = SCENARIO_DIR / f"{name_or_path}.toml"
-    if not candidate.exists():
-        raise ScenarioError(
-            f"unknown scenario '{name_or_path}': use one of {available_scenarios()} or a path to a .toml file"
-        )
-    return candidate
+    for d in scenario_dirs():
+        candidate = d / f"{name_or_path}.toml"
+        if candidate.is_file():
+            return candidate
+    raise ScenarioError(f"unknown scenario '{name_or_path}': use one of {available_scenarios()} or a path to a .toml file")
 
 
-def _read_merged(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
+def read_merged(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """The file's TOML with its `extends` chain merged in (tables merge key by key)."""
     if path.resolve() in seen:
         raise ScenarioError(f"{path}: 'extends' forms a cycle: {' -> '.join(map(str, seen + (path,)))}")
     try:
         raw = tomllib.loads(path.read_text())
     except tomllib.TOMLDecodeError as e:
         raise ScenarioError(f"{path}: not valid TOML ({e}); fix the syntax at that line") from None
+    except OSError as e:
+        raise ScenarioError(f"{path}: cannot be read ({e})") from None
     parent = raw.pop("extends", None)
     if parent is None:
         return raw
     if not isinstance(parent, str):
         raise ScenarioError(f"{path}: 'extends' must be a scenario name or path (a string)")
-    base_path = _resolve_path(path.parent / parent if parent.endswith(".toml") else parent)
-    base = _read_merged(base_path, seen + (path.resolve(),))
+    base_path = scenario_path(path.parent / parent if parent.endswith(".toml") else parent)
+    base = read_merged(base_path, seen + (path.resolve(),))
     for key, value in raw.items():
         if isinstance(value, dict) and isinstance(base.get(key), dict):
             base[key] = {**base[key], **value}
@@ -152,180 +81,34 @@ def _read_merged(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
     return base
 
 
-_TOP_KEYS = {"name", "description", "arbitrage", "location", "market", "grid", "data", "aggregators"}
-_AGG_KEYS = {"id"} | _field_names(AggregatorPortfolio)
+def load_scenario(name_or_path: str | Path):
+    """Load and validate a scenario by name (`s-a`, `one-arb`, `p2p-mmr`, ...) or path."""
+    from model.design import DesignError, get_design
 
-
-def load_scenario(name_or_path: str | Path) -> Scenario:
-    """Load and validate a scenario by name (`s-a`, `one-arb`, `all-arb`, ...) or path."""
-    path = _resolve_path(name_or_path)
-    raw = _read_merged(path)
-    where = str(path)
-    unknown = set(raw) - _TOP_KEYS
-    if unknown:
-        raise ScenarioError(f"{where}: unknown top-level key(s) {sorted(unknown)}; valid keys: {sorted(_TOP_KEYS)}")
-    if "aggregators" not in raw:
-        raise ScenarioError(f"{where}: no [[aggregators]] tables; define one per aggregator or extends = \"base\"")
-    ids, portfolios = [], []
-    for i, agg in enumerate(raw["aggregators"]):
-        ctx = f"{where}: [[aggregators]] #{i + 1}"
-        if not isinstance(agg, dict):
-            raise ScenarioError(f"{ctx}: must be a table")
-        bad = set(agg) - _AGG_KEYS
-        if bad:
-            raise ScenarioError(f"{ctx}: unknown field(s) {sorted(bad)}; valid fields: {sorted(_AGG_KEYS)}")
-        missing = _AGG_KEYS - set(agg)
-        if missing:
-            raise ScenarioError(f"{ctx} (id={agg.get('id')}): missing field(s) {sorted(missing)}")
-        ctx = f"{where}: aggregator {agg['id']}"
-        if not isinstance(agg["id"], int):
-            raise ScenarioError(f"{ctx}: id must be an integer aggregator number (2..11 by default)")
-        values = {}
-        for f in fields(AggregatorPortfolio):
-            v = agg[f.name]
-            if f.type in ("float", float):
-                v = _number(v, f"{ctx}: {f.name}")
-                if f.name != "marginal_cost_eur_mwh" and v < 0:
-                    raise ScenarioError(f"{ctx}: {f.name} = {v} must be >= 0")
-            elif not isinstance(v, str):
-                raise ScenarioError(f"{ctx}: {f.name} must be a profile name (a string)")
-            values[f.name] = v
-        if not 0 < values["load_power_factor"] <= 1:
-            raise ScenarioError(f"{ctx}: load_power_factor = {values['load_power_factor']} must be in (0, 1]")
-        ids.append(agg["id"])
-        portfolios.append(AggregatorPortfolio(**values))
-    if len(set(ids)) != len(ids):
-        raise ScenarioError(f"{where}: aggregator ids repeat: {ids}; each id once")
-
-    location = {i: i for i in ids}
-    loc = raw.get("location", {})
-    if not isinstance(loc, dict):
-        raise ScenarioError(f"{where}: [location] must be a table with 'buses' and/or 'swap'")
-    bad = set(loc) - {"buses", "swap"}
-    if bad:
-        raise ScenarioError(f"{where}: [location] unknown key(s) {sorted(bad)}; use buses = {{\"5\" = 9}} or swap = [[5, 9]]")
-    for k, v in loc.get("buses", {}).items():
-        if not str(k).isdigit() or int(k) not in location:
-            raise ScenarioError(f"{where}: [location].buses key '{k}' is not an aggregator id {ids}")
-        location[int(k)] = v
-    location = _apply_swaps(location, [tuple(s) for s in loc.get("swap", [])], f"{where}: [location].swap")
-    for k, bus in location.items():
-        if bus not in CIGRE_BUSES:
-            raise ScenarioError(f"{where}: aggregator {k} placed at bus {bus}; buses must be CIGRE buses 2..11 (bus 1 is the slack)")
-
-    market = _section(raw, "market", MarketSettings, where)
-    grid = _section(raw, "grid", GridSettings, where)
-    data = _section(raw, "data", DataSettings, where)
-    if data.source not in ("offline", "synthetic"):
-        raise ScenarioError(f"{where}: [data].source = '{data.source}' must be 'offline' or 'synthetic'")
-    return Scenario(
-        name=str(raw.get("name", path.stem)),
-        description=str(raw.get("description", "")),
-        aggregator_ids=tuple(ids),
-        portfolios=tuple(portfolios),
-        arbitrage=_parse_arbitrage(raw.get("arbitrage", []), tuple(ids), f"{where}: arbitrage"),
-        location=location,
-        market=_check_market(market, where),
-        grid=_check_grid(grid, where),
-        data=data,
-        source=where,
-    )
-
-
-def _number(v, ctx) -> float:
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-        raise ScenarioError(f"{ctx} must be a finite number, got {v!r}")
-    return float(v)
-
-
-def _section(raw, name, cls, where):
-    sec = raw.get(name, {})
-    if not isinstance(sec, dict):
-        raise ScenarioError(f"{where}: [{name}] must be a table")
-    valid = _field_names(cls)
-    bad = set(sec) - valid
-    if bad:
-        raise ScenarioError(f"{where}: [{name}] unknown key(s) {sorted(bad)}; valid keys: {sorted(valid)}")
-    out = {}
-    for f in fields(cls):
-        if f.name not in sec:
-            continue
-        v = sec[f.name]
-        if f.type in ("float", float):
-            v = _number(v, f"{where}: [{name}].{f.name}")
-        elif f.type in ("int", int):
-            if not isinstance(v, int) or isinstance(v, bool):
-                raise ScenarioError(f"{where}: [{name}].{f.name} must be an integer, got {v!r}")
-        elif not isinstance(v, str):
-            raise ScenarioError(f"{where}: [{name}].{f.name} must be a string, got {v!r}")
-        out[f.name] = v
-    return cls(**out)
-
-
-def _check_market(m: MarketSettings, where) -> MarketSettings:
-    if not 0 <= m.export_spread_factor <= 1:
-        raise ScenarioError(f"{where}: [market].export_spread_factor = {m.export_spread_factor} must be in [0, 1] (paper: 0.9)")
-    if m.imbalance_spread_factor < 0:
-        raise ScenarioError(f"{where}: [market].imbalance_spread_factor must be >= 0")
-    if m.flex_price_max_eur_mwh <= 0:
-        raise ScenarioError(f"{where}: [market].flex_price_max_eur_mwh must be > 0 (default 1000)")
-    if m.voll_eur_mwh <= m.flex_price_max_eur_mwh:
-        raise ScenarioError(
-            f"{where}: [market].voll_eur_mwh = {m.voll_eur_mwh} must exceed flex_price_max_eur_mwh = "
-            f"{m.flex_price_max_eur_mwh}, or emergency slack would be cheaper than flexibility"
-        )
-    if not 0 < m.gen_power_factor <= 1:
-        raise ScenarioError(f"{where}: [market].gen_power_factor must be in (0, 1]")
-    if m.forecast_error_sd < 0:
-        raise ScenarioError(f"{where}: [market].forecast_error_sd must be >= 0")
-    return m
-
-
-def _check_grid(g: GridSettings, where) -> GridSettings:
-    if not 0.8 <= g.v_slack_pu <= 1.2:
-        raise ScenarioError(f"{where}: [grid].v_slack_pu = {g.v_slack_pu} must be within 0.8..1.2 p.u.")
-    if not 0 < g.v_min_pu < g.v_max_pu:
-        raise ScenarioError(f"{where}: [grid].v_min_pu = {g.v_min_pu} must be > 0 and below v_max_pu = {g.v_max_pu}")
-    if not g.v_min_pu <= g.v_slack_pu <= g.v_max_pu:
-        raise ScenarioError(f"{where}: [grid].v_slack_pu = {g.v_slack_pu} must lie within [v_min_pu, v_max_pu]")
-    if g.line_limit_factor <= 0 or g.node_s_max_mva <= 0:
-        raise ScenarioError(f"{where}: [grid].line_limit_factor and node_s_max_mva must be > 0")
-    if g.polygon_sides < 4:
-        raise ScenarioError(f"{where}: [grid].polygon_sides = {g.polygon_sides} must be >= 4 (default 12)")
-    return g
-
-
-def _parse_arbitrage(value, ids: tuple[int, ...], ctx) -> frozenset[int]:
-    if value in ("all",):
-        return frozenset(ids)
-    if value in ("none", None):
-        return frozenset()
-    if isinstance(value, str):
-        try:
-            value = [int(x) for x in value.replace(",", " ").split()]
-        except ValueError:
-            raise ScenarioError(f"{ctx}: '{value}' must be \"all\", \"none\" or aggregator ids like [5] or \"5,8\"") from None
-    if not isinstance(value, (list, tuple, set, frozenset)) or not all(isinstance(x, int) for x in value):
-        raise ScenarioError(f"{ctx}: must be \"all\", \"none\" or a list of aggregator ids, got {value!r}")
-    bad = set(value) - set(ids)
-    if bad:
-        raise ScenarioError(f"{ctx}: {sorted(bad)} are not aggregator ids {list(ids)}")
-    return frozenset(value)
-
-
-def parse_swaps(text: str) -> list[tuple[int, int]]:
-    """"5:9,8:10" -> [(5, 9), (8, 10)]"""
+    path = scenario_path(name_or_path)
+    raw = read_merged(path)
+    design = raw.pop("design", DEFAULT_DESIGN)
+    if not isinstance(design, str):
+        raise ScenarioError(f"{path}: design must be a design name (a string), got {design!r}")
     try:
-        return [tuple(int(x) for x in part.split(":")) for part in text.split(",") if part.strip()]
-    except ValueError:
-        raise ScenarioError(f"location swap '{text}' must look like \"5:9,8:10\" (aggregator ids)") from None
+        cls = get_design(design)
+    except DesignError as e:
+        raise ScenarioError(f"{path}: design = {design!r}: {e}") from None
+    return cls.scenario_class.from_raw(raw, str(path), path.stem)
 
 
-def _apply_swaps(location: dict[int, int], swaps, ctx) -> dict[int, int]:
-    location = dict(location)
-    for pair in swaps:
-        if len(pair) != 2 or any(a not in location for a in pair):
-            raise ScenarioError(f"{ctx}: swap {list(pair)} must name two aggregator ids from {sorted(location)}")
-        a, b = pair
-        location[a], location[b] = location[b], location[a]
-    return location
+def is_scenario(obj) -> bool:
+    """Whether `obj` is a loaded scenario object (of any design)."""
+    return hasattr(obj, "to_dict") and hasattr(obj, "with_overrides") and hasattr(obj, "design")
+
+
+def load(scenario):
+    """A scenario object as given, or loaded from its name or path."""
+    return scenario if is_scenario(scenario) else load_scenario(scenario)
+
+
+def scenario_sha256(scenario) -> str:
+    """Fingerprint of what a scenario simulates (not where its file lives)."""
+    d = scenario.to_dict()
+    d.pop("source", None)
+    return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()

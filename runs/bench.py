@@ -1,11 +1,13 @@
 """Clearing benchmark: the same hours cleared by the fast path and by plain PuLP + CBC, side by side.
 
-Both paths get identical inputs (the bids the model's brains made for each hour of the week).
+Both paths get identical inputs (the bids the model's policies made for each hour of the week)
+and settle through the same operators' code (`agents.aggregators`: `LemOperator.settle`,
+`Dso.settle`, `BalancingOperator.settle`); only the solvers differ.
 Fast path = what the model runs every hour: vectorised merit-order LEM (with the truthful
-reference costs of every aggregator), persistent warm-started highspy LFM, balancing settlement.
+reference costs of every aggregator), persistent warm-started highspy LFM, settlement.
 Reference = a plain PuLP LP per hour for the LEM and for the LFM (built and solved from scratch
-with CBC), then the same settlement; it skips the reference costs, so the speed-up is, if
-anything, understated. Also checks that both give the same LEM and LFM costs.
+with CBC), then the same settlement; it skips the truthful counterfactuals of the LEM, so the
+speed-up is, if anything, understated. Also checks that both give the same LEM and LFM costs.
 """
 
 from __future__ import annotations
@@ -15,13 +17,13 @@ import time
 
 import numpy as np
 
-from model.markets import lem, settlement
-from agents.market_agents import Dso
+from model.designs.arbitrage import bought_flexibility
+from model.markets import lem
 from model.markets.lfm import LfmSolver, solve_lfm_pulp
 
 
-def _week_inputs(model):
-    """Run the model over one week and keep each hour's cleared inputs (bids included)."""
+def _week_hours(model):
+    """Run the model over one week and keep each cleared hour (bids included)."""
     hours = []
     while model.running and len(hours) < 168:
         model.step()
@@ -29,35 +31,33 @@ def _week_inputs(model):
     return hours
 
 
-def _settle(model, h, lem_res, lfm_res):
-    """The hour's money for one path's clearing results (the model's settlement functions)."""
-    c = model.cost_eur_mwh
-    lem_cost = lem.lem_costs_eur(lem_res.p_gen_mw, h.load_mw, c, lem_res.price_eur_mwh)
-    _, lfm_cost, bm = settlement.second_stage_costs_eur(
-        c, lfm_res.dlmp_eur_mwh[model.agg_bus_index], lfm_res.up_mw, lfm_res.dn_mw, h.imb_long_eur_mwh, h.imb_short_eur_mwh)
-    return lem_cost, lfm_cost, bm
-
-
 def run_bench(model, repeats: int = 3) -> dict:
     import pulp
 
-    hours = _week_inputs(model)
-    c = model.cost_eur_mwh
-    solver = LfmSolver(model.lfm_network)
+    design = model.design
+    if model.scenario.design != "arbitrage":
+        raise ValueError(f"the clearing benchmark measures the arbitrage design's markets; scenario "
+                         f"{model.scenario.name!r} is a {model.scenario.design!r} scenario")
+    hours = _week_hours(model)
+    c = design.cost_eur_mwh
+    solver = LfmSolver(design.lfm_network)
     merit = lem.MeritOrder(c)
+    lem_op, dso, bm = design.lem_operator, design.dso, design.balancing_operator
     fast_ms, ref_ms, lem_ms, lfm_ms = [], [], [], []
     max_cost_gap = 0.0
     for h in hours:
-        offer = (1 - h.withhold) * h.offer_cap_mw
-        bids = Dso.bids(h)
+        x, withhold, bids_eur = h.inputs, h.lem.withhold, h.lfm.bid_eur_mwh
+        offer = (1 - withhold) * x.offer_cap_mw
+        bids = dso.bids(h, bids_eur)
         best = np.inf
         for _ in range(repeats):
             t0 = time.perf_counter()
-            res, _ = merit.clear_with_references(offer, h.offer_cap_mw, h.load_mw, h.import_eur_mwh, h.export_eur_mwh)
+            res, ref = merit.clear_with_references(offer, x.offer_cap_mw, x.load_mw, x.import_eur_mwh, x.export_eur_mwh)
             t1 = time.perf_counter()
             fl = solver.solve(bids)
             t2 = time.perf_counter()
-            _settle(model, h, res, fl)
+            settled = h.with_stage("lem", lem_op.settle(h, withhold, res, ref)).with_stage("lfm", dso.settle(bids_eur, fl))
+            bm.settle(settled)
             t3 = time.perf_counter()
             if t3 - t0 < best:
                 best, best_lem, best_lfm = t3 - t0, t1 - t0, t2 - t1
@@ -66,13 +66,14 @@ def run_bench(model, repeats: int = 3) -> dict:
         lfm_ms.append(best_lfm * 1e3)
 
         t0 = time.perf_counter()
-        rl = lem.clear_lem_pulp(offer, c, h.load_mw, h.import_eur_mwh, h.export_eur_mwh, solver=pulp.PULP_CBC_CMD(msg=False))
-        rf = solve_lfm_pulp(model.lfm_network, bids, solver=pulp.PULP_CBC_CMD(msg=False))
-        _settle(model, h, rl, rf)
+        rl = lem.clear_lem_pulp(offer, c, x.load_mw, x.import_eur_mwh, x.export_eur_mwh, solver=pulp.PULP_CBC_CMD(msg=False))
+        rf = solve_lfm_pulp(design.lfm_network, bids, solver=pulp.PULP_CBC_CMD(msg=False))
+        settled = h.with_stage("lem", lem_op.settle(h, withhold, rl, np.zeros_like(c))).with_stage("lfm", dso.settle(bids_eur, rf))
+        bm.settle(settled)
         ref_ms.append((time.perf_counter() - t0) * 1e3)
         max_cost_gap = max(
             max_cost_gap,
-            abs(float(lem.lem_system_cost(res, c, h.import_eur_mwh, h.export_eur_mwh) - lem.lem_system_cost(rl, c, h.import_eur_mwh, h.export_eur_mwh))),
+            abs(float(lem.lem_system_cost(res, c, x.import_eur_mwh, x.export_eur_mwh) - lem.lem_system_cost(rl, c, x.import_eur_mwh, x.export_eur_mwh))),
             abs(fl.cost_eur - rf.cost_eur),
         )
     fast, ref = statistics.median(fast_ms), statistics.median(ref_ms)
@@ -89,13 +90,13 @@ def run_bench(model, repeats: int = 3) -> dict:
         "reference": "PuLP 3 + CBC, LEM and LFM built and solved per hour",
         "lfm_rows": solver.n_rows,
         "lfm_cols": solver.n_cols,
-        "hours_with_flexibility": int(sum(float(h.up_mw.sum() + h.dn_mw.sum()) > 1e-6 for h in hours)),
+        "hours_with_flexibility": int(sum(bool(bought_flexibility(h.lfm.up_mw.sum() + h.lfm.dn_mw.sum())) for h in hours)),
         "max_objective_gap_eur": float(f"{max_cost_gap:.3g}"),
     }
 
 
 def model_step_ms(make_model, hours: int = 168) -> float:
-    """Median ms per `model.step()` (Mesa + brains + clearing; DataCollector off)."""
+    """Median ms per `model.step()` (Mesa + policies + clearing; record off)."""
     model = make_model()
     times = []
     for _ in range(hours):

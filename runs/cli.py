@@ -34,9 +34,9 @@ def scenario_to_play(requested: str | None, played) -> str:
         return requested or DEFAULT_SCENARIO
     if requested is None or requested == played.scenario:
         return played.scenario
-    from agents.training import load_scenario_arg, scenario_sha256
+    from model.scenario import load, scenario_sha256
 
-    asked = load_scenario_arg(requested)
+    asked = load(requested)
     if scenario_sha256(asked) == played.meta["scenario_sha256"]:
         return requested
     raise ValueError(
@@ -47,20 +47,21 @@ def scenario_to_play(requested: str | None, played) -> str:
 
 
 def cmd_simulate(args) -> int:
-    from agents.policies import resolve_policy
-    from model.model import LocalMarketModel
+    from runs.policies import resolve_policy
+    from model.model import MarketModel
     from runs import results
 
     played = resolve_policy(args.policy)
     scenario = scenario_to_play(args.scenario, played)
-    model = LocalMarketModel(scenario=scenario, week=args.week, policy=played.policy, seed=args.seed,
-                             location_swap=args.location_swap)
+    model = MarketModel(scenario=scenario, week=args.week, policy=played.policy, seed=args.seed,
+                        **({"location_swap": args.location_swap} if args.location_swap else {}))
     out = Path(args.out) if args.out else DEFAULT_OUT / f"simulate-{model.scenario.name}-{args.week.replace(':', '')}-{played.label}"
     with _progress(model.n_hours_total, f"simulate {model.scenario.name}") as bar:
         while model.running:
             model.step()
             bar.update(1)
     t = results.tables(model)
+    summary = model.design.summary(model.record)
     config = run_metadata("simulate", vars(args) | {"scenario": scenario, "out": str(out)}, model.scenario)
     if played.run_dir is not None:
         config["trained_policy"] = played.record()
@@ -68,26 +69,30 @@ def cmd_simulate(args) -> int:
         for name, df in t.items():
             df.to_csv(tmp / f"{name}.csv", index=False, float_format="%.9g")
         write_json(tmp / "config.json", config)
-        (tmp / "summary.txt").write_text(results.summary(t) + "\n")
+        (tmp / "summary.txt").write_text(summary + "\n")
     trained = "" if played.run_dir is None else f" from {played.run_dir} (episode {played.meta.get('episode')})"
     print(f"scenario {model.scenario.name}, weeks {model.weeks}, policy {model.policy_name}{trained}")
-    print(results.summary(t))
-    print(f"\nwrote {out}/buses.csv, aggregators.csv, market.csv, config.json")
+    print(summary)
+    print(f"\nwrote {out}/{', '.join(f'{n}.csv' for n in t)}, config.json, summary.txt")
     return 0
 
 
 def cmd_flex_share(args) -> int:
-    from model.model import LocalMarketModel
+    from model.designs.arbitrage import bought_flexibility
+    from model.model import MarketModel
 
-    model = LocalMarketModel(scenario=args.scenario, week="all", policy="truthful", collect=False, seed=args.seed)
+    model = MarketModel(scenario=args.scenario, week="all", policy="truthful", collect=False, seed=args.seed)
+    if model.scenario.design != "arbitrage":
+        raise ValueError(f"flex-share measures the arbitrage design's LFM; scenario {model.scenario.name!r} is a "
+                         f"{model.scenario.design!r} scenario")
     bought = slack = 0
     t0 = time.perf_counter()
     with _progress(model.n_hours_total, f"flex-share {model.scenario.name}") as bar:
         while model.running:
             model.step()
-            h = model.hour_result
-            bought += float(h.up_mw.sum() + h.dn_mw.sum()) > 1e-6
-            slack += h.lfm.slack_mw > 1e-6
+            lfm = model.hour_result.lfm
+            bought += bool(bought_flexibility(lfm.up_mw.sum() + lfm.dn_mw.sum()))
+            slack += lfm.result.slack_mw > 1e-6
             bar.update(1)
     n = model.hours_done
     print(f"scenario {model.scenario.name}: {n} hours (52 weeks), truthful bidding, {time.perf_counter() - t0:.1f} s")
@@ -101,11 +106,11 @@ def cmd_bench(args) -> int:
         from runs.train import bench_training
 
         return bench_training(args)
-    from model.model import LocalMarketModel
+    from model.model import MarketModel
     from runs.bench import model_step_ms, run_bench
 
     def make():
-        return LocalMarketModel(scenario=args.scenario, week=args.week, policy=args.policy, collect=False, seed=0)
+        return MarketModel(scenario=args.scenario, week=args.week, policy=args.policy, collect=False, seed=0)
 
     result = run_bench(make(), repeats=args.repeats)
     result["model_step_ms_per_hour"] = round(model_step_ms(make), 4)

@@ -52,7 +52,8 @@ def run_metadata(command: str, args: dict, scenario=None) -> dict:
     }
     if scenario is not None:
         meta["scenario"] = scenario.to_dict()
-        meta["data"] = data_fingerprint(scenario.data.source, scenario.data.synthetic_seed)
+        data = getattr(scenario, "data", None)  # a design without data settings uses no data files
+        meta["data"] = data_fingerprint(data.source, data.synthetic_seed) if data is not None else {"source": "none"}
     return meta
 
 

@@ -1,10 +1,11 @@
 """`localmarl sweep`: a sensitivity study over `LocalMarketModel`'s keyword arguments.
 
 A sweep config (`runs/sweeps/*.toml`, validated on load) names a base scenario and policy, the
-weeks and seeds, and a `[parameters]` grid whose axes are model keyword arguments (location_swap,
-export_spread_factor, arbitrage, v_slack_pu, line_limit_factor, ...). Every grid point, week and
-seed is one *run*; `run_point` computes it (a pure function: task in, tidy rows out) and both
-engines call it:
+weeks and seeds, and a `[parameters]` grid whose axes are model keyword arguments: `scenario`,
+`policy` and the overrides the scenario's design allows (`scenario.OVERRIDES`; arbitrage:
+location_swap, export_spread_factor, arbitrage, v_slack_pu, line_limit_factor, ...). Every grid
+point, week and seed is one *run*; `run_point` computes it (a pure function: task in, tidy rows
+out, the design's `sweep_rows` summary of the run's record) and both engines call it:
 
 - `--engine local`: a process pool on this machine (spawn start method);
 - `--engine ray`: Ray tasks, on a local Ray instance or an existing cluster (`--address`), which
@@ -14,8 +15,10 @@ engines call it:
 Rows come back in task order, so both engines write identical tables for the same seeds.
 Written into `--out`, all or nothing (`runs.output.atomic_dir`):
 
-- `aggregators.csv`: the tidy table, one row per (point, week, seed, aggregator);
-- `market.csv`: one row per (point, week, seed): LEM price, flexibility, DSO payments, slack, voltage;
+- `<participants>.csv` (arbitrage: `aggregators.csv`): the tidy table, one row per (point, week,
+  seed, participant): its scores and market totals;
+- `market.csv`: one row per (point, week, seed): the design's market summary (arbitrage: LEM
+  price, flexibility, DSO payments, emergency slack, lowest voltage);
 - `total_score.png`, `market_vs_<parameter>.png`; `sweep.toml` (the config as given); `config.json`.
 """
 
@@ -31,30 +34,18 @@ from pathlib import Path
 
 SWEEP_DIR = Path(__file__).resolve().parent / "sweeps"
 
-#: Sweepable keyword arguments of `LocalMarketModel` and the TOML type of their values.
-#: (week and seed are the config's `weeks` and `seeds`; tests keep this in sync with the model.)
-PARAMETERS: dict[str, type] = {
-    "scenario": str,
-    "policy": str,
-    "location_swap": str,  # "5:9,8:10"; "none" = no swap
-    "arbitrage": str,  # "all", "none", "5,8"
-    "export_spread_factor": float,
-    "imbalance_spread_factor": float,
-    "v_slack_pu": float,
-    "line_limit_factor": float,
-}
+#: Grid axes every design has; the rest are the design's scenario overrides (`scenario.OVERRIDES`).
+BASE_PARAMETERS: dict[str, type] = {"scenario": str, "policy": str}
 _TOP_KEYS = {"name", "description", "scenario", "policy", "weeks", "seeds", "parameters"}
 _NO_SWAP = ("none", "")
 
-AGGREGATOR_COLUMNS = (
-    "aggregator", "bus", "arbitrage", "first_stage_eur", "second_stage_eur", "total_eur",
-    "lem_cost_eur", "lfm_cost_eur", "bm_cost_eur", "flex_sold_mwh", "up_mwh", "dn_mwh", "withheld_mean",
-)
-MARKET_COLUMNS = (
-    "mean_lem_price_eur_mwh", "flex_mwh", "dso_payments_eur", "slack_mwh", "min_v_pu",
-    "hours_with_flex", "hours_with_slack",
-)
-ENGINES = ("local", "ray")
+
+def parameters_of(scenario) -> dict[str, type]:
+    """The sweepable keyword arguments of a scenario's model, and the TOML type of their values."""
+    return BASE_PARAMETERS | dict(type(scenario).OVERRIDES)
+
+
+from runs.executor import ENGINES  # noqa: E402  (the engines a sweep runs on)
 
 
 class SweepConfigError(ValueError):
@@ -124,8 +115,8 @@ def _as_list(value, where: str, what: str) -> list:
 
 def load_sweep(name_or_path: str | Path) -> SweepConfig:
     """Load and validate a sweep config by name (`demo-4`, `sensitivity`) or path."""
-    from agents.brains import POLICIES
     from model import dataset
+    from model.design import get_design
     from model.scenario import ScenarioError, load_scenario
 
     path = _resolve(name_or_path)
@@ -146,10 +137,18 @@ def load_sweep(name_or_path: str | Path) -> SweepConfig:
             f"{path}: [parameters] {sorted(misplaced)}: weeks and seeds are not grid parameters; "
             "set the top-level weeks = [\"test:1\", ...] and seeds = [0, ...] instead"
         )
-    bad = set(params) - set(PARAMETERS)
+    base_name = raw.get("scenario", "s-a")
+    if not isinstance(base_name, str):
+        raise SweepConfigError(f"{path}: scenario must be a string, got {base_name!r}")
+    try:
+        base = load_scenario(base_name if "scenario" not in params else _as_list(params["scenario"], "", "")[0])
+    except (ScenarioError, TypeError) as e:
+        raise SweepConfigError(f"{path}: scenario: {e}") from None
+    parameters = parameters_of(base)
+    bad = set(params) - set(parameters)
     if bad:
         raise SweepConfigError(
-            f"{path}: [parameters] unknown parameter(s) {sorted(bad)}; valid parameters: {sorted(PARAMETERS)}"
+            f"{path}: [parameters] unknown parameter(s) {sorted(bad)}; valid parameters: {sorted(parameters)}"
         )
     for key in ("scenario", "policy"):
         if key in raw and key in params:
@@ -159,7 +158,7 @@ def load_sweep(name_or_path: str | Path) -> SweepConfig:
     for key, value in params.items():
         where = f"{path}: [parameters].{key}"
         values = _as_list(value, where, "value")
-        kind = PARAMETERS[key]
+        kind = parameters[key]
         for v in values:
             ok = isinstance(v, str) if kind is str else isinstance(v, (int, float)) and not isinstance(v, bool)
             if not ok:
@@ -201,9 +200,13 @@ def load_sweep(name_or_path: str | Path) -> SweepConfig:
             sc = scenarios.setdefault(point["scenario"], load_scenario(point["scenario"]))
         except ScenarioError as e:
             raise SweepConfigError(f"{where} = {point['scenario']!r}: {e}") from None
-        if point["policy"] not in POLICIES:
+        if sc.design != base.design:
+            raise SweepConfigError(f"{where} = {point['scenario']!r} is a {sc.design!r} scenario, the others "
+                                   f"{base.design!r}: one sweep compares scenarios of one design")
+        policies = get_design(sc.design).policies
+        if point["policy"] not in policies:
             where = f"{path}: [parameters].policy" if "policy" in axes else f"{path}: policy"
-            raise SweepConfigError(f"{where} = {point['policy']!r} is not a policy; use one of {list(POLICIES)}")
+            raise SweepConfigError(f"{where} = {point['policy']!r} is not a policy; use one of {list(policies)}")
         for key, v in point.items():
             if key in ("scenario", "policy") or (key == "location_swap" and v in _NO_SWAP):
                 continue
@@ -217,160 +220,40 @@ def load_sweep(name_or_path: str | Path) -> SweepConfig:
 # --- one run: the pure function both engines call ---------------------------------------
 def run_point(task: dict) -> dict:
     """Simulate one (point, week, seed) and return its tidy rows:
-    {"aggregators": [row per aggregator], "market": row}, each row starting with the point's keys."""
-    from model.model import LocalMarketModel
-    from runs import results
+    {"participants": [row per participant], "market": row}, each row starting with the point's keys."""
+    from model.model import MarketModel
 
-    model = LocalMarketModel(**task["kwargs"])
+    model = MarketModel(**task["kwargs"])
     model.run_hours()
-    t = results.tables(model)
-    ag, mk = t["aggregators"], t["market"]
     keys = {"point": task["point"], **task["params"], "week": task["week"], "seed": task["seed"]}
-
-    per = ag.groupby("aggregator", sort=True).agg(
-        bus=("bus", "first"), first_stage_eur=("r1", "sum"), second_stage_eur=("r2", "sum"),
-        lem_cost_eur=("lem_cost_eur", "sum"), lfm_cost_eur=("lfm_cost_eur", "sum"), bm_cost_eur=("bm_cost_eur", "sum"),
-        up_mwh=("up_mw", "sum"), dn_mwh=("dn_mw", "sum"), withheld_mean=("withheld", "mean"),
-    )
-    per["total_eur"] = per["first_stage_eur"] + per["second_stage_eur"]
-    per["flex_sold_mwh"] = per["up_mwh"] + per["dn_mwh"]
-    arbitrage = {a.aggregator_id: a.arbitrage for a in model.aggregators}
-    rows = []
-    for agg_id, r in per.iterrows():
-        row = {"aggregator": int(agg_id), "bus": int(r["bus"]), "arbitrage": bool(arbitrage[agg_id])}
-        row |= {c: float(r[c]) for c in AGGREGATOR_COLUMNS[3:]}
-        rows.append(keys | row)
-    market = keys | {
-        "mean_lem_price_eur_mwh": float(mk["lem_price_eur_mwh"].mean()),
-        "flex_mwh": float(mk["flex_mw"].sum()),
-        "dso_payments_eur": float(mk["lfm_cost_eur"].sum()),
-        "slack_mwh": float(mk["slack_mw"].sum()),
-        "min_v_pu": float(mk["v_min_pu"].min()),
-        "hours_with_flex": int((mk["flex_mw"] > 1e-6).sum()),
-        "hours_with_slack": int((mk["slack_mw"] > 1e-6).sum()),
-    }
-    return {"aggregators": rows, "market": market}
+    participants, market = model.design.sweep_rows(model.record)
+    return {"participants": [keys | row for row in participants], "market": keys | market,
+            "label": model.design.participant_label}
 
 
-# --- engines ---------------------------------------------------------------------------
-class Progress:
-    """One line on stderr per finished run: runs done / total, elapsed, ETA."""
-
-    def __init__(self, total: int, label: str, enabled: bool = True):
-        self.total, self.label, self.enabled = total, label, enabled
-        self.done, self.t0 = 0, time.perf_counter()
-
-    def update(self, task: dict):
-        self.done += 1
-        if not self.enabled:
-            return
-        elapsed = time.perf_counter() - self.t0
-        eta = elapsed / self.done * (self.total - self.done)
-        print(
-            f"{self.label}: {self.done}/{self.total} runs done (point {task['point']}, week {task['week']}, "
-            f"seed {task['seed']}), {elapsed:.1f} s elapsed, ETA {eta:.1f} s",
-            file=sys.stderr, flush=True,
-        )
-
-
+# --- running ---------------------------------------------------------------------------
 def _describe(task: dict) -> str:
     return f"run (point {task['point']} {task['params']}, week {task['week']}, seed {task['seed']})"
 
 
-def run_local(tasks: list[dict], workers: int, progress: Progress) -> list[dict]:
-    """Map `run_point` over a spawn process pool on this machine; results in task order."""
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor, as_completed
-
-    out: list[dict | None] = [None] * len(tasks)
-    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-        futures = {pool.submit(run_point, t): i for i, t in enumerate(tasks)}
-        try:
-            for f in as_completed(futures):
-                i = futures[f]
-                try:
-                    out[i] = f.result()
-                except Exception as e:
-                    raise RuntimeError(f"{_describe(tasks[i])} failed: {type(e).__name__}: {e}") from e
-                progress.update(tasks[i])
-        except BaseException:
-            pool.shutdown(wait=True, cancel_futures=True)
-            raise
-    return out
-
-
-def _project_modules() -> list:
-    import agents
-    import grid
-    import model
-    import runs
-
-    return [agents, grid, model, runs]
-
-
-def run_ray(tasks: list[dict], workers: int, progress: Progress, address: str | None = None) -> list[dict]:
-    """Run `run_point` as Ray tasks; results in task order.
-
-    Without `address`: a private local Ray instance with `workers` CPUs, shut down at the end.
-    With `address` (e.g. "auto", "10.0.0.5:6379", "ray://head:10001"): that cluster; the
-    project's packages travel with the job (`runtime_env` py_modules), its dependencies must be
-    installed on the nodes.
-    """
-    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
-    import logging
-
-    import ray
-
-    started = not ray.is_initialized()
-    if started and address:
-        ray.init(address=address, runtime_env={"py_modules": _project_modules()}, logging_level=logging.WARNING)
-    elif started:
-        ray.init(num_cpus=workers, include_dashboard=False, logging_level=logging.WARNING)
-    try:
-        remote = ray.remote(num_cpus=1, max_retries=0)(run_point)
-        refs = [remote.remote(t) for t in tasks]
-        index = {ref: i for i, ref in enumerate(refs)}
-        out: list[dict | None] = [None] * len(tasks)
-        pending = list(refs)
-        while pending:
-            done, pending = ray.wait(pending, num_returns=1)
-            for ref in done:
-                i = index[ref]
-                try:
-                    out[i] = ray.get(ref)
-                except Exception as e:
-                    for r in pending:
-                        ray.cancel(r)
-                    raise RuntimeError(f"{_describe(tasks[i])} failed on Ray: {e}") from e
-                progress.update(tasks[i])
-        return out
-    finally:
-        if started:
-            ray.shutdown()
-
-
 def run_sweep(cfg: SweepConfig, engine: str = "local", workers: int | None = None, address: str | None = None,
               progress: bool = True):
-    """Run every (point, week, seed) of `cfg` on `engine`; returns the (aggregators, market) tables."""
+    """Run every (point, week, seed) of `cfg` on `engine`; returns the (participants, market) tables."""
     import pandas as pd
 
-    if engine not in ENGINES:
-        raise ValueError(f"unknown engine '{engine}': use one of {list(ENGINES)}")
-    if address and engine != "ray":
-        raise ValueError("--address is for --engine ray (the address of an existing Ray cluster)")
+    from runs.executor import Job, Progress, check_engine, run_jobs
+
+    check_engine(engine, address)
     tasks = cfg.tasks()
     workers = max(1, min(workers or os.cpu_count() or 1, len(tasks)))
-    bar = Progress(len(tasks), f"sweep {cfg.name} [{engine}]", progress)
-    if engine == "local":
-        out = run_local(tasks, workers, bar)
-    else:
-        out = run_ray(tasks, workers, bar, address)
-    aggregators = pd.DataFrame([row for r in out for row in r["aggregators"]])
+    jobs = [Job(run_point, (t,), _describe(t)) for t in tasks]
+    out = run_jobs(jobs, engine, workers, address, Progress(len(tasks), f"sweep {cfg.name} [{engine}]", progress))
+    participants = pd.DataFrame([row for r in out for row in r["participants"]])
     market = pd.DataFrame([r["market"] for r in out])
     keys = ["point", "week", "seed"]
-    aggregators = aggregators.sort_values([*keys, "aggregator"], ignore_index=True)
+    participants = participants.sort_values([*keys, out[0]["label"]], ignore_index=True)
     market = market.sort_values(keys, ignore_index=True)
-    return aggregators, market
+    return participants, market
 
 
 # --- plots -----------------------------------------------------------------------------
@@ -378,22 +261,23 @@ def _point_label(row, axes) -> str:
     return ", ".join(f"{k}={row[k]}" for k in axes) or "base"
 
 
-def plot_total_score(aggregators, axes: list[str], path: Path) -> None:
-    """Heatmap: mean total score (over weeks and seeds) per point and aggregator."""
+def plot_total_score(participants, label: str, axes: list[str], path: Path) -> None:
+    """Heatmap: mean total score (over weeks and seeds) per point and participant."""
     import numpy as np
     from matplotlib.figure import Figure
 
-    mean = aggregators.groupby(["point", "aggregator"])["total_eur"].mean().unstack("aggregator")
-    labels = aggregators.drop_duplicates("point").set_index("point").loc[mean.index]
+    mean = participants.groupby(["point", label])["total_eur"].mean().unstack(label)
+    labels = participants.drop_duplicates("point").set_index("point").loc[mean.index]
     labels = [_point_label(r, axes) for _, r in labels.iterrows()]
-    fig = Figure(figsize=(1.0 + 0.75 * mean.shape[1] + 0.06 * max(map(len, labels)), 1.2 + 0.45 * len(mean)),
+    fig = Figure(figsize=(min(1.0 + 0.75 * mean.shape[1], 40) + 0.06 * max(map(len, labels)), 1.2 + 0.45 * len(mean)),
                  layout="constrained")
     ax = fig.subplots()
     im = ax.imshow(mean.to_numpy(), aspect="auto", cmap="viridis")
-    ax.set_xticks(range(mean.shape[1]), [str(c) for c in mean.columns])
+    if mean.shape[1] <= 40:
+        ax.set_xticks(range(mean.shape[1]), [str(c) for c in mean.columns])
     ax.set_yticks(range(len(labels)), labels)
-    ax.set_xlabel("aggregator")
-    ax.set_title("total score (first + second stage) €, mean over weeks and seeds")
+    ax.set_xlabel(label)
+    ax.set_title("total score €, mean over weeks and seeds")
     if mean.size <= 200:
         for (i, j), v in np.ndenumerate(mean.to_numpy()):
             ax.text(j, i, f"{v:.0f}", ha="center", va="center", fontsize=7, color="w")
@@ -401,20 +285,19 @@ def plot_total_score(aggregators, axes: list[str], path: Path) -> None:
     fig.savefig(path, dpi=110)
 
 
-def plot_market_vs(market, aggregators, axes: list[str], param: str, path: Path) -> None:
-    """Six market outcomes against one swept parameter, one line per combination of the others."""
+def plot_market_vs(market, participants, axes: list[str], param: str, panels, path: Path) -> None:
+    """The design's market outcomes (`panels`: (column, title)) and all participants' total score
+    against one swept parameter, one line per combination of the others."""
     from matplotlib.figure import Figure
 
-    score = aggregators.groupby(["point", "week", "seed"], as_index=False)["total_eur"].sum()
+    score = participants.groupby(["point", "week", "seed"], as_index=False)["total_eur"].sum()
     df = market.merge(score, on=["point", "week", "seed"])
     others = [a for a in axes if a != param and df[a].nunique() > 1]
     groups = list(df.groupby(others, sort=False)) if others and df[others].drop_duplicates().shape[0] <= 6 else [(None, df)]
     values = list(dict.fromkeys(df[param]))
+    panels = (*panels, ("total_eur", "total score, all participants €"))
     fig = Figure(figsize=(12, 6.5), layout="constrained")
-    panels = (("mean_lem_price_eur_mwh", "mean LEM price €/MWh"), ("flex_mwh", "flexibility bought MWh"),
-              ("dso_payments_eur", "DSO payments €"), ("slack_mwh", "emergency slack MWh"),
-              ("min_v_pu", "lowest voltage p.u."), ("total_eur", "total score, all aggregators €"))
-    for ax, (col, title) in zip(fig.subplots(2, 3).ravel(), panels):
+    for ax, (col, title) in zip(fig.subplots(2, (len(panels) + 1) // 2).ravel(), panels):
         for key, g in groups:
             y = g.groupby(param, sort=False)[col].mean().reindex(values)
             label = "mean over the other parameters" if key is None else _point_label(
@@ -429,19 +312,29 @@ def plot_market_vs(market, aggregators, axes: list[str], param: str, path: Path)
 
 
 # --- command line ----------------------------------------------------------------------
-def write_outputs(out: Path, cfg: SweepConfig, aggregators, market, meta: dict, overwrite: bool) -> list[str]:
+def design_of(cfg: SweepConfig):
+    """The design class of the sweep's scenarios (one design per sweep)."""
+    from model.design import get_design
+    from model.scenario import load_scenario
+
+    return get_design(load_scenario(cfg.points()[0]["scenario"]).design)
+
+
+def write_outputs(out: Path, cfg: SweepConfig, participants, market, meta: dict, overwrite: bool) -> list[str]:
     from runs.output import atomic_dir, write_json
 
+    design = design_of(cfg)
+    label = design.participant_label
     axes = list(cfg.parameters)
     with atomic_dir(out, overwrite=overwrite) as tmp:
-        aggregators.to_csv(tmp / "aggregators.csv", index=False)
+        participants.to_csv(tmp / f"{label}s.csv", index=False)
         market.to_csv(tmp / "market.csv", index=False)
         (tmp / "sweep.toml").write_text(cfg.text)
         write_json(tmp / "config.json", meta)
-        plot_total_score(aggregators, axes, tmp / "total_score.png")
+        plot_total_score(participants, label, axes, tmp / "total_score.png")
         for param in axes:
             if market[param].nunique() > 1:
-                plot_market_vs(market, aggregators, axes, param, tmp / f"market_vs_{param}.png")
+                plot_market_vs(market, participants, axes, param, design.sweep_panels, tmp / f"market_vs_{param}.png")
         files = sorted(p.name for p in tmp.iterdir())
     return files
 
@@ -458,19 +351,21 @@ def cmd_sweep(args) -> int:
     print(f"sweep {cfg.name}: {len(cfg.points())} points x {len(cfg.weeks)} week(s) x {len(cfg.seeds)} seed(s) "
           f"= {n_runs} runs on engine {args.engine}", file=sys.stderr)
     t0 = time.perf_counter()
-    aggregators, market = run_sweep(cfg, args.engine, args.workers, args.address)
+    participants, market = run_sweep(cfg, args.engine, args.workers, args.address)
     seconds = time.perf_counter() - t0
     cli_args = {k: v for k, v in vars(args).items() if k != "func"} | {"out": str(out)}
     meta = run_metadata("sweep", cli_args, load_scenario(cfg.scenario) if "scenario" not in cfg.parameters else None)
     meta |= {"sweep": {"name": cfg.name, "source": cfg.source, "weeks": list(cfg.weeks), "seeds": list(cfg.seeds),
                        "parameters": {k: list(v) for k, v in cfg.parameters.items()}},
              "points": cfg.points(), "runs": n_runs, "seconds": round(seconds, 2)}
-    files = write_outputs(out, cfg, aggregators, market, meta, args.overwrite)
+    files = write_outputs(out, cfg, participants, market, meta, args.overwrite)
 
+    design = design_of(cfg)
     cols = ["point", *cfg.parameters]
-    per_point = aggregators.groupby(cols, sort=False)[["first_stage_eur", "second_stage_eur", "total_eur"]].sum()
-    per_point = per_point.join(market.groupby(cols, sort=False)[["dso_payments_eur", "flex_mwh", "slack_mwh"]].sum())
-    print(f"sweep {cfg.name}: {n_runs} runs in {seconds:.1f} s (engine {args.engine}); sums over aggregators, weeks, seeds:")
+    per_point = participants.groupby(cols, sort=False)[[*design.score_columns, "total_eur"]].sum()
+    per_point = per_point.join(market.groupby(cols, sort=False)[list(design.sweep_market_sums)].sum())
+    print(f"sweep {cfg.name}: {n_runs} runs in {seconds:.1f} s (engine {args.engine}); "
+          f"sums over {design.participant_label}s, weeks, seeds:")
     print(per_point.round(2).to_string())
     print(f"\nwrote {out}/: {', '.join(files)}")
     return 0
@@ -480,8 +375,8 @@ def register(sub) -> None:
     """Add `localmarl sweep` to the `localmarl` parser."""
     s = sub.add_parser(
         "sweep", help="sensitivity study over model parameters (a TOML grid), on local processes or Ray",
-        description="Run every point x week x seed of a sweep config and write aggregators.csv (one row per "
-                    "point, week, seed and aggregator), market.csv and plots.",
+        description="Run every point x week x seed of a sweep config and write PARTICIPANTS.csv (one row per "
+                    "point, week, seed and participant; arbitrage: aggregators.csv), market.csv and plots.",
     )
     s.add_argument("--config", required=True,
                    help=f"sweep TOML: a path, or a name from runs/sweeps/ ({', '.join(available_sweeps())})")

@@ -39,12 +39,18 @@ def register(sub) -> None:
     e.add_argument("--overwrite", action="store_true")
     e.set_defaults(func=cmd_evaluate)
 
-    s = sub.add_parser("study", help="the paper's study: train S-a, one-arb, all-arb (+ swaps), evaluate, report")
-    s.add_argument("--profile", default="quick", help="quick (<= 20 min on 2 cores), paper (5000 episodes), tiny (smoke test)")
+    s = sub.add_parser("study", help="a design's study: train its scenarios over seeds, evaluate, check, report "
+                                     "(arbitrage: the paper's S-a, one-arb, all-arb (+ swaps))")
+    s.add_argument("--design", default="arbitrage", help="the market design whose study runs (default arbitrage)")
+    s.add_argument("--profile", default="quick", help="quick (<= 20 min on 2 cores), paper (the paper's episodes), "
+                   "tiny (smoke test)")
     s.add_argument("--seeds", type=int, default=None, help="seeds per scenario (default: the profile's)")
     s.add_argument("--episodes", type=int, default=None, help="override the profile's episodes")
     s.add_argument("--out", default=None, help=f"study folder (default {DEFAULT_OUT}/study-PROFILE)")
-    s.add_argument("--jobs", type=int, default=2, help="parallel worker processes (default 2)")
+    s.add_argument("--jobs", type=int, default=2, help="parallel worker processes, or Ray CPUs (default 2)")
+    s.add_argument("--engine", choices=("local", "ray"), default="local",
+                   help="local: processes on this machine; ray: Ray tasks (local instance, or --address)")
+    s.add_argument("--address", default=None, help="Ray cluster to join (with --engine ray)")
     s.add_argument("--device", default="cpu", help="cpu, cuda or auto")
     s.add_argument("--resume", action="store_true", help="reuse finished runs / resume unfinished ones in --out")
     s.add_argument("--overwrite", action="store_true", help="replace a non-empty --out")
@@ -53,8 +59,8 @@ def register(sub) -> None:
 
 
 def cmd_train(args) -> int:
-    from agents.hmaddpg import HyperParams
-    from agents.training import train
+    from agents.learning.hyperparams import HyperParams
+    from runs.training import train
 
     hp = HyperParams().with_overrides(args.set)
     out = Path(args.out) if args.out else DEFAULT_OUT / f"train-{Path(args.scenario).stem}-seed{args.seed}"
@@ -62,22 +68,24 @@ def cmd_train(args) -> int:
               device=args.device, resume=args.resume, hp=hp, checkpoint_every=args.checkpoint_every,
               overwrite=args.overwrite)
     last = r.curve[r.curve.episode == r.curve.episode.max()]
+    who = r.curve.columns[1]  # the design's participant label
     print(f"trained {r.episodes} episodes; this session {r.seconds:.0f} s, "
           f"{r.market_hours / max(r.seconds, 1e-9):.0f} market hours/s")
     print(f"evaluation week, last evaluation (episode {int(last.episode.iloc[0])}): total "
-          f"€{last.eval_score_eur.sum():,.0f}; per aggregator:")
-    print(last.set_index("aggregator")[["eval_score_eur", "first_stage_eur", "second_stage_eur"]].round(1).to_string())
+          f"€{last.eval_score_eur.sum():,.0f}; per {who}:")
+    print(last.set_index(who)[list(r.curve.columns[2:])].round(1).to_string())
     print(f"\nwrote {out}/train_curve.csv, policy.pt, checkpoints/")
     return 0
 
 
 def cmd_evaluate(args) -> int:
-    from agents.training import evaluate_run
+    from runs.training import evaluate_run
 
     out = Path(args.out) if args.out else Path(args.run) / "evaluation"
     weeks = args.weeks.split(",") if args.weeks else None
     scores = evaluate_run(args.run, out, weeks=weeks, overwrite=args.overwrite)
-    per = scores.groupby("aggregator")[["first_stage_eur", "second_stage_eur", "total_eur"]].sum().round(1)
+    who = scores.columns[1]  # the design's participant label
+    per = scores.groupby(who)[list(scores.columns[2:-1])].sum().round(1)
     print(f"scores over {scores.week.nunique()} weeks (sum):")
     print(per.to_string())
     print(f"\nwrote {out}/scores.csv, hours.csv")
@@ -87,10 +95,12 @@ def cmd_evaluate(args) -> int:
 def cmd_study(args) -> int:
     from runs.study import StudyJobsFailed, run_study
 
-    out = Path(args.out) if args.out else DEFAULT_OUT / f"study-{args.profile}"
+    prefix = "study" if args.design == "arbitrage" else f"study-{args.design}"
+    out = Path(args.out) if args.out else DEFAULT_OUT / f"{prefix}-{args.profile}"
     try:
         report = run_study(args.profile, out, seeds=args.seeds, episodes=args.episodes, jobs=args.jobs,
-                           device=args.device, resume=args.resume, overwrite=args.overwrite, hp_sets=args.set)
+                           device=args.device, resume=args.resume, overwrite=args.overwrite, hp_sets=args.set,
+                           design=args.design, engine=args.engine, address=args.address)
     except StudyJobsFailed as e:
         print(f"localmarl study: error: {e}", file=sys.stderr)
         return 1
@@ -99,23 +109,23 @@ def cmd_study(args) -> int:
 
 
 def bench_training(args) -> int:
-    """Market hours per second while training (clearing + acting + learning), paper hyperparameters
-    unless `--set NAME=VALUE` overrides some."""
+    """Market hours per second while training (clearing + acting + learning), the design's default
+    learner at the paper's hyperparameters unless `--set NAME=VALUE` overrides some."""
     import numpy as np
     import torch
 
-    from agents.hmaddpg import HyperParams
-    from agents.training import make_model, new_brain
-    from model import dataset
+    from agents.learning.hyperparams import HyperParams
+    from runs.training import default_policy_name, make_model
 
     torch.set_num_threads(1)
     episodes, warmup = 30, 2
     hp = HyperParams().with_overrides(args.set)
-    model = make_model(args.scenario, "truthful", 0, week="train:1")
-    brain = new_brain(model, hp, 0)
-    model.set_brain(brain)
+    model = make_model(args.scenario, default_policy_name(args.scenario), 0, week="train:1")
+    design = model.design
+    learner = design.default_learner(hp, 0, "cpu")
+    model.set_policy(learner)
     rng = np.random.default_rng(0)
-    train_weeks = dataset.week_split().train
+    pool = design.training_episodes()
     t_step = t_store = t_learn = 0.0
     wall0 = cpu0 = 0.0
     hours = 0
@@ -124,34 +134,36 @@ def bench_training(args) -> int:
         if ep == warmup:
             t_step = t_store = t_learn = 0.0
             wall0, cpu0, hours = clock(), time.process_time(), 0
-            solver = model.dso.solver
-            solver.n_lp = solver.n_screened = 0  # the rest of the hours skip the LP (LfmSolver.screen)
-        brain.explore = True
-        model.reset_week(int(rng.choice(train_weeks)))
+            design.reset_counters()
+        learner.explore = True
+        week, first_hour = design.episode_start(int(rng.choice(pool)))
+        model.reset_episode(week, first_hour)
         while model.running:
             t0 = clock()
             model.step()
             t1 = clock()
-            brain.remember(model.hour_result, last=not model.running)
+            learner.remember(model.hour_result, last=not model.running)
             t_step += t1 - t0
             t_store += clock() - t1
             hours += 1
         t0 = clock()
-        brain.end_episode()
+        learner.end_episode()
         t_learn += clock() - t0
     wall, cpu = clock() - wall0, time.process_time() - cpu0
-    # acting alone: the same brain on the hours of one week, no clearing
-    model.reset_week(train_weeks[0])
-    obs = []
+    # acting alone: the same learner on the observations of one episode, no clearing
+    week, first_hour = design.episode_start(int(pool[0]))
+    model.reset_episode(week, first_hour)
+    seen = []
     while model.running:
         model.step()
-        obs.append((model.hour_result.obs_lem, model.hour_result.obs_lfm))
-    rows = np.arange(model.scenario.n_aggregators)
+        seen.append(model.hour_result.observations)
+    stages = design.acting_stages()
+    rows = {s.name: np.arange(len(design.population(s.role))) for s in stages}
     t0 = clock()
-    for o1, o2 in obs:
-        brain.act_lem(o1, rows)
-        brain.act_lfm(o2, rows)
-    act_ms = (clock() - t0) / len(obs) * 1e3
+    for obs in seen:
+        for s in stages:
+            learner.act(s.name, obs[s.name], rows[s.name])
+    act_ms = (clock() - t0) / len(seen) * 1e3
     ms = wall / hours * 1e3
     result = {
         "market_hours_per_s": round(hours / wall, 1),
@@ -161,16 +173,17 @@ def bench_training(args) -> int:
         "storing_ms_per_hour": round(t_store / hours * 1e3, 4),
         "learning_ms_per_hour": round(t_learn / hours * 1e3, 4),
         "learning_ms_per_episode": round(t_learn / episodes * 1e3, 3),
-        "projected_5000_episode_run_min": round(5000 * 168 * ms / 1e3 / 60, 2),
+        "projected_5000_episode_run_min": round(5000 * design.episode_hours * ms / 1e3 / 60, 2),
         "cpu_time_over_wall": round(cpu / wall, 3),
-        "lfm_hours_solved_by_lp_share": round(solver.n_lp / max(solver.n_lp + solver.n_screened, 1), 3),
+        **design.counters(),
         "episodes": episodes,
         "hours": hours,
         "scenario": model.scenario.name,
-        "hyperparams": "paper defaults (agents.hmaddpg.HyperParams())" + (f" with {', '.join(args.set)}" if args.set else ""),
+        "learner": learner.kind,
+        "hyperparams": "paper defaults (agents.learning.hyperparams.HyperParams())" + (f" with {', '.join(args.set)}" if args.set else ""),
         "torch_threads": torch.get_num_threads(),
         "device": "cpu",
-        "note": "untrained, exploring policy (the LFM clears more congestion than with truthful bids)",
+        "note": "untrained, exploring policy",
     }
     print_result(result, args.json, width=34)
     return 0

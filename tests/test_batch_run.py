@@ -1,4 +1,4 @@
-"""`mesa.batch_run` drives LocalMarketModel; the README's example runs as written."""
+"""`mesa.batch_run` drives MarketModel; the README's example runs as written."""
 
 import os
 import subprocess
@@ -9,17 +9,19 @@ import mesa
 import numpy as np
 import pandas as pd
 
-from model.model import BUS_COLUMNS, MODEL_REPORTERS, LocalMarketModel
+from model.designs.arbitrage import BUS_COLUMNS
+from model.model import MarketModel
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_batch_run_rows():
     params = {"scenario": "s-a", "location_swap": [None, "5:9,8:10"], "week": "test:1", "seed": 0}
-    every_hour = mesa.batch_run(LocalMarketModel, parameters=params, number_processes=1, max_steps=24,
+    every_hour = mesa.batch_run(MarketModel, parameters=params, number_processes=1, max_steps=24,
                                 data_collection_period=1, display_progress=False)
     df = pd.DataFrame(every_hour)
-    assert set(MODEL_REPORTERS) <= set(df.columns) and df["RunId"].nunique() == 2
+    reporters = MarketModel(scenario="s-a", collect=False).design.model_reporters()
+    assert set(reporters) <= set(df.columns) and df["RunId"].nunique() == 2
     for _, run in df.groupby("RunId"):
         n = len(run)
         assert n >= 24 and run["hour_of_week"].tolist() == list(range(n))  # one row per simulated hour
@@ -27,7 +29,7 @@ def test_batch_run_rows():
     swapped = df[df["location_swap"].notna()]
     assert swapped["lfm_cost_eur"].sum() != df[df["location_swap"].isna()]["lfm_cost_eur"].sum()
 
-    last = pd.DataFrame(mesa.batch_run(LocalMarketModel, parameters=params, number_processes=1, max_steps=24,
+    last = pd.DataFrame(mesa.batch_run(MarketModel, parameters=params, number_processes=1, max_steps=24,
                                        data_collection_period=-1, display_progress=False))
     assert len(last) == 2  # one row per run: the last hour
     for run_id, row in last.set_index("RunId").iterrows():

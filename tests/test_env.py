@@ -10,9 +10,9 @@ import pandas as pd
 import pytest
 from pettingzoo.test import parallel_api_test, parallel_seed_test
 
-from agents.brains import OBS1, OBS2
-from model.env import PRIMARY_OBS, SECONDARY_OBS, parallel_env
-from model.model import LocalMarketModel
+from model.designs.arbitrage import LEM_COLUMNS, LFM_COLUMNS
+from model.env import parallel_env
+from model.model import MarketModel
 from runs.results import tables
 
 IDS = range(2, 12)
@@ -31,7 +31,7 @@ def test_parallel_seed_test():
 def test_agents_and_spaces():
     env = parallel_env(scenario="s-a", weeks="test:1")
     assert env.possible_agents == [f"primary_{i}" for i in IDS] + [f"secondary_{i}" for i in IDS]
-    assert PRIMARY_OBS == (*OBS1, "acting") and SECONDARY_OBS == (*OBS2, "acting")
+    assert len(LEM_COLUMNS) + 1 == 5 and len(LFM_COLUMNS) + 1 == 7  # the stages' features, then `acting`
     assert env.observation_space("primary_5").shape == (5,) and env.observation_space("secondary_5").shape == (7,)
     assert env.action_space("primary_5").shape == (1,) and env.action_space("primary_5").high[0] == 1.0
     assert env.action_space("secondary_5").shape == (2,) and env.action_space("secondary_5").high[0] == 1000.0
@@ -57,15 +57,12 @@ class Replay:
     name = "replay"
 
     def __init__(self, withhold, flex):
-        self.withhold, self.flex, self.lem_hour, self.lfm_hour = withhold, flex, 0, 0
+        self.recorded = {"lem": [w[:, None] for w in withhold], "lfm": flex}
+        self.hour = {"lem": 0, "lfm": 0}
 
-    def act_lem(self, obs, rows):
-        self.lem_hour += 1
-        return self.withhold[self.lem_hour - 1][rows]
-
-    def act_lfm(self, obs, rows):
-        self.lfm_hour += 1
-        return self.flex[self.lfm_hour - 1][rows]
+    def act(self, stage, obs, rows):
+        self.hour[stage] += 1
+        return self.recorded[stage][self.hour[stage] - 1][rows]
 
 
 def test_random_week_rewards_are_the_models_r1_and_r2():
@@ -100,12 +97,12 @@ def test_random_week_rewards_are_the_models_r1_and_r2():
         env.step({})
 
     # the same week replayed through a fresh model, as the model's own brains would play it
-    replay = LocalMarketModel(scenario="one-arb", week=env.model.week, seed=env.model.seed, policy=Replay(withhold, flex))
+    replay = MarketModel(scenario="one-arb", week=env.model.week, seed=env.model.seed, policy=Replay(withhold, flex))
     r_primary, r2 = np.zeros(10), np.zeros(10)
     while replay.running:
         replay.step()
-        r_primary += replay.hour_result.r_primary
-        r2 += replay.hour_result.r2
+        r_primary += replay.hour_result.balancing.r_primary
+        r2 += replay.hour_result.balancing.r2
     assert [totals[f"primary_{i}"] for i in IDS] == pytest.approx(r_primary, rel=1e-9, abs=1e-6)
     assert [totals[f"secondary_{i}"] for i in IDS] == pytest.approx(r2, rel=1e-9, abs=1e-6)
     assert r_primary[3] != r2[3] and r2[3] != 0.0  # aggregator 5 arbitrages: its primary also earned r2

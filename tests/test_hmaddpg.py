@@ -9,13 +9,40 @@ import numpy as np
 import pytest
 import torch
 
-from agents.brains import OBS1, OBS2
-from agents.hmaddpg import (
-    LEM_FEATURES, LFM_FEATURES, HMADDPGBrain, HyperParams, ReplayBuffer, StackedMLP, StageLearner, resolve_device,
-    soft_update,
-)
+from agents.bidding import MIN_FLEX_PRICE_EUR_MWH
+from agents.learning.buffers import ReplayBuffer
+from agents.learning.features import Features
+from agents.learning.groups import JointGroup
+from agents.learning.hmaddpg import hmaddpg
+from agents.learning.hyperparams import HyperParams
+from agents.learning.networks import StackedMLP, soft_update
+from agents.learning.team import RoleSpec, resolve_device
+from model.designs.arbitrage import LEM_OBSERVATION, LFM_OBSERVATION, WITHHOLD
+from model.spaces import ActionSpec
 
 torch.set_num_threads(1)
+LEM_FEATURES, LFM_FEATURES = Features(LEM_OBSERVATION), Features(LFM_OBSERVATION)
+FLEX = ActionSpec(("up_eur_mwh", "dn_eur_mwh"), (0.0, 0.0), (1000.0, 1000.0), policy_low=(MIN_FLEX_PRICE_EUR_MWH,) * 2)
+
+
+def roles(n):
+    """The arbitrage design's two roles for n aggregators."""
+    return [RoleSpec("primary", "lem", n, LEM_OBSERVATION, WITHHOLD), RoleSpec("secondary", "lfm", n, LFM_OBSERVATION, FLEX)]
+
+
+def HMADDPGBrain(n, mask, price_max, hp=HyperParams(), seed=0, device="cpu"):  # noqa: N802 - the learner under test
+    assert price_max == 1000.0
+    team = hmaddpg(roles(n), hp, seed, device)
+    team.primary, team.secondary = (s.group for s in team.slots)
+    return team
+
+
+def act_lem(team, obs, rows):
+    return team.act("lem", obs, rows)[:, 0]
+
+
+def act_lfm(team, obs, rows):
+    return team.act("lfm", obs, rows)
 
 
 # --- replay buffer ---------------------------------------------------------------------------
@@ -74,7 +101,7 @@ def _linear_stage(n=2, lr=0.01, gamma=0.5, actor_output="inverting-gradients"):
     """A stage with linear critics and actors (no hidden layers) and deterministic numbers."""
     hp = HyperParams(hidden_sizes=(), batch_size=4, lr_actor=lr, lr_critic=lr, gamma=gamma, reward_scale=1.0,
                      buffer_size=16, actor_reg=0.0, actor_output=actor_output)
-    stage = StageLearner(n, LEM_FEATURES, 1, hp, torch.device("cpu"))
+    stage = JointGroup(n, LEM_FEATURES, 1, hp, torch.device("cpu"), sigmoid=actor_output == "sigmoid")
     for net in (stage.actor, stage.critic, stage.actor_target, stage.critic_target):
         with torch.no_grad():
             for p in net.parameters():
@@ -173,18 +200,34 @@ def test_inverting_gradients_shrink_toward_a_bound_and_turn_back_beyond_it(a0, a
 
 
 # --- wiring: which reward reaches which critic -------------------------------------------------
+class FakeHour(SimpleNamespace):
+    """What a learner reads of a cleared hour: observations and actions per stage, rewards per role."""
+
+    @property
+    def observations(self):
+        return {"lem": self.obs_lem, "lfm": self.obs_lfm}
+
+    @property
+    def actions(self):
+        return {"lem": self.withhold[:, None], "lfm": self.flex_bid_eur_mwh}
+
+    @property
+    def rewards(self):
+        return {"primary": self.r_primary, "secondary": self.r2}
+
+
 def _fake_hour(rng, n, t=5):
     obs_lem = np.column_stack([np.full(n, t), rng.normal(size=n), np.full(n, 50.0), np.full(n, 45.0)])
     obs_lfm = np.column_stack([np.full(n, t), rng.normal(size=(n, 3)), np.full(n, 40.0), np.full(n, 60.0)])
     r1, r2 = rng.normal(size=n), rng.normal(size=n)
-    return SimpleNamespace(obs_lem=obs_lem, obs_lfm=obs_lfm, withhold=rng.uniform(size=n),
-                           flex_bid_eur_mwh=rng.uniform(0, 1000, (n, 2)), r1=r1, r2=r2)
+    return FakeHour(obs_lem=obs_lem, obs_lfm=obs_lfm, withhold=rng.uniform(size=n),
+                    flex_bid_eur_mwh=rng.uniform(0, 1000, (n, 2)), r1=r1, r2=r2, r_primary=r1)
 
 
 def test_arbitrage_primary_learns_from_r1_plus_r2_standalone_from_r1():
     n = 4
     mask = np.array([False, True, False, True])
-    brain = HMADDPGBrain(n, mask, 1000.0, HyperParams(buffer_size=8, hidden_sizes=(8,)), seed=0)
+    brain = HMADDPGBrain(n, mask, 1000.0, HyperParams(buffer_size=8, batch_size=4, hidden_sizes=(8,)), seed=0)
     rng = np.random.default_rng(0)
     h = _fake_hour(rng, n)
     h.r_primary = np.where(mask, h.r1 + h.r2, h.r1)  # what the model's settlement hands over
@@ -213,22 +256,21 @@ def test_actor_inputs_are_own_features_plus_shared_ones():
         assert a.shape == (3, feats.actor_dim)
         hod = 2 * np.pi * 30 / 24
         np.testing.assert_allclose(a[:, :2], [[np.sin(hod), np.cos(hod)]] * 3, rtol=1e-6)
-        own = [feats.cols.index(c) for c in feats.own]
-        np.testing.assert_allclose(a[:, feats.n_shared:], obs[:, own], rtol=1e-6)
-        # the stage's gather reproduces the same inputs from the stored joint observation
-        stage = StageLearner(3, feats, 1, HyperParams(hidden_sizes=(4,), buffer_size=4), torch.device("cpu"))
+        np.testing.assert_allclose(a[:, feats.n_shared:], obs[:, feats.own_cols], rtol=1e-6)
+        np.testing.assert_allclose(a, feats.member_inputs(obs), rtol=1e-6)  # the large-group path: the same inputs
+        # the group's gather reproduces the same inputs from the stored joint observation
+        stage = JointGroup(3, feats, 1, HyperParams(hidden_sizes=(4,), buffer_size=4, batch_size=4), torch.device("cpu"))
         np.testing.assert_allclose(stage._own_inputs(torch.from_numpy(x)[None])[:, 0].numpy(), a, rtol=1e-6)
-    assert OBS1[0] == OBS2[0] == "hour_of_week"
 
 
 def test_brain_acts_for_a_subset_of_rows_like_for_all():
     brain = HMADDPGBrain(4, np.zeros(4, bool), 1000.0, HyperParams(hidden_sizes=(8,)), seed=1)
     h = _fake_hour(np.random.default_rng(0), 4)
-    full = brain.act_lfm(h.obs_lfm, np.arange(4))
-    part = brain.act_lfm(h.obs_lfm[[1, 3]], np.array([1, 3]))
+    full = act_lfm(brain, h.obs_lfm, np.arange(4))
+    part = act_lfm(brain, h.obs_lfm[[1, 3]], np.array([1, 3]))
     np.testing.assert_allclose(part, full[[1, 3]], rtol=1e-6)
     assert full.shape == (4, 2) and full.min() > 0 and full.max() <= 1000
-    np.testing.assert_allclose(brain.act_lem(h.obs_lem[[2]], np.array([2])), brain.act_lem(h.obs_lem, np.arange(4))[[2]], rtol=1e-6)
+    np.testing.assert_allclose(act_lem(brain, h.obs_lem[[2]], np.array([2])), act_lem(brain, h.obs_lem, np.arange(4))[[2]], rtol=1e-6)
 
 
 def test_device_auto_falls_back_to_cpu_and_cuda_without_a_gpu_is_a_named_error(monkeypatch):
@@ -268,7 +310,7 @@ def test_numpy_acting_follows_the_live_torch_actor_through_updates_and_loads(act
     other = HMADDPGBrain(n, np.zeros(n, bool), 1000.0, dataclasses.replace(hp, batch_size=35), seed=7)
     brain.load_state(other.policy_state())
     same_as_torch()
-    np.testing.assert_array_equal(brain.act_lfm(h.obs_lfm, np.arange(n)), other.act_lfm(h.obs_lfm, np.arange(n)))
+    np.testing.assert_array_equal(act_lfm(brain, h.obs_lfm, np.arange(n)), act_lfm(other, h.obs_lfm, np.arange(n)))
 
 
 def test_hyperparams_defaults_are_the_papers_and_overrides_parse():
@@ -305,13 +347,13 @@ def toy_hour(brain, rng):
     n = 2
     t = 12
     obs_lem = np.array([[t, 0.5, 50.0, 45.0]] * n)
-    a1 = np.clip(brain.act_lem(obs_lem, np.arange(n)), 0, 1)
+    a1 = np.clip(act_lem(brain, obs_lem, np.arange(n)), 0, 1)
     q = 1 - a1
     r1 = 100 * q * (A_EUR - q.sum() - C_EUR)
     obs_lfm = np.array([[t, 0.0, 0.5, 0.5, 40.0, 60.0]] * n)
-    bids = brain.act_lfm(obs_lfm, np.arange(n))
+    bids = act_lfm(brain, obs_lfm, np.arange(n))
     r2 = -100 * (bids[:, 0] / 1000 - PRICE_TARGET) ** 2
-    return SimpleNamespace(obs_lem=obs_lem, withhold=a1, obs_lfm=obs_lfm, flex_bid_eur_mwh=bids, r1=r1, r2=r2, r_primary=r1)
+    return FakeHour(obs_lem=obs_lem, withhold=a1, obs_lfm=obs_lfm, flex_bid_eur_mwh=bids, r1=r1, r2=r2, r_primary=r1)
 
 
 def test_short_training_on_a_toy_market_reaches_the_closed_form_best_response():

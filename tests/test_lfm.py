@@ -70,9 +70,9 @@ def test_stalled_warm_start_is_solved_again_from_scratch():
     stalls with status Unknown on the last hour: the solver retries cold and clears it optimally."""
     from pathlib import Path
 
-    from model.model import LocalMarketModel
+    from model.model import MarketModel
 
-    net = LocalMarketModel(scenario="one-arb", week="test:1", collect=False).lfm_network
+    net = MarketModel(scenario="one-arb", week="test:1", collect=False).design.lfm_network
     rec = np.load(Path(__file__).with_name("lfm_stalled_warm_start.npz"))
     hours = [LfmBids(**{f: rec[f][i] for f in rec.files}) for i in range(len(rec["p_sched_mw"]))]
     solver = LfmSolver(net)

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from runs import report
+from runs.reports import arbitrage as report
 
 
 def _scores(totals_by_seed):

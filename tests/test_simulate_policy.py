@@ -1,5 +1,5 @@
 """`localmarl simulate --policy RUN_DIR`: a trained run plays in the command line, resolved by the
-same code as the app's Policy control (`agents.policies.resolve_policy`)."""
+same code as the app's Policy control (`runs.policies.resolve_policy`)."""
 
 import json
 import shutil
@@ -10,10 +10,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from agents.hmaddpg import HyperParams
-from agents.policies import resolve_policy
-from agents.training import evaluate_policy, file_sha256, load_trained_brain, train
-from runs import results
+from agents.learning.hyperparams import HyperParams
+from model.atomic import file_sha256
+from runs.policies import resolve_policy
+from runs.training import evaluate_policy, load_trained_policy, train
 from runs.cli import main, scenario_to_play
 
 
@@ -37,16 +37,18 @@ def test_simulate_plays_a_trained_run_like_evaluate_policy(run_dir, tmp_path, mo
     aggs = pd.read_csv(out / "aggregators.csv")
     assert len(aggs) == 168 * 10 and aggs["withheld"].abs().sum() > 0  # the actor withholds: not truthful bids
     # a second code path: the training code's evaluation of the same brain on the same week
-    brain, meta = load_trained_brain(run_dir)
-    expected, _ = evaluate_policy(meta["scenario_arg"], brain, seed=0, weeks=["test:1"], keep_hours=False)
-    got = results.scores(aggs)
+    learner, meta = load_trained_policy(run_dir)
+    expected, _ = evaluate_policy(meta["scenario_arg"], learner, seed=0, weeks=["test:1"], keep_hours=False)
+    got = aggs.groupby("aggregator", as_index=False)[["r1", "r2"]].sum()
+    got = got.rename(columns={"r1": "first_stage_eur", "r2": "second_stage_eur"})
+    got["total_eur"] = got.first_stage_eur + got.second_stage_eur
     assert list(got.aggregator) == list(expected.aggregator)
     for col in ("first_stage_eur", "second_stage_eur", "total_eur"):
         np.testing.assert_allclose(got[col], expected[col], rtol=1e-6, atol=1e-6, err_msg=col)
     cfg = json.loads((out / "config.json").read_text())
     assert cfg["args"]["scenario"] == meta["scenario_arg"] and cfg["scenario"]["name"] == "toy-one-arb"
     trained = cfg["trained_policy"]
-    assert trained["run_dir"] == str(run_dir) and trained["kind"] == "localmarl-hmaddpg-policy"
+    assert trained["run_dir"] == str(run_dir) and trained["kind"] == "localmarl-policy"
     assert trained["tensor_sha256"] == file_sha256(run_dir / "policy.pt") and trained["episode"] == 1
 
 
@@ -93,7 +95,7 @@ def test_an_unknown_policy_name_lists_the_names_and_mentions_run_folders(tmp_pat
 
 
 def test_built_in_policies_stay_light():
-    code = ("import sys; from agents.policies import resolve_policy; import runs.cli; "
+    code = ("import sys; from runs.policies import resolve_policy; import runs.cli; "
             "r = resolve_policy('rule'); print(r.policy, r.scenario, r.label, 'torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "rule None rule False"

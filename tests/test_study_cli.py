@@ -73,7 +73,7 @@ def test_tiny_study_writes_the_report_tables_and_figures(tmp_path, capsys):
 
 
 def test_a_failed_job_is_reported_the_rest_kept_and_resume_redoes_only_it(tmp_path, capsys, monkeypatch):
-    from runs import baselines
+    from runs.studies import arbitrage_best_response as baselines
 
     real = baselines.best_response
 

@@ -6,11 +6,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from model.model import LocalMarketModel
+from model.designs.arbitrage import SWEEP_AGGREGATOR_COLUMNS
+from model.model import MarketModel
+from model.scenario import load_scenario
 from runs.cli import main
-from runs.sweep import (
-    AGGREGATOR_COLUMNS, MARKET_COLUMNS, PARAMETERS, SweepConfigError, available_sweeps, load_sweep, run_point,
-)
+from runs.sweep import SweepConfigError, available_sweeps, load_sweep, parameters_of, run_point
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -27,8 +27,16 @@ def error(tmp_path, text) -> str:
 
 
 def test_parameters_are_the_models_keyword_arguments():
-    kwargs = set(inspect.signature(LocalMarketModel.__init__).parameters) - {"self", "week", "seed", "collect", "rng"}
-    assert set(PARAMETERS) == kwargs, "LocalMarketModel's keyword arguments changed: update runs.sweep.PARAMETERS"
+    """Every sweep axis is a keyword argument the model takes: its own, or a scenario override."""
+    sc = load_scenario("s-a")
+    own = set(inspect.signature(MarketModel.__init__).parameters) - {"self", "week", "seed", "collect", "rng", "overrides"}
+    params = parameters_of(sc)
+    assert own <= set(params) | {"policy"}
+    assert set(params) - own == set(type(sc).OVERRIDES)
+    for key, kind in type(sc).OVERRIDES.items():  # each override builds a model
+        value = {"location_swap": "5:9", "arbitrage": "all"}.get(key, 1.0)
+        assert isinstance(value, kind)
+        assert MarketModel(scenario=sc, collect=False, **{key: value}).scenario is not None
 
 
 def test_shipped_configs_load():
@@ -89,23 +97,31 @@ def test_one_run_gives_tidy_rows():
     cfg = load_sweep("demo-4")
     task = cfg.tasks()[3]
     out = run_point(task)
-    rows = pd.DataFrame(out["aggregators"])
+    rows = pd.DataFrame(out["participants"])
     keys = ["point", "scenario", "policy", "location_swap", "v_slack_pu", "week", "seed"]
-    assert list(rows.columns) == [*keys, *AGGREGATOR_COLUMNS]
-    assert list(out["market"]) == [*keys, *MARKET_COLUMNS]
+    assert list(rows.columns) == [*keys, *SWEEP_AGGREGATOR_COLUMNS]
+    assert list(out["market"]) == [*keys, "mean_lem_price_eur_mwh", "flex_mwh", "dso_payments_eur", "slack_mwh",
+                                   "min_v_pu", "hours_with_flex", "hours_with_slack"]
     assert rows["aggregator"].tolist() == list(range(2, 12))
     assert rows.loc[rows["aggregator"] == 5, "bus"].item() == 9  # swapped 5 <-> 9
     assert rows["arbitrage"].tolist() == [a == 5 for a in range(2, 12)]  # one-arb
     assert (rows["total_eur"] == rows["first_stage_eur"] + rows["second_stage_eur"]).all()
     assert (rows["flex_sold_mwh"] == rows["up_mwh"] + rows["dn_mwh"]).all()
     # the same numbers `localmarl simulate` reports for that week
-    m = LocalMarketModel(scenario="one-arb", week="test:1", policy="rule", location_swap="5:9,8:10", v_slack_pu=1.02)
+    m = MarketModel(scenario="one-arb", week="test:1", policy="rule", location_swap="5:9,8:10", v_slack_pu=1.02)
     m.run_hours()
-    from runs.results import scores, tables
+    from runs.results import tables
 
     t = tables(m)
-    assert rows["total_eur"].tolist() == pytest.approx(scores(t["aggregators"])["total_eur"].tolist(), abs=1e-9)
+    per = t["aggregators"].groupby("aggregator")[["r1", "r2"]].sum().sum(axis=1)
+    assert rows["total_eur"].tolist() == pytest.approx(per.tolist(), abs=1e-9)
     assert out["market"]["dso_payments_eur"] == pytest.approx(t["market"]["lfm_cost_eur"].sum(), abs=1e-9)
+
+
+def test_an_infinite_value_is_caught_when_the_config_loads(tmp_path):
+    """A value the scenario file would reject is rejected in the sweep config too, before any run."""
+    assert error(tmp_path, "[parameters]\nline_limit_factor = [inf]\n").startswith(
+        "S: [parameters].line_limit_factor = inf: override line_limit_factor must be a finite number, got inf")
 
 
 def test_cli_rejects_bad_combinations(tmp_path, capsys):

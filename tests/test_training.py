@@ -7,11 +7,10 @@ import pandas as pd
 import pytest
 import torch
 
-from agents.hmaddpg import HyperParams
-from agents.training import (
-    CheckpointError, evaluate_policy, evaluate_run, latest_checkpoint, load_trained_brain, train,
-)
-from model.model import LocalMarketModel
+from agents.learning.checkpoint import CheckpointError, latest_checkpoint
+from agents.learning.hyperparams import HyperParams
+from model.model import MarketModel
+from runs.training import evaluate_policy, evaluate_run, load_trained_policy, train
 
 HP = HyperParams(hidden_sizes=(16,), buffer_size=5000, batch_size=16)
 
@@ -44,7 +43,7 @@ def test_killed_run_resumes_to_the_same_result(scenario, tmp_path):
     kw = dict(episodes=4, seed=3, eval_every=3, checkpoint_every=2, progress=False, hp=HP)
     ref = train(scenario, out=tmp_path / "ref", **kw)
 
-    def kill_after_3(episode, brain):
+    def kill_after_3(episode, learner):
         if episode == 3:
             raise Killed  # dies after episode 3; the newest checkpoint is episode 2
 
@@ -87,14 +86,15 @@ def test_corrupt_or_mismatched_checkpoint_gives_a_clear_error(scenario, tmp_path
 
 def test_trained_run_loads_on_cpu_and_plays_the_model(scenario, tmp_path):
     train(scenario, out=tmp_path / "r", episodes=1, seed=0, eval_every=1, progress=False, hp=HP)
-    brain, meta = load_trained_brain(tmp_path / "r")
-    assert meta["scenario_name"] == "toy-one-arb" and meta["arbitrage_ids"] == [5] and not brain.explore
-    m = LocalMarketModel(scenario=meta["scenario_arg"], week="test:2", policy=brain, collect=False)
+    learner, meta = load_trained_policy(tmp_path / "r")
+    assert meta["scenario_name"] == "toy-one-arb" and meta["scenario"]["arbitrage"] == [5] and not learner.explore
+    assert meta["learner"] == "hmaddpg" and [r["role"] for r in meta["roles"]] == ["primary", "secondary"]
+    m = MarketModel(scenario=meta["scenario_arg"], week="test:2", policy=learner, collect=False)
     for _ in range(3):
         m.step()
     h = m.hour_result
-    assert h.withhold.shape == (10,) and h.flex_bid_eur_mwh.shape == (10, 2)
-    np.testing.assert_allclose(h.r_primary, np.where(m.arbitrage_mask, h.r1 + h.r2, h.r1))
+    assert h.lem.withhold.shape == (10,) and h.lfm.bid_eur_mwh.shape == (10, 2)
+    np.testing.assert_allclose(h.rewards["primary"], np.where(m.design.arbitrage_mask, h.lem.r1 + h.balancing.r2, h.lem.r1))
     scores = evaluate_run(tmp_path / "r", tmp_path / "ev", weeks=["test:1", "eval:1"])
     assert list(scores.columns[:5]) == ["week", "aggregator", "first_stage_eur", "second_stage_eur", "total_eur"]
     assert set(scores.week) == {"test:1", "eval:1"} and len(scores) == 20
@@ -116,8 +116,32 @@ def test_evaluation_hours_record_the_lfms_load_shedding_as_the_model_reports_it(
     per_hour = hours.groupby("hour_of_week")[["feeder_load_shed_mw", "feeder_curtailed_mw"]]
     assert (per_hour.nunique() == 1).all().all()  # one value per hour, on every row
     shed = per_hour.first()
-    m = LocalMarketModel(scenario="s-a", week="test:1", policy="truthful", collect=True, seed=0)
+    m = MarketModel(scenario="s-a", week="test:1", policy="truthful", collect=True, seed=0)
     m.run_hours(168)
     market = tables(m)["market"]
     assert (shed.feeder_load_shed_mw > 1e-6).sum() >= 1
     np.testing.assert_allclose(shed.sum(axis=1).to_numpy(), market.slack_mw.to_numpy(), atol=1e-9)
+
+
+def test_checkpoints_record_the_learner_and_runs_written_before_that_still_load(scenario, tmp_path):
+    """A policy file names its learner kind and roles; a format-1 file (written before learners had
+    kinds, `localmarl-hmaddpg-policy`) loads as HMADDPG and plays the same actions."""
+    train(scenario, out=tmp_path / "r", episodes=1, seed=0, eval_every=1, progress=False, hp=HP)
+    meta = json.loads((tmp_path / "r" / "policy.json").read_text())
+    assert meta["kind"] == "localmarl-policy" and meta["format_version"] == 2 and meta["learner"] == "hmaddpg"
+    legacy = {k: v for k, v in meta.items() if k not in ("roles", "learner")} | {
+        "kind": "localmarl-hmaddpg-policy", "format_version": 1}
+    (tmp_path / "r" / "policy.json").write_text(json.dumps(legacy))
+    old, old_meta = load_trained_policy(tmp_path / "r")
+    assert old_meta["learner"] == "hmaddpg"
+    (tmp_path / "r" / "policy.json").write_text(json.dumps(meta))
+    new, _ = load_trained_policy(tmp_path / "r")
+    runs = [MarketModel(scenario=scenario, week="test:1", policy=p, collect=False) for p in (old, new)]
+    for _ in range(5):
+        for m in runs:
+            m.step()
+        np.testing.assert_array_equal(runs[0].hour_result.lfm.bid_eur_mwh, runs[1].hour_result.lfm.bid_eur_mwh)
+    meta["learner"] = "no-such-learner"
+    (tmp_path / "r" / "policy.json").write_text(json.dumps(meta))
+    with pytest.raises(ValueError, match="unknown learner kind 'no-such-learner'"):
+        load_trained_policy(tmp_path / "r")

@@ -1,16 +1,13 @@
-"""Baselines and a best-response check: how good are the learned strategies?
+"""The arbitrage design's best-response check: how good are the learned strategies?
 
-- `baseline_scores`: truthful bidding and the simple rule-based strategy (agents.brains), scored
-  on the same weeks as the learned policies.
 - `best_response`: with every other aggregator's learned policy fixed, search one aggregator's
   actions hour by hour (hours are independent: nothing carries over from one hour to the next)
   and report how much more it could have earned than with its own learned actions. The gain is
   its *regret* against the others' policies (exploitability); near zero means training found a
   best response, large means it did not.
 
-Search, per hour, through the same `LocalMarketModel.clear_hour()` the training uses (the probe
-brain plays the aggregator, the learned brain plays everyone else and reacts to the new LEM
-outcome as it would):
+Search, per hour, through the same model stages the training uses (the probe policy plays the
+aggregator, the learned policy plays everyone else and reacts to the new LEM outcome as it would):
   1. the learned actions (the reference);
   2. prices only: keep the learned withholding a1, search (up, down) prices;
   3. joint: for every a1 in a grid (plus the learned a1), clear the LEM, then search prices;
@@ -32,7 +29,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from agents.training import cold_start_lfm, evaluate_policy, make_model
+from model.designs.arbitrage import PAPER, bought_flexibility
+from runs.training import make_model
 
 
 @dataclass(frozen=True)
@@ -52,8 +50,8 @@ COARSE = SearchGrid(a1=(0.0, 0.25, 0.5, 0.75, 1.0), price_frac=(1e-5, 0.05, 0.1,
 TINY = SearchGrid(a1=(0.0, 1.0), price_frac=(1e-5, 0.5, 1.0), refine=0)
 
 
-class ProbeBrain:
-    """Plays one aggregator: fixed actions where set, else what the learned `base` brain would do."""
+class ProbePolicy:
+    """Plays one aggregator: fixed actions where set, else what the learned `base` policy would do."""
 
     name = "probe"
 
@@ -62,51 +60,47 @@ class ProbeBrain:
         self.a1: float | None = None
         self.prices: np.ndarray | None = None
 
-    def act_lem(self, obs, rows):
-        return self.base.act_lem(obs, rows) if self.a1 is None else np.full(len(rows), self.a1)
-
-    def act_lfm(self, obs, rows):
-        return self.base.act_lfm(obs, rows) if self.prices is None else np.tile(self.prices, (len(rows), 1))
-
-
-def baseline_scores(scenario, policy: str, weeks=None, seed: int = 0):
-    """Scores (and hours) of a rule-based policy for every aggregator, like `evaluate_policy`."""
-    return evaluate_policy(scenario, policy, seed=seed, weeks=weeks)
+    def act(self, stage, obs, rows):
+        if stage == "lem":
+            return self.base.act(stage, obs, rows) if self.a1 is None else np.full((len(rows), 1), self.a1)
+        return self.base.act(stage, obs, rows) if self.prices is None else np.tile(self.prices, (len(rows), 1))
 
 
-def best_response(scenario, brain, weeks: list[str], aggregator: int = 5, grid: SearchGrid = FINE, seed: int = 0,
-                  max_hours: int | None = None) -> pd.DataFrame:
+def best_response(scenario, learned, weeks: list[str], aggregator: int = PAPER.focus_aggregator, grid: SearchGrid = FINE,
+                  seed: int = 0, max_hours: int | None = None) -> pd.DataFrame:
     """Per hour: the aggregator's learned total reward r1 + r2 and the best found by search.
 
     max_hours: stop each week after this many hours (smoke tests)."""
     from model import dataset
 
-    brain.explore = False
-    model = make_model(scenario, brain, seed)
-    probe = ProbeBrain(brain)
-    model.set_brain(probe, [aggregator])
+    learned.explore = False
+    model = make_model(scenario, learned, seed)
+    probe = ProbePolicy(learned)
+    model.set_policy(probe, [aggregator])
     k = list(model.scenario.aggregator_ids).index(aggregator)
     levels = np.array(grid.price_frac) * model.scenario.market.flex_price_max_eur_mwh
+    stages = model.design.stages
+    first_lfm = [s.name for s in stages].index("lfm")
 
     def lem_stage(a1):
         """Clear the LEM with the aggregator withholding a1 (None: its learned primary)."""
         probe.a1, probe.prices = a1, None
-        return model.clear_lem_stage()
+        return model.clear_stage(model.begin_hour(), stages[0])
 
     def lfm_value(h, prices):
         """Finish hour h (LFM, balancing) with the aggregator bidding `prices` (None: its learned secondary)."""
         probe.prices = prices
-        h = model.clear_lfm_stage(h)
-        return float(h.r1[k] + h.r2[k]), h
+        h = model.clear_hour(h, first_lfm)
+        return float(h.lem.r1[k] + h.balancing.r2[k]), h
 
     def search_prices(h, up_values=None):
         """Best (value, up, down) for the LEM outcome h, starting from the learned prices' outcome.
         up_values: filled with the value of every up-price level (down price as learned)."""
         v0, h = lfm_value(h, None)
-        best = (v0, *h.flex_bid_eur_mwh[k])
+        best = (v0, *h.lfm.bid_eur_mwh[k])
         if up_values is not None:
             up_values[:] = v0
-        if h.lfm.cost_eur <= 1e-9:  # the LFM buys nothing at any positive price
+        if not bought_flexibility(h.lfm.up_mw.sum() + h.lfm.dn_mw.sum()):  # it buys nothing at any positive price
             return best
         for j, up in enumerate(levels):
             v, _ = lfm_value(h, np.array([up, best[2]]))
@@ -129,17 +123,18 @@ def best_response(scenario, brain, weeks: list[str], aggregator: int = 5, grid: 
 
     rows = []
     for label in weeks:
-        cold_start_lfm(model)
+        model.design.cold_start()
         model.reset_week(dataset.resolve_week(label)[0])
         while model.running and (max_hours is None or model.hour_of_week < max_hours):
             probe.a1 = probe.prices = None
             h = model.clear_hour()  # the learned actions
-            learned, a1_learned = float(h.r1[k] + h.r2[k]), float(h.withhold[k])
+            learned_eur, a1_learned = float(h.lem.r1[k] + h.balancing.r2[k]), float(h.lem.withhold[k])
             row = {
                 "week": label, "hour_of_week": model.hour_of_week, "aggregator": aggregator,
-                "learned_eur": learned, "learned_r1_eur": float(h.r1[k]), "learned_r2_eur": float(h.r2[k]),
-                "learned_a1": a1_learned, "learned_up_eur_mwh": float(h.flex_bid_eur_mwh[k, 0]),
-                "learned_dn_eur_mwh": float(h.flex_bid_eur_mwh[k, 1]), "lfm_active": bool(h.lfm.cost_eur > 1e-9),
+                "learned_eur": learned_eur, "learned_r1_eur": float(h.lem.r1[k]), "learned_r2_eur": float(h.balancing.r2[k]),
+                "learned_a1": a1_learned, "learned_up_eur_mwh": float(h.lfm.bid_eur_mwh[k, 0]),
+                "learned_dn_eur_mwh": float(h.lfm.bid_eur_mwh[k, 1]),
+                "lfm_active": bool(bought_flexibility(h.lfm.up_mw.sum() + h.lfm.dn_mw.sum())),
             }
             up_values = np.empty(len(levels))
             v_lfm, up, dn = search_prices(lem_stage(a1_learned), up_values)
@@ -149,7 +144,7 @@ def best_response(scenario, brain, weeks: list[str], aggregator: int = 5, grid: 
                 v, up, dn = search_prices(lem_stage(a1))
                 if v > best[0] + 1e-9:
                     best = (v, a1, up, dn)
-            row |= {"best_prices_only_eur": max(v_lfm, learned), "best_eur": max(best[0], learned),
+            row |= {"best_prices_only_eur": max(v_lfm, learned_eur), "best_eur": max(best[0], learned_eur),
                     "best_a1": best[1], "best_up_eur_mwh": best[2], "best_dn_eur_mwh": best[3]}
             rows.append(row)
             probe.a1 = probe.prices = None

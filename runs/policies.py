@@ -1,9 +1,9 @@
-"""Which brain plays: a built-in policy name, or a run folder written by `localmarl train`.
+"""Which policy plays: a design's built-in policy name, or a run folder written by `localmarl train`.
 
 One resolver for every front end (the app's Policy control, `localmarl simulate --policy`): a name
-passes through to `LocalMarketModel(policy=...)`; a run folder brings its trained brain, the
-scenario it was trained on and its metadata. Imports stay light: torch is loaded only when a run
-folder is given.
+passes through to `MarketModel(policy=...)` (the design checks it); a run folder brings its
+trained policy, the scenario it was trained on and its metadata. Imports stay light: torch is
+loaded only when a run folder is given.
 """
 
 from __future__ import annotations
@@ -12,11 +12,9 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from agents.brains import POLICIES
-
 #: What `config.json` of a simulation records about a trained policy (the policy file's metadata,
 #: without the checkpoint's replay of the training curve and RNG states).
-RECORDED_META = ("kind", "episode", "seed", "scenario_name", "scenario_arg", "scenario_sha256",
+RECORDED_META = ("kind", "learner", "episode", "seed", "scenario_name", "scenario_arg", "scenario_sha256",
                  "hyperparams", "tensor_file", "tensor_sha256")
 
 
@@ -28,7 +26,7 @@ class PolicyLoadError(ValueError):
 class ResolvedPolicy:
     """What to hand the model, and where it came from."""
 
-    policy: object  # a name in POLICIES, or a trained brain
+    policy: object  # a built-in policy name, or a trained policy
     scenario: str | None = None  # the scenario a trained run was trained on (name or TOML path)
     run_dir: Path | None = None
     meta: dict | None = None  # the run's policy (or newest checkpoint) metadata
@@ -46,29 +44,26 @@ class ResolvedPolicy:
 
 
 def is_run_folder(policy: str | Path) -> bool:
-    """A Path, or a string that is not a built-in name and points at a folder or looks like a path."""
+    """A Path, or a string that points at a folder or looks like a path (a policy name never does)."""
     if isinstance(policy, Path):
         return True
-    return policy not in POLICIES and (Path(policy).exists() or "/" in policy or os.sep in policy)
+    return Path(policy).is_dir() or "/" in policy or os.sep in policy
 
 
 def resolve_policy(policy: str | Path) -> ResolvedPolicy:
-    """A built-in name (`truthful`, `random`, `rule`) or a `localmarl train` run folder, resolved.
-
-    A run plays its final policy (`policy.json`/`policy.pt`), or its newest checkpoint while it is
-    still training. Every failure is a `PolicyLoadError` naming the folder and the cause."""
+    """A built-in policy name (the design checks it when the model is built) or a `localmarl train`
+    run folder, resolved. A run plays its final policy (`policy.json`/`policy.pt`), or its newest
+    checkpoint while it is still training. Every failure is a `PolicyLoadError` naming the folder
+    and the cause."""
     if not is_run_folder(policy):
-        if policy in POLICIES:
-            return ResolvedPolicy(policy)
-        raise PolicyLoadError(f"unknown policy '{policy}': use one of {', '.join(POLICIES)}, "
-                              "or the path of a run folder written by `localmarl train`")
+        return ResolvedPolicy(policy)
     run_dir = Path(policy)
     try:
         if not run_dir.is_dir():
             raise FileNotFoundError("no such folder")
-        from agents.training import load_trained_brain  # torch: loaded only when a run folder is given
+        from runs.training import load_trained_policy  # torch: loaded only when a run folder is given
 
-        brain, meta = load_trained_brain(run_dir)
-        return ResolvedPolicy(brain, meta["scenario_arg"], run_dir, meta)
+        trained, meta = load_trained_policy(run_dir)
+        return ResolvedPolicy(trained, meta["scenario_arg"], run_dir, meta)
     except Exception as e:  # noqa: BLE001 - any failure becomes one message (a page alert, a CLI error)
         raise PolicyLoadError(f"could not load the trained run {run_dir}: {type(e).__name__}: {e}") from e

@@ -1,0 +1,28 @@
+"""Learners by kind: what a checkpoint's `learner` field names, rebuilt from its roles and configuration."""
+
+from __future__ import annotations
+
+from agents.learning.hmaddpg import KIND as HMADDPG, hmaddpg
+
+
+def _hmaddpg(roles, hp, seed, device, config):
+    return hmaddpg(roles, hp, seed, device)
+
+
+#: learner kind -> builder(roles, hp, seed, device, config) -> Team
+BUILDERS = {HMADDPG: _hmaddpg}
+
+
+def register(kind: str, builder) -> None:
+    """Add a learner kind (a design's own learner); a kind is registered once."""
+    if BUILDERS.get(kind, builder) is not builder:
+        raise ValueError(f"learner kind {kind!r} is already registered")
+    BUILDERS[kind] = builder
+
+
+def build_learner(kind: str, roles, hp, seed: int = 0, device="cpu", config: dict | None = None):
+    try:
+        builder = BUILDERS[kind]
+    except KeyError:
+        raise ValueError(f"unknown learner kind {kind!r}: known are {sorted(BUILDERS)}") from None
+    return builder(roles, hp, seed, device, config or {})

@@ -1,0 +1,132 @@
+"""Checkpoints and trained policies of any learner: SHA-256-checked, loaded with `weights_only=True`.
+
+A run folder (`localmarl train`) holds:
+
+    checkpoints/ep<E>.pt/.json  full training state (networks, Adam, replay buffers, RNG states) + metadata
+    policy.pt / policy.json     the final policy (actors and critics only)
+
+The JSON of each pair is written last and carries the SHA-256 of its tensor file, the learner's
+kind (`learner`, e.g. "hmaddpg"), its configuration and the roles it plays (features and action
+bounds), so a policy loads from its folder alone. Files written before learners had kinds (format 1,
+"localmarl-hmaddpg-*") load as HMADDPG; their roles come from the caller (`legacy_roles`).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from model.atomic import file_sha256, write_atomic, write_json_atomic
+
+CHECKPOINTS = "checkpoints"
+POLICY_FILE, POLICY_META = "policy.pt", "policy.json"
+CHECKPOINT_KIND, POLICY_KIND = "localmarl-checkpoint", "localmarl-policy"
+LEGACY_KINDS = {"localmarl-hmaddpg-checkpoint": CHECKPOINT_KIND, "localmarl-hmaddpg-policy": POLICY_KIND}
+FORMAT_VERSION = 2
+READABLE_FORMATS = (1, 2)
+
+
+class CheckpointError(ValueError):
+    """A checkpoint or policy file is missing, corrupt, or belongs to a different run."""
+
+
+def save_checkpoint(run_dir: Path, episode: int, learner, state_extra: dict, meta: dict, keep: int = 2) -> Path:
+    """Write checkpoints/ep<episode>.pt/.json (tensor file first, its JSON last); keep the newest `keep`."""
+    import torch
+
+    ck = Path(run_dir) / CHECKPOINTS
+    ck.mkdir(parents=True, exist_ok=True)
+    pt = ck / f"ep{episode:06d}.pt"
+    state = {"brain": learner.training_state(), "torch_rng": torch.get_rng_state()}
+    write_atomic(pt, lambda p: torch.save(state, p))
+    write_json_atomic(pt.with_suffix(".json"), {
+        **meta, **state_extra, "kind": CHECKPOINT_KIND, "format_version": FORMAT_VERSION, "episode": episode,
+        "tensor_file": pt.name, "tensor_sha256": file_sha256(pt),
+    })
+    for old in sorted(ck.glob("ep*.json"))[:-keep]:
+        old.unlink(missing_ok=True)
+        old.with_suffix(".pt").unlink(missing_ok=True)
+    return pt
+
+
+def save_policy(run_dir: Path, learner, meta: dict) -> None:
+    import torch
+
+    pt = Path(run_dir) / POLICY_FILE
+    write_atomic(pt, lambda p: torch.save(learner.policy_state(), p))
+    write_json_atomic(pt.with_suffix(".json"), meta | {
+        "kind": POLICY_KIND, "format_version": FORMAT_VERSION, "tensor_file": pt.name, "tensor_sha256": file_sha256(pt),
+    })
+
+
+def latest_checkpoint(run_dir: Path) -> Path | None:
+    """The newest checkpoint whose JSON was written (a kill mid-write leaves the previous one)."""
+    found = sorted((Path(run_dir) / CHECKPOINTS).glob("ep*.json"))
+    return found[-1] if found else None
+
+
+def read_verified(json_path: Path, kind: str) -> tuple[dict, dict]:
+    """Metadata and tensors of a checkpoint/policy, verified; clear errors for corrupt files."""
+    import torch
+
+    json_path = Path(json_path)
+    try:
+        meta = json.loads(json_path.read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        raise CheckpointError(f"{json_path}: cannot read metadata ({e}); the file is missing or corrupt") from None
+    if not isinstance(meta, dict) or LEGACY_KINDS.get(meta.get("kind"), meta.get("kind")) != kind:
+        got = meta.get("kind") if isinstance(meta, dict) else type(meta).__name__
+        raise CheckpointError(f"{json_path}: not a {kind} file (kind={got!r})")
+    if meta.get("format_version") not in READABLE_FORMATS:
+        raise CheckpointError(f"{json_path}: format_version {meta.get('format_version')} unsupported "
+                              f"(this version reads {READABLE_FORMATS})")
+    meta.setdefault("learner", "hmaddpg")  # format 1 files: HMADDPG was the only learner
+    pt = json_path.with_name(str(meta.get("tensor_file", "")))
+    if not meta.get("tensor_file") or not pt.is_file():
+        raise CheckpointError(f"{pt}: tensor file missing (metadata {json_path.name} refers to it)")
+    digest = file_sha256(pt)
+    if digest != meta.get("tensor_sha256"):
+        raise CheckpointError(
+            f"{pt}: corrupt (SHA-256 {digest[:12]}… != {str(meta.get('tensor_sha256'))[:12]}… recorded in {json_path.name}); "
+            "the file was truncated or changed. Delete this checkpoint pair to fall back to an older one, or retrain."
+        )
+    try:
+        state = torch.load(pt, map_location="cpu", weights_only=True)
+    except Exception as e:  # noqa: BLE001 - re-raised with the file name
+        raise CheckpointError(f"{pt}: cannot be loaded with weights_only=True ({type(e).__name__}: {e})") from None
+    return meta, state
+
+
+def load_policy(run_dir: str | Path, legacy_roles=None, device: str = "cpu"):
+    """(learner, metadata) of a run folder: its final policy, or its newest checkpoint while it is
+    still training. The learner acts without exploration. `legacy_roles`: the roles of a run written
+    before runs recorded them (a callable of the metadata, giving `RoleSpec`s)."""
+    from agents.learning.builders import build_learner
+    from agents.learning.hyperparams import HyperParams
+    from agents.learning.team import RoleSpec
+
+    run_dir = Path(run_dir)
+    if (run_dir / POLICY_META).exists():
+        meta, state = read_verified(run_dir / POLICY_META, POLICY_KIND)
+        policy = state
+    else:
+        ck = latest_checkpoint(run_dir)
+        if ck is None:
+            raise CheckpointError(f"{run_dir}: no {POLICY_META} and no checkpoints; is this a `localmarl train` folder?")
+        meta, state = read_verified(ck, CHECKPOINT_KIND)
+        policy = state["brain"]
+    if "roles" in meta:
+        roles = [RoleSpec.from_dict(r) for r in meta["roles"]]
+    elif legacy_roles is not None:
+        roles = legacy_roles(meta)
+    else:
+        raise CheckpointError(f"{run_dir}: the metadata names no roles (a run written before learners recorded them)")
+    learner = build_learner(meta["learner"], roles, HyperParams.from_dict(meta["hyperparams"]), meta["seed"], device,
+                            meta.get("learner_config", {}))
+    try:
+        learner.load_state({name: {k: s[k] for k in ("actor", "critic", "actor_target", "critic_target")}
+                            for name, s in policy.items()})
+    except (KeyError, RuntimeError, TypeError, AttributeError) as e:
+        raise CheckpointError(f"{run_dir}: policy tensors do not fit the networks its metadata describes ({e})") from None
+    learner.explore = False
+    return learner, meta

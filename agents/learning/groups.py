@@ -1,0 +1,299 @@
+"""Groups of agents that learn together: actors, critics, their targets, Adam, a replay buffer, and
+one update step (paper (26)-(31)), for every agent of the group at once.
+
+Two kinds, chosen by the size of the group and what the design gives its critics:
+
+- `JointGroup` (MADDPG, a small group such as the paper's 10 primaries): one actor and one
+  centralised critic per agent (stacked networks), every critic seeing the group's joint
+  observation and joint action.
+- `MemberGroup` (a large group, such as a DER cluster of households): per-member transitions;
+  `share=True` gives one actor and one critic for all members, trained on all members' experience
+  (parameter sharing), `share=False` one per member (stacked); the critic sees the member's own
+  input and action plus, with `critic="collective"`, the hour's collective information the design
+  declares (the platform's aggregates; its size does not grow with the group), or nothing else
+  with `critic="own"` (independent DDPG learners).
+
+Update of a group (both kinds), with s = reward_scale:
+
+    y      = s * r + gamma * (1 - done) * Q'(next inputs, mu'(next observation))
+    critic: minimise SmoothL1(Q(inputs, a), y)
+    actor:  maximise Q(inputs, mu(o)) - actor_reg * z^2    (z = the actor's raw output)
+    bounds: mu = sigmoid(z), or clip(0.5 + z, 0, 1) with inverted gradients at the bounds
+            (Hausknecht & Stone 2016): the step toward a bound shrinks with the distance to it
+    targets: theta' <- tau * theta + (1 - tau) * theta'
+
+Actions inside a group are in [0, 1] per component; the policy maps them to the stage's bounds.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import torch
+from scipy.special import expit
+from torch.nn import functional as F
+
+from agents.learning.buffers import MemberBuffer, ReplayBuffer
+from agents.learning.features import Features
+from agents.learning.hyperparams import HyperParams
+from agents.learning.networks import StackedMLP, soft_update
+
+
+def policy_gradient_loss(z: torch.Tensor, sigmoid: bool, q_of, actor_reg: float) -> torch.Tensor:
+    """A loss whose gradient in the actors' parameters is minus the deterministic policy gradient:
+    `q_of(mu)` is the summed critic value of the actions mu = squash(z).
+
+    Sigmoid actors backpropagate -Q directly. Inverting gradients: the critic sees the action clipped
+    to [0, 1], and dQ/da is scaled by (1 - a) where it asks for more and by a where it asks for less,
+    so the step shrinks toward the bound it points at and turns back beyond it."""
+    raw = z + 0.5
+    mu = torch.sigmoid(z) if sigmoid else raw.detach().clamp(0.0, 1.0).requires_grad_(True)
+    q = q_of(mu)
+    if sigmoid:
+        loss = -q
+    else:
+        (dq_da,) = torch.autograd.grad(q, mu)
+        p = raw.detach()
+        dq_da = torch.where(dq_da > 0, dq_da * (1.0 - p), dq_da * p)  # Hausknecht & Stone (2016), bounds [0, 1]
+        loss = -(raw * dq_da).sum()  # its gradient in raw is -dq_da
+    if actor_reg:
+        loss = loss + actor_reg * z.square().mean((1, 2)).sum()  # pulls actions toward 0.5 (off by default)
+    return loss
+
+
+class _Group:
+    """What both kinds share: the networks and their optimisers, acting, targets, (de)serialisation."""
+
+    NETS = ("actor", "critic", "actor_target", "critic_target")
+
+    def _build(self, n_nets: int, actor_in: int, critic_in: int, act_dim: int, generator):
+        hp, device = self.hp, self.device
+        self.actor = StackedMLP(n_nets, [actor_in, *hp.hidden_sizes, act_dim], self.sigmoid, generator).to(device)
+        self.critic = StackedMLP(n_nets, [critic_in, *hp.hidden_sizes, 1], False, generator).to(device)
+        self.actor_target = copy.deepcopy(self.actor)
+        self.critic_target = copy.deepcopy(self.critic)
+        fused = device.type in ("cpu", "cuda")
+        self.actor_opt = torch.optim.Adam(self.actor.parameters(), lr=hp.lr_actor, fused=fused)
+        self.critic_opt = torch.optim.Adam(self.critic.parameters(), lr=hp.lr_critic, fused=fused)
+        self._np_actor = ([(layer.weight.detach().numpy(), layer.bias.detach().numpy()) for layer in self.actor.layers]
+                          if device.type == "cpu" else None)  # views of the live parameters, for `act`
+
+    def _forward_numpy(self, x: np.ndarray) -> np.ndarray:
+        """The actor in numpy on views of its live parameters (Adam and `load_state_dict` update them
+        in place): for one observation per hour ~2x faster than a torch call; tests check it equals
+        the torch forward. x: (N_nets, batch, in) -> (N_nets, batch, act) in [0, 1]."""
+        *hidden, (w, b) = self._np_actor
+        for wh, bh in hidden:
+            x = np.maximum(x @ wh + bh, 0.0)
+        z = x @ w + b
+        return expit(z) if self.sigmoid else np.clip(z + 0.5, 0.0, 1.0)  # expit: no overflow warnings
+
+    def policy(self, actor: StackedMLP, inputs: torch.Tensor) -> torch.Tensor:
+        """Actions in [0, 1] of `actor` (the actor or its target) for inputs (N, B, actor_dim)."""
+        out = actor(inputs)  # already squashed when sigmoid
+        return out if self.sigmoid else (out + 0.5).clamp(0.0, 1.0)
+
+    def _step(self, critic_loss: torch.Tensor, actor_loss_fn) -> None:
+        self.critic_opt.zero_grad(set_to_none=True)
+        critic_loss.backward()
+        self.critic_opt.step()
+        actor_loss = actor_loss_fn()
+        self.actor_opt.zero_grad(set_to_none=True)
+        actor_loss.backward(inputs=list(self.actor.parameters()))
+        self.actor_opt.step()
+        soft_update(self.actor_target, self.actor, self.hp.tau)
+        soft_update(self.critic_target, self.critic, self.hp.tau)
+
+    # --- (de)serialisation -------------------------------------------------------------------
+    def policy_state(self) -> dict:
+        return {k: getattr(self, k).state_dict() for k in self.NETS}
+
+    def training_state(self) -> dict:
+        return {
+            **self.policy_state(),
+            "actor_opt": self.actor_opt.state_dict(),
+            "critic_opt": self.critic_opt.state_dict(),
+            "buffer": self.buffer.state_dict(),
+        }
+
+    def load(self, state: dict):
+        for k in self.NETS:
+            getattr(self, k).load_state_dict(state[k])
+        if "actor_opt" in state:
+            self.actor_opt.load_state_dict(state["actor_opt"])
+            self.critic_opt.load_state_dict(state["critic_opt"])
+            self.buffer.load_state_dict(state["buffer"])
+
+
+class JointGroup(_Group):
+    """N agents, each with its own actor and a centralised critic over the joint observation and
+    joint action (MADDPG); one replay buffer of joint transitions, one uniform mini-batch per update
+    for all N (each agent's batch is still uniform; sharing the draw only correlates the updates of
+    agents whose parameters are disjoint, and makes the target actions N times cheaper)."""
+
+    def __init__(self, n_agents: int, features: Features, act_dim: int, hp: HyperParams, device: torch.device,
+                 generator: torch.Generator | None = None, sigmoid: bool = True):
+        self.n, self.act_dim, self.features, self.hp, self.device = n_agents, act_dim, features, hp, device
+        self.sigmoid = sigmoid  # else inverted gradients
+        obs_dim = features.joint_dim(n_agents)
+        self._build(n_agents, features.actor_dim, obs_dim + n_agents * act_dim, act_dim, generator)
+        self.buffer = ReplayBuffer(hp.buffer_size, obs_dim, n_agents * act_dim, n_agents)
+        self.actor_index = torch.as_tensor(features.actor_index(n_agents), device=device)  # (N, actor_dim)
+        self.own_slot = torch.eye(n_agents, dtype=torch.bool, device=device)[:, None, :, None]  # (N, 1, N, 1)
+
+    def inputs(self, obs: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """The actors' inputs (N, actor_dim) for the observations of `rows` (other rows: zeros)."""
+        if len(rows) == self.n:
+            return self.features.actor_inputs(obs)
+        inputs = np.zeros((self.n, self.features.actor_dim), np.float32)  # a subset (e.g. another policy plays one)
+        inputs[rows] = self.features.actor_inputs(obs)
+        return inputs
+
+    def act(self, actor_inputs: np.ndarray) -> np.ndarray:
+        """(N, actor_dim) -> (N, act_dim) deterministic actions in [0, 1], all actors in one call."""
+        if self._np_actor is None:
+            with torch.inference_mode():
+                x = torch.from_numpy(actor_inputs).to(self.device).unsqueeze(1)
+                return self.policy(self.actor, x)[:, 0].cpu().numpy()
+        return self._forward_numpy(actor_inputs[:, None, :])[:, 0]
+
+    def remember(self, obs: np.ndarray, unit_actions: np.ndarray, rewards: np.ndarray, info, done: bool) -> None:
+        """One hour: the raw observations (N, k), actions in [0, 1] (N, act), rewards (N,)."""
+        self.buffer.add(self.features.joint(obs), unit_actions.ravel(), rewards, done)
+
+    def _batch(self, idx: np.ndarray):
+        b, dev = self.buffer, self.device
+        t = lambda a: torch.from_numpy(a).to(dev)  # noqa: E731
+        return t(b.obs[idx]), t(b.act[idx]), t(b.rew[idx].T.copy()), t(b.done[idx]), t(b.obs[(idx + 1) % b.capacity])
+
+    def _own_inputs(self, x: torch.Tensor) -> torch.Tensor:
+        """Joint observations (B, obs) -> every actor's own input (N, B, actor_dim)."""
+        return x[:, self.actor_index].transpose(0, 1)
+
+    def _critic_input(self, x: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+        """(B, obs), (B or N, B, N*act) -> (N, B, obs + N*act): every critic sees the joint x and a."""
+        if a.dim() == 2:
+            a = a.expand(self.n, *a.shape)
+        return torch.cat([x.expand(self.n, *x.shape), a], -1)
+
+    def update(self, rng: np.random.Generator) -> dict[str, float]:
+        """One gradient step for every agent of the group and soft targets."""
+        hp = self.hp
+        if self.buffer.n_valid() < hp.batch_size:
+            return {}
+        idx = self.buffer.sample_indices(rng, hp.batch_size)
+        x, a, r, done, x_next = self._batch(idx)  # r: (N, B), agent n's own reward in row n
+        with torch.no_grad():
+            y = hp.reward_scale * r
+            if hp.gamma:  # gamma = 0: the target is the reward alone, no target networks to evaluate
+                a_next = self.policy(self.actor_target, self._own_inputs(x_next))  # (N, B, act): mu'_k(o'_k)
+                a_next = a_next.transpose(0, 1).reshape(len(idx), self.n * self.act_dim)
+                q_next = self.critic_target(self._critic_input(x_next, a_next))[..., 0]
+                y = y + hp.gamma * (1.0 - done) * q_next
+        q = self.critic(self._critic_input(x, a))[..., 0]
+        critic_loss = F.smooth_l1_loss(q, y, reduction="none").mean(1).sum()
+        self._step(critic_loss, lambda: self.actor_loss(x, a))
+        return {"critic_loss": critic_loss.item() / self.n}
+
+    def actor_loss(self, x: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+        """The policy-gradient loss of (31), summed over agents: agent n's own action in the stored
+        joint actions `a` (B, N*act) is replaced by mu_n(o_n), and every critic sees its own version."""
+        batch = len(x)
+
+        def q_of(mu):
+            a_joint = a.view(1, batch, self.n, self.act_dim)
+            a_joint = torch.where(self.own_slot, mu[:, :, None, :], a_joint).reshape(self.n, batch, -1)
+            return self.critic(self._critic_input(x, a_joint))[..., 0].mean(1).sum()
+
+        return policy_gradient_loss(self.actor.logits(self._own_inputs(x)), self.sigmoid, q_of, self.hp.actor_reg)
+
+
+class MemberGroup(_Group):
+    """n members with per-member transitions (see the module docstring): `share` one actor and
+    critic among all members or stack one per member; `critic` "collective" (own input and action +
+    the hour's collective information, `info_dim` values) or "own" (own input and action only).
+
+    Shared groups sample `batch_size` (hour, member) pairs per update; unshared groups sample
+    `batch_size` hours and train every member's networks on its own transitions of those hours.
+    The target uses the next hour's stored collective information (realised, not re-predicted)."""
+
+    CRITICS = ("collective", "own")
+
+    def __init__(self, n_members: int, features: Features, act_dim: int, hp: HyperParams, device: torch.device,
+                 generator: torch.Generator | None = None, sigmoid: bool = True, share: bool = True,
+                 critic: str = "collective", info_dim: int = 0):
+        if critic not in self.CRITICS:
+            raise ValueError(f"critic {critic!r}: use one of {self.CRITICS}")
+        self.n, self.act_dim, self.features, self.hp, self.device = n_members, act_dim, features, hp, device
+        self.sigmoid, self.share, self.critic_kind = sigmoid, share, critic
+        self.info_dim = info_dim if critic == "collective" else 0
+        d = features.actor_dim
+        self._build(1 if share else n_members, d, d + act_dim + self.info_dim, act_dim, generator)
+        hours = max(hp.buffer_size // (n_members if share else 1), hp.batch_size + 1)
+        self.buffer = MemberBuffer(hours, n_members, d, act_dim, self.info_dim)
+
+    def inputs(self, obs: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        inputs = self.features.member_inputs(obs)
+        if len(rows) == self.n:
+            return inputs
+        full = np.zeros((self.n, self.features.actor_dim), np.float32)
+        full[rows] = inputs
+        return full
+
+    def act(self, inputs: np.ndarray) -> np.ndarray:
+        """(n, actor_dim) -> (n, act_dim) deterministic actions in [0, 1]: one forward for the group."""
+        x = inputs[None] if self.share else inputs[:, None, :]
+        if self._np_actor is None:
+            with torch.inference_mode():
+                out = self.policy(self.actor, torch.from_numpy(x).to(self.device)).cpu().numpy()
+        else:
+            out = self._forward_numpy(x)
+        return out[0] if self.share else out[:, 0]
+
+    def remember(self, obs: np.ndarray, unit_actions: np.ndarray, rewards: np.ndarray, info, done: bool) -> None:
+        self.buffer.add(self.features.member_inputs(obs), unit_actions, rewards,
+                        info if self.info_dim else np.zeros(0, np.float32), done)
+
+    def _critic_input(self, o: torch.Tensor, a: torch.Tensor, info: torch.Tensor) -> torch.Tensor:
+        parts = [o, a] + ([info] if self.info_dim else [])
+        return torch.cat(parts, -1)
+
+    def _batch(self, rng: np.random.Generator):
+        """(o, a, r, info, done, o_next, info_next), each shaped (N_nets, B, ...)."""
+        b, dev, B = self.buffer, self.device, self.hp.batch_size
+        hours = b.sample_indices(rng, B)
+        nxt = (hours + 1) % b.capacity
+        t = lambda a: torch.from_numpy(np.ascontiguousarray(a)).to(dev)  # noqa: E731
+        if self.share:
+            m = rng.integers(0, self.n, size=B)
+            pick = lambda arr, h: arr[h, m][None]  # noqa: E731  (1, B, ...)
+            info, info_next = b.info[hours][None], b.info[nxt][None]
+        else:
+            pick = lambda arr, h: np.swapaxes(arr[h], 0, 1)  # noqa: E731  (n, B, ...)
+            info = np.broadcast_to(b.info[hours][None], (self.n, B, self.info_dim))
+            info_next = np.broadcast_to(b.info[nxt][None], (self.n, B, self.info_dim))
+        done = np.broadcast_to(b.done[hours][None], (1 if self.share else self.n, B))
+        return (t(pick(b.obs, hours)), t(pick(b.act, hours)), t(pick(b.rew, hours)), t(info), t(done),
+                t(pick(b.obs, nxt)), t(info_next))
+
+    def update(self, rng: np.random.Generator) -> dict[str, float]:
+        hp = self.hp
+        if self.buffer.n_valid() < max(hp.batch_size if not self.share else 1, 1):
+            return {}
+        o, a, r, info, done, o_next, info_next = self._batch(rng)
+        with torch.no_grad():
+            y = hp.reward_scale * r
+            if hp.gamma:
+                a_next = self.policy(self.actor_target, o_next)
+                q_next = self.critic_target(self._critic_input(o_next, a_next, info_next))[..., 0]
+                y = y + hp.gamma * (1.0 - done) * q_next
+        q = self.critic(self._critic_input(o, a, info))[..., 0]
+        critic_loss = F.smooth_l1_loss(q, y, reduction="none").mean(1).sum()
+
+        def actor_loss():
+            q_of = lambda mu: self.critic(self._critic_input(o, mu, info))[..., 0].mean(1).sum()  # noqa: E731
+            return policy_gradient_loss(self.actor.logits(o), self.sigmoid, q_of, hp.actor_reg)
+
+        self._step(critic_loss, actor_loss)
+        return {"critic_loss": critic_loss.item() / (1 if self.share else self.n)}

@@ -1,0 +1,132 @@
+"""Hyperparameters of the MADDPG-family learners: the paper's values where it gives them, else
+*reconstructed* (labelled). Validated on creation: a bad value is a named error, before any run starts."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+
+ACTOR_OUTPUTS = ("inverting-gradients", "sigmoid", "sigmoid-primary")  # HyperParams.actor_output
+
+
+@dataclass(frozen=True)
+class HyperParams:
+    """HMADDPG hyperparameters: the paper's values where it gives them (Sec. IV-A), else
+    *reconstructed* (its extracted text lost them, or it never says): common MADDPG defaults or
+    values measured here, each labelled. `runs/study.py` profiles may change reconstructed ones."""
+
+    # --- paper, Sec. IV-A -------------------------------------------------------------------
+    gamma: float = 0.99  # no action changes the next observation here, so any gamma has the same optimal policies;
+    # 0 spares the critics from fitting future rewards (the quick profile uses it: runs/study.py)
+    batch_size: int = 35
+    updates_per_episode: int = 5
+    tau: float = 0.001
+    noise_sigma0: float = 0.3  # std of the Gaussian exploration noise, in normalised action units [0, 1]
+    episodes: int = 5000
+    # --- reconstructed ----------------------------------------------------------------------
+    buffer_size: int = 100_000  # common MADDPG default (spec)
+    lr_actor: float = 1e-4  # common MADDPG default (spec)
+    lr_critic: float = 1e-3  # common MADDPG default (spec)
+    noise_sigma_final: float = 0.01  # sigma after the last episode; fixes the paper's per-episode decay factor
+    hidden_sizes: tuple[int, ...] = (64, 64)  # two ReLU layers for every actor and critic
+    reward_scale: float = 0.001  # euro -> learning units. Measured: with 0.01, TD errors in hours of LFM
+    # rents (hundreds of euro) fall in Smooth L1's linear zone, the critic fits a median and aggregator
+    # 5's one-arb test score halved (600-episode runs); 0.001 keeps most errors in the quadratic zone.
+    actor_output: str = "sigmoid-primary"  # how an actor's raw output z becomes an action in [0, 1]:
+    # "inverting-gradients" (a = clip(0.5 + z, 0, 1), policy gradient scaled by the distance to the bound it
+    # points at, reversed beyond it: Hausknecht & Stone 2016, ICLR, "Deep RL in parameterized action space")
+    # or "sigmoid" (a = sigmoid(z), runs written before this field existed), or "sigmoid-primary" (sigmoid
+    # primaries, inverted-gradient secondaries). The paper does not say.
+    # Measured with the sigmoid (quick study, 6 seeds): 86-96 % of test-week bids and withholdings sat
+    # within 1 % of a bound, where sigmoid'(z) ~ 0 and the critic can no longer move them. Inverted gradients
+    # everywhere: prices interior, but stand-alone primaries approach "withhold nothing" (a bound, their optimum)
+    # slowly. "sigmoid-primary" (3 seeds): S-a aggregator 5 first stage -0.0 (inverted: -12.8), regrets
+    # 52/34/33 % (inverted 56/36/32, sigmoid 61/37/47), 12-15 % of up bids at a bound (sigmoid 86 %).
+    actor_reg: float = 0.0  # optional penalty on the actors' squared raw outputs z (the original MADDPG
+    # code uses 1e-3 with unscaled rewards). It pulls every action toward 0.5 wherever the critic's gradient is
+    # weak. Measured with the quick profile (800 episodes, 2 seeds, `localmarl study --set actor_reg=X`):
+    # 1e-4 -> S-a aggregator 5 still withholds (first stage -50..-93 euro/week; paper ~0), one-arb beats S-a
+    # for aggregator 5 in 1 of 2 seeds; 0 -> first stage -0.0, one-arb beats S-a in 2 of 2 seeds (gap +632,
+    # paper +690). 1e-3 was worse still (-302 euro/week, 600-episode runs).
+
+    def __post_init__(self):
+        if self.actor_output not in ACTOR_OUTPUTS:
+            raise ValueError(f"actor_output {self.actor_output!r}: use one of {ACTOR_OUTPUTS}")
+        for name, ok, rule in (
+            ("gamma", 0.0 <= self.gamma < 1.0, "must be in [0, 1) (the paper: 0.99)"),
+            ("batch_size", self.batch_size >= 1, "must be >= 1 (the paper: 35)"),
+            ("updates_per_episode", self.updates_per_episode >= 0, "must be >= 0 (the paper: 5)"),
+            ("tau", 0.0 < self.tau <= 1.0, "must be in (0, 1] (the paper: 0.001)"),
+            ("noise_sigma0", self.noise_sigma0 >= 0.0, "must be >= 0 (the paper: 0.3)"),
+            ("noise_sigma_final", self.noise_sigma_final > 0.0, "must be > 0 (the decay factor divides by sigma0)"),
+            ("episodes", self.episodes >= 1, "must be >= 1"),
+            ("buffer_size", self.buffer_size >= self.batch_size, f"must be >= batch_size = {self.batch_size}"),
+            ("lr_actor", self.lr_actor > 0.0, "must be > 0"),
+            ("lr_critic", self.lr_critic > 0.0, "must be > 0"),
+            ("reward_scale", self.reward_scale > 0.0, "must be > 0"),
+            ("actor_reg", self.actor_reg >= 0.0, "must be >= 0"),
+            ("hidden_sizes", all(h >= 1 for h in self.hidden_sizes), "must be positive layer widths, e.g. 64,64"),
+        ):
+            value = getattr(self, name)
+            finite = all(math.isfinite(v) for v in (value if isinstance(value, tuple) else (value,)))
+            if not (finite and ok):
+                raise ValueError(f"hyperparameter {name} = {value!r} {rule}")
+
+    def sigmoid_actor(self, stage: str) -> bool:
+        """Whether the actors of `stage` ("primary" or "secondary") squash with a sigmoid (else
+        inverted gradients): the one place that reads `actor_output`."""
+        return self.actor_output == "sigmoid" or (self.actor_output == "sigmoid-primary" and stage == "primary")
+
+    @property
+    def noise_decay(self) -> float:
+        """Factor that multiplies sigma after each episode (paper: decayed by a factor per episode)."""
+        return (self.noise_sigma_final / self.noise_sigma0) ** (1.0 / max(self.episodes, 1))
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["hidden_sizes"] = list(self.hidden_sizes)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "HyperParams":
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(d) - names
+        if unknown:
+            raise ValueError(f"unknown hyperparameter(s) {sorted(unknown)}; valid: {sorted(names)}")
+        d = dict(d)
+        d.setdefault("actor_output", "sigmoid")  # metadata written before the field existed
+        if "hidden_sizes" in d:
+            d["hidden_sizes"] = tuple(int(x) for x in d["hidden_sizes"])
+        return cls(**d)
+
+    def with_overrides(self, pairs: list[str] | None) -> "HyperParams":
+        """Apply `name=value` strings (from the command line); a bad name or value is a named error."""
+        out = self.to_dict()
+        for pair in pairs or []:
+            name, sep, value = pair.partition("=")
+            name, value = name.strip(), value.strip()
+            if not sep or name not in out:
+                raise ValueError(f"--set {pair!r}: use NAME=VALUE with NAME one of {sorted(out)}")
+            current = out[name]
+            try:
+                if isinstance(current, list):
+                    out[name] = [int(x) for x in value.split(",")]
+                elif isinstance(current, str):
+                    out[name] = value
+                elif isinstance(current, int):
+                    number = float(value)
+                    if not number.is_integer():
+                        raise ValueError("not a whole number")
+                    out[name] = int(number)
+                else:
+                    out[name] = float(value)
+            except ValueError:
+                kind = "comma-separated integers" if isinstance(current, list) else type(current).__name__
+                raise ValueError(f"--set {pair!r}: {name} must be {'an' if kind == 'int' else 'a'} {kind} "
+                                 f"(its default is {current!r})") from None
+        return HyperParams.from_dict(out)
+
+
+#: Hyperparameters the paper does not give (its extracted text lost them): shown in every config.
+RECONSTRUCTED = ("buffer_size", "lr_actor", "lr_critic", "noise_sigma_final", "hidden_sizes", "reward_scale", "actor_output", "actor_reg")

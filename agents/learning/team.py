@@ -1,0 +1,157 @@
+"""A team of learning groups that plays a design's acting roles, and the policy the model calls.
+
+A design's stage tells who acts (a role), what they see (features) and how they may act (an
+action spec); a `Slot` puts a learning group (`agents.learning.groups`) on some participants
+(rows) of one role. A `Team` holds the slots, acts for the model (one forward per slot and stage),
+stores every cleared hour in its slots' buffers and runs the updates at the end of an episode on
+a schedule (updates per episode per slot: two time scales for a leader and its followers).
+
+The hierarchical learners of the designs are teams:
+- HMADDPG (arbitrage, `agents.learning.hmaddpg`): a primary and a secondary `JointGroup`;
+- MADDPG with parameter sharing per cluster (P2P): one shared `MemberGroup` per DER cluster;
+- a Stackelberg leader and followers: a one-agent `JointGroup` (DDPG) and the followers' groups.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+
+@dataclass(frozen=True)
+class RoleSpec:
+    """What a learner knows of one acting role (from the design's stage): its stage, how many
+    participants play it, their observation features and action bounds, and the collective
+    information its critics may see (feature names; empty: none)."""
+
+    role: str
+    stage: str
+    n_agents: int
+    features: tuple
+    action: object  # model.spaces.ActionSpec
+    collective: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict:
+        return {"role": self.role, "stage": self.stage, "n_agents": self.n_agents,
+                "features": [[f.name, f.kind, f.divisor, f.low, f.high] for f in self.features],
+                "action": {"names": list(self.action.names), "low": list(self.action.low), "high": list(self.action.high),
+                           "policy_low": list(self.action.policy_low)},
+                "collective": list(self.collective)}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "RoleSpec":
+        from model.spaces import ActionSpec, Feature
+
+        a = d["action"]
+        return cls(d["role"], d["stage"], int(d["n_agents"]), tuple(Feature(*f) for f in d["features"]),
+                   ActionSpec(tuple(a["names"]), tuple(a["low"]), tuple(a["high"]), tuple(a["policy_low"])),
+                   tuple(d.get("collective", ())))
+
+
+@dataclass
+class Slot:
+    """A learning group on `rows` of a role (all rows: `rows=None`), updated `updates` times per episode."""
+
+    name: str
+    role: RoleSpec
+    group: object  # JointGroup | MemberGroup
+    rows: np.ndarray | None = None
+    updates: int = 1
+    _index: dict = field(default_factory=dict, repr=False)
+
+
+def resolve_device(device: str | torch.device) -> torch.device:
+    """`auto` -> CUDA when present, else CPU; a named error for CUDA without a GPU or an unknown device."""
+    if isinstance(device, torch.device):
+        return device
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"--device {device}: CUDA is not available here; use --device cpu or auto")
+    if device != "cpu" and not device.startswith("cuda"):
+        raise ValueError(f"--device {device!r}: use cpu, cuda (cuda:N) or auto")
+    return torch.device(device)
+
+
+class Team:
+    """Learning slots playing a design's roles (see the module docstring).
+
+    `explore=True` adds Gaussian noise (std `sigma`, in [0, 1] action units) to the actions (32);
+    `remember(hour, last)` stores a cleared hour; `end_episode()` runs each slot's updates and decays
+    sigma. With `explore=False` it is a fixed policy (evaluation, the app, best responses)."""
+
+    kind = "team"
+    name = "team"
+
+    def __init__(self, slots: list[Slot], hp, seed: int = 0, device: torch.device = torch.device("cpu")):
+        self.slots = slots
+        self.hp = hp
+        self.seed = seed
+        self.device = device
+        self.rng = np.random.default_rng(seed)  # exploration noise and mini-batches
+        self.sigma = hp.noise_sigma0
+        self.explore = False
+        self._by_stage: dict[str, list[Slot]] = {}
+        for slot in slots:
+            self._by_stage.setdefault(slot.role.stage, []).append(slot)
+
+    @property
+    def roles(self) -> list[RoleSpec]:
+        return list({s.role.role: s.role for s in self.slots}.values())
+
+    # --- the Policy the model calls --------------------------------------------------------------
+    def act(self, stage: str, obs: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """Raw actions (len(rows), dim) for the rows' observations; one forward per slot."""
+        slots = self._by_stage[stage]
+        if len(slots) == 1 and slots[0].rows is None:
+            return self._act_slot(slots[0], obs, rows)
+        out = np.empty((len(rows), slots[0].role.action.dim))
+        for slot in slots:
+            mine = np.isin(rows, slot.rows)
+            if mine.any():
+                local = np.searchsorted(slot.rows, rows[mine])  # positions inside the slot
+                out[mine] = self._act_slot(slot, obs[mine], local)
+        return out
+
+    def _act_slot(self, slot: Slot, obs: np.ndarray, local_rows: np.ndarray) -> np.ndarray:
+        g = slot.group
+        u = g.act(g.inputs(obs, local_rows))[local_rows]
+        if self.explore:
+            u = np.clip(u + self.rng.normal(0.0, self.sigma, u.shape), 0.0, 1.0)
+        return slot.role.action.from_unit(u.astype(float))
+
+    # --- learning --------------------------------------------------------------------------------
+    def remember(self, hour, last: bool) -> None:
+        """Store a cleared hour in every slot's buffer: the role's observations, actions (in [0, 1])
+        and its reward of the hour (what the design pays that role), `last` = end of the episode."""
+        for slot in self.slots:
+            r = slot.role
+            obs, act, rew = hour.observations[r.stage], hour.actions[r.stage], hour.rewards[r.role]
+            if slot.rows is not None:
+                obs, act, rew = obs[slot.rows], act[slot.rows], rew[slot.rows]
+            info = hour.records[r.stage].collective if r.collective else None  # the stage's collective information
+            slot.group.remember(obs, r.action.to_unit(act), rew, info, last)
+
+    def end_episode(self) -> dict[str, float]:
+        """Each slot's updates per episode (interleaved, slot order), then sigma *= decay factor."""
+        stats: dict[str, float] = {}
+        for k in range(max((s.updates for s in self.slots), default=0)):
+            for slot in self.slots:
+                if k < slot.updates:
+                    for key, v in slot.group.update(self.rng).items():
+                        stats[f"{slot.name}_{key}"] = v
+        self.sigma *= self.hp.noise_decay
+        return stats
+
+    # --- state -----------------------------------------------------------------------------------
+    def policy_state(self) -> dict:
+        return {s.name: s.group.policy_state() for s in self.slots}
+
+    def training_state(self) -> dict:
+        return {s.name: s.group.training_state() for s in self.slots}
+
+    def load_state(self, state: dict) -> None:
+        for s in self.slots:
+            s.group.load(state[s.name])

@@ -1,0 +1,163 @@
+"""Running many independent jobs: a process pool on this machine, or Ray tasks on a cluster.
+
+Sweeps and studies hand their jobs here as (function, arguments, name); the function must be a
+module-level function (it is pickled to the workers). Results come back in job order, so both
+engines give identical tables for the same jobs.
+
+- `engine="local"`: a spawn process pool with `workers` processes (1: in this process);
+- `engine="ray"`: Ray tasks, on a private local instance with `workers` CPUs or on the cluster at
+  `address` ("auto", "HOST:6379", "ray://HOST:10001"), to which this project's packages travel with
+  the job (its dependencies must be installed on the nodes).
+
+`keep_going=False` (sweeps) cancels the rest at the first failure; `keep_going=True` (studies) lets
+the other jobs finish and reports every failure (finished work is kept for `--resume`).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+ENGINES = ("local", "ray")
+
+
+@dataclass(frozen=True)
+class Job:
+    fn: Callable
+    args: tuple
+    name: str
+
+
+class JobsFailed(RuntimeError):
+    """Some jobs raised; `failures` lists (job name, message), `results` holds the others (None where failed)."""
+
+    def __init__(self, failures: list[tuple[str, str]], results: list):
+        self.failures, self.results = failures, results
+        super().__init__(f"{len(failures)} job(s) failed: " + "; ".join(f"{n}: {m}" for n, m in failures))
+
+
+class Progress:
+    """One line on stderr per finished job: jobs done / total, elapsed, ETA."""
+
+    def __init__(self, total: int, label: str, enabled: bool = True):
+        self.total, self.label, self.enabled = total, label, enabled
+        self.done, self.t0 = 0, time.perf_counter()
+
+    def update(self, what: str):
+        self.done += 1
+        if not self.enabled:
+            return
+        elapsed = time.perf_counter() - self.t0
+        eta = elapsed / self.done * (self.total - self.done)
+        print(f"{self.label}: {self.done}/{self.total} done ({what}), {elapsed:.1f} s elapsed, ETA {eta:.1f} s",
+              file=sys.stderr, flush=True)
+
+
+def check_engine(engine: str, address: str | None) -> None:
+    if engine not in ENGINES:
+        raise ValueError(f"unknown engine '{engine}': use one of {list(ENGINES)}")
+    if address and engine != "ray":
+        raise ValueError("--address is for --engine ray (the address of an existing Ray cluster)")
+
+
+def run_jobs(jobs: list[Job], engine: str = "local", workers: int | None = None, address: str | None = None,
+             progress: Progress | None = None, keep_going: bool = False, on_done: Callable[[int, Any], None] | None = None):
+    """Run `jobs`; results in job order. `on_done(i, result)` is called as each job finishes."""
+    check_engine(engine, address)
+    workers = max(1, min(workers or os.cpu_count() or 1, len(jobs) or 1))
+    progress = progress or Progress(len(jobs), "jobs", enabled=False)
+    out: list[Any] = [None] * len(jobs)
+    failures: list[tuple[str, str]] = []
+
+    def finished(i: int, result) -> None:
+        out[i] = result
+        progress.update(jobs[i].name)
+        if on_done is not None:
+            on_done(i, result)
+
+    def failed(i: int, e: BaseException) -> None:
+        failures.append((jobs[i].name, f"{type(e).__name__}: {e}"))
+        print(f"{progress.label}: {jobs[i].name} FAILED: {type(e).__name__}: {e}", file=sys.stderr, flush=True)
+        if not keep_going:
+            raise RuntimeError(f"{jobs[i].name} failed: {type(e).__name__}: {e}") from e
+
+    if engine == "ray":
+        _run_ray(jobs, workers, address, finished, failed)
+    elif workers == 1:
+        for i, job in enumerate(jobs):
+            try:
+                finished(i, job.fn(*job.args))
+            except Exception as e:  # noqa: BLE001 - reported; the other jobs still run when keep_going
+                failed(i, e)
+    else:
+        _run_local(jobs, workers, finished, failed)
+    if failures:
+        raise JobsFailed(failures, out)
+    return out
+
+
+def _run_local(jobs, workers, finished, failed) -> None:
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = {pool.submit(job.fn, *job.args): i for i, job in enumerate(jobs)}
+        try:
+            for f in as_completed(futures):
+                i = futures[f]
+                try:
+                    result = f.result()
+                except Exception as e:  # noqa: BLE001
+                    failed(i, e)
+                    continue
+                finished(i, result)
+        except BaseException:
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
+
+
+def _project_modules() -> list:
+    import agents
+    import grid
+    import model
+    import runs
+
+    return [agents, grid, model, runs]
+
+
+def _run_ray(jobs, workers, address, finished, failed) -> None:
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    import logging
+
+    import ray
+
+    started = not ray.is_initialized()
+    if started and address:
+        ray.init(address=address, runtime_env={"py_modules": _project_modules()}, logging_level=logging.WARNING)
+    elif started:
+        ray.init(num_cpus=workers, include_dashboard=False, logging_level=logging.WARNING)
+    try:
+        refs = [ray.remote(num_cpus=1, max_retries=0)(job.fn).remote(*job.args) for job in jobs]
+        index = {ref: i for i, ref in enumerate(refs)}
+        pending = list(refs)
+        while pending:
+            done, pending = ray.wait(pending, num_returns=1)
+            for ref in done:
+                i = index[ref]
+                try:
+                    result = ray.get(ref)
+                except Exception as e:  # noqa: BLE001
+                    try:
+                        failed(i, e)
+                    except BaseException:
+                        for r in pending:
+                            ray.cancel(r)
+                        raise
+                    continue
+                finished(i, result)
+    finally:
+        if started:
+            ray.shutdown()

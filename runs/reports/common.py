@@ -1,0 +1,140 @@
+"""Helpers every design's study report shares: reading a study folder, week labels, seed totals,
+a paired test across seeds, markdown tables and figure set-up. The design-specific report (its
+tables, figures and written reading) lives in `runs/reports/<design>.py`; `runs.report` builds the
+report a study's design names."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+SIGNIFICANCE = 0.05  # one-sided paired t-test level at which a step counts as resolved beyond seed noise
+
+
+# ---------------------------------------------------------------------------------------------
+# a study folder
+# ---------------------------------------------------------------------------------------------
+def study_scenarios(study: Path, order: list[str]) -> list[str]:
+    """The scenarios with evaluations in `study/eval/`, in `order` (others after)."""
+    found = [p.name for p in (study / "eval").iterdir() if p.is_dir()] if (study / "eval").exists() else []
+    return sorted(found, key=lambda s: order.index(s) if s in order else len(order))
+
+
+def load_study(study: Path, order: list[str]) -> dict:
+    """Scores, training curves, baselines, best-response tables and study.json of a study folder."""
+    study = Path(study)
+    scen = study_scenarios(study, order)
+
+    def frames(pattern_dir: str, name: str):
+        rows = []
+        for sc in scen:
+            for seed_dir in sorted((study / pattern_dir / sc).glob("seed*")):
+                f = seed_dir / name
+                if f.exists():
+                    rows.append(pd.read_csv(f).assign(scenario=sc, seed=int(seed_dir.name[4:])))
+        return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
+
+    scores = frames("eval", "scores.csv")
+    curves = frames("runs", "train_curve.csv")
+    base = []
+    for d in sorted((study / "baselines").glob("*")) if (study / "baselines").exists() else []:
+        if (d / "scores.csv").exists():
+            base.append(pd.read_csv(d / "scores.csv").assign(policy=d.name))
+    br = []
+    for f in sorted((study / "best_response").glob("*.csv")) if (study / "best_response").exists() else []:
+        sc, _, seed = f.stem.rpartition("-seed")
+        br.append(pd.read_csv(f).assign(scenario=sc, seed=int(seed)))
+    meta = json.loads((study / "study.json").read_text()) if (study / "study.json").exists() else {}
+    return {
+        "study": study, "scenarios": scen, "scores": scores, "curves": curves, "meta": meta,
+        "baselines": pd.concat(base, ignore_index=True) if base else pd.DataFrame(),
+        "best_response": pd.concat(br, ignore_index=True) if br else pd.DataFrame(),
+    }
+
+
+def hours_of(study: Path, scenario: str, seed: int = 0) -> pd.DataFrame:
+    f = Path(study) / "eval" / scenario / f"seed{seed}" / "hours.csv"
+    return pd.read_csv(f) if f.exists() else pd.DataFrame()
+
+
+# ---------------------------------------------------------------------------------------------
+# weeks and seeds
+# ---------------------------------------------------------------------------------------------
+def is_test(week: pd.Series) -> pd.Series:
+    return week.astype(str).str.startswith("test:")
+
+
+def test_index(week: pd.Series) -> pd.Series:
+    return week.astype(str).str.split(":").str[1].astype(int)
+
+
+def is_eval(week: pd.Series) -> pd.Series:
+    return week.astype(str).str.startswith("eval")
+
+
+def seed_totals(scores: pd.DataFrame, weeks=is_test) -> pd.DataFrame:
+    """All participants' total per week, mean over the weeks `weeks` selects: rows seed, columns scenario."""
+    s = scores[weeks(scores.week)]
+    return s.groupby(["seed", "scenario", "week"]).total_eur.sum().groupby(["seed", "scenario"]).mean().unstack("scenario")
+
+
+def paired_steps(per_seed: pd.DataFrame, steps, label=str) -> pd.DataFrame:
+    """Each step (lo, hi) of an ordering of scenarios, seed by seed.
+
+    Runs of different scenarios with the same seed share their initial weights, the sequence of
+    training episodes and the exploration-noise draws (`runs.training.train`), so the difference
+    between two scenarios is taken within each seed (common random numbers) and tested with a
+    one-sided paired t-test on those differences (H1: `hi` earns more). `per_seed`: rows seed,
+    columns scenario (e.g. `seed_totals`)."""
+    from scipy import stats
+
+    rows = []
+    for lo, hi in steps:
+        if lo not in per_seed or hi not in per_seed:
+            continue
+        d = (per_seed[hi] - per_seed[lo]).dropna()
+        n = len(d)
+        se = float(d.std(ddof=1) / np.sqrt(n)) if n > 1 else np.nan
+        p = float(stats.ttest_1samp(d, 0.0, alternative="greater").pvalue) if n > 1 and d.std(ddof=1) > 0 else np.nan
+        rows.append({"step": f"{label(lo)} < {label(hi)}", "seeds": n,
+                     "mean_difference_eur_per_week": float(d.mean()), "standard_error_eur_per_week": se,
+                     "seeds_with_positive_difference": int((d > 0).sum()), "p_one_sided": p,
+                     "per_seed_difference_eur_per_week": " / ".join(f"{v:+,.0f}" for v in d)})
+    return pd.DataFrame(rows)
+
+
+# ---------------------------------------------------------------------------------------------
+# output
+# ---------------------------------------------------------------------------------------------
+def plt():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as pyplot
+
+    pyplot.rcParams.update({"figure.dpi": 110, "axes.grid": True, "grid.alpha": 0.3, "font.size": 9})
+    return pyplot
+
+
+def save_figure(fig, path: Path, **layout):
+    import matplotlib.pyplot as pyplot
+
+    fig.tight_layout(**layout)
+    fig.savefig(path)
+    pyplot.close(fig)
+
+
+def md_table(df: pd.DataFrame, floatfmt="{:,.1f}") -> str:
+    """A DataFrame as a markdown table (NaN shown as —)."""
+    def fmt(v):
+        if isinstance(v, (float, np.floating)):
+            return "—" if not np.isfinite(v) else floatfmt.format(v)
+        return str(v)
+
+    head = "| " + " | ".join(map(str, df.columns)) + " |"
+    sep = "|" + "|".join("---" for _ in df.columns) + "|"
+    body = ["| " + " | ".join(fmt(v) for v in row) + " |" for row in df.itertuples(index=False)]
+    return "\n".join([head, sep, *body])

@@ -1,0 +1,1 @@
+"""Each design's study: its profiles (quick, paper, ...) and jobs (`runs.study` runs them)."""

@@ -1,0 +1,323 @@
+"""Training a design's learner through the Mesa model, with evaluation, checkpoints and exact resume.
+
+    for episode = 1 .. E:
+        pick a training episode at random (arbitrage: a training week; P2P: a training day)
+        model.reset_episode(...); step through it: the learner acts with exploration noise and
+        stores every cleared hour (observations, actions, the rewards the design pays each role)
+        learner.end_episode(): its updates, then the exploration noise decays
+        every K episodes: play the evaluation episodes without noise -> training curve
+
+A run folder holds:
+    config.json                 what made the run (arguments, scenario, hyperparameters, versions)
+    train_curve.csv             episode, participant, eval_score_eur (+ the design's score parts)
+    checkpoints/ep<E>.pt/.json  full training state + metadata (`agents.learning.checkpoint`)
+    policy.pt / policy.json     the final policy, for `load_trained_policy`
+
+Exact resume: every random stream is checkpointed (episode choice, exploration and mini-batches,
+the model's own generator, torch), checkpoints are taken at episode boundaries, and each episode
+starts the design's solvers cold (`design.cold_start()`), so state left by earlier episodes cannot
+make a resumed run differ from an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from agents.learning.checkpoint import (
+    CHECKPOINT_KIND, POLICY_META, CheckpointError, latest_checkpoint, load_policy, read_verified, save_checkpoint,
+    save_policy,
+)
+from model import dataset
+from model.atomic import write_csv_atomic, write_json_atomic
+from model.scenario import load as load_scenario_arg
+from model.scenario import scenario_sha256
+
+TRAIN_CURVE = "train_curve.csv"
+CONFIG_FILE = "config.json"
+
+
+def make_model(scenario, policy, seed: int, week="eval:1", collect: bool = False):
+    from model.model import MarketModel
+
+    return MarketModel(scenario=load_scenario_arg(scenario), week=week, policy=policy, collect=collect, seed=seed)
+
+
+def default_policy_name(scenario) -> str:
+    """The first built-in policy of the scenario's design (what a model plays before a learner takes over)."""
+    from model.design import get_design
+
+    return get_design(load_scenario_arg(scenario).design).policies[0]
+
+
+# ---------------------------------------------------------------------------------------------
+# playing episodes
+# ---------------------------------------------------------------------------------------------
+def play_episode(model, week: int, first_hour: int = 0, hours: int | None = None, learner=None) -> list[np.ndarray]:
+    """Play one episode from a cold start; returns the sums of the design's hour scores (one array
+    per score column, per participant). With `learner`, every hour is stored in its buffers (the
+    last one as terminal)."""
+    design = model.design
+    design.cold_start()
+    model.reset_episode(week, first_hour, hours)
+    sums = [np.zeros(len(design.participants())) for _ in design.score_columns]
+    while model.running:
+        model.step()
+        h = model.hour_result
+        for acc, value in zip(sums, design.hour_scores(h)):
+            acc += value
+        if learner is not None:
+            learner.remember(h, last=not model.running)
+    return sums
+
+
+def play_week(model, week: int) -> list[np.ndarray]:
+    """All episodes of `week` (arbitrage: the week; P2P: its seven days), scores summed."""
+    total = None
+    for first, hours in model.design.episodes_of_week(week):
+        sums = play_episode(model, week, first, hours)
+        total = sums if total is None else [a + b for a, b in zip(total, sums)]
+    return total
+
+
+def week_labels(which=("test", "eval")) -> list[tuple[str, int]]:
+    """[("test:1", 3), ...]: labelled absolute weeks of the test and/or evaluation sets."""
+    split = dataset.week_split()
+    out = []
+    for kind in which:
+        out += [(f"{kind}:{i + 1}", w) for i, w in enumerate(getattr(split, kind))]
+    return out
+
+
+def score_frame(design, label: str, week: int, sums: list[np.ndarray]) -> pd.DataFrame:
+    ids = np.array(design.participant_ids())
+    return pd.DataFrame({"week": label, design.participant_label: ids,
+                         **dict(zip(design.score_columns, sums)), "total_eur": sum(sums[1:], sums[0]),
+                         "week_number": week})
+
+
+def evaluate_policy(scenario, policy, seed: int = 0, weeks=None, keep_hours: bool = True):
+    """Play `weeks` (labels, default the 12 test weeks + the evaluation week) without exploration.
+
+    policy: a learner/policy object or a built-in policy name. Returns (scores, hours): per week and
+    participant the design's scores, and (if `keep_hours`) the design's per-hour evaluation table."""
+    model = make_model(scenario, policy, seed, collect=keep_hours)
+    if hasattr(policy, "explore"):
+        policy.explore = False
+    labels = week_labels() if weeks is None else [(w, dataset.resolve_week(w)[0]) for w in weeks]
+    rows, hour_labels = [], []
+    for label, w in labels:
+        before = model.record.hours if keep_hours else 0
+        rows.append(score_frame(model.design, label, w, play_week(model, w)))
+        if keep_hours:
+            hour_labels += [label] * (model.record.hours - before)
+    scores = pd.concat(rows, ignore_index=True)
+    hours = model.design.evaluation_hours(model.record, np.array(hour_labels, dtype=object)) if keep_hours else None
+    return scores, hours
+
+
+# ---------------------------------------------------------------------------------------------
+# training
+# ---------------------------------------------------------------------------------------------
+def _rng_state(rng: np.random.Generator) -> dict:
+    return rng.bit_generator.state
+
+
+def _set_rng_state(rng: np.random.Generator, state: dict) -> None:
+    rng.bit_generator.state = state
+
+
+def _check_same_run(meta: dict, expect: dict, where: Path) -> None:
+    for key, what, fix in (
+        ("scenario_sha256", "scenario", "pass the same --scenario (or the scenario files changed since)"),
+        ("hyperparams", "hyperparameters", "pass the same --episodes / --set values"),
+        ("seed", "seed", "pass the same --seed"),
+        ("learner", "learner", "pass the same learner settings"),
+    ):
+        if meta.get(key) != expect[key]:
+            got = meta.get("scenario_name") if key == "scenario_sha256" else meta.get(key)
+            want = expect["scenario_name"] if key == "scenario_sha256" else expect[key]
+            raise CheckpointError(
+                f"{where}: checkpoint does not match this run: {what} differs "
+                f"(checkpoint: {got!r}, requested: {want!r}); {fix}, or use a new --out"
+            )
+
+
+@dataclasses.dataclass
+class TrainResult:
+    run_dir: Path
+    episodes: int
+    seconds: float
+    market_hours: int
+    curve: pd.DataFrame
+
+
+def train(scenario="s-a", episodes: int | None = None, seed: int = 0, out: str | Path = "runs/out/train",
+          eval_every: int = 50, device: str = "cpu", resume: bool = False, hp=None, checkpoint_every: int = 250,
+          progress: bool = True, overwrite: bool = False, callback=None) -> TrainResult:
+    """Train the design's learner for `scenario` (name, TOML path or scenario) and write a run folder.
+
+    episodes overrides `hp.episodes` (default: the paper's 5000). eval_every: episodes between
+    evaluations (the training curve; also at episode 0 and the last). resume: continue from the
+    newest checkpoint in `out` (same scenario, seed, hyperparameters); a finished run is returned
+    as it is. callback(episode, learner) runs after every episode."""
+    import torch
+
+    from agents.learning.hyperparams import RECONSTRUCTED, HyperParams
+    from runs.output import prepare_run_dir, run_metadata
+
+    torch.set_num_threads(1)
+    torch.use_deterministic_algorithms(True)
+    hp = hp or HyperParams()
+    if episodes is not None:
+        hp = dataclasses.replace(hp, episodes=int(episodes))
+    if eval_every < 1 or checkpoint_every < 1:
+        raise ValueError("eval_every and checkpoint_every must be >= 1 episode")
+    sc = load_scenario_arg(scenario)
+    run_dir = prepare_run_dir(out, resume, overwrite)
+
+    model = make_model(sc, default_policy_name(sc), seed, week="train:1")
+    design = model.design
+    learner = design.default_learner(hp, seed, device)
+    model.set_policy(learner)
+    eval_model = make_model(sc, learner, seed)
+    eval_rng_state = _rng_state(eval_model.np_rng)
+    train_rng = np.random.default_rng([seed, 1])  # which training episode each episode plays
+    pool = design.training_episodes()
+    eval_week = dataset.week_split().eval[0]
+    ids = list(design.participant_ids())
+    meta = {
+        "scenario_name": sc.name,
+        "scenario_arg": scenario if isinstance(scenario, str) else sc.source or sc.name,
+        "scenario_sha256": scenario_sha256(sc),
+        "scenario": sc.to_dict(),
+        "design": sc.design,
+        "participant_ids": ids,
+        "learner": learner.kind,
+        "roles": [r.to_dict() for r in design.role_specs()],
+        "hyperparams": hp.to_dict(),
+        "seed": seed,
+        "device": str(learner.device),
+    }
+    curve_columns = ["episode", design.participant_label, "eval_score_eur", *design.score_columns]
+
+    start, curve = 0, []
+    if resume:
+        ck = latest_checkpoint(run_dir)
+        if ck is None:
+            if (run_dir / POLICY_META).exists():
+                raise CheckpointError(f"{run_dir}: finished run without checkpoints; nothing to resume")
+        else:
+            ck_meta, state = read_verified(ck, CHECKPOINT_KIND)
+            _check_same_run(ck_meta, meta, ck)
+            try:
+                learner.load_state(state["brain"])
+            except (KeyError, RuntimeError, ValueError) as e:
+                raise CheckpointError(f"{ck}: tensors do not fit this scenario's networks ({e})") from None
+            torch.set_rng_state(state["torch_rng"])
+            _set_rng_state(train_rng, ck_meta["rng"]["weeks"])
+            _set_rng_state(learner.rng, ck_meta["rng"]["brain"])
+            _set_rng_state(model.np_rng, ck_meta["rng"]["model"])
+            learner.sigma = ck_meta["sigma"]
+            start, curve = ck_meta["episode"], ck_meta["curve"]
+    config = run_metadata("train", {
+        "scenario": meta["scenario_arg"], "episodes": hp.episodes, "seed": seed, "out": str(run_dir),
+        "eval_every": eval_every, "checkpoint_every": checkpoint_every, "device": str(learner.device),
+        "resumed_from_episode": start,
+    }, sc) | {"hyperparams": hp.to_dict(), "hyperparams_reconstructed": RECONSTRUCTED, "learner": learner.kind}
+    write_json_atomic(run_dir / CONFIG_FILE, config)
+
+    focus = ids.index(design.focus_participant) if design.focus_participant in ids else None
+
+    def evaluate(episode: int) -> str:
+        learner.explore = False
+        _set_rng_state(eval_model.np_rng, eval_rng_state)
+        sums = play_week(eval_model, eval_week)
+        total = sum(sums[1:], sums[0])
+        for i, pid in enumerate(ids):
+            curve.append({"episode": episode, design.participant_label: pid, "eval_score_eur": float(total[i]),
+                          **{c: float(s[i]) for c, s in zip(design.score_columns, sums)}})
+        write_csv_atomic(run_dir / TRAIN_CURVE, pd.DataFrame(curve, columns=curve_columns))
+        text = f"eval: all €{float(total.sum()):,.0f}"
+        return text + (f", {design.participant_label} {ids[focus]} €{float(total[focus]):,.0f}" if focus is not None else "")
+
+    if start == 0:
+        evaluate(0)
+    t0, hours0 = time.perf_counter(), model.hours_done
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=hp.episodes, initial=start, desc=f"train {sc.name} seed {seed}", unit="ep",
+                   mininterval=1.0, file=sys.stderr, dynamic_ncols=True)
+    try:
+        for episode in range(start + 1, hp.episodes + 1):
+            week, first_hour = design.episode_start(int(train_rng.choice(pool)))
+            learner.explore = True
+            play_episode(model, week, first_hour, learner=learner)
+            learner.end_episode()
+            if episode % eval_every == 0 or episode == hp.episodes:
+                text = evaluate(episode)
+                if bar is not None:
+                    bar.set_postfix_str(text, refresh=False)
+            if episode % checkpoint_every == 0 or episode == hp.episodes:
+                save_checkpoint(run_dir, episode, learner, {
+                    "sigma": learner.sigma, "curve": curve,
+                    "rng": {"weeks": _rng_state(train_rng), "brain": _rng_state(learner.rng), "model": _rng_state(model.np_rng)},
+                }, meta)
+            if bar is not None:
+                bar.update(1)
+            if callback is not None:
+                callback(episode, learner)
+    finally:
+        if bar is not None:
+            bar.close()
+    seconds = time.perf_counter() - t0
+    save_policy(run_dir, learner, meta | {"episode": hp.episodes, "train_seconds_last_session": seconds})
+    return TrainResult(run_dir, hp.episodes, seconds, model.hours_done - hours0, pd.DataFrame(curve, columns=curve_columns))
+
+
+# ---------------------------------------------------------------------------------------------
+# trained policies
+# ---------------------------------------------------------------------------------------------
+def _legacy_roles(meta: dict):
+    """The roles of a run written before runs recorded them: its scenario's design, built anew."""
+    model = make_model(meta["scenario_arg"], default_policy_name(meta["scenario_arg"]), 0)
+    return model.design.role_specs()
+
+
+def load_trained_policy(run_dir: str | Path, device: str = "cpu"):
+    """(learner, metadata) of a run folder: its final policy, or its newest checkpoint while it is
+    still training. Works on the CPU with only the run folder; the learner acts without exploration.
+    Use it as `MarketModel(scenario=meta["scenario_arg"], policy=learner)`."""
+    return load_policy(run_dir, legacy_roles=_legacy_roles, device=device)
+
+
+def evaluate_run(run_dir: str | Path, out: str | Path, weeks=None, overwrite: bool = False) -> pd.DataFrame:
+    """Write `out/scores.csv` (12 test weeks + evaluation week) and `out/hours.csv` for a trained run."""
+    import json
+
+    import torch
+
+    from runs.output import atomic_dir, run_metadata
+
+    torch.set_num_threads(1)
+    learner, meta = load_trained_policy(run_dir)
+    sc = load_scenario_arg(meta["scenario_arg"])
+    if scenario_sha256(sc) != meta["scenario_sha256"]:
+        print(f"warning: scenario '{sc.name}' changed since {run_dir} was trained; evaluating on the current one",
+              file=sys.stderr)
+    scores, hours = evaluate_policy(sc, learner, seed=meta["seed"], weeks=weeks)
+    with atomic_dir(Path(out), overwrite=overwrite) as tmp:
+        scores.to_csv(tmp / "scores.csv", index=False, float_format="%.6g")
+        hours.to_csv(tmp / "hours.csv", index=False, float_format="%.6g")
+        (tmp / "config.json").write_text(json.dumps(
+            run_metadata("evaluate", {"run": str(run_dir), "out": str(out)}, sc) | {"trained": {
+                k: meta.get(k) for k in ("scenario_name", "seed", "episode", "hyperparams", "learner")}},
+            indent=2, default=str) + "\n")
+    return scores
