@@ -157,7 +157,10 @@ class BalancingOperator(mesa.Agent):
         self.arbitrage_mask = arbitrage_mask
 
     def settle(self, hour, actions=None) -> BalancingRecord:
-        x, s1, s2 = hour.inputs, hour.lem, hour.lfm
+        return self.settle_records(hour.inputs, hour.lem, hour.lfm)
+
+    def settle_records(self, x: ArbitrageInputs, s1: LemRecord, s2: LfmRecord) -> BalancingRecord:
+        """The second stage's money for an hour's inputs and its LEM and LFM records."""
         imbalance, lfm_cost, bm_cost = settlement.second_stage_costs_eur(
             self.cost, s2.dlmp_agg_eur_mwh, s2.up_mw, s2.dn_mw, x.imb_long_eur_mwh, x.imb_short_eur_mwh, x.forecast_error_mw)
         r2 = settlement.second_stage_reward(lfm_cost, bm_cost)

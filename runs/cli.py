@@ -9,8 +9,8 @@ from pathlib import Path
 
 import importlib
 
-from runs.output import DEFAULT_OUT, atomic_dir, print_result, run_metadata, write_json
-from runs.train import add_hp_set
+from runs.args import Terminated, add_hp_set, nonnegative_int, positive_int, sigterm_as_interrupt
+from runs.output import DEFAULT_OUT, check_out, output_dir, print_result, run_metadata, write_json
 
 
 #: Modules that add sub-commands: each has `register(subparsers)` (imports must stay light).
@@ -56,6 +56,8 @@ def cmd_simulate(args) -> int:
     model = MarketModel(scenario=scenario, week=args.week, policy=played.policy, seed=args.seed,
                         **({"location_swap": args.location_swap} if args.location_swap else {}))
     out = Path(args.out) if args.out else DEFAULT_OUT / f"simulate-{model.scenario.name}-{args.week.replace(':', '')}-{played.label}"
+    check_out(out, args.overwrite)  # a bad --out fails now, not after the simulation
+    args.interrupt_hint = f"Nothing was written to {out}."
     with _progress(model.n_hours_total, f"simulate {model.scenario.name}") as bar:
         while model.running:
             model.step()
@@ -65,7 +67,7 @@ def cmd_simulate(args) -> int:
     config = run_metadata("simulate", vars(args) | {"scenario": scenario, "out": str(out)}, model.scenario)
     if played.run_dir is not None:
         config["trained_policy"] = played.record()
-    with atomic_dir(out, overwrite=args.overwrite) as tmp:
+    with output_dir(out, args.overwrite) as tmp:
         for name, df in t.items():
             df.to_csv(tmp / f"{name}.csv", index=False, float_format="%.9g")
         write_json(tmp / "config.json", config)
@@ -129,21 +131,21 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--policy", default="truthful", help="truthful, random, rule, or a run folder written by "
                    "`localmarl train` (plays its trained policy), e.g. runs/out/train-one-arb-seed0")
     s.add_argument("--location-swap", default=None, help='swap aggregators\' buses, e.g. "5:9,8:10"')
-    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--seed", type=nonnegative_int, default=0)
     s.add_argument("--out", default=None, help=f"output folder (default under {DEFAULT_OUT}/)")
     s.add_argument("--overwrite", action="store_true", help="replace a non-empty output folder")
     s.set_defaults(func=cmd_simulate)
 
     f = sub.add_parser("flex-share", help="share of the year's hours in which the LFM buys flexibility (truthful bids)")
     f.add_argument("--scenario", default="s-a")
-    f.add_argument("--seed", type=int, default=0)
+    f.add_argument("--seed", type=nonnegative_int, default=0)
     f.set_defaults(func=cmd_flex_share)
 
     b = sub.add_parser("bench", help="fast clearing vs plain PuLP + CBC on the same week")
     b.add_argument("--scenario", default="s-a")
     b.add_argument("--week", default="test:1")
     b.add_argument("--policy", default="truthful")
-    b.add_argument("--repeats", type=int, default=5, help="fast-path repeats per hour (best of)")
+    b.add_argument("--repeats", type=positive_int, default=5, help="fast-path repeats per hour (best of)")
     b.add_argument("--json", action="store_true", help="print one JSON object")
     b.add_argument("--training", action="store_true", help="measure training speed instead (market hours per second)")
     add_hp_set(b, "with --training: override a hyperparameter of the paper defaults, e.g. --set gamma=0")
@@ -154,14 +156,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
+    """Run a command. Bad input: exit 2 and one line naming the problem and the fix. Ctrl-C or
+    SIGTERM: exit 130 / 143, partial output removed, and how to continue (e.g. --resume)."""
     args = build_parser().parse_args(argv)
-    from model.scenario import ScenarioError
-
+    sigterm_as_interrupt()
     try:
         return args.func(args)
-    except (ScenarioError, FileExistsError, ValueError) as e:
+    except (FileExistsError, ValueError) as e:  # ScenarioError, OutputError, CheckpointError, ... are ValueErrors
         print(f"localmarl {args.command}: error: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt as e:
+        how = "terminated (SIGTERM)" if isinstance(e, Terminated) else "interrupted (Ctrl-C)"
+        print(f"localmarl {args.command}: {how}. {getattr(args, 'interrupt_hint', '')}".rstrip(), file=sys.stderr)
+        return 143 if isinstance(e, Terminated) else 130
 
 
 if __name__ == "__main__":

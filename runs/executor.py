@@ -103,7 +103,10 @@ def _run_local(jobs, workers, finished, failed) -> None:
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
-    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+    from runs.args import ignore_interrupts
+
+    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
+                             initializer=ignore_interrupts) as pool:
         futures = {pool.submit(job.fn, *job.args): i for i, job in enumerate(jobs)}
         try:
             for f in as_completed(futures):
@@ -114,7 +117,9 @@ def _run_local(jobs, workers, finished, failed) -> None:
                     failed(i, e)
                     continue
                 finished(i, result)
-        except BaseException:
+        except BaseException:  # a failure (sweeps), Ctrl-C or SIGTERM: stop the workers now, not after their jobs
+            for process in list(getattr(pool, "_processes", {}).values()):  # the executor has no public terminate
+                process.terminate()
             pool.shutdown(wait=True, cancel_futures=True)
             raise
 

@@ -10,8 +10,9 @@ import os
 import platform
 import shutil
 import subprocess
-import tempfile
 from pathlib import Path
+
+from model.atomic import atomic_dir
 
 DEFAULT_OUT = Path("runs/out")
 
@@ -57,42 +58,59 @@ def run_metadata(command: str, args: dict, scenario=None) -> dict:
     return meta
 
 
-@contextlib.contextmanager
-def atomic_dir(out: Path, overwrite: bool = False):
-    """Yield a temporary folder beside `out`; on success it replaces `out`, on error it is removed.
+class OutputError(ValueError):
+    """An --out that cannot be used: a file, not writable, not empty, nothing to resume."""
 
-    A run that fails half-way leaves the previous contents of `out` (if any) untouched.
-    """
+
+def check_out(out: Path, overwrite: bool = False, resume: bool = False, what: str = "output folder") -> Path:
+    """Check an output folder before any work: the path it names (a symlink is followed, so the
+    folder it points to is written), that it is not a file, that it is empty or may be replaced
+    (`overwrite`) or continued (`resume`), and that its parent folder can be written. Creates the
+    parent folders. Returns the real path. Raises `OutputError` naming the problem and the fix."""
     out = Path(out)
-    if out.exists() and any(out.iterdir()) and not overwrite:
-        raise FileExistsError(f"output folder {out} exists and is not empty; choose another --out or pass --overwrite")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
+    real = Path(os.path.realpath(out))
+    if real.exists() and not real.is_dir():
+        raise OutputError(f"{what} {out} is a file, not a folder; choose another --out")
+    if resume and not (real.is_dir() and any(real.iterdir())):
+        raise OutputError(f"--resume: {what} {out} does not exist or is empty, so there is nothing to resume (a typo?); "
+                          "run without --resume to start a new run there")
+    if real.is_dir() and any(real.iterdir()) and not (overwrite or resume):
+        raise OutputError(f"{what} {out} exists and is not empty; choose another --out or pass --overwrite"
+                          + (" (or --resume to continue it)" if what != "output folder" else ""))
     try:
+        real.parent.mkdir(parents=True, exist_ok=True)
+        probe = real.parent / f".{real.name}.probe-{os.getpid()}"
+        probe.mkdir()
+        probe.rmdir()
+        if real.is_dir():
+            probe = real / f".probe-{os.getpid()}"
+            probe.mkdir()
+            probe.rmdir()
+    except OSError as e:
+        raise OutputError(f"cannot write {what} {out}: {e.strerror or e} ({e.filename or real.parent}); "
+                          "choose a folder you can write to with --out") from None
+    return real
+
+
+@contextlib.contextmanager
+def output_dir(out: Path, overwrite: bool = False):
+    """An output folder written completely or not at all: `check_out`, then a temporary folder that
+    replaces `out` when the block succeeds (`model.atomic.atomic_dir`). Call `check_out` at the start
+    of a command too, so that a bad --out fails before the work, not after it."""
+    with atomic_dir(check_out(out, overwrite)) as tmp:
         yield tmp
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    if out.exists():
-        old = out.with_name(f".{out.name}.old-{os.getpid()}")
-        out.rename(old)
-        tmp.rename(out)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        tmp.rename(out)
 
 
-def prepare_run_dir(path: Path, resume: bool, overwrite: bool, what: str = "output folder") -> Path:
-    """A folder for a run that writes as it goes (training, studies): continue it (`resume`),
-    start it over (`overwrite`), or refuse to touch a non-empty one."""
-    path = Path(path)
-    if path.exists() and any(path.iterdir()) and not resume:
-        if not overwrite:
-            raise FileExistsError(f"{what} {path} exists and is not empty; pass --resume to continue it, "
-                                  "--overwrite to start over, or choose another --out")
-        shutil.rmtree(path)
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+def prepare_run_dir(path: Path, resume: bool, overwrite: bool, what: str = "run folder") -> Path:
+    """A folder for a run that writes as it goes (training, studies): continue it (`resume`), start
+    it over (`overwrite`), or refuse to touch a non-empty one. Call it once everything else has been
+    validated: with `overwrite` it removes the old contents."""
+    real = check_out(path, overwrite=overwrite, resume=resume, what=what)
+    if real.is_dir() and any(real.iterdir()) and not resume:
+        for child in real.iterdir():  # the folder itself stays (it may be a symlink's target or a mount)
+            shutil.rmtree(child) if child.is_dir() and not child.is_symlink() else child.unlink()
+    real.mkdir(exist_ok=True)
+    return real
 
 
 def print_result(result: dict, as_json: bool, width: int = 28) -> None:

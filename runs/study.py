@@ -75,7 +75,10 @@ def run_study(profile_name: str, out: Path, seeds: int | None = None, episodes: 
     from runs.executor import JobsFailed, Progress, check_engine, run_jobs
     from runs.output import prepare_run_dir, run_metadata, write_json
 
+    from agents.learning.team import resolve_device
+
     check_engine(engine, address)
+    resolve_device(device)  # every argument is checked before the study folder is touched
     profile = resolve_profile(design, profile_name, hp_sets)
     seeds = profile.seeds if seeds is None else seeds
     episodes = profile.episodes if episodes is None else episodes

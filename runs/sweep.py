@@ -115,16 +115,30 @@ def _as_list(value, where: str, what: str) -> list:
 
 def load_sweep(name_or_path: str | Path) -> SweepConfig:
     """Load and validate a sweep config by name (`demo-4`, `sensitivity`) or path."""
-    from model import dataset
-    from model.design import get_design
-    from model.scenario import ScenarioError, load_scenario
-
     path = _resolve(name_or_path)
     text = path.read_text()
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise SweepConfigError(f"{path}: not valid TOML ({e}); fix the syntax at that line") from None
+    params = _check_top_level(path, raw)
+    base = _base_scenario(path, raw, params)
+    axes = _parameter_axes(path, raw, params, parameters_of(base))
+    for key, default in (("scenario", "s-a"), ("policy", "truthful"), ("name", path.stem), ("description", "")):
+        if not isinstance(raw.get(key, default), str):
+            raise SweepConfigError(f"{path}: {key} must be a string, got {raw[key]!r}")
+    weeks, seeds = _weeks(path, raw), _seeds(path, raw)
+    cfg = SweepConfig(
+        name=raw.get("name", path.stem), description=raw.get("description", ""),
+        scenario=raw.get("scenario", "s-a"), policy=raw.get("policy", "truthful"),
+        weeks=weeks, seeds=seeds, parameters=axes, source=str(path), text=text,
+    )
+    _check_points(path, cfg, base)
+    return cfg
+
+
+def _check_top_level(path: Path, raw: dict) -> dict:
+    """The config's keys are known and its [parameters] is a table without weeks or seeds; returns that table."""
     bad = set(raw) - _TOP_KEYS
     if bad:
         raise SweepConfigError(f"{path}: unknown key(s) {sorted(bad)}; valid keys: {sorted(_TOP_KEYS)}")
@@ -137,14 +151,24 @@ def load_sweep(name_or_path: str | Path) -> SweepConfig:
             f"{path}: [parameters] {sorted(misplaced)}: weeks and seeds are not grid parameters; "
             "set the top-level weeks = [\"test:1\", ...] and seeds = [0, ...] instead"
         )
+    return params
+
+
+def _base_scenario(path: Path, raw: dict, params: dict):
+    """The scenario whose design says what can be swept: the top-level one, or the first swept one."""
+    from model.scenario import ScenarioError, load_scenario
+
     base_name = raw.get("scenario", "s-a")
     if not isinstance(base_name, str):
         raise SweepConfigError(f"{path}: scenario must be a string, got {base_name!r}")
     try:
-        base = load_scenario(base_name if "scenario" not in params else _as_list(params["scenario"], "", "")[0])
+        return load_scenario(base_name if "scenario" not in params else _as_list(params["scenario"], "", "")[0])
     except (ScenarioError, TypeError) as e:
         raise SweepConfigError(f"{path}: scenario: {e}") from None
-    parameters = parameters_of(base)
+
+
+def _parameter_axes(path: Path, raw: dict, params: dict, parameters: dict[str, type]) -> dict[str, tuple]:
+    """[parameters] -> axis: values, each a sweepable parameter (`parameters`) with distinct values of its type."""
     bad = set(params) - set(parameters)
     if bad:
         raise SweepConfigError(
@@ -153,7 +177,6 @@ def load_sweep(name_or_path: str | Path) -> SweepConfig:
     for key in ("scenario", "policy"):
         if key in raw and key in params:
             raise SweepConfigError(f"{path}: {key} is set both at the top level and in [parameters]; keep one")
-
     axes: dict[str, tuple] = {}
     for key, value in params.items():
         where = f"{path}: [parameters].{key}"
@@ -168,10 +191,12 @@ def load_sweep(name_or_path: str | Path) -> SweepConfig:
         if len(set(values)) != len(values):
             raise SweepConfigError(f"{where} = {values} repeats a value; list each value once")
         axes[key] = tuple(values)
+    return axes
 
-    for key, default in (("scenario", "s-a"), ("policy", "truthful"), ("name", path.stem), ("description", "")):
-        if not isinstance(raw.get(key, default), str):
-            raise SweepConfigError(f"{path}: {key} must be a string, got {raw[key]!r}")
+
+def _weeks(path: Path, raw: dict) -> tuple[int, ...]:
+    """The weeks' specs (`model.dataset.resolve_week`) -> absolute week numbers, each once, in order."""
+    from model import dataset
 
     weeks = []
     for spec in _as_list(raw.get("weeks", "test:1"), f"{path}: weeks", "week spec"):
@@ -181,18 +206,25 @@ def load_sweep(name_or_path: str | Path) -> SweepConfig:
             weeks += dataset.resolve_week(spec)
         except ValueError as e:
             raise SweepConfigError(f"{path}: weeks: {e}") from None
+    return tuple(dict.fromkeys(weeks))
+
+
+def _seeds(path: Path, raw: dict) -> tuple[int, ...]:
     seeds = _as_list(raw.get("seeds", 0), f"{path}: seeds", "seed")
     if not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds):
         raise SweepConfigError(f"{path}: seeds must be non-negative integers, like seeds = [0, 1], got {seeds!r}")
     if len(set(seeds)) != len(seeds):
         raise SweepConfigError(f"{path}: seeds = {seeds} repeats a seed; list each seed once")
+    return tuple(seeds)
 
-    cfg = SweepConfig(
-        name=raw.get("name", path.stem), description=raw.get("description", ""),
-        scenario=raw.get("scenario", "s-a"), policy=raw.get("policy", "truthful"),
-        weeks=tuple(dict.fromkeys(weeks)), seeds=tuple(seeds), parameters=axes, source=str(path), text=text,
-    )
-    # every point must build a valid scenario: check the values here, not in a worker half-way through
+
+def _check_points(path: Path, cfg: SweepConfig, base) -> None:
+    """Every point builds a valid scenario of the base's design with one of its policies: checked
+    here, not in a worker half-way through the sweep."""
+    from model.design import get_design
+    from model.scenario import ScenarioError, load_scenario
+
+    axes = cfg.parameters
     scenarios = {}
     for point in cfg.points():
         where = f"{path}: [parameters]" if "scenario" in axes else f"{path}: scenario"
@@ -214,7 +246,6 @@ def load_sweep(name_or_path: str | Path) -> SweepConfig:
                 sc.with_overrides(**{key: v})
             except ScenarioError as e:
                 raise SweepConfigError(f"{path}: [parameters].{key} = {v!r}: {e}") from None
-    return cfg
 
 
 # --- one run: the pure function both engines call ---------------------------------------
@@ -321,12 +352,12 @@ def design_of(cfg: SweepConfig):
 
 
 def write_outputs(out: Path, cfg: SweepConfig, participants, market, meta: dict, overwrite: bool) -> list[str]:
-    from runs.output import atomic_dir, write_json
+    from runs.output import output_dir, write_json
 
     design = design_of(cfg)
     label = design.participant_label
     axes = list(cfg.parameters)
-    with atomic_dir(out, overwrite=overwrite) as tmp:
+    with output_dir(out, overwrite) as tmp:
         participants.to_csv(tmp / f"{label}s.csv", index=False)
         market.to_csv(tmp / "market.csv", index=False)
         (tmp / "sweep.toml").write_text(cfg.text)
@@ -341,12 +372,12 @@ def write_outputs(out: Path, cfg: SweepConfig, participants, market, meta: dict,
 
 def cmd_sweep(args) -> int:
     from model.scenario import load_scenario
-    from runs.output import DEFAULT_OUT, run_metadata
+    from runs.output import DEFAULT_OUT, check_out, run_metadata
 
     cfg = load_sweep(args.config)
     out = Path(args.out) if args.out else DEFAULT_OUT / f"sweep-{cfg.name}"
-    if out.exists() and any(out.iterdir()) and not args.overwrite:  # fail before the runs, not after
-        raise FileExistsError(f"output folder {out} exists and is not empty; choose another --out or pass --overwrite")
+    check_out(out, args.overwrite)  # a bad --out fails before the runs, not after them
+    args.interrupt_hint = f"Nothing was written to {out}."
     n_runs = len(cfg.points()) * len(cfg.weeks) * len(cfg.seeds)
     print(f"sweep {cfg.name}: {len(cfg.points())} points x {len(cfg.weeks)} week(s) x {len(cfg.seeds)} seed(s) "
           f"= {n_runs} runs on engine {args.engine}", file=sys.stderr)

@@ -9,23 +9,20 @@ import sys
 import time
 from pathlib import Path
 
+from runs.args import add_hp_set, check_device, nonnegative_int, positive_int
 from runs.output import DEFAULT_OUT, print_result
-
-
-def add_hp_set(parser, help: str) -> None:
-    """`--set NAME=VALUE` (repeatable): hyperparameter overrides, parsed by `HyperParams.with_overrides`."""
-    parser.add_argument("--set", action="append", metavar="NAME=VALUE", default=[], help=help)
 
 
 def register(sub) -> None:
     """Add `train`, `evaluate` and `study` to the `localmarl` parser."""
-    t = sub.add_parser("train", help="train HMADDPG bidders on random training weeks (paper Algorithm 1)")
+    t = sub.add_parser("train", help="train the design's learner (arbitrage: HMADDPG bidders, the paper's Algorithm 1)")
     t.add_argument("--scenario", default="all-arb", help="s-a, one-arb, all-arb, ... or a TOML path")
-    t.add_argument("--episodes", type=int, default=5000, help="episodes (one random training week each; paper: 5000)")
-    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--episodes", type=positive_int, default=5000,
+                   help="episodes (arbitrage: one random training week each; paper: 5000)")
+    t.add_argument("--seed", type=nonnegative_int, default=0)
     t.add_argument("--out", default=None, help=f"run folder (default {DEFAULT_OUT}/train-SCENARIO-seedN)")
-    t.add_argument("--eval-every", type=int, default=50, help="episodes between evaluations on the evaluation week")
-    t.add_argument("--checkpoint-every", type=int, default=250, help="episodes between checkpoints")
+    t.add_argument("--eval-every", type=positive_int, default=50, help="episodes between evaluations on the evaluation week")
+    t.add_argument("--checkpoint-every", type=positive_int, default=250, help="episodes between checkpoints")
     t.add_argument("--device", default="cpu", help="cpu, cuda or auto (CUDA when present); CPU is faster for these small nets")
     t.add_argument("--resume", action="store_true", help="continue the run in --out from its newest checkpoint")
     t.add_argument("--overwrite", action="store_true", help="start over in a non-empty --out")
@@ -44,10 +41,10 @@ def register(sub) -> None:
     s.add_argument("--design", default="arbitrage", help="the market design whose study runs (default arbitrage)")
     s.add_argument("--profile", default="quick", help="quick (<= 20 min on 2 cores), paper (the paper's episodes), "
                    "tiny (smoke test)")
-    s.add_argument("--seeds", type=int, default=None, help="seeds per scenario (default: the profile's)")
-    s.add_argument("--episodes", type=int, default=None, help="override the profile's episodes")
+    s.add_argument("--seeds", type=positive_int, default=None, help="seeds per scenario (default: the profile's)")
+    s.add_argument("--episodes", type=positive_int, default=None, help="override the profile's episodes")
     s.add_argument("--out", default=None, help=f"study folder (default {DEFAULT_OUT}/study-PROFILE)")
-    s.add_argument("--jobs", type=int, default=2, help="parallel worker processes, or Ray CPUs (default 2)")
+    s.add_argument("--jobs", type=positive_int, default=2, help="parallel worker processes, or Ray CPUs (default 2)")
     s.add_argument("--engine", choices=("local", "ray"), default="local",
                    help="local: processes on this machine; ray: Ray tasks (local instance, or --address)")
     s.add_argument("--address", default=None, help="Ray cluster to join (with --engine ray)")
@@ -63,7 +60,10 @@ def cmd_train(args) -> int:
     from runs.training import train
 
     hp = HyperParams().with_overrides(args.set)
+    check_device(args.device)
     out = Path(args.out) if args.out else DEFAULT_OUT / f"train-{Path(args.scenario).stem}-seed{args.seed}"
+    args.interrupt_hint = (f"The run folder {out} keeps its newest checkpoint: continue with the same command "
+                           "and --resume (it ends with the numbers an uninterrupted run gives).")
     r = train(args.scenario, episodes=args.episodes, seed=args.seed, out=out, eval_every=args.eval_every,
               device=args.device, resume=args.resume, hp=hp, checkpoint_every=args.checkpoint_every,
               overwrite=args.overwrite)
@@ -83,6 +83,7 @@ def cmd_evaluate(args) -> int:
 
     out = Path(args.out) if args.out else Path(args.run) / "evaluation"
     weeks = args.weeks.split(",") if args.weeks else None
+    args.interrupt_hint = f"Nothing was written to {out}."
     scores = evaluate_run(args.run, out, weeks=weeks, overwrite=args.overwrite)
     who = scores.columns[1]  # the design's participant label
     per = scores.groupby(who)[list(scores.columns[2:-1])].sum().round(1)
@@ -95,8 +96,11 @@ def cmd_evaluate(args) -> int:
 def cmd_study(args) -> int:
     from runs.study import StudyJobsFailed, run_study
 
+    check_device(args.device)
     prefix = "study" if args.design == "arbitrage" else f"study-{args.design}"
     out = Path(args.out) if args.out else DEFAULT_OUT / f"{prefix}-{args.profile}"
+    args.interrupt_hint = (f"Finished runs (and checkpoints of unfinished ones) are kept in {out}: run the same "
+                           "command with --resume to do only what is missing.")
     try:
         report = run_study(args.profile, out, seeds=args.seeds, episodes=args.episodes, jobs=args.jobs,
                            device=args.device, resume=args.resume, overwrite=args.overwrite, hp_sets=args.set,
@@ -108,28 +112,18 @@ def cmd_study(args) -> int:
     return 0
 
 
-def bench_training(args) -> int:
-    """Market hours per second while training (clearing + acting + learning), the design's default
-    learner at the paper's hyperparameters unless `--set NAME=VALUE` overrides some."""
+def _timed_training(model, learner, pool, episodes: int, warmup: int) -> dict:
+    """Train `learner` in `model` on `warmup` + `episodes` episodes drawn from `pool`; returns what
+    the timed episodes took: hours, wall and CPU seconds, and the seconds spent stepping the model
+    (clearing and acting), storing transitions and learning."""
     import numpy as np
-    import torch
 
-    from agents.learning.hyperparams import HyperParams
-    from runs.training import default_policy_name, make_model
-
-    torch.set_num_threads(1)
-    episodes, warmup = 30, 2
-    hp = HyperParams().with_overrides(args.set)
-    model = make_model(args.scenario, default_policy_name(args.scenario), 0, week="train:1")
     design = model.design
-    learner = design.default_learner(hp, 0, "cpu")
-    model.set_policy(learner)
     rng = np.random.default_rng(0)
-    pool = design.training_episodes()
+    clock = time.perf_counter
     t_step = t_store = t_learn = 0.0
     wall0 = cpu0 = 0.0
     hours = 0
-    clock = time.perf_counter
     for ep in range(warmup + episodes):
         if ep == warmup:
             t_step = t_store = t_learn = 0.0
@@ -149,9 +143,17 @@ def bench_training(args) -> int:
         t0 = clock()
         learner.end_episode()
         t_learn += clock() - t0
-    wall, cpu = clock() - wall0, time.process_time() - cpu0
-    # acting alone: the same learner on the observations of one episode, no clearing
-    week, first_hour = design.episode_start(int(pool[0]))
+    return {"hours": hours, "wall_s": clock() - wall0, "cpu_s": time.process_time() - cpu0,
+            "step_s": t_step, "store_s": t_store, "learn_s": t_learn}
+
+
+def _acting_ms_per_hour(model, learner, episode: int) -> float:
+    """Acting alone: milliseconds per hour `learner` takes to act on the observations of one
+    training episode, without clearing any market."""
+    import numpy as np
+
+    design = model.design
+    week, first_hour = design.episode_start(episode)
     model.reset_episode(week, first_hour)
     seen = []
     while model.running:
@@ -159,22 +161,43 @@ def bench_training(args) -> int:
         seen.append(model.hour_result.observations)
     stages = design.acting_stages()
     rows = {s.name: np.arange(len(design.population(s.role))) for s in stages}
-    t0 = clock()
+    t0 = time.perf_counter()
     for obs in seen:
         for s in stages:
             learner.act(s.name, obs[s.name], rows[s.name])
-    act_ms = (clock() - t0) / len(seen) * 1e3
+    return (time.perf_counter() - t0) / len(seen) * 1e3
+
+
+def bench_training(args) -> int:
+    """Market hours per second while training (clearing + acting + learning), the design's default
+    learner at the paper's hyperparameters unless `--set NAME=VALUE` overrides some."""
+    import torch
+
+    from agents.learning.hyperparams import HyperParams
+    from runs.training import default_policy_name, make_model
+
+    torch.set_num_threads(1)
+    episodes = 30
+    hp = HyperParams().with_overrides(args.set)
+    model = make_model(args.scenario, default_policy_name(args.scenario), 0, week="train:1")
+    design = model.design
+    learner = design.default_learner(hp, 0, "cpu")
+    model.set_policy(learner)
+    pool = design.training_episodes()
+    t = _timed_training(model, learner, pool, episodes, warmup=2)
+    act_ms = _acting_ms_per_hour(model, learner, int(pool[0]))
+    hours, wall = t["hours"], t["wall_s"]
     ms = wall / hours * 1e3
     result = {
         "market_hours_per_s": round(hours / wall, 1),
         "ms_per_hour": round(ms, 4),
-        "clearing_and_acting_ms_per_hour": round(t_step / hours * 1e3, 4),
+        "clearing_and_acting_ms_per_hour": round(t["step_s"] / hours * 1e3, 4),
         "acting_ms_per_hour": round(act_ms, 4),
-        "storing_ms_per_hour": round(t_store / hours * 1e3, 4),
-        "learning_ms_per_hour": round(t_learn / hours * 1e3, 4),
-        "learning_ms_per_episode": round(t_learn / episodes * 1e3, 3),
+        "storing_ms_per_hour": round(t["store_s"] / hours * 1e3, 4),
+        "learning_ms_per_hour": round(t["learn_s"] / hours * 1e3, 4),
+        "learning_ms_per_episode": round(t["learn_s"] / episodes * 1e3, 3),
         "projected_5000_episode_run_min": round(5000 * design.episode_hours * ms / 1e3 / 60, 2),
-        "cpu_time_over_wall": round(cpu / wall, 3),
+        "cpu_time_over_wall": round(t["cpu_s"] / wall, 3),
         **design.counters(),
         "episodes": episodes,
         "hours": hours,

@@ -178,6 +178,9 @@ def train(scenario="s-a", episodes: int | None = None, seed: int = 0, out: str |
         hp = dataclasses.replace(hp, episodes=int(episodes))
     if eval_every < 1 or checkpoint_every < 1:
         raise ValueError("eval_every and checkpoint_every must be >= 1 episode")
+    from agents.learning.team import resolve_device
+
+    resolve_device(device)  # a bad --device is an error before the run folder is touched
     sc = load_scenario_arg(scenario)
     run_dir = prepare_run_dir(out, resume, overwrite)
 
@@ -304,16 +307,17 @@ def evaluate_run(run_dir: str | Path, out: str | Path, weeks=None, overwrite: bo
 
     import torch
 
-    from runs.output import atomic_dir, run_metadata
+    from runs.output import check_out, output_dir, run_metadata
 
     torch.set_num_threads(1)
+    check_out(out, overwrite)  # a bad --out fails now, not after the evaluation
     learner, meta = load_trained_policy(run_dir)
     sc = load_scenario_arg(meta["scenario_arg"])
     if scenario_sha256(sc) != meta["scenario_sha256"]:
         print(f"warning: scenario '{sc.name}' changed since {run_dir} was trained; evaluating on the current one",
               file=sys.stderr)
     scores, hours = evaluate_policy(sc, learner, seed=meta["seed"], weeks=weeks)
-    with atomic_dir(Path(out), overwrite=overwrite) as tmp:
+    with output_dir(Path(out), overwrite) as tmp:
         scores.to_csv(tmp / "scores.csv", index=False, float_format="%.6g")
         hours.to_csv(tmp / "hours.csv", index=False, float_format="%.6g")
         (tmp / "config.json").write_text(json.dumps(

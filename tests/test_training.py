@@ -80,7 +80,8 @@ def test_corrupt_or_mismatched_checkpoint_gives_a_clear_error(scenario, tmp_path
     pt.write_bytes(pt.read_bytes()[:1000])  # truncated, as by a full disk
     with pytest.raises(CheckpointError, match="corrupt"):
         train(scenario, out=tmp_path / "r", resume=True, **kw)
-    with pytest.raises(FileExistsError, match="--resume"):
+    with pytest.raises(ValueError, match="exists and is not empty; choose another --out or pass --overwrite "
+                                         r"\(or --resume to continue it\)"):
         train(scenario, out=tmp_path / "r", **kw)
 
 
@@ -145,3 +146,27 @@ def test_checkpoints_record_the_learner_and_runs_written_before_that_still_load(
     (tmp_path / "r" / "policy.json").write_text(json.dumps(meta))
     with pytest.raises(ValueError, match="unknown learner kind 'no-such-learner'"):
         load_trained_policy(tmp_path / "r")
+
+
+def test_resume_from_any_checkpoint_on_the_real_data_ends_with_the_uninterrupted_numbers(tmp_path):
+    """A run resumed from the checkpoint of episode 25 or 40 (real data, the paper's hyperparameters)
+    ends with the uninterrupted run's policy and training curve, byte for byte: no state carried
+    across episodes (the LFM solver's history included) is missing from a checkpoint."""
+    import filecmp
+    import shutil
+
+    kw = dict(episodes=50, seed=0, eval_every=25, checkpoint_every=5, progress=False)
+
+    def snapshot(episode, learner):
+        if episode in (25, 40):
+            shutil.copytree(tmp_path / "X" / "checkpoints", tmp_path / f"ck{episode}")
+
+    train("s-a", out=tmp_path / "X", callback=snapshot, **kw)
+    for episode in (25, 40):
+        resumed = tmp_path / f"Y{episode}"
+        (resumed / "checkpoints").mkdir(parents=True)
+        for f in (tmp_path / f"ck{episode}").glob(f"ep{episode:06d}.*"):
+            shutil.copy(f, resumed / "checkpoints")
+        train("s-a", out=resumed, resume=True, **kw)
+        for name in ("policy.pt", "train_curve.csv"):
+            assert filecmp.cmp(tmp_path / "X" / name, resumed / name, shallow=False), (episode, name)

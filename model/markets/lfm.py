@@ -309,11 +309,7 @@ class LfmSolver:
         lp.row_lower_, lp.row_upper_ = m.row_lower, m.row_upper
         lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
         lp.a_matrix_.start_, lp.a_matrix_.index_, lp.a_matrix_.value_ = m.a_csc
-        h = highspy.Highs()
-        h.setOptionValue("output_flag", False)
-        h.setOptionValue("presolve", "off")  # keep the basis between hours (warm start)
-        h.passModel(lp)
-        self._h = h
+        self._lp = lp
         self._optimal = highspy.HighsModelStatus.kOptimal
 
         nonslack = np.arange(1, B)
@@ -333,8 +329,7 @@ class LfmSolver:
         # aggregator -> bus incidence (non-slack buses), to sum per-bus quantities
         self._inc = np.zeros((B - 1, K))
         self._inc[np.asarray(net.agg_bus) - 1, np.arange(K)] = 1.0
-        h.changeColsCost(len(self._c_slack), self._c_slack, np.full(len(self._c_slack), net.voll_eur_mwh))
-        h.changeColsCost(len(self._c_qslack), self._c_qslack, np.full(len(self._c_qslack), Q_SLACK_PRICE_FACTOR * net.voll_eur_mwh))
+        self._h = self._new_highs()
         # the screen: LinDistFlow of a schedule as one linear map of the non-slack injections,
         # [p_bus, q_bus] -> [P_line, Q_line, v - v_slack^2] (non-slack buses), read off grid.lindistflow
         unit = np.zeros((2 * (B - 1), B)), np.zeros((2 * (B - 1), B))
@@ -351,11 +346,25 @@ class LfmSolver:
         self.n_screened = self.n_lp = 0  # hours cleared without / with the LP (for benchmarks)
         self.n_cold_retries = 0  # LP hours solved a second time from scratch after a stalled warm start
 
+    def _new_highs(self):
+        """A fresh highspy model of the LFM (no basis, no solver history)."""
+        import highspy
+
+        h = highspy.Highs()
+        h.setOptionValue("output_flag", False)
+        h.setOptionValue("presolve", "off")  # keep the basis between hours (warm start)
+        h.passModel(self._lp)
+        voll = self.net.voll_eur_mwh
+        h.changeColsCost(len(self._c_slack), self._c_slack, np.full(len(self._c_slack), voll))
+        h.changeColsCost(len(self._c_qslack), self._c_qslack, np.full(len(self._c_qslack), Q_SLACK_PRICE_FACTOR * voll))
+        return h
+
     def reset(self) -> None:
-        """Forget the warm-start basis: the next hour solves cold, so its result cannot depend on
-        earlier hours (degenerate hours have several optimal vertices). Training calls this at
-        the start of every episode, which makes a resumed run identical to an uninterrupted one."""
-        self._h.clearSolver()
+        """Start from a fresh solver: the next hour solves cold and nothing of earlier hours is left
+        (degenerate hours have several optimal vertices, and `clearSolver` alone keeps state that
+        can change which one the simplex returns). Training calls this at the start of every
+        episode, which makes a run resumed from any checkpoint identical to an uninterrupted one."""
+        self._h = self._new_highs()
 
     @property
     def n_rows(self) -> int:

@@ -6,6 +6,7 @@ folder, so `python -m runs.report DIR` rebuilds it. Shared helpers: `runs.report
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -681,37 +682,55 @@ def explain(checks_: list[dict], ex: pd.DataFrame, t1: pd.DataFrame, pt: pd.Data
     return lines
 
 
-def build_report(study: Path) -> Path:
-    """Write tables/*.csv, figures/*.png and report.md for a study folder; returns report.md."""
-    from runs.studies.arbitrage_best_response import COARSE, FINE, TINY
+@dataclass(frozen=True)
+class ReportTables:
+    """What the report shows, computed once from the study's data (`_tables`)."""
 
-    data = load(study)
-    study = Path(study)
-    (study / "tables").mkdir(exist_ok=True)
-    (study / "figures").mkdir(exist_ok=True)
-    scen, scores, curves = data["scenarios"], data["scores"], data["curves"]
-    meta = data["meta"]
-    prof = meta.get("profile", {})
+    table1: pd.DataFrame  # aggregator 5 per test week (`table1`)
+    table2: pd.DataFrame  # all aggregators' total profit (`table2`)
+    by_week: pd.DataFrame  # Table II per test week, beside the flexibility bought in S-a (`table2_by_week`)
+    paired: pd.DataFrame  # the ordering seed by seed (`paired_seed_test`)
+    baselines: pd.DataFrame  # rule-based policies beside the learned ones (`baseline_table`)
+    markets: pd.DataFrame  # what the learned policies do to the markets (`market_table`)
+    exploitability: pd.DataFrame  # aggregator 5 against its best response (`exploitability_table`)
+    swap: pd.DataFrame  # the location swap (`swap_table`)
+    checks: list[dict]  # the paper's findings, reproduced or not (`checks`)
 
-    t1 = table1(scores, scen)
-    t2 = table2(scores, scen)
-    bt = baseline_table(scores, data["baselines"], scen)
-    ex = exploitability_table(data["best_response"], scen)
-    sw = swap_table(scores)
+
+#: The file under tables/ of each `ReportTables` table.
+TABLE_FILES = {"table1": "table1_agg5_test_weeks", "table2": "table2_total_profit", "by_week": "table2_by_test_week",
+               "paired": "ordering_paired_by_seed", "baselines": "baselines", "markets": "markets",
+               "exploitability": "exploitability_agg5", "swap": "location_swap"}
+
+
+def _tables(study: Path, data: dict) -> ReportTables:
+    """Every table of the report, from the study's data (`load`) and its evaluation hours."""
+    scen, scores = data["scenarios"], data["scores"]
+    t1, t2 = table1(scores, scen), table2(scores, scen)
     hours = eval_test_hours(study, scen)
-    mk = market_table(hours)
     tw = table2_by_week(scores, flex_by_week(hours[SA]) if SA in scen else pd.DataFrame(), scen) if len(scores) else pd.DataFrame()
     pt = paired_seed_test(scores) if len(scores) else pd.DataFrame()
-    for name, df in (("table1_agg5_test_weeks", t1), ("table2_total_profit", t2), ("table2_by_test_week", tw),
-                     ("ordering_paired_by_seed", pt),
-                     ("baselines", bt), ("markets", mk),
-                     ("exploitability_agg5", ex), ("location_swap", sw)):
+    return ReportTables(table1=t1, table2=t2, by_week=tw, paired=pt,
+                        baselines=baseline_table(scores, data["baselines"], scen), markets=market_table(hours),
+                        exploitability=exploitability_table(data["best_response"], scen), swap=swap_table(scores),
+                        checks=checks(t1, t2, scores, pt))
+
+
+def _write_tables(study: Path, tables: ReportTables) -> None:
+    """tables/NAME.csv for every table that has rows (`TABLE_FILES`)."""
+    (study / "tables").mkdir(exist_ok=True)
+    for attr, name in TABLE_FILES.items():
+        df = getattr(tables, attr)
         if len(df):
             df.to_csv(study / "tables" / f"{name}.csv", index=False, float_format="%.6g")
-    ch = checks(t1, t2, scores, pt)
 
-    figs = {}
+
+def _figures(study: Path, data: dict, tables: ReportTables) -> dict[str, str]:
+    """Draw figures/*.png for what the study has; returns {file name: caption}, in report order."""
+    scen, scores, curves = data["scenarios"], data["scores"], data["curves"]
     f = study / "figures"
+    f.mkdir(exist_ok=True)
+    figs = {}
     if len(curves):
         fig_training_curves(curves, scen, f / "fig05_training_curves.png")
         figs["fig05_training_curves.png"] = "Training curves on the evaluation week"
@@ -731,17 +750,21 @@ def build_report(study: Path) -> Path:
     if len(scores):
         fig_per_aggregator(scores, data["baselines"], scen, f / "fig11_per_aggregator_totals.png")
         figs["fig11_per_aggregator_totals.png"] = "Per-aggregator totals, three scenarios"
-    if len(sw):
-        fig_swap(sw, f / "fig12_location_swap.png")
+    if len(tables.swap):
+        fig_swap(tables.swap, f / "fig12_location_swap.png")
         figs["fig12_location_swap.png"] = "Location swap gaps"
-    if len(ex):
-        fig_exploitability(ex, f / "fig_exploitability_agg5.png")
+    if len(tables.exploitability):
+        fig_exploitability(tables.exploitability, f / "fig_exploitability_agg5.png")
         figs["fig_exploitability_agg5.png"] = f"Aggregator {AGG}: learned vs best response"
+    return figs
 
-    grid = {"fine": FINE, "coarse": COARSE, "tiny": TINY}.get(prof.get("br_grid", ""), None)
+
+def _section_intro(data: dict) -> list[str]:
+    """The title, how the study was run, and what the scores mean."""
+    scen, scores, meta = data["scenarios"], data["scores"], data["meta"]
+    prof = meta.get("profile", {})
     n_test = scores[_is_test(scores.week)].week.nunique() if len(scores) else 0
-    L = []
-    L.append(f"# Study report: profile `{prof.get('name', '?')}`\n")
+    L = [f"# Study report: profile `{prof.get('name', '?')}`\n"]
     L.append(f"Generated by `localmarl study --profile {prof.get('name', '?')} --seeds {prof.get('seeds', '?')}`. "
              f"Scenarios: {', '.join(SCENARIO_LABEL.get(s, s) for s in scen)}; {prof.get('seeds', '?')} seed(s) each; "
              f"{prof.get('episodes', '?')} episodes per run (paper: 5000); scores over {n_test} test week(s) and the evaluation week.")
@@ -759,12 +782,17 @@ def build_report(study: Path) -> Path:
     L.append("\nScores are cumulative rewards in € per week (net-cost reductions): first stage Σr¹ (LEM, against truthful "
              "bidding), second stage Σr² (LFM + balancing), total = sum. Our market differs from the paper's (NL 2018 prices, "
              "DK1 imbalance spreads, our own portfolios), so absolute euros differ; the *shape* is what should reproduce.\n")
+    return L
 
-    L.append("## Does it reproduce the paper's findings?\n")
+
+def _section_findings(tables: ReportTables, scores: pd.DataFrame, prof: dict) -> list[str]:
+    """Which of the paper's findings reproduce, and the reading of the evidence (`explain`)."""
+    ch, ex = tables.checks, tables.exploitability
+    L = ["## Does it reproduce the paper's findings?\n"]
     if ch:
         L.append(_md(pd.DataFrame([{"finding": c["claim"], "reproduced": _verdict(c), "ours": c["ours"],
                                     "paper": c["paper"], "per seed": c["seeds"]} for c in ch])))
-    lines = explain(ch, ex, t1, pt, mk, scores, tw)
+    lines = explain(ch, ex, tables.table1, tables.paired, tables.markets, scores, tables.by_week)
     if ch and all(c["ok"] for c in ch) and len(ex) and (ex.regret_share > 0.15).any():
         noisy = any(c.get("resolved") is False for c in ch)
         lines.append("- Taken together: the paper's orderings hold here" + (" on the means (the test-week ordering within "
@@ -774,14 +802,17 @@ def build_report(study: Path) -> Path:
     if lines:
         L.append("\nReading of the evidence (best response below):\n")
         L += lines
+    return L
 
-    L.append(f"\n## Table I — aggregator {AGG} per test week (mean over seeds, €)\n")
-    L.append("Ours:\n")
-    L.append(_table1_md(t1) if len(t1) else "(no scores)")
-    L.append("\nPaper:\n")
-    L.append(_paper_table1_md())
 
-    L.append("\n## Table II — average total profit of all aggregators (€ per week)\n")
+def _section_table1(t1: pd.DataFrame) -> list[str]:
+    return [f"\n## Table I — aggregator {AGG} per test week (mean over seeds, €)\n", "Ours:\n",
+            _table1_md(t1) if len(t1) else "(no scores)", "\nPaper:\n", _paper_table1_md()]
+
+
+def _section_table2(t2: pd.DataFrame, pt: pd.DataFrame, tw: pd.DataFrame) -> list[str]:
+    """Table II, the ordering seed by seed (`paired_seed_test`), and per test week (`table2_by_week`)."""
+    L = ["\n## Table II — average total profit of all aggregators (€ per week)\n"]
     if len(t2):
         show = t2.assign(scenario=t2.scenario.map(lambda s: SCENARIO_LABEL.get(s, s)))
         L.append(_md(show[["scenario", "eval_week_eur", "test_weeks_eur", "test_weeks_min_seed_eur", "test_weeks_max_seed_eur",
@@ -794,8 +825,12 @@ def build_report(study: Path) -> Path:
         L.append("\nPer test week (mean over seeds): all aggregators' total and LEM (first-stage) score per "
                  "scenario, and the flexibility (up + down, MWh) the DSO buys in S-a.\n")
         L.append(_md(tw, "{:,.0f}"))
+    return L
 
-    L.append("\n## What the learned policies do to the markets (test weeks, mean over seeds)\n")
+
+def _section_markets(mk: pd.DataFrame) -> list[str]:
+    """What the learned policies do to the markets (`market_table`), one row per measure."""
+    L = ["\n## What the learned policies do to the markets (test weeks, mean over seeds)\n"]
     L.append("Arbitrage shows in the quantities (withholding, flexibility bought); the profits also depend on the price "
              "level the secondaries learn, which varies much more between seeds. The `at_bound` shares count actions within "
              f"{AT_BOUND:.0%} of either end of their range (up bids in the hours in which the DSO buys; all withholdings): "
@@ -806,14 +841,23 @@ def build_report(study: Path) -> Path:
         show = mk.set_index("scenario").T.dropna(how="all")  # one row per measure: 20 columns do not fit across
         show.columns = [SCENARIO_LABEL.get(s, s) for s in show.columns]
         L.append(_md(show.rename_axis("measure").reset_index(), "{:,.2f}"))
+    return L
 
-    L.append("\n## Baselines (test weeks, € per week)\n")
+
+def _section_baselines(bt: pd.DataFrame) -> list[str]:
+    L = ["\n## Baselines (test weeks, € per week)\n"]
     L.append("Truthful bidding (no withholding, flexibility at cost) and the rule-based strategy (withhold 50 % in hours "
              "17–20, flexibility at cost + 50 €/MWh), played by every aggregator, beside the learned policies.\n")
     if len(bt):
         L.append(_md(bt))
+    return L
 
-    L.append(f"\n## How good are the learned strategies? Best response of aggregator {AGG}\n")
+
+def _section_best_response(ex: pd.DataFrame, prof: dict) -> list[str]:
+    """How far aggregator 5's learned strategy is from a best response (`exploitability_table`)."""
+    from runs.studies.arbitrage_best_response import COARSE, FINE, TINY
+
+    L = [f"\n## How good are the learned strategies? Best response of aggregator {AGG}\n"]
     L.append(f"Everyone else's learned policy is fixed; aggregator {AGG}'s actions are searched hour by hour (hours are "
              "independent) through the same model, and the regret is what it could have earned on top of its learned "
              "actions. 'Prices only' keeps the learned withholding; 'constant up price' is the best single up-price bid "
@@ -822,6 +866,7 @@ def build_report(study: Path) -> Path:
              "an upper bound on what better learning could add, and the constant-price gain a lower bound (both found on "
              "a grid). In S-a the search maximises the aggregator's total r¹ + r², so it includes the gain from "
              "arbitraging that a stand-alone aggregator forgoes by design.")
+    grid = {"fine": FINE, "coarse": COARSE, "tiny": TINY}.get(prof.get("br_grid", ""), None)
     if grid is not None:
         L.append(f"Search grid: {grid.describe()}.")
     if len(ex):
@@ -831,20 +876,40 @@ def build_report(study: Path) -> Path:
         L.append(_md(show.rename(columns={"regret_share": "regret_%_of_best", "lfm_active_hours_share": "LFM_active_hours_%"})))
     else:
         L.append("\n(not run in this profile)")
+    return L
 
-    L.append("\n## Location swap (paper Fig. 12)\n")
+
+def _section_swap(sw: pd.DataFrame) -> list[str]:
+    L = ["\n## Location swap (paper Fig. 12)\n"]
     if len(sw):
         L.append(_md(sw))
     else:
         L.append("Not run in this profile (the `paper` profile trains S-a and all-arb with aggregators 5↔9 and 8↔10 swapped).")
+    return L
 
-    L.append("\n## Figures\n")
+
+def _section_figures(figs: dict[str, str]) -> list[str]:
+    """Each figure under its caption (`_figures`), and where the data behind the report lies."""
+    L = ["\n## Figures\n"]
     for name, cap in figs.items():
         L.append(f"### {cap}\n\n![{cap}](figures/{name})\n")
     L.append("Tidy CSVs behind the tables: `tables/`; per-run scores and hours: `eval/`, `baselines/`; "
              "training curves: `runs/*/seed*/train_curve.csv`; best-response hours: `best_response/`.")
+    return L
+
+
+def build_report(study: Path) -> Path:
+    """Write tables/*.csv, figures/*.png and report.md for a study folder; returns report.md."""
+    data = load(study)
+    study = Path(study)
+    tables = _tables(study, data)
+    _write_tables(study, tables)
+    figs = _figures(study, data, tables)
+    prof = data["meta"].get("profile", {})
+    L = [*_section_intro(data), *_section_findings(tables, data["scores"], prof), *_section_table1(tables.table1),
+         *_section_table2(tables.table2, tables.paired, tables.by_week), *_section_markets(tables.markets),
+         *_section_baselines(tables.baselines), *_section_best_response(tables.exploitability, prof),
+         *_section_swap(tables.swap), *_section_figures(figs)]
     path = study / "report.md"
     path.write_text("\n".join(L) + "\n")
     return path
-
-

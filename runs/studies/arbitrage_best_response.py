@@ -66,6 +66,89 @@ class ProbePolicy:
         return self.base.act(stage, obs, rows) if self.prices is None else np.tile(self.prices, (len(rows), 1))
 
 
+class HourSearch:
+    """Searches one aggregator's actions in the model's current hour. Installs a `ProbePolicy` for the
+    aggregator in `model`; the learned policy plays everyone else (and the aggregator wherever the
+    probe's actions are unset)."""
+
+    def __init__(self, model, learned, aggregator: int, grid: SearchGrid):
+        self.model, self.grid = model, grid
+        self.probe = ProbePolicy(learned)
+        model.set_policy(self.probe, [aggregator])
+        self.aggregator = aggregator
+        self.k = list(model.scenario.aggregator_ids).index(aggregator)  # its index in the hour's arrays
+        self.levels = np.array(grid.price_frac) * model.scenario.market.flex_price_max_eur_mwh  # €/MWh
+        self.stages = model.design.stages
+        self.first_lfm = [s.name for s in self.stages].index("lfm")
+
+    def lem_stage(self, a1):
+        """Clear the LEM with the aggregator withholding a1 (None: its learned primary)."""
+        self.probe.a1, self.probe.prices = a1, None
+        return self.model.clear_stage(self.model.begin_hour(), self.stages[0])
+
+    def lfm_value(self, h, prices):
+        """Finish hour h (LFM, balancing) with the aggregator bidding `prices` (None: its learned secondary)."""
+        self.probe.prices = prices
+        h = self.model.clear_hour(h, self.first_lfm)
+        return float(h.lem.r1[self.k] + h.balancing.r2[self.k]), h
+
+    def search_prices(self, h, up_values=None):
+        """Best (value, up, down) for the LEM outcome h, starting from the learned prices' outcome.
+        up_values: filled with the value of every up-price level (down price as learned)."""
+        v0, h = self.lfm_value(h, None)
+        best = (v0, *h.lfm.bid_eur_mwh[self.k])
+        if up_values is not None:
+            up_values[:] = v0
+        if not bought_flexibility(h.lfm.up_mw.sum() + h.lfm.dn_mw.sum()):  # it buys nothing at any positive price
+            return best
+        levels = self.levels
+        for j, up in enumerate(levels):
+            v, _ = self.lfm_value(h, np.array([up, best[2]]))
+            if up_values is not None:
+                up_values[j] = v
+            if v > best[0] + 1e-9:
+                best = (v, up, best[2])
+        for dn in levels:
+            v, _ = self.lfm_value(h, np.array([best[1], dn]))
+            if v > best[0] + 1e-9:
+                best = (v, best[1], dn)
+        if self.grid.refine:
+            i = int(np.argmin(np.abs(levels - best[1])))
+            lo, hi = levels[max(i - 1, 0)], levels[min(i + 1, len(levels) - 1)]
+            for up in np.linspace(lo, hi, self.grid.refine + 2)[1:-1]:
+                v, _ = self.lfm_value(h, np.array([up, best[2]]))
+                if v > best[0] + 1e-9:
+                    best = (v, up, best[2])
+        return best
+
+    def hour_row(self, week: str) -> dict:
+        """The current hour's row of `best_response`: the learned actions' reward, what each constant up
+        price earns, and the best found by search; leaves the probe playing the learned policy."""
+        k, probe = self.k, self.probe
+        probe.a1 = probe.prices = None
+        h = self.model.clear_hour()  # the learned actions
+        learned_eur, a1_learned = float(h.lem.r1[k] + h.balancing.r2[k]), float(h.lem.withhold[k])
+        row = {
+            "week": week, "hour_of_week": self.model.hour_of_week, "aggregator": self.aggregator,
+            "learned_eur": learned_eur, "learned_r1_eur": float(h.lem.r1[k]), "learned_r2_eur": float(h.balancing.r2[k]),
+            "learned_a1": a1_learned, "learned_up_eur_mwh": float(h.lfm.bid_eur_mwh[k, 0]),
+            "learned_dn_eur_mwh": float(h.lfm.bid_eur_mwh[k, 1]),
+            "lfm_active": bool(bought_flexibility(h.lfm.up_mw.sum() + h.lfm.dn_mw.sum())),
+        }
+        up_values = np.empty(len(self.levels))
+        v_lfm, up, dn = self.search_prices(self.lem_stage(a1_learned), up_values)
+        row |= {f"{UP_AT_PREFIX}{lev:.4g}{UP_AT_SUFFIX}": v for lev, v in zip(self.levels, up_values)}
+        best = (v_lfm, a1_learned, up, dn)
+        for a1 in self.grid.a1:
+            v, up, dn = self.search_prices(self.lem_stage(a1))
+            if v > best[0] + 1e-9:
+                best = (v, a1, up, dn)
+        row |= {"best_prices_only_eur": max(v_lfm, learned_eur), "best_eur": max(best[0], learned_eur),
+                "best_a1": best[1], "best_up_eur_mwh": best[2], "best_dn_eur_mwh": best[3]}
+        probe.a1 = probe.prices = None
+        return row
+
+
 def best_response(scenario, learned, weeks: list[str], aggregator: int = PAPER.focus_aggregator, grid: SearchGrid = FINE,
                   seed: int = 0, max_hours: int | None = None) -> pd.DataFrame:
     """Per hour: the aggregator's learned total reward r1 + r2 and the best found by search.
@@ -75,79 +158,13 @@ def best_response(scenario, learned, weeks: list[str], aggregator: int = PAPER.f
 
     learned.explore = False
     model = make_model(scenario, learned, seed)
-    probe = ProbePolicy(learned)
-    model.set_policy(probe, [aggregator])
-    k = list(model.scenario.aggregator_ids).index(aggregator)
-    levels = np.array(grid.price_frac) * model.scenario.market.flex_price_max_eur_mwh
-    stages = model.design.stages
-    first_lfm = [s.name for s in stages].index("lfm")
-
-    def lem_stage(a1):
-        """Clear the LEM with the aggregator withholding a1 (None: its learned primary)."""
-        probe.a1, probe.prices = a1, None
-        return model.clear_stage(model.begin_hour(), stages[0])
-
-    def lfm_value(h, prices):
-        """Finish hour h (LFM, balancing) with the aggregator bidding `prices` (None: its learned secondary)."""
-        probe.prices = prices
-        h = model.clear_hour(h, first_lfm)
-        return float(h.lem.r1[k] + h.balancing.r2[k]), h
-
-    def search_prices(h, up_values=None):
-        """Best (value, up, down) for the LEM outcome h, starting from the learned prices' outcome.
-        up_values: filled with the value of every up-price level (down price as learned)."""
-        v0, h = lfm_value(h, None)
-        best = (v0, *h.lfm.bid_eur_mwh[k])
-        if up_values is not None:
-            up_values[:] = v0
-        if not bought_flexibility(h.lfm.up_mw.sum() + h.lfm.dn_mw.sum()):  # it buys nothing at any positive price
-            return best
-        for j, up in enumerate(levels):
-            v, _ = lfm_value(h, np.array([up, best[2]]))
-            if up_values is not None:
-                up_values[j] = v
-            if v > best[0] + 1e-9:
-                best = (v, up, best[2])
-        for dn in levels:
-            v, _ = lfm_value(h, np.array([best[1], dn]))
-            if v > best[0] + 1e-9:
-                best = (v, best[1], dn)
-        if grid.refine:
-            i = int(np.argmin(np.abs(levels - best[1])))
-            lo, hi = levels[max(i - 1, 0)], levels[min(i + 1, len(levels) - 1)]
-            for up in np.linspace(lo, hi, grid.refine + 2)[1:-1]:
-                v, _ = lfm_value(h, np.array([up, best[2]]))
-                if v > best[0] + 1e-9:
-                    best = (v, up, best[2])
-        return best
-
+    search = HourSearch(model, learned, aggregator, grid)
     rows = []
     for label in weeks:
         model.design.cold_start()
         model.reset_week(dataset.resolve_week(label)[0])
         while model.running and (max_hours is None or model.hour_of_week < max_hours):
-            probe.a1 = probe.prices = None
-            h = model.clear_hour()  # the learned actions
-            learned_eur, a1_learned = float(h.lem.r1[k] + h.balancing.r2[k]), float(h.lem.withhold[k])
-            row = {
-                "week": label, "hour_of_week": model.hour_of_week, "aggregator": aggregator,
-                "learned_eur": learned_eur, "learned_r1_eur": float(h.lem.r1[k]), "learned_r2_eur": float(h.balancing.r2[k]),
-                "learned_a1": a1_learned, "learned_up_eur_mwh": float(h.lfm.bid_eur_mwh[k, 0]),
-                "learned_dn_eur_mwh": float(h.lfm.bid_eur_mwh[k, 1]),
-                "lfm_active": bool(bought_flexibility(h.lfm.up_mw.sum() + h.lfm.dn_mw.sum())),
-            }
-            up_values = np.empty(len(levels))
-            v_lfm, up, dn = search_prices(lem_stage(a1_learned), up_values)
-            row |= {f"{UP_AT_PREFIX}{lev:.4g}{UP_AT_SUFFIX}": v for lev, v in zip(levels, up_values)}
-            best = (v_lfm, a1_learned, up, dn)
-            for a1 in grid.a1:
-                v, up, dn = search_prices(lem_stage(a1))
-                if v > best[0] + 1e-9:
-                    best = (v, a1, up, dn)
-            row |= {"best_prices_only_eur": max(v_lfm, learned_eur), "best_eur": max(best[0], learned_eur),
-                    "best_a1": best[1], "best_up_eur_mwh": best[2], "best_dn_eur_mwh": best[3]}
-            rows.append(row)
-            probe.a1 = probe.prices = None
+            rows.append(search.hour_row(label))
             model.step()
     return pd.DataFrame(rows)
 

@@ -1,0 +1,76 @@
+"""What every `localmarl` command shares: argument types that reject bad values with a named error,
+the `--set NAME=VALUE` hyperparameter option, and interrupts (Ctrl-C, SIGTERM) that clean up and
+say how to continue.
+
+Values are checked where argparse reads them (`positive_int`, ...) or, for scenario settings, by the
+scenario itself (`scenario.with_overrides`, the same check a sweep's grid goes through), always
+before any output folder is touched.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+
+
+def positive_int(text: str) -> int:
+    """An integer >= 1 (episodes, seeds, jobs, evaluation and checkpoint spacing)."""
+    value = _int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be a whole number >= 1")
+    return value
+
+
+def nonnegative_int(text: str) -> int:
+    """An integer >= 0 (a seed)."""
+    value = _int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be a whole number >= 0")
+    return value
+
+
+def port(text: str) -> int:
+    value = _int(text)
+    if not 1 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a TCP port: use 1..65535 (e.g. 8765)")
+    return value
+
+
+def _int(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+
+
+def add_hp_set(parser, help: str) -> None:
+    """`--set NAME=VALUE` (repeatable): hyperparameter overrides, parsed by `HyperParams.with_overrides`."""
+    parser.add_argument("--set", action="append", metavar="NAME=VALUE", default=[], help=help)
+
+
+def check_device(device: str) -> str:
+    """A `--device` value checked before any work (cpu, cuda, cuda:N, auto); returns it."""
+    from agents.learning.team import resolve_device
+
+    resolve_device(device)
+    return device
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (what `timeout`, SLURM and docker send), raised like Ctrl-C so that the same cleanup runs."""
+
+
+def _raise_terminated(signum, frame):
+    raise Terminated()
+
+
+def sigterm_as_interrupt() -> None:
+    """From now on SIGTERM interrupts this process like Ctrl-C (`Terminated`): output folders being
+    written are removed, workers are stopped, the command says how to continue."""
+    signal.signal(signal.SIGTERM, _raise_terminated)
+
+
+def ignore_interrupts() -> None:
+    """For worker processes: Ctrl-C in a terminal reaches every process of the group; the parent
+    stops the workers itself, so they ignore it (and print no tracebacks)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
