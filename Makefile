@@ -8,7 +8,7 @@ export SOLARA_TELEMETRY_MIXPANEL_ENABLE := False
 export RAY_AUTH_MODE := disabled
 export MPLBACKEND := Agg
 
-.PHONY: run simulate test setup bench flex-share app data clean
+.PHONY: run run-p2p simulate test setup bench flex-share app data clean
 
 setup: $(STAMP)
 
@@ -22,15 +22,21 @@ $(STAMP): pyproject.toml constraints.txt
 run: $(STAMP)
 	$(BIN)/localmarl study --profile quick --overwrite
 
+run-p2p: $(STAMP)
+	$(BIN)/localmarl study --design p2p --profile quick --overwrite
+
 simulate: $(STAMP)
 	$(BIN)/localmarl simulate --scenario s-a --week test:1 --policy truthful --out runs/out/make-simulate --overwrite
 
+# The browser test needs a Chromium: ensure_browser.sh gets one (apt as root, else Playwright's) or says how.
 test: $(STAMP)
+	bash scripts/ensure_browser.sh $(BIN)/python
 	$(BIN)/python -m pytest -q -n 2
 
 bench: $(STAMP)
 	$(BIN)/localmarl bench --json
 
+# Serves the app on http://127.0.0.1:8765; its Policy control lists the trained runs under runs/out.
 app: $(STAMP)
 	$(BIN)/localmarl app
 

@@ -205,6 +205,9 @@ class MarketDesign:
     #: the market columns of `sweep_rows` a sweep plots against each parameter ((column, title)), and sums
     sweep_panels: ClassVar[tuple[tuple[str, str], ...]] = ()
     sweep_market_sums: ClassVar[tuple[str, ...]] = ()
+    #: what a row of `sweep_rows`'s first table is (default: a participant; the P2P design: a cluster)
+    sweep_participant_label: ClassVar[str | None] = None
+
 
     def sweep_rows(self, record) -> tuple[list[dict], dict]:
         """A run's summary for a sweep: (one row per participant incl. its scores and "total_eur", one market row)."""
@@ -242,8 +245,13 @@ class MarketDesign:
         return [RoleSpec(s.role, s.name, len(self.population(s.role)), s.observation, s.action, s.collective)
                 for s in self.acting_stages()]
 
+    #: the learner kinds `localmarl train --learner` offers (the first is the default)
+    learners: ClassVar[tuple[str, ...]] = ()
+    #: the design's learner hyperparameters where they differ from `HyperParams()` (the paper's arbitrage values)
+    hyperparams: ClassVar[Mapping[str, object]] = MappingProxyType({})
+
     def default_learner(self, hp, seed: int, device, config: dict | None = None):
-        """The learner `localmarl train` trains for this design."""
+        """The learner `localmarl train` trains for this design (`config["variant"]`: one of `learners`)."""
         raise NotImplementedError
 
     def observation_bounds(self, stage: Stage) -> tuple[np.ndarray, np.ndarray]:
@@ -267,6 +275,7 @@ class MarketDesign:
 #: Built-in designs: name -> "module:Class" (imported when first asked for).
 BUILTIN_DESIGNS: dict[str, str] = {
     "arbitrage": "model.designs.arbitrage:ArbitrageDesign",
+    "p2p": "model.designs.p2p:P2PDesign",
 }
 
 

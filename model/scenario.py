@@ -18,8 +18,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import tomllib
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +42,48 @@ def scenario_dirs() -> list[Path]:
 def available_scenarios() -> list[str]:
     """Names of the scenarios found in the scenario folders."""
     return sorted({p.stem for d in scenario_dirs() if d.is_dir() for p in d.glob("*.toml")})
+
+
+def number(v, ctx: str) -> float:
+    """A finite number from a scenario file (or an override); else a named error."""
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+        raise ScenarioError(f"{ctx} must be a finite number, got {v!r}")
+    return float(v)
+
+
+def read_section(raw: dict, name: str, cls, where: str):
+    """A [name] table of a scenario file read into the settings dataclass `cls`: unknown keys and
+    values of the wrong type are named errors; absent keys keep the class's defaults. Field types:
+    float (a finite number), int, bool, str, and tuple[int, ...] (a list of whole numbers)."""
+    sec = raw.get(name, {})
+    if not isinstance(sec, dict):
+        raise ScenarioError(f"{where}: [{name}] must be a table")
+    valid = {f.name for f in fields(cls)}
+    bad = set(sec) - valid
+    if bad:
+        raise ScenarioError(f"{where}: [{name}] unknown key(s) {sorted(bad)}; valid keys: {sorted(valid)}")
+    out = {}
+    for f in fields(cls):
+        if f.name not in sec:
+            continue
+        v, ctx = sec[f.name], f"{where}: [{name}].{f.name}"
+        kind = str(f.type)
+        if kind == "float":
+            v = number(v, ctx)
+        elif kind == "bool":
+            if not isinstance(v, bool):
+                raise ScenarioError(f"{ctx} must be true or false, got {v!r}")
+        elif kind == "int":
+            if not isinstance(v, int) or isinstance(v, bool):
+                raise ScenarioError(f"{ctx} must be an integer, got {v!r}")
+        elif kind.startswith("tuple[int"):
+            if not isinstance(v, list) or not all(isinstance(x, int) and not isinstance(x, bool) for x in v):
+                raise ScenarioError(f"{ctx} must be a list of whole numbers, got {v!r}")
+            v = tuple(v)
+        elif not isinstance(v, str):
+            raise ScenarioError(f"{ctx} must be a string, got {v!r}")
+        out[f.name] = v
+    return cls(**out)
 
 
 def scenario_path(name_or_path: str | Path) -> Path:

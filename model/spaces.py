@@ -74,6 +74,12 @@ class ActionSpec:
         """Raw actions (..., dim) -> [0, 1] per component."""
         return (actions - self._low) / self._span
 
+    def subset(self, components) -> "ActionSpec":
+        """The bounds of some components only (e.g. the devices a cluster of households has)."""
+        k = list(components)
+        return ActionSpec(tuple(self.names[i] for i in k), tuple(self.low[i] for i in k), tuple(self.high[i] for i in k),
+                          tuple(self.policy_low[i] for i in k))
+
     def from_unit(self, unit: np.ndarray) -> np.ndarray:
         """[0, 1] per component -> raw actions within [policy_low, high]."""
         return np.clip(self._low + unit * self._span, self._plow, self._high)

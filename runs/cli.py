@@ -104,6 +104,14 @@ def cmd_flex_share(args) -> int:
 
 
 def cmd_bench(args) -> int:
+    from model.design import get_design
+    from model.scenario import load_scenario
+
+    design = get_design(load_scenario(args.scenario).design)
+    if "bench" in design.plugins:  # a design with a benchmark of its own (P2P: env, training, reference, scaling)
+        result = importlib.import_module(design.plugins["bench"]).bench(args)
+        print_result(result, args.json, width=34)
+        return 0
     if args.training:
         from runs.train import bench_training
 
@@ -141,7 +149,8 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--seed", type=nonnegative_int, default=0)
     f.set_defaults(func=cmd_flex_share)
 
-    b = sub.add_parser("bench", help="fast clearing vs plain PuLP + CBC on the same week")
+    b = sub.add_parser("bench", help="arbitrage: fast clearing vs plain PuLP + CBC on the same week (--training: "
+                                     "training speed); p2p: env, training and a naive reference side by side")
     b.add_argument("--scenario", default="s-a")
     b.add_argument("--week", default="test:1")
     b.add_argument("--policy", default="truthful")

@@ -40,6 +40,11 @@ _TOP_KEYS = {"name", "description", "scenario", "policy", "weeks", "seeds", "par
 _NO_SWAP = ("none", "")
 
 
+def sweep_label(design) -> str:
+    """What a row of a design's per-participant sweep table is (a participant, or e.g. a cluster)."""
+    return design.sweep_participant_label or design.participant_label
+
+
 def parameters_of(scenario) -> dict[str, type]:
     """The sweepable keyword arguments of a scenario's model, and the TOML type of their values."""
     return BASE_PARAMETERS | dict(type(scenario).OVERRIDES)
@@ -259,7 +264,7 @@ def run_point(task: dict) -> dict:
     keys = {"point": task["point"], **task["params"], "week": task["week"], "seed": task["seed"]}
     participants, market = model.design.sweep_rows(model.record)
     return {"participants": [keys | row for row in participants], "market": keys | market,
-            "label": model.design.participant_label}
+            "label": sweep_label(model.design)}
 
 
 # --- running ---------------------------------------------------------------------------
@@ -355,7 +360,7 @@ def write_outputs(out: Path, cfg: SweepConfig, participants, market, meta: dict,
     from runs.output import output_dir, write_json
 
     design = design_of(cfg)
-    label = design.participant_label
+    label = sweep_label(design)
     axes = list(cfg.parameters)
     with output_dir(out, overwrite) as tmp:
         participants.to_csv(tmp / f"{label}s.csv", index=False)
@@ -396,7 +401,7 @@ def cmd_sweep(args) -> int:
     per_point = participants.groupby(cols, sort=False)[[*design.score_columns, "total_eur"]].sum()
     per_point = per_point.join(market.groupby(cols, sort=False)[list(design.sweep_market_sums)].sum())
     print(f"sweep {cfg.name}: {n_runs} runs in {seconds:.1f} s (engine {args.engine}); "
-          f"sums over {design.participant_label}s, weeks, seeds:")
+          f"sums over {sweep_label(design)}s, weeks, seeds:")
     print(per_point.round(2).to_string())
     print(f"\nwrote {out}/: {', '.join(files)}")
     return 0

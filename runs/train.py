@@ -17,8 +17,10 @@ def register(sub) -> None:
     """Add `train`, `evaluate` and `study` to the `localmarl` parser."""
     t = sub.add_parser("train", help="train the design's learner (arbitrage: HMADDPG bidders, the paper's Algorithm 1)")
     t.add_argument("--scenario", default="all-arb", help="s-a, one-arb, all-arb, ... or a TOML path")
-    t.add_argument("--episodes", type=positive_int, default=5000,
-                   help="episodes (arbitrage: one random training week each; paper: 5000)")
+    t.add_argument("--episodes", type=positive_int, default=None,
+                   help="episodes (arbitrage: one random training week each, default the paper's 5000; p2p: a day each)")
+    t.add_argument("--learner", default=None, help="the design's learner (arbitrage: hmaddpg; p2p: maddpg-ps, ddpg-ps, "
+                   "maddpg, one-cluster); default the design's first")
     t.add_argument("--seed", type=nonnegative_int, default=0)
     t.add_argument("--out", default=None, help=f"run folder (default {DEFAULT_OUT}/train-SCENARIO-seedN)")
     t.add_argument("--eval-every", type=positive_int, default=50, help="episodes between evaluations on the evaluation week")
@@ -56,17 +58,16 @@ def register(sub) -> None:
 
 
 def cmd_train(args) -> int:
-    from agents.learning.hyperparams import HyperParams
-    from runs.training import train
+    from runs.training import design_hyperparams, train
 
-    hp = HyperParams().with_overrides(args.set)
+    hp = design_hyperparams(args.scenario, args.set)
     check_device(args.device)
     out = Path(args.out) if args.out else DEFAULT_OUT / f"train-{Path(args.scenario).stem}-seed{args.seed}"
     args.interrupt_hint = (f"The run folder {out} keeps its newest checkpoint: continue with the same command "
                            "and --resume (it ends with the numbers an uninterrupted run gives).")
     r = train(args.scenario, episodes=args.episodes, seed=args.seed, out=out, eval_every=args.eval_every,
               device=args.device, resume=args.resume, hp=hp, checkpoint_every=args.checkpoint_every,
-              overwrite=args.overwrite)
+              overwrite=args.overwrite, learner=args.learner)
     last = r.curve[r.curve.episode == r.curve.episode.max()]
     who = r.curve.columns[1]  # the design's participant label
     print(f"trained {r.episodes} episodes; this session {r.seconds:.0f} s, "
@@ -173,12 +174,11 @@ def bench_training(args) -> int:
     learner at the paper's hyperparameters unless `--set NAME=VALUE` overrides some."""
     import torch
 
-    from agents.learning.hyperparams import HyperParams
-    from runs.training import default_policy_name, make_model
+    from runs.training import default_policy_name, design_hyperparams, make_model
 
     torch.set_num_threads(1)
     episodes = 30
-    hp = HyperParams().with_overrides(args.set)
+    hp = design_hyperparams(args.scenario, args.set)
     model = make_model(args.scenario, default_policy_name(args.scenario), 0, week="train:1")
     design = model.design
     learner = design.default_learner(hp, 0, "cpu")

@@ -137,7 +137,7 @@ def _check_same_run(meta: dict, expect: dict, where: Path) -> None:
         ("scenario_sha256", "scenario", "pass the same --scenario (or the scenario files changed since)"),
         ("hyperparams", "hyperparameters", "pass the same --episodes / --set values"),
         ("seed", "seed", "pass the same --seed"),
-        ("learner", "learner", "pass the same learner settings"),
+        ("learner", "learner", "pass the same --learner"),
     ):
         if meta.get(key) != expect[key]:
             got = meta.get("scenario_name") if key == "scenario_sha256" else meta.get(key)
@@ -157,23 +157,34 @@ class TrainResult:
     curve: pd.DataFrame
 
 
+def design_hyperparams(scenario, pairs: list[str] | None = None):
+    """The learner hyperparameters of a scenario's design (`HyperParams()` with the design's own
+    defaults, `MarketDesign.hyperparams`), then `--set NAME=VALUE` overrides."""
+    from agents.learning.hyperparams import HyperParams
+    from model.design import get_design
+
+    design = get_design(load_scenario_arg(scenario).design)
+    return HyperParams.from_dict(HyperParams().to_dict() | dict(design.hyperparams)).with_overrides(pairs)
+
+
 def train(scenario="s-a", episodes: int | None = None, seed: int = 0, out: str | Path = "runs/out/train",
           eval_every: int = 50, device: str = "cpu", resume: bool = False, hp=None, checkpoint_every: int = 250,
-          progress: bool = True, overwrite: bool = False, callback=None) -> TrainResult:
+          progress: bool = True, overwrite: bool = False, callback=None, learner: str | None = None) -> TrainResult:
     """Train the design's learner for `scenario` (name, TOML path or scenario) and write a run folder.
 
-    episodes overrides `hp.episodes` (default: the paper's 5000). eval_every: episodes between
+    learner: one of the design's learner kinds (default its first). hp: default the design's
+    (`design_hyperparams`). episodes overrides `hp.episodes`. eval_every: episodes between
     evaluations (the training curve; also at episode 0 and the last). resume: continue from the
     newest checkpoint in `out` (same scenario, seed, hyperparameters); a finished run is returned
     as it is. callback(episode, learner) runs after every episode."""
     import torch
 
-    from agents.learning.hyperparams import RECONSTRUCTED, HyperParams
+    from agents.learning.hyperparams import RECONSTRUCTED
     from runs.output import prepare_run_dir, run_metadata
 
     torch.set_num_threads(1)
     torch.use_deterministic_algorithms(True)
-    hp = hp or HyperParams()
+    hp = hp or design_hyperparams(scenario)
     if episodes is not None:
         hp = dataclasses.replace(hp, episodes=int(episodes))
     if eval_every < 1 or checkpoint_every < 1:
@@ -186,7 +197,9 @@ def train(scenario="s-a", episodes: int | None = None, seed: int = 0, out: str |
 
     model = make_model(sc, default_policy_name(sc), seed, week="train:1")
     design = model.design
-    learner = design.default_learner(hp, seed, device)
+    if learner is not None and learner not in design.learners:
+        raise ValueError(f"--learner {learner!r}: the {design.name} design trains one of {list(design.learners)}")
+    learner = design.default_learner(hp, seed, device, {"variant": learner} if learner else None)
     model.set_policy(learner)
     eval_model = make_model(sc, learner, seed)
     eval_rng_state = _rng_state(eval_model.np_rng)
@@ -202,6 +215,7 @@ def train(scenario="s-a", episodes: int | None = None, seed: int = 0, out: str |
         "design": sc.design,
         "participant_ids": ids,
         "learner": learner.kind,
+        "learner_config": learner.config,
         "roles": [r.to_dict() for r in design.role_specs()],
         "hyperparams": hp.to_dict(),
         "seed": seed,

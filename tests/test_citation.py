@@ -3,7 +3,6 @@
 import tomllib
 from pathlib import Path
 
-import pytest
 import yaml  # PyYAML: a test dependency (pyproject.toml [test])
 
 ROOT = Path(__file__).resolve().parents[1]

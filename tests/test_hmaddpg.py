@@ -215,6 +215,10 @@ class FakeHour(SimpleNamespace):
     def rewards(self):
         return {"primary": self.r_primary, "secondary": self.r2}
 
+    @property
+    def records(self):
+        return {"lem": None, "lfm": None}  # the arbitrage stages record no executed actions: the actions are stored
+
 
 def _fake_hour(rng, n, t=5):
     obs_lem = np.column_stack([np.full(n, t), rng.normal(size=n), np.full(n, 50.0), np.full(n, 45.0)])

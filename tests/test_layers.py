@@ -26,6 +26,6 @@ def test_the_readme_draws_the_contracts_layers_in_order():
     readme = (ROOT / "README.md").read_text()
     drawing = readme[readme.index("```text\nlayers"):]
     drawing = drawing[: drawing.index("```", 8)]
-    drawn = [line.split("  ")[0].strip() for line in drawing.splitlines()[1:] if line.strip() and not line.startswith(" ")]
+    drawn = [line.split("  ")[0].strip() for line in drawing.splitlines()[2:] if line.strip()]
     expected = [re.sub(r"\s*[:|]\s*", " : ", layer) for layer in _layers()]
     assert drawn == expected, "README's layer drawing and pyproject.toml's import-linter layers differ"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from agents.learning.clusters import VARIANTS, cluster_learner
 from agents.learning.hmaddpg import KIND as HMADDPG, hmaddpg
 
 
@@ -9,8 +10,12 @@ def _hmaddpg(roles, hp, seed, device, config):
     return hmaddpg(roles, hp, seed, device)
 
 
+def _clusters(variant):
+    return lambda roles, hp, seed, device, config: cluster_learner(roles, hp, seed, device, config | {"variant": variant})
+
+
 #: learner kind -> builder(roles, hp, seed, device, config) -> Team
-BUILDERS = {HMADDPG: _hmaddpg}
+BUILDERS = {HMADDPG: _hmaddpg, **{variant: _clusters(variant) for variant in VARIANTS}}
 
 
 def register(kind: str, builder) -> None:

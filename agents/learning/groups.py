@@ -84,9 +84,15 @@ class _Group:
         in place): for one observation per hour ~2x faster than a torch call; tests check it equals
         the torch forward. x: (N_nets, batch, in) -> (N_nets, batch, act) in [0, 1]."""
         *hidden, (w, b) = self._np_actor
-        for wh, bh in hidden:
-            x = np.maximum(x @ wh + bh, 0.0)
-        z = x @ w + b
+        if len(w) == 1:  # one network (shared parameters): plain matrix products, which BLAS does fastest
+            x = x[0]
+            for wh, bh in hidden:
+                x = np.maximum(x @ wh[0] + bh[0], 0.0)
+            z = (x @ w[0] + b[0])[None]
+        else:
+            for wh, bh in hidden:
+                x = np.maximum(x @ wh + bh, 0.0)
+            z = x @ w + b
         return expit(z) if self.sigmoid else np.clip(z + 0.5, 0.0, 1.0)  # expit: no overflow warnings
 
     def policy(self, actor: StackedMLP, inputs: torch.Tensor) -> torch.Tensor:

@@ -31,14 +31,14 @@ class RoleSpec:
     n_agents: int
     features: tuple
     action: object  # model.spaces.ActionSpec
-    collective: tuple[str, ...] = ()
+    collective: tuple = ()  # Features of the collective information (empty: none)
 
     def to_dict(self) -> dict:
-        return {"role": self.role, "stage": self.stage, "n_agents": self.n_agents,
-                "features": [[f.name, f.kind, f.divisor, f.low, f.high] for f in self.features],
+        features = lambda fs: [[f.name, f.kind, f.divisor, f.low, f.high] for f in fs]  # noqa: E731
+        return {"role": self.role, "stage": self.stage, "n_agents": self.n_agents, "features": features(self.features),
                 "action": {"names": list(self.action.names), "low": list(self.action.low), "high": list(self.action.high),
                            "policy_low": list(self.action.policy_low)},
-                "collective": list(self.collective)}
+                "collective": features(self.collective)}
 
     @classmethod
     def from_dict(cls, d: dict) -> "RoleSpec":
@@ -47,19 +47,28 @@ class RoleSpec:
         a = d["action"]
         return cls(d["role"], d["stage"], int(d["n_agents"]), tuple(Feature(*f) for f in d["features"]),
                    ActionSpec(tuple(a["names"]), tuple(a["low"]), tuple(a["high"]), tuple(a["policy_low"])),
-                   tuple(d.get("collective", ())))
+                   tuple(Feature(*f) for f in d.get("collective", ())))
 
 
 @dataclass
 class Slot:
-    """A learning group on `rows` of a role (all rows: `rows=None`), updated `updates` times per episode."""
+    """A learning group on `rows` of a role (all rows: `rows=None`), updated `updates` times per
+    episode, controlling the action `components` listed (None: all; the others are left at 0, e.g.
+    a cluster of households without an EV does not learn an EV action)."""
 
     name: str
     role: RoleSpec
     group: object  # JointGroup | MemberGroup
     rows: np.ndarray | None = None
     updates: int = 1
-    _index: dict = field(default_factory=dict, repr=False)
+    components: tuple[int, ...] | None = None
+    action: object = field(init=False, repr=False)  # the bounds of the components it controls
+
+    def __post_init__(self):
+        spec = self.role.action
+        self.action = spec if self.components is None else spec.subset(self.components)
+        if self.rows is not None:
+            self.rows = np.asarray(self.rows)
 
 
 def resolve_device(device: str | torch.device) -> torch.device:
@@ -96,6 +105,8 @@ class Team:
         self._by_stage: dict[str, list[Slot]] = {}
         for slot in slots:
             self._by_stage.setdefault(slot.role.stage, []).append(slot)
+        self._info_div = {s.role.role: np.array([f.divisor for f in s.role.collective]) for s in slots}
+        self.config: dict = {}  # how the builder set it up (`agents.learning.builders`), saved with checkpoints
 
     @property
     def roles(self) -> list[RoleSpec]:
@@ -105,14 +116,18 @@ class Team:
     def act(self, stage: str, obs: np.ndarray, rows: np.ndarray) -> np.ndarray:
         """Raw actions (len(rows), dim) for the rows' observations; one forward per slot."""
         slots = self._by_stage[stage]
-        if len(slots) == 1 and slots[0].rows is None:
+        if len(slots) == 1 and slots[0].rows is None and slots[0].components is None:
             return self._act_slot(slots[0], obs, rows)
-        out = np.empty((len(rows), slots[0].role.action.dim))
+        out = np.zeros((len(rows), slots[0].role.action.dim))  # rows no slot plays (a passive cluster) stay at 0
         for slot in slots:
-            mine = np.isin(rows, slot.rows)
+            mine = np.isin(rows, slot.rows) if slot.rows is not None else np.ones(len(rows), bool)
             if mine.any():
-                local = np.searchsorted(slot.rows, rows[mine])  # positions inside the slot
-                out[mine] = self._act_slot(slot, obs[mine], local)
+                local = np.searchsorted(slot.rows, rows[mine]) if slot.rows is not None else rows[mine]
+                acted = self._act_slot(slot, obs[mine], local)
+                if slot.components is None:
+                    out[mine] = acted
+                else:
+                    out[np.ix_(np.flatnonzero(mine), slot.components)] = acted
         return out
 
     def _act_slot(self, slot: Slot, obs: np.ndarray, local_rows: np.ndarray) -> np.ndarray:
@@ -120,7 +135,7 @@ class Team:
         u = g.act(g.inputs(obs, local_rows))[local_rows]
         if self.explore:
             u = np.clip(u + self.rng.normal(0.0, self.sigma, u.shape), 0.0, 1.0)
-        return slot.role.action.from_unit(u.astype(float))
+        return slot.action.from_unit(u.astype(float))
 
     # --- learning --------------------------------------------------------------------------------
     def remember(self, hour, last: bool) -> None:
@@ -128,11 +143,17 @@ class Team:
         and its reward of the hour (what the design pays that role), `last` = end of the episode."""
         for slot in self.slots:
             r = slot.role
-            obs, act, rew = hour.observations[r.stage], hour.actions[r.stage], hour.rewards[r.role]
+            record = hour.records[r.stage]
+            # what the devices or markets executed, where the stage projects the actions (it records them)
+            act = getattr(record, "executed_actions", None)
+            act = hour.actions[r.stage] if act is None else act
+            obs, rew = hour.observations[r.stage], hour.rewards[r.role]
             if slot.rows is not None:
                 obs, act, rew = obs[slot.rows], act[slot.rows], rew[slot.rows]
-            info = hour.records[r.stage].collective if r.collective else None  # the stage's collective information
-            slot.group.remember(obs, r.action.to_unit(act), rew, info, last)
+            if slot.components is not None:
+                act = act[:, slot.components]
+            info = record.collective / self._info_div[r.role] if r.collective else None  # the collective information
+            slot.group.remember(obs, slot.action.to_unit(act), rew, info, last)
 
     def end_episode(self) -> dict[str, float]:
         """Each slot's updates per episode (interleaved, slot order), then sigma *= decay factor."""

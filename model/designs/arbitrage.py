@@ -196,6 +196,7 @@ class ArbitrageDesign(MarketDesign):
 
     # --- learning ------------------------------------------------------------------------------
     score_columns = ("first_stage_eur", "second_stage_eur")  # the paper's first- and second-stage scores
+    learners = ("hmaddpg",)
     focus_participant = PAPER.focus_aggregator
 
     def hour_scores(self, h: Hour):

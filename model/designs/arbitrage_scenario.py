@@ -9,12 +9,12 @@ the field and the fix; nothing runs with a half-valid scenario.
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any, ClassVar
 
 from model.dataset import AggregatorPortfolio, PriceSettings
-from model.scenario import ScenarioError
+from model.scenario import ScenarioError, read_section as _section
+from model.scenario import number as _number
 
 CIGRE_BUSES = tuple(range(2, 12))
 
@@ -213,36 +213,6 @@ def _override_value(cls, name: str, v):
     if kind in ("float", float):
         return _number(v, where)
     return v
-
-
-def _number(v, ctx) -> float:
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-        raise ScenarioError(f"{ctx} must be a finite number, got {v!r}")
-    return float(v)
-
-
-def _section(raw, name, cls, where):
-    sec = raw.get(name, {})
-    if not isinstance(sec, dict):
-        raise ScenarioError(f"{where}: [{name}] must be a table")
-    valid = _field_names(cls)
-    bad = set(sec) - valid
-    if bad:
-        raise ScenarioError(f"{where}: [{name}] unknown key(s) {sorted(bad)}; valid keys: {sorted(valid)}")
-    out = {}
-    for f in fields(cls):
-        if f.name not in sec:
-            continue
-        v = sec[f.name]
-        if f.type in ("float", float):
-            v = _number(v, f"{where}: [{name}].{f.name}")
-        elif f.type in ("int", int):
-            if not isinstance(v, int) or isinstance(v, bool):
-                raise ScenarioError(f"{where}: [{name}].{f.name} must be an integer, got {v!r}")
-        elif not isinstance(v, str):
-            raise ScenarioError(f"{where}: [{name}].{f.name} must be a string, got {v!r}")
-        out[f.name] = v
-    return cls(**out)
 
 
 def _check_market(m: MarketSettings, where) -> MarketSettings:

@@ -152,3 +152,18 @@ def peak_penalty_daily(net_kw, pi_eur_kw) -> PeakPenaltyResult:
     d_at_peak = at_peak(demand)
     share = buy_at_peak * (total / np.where(d_at_peak > 0, d_at_peak, 1.0))[..., None]
     return PeakPenaltyResult(total, share, p_net, peak_hour)
+
+
+@mechanism("grid_only")
+def grid_only(net_kw, import_eur_mwh, export_eur_mwh) -> MmrResult:
+    """No platform (the baseline without P2P): every household buys its deficit at the import tariff
+    and sells its surplus at the export tariff; nothing is traded between households. The community's
+    grid import and export are then its total demand and supply."""
+    x = np.asarray(net_kw, dtype=float)
+    imp = np.asarray(import_eur_mwh, dtype=float)
+    exp = np.asarray(export_eur_mwh, dtype=float)
+    buy_kw, sell_kw = np.maximum(x, 0.0), np.maximum(-x, 0.0)
+    demand, supply = buy_kw.sum(axis=-1), sell_kw.sum(axis=-1)
+    bill = (imp[..., None] * buy_kw - exp[..., None] * sell_kw) * (DT_H / 1000.0)
+    return MmrResult(np.broadcast_to(imp, demand.shape).copy(), np.broadcast_to(exp, demand.shape).copy(), demand, supply,
+                     bill, demand, supply, np.zeros_like(demand))

@@ -1,0 +1,464 @@
+"""The `p2p` design: households in DER clusters trading on a platform with mid-market-rate (MMR)
+pricing and a peak penalty (seed 001: Qiu, Ye, Papadaskalopoulos, Strbac, Applied Energy 2021).
+
+Each hour, one stage:
+
+    p2p   households act: battery power share in [-1, 1], EV charging and heat-pump power shares in
+          [0, 1]  ->  the platform executes them (projected onto what each device allows), prices the
+          net positions with MMR (or, without the platform, at the grid tariffs), charges the peak
+          penalty (per hour above a threshold, or a daily demand charge) and the device penalties
+          (EV energy missing at departure, degree-hours outside the comfort band)
+          (paid: r = -(MMR bill + peak share + device penalties); at the day's last hour also the
+          value of the energy stored (the day's mean mid-market rate x the change) and, in the daily
+          form, the demand-charge share)
+
+Devices carry state from hour to hour (battery, EV, indoor temperature); an episode is one day: its
+start states are drawn per household and day from the scenario's seed (the same day always starts
+the same), so a simulated week is seven such days. Households see their own data and devices and the
+platform's public prices of the last hour; the critics also see the hour's collective information
+(demand, supply, prices, grid import, each cluster's mean executed action), whose size does not grow
+with the number of households.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from dataclasses import replace
+from types import MappingProxyType
+
+import numpy as np
+
+from agents.households import ACTIONS, Household, P2PInputs, PassivePolicy, Platform, RandomPolicy, RulePolicy
+from model import dataset, devices, households as household_data
+from model.design import OWN, SHARED, TIME, ActionSpec, Feature, Hour, MarketDesign, Stage
+from model.designs.p2p_scenario import P2PScenario
+from model.markets import p2p_mmr
+from model.record import Output, TableSpec
+
+HOURS_PER_DAY = devices.HOURS_PER_DAY
+DEVICE_ACTIONS = ActionSpec(ACTIONS, (-1.0, 0.0, 0.0), (1.0, 1.0, 1.0))
+
+#: What a household observes (raw units; the divisor is what a learner divides by).
+OBSERVATION = (
+    Feature("hour_of_week", TIME, low=0, high=dataset.HOURS_PER_WEEK - 1),
+    Feature("load_kw", OWN, 5.0, low=0.0),
+    Feature("pv_kw", OWN, 5.0, low=0.0),
+    Feature("battery_soc", OWN, low=0.0, high=1.0),
+    Feature("ev_home", OWN, low=0.0, high=1.0),
+    Feature("ev_energy_kwh", OWN, 50.0, low=0.0),
+    Feature("ev_hours_to_departure", OWN, 24.0, low=0.0, high=24.0),
+    Feature("ev_need_kwh", OWN, 50.0, low=0.0),
+    Feature("t_in_c", OWN, 20.0),
+    Feature("t_out_c", SHARED, 20.0),
+    Feature("import_eur_mwh", SHARED, 100.0),
+    Feature("export_eur_mwh", SHARED, 100.0),
+    Feature("last_buy_eur_mwh", SHARED, 100.0),
+    Feature("last_sell_eur_mwh", SHARED, 100.0),
+    Feature("last_demand_kw_per_household", SHARED, 2.0, low=0.0),
+    Feature("last_supply_kw_per_household", SHARED, 2.0, low=0.0),
+    Feature("pv_kwp", OWN, 5.0, low=0.0),
+    Feature("battery_kwh", OWN, 10.0, low=0.0),
+    Feature("ev_charger_kw", OWN, 10.0, low=0.0),
+    Feature("hp_kw", OWN, 5.0, low=0.0),
+    Feature("t_min_c", OWN, 20.0),
+    Feature("t_max_c", OWN, 20.0),
+)
+COLUMNS = tuple(f.name for f in OBSERVATION)
+_COL = {c: i for i, c in enumerate(COLUMNS)}
+
+HOUSEHOLD_TABLE = {
+    "hour": "int64", "week": "int64", "hour_of_week": "int64", "household": "int64", "cluster": "int64",
+    "load_kw": "float64", "pv_kw": "float64", "net_kw": "float64", "bill_eur": "float64", "peak_penalty_eur": "float64",
+    "device_penalty_eur": "float64", "storage_value_eur": "float64", "battery_kw": "float64", "battery_soc": "float64",
+    "ev_kw": "float64", "ev_energy_kwh": "float64", "ev_home": "float64", "ev_unmet_kwh": "float64", "hp_kw": "float64",
+    "t_in_c": "float64", "comfort_violation_kh": "float64", "reward_eur": "float64",
+}
+COMMUNITY_TABLE = {
+    "hour": "int64", "week": "int64", "hour_of_week": "int64", "import_tariff_eur_mwh": "float64",
+    "export_tariff_eur_mwh": "float64", "buy_price_eur_mwh": "float64", "sell_price_eur_mwh": "float64",
+    "demand_kw": "float64", "supply_kw": "float64", "grid_import_kw": "float64", "grid_export_kw": "float64",
+    "p2p_kw": "float64", "peak_penalty_eur": "float64", "t_out_c": "float64",
+}
+SIMULATE_OUTPUTS = {
+    "households": Output("households", tuple(c for c in HOUSEHOLD_TABLE if c not in ("week", "hour_of_week"))),
+    "community": Output("community", tuple(COMMUNITY_TABLE)),
+}
+
+
+@functools.lru_cache(maxsize=8)
+def _population(scenario_json: str):
+    """The households of a scenario (cached: the env builds a model per episode): their year of data,
+    cluster, device sizes, in one seeded draw. Returns (year, cluster index (N,), sizes dict of (N,))."""
+    sc = json.loads(scenario_json)
+    n, seed = sc["n_households"], sc["seed"]
+    data = sc["data"]
+    if data["source"] == "synthetic":
+        year = household_data.synthetic_household_year(n, seed=data["synthetic_seed"])
+    else:
+        year = household_data.select_households(household_data.load_household_year(), n, seed)
+    rng = np.random.default_rng([seed, 2])
+    shares = np.array([c["share"] for c in sc["clusters"]])
+    counts = np.floor(shares * n).astype(int)
+    counts[np.argsort(-(shares * n - counts), kind="stable")[: n - counts.sum()]] += 1  # largest remainder
+    cluster = rng.permutation(np.repeat(np.arange(len(counts)), counts))
+    sizes = {}
+    for key in ("pv_kwp", "battery_kwh", "battery_kw", "battery_eta", "soc_min", "soc_max", "ev_kwh", "ev_charger_kw",
+                "ev_eta", "hp_kw", "hp_r_k_kw", "hp_c_kwh_k", "hp_cop_7c", "t_min_c", "t_max_c", "load_scale"):
+        values = np.empty(n)
+        for k, c in enumerate(sc["clusters"]):
+            v, members = c[key], cluster == k
+            values[members] = rng.uniform(v[0], v[1], members.sum()) if isinstance(v, list) else v
+        sizes[key] = values
+    return year, cluster, sizes
+
+
+class P2PDesign(MarketDesign):
+    """Households on an MMR platform with a peak penalty (see the module docstring)."""
+
+    name = "p2p"
+    episode_hours = HOURS_PER_DAY
+    policies = ("rule", "passive", "random")
+    roles = ("household",)
+    participant_label = "household"
+    scenario_class = P2PScenario
+    score_columns = ("energy_eur", "peak_eur", "device_eur", "storage_eur")  # rewards: - costs, + stored value
+    #: the learner defaults of this design (what differs from `HyperParams()`): day episodes, state that matters
+    hyperparams = MappingProxyType({
+        "gamma": 0.95, "batch_size": 256, "updates_per_episode": 8, "tau": 0.01, "noise_sigma0": 0.2,
+        "noise_sigma_final": 0.02, "episodes": 3000, "buffer_size": 500_000, "lr_actor": 1e-3, "lr_critic": 1e-3,
+        "reward_scale": 1.0,
+    })
+    plugins = MappingProxyType({"report": "runs.reports.p2p", "study": "runs.studies.p2p",
+                                "views": "visualization.designs.p2p", "bench": "runs.benches.p2p"})
+
+    def __init__(self, model):
+        super().__init__(model)
+        sc: P2PScenario = model.scenario
+        self.year, self.cluster, self.sizes = _population(json.dumps(sc.to_dict(), sort_keys=True))
+        self.cluster_names = tuple(c.name for c in sc.clusters)
+        self.learning_clusters = tuple(k for k, c in enumerate(sc.clusters) if c.learn)
+        n = sc.n_households
+        self.n = n
+        self.zeros = np.zeros(n)
+        self.p2p = sc.platform.p2p
+        self.ev_penalty_factor, self.comfort_eur_kh = sc.penalties.ev_penalty_factor, sc.penalties.comfort_eur_kh
+        raw = dataset.synthetic_raw_data(seed=sc.data.synthetic_seed) if sc.data.source == "synthetic" else dataset.load_raw_data()
+        self.import_all, self.export_all = _tariffs(raw.da_eur_mwh, sc)
+        self.households = [Household(model, i, int(i), self.cluster_names[c]) for i, c in enumerate(self.cluster)]
+        self.platform = Platform(model, self)
+        self._base_params = self._device_params()
+        self._constants = np.column_stack([self.sizes["pv_kwp"], self.sizes["battery_kwh"], self.sizes["ev_charger_kw"],
+                                           self.sizes["hp_kw"], self.sizes["t_min_c"], self.sizes["t_max_c"]])
+        self._member = [np.flatnonzero(self.cluster == k) for k in range(len(sc.clusters))]
+        self._inv_count = np.array([1.0 / max(len(m), 1) for m in self._member])
+        self.stages = (
+            Stage("p2p", self.platform.clear, role="household", observation=OBSERVATION, observe=self.observe,
+                  action=DEVICE_ACTIONS, mechanism="p2p_mmr", pay=lambda h: {"household": h.p2p.reward},
+                  collective=self.collective_features()),
+        )
+
+    # --- the population ------------------------------------------------------------------------
+    def participants(self):
+        return self.households
+
+    def participant_ids(self):
+        return list(range(self.n))
+
+    def make_policy(self, name: str, rng: np.random.Generator):
+        if name == "rule":
+            return RulePolicy(self)
+        if name == "passive":
+            return PassivePolicy()
+        if name == "random":
+            return RandomPolicy(rng)
+        raise ValueError(f"unknown policy '{name}': use one of {', '.join(self.policies)}, or the path of a run folder "
+                         "written by `localmarl train`")
+
+    def _device_params(self) -> devices.DeviceParams:
+        s, n = self.sizes, self.n
+        no_trip = np.full(n, devices.NO_TRIP)
+        return devices.DeviceParams(
+            bat_capacity_kwh=s["battery_kwh"], bat_power_kw=s["battery_kw"], bat_eta_charge=s["battery_eta"],
+            bat_eta_discharge=s["battery_eta"], bat_soc_min=s["soc_min"], bat_soc_max=s["soc_max"],
+            ev_capacity_kwh=s["ev_kwh"], ev_charger_kw=s["ev_charger_kw"], ev_eta=s["ev_eta"],
+            ev_departure_hour=no_trip, ev_arrival_hour=no_trip, ev_need_kwh=np.zeros(n), ev_arrival_kwh=np.zeros(n),
+            hp_p_max_kw=s["hp_kw"], hp_r_k_kw=s["hp_r_k_kw"], hp_c_kwh_k=s["hp_c_kwh_k"], hp_cop_7c=s["hp_cop_7c"],
+            hp_t_min_c=s["t_min_c"], hp_t_max_c=s["t_max_c"],
+        )
+
+    # --- data and episodes -------------------------------------------------------------------------
+    def load_week(self, week: int) -> None:
+        lo, hi = week * dataset.HOURS_PER_WEEK, (week + 1) * dataset.HOURS_PER_WEEK
+        y, s = self.year, self.sizes
+        self.week_load = np.ascontiguousarray((y.load_kw[:, lo:hi] * s["load_scale"][:, None]).T, dtype=float)  # (168, N)
+        self.week_pv = np.ascontiguousarray((y.pv_kw_per_kwp[:, lo:hi] * s["pv_kwp"][:, None]).T, dtype=float)
+        self.week_t_out = np.asarray(y.outdoor_temp_c[lo:hi], dtype=float)
+        self.week_import, self.week_export = self.import_all[lo:hi], self.export_all[lo:hi]
+        self.week = week
+
+    def begin_episode(self) -> None:
+        """Start of a day: that day's EV trips, and the start states drawn for (scenario seed, day)."""
+        day = self.week * 7 + self.model.hour_of_week // HOURS_PER_DAY
+        self.params, self.state = self.day_start(day)
+        self._last = (np.mean(self.week_import[:1]), np.mean(self.week_export[:1]), 0.0, 0.0)  # no platform hour yet
+        first = self.model.hour_of_week
+        self._day_mid = float(np.mean(0.5 * (self.week_import[first:first + HOURS_PER_DAY]
+                                             + self.week_export[first:first + HOURS_PER_DAY])))
+        self._day_net = []  # the day's net positions (for the daily demand charge)
+        self._day_state = self.state
+
+    def day_start(self, day: int) -> tuple[devices.DeviceParams, devices.DeviceState]:
+        """The day's device parameters (its EV trips) and start states, the same for the same day."""
+        y, s = self.year, self.sizes
+        has_ev = s["ev_kwh"] > 0
+        scale = np.where(has_ev, s["ev_kwh"] / np.maximum(y.ev_capacity_kwh, 1e-9), 0.0)
+        prev = max(day - 1, 0)
+        need = np.minimum(y.ev_energy_needed_kwh[:, day] * scale, s["ev_kwh"])
+        arrive = np.minimum(y.ev_energy_on_arrival_kwh[:, day] * scale, s["ev_kwh"])
+        params = replace(
+            self._base_params,
+            ev_departure_hour=np.where(has_ev, y.ev_departure_hour[:, day], devices.NO_TRIP),
+            ev_arrival_hour=np.where(has_ev, y.ev_arrival_hour[:, day], devices.NO_TRIP),
+            ev_need_kwh=np.where(has_ev, need, 0.0), ev_arrival_kwh=np.where(has_ev, arrive, 0.0),
+        )
+        rng = np.random.default_rng([self.model.scenario.seed, 3, day])
+        soc = rng.uniform(s["soc_min"], s["soc_max"])
+        t_in = rng.uniform(s["t_min_c"], s["t_max_c"])
+        ev_start = np.minimum(y.ev_energy_on_arrival_kwh[:, prev] * scale, s["ev_kwh"])  # it came home with this last night
+        return params, devices.DeviceState(soc * s["battery_kwh"], np.where(has_ev, ev_start, 0.0), t_in)
+
+    def day_problem(self, day: int):
+        """(device parameters, start states, `p2p_optimum.DayInputs`) of an absolute day: what the
+        centralised perfect-foresight optimum of that day solves (the same data, tariffs, penalties
+        and start states the simulation plays)."""
+        from model.markets.p2p_optimum import DayInputs
+
+        week, first = self.episode_start(day)
+        if week != getattr(self, "week", None):
+            self.load_week(week)
+        hours = slice(first, first + HOURS_PER_DAY)
+        pf, pen = self.model.scenario.platform, self.model.scenario.penalties
+        params, state = self.day_start(day)
+        inputs = DayInputs(
+            load_kw=self.week_load[hours], pv_kw=self.week_pv[hours], t_out_c=self.week_t_out[hours],
+            import_eur_mwh=self.week_import[hours], export_eur_mwh=self.week_export[hours],
+            peak_form=None if pf.peak_penalty == "none" else pf.peak_penalty, peak_rho_eur_mwh=pf.peak_rho_eur_mwh,
+            peak_threshold_kw=pf.peak_threshold_kw_per_household * self.n, peak_pi_eur_kw=pf.peak_pi_eur_kw,
+            ev_penalty_factor=pen.ev_penalty_factor, comfort_eur_kh=pen.comfort_eur_kh,
+        )
+        return params, state, inputs
+
+    def training_episodes(self) -> np.ndarray:
+        """Training days: the days of the training weeks (ids = absolute day numbers)."""
+        return np.array([w * 7 + d for w in dataset.week_split().train for d in range(7)])
+
+    def episode_start(self, episode: int) -> tuple[int, int]:
+        return int(episode) // 7, (int(episode) % 7) * HOURS_PER_DAY
+
+    def begin_hour(self, week: int, hour_of_week: int) -> Hour:
+        t = hour_of_week
+        self.current_inputs = x = P2PInputs(self.week_load[t], self.week_pv[t], float(self.week_t_out[t]),
+                                            float(self.week_import[t]), float(self.week_export[t]), t % HOURS_PER_DAY)
+        return Hour(week, t, x)
+
+    def end_hour(self, hour: Hour) -> None:
+        rec = hour.p2p
+        self.state = rec.step.state
+        self._last = (rec.mmr.buy_eur_mwh, rec.mmr.sell_eur_mwh, rec.mmr.demand_kw / self.n, rec.mmr.supply_kw / self.n)
+        self._day_net.append(rec.net_kw)
+
+    # --- observations ------------------------------------------------------------------------------
+    def observe(self, h: Hour) -> np.ndarray:
+        x, p, s = h.inputs, self.params, self.state
+        hour = x.hour_of_day
+        obs = np.empty((self.n, len(COLUMNS)))
+        obs[:, 0] = h.hour_of_week
+        obs[:, 1] = x.load_kw
+        obs[:, 2] = x.pv_kw
+        obs[:, 3] = s.bat_energy_kwh / np.where(p.bat_capacity_kwh > 0, p.bat_capacity_kwh, 1.0)
+        home = (hour < p.ev_departure_hour) | (hour >= p.ev_arrival_hour)
+        obs[:, 4] = home & (p.ev_capacity_kwh > 0)
+        obs[:, 5] = s.ev_energy_kwh
+        before = hour < p.ev_departure_hour
+        obs[:, 6] = np.where(before & p.has_trip, p.ev_departure_hour - hour, 0.0)
+        obs[:, 7] = np.where(before & p.has_trip, p.ev_need_kwh, 0.0)
+        obs[:, 8] = s.t_in_c
+        obs[:, 9] = x.t_out_c
+        obs[:, 10] = x.import_eur_mwh
+        obs[:, 11] = x.export_eur_mwh
+        obs[:, 12:16] = self._last
+        obs[:, 16:] = self._constants
+        return obs
+
+    # --- the platform's rules (called by the Platform operator) -------------------------------------
+    def hourly_peak(self, net: np.ndarray) -> tuple[np.ndarray, float]:
+        """Each household's share of this hour's peak penalty and its total (the hourly form)."""
+        pf = self.model.scenario.platform
+        if pf.peak_penalty != "hourly":
+            return self.zeros, 0.0
+        res = p2p_mmr.peak_penalty_hourly(net, pf.peak_rho_eur_mwh, pf.peak_threshold_kw_per_household * self.n)
+        return res.share_eur, float(res.total_eur)
+
+    def day_end(self, net: np.ndarray, end_state: devices.DeviceState) -> tuple[np.ndarray, np.ndarray, float]:
+        """At the day's last hour: the value of the energy each household stored over the day (at the
+        day's mean mid-market rate; + = it ends with more), its share of the daily demand charge and
+        that charge's total (daily form; else 0). Reads the day's earlier hours, changes nothing."""
+        value = devices.terminal_value_eur(self.params, self._day_state, end_state, self._day_mid)
+        pf = self.model.scenario.platform
+        if pf.peak_penalty != "daily":
+            return value, self.zeros, 0.0
+        res = p2p_mmr.peak_penalty_daily(np.vstack([*self._day_net, net]), pf.peak_pi_eur_kw)
+        return value, res.share_eur, float(res.total_eur)
+
+    def collective_features(self) -> tuple[Feature, ...]:
+        base = (Feature("demand_kw_per_household", SHARED, 2.0), Feature("supply_kw_per_household", SHARED, 2.0),
+                Feature("buy_eur_mwh", SHARED, 100.0), Feature("sell_eur_mwh", SHARED, 100.0),
+                Feature("grid_import_kw_per_household", SHARED, 2.0))
+        per_cluster = tuple(Feature(f"{name}_mean_{a}", SHARED) for name in self.cluster_names for a in ACTIONS)
+        return base + per_cluster
+
+    def collective(self, mmr, executed: np.ndarray) -> np.ndarray:
+        """The hour's collective information: per household demand, supply and grid import, the prices,
+        and each cluster's mean executed action."""
+        sums = np.stack([executed[m].sum(axis=0) for m in self._member]) * self._inv_count[:, None]
+        return np.concatenate([[mmr.demand_kw / self.n, mmr.supply_kw / self.n, mmr.buy_eur_mwh, mmr.sell_eur_mwh,
+                                mmr.grid_import_kw / self.n], sums.ravel()])
+
+    # --- learning ------------------------------------------------------------------------------------
+    def hour_scores(self, h: Hour):
+        r = h.p2p
+        return (-r.mmr.bill_eur, -(r.peak_share_eur + r.daily_peak_share_eur), -(r.ev_penalty_eur + r.comfort_penalty_eur),
+                r.storage_value_eur)
+
+    learners = ("maddpg-ps", "ddpg-ps", "maddpg", "one-cluster")  # agents.learning.clusters.VARIANTS
+
+    def default_learner(self, hp, seed: int, device, config=None):
+        """MADDPG with parameter sharing per cluster (or a variant: `config["variant"]`)."""
+        from agents.learning.clusters import cluster_learner
+
+        config = {"variant": "maddpg-ps", **(config or {})}
+        return cluster_learner(self.role_specs(), hp, seed, device, config | self.learner_groups(config["variant"]))
+
+    def learner_groups(self, variant: str) -> dict:
+        """The groups a learner plays: per learning cluster its rows and the action components of the
+        devices it has (one group for them all in the "one-cluster" variant)."""
+        clusters = self.model.scenario.clusters
+        names = [clusters[k].name for k in self.learning_clusters]
+        rows = [self._member[k].tolist() for k in self.learning_clusters]
+        comps = [[i for i, d in enumerate(("battery", "ev", "heat_pump")) if d in clusters[k].devices]
+                 for k in self.learning_clusters]
+        if variant == "one-cluster":
+            return {"names": ["all"], "clusters": [sorted(i for g in rows for i in g)],
+                    "components": [sorted({c for g in comps for c in g})]}
+        return {"names": names, "clusters": rows, "components": comps}
+
+    # --- the record ----------------------------------------------------------------------------------
+    outputs = SIMULATE_OUTPUTS
+
+    def tables(self):
+        return {"households": TableSpec(HOUSEHOLD_TABLE, self.n), "community": TableSpec(COMMUNITY_TABLE, 1)}
+
+    def record(self, h: Hour, i: int):
+        r, x = h.p2p, h.inputs
+        st, p = r.step, self.params
+        return {
+            "households": {
+                "hour": i, "week": h.week, "hour_of_week": h.hour_of_week, "household": np.arange(self.n),
+                "cluster": self.cluster, "load_kw": x.load_kw, "pv_kw": x.pv_kw, "net_kw": r.net_kw,
+                "bill_eur": r.mmr.bill_eur, "peak_penalty_eur": r.peak_share_eur + r.daily_peak_share_eur,
+                "device_penalty_eur": r.ev_penalty_eur + r.comfort_penalty_eur, "storage_value_eur": r.storage_value_eur,
+                "battery_kw": st.bat_kw, "battery_soc": st.state.bat_energy_kwh / np.where(p.bat_capacity_kwh > 0, p.bat_capacity_kwh, 1.0),
+                "ev_kw": st.ev_kw, "ev_energy_kwh": st.state.ev_energy_kwh,
+                "ev_home": ((x.hour_of_day < p.ev_departure_hour) | (x.hour_of_day >= p.ev_arrival_hour)) & (p.ev_capacity_kwh > 0),
+                "ev_unmet_kwh": st.ev_unmet_kwh, "hp_kw": st.hp_kw, "t_in_c": st.state.t_in_c,
+                "comfort_violation_kh": st.comfort_violation_kh, "reward_eur": r.reward,
+            },
+            "community": {
+                "hour": i, "week": h.week, "hour_of_week": h.hour_of_week, "import_tariff_eur_mwh": x.import_eur_mwh,
+                "export_tariff_eur_mwh": x.export_eur_mwh, "buy_price_eur_mwh": r.mmr.buy_eur_mwh,
+                "sell_price_eur_mwh": r.mmr.sell_eur_mwh, "demand_kw": r.mmr.demand_kw, "supply_kw": r.mmr.supply_kw,
+                "grid_import_kw": r.mmr.grid_import_kw, "grid_export_kw": r.mmr.grid_export_kw, "p2p_kw": r.mmr.p2p_kw,
+                "peak_penalty_eur": r.peak_penalty_eur, "t_out_c": x.t_out_c,
+            },
+        }
+
+    def summary(self, record) -> str:
+        hh, c = record.frame("households"), record.frame("community")
+        days = len(c) / HOURS_PER_DAY
+        cost = hh[["bill_eur", "peak_penalty_eur", "device_penalty_eur"]].sum().sum() - hh["storage_value_eur"].sum()
+        per_cluster = hh.assign(cluster=hh.cluster.map(dict(enumerate(self.cluster_names)))).groupby("cluster")[
+            ["bill_eur", "peak_penalty_eur", "device_penalty_eur", "storage_value_eur"]].sum() / days
+        return "\n".join([
+            f"households                 {self.n} in {len(self.cluster_names)} clusters; {len(c)} hours ({days:g} days)",
+            f"community cost             {cost / days:,.2f} €/day (bills + peak + device penalties - stored value)",
+            f"community peak import      {c.grid_import_kw.max():,.1f} kW",
+            f"P2P-traded energy          {c.p2p_kw.sum() / days:,.1f} kWh/day",
+            f"mean buy / sell price      {c.buy_price_eur_mwh.mean():.1f} / {c.sell_price_eur_mwh.mean():.1f} €/MWh",
+            f"unmet EV energy            {hh.ev_unmet_kwh.sum() / days:,.2f} kWh/day",
+            f"comfort violation          {hh.comfort_violation_kh.sum() / days:,.2f} K·h/day",
+            "",
+            "per cluster, € per day:",
+            per_cluster.round(2).to_string(),
+        ])
+
+    #: what evaluation's hours.csv sums per hour and cluster (the households table's money, energy and devices)
+    CLUSTER_SUMS = ("load_kw", "pv_kw", "net_kw", "bill_eur", "peak_penalty_eur", "device_penalty_eur", "storage_value_eur",
+                    "battery_kw", "ev_kw", "hp_kw", "ev_unmet_kwh", "comfort_violation_kh", "reward_eur")
+
+    def evaluation_hours(self, record, week_labels: np.ndarray):
+        """The evaluation's hours.csv: per hour and cluster the households' sums (`CLUSTER_SUMS`),
+        beside the hour's community outcome (prices, demand, supply, grid import, peak penalty)."""
+        hh = record.frame("households", ("hour", "cluster", *self.CLUSTER_SUMS))
+        per = hh.groupby(["hour", "cluster"], sort=True)[list(self.CLUSTER_SUMS)].sum().reset_index()
+        c = record.frame("community").rename(columns={"peak_penalty_eur": "community_peak_penalty_eur"})
+        c.insert(0, "week_label", week_labels)
+        out = per.merge(c, on="hour")
+        out["cluster"] = out["cluster"].map(dict(enumerate(self.cluster_names)))
+        out["households"] = out["cluster"].map(dict(zip(self.cluster_names, np.bincount(self.cluster))))
+        return out.rename(columns={"week_label": "week", "week": "week_number"})
+
+    # --- sweeps ----------------------------------------------------------------------------------
+    sweep_panels = (("cost_eur_per_day", "community cost €/day"), ("peak_import_kw", "community peak import kW"),
+                    ("p2p_kwh_per_day", "P2P-traded energy kWh/day"), ("peak_penalty_eur_per_day", "peak penalty €/day"),
+                    ("ev_unmet_kwh_per_day", "unmet EV energy kWh/day"))
+    sweep_market_sums = ("cost_eur_per_day", "peak_penalty_eur_per_day")
+
+    def sweep_rows(self, record):
+        """A run's summary for a sweep: one row per cluster (its scores per day) and one community row."""
+        hh, c = record.frame("households"), record.frame("community")
+        days = len(c) / HOURS_PER_DAY
+        hh["energy_eur"], hh["peak_eur"] = -hh.bill_eur, -hh.peak_penalty_eur
+        hh["device_eur"], hh["storage_eur"] = -hh.device_penalty_eur, hh.storage_value_eur
+        per = hh.groupby("cluster")[["energy_eur", "peak_eur", "device_eur", "storage_eur"]].sum() / days
+        per["total_eur"] = per.sum(axis=1)
+        counts = np.bincount(self.cluster, minlength=len(self.cluster_names))
+        rows = [{"cluster": self.cluster_names[k], "households": int(counts[k]), **{col: float(v) for col, v in r.items()}}
+                for k, r in per.iterrows()]
+        cost = -(per["total_eur"].sum())
+        market = {"cost_eur_per_day": float(cost), "peak_import_kw": float(c.grid_import_kw.max()),
+                  "p2p_kwh_per_day": float(c.p2p_kw.sum() / days),
+                  "peak_penalty_eur_per_day": float(c.peak_penalty_eur.sum() / days),
+                  "ev_unmet_kwh_per_day": float(hh.ev_unmet_kwh.sum() / days),
+                  "comfort_violation_kh_per_day": float(hh.comfort_violation_kh.sum() / days),
+                  "mean_buy_eur_mwh": float(c.buy_price_eur_mwh.mean()), "mean_sell_eur_mwh": float(c.sell_price_eur_mwh.mean())}
+        return rows, market
+
+    sweep_participant_label = "cluster"
+
+    def model_reporters(self):
+        def community(col):
+            return lambda m: m.record.last("community", col)
+
+        return {c: community(c) for c in COMMUNITY_TABLE if c != "hour"}
+
+
+def _tariffs(da_eur_mwh: np.ndarray, sc: P2PScenario) -> tuple[np.ndarray, np.ndarray]:
+    """Import = day-ahead + the time-of-use adder; export = the feed-in tariff (never above import)."""
+    t = sc.tariffs
+    hour_of_day = np.arange(len(da_eur_mwh)) % HOURS_PER_DAY
+    adder = np.where(np.isin(hour_of_day, t.peak_hours), t.peak_adder_eur_mwh, t.offpeak_adder_eur_mwh)
+    imp = da_eur_mwh + adder
+    exp = t.feed_in_share * da_eur_mwh if t.feed_in_share > 0 else np.full_like(da_eur_mwh, t.feed_in_eur_mwh)
+    return imp, np.minimum(exp, imp)
+

@@ -1,0 +1,1 @@
+"""Design-specific benchmarks (`localmarl bench --scenario ...`): each design names its own."""

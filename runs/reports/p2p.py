@@ -1,0 +1,336 @@
+"""The P2P study's report: every method's community cost and peak over the test days beside the
+centralised optimum, per cluster, training curves and wall-clock, a typical day, the distribution of
+household savings, unmet EV energy and comfort, and the paper's three claims judged on our data.
+Reads only the study folder (`python -m runs.report DIR` rebuilds it)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from runs.reports.common import md_table, plt, save_figure
+from runs.studies.p2p import METHODS
+
+LEARNERS = ("maddpg-ps", "ddpg-ps", "one-cluster", "maddpg")
+COLORS = {"no-p2p-rules": "tab:gray", "p2p-rules": "tab:olive", "maddpg-ps": "tab:blue", "ddpg-ps": "tab:orange",
+          "one-cluster": "tab:purple", "maddpg": "tab:brown", "maddpg-ps-nopeak": "tab:cyan", "optimum": "k"}
+HOURS_PER_DAY = 24
+
+
+def _label(method: str) -> str:
+    return METHODS[method].label if method in METHODS else method
+
+
+# ---------------------------------------------------------------------------------------------
+# loading
+# ---------------------------------------------------------------------------------------------
+def load(study: Path) -> dict:
+    study = Path(study)
+    methods = [m for m in METHODS if (study / "eval" / m).is_dir()]
+
+    def frames(folder: str, name: str, methods_=methods):
+        rows = []
+        for m in methods_:
+            for d in sorted((study / folder / m).glob("seed*")):
+                if (d / name).exists():
+                    rows.append(pd.read_csv(d / name).assign(method=m, seed=int(d.name[4:])))
+        return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
+
+    times = []
+    for m in methods:
+        for d in sorted((study / "runs" / m).glob("seed*")):
+            if (d / "train_time.json").exists():
+                times.append({"method": m, "seed": int(d.name[4:]), **json.loads((d / "train_time.json").read_text())})
+    optimum = {f.stem: pd.read_csv(f) for f in sorted((study / "optimum").glob("*.csv"))} if (study / "optimum").exists() else {}
+    meta = json.loads((study / "study.json").read_text()) if (study / "study.json").exists() else {}
+    return {"methods": methods, "scores": frames("eval", "scores.csv"), "hours": frames("eval", "hours.csv"),
+            "curves": frames("runs", "train_curve.csv"), "times": pd.DataFrame(times), "optimum": optimum, "meta": meta}
+
+
+def _kind(week: pd.Series) -> pd.Series:
+    return week.astype(str).str.split(":").str[0]
+
+
+# ---------------------------------------------------------------------------------------------
+# tables
+# ---------------------------------------------------------------------------------------------
+def daily(hours: pd.DataFrame) -> pd.DataFrame:
+    """Per method, seed and day: community cost (EUR), peak import (kW), P2P-traded and demand (kWh),
+    unmet EV energy (kWh), comfort violation (K h). `hours`: the evaluations' hours.csv rows."""
+    h = hours.assign(day=(hours.hour // HOURS_PER_DAY))
+    cost = h.bill_eur + h.peak_penalty_eur + h.device_penalty_eur - h.storage_value_eur
+    h = h.assign(cost_eur=cost)
+    keys = ["method", "seed", "week", "day"]
+    sums = h.groupby(keys)[["cost_eur", "ev_unmet_kwh", "comfort_violation_kh"]].sum()
+    community = h.drop_duplicates(["method", "seed", "hour"])  # community columns repeat on every cluster's row
+    c = community.groupby(keys).agg(peak_import_kw=("grid_import_kw", "max"), p2p_kwh=("p2p_kw", "sum"),
+                                    demand_kwh=("demand_kw", "sum"),
+                                    peak_penalty_eur=("community_peak_penalty_eur", "sum"))
+    return sums.join(c).reset_index()
+
+
+def optimum_daily(optimum: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    rows = [o.assign(scenario=sc).rename(columns={"total_eur": "cost_eur"}) for sc, o in optimum.items()]
+    return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
+
+
+def methods_table(days: pd.DataFrame, opt: pd.DataFrame, times: pd.DataFrame, which: str = "test") -> pd.DataFrame:
+    """Per method over the `which` days ("test", "train"): the mean per day over days and seeds, and the
+    seeds' range of the community cost; the gap to the optimum of the same scenario and days."""
+    d = days[_kind(days.week) == which]
+    per_seed = d.groupby(["method", "seed"])[["cost_eur", "peak_import_kw", "p2p_kwh", "demand_kwh", "ev_unmet_kwh",
+                                              "comfort_violation_kh"]].mean()
+    rows = []
+    for m, g in per_seed.groupby(level="method"):
+        mean = g.mean()
+        row = {"method": m, "seeds": len(g), "cost_eur_per_day": mean.cost_eur, "cost_min_seed": g.cost_eur.min(),
+               "cost_max_seed": g.cost_eur.max(), "peak_import_kw": mean.peak_import_kw,
+               "p2p_share_of_demand": mean.p2p_kwh / mean.demand_kwh if mean.demand_kwh else np.nan,
+               "ev_unmet_kwh_per_day": mean.ev_unmet_kwh, "comfort_violation_kh_per_day": mean.comfort_violation_kh}
+        o = opt[(opt.scenario == METHODS[m].scenario) & (_kind(opt.week) == which)] if len(opt) else opt
+        if len(o):
+            row["optimum_cost_eur_per_day"] = o.cost_eur.mean()
+            row["gap_to_optimum_pct"] = 100 * (mean.cost_eur - o.cost_eur.mean()) / abs(o.cost_eur.mean())
+            row["optimum_peak_import_kw"] = o.peak_import_kw.mean()
+        t = times[times.method == m] if len(times) else times
+        if len(t):
+            row["train_min"] = t.seconds.mean() / 60
+            row["train_s_per_day"] = (t.seconds / t.episodes).mean()
+        rows.append(row)
+    order = {m: i for i, m in enumerate(METHODS)}
+    return pd.DataFrame(rows).sort_values("method", key=lambda s: s.map(order)).reset_index(drop=True)
+
+
+def cluster_table(hours: pd.DataFrame) -> pd.DataFrame:
+    """Each cluster's cost per household and day (test days, mean over seeds), per method."""
+    h = hours[_kind(hours.week) == "test"]
+    cost = (h.bill_eur + h.peak_penalty_eur + h.device_penalty_eur - h.storage_value_eur) / h.households
+    days = h.groupby(["method", "seed"]).hour.nunique() / HOURS_PER_DAY
+    per = h.assign(cost=cost).groupby(["method", "seed", "cluster"]).cost.sum()
+    per = (per / days.reindex(per.index.droplevel("cluster")).to_numpy()).groupby(["method", "cluster"]).mean()
+    return per.unstack("cluster").reset_index().rename_axis(columns=None)
+
+
+def savings(scores: pd.DataFrame, method: str = "maddpg-ps", reference: str = "no-p2p-rules") -> pd.Series:
+    """Each household's saving (EUR per test day, mean over seeds) with `method` against `reference`."""
+    t = scores[_kind(scores.week) == "test"]
+    per = t.groupby(["method", "seed", "household"]).total_eur.sum() / (7 * t.week.nunique())
+    per = per.groupby(["method", "household"]).mean()
+    if method not in per.index.get_level_values(0) or reference not in per.index.get_level_values(0):
+        return pd.Series(dtype=float)
+    return per.loc[method] - per.loc[reference]  # rewards: + = the household pays less
+
+
+# ---------------------------------------------------------------------------------------------
+# the paper's claims
+# ---------------------------------------------------------------------------------------------
+def claims(days: pd.DataFrame, mt: pd.DataFrame, mt_train: pd.DataFrame) -> list[dict]:
+    out = []
+    t = mt.set_index("method") if len(mt) else mt
+    test = days[_kind(days.week) == "test"]
+    per_seed = test.groupby(["method", "seed"])[["cost_eur", "peak_import_kw"]].mean()
+    others = [m for m in LEARNERS[1:] if m in t.index]
+    if "maddpg-ps" in t.index and others:
+        wins = []
+        for m in others:
+            both = per_seed.loc["maddpg-ps"].join(per_seed.loc[m], rsuffix="_o", how="inner")
+            wins.append(f"{_label(m)}: cost lower in {int((both.cost_eur < both.cost_eur_o).sum())} of {len(both)} seeds, "
+                        f"peak in {int((both.peak_import_kw < both.peak_import_kw_o).sum())} of {len(both)}")
+        ok = all(t.loc["maddpg-ps", c] <= t.loc[m, c] for m in others for c in ("cost_eur_per_day", "peak_import_kw"))
+        out.append({"claim": "clustered MADDPG-PS beats the other learners on system cost and peak", "held": ok,
+                    "evidence": f"cost {t.loc['maddpg-ps', 'cost_eur_per_day']:,.1f} €/day vs "
+                                + ", ".join(f"{t.loc[m, 'cost_eur_per_day']:,.1f} ({_label(m)})" for m in others)
+                                + f"; peak {t.loc['maddpg-ps', 'peak_import_kw']:,.0f} kW vs "
+                                + ", ".join(f"{t.loc[m, 'peak_import_kw']:,.0f}" for m in others) + ". " + "; ".join(wins)})
+    if {"maddpg-ps", "maddpg"} <= set(t.index) and "train_s_per_day" in t:
+        a, b = t.loc["maddpg-ps", "train_s_per_day"], t.loc["maddpg", "train_s_per_day"]
+        out.append({"claim": "MADDPG-PS trains faster than MADDPG without sharing", "held": bool(a < b),
+                    "evidence": f"{a:.3f} vs {b:.3f} s of wall-clock per training day ({b / a:.1f}x), one process each"})
+    if len(mt_train) and "maddpg-ps" in t.index and "gap_to_optimum_pct" in t:
+        tr = mt_train.set_index("method")
+        if "maddpg-ps" in tr.index and "gap_to_optimum_pct" in tr:
+            g_test, g_train = t.loc["maddpg-ps", "gap_to_optimum_pct"], tr.loc["maddpg-ps", "gap_to_optimum_pct"]
+            out.append({"claim": "MADDPG-PS keeps its performance on the unseen test days", "held": bool(g_test <= g_train + 5),
+                        "evidence": f"gap to the optimum {g_test:.1f} % on the test days vs {g_train:.1f} % on training days "
+                                    "(held: within 5 percentage points or better)"})
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# figures
+# ---------------------------------------------------------------------------------------------
+def fig_methods(mt: pd.DataFrame, path: Path):
+    p = plt()
+    fig, axes = p.subplots(1, 2, figsize=(12, 4))
+    x = np.arange(len(mt))
+    for ax, col, opt, title in ((axes[0], "cost_eur_per_day", "optimum_cost_eur_per_day", "community cost, € per day"),
+                                (axes[1], "peak_import_kw", "optimum_peak_import_kw", "community peak import, kW (mean of daily peaks)")):
+        ax.bar(x, mt[col], color=[COLORS.get(m, "tab:gray") for m in mt.method])
+        if col == "cost_eur_per_day" and {"cost_min_seed", "cost_max_seed"} <= set(mt):
+            ax.errorbar(x, mt[col], yerr=[mt[col] - mt.cost_min_seed, mt.cost_max_seed - mt[col]], fmt="none", ecolor="k",
+                        capsize=3, lw=1)
+        if opt in mt:
+            ax.scatter(x, mt[opt], marker="_", s=400, color="k", zorder=3, label="centralised optimum (same scenario)")
+            ax.legend(fontsize=8)
+        ax.set_xticks(x, [_label(m) for m in mt.method], rotation=25, ha="right", fontsize=8)
+        ax.set_title(title)
+    fig.suptitle("Test days: every method (bars; whiskers = range over seeds) and the optimum")
+    save_figure(fig, path)
+
+
+def fig_curves(curves: pd.DataFrame, path: Path):
+    p = plt()
+    fig, ax = p.subplots(figsize=(9, 4))
+    for m, g in curves.groupby("method"):
+        per = g.groupby(["seed", "episode"]).eval_score_eur.sum().unstack(0) / 7
+        ax.plot(per.index, -per.mean(1), color=COLORS.get(m), label=_label(m))
+        ax.fill_between(per.index, -per.max(1), -per.min(1), color=COLORS.get(m), alpha=0.2, lw=0)
+    ax.set(xlabel="training day (episode)", ylabel="community cost, € per day", title="Training curves: the evaluation week (band = seeds)")
+    ax.legend(fontsize=8)
+    save_figure(fig, path)
+
+
+def typical_day(hours: pd.DataFrame) -> tuple[str, int] | None:
+    """A test day with the typical (median) community demand (of the rule-based P2P run)."""
+    h = hours[(hours.method == "p2p-rules") & (_kind(hours.week) == "test")].drop_duplicates("hour")
+    if h.empty:
+        return None
+    per = h.assign(day=h.hour // HOURS_PER_DAY).groupby(["week", "day"]).demand_kw.sum()
+    key = (per - per.median()).abs().idxmin()
+    return key
+
+
+def fig_typical_day(hours: pd.DataFrame, path: Path) -> str | None:
+    key = typical_day(hours)
+    if key is None:
+        return None
+    week, day = key
+    p = plt()
+    fig, axes = p.subplots(2, 1, figsize=(10, 7), sharex=True)
+    h = hours[(hours.week == week) & (hours.hour // HOURS_PER_DAY == day) & (hours.seed == 0)].drop_duplicates(["method", "hour"])
+    for m in ("no-p2p-rules", "maddpg-ps", "maddpg-ps-nopeak"):
+        g = h[h.method == m]
+        if len(g):
+            axes[0].plot(g.hour_of_week % 24, g.grid_import_kw - g.grid_export_kw, color=COLORS[m], label=_label(m), lw=1.5)
+    axes[0].set(ylabel="community net import, kW", title=f"A typical test day ({week}, day {day + 1}): community net load")
+    axes[0].axhline(0, color="k", lw=0.6)
+    axes[0].legend(fontsize=8)
+    g = h[h.method == "maddpg-ps"]
+    if g.empty:
+        g = h[h.method == "p2p-rules"]
+    hod = g.hour_of_week % 24
+    axes[1].plot(hod, g.import_tariff_eur_mwh, "k--", lw=1, label="import tariff")
+    axes[1].plot(hod, g.export_tariff_eur_mwh, "k:", lw=1, label="export (feed-in) tariff")
+    axes[1].plot(hod, g.buy_price_eur_mwh, color="tab:red", label="MMR buy price")
+    axes[1].plot(hod, g.sell_price_eur_mwh, color="tab:green", label="MMR sell price")
+    axes[1].set(xlabel="hour of day", ylabel="€/MWh", title=f"MMR prices between the tariffs ({_label(g.method.iloc[0])})")
+    axes[1].legend(fontsize=8, ncol=2)
+    save_figure(fig, path)
+    return f"{week}, day {day + 1}"
+
+
+def fig_clusters(ct: pd.DataFrame, path: Path):
+    p = plt()
+    clusters = [c for c in ct.columns if c != "method"]
+    fig, ax = p.subplots(figsize=(10, 4))
+    w = 0.8 / max(len(ct), 1)
+    x = np.arange(len(clusters))
+    for j, row in enumerate(ct.itertuples(index=False)):
+        ax.bar(x + (j - (len(ct) - 1) / 2) * w, [getattr(row, c) if hasattr(row, c) else row[1 + k]
+                                                  for k, c in enumerate(clusters)],
+               w, color=COLORS.get(row.method), label=_label(row.method))
+    ax.set_xticks(x, clusters)
+    ax.set(ylabel="€ per household and day", title="Cost per household by cluster (test days)")
+    ax.legend(fontsize=7, ncol=2)
+    save_figure(fig, path)
+
+
+def fig_savings(s: pd.Series, path: Path):
+    p = plt()
+    fig, ax = p.subplots(figsize=(8, 3.8))
+    ax.hist(s, bins=40, color="tab:blue", alpha=0.8)
+    ax.axvline(0, color="k", lw=0.8)
+    ax.set(xlabel="saving, € per day (+ = pays less)", ylabel="households",
+           title=f"Household savings: MADDPG-PS against no P2P with rules (test days); {100 * (s < 0).mean():.0f} % worse off")
+    save_figure(fig, path)
+
+
+# ---------------------------------------------------------------------------------------------
+# the report
+# ---------------------------------------------------------------------------------------------
+def build_report(study: Path) -> Path:
+    study = Path(study)
+    data = load(study)
+    (study / "tables").mkdir(exist_ok=True)
+    (study / "figures").mkdir(exist_ok=True)
+    days = daily(data["hours"]) if len(data["hours"]) else pd.DataFrame()
+    opt = optimum_daily(data["optimum"])
+    mt = methods_table(days, opt, data["times"]) if len(days) else pd.DataFrame()
+    mt_train = methods_table(days, opt, data["times"], "train") if len(days) else pd.DataFrame()
+    ct = cluster_table(data["hours"]) if len(data["hours"]) else pd.DataFrame()
+    sv = savings(data["scores"]) if len(data["scores"]) else pd.Series(dtype=float)
+    cl = claims(days, mt, mt_train) if len(mt) else []
+    for name, df in (("methods_test_days", mt), ("methods_training_days", mt_train), ("clusters", ct),
+                     ("days", days), ("optimum_days", opt)):
+        if len(df):
+            df.to_csv(study / "tables" / f"{name}.csv", index=False, float_format="%.6g")
+    if len(sv):
+        sv.rename("saving_eur_per_day").to_csv(study / "tables" / "household_savings.csv", float_format="%.6g")
+
+    figs = {}
+    f = study / "figures"
+    if len(mt):
+        fig_methods(mt, f / "methods.png")
+        figs["methods.png"] = "Community cost and peak per method, beside the centralised optimum"
+    if len(data["curves"]):
+        fig_curves(data["curves"], f / "training_curves.png")
+        figs["training_curves.png"] = "Training curves"
+    day = fig_typical_day(data["hours"], f / "typical_day.png") if len(data["hours"]) else None
+    if day:
+        figs["typical_day.png"] = f"A typical day ({day}): net load and MMR prices"
+    if len(ct):
+        fig_clusters(ct, f / "clusters.png")
+        figs["clusters.png"] = "Cost per household by cluster"
+    if len(sv):
+        fig_savings(sv, f / "savings.png")
+        figs["savings.png"] = "Distribution of household savings"
+
+    prof = data["meta"].get("profile", {})
+    L = [f"# P2P study report: profile `{prof.get('name', '?')}`\n",
+         f"Generated by `localmarl study --design p2p --profile {prof.get('name', '?')}`; {prof.get('seeds', '?')} seed(s), "
+         f"{prof.get('episodes', '?')} training days per learner. {prof.get('note', '')}.",
+         "Costs are the community's (the households' MMR bills, which sum to its grid bill, plus peak and device "
+         "penalties, minus the value of energy stored over the day), € per day over the test days. Numbers are "
+         "bitwise reproducible on one machine for the same seeds; across machines, expect small differences.\n",
+         "## The paper's claims on our data\n"]
+    if cl:
+        L.append(md_table(pd.DataFrame([{"claim": c["claim"], "held here": "yes" if c["held"] else "**no**",
+                                         "evidence": c["evidence"]} for c in cl])))
+    L.append("\n## Every method on the test days\n")
+    L.append("Mean per day over days and seeds; `cost_min/max_seed`: the range of the seeds' means; the gap is to the "
+             "centralised perfect-foresight optimum of the same scenario and days (no method can do better).\n")
+    if len(mt):
+        L.append(md_table(mt.assign(method=mt.method.map(_label)), "{:,.2f}"))
+    if len(mt_train):
+        L.append("\nThe same on training days (the generalisation check):\n")
+        L.append(md_table(mt_train.assign(method=mt_train.method.map(_label))[
+            [c for c in ("method", "cost_eur_per_day", "optimum_cost_eur_per_day", "gap_to_optimum_pct") if c in mt_train]],
+            "{:,.2f}"))
+    L.append("\n## Per cluster (€ per household and day, test days)\n")
+    if len(ct):
+        L.append(md_table(ct.assign(method=ct.method.map(_label)), "{:,.3f}"))
+    if len(sv):
+        L.append(f"\nHousehold savings with MADDPG-PS against no P2P with rules: median {sv.median():.3f} €/day, "
+                 f"{100 * (sv < 0).mean():.0f} % of households worse off (table `household_savings.csv`).")
+    L.append("\n## Figures\n")
+    for name, cap in figs.items():
+        L.append(f"### {cap}\n\n![{cap}](figures/{name})\n")
+    path = study / "report.md"
+    path.write_text("\n".join(L) + "\n")
+    return path
+
+
+

@@ -1,0 +1,163 @@
+"""The P2P study: every method of the spec's comparison on the same test days, and the bound.
+
+Methods (`METHODS`): two rule-based baselines (no P2P; P2P with MMR), the learners (MADDPG with
+parameter sharing per cluster, the paper's; independent DDPG learners with sharing; one cluster
+for all; MADDPG without sharing), the clustered learner on the scenario without the peak penalty
+(what the penalty does to the peak), and the centralised perfect-foresight optimum of every day
+(`model.markets.p2p_optimum`: the lowest system cost any coordination could reach).
+
+Folder layout under --out:
+  runs/<method>/seed<k>/        training run folders (`localmarl train`)
+  eval/<method>/seed<k>/        scores.csv (per household and week), hours.csv (per hour and cluster)
+  optimum/<scenario>.csv        the optimum's cost parts and peak per day
+  tables/, figures/, report.md, study.json
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from runs.executor import Job
+from runs.study import Profile
+
+SCENARIO, NO_PEAK = "p2p-mmr", "p2p-mmr-nopeak"
+
+
+@dataclass(frozen=True)
+class Method:
+    name: str
+    label: str
+    scenario: str
+    learner: str | None = None  # None: a rule-based policy
+    policy: str = "rule"
+    overrides: tuple = ()  # scenario overrides (e.g. no platform)
+
+
+METHODS = {
+    "no-p2p-rules": Method("no-p2p-rules", "No P2P, rules", SCENARIO, overrides=(("p2p", "false"),)),
+    "p2p-rules": Method("p2p-rules", "P2P (MMR), rules", SCENARIO),
+    "maddpg-ps": Method("maddpg-ps", "MADDPG-PS per cluster (paper)", SCENARIO, "maddpg-ps"),
+    "ddpg-ps": Method("ddpg-ps", "Independent DDPG-PS", SCENARIO, "ddpg-ps"),
+    "one-cluster": Method("one-cluster", "MADDPG-PS, one cluster", SCENARIO, "one-cluster"),
+    "maddpg": Method("maddpg", "MADDPG without sharing", SCENARIO, "maddpg"),
+    "maddpg-ps-nopeak": Method("maddpg-ps-nopeak", "MADDPG-PS, no peak penalty", NO_PEAK, "maddpg-ps"),
+}
+
+
+@dataclass(frozen=True)
+class P2PProfile(Profile):
+    methods: tuple[str, ...] = tuple(METHODS)
+    unshared_episodes: int | None = None  # MADDPG without sharing trains this many (a computation-time comparison)
+    #: training weeks also evaluated (learners and optimum): does performance hold on unseen test days?
+    train_check_weeks: tuple[str, ...] = ("train:2", "train:14", "train:26", "train:38")
+
+
+PROFILES = {
+    "quick": P2PProfile(
+        "quick", (SCENARIO, NO_PEAK), episodes=1200, seeds=2, eval_every=100, checkpoint_every=300,
+        unshared_episodes=300,
+        note="1,200 training days per learner (the paper's episode count is not in its abstract), 2 seeds; MADDPG "
+             "without sharing trains 300 days, enough to compare its training time per day",
+    ),
+    "paper": P2PProfile(
+        "paper", (SCENARIO, NO_PEAK), episodes=6000, seeds=3, eval_every=200, checkpoint_every=500,
+        unshared_episodes=1500, note="6,000 training days per learner, 3 seeds",
+    ),
+    "tiny": P2PProfile(
+        "tiny", (SCENARIO, NO_PEAK), episodes=2, seeds=1, eval_every=1, checkpoint_every=1, eval_weeks=("test:1", "eval:1"),
+        unshared_episodes=2, train_check_weeks=("train:2",), note="smoke test of the pipeline: 2 days of training, 1 test week; its numbers mean nothing",
+    ),
+}
+
+
+def _weeks(profile: P2PProfile, learned: bool = False) -> list[str]:
+    """The weeks evaluated: the profile's (default the 12 test weeks and the evaluation week), and for
+    learners and the optimum also the training weeks of the generalisation check."""
+    from runs.training import week_labels
+
+    weeks = list(profile.eval_weeks) if profile.eval_weeks else [label for label, _ in week_labels()]
+    return weeks + (list(profile.train_check_weeks) if learned else [])
+
+
+def learned_job(out: str, profile: P2PProfile, method: str, seed: int, episodes: int, device: str, resume: bool) -> dict:
+    """Train one method and seed, then evaluate it on the test weeks and the evaluation week."""
+    import torch
+
+    from runs.training import design_hyperparams, evaluate_run, train
+
+    torch.set_num_threads(1)
+    m = METHODS[method]
+    run_dir = Path(out) / "runs" / method / f"seed{seed}"
+    eval_dir = Path(out) / "eval" / method / f"seed{seed}"
+    if m.learner == "maddpg" and profile.unshared_episodes:
+        episodes = min(episodes, profile.unshared_episodes)
+    base = design_hyperparams(m.scenario)
+    hp = dataclasses.replace(type(base).from_dict(base.to_dict() | profile.hp_overrides), episodes=episodes)
+    t0 = time.perf_counter()
+    if not ((run_dir / "policy.json").exists() and resume):
+        r = train(m.scenario, seed=seed, out=run_dir, eval_every=profile.eval_every, device=device, resume=resume, hp=hp,
+                  checkpoint_every=profile.checkpoint_every, progress=False, learner=m.learner)
+        shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)
+        (run_dir / "train_time.json").write_text(pd.Series({"seconds": r.seconds, "episodes": r.episodes,
+                                                            "market_hours": r.market_hours}).to_json())
+    t1 = time.perf_counter()
+    if not (resume and (eval_dir / "scores.csv").exists()):
+        evaluate_run(run_dir, eval_dir, weeks=_weeks(profile, learned=True), overwrite=True)
+    return {"job": f"{method} seed {seed}", "train_s": t1 - t0, "evaluate_s": time.perf_counter() - t1}
+
+
+def baseline_job(out: str, profile: P2PProfile, method: str) -> dict:
+    from model.scenario import load_scenario
+    from runs.training import evaluate_policy
+
+    m = METHODS[method]
+    t0 = time.perf_counter()
+    d = Path(out) / "eval" / method / "seed0"
+    scenario = load_scenario(m.scenario).with_overrides(**dict(m.overrides))
+    scores, hours = evaluate_policy(scenario, m.policy, weeks=_weeks(profile))
+    d.mkdir(parents=True, exist_ok=True)
+    scores.to_csv(d / "scores.csv", index=False, float_format="%.6g")
+    hours.to_csv(d / "hours.csv", index=False, float_format="%.6g")
+    return {"job": f"baseline {method}", "evaluate_s": time.perf_counter() - t0}
+
+
+def optimum_job(out: str, profile: P2PProfile, scenario: str) -> dict:
+    """The centralised optimum of every evaluated day: its cost parts and the community's peak."""
+    from model import dataset
+    from model.markets.p2p_optimum import solve_day
+    from runs.training import make_model
+
+    t0 = time.perf_counter()
+    design = make_model(scenario, "rule", 0).design
+    labels = [(w, dataset.resolve_week(w)[0]) for w in _weeks(profile, learned=True)]
+    rows = []
+    for label, week in labels:
+        for day in range(7):
+            params, state, inputs = design.day_problem(week * 7 + day)
+            t = time.perf_counter()
+            opt = solve_day(params, state, inputs)
+            rows.append({"week": label, "week_number": week, "day": day, "solve_s": time.perf_counter() - t,
+                         **dataclasses.asdict(opt.cost), "peak_import_kw": float(opt.grid_import_kw.max()),
+                         "ev_unmet_kwh": float(opt.ev_unmet_kwh.sum()),
+                         "comfort_violation_kh": float(opt.comfort_violation_kh.sum())})
+    f = Path(out) / "optimum" / f"{scenario}.csv"
+    f.parent.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame(rows).to_csv(f, index=False, float_format="%.6g")
+    return {"job": f"optimum {scenario}", "optimum_s": time.perf_counter() - t0}
+
+
+def jobs(out: Path, profile: P2PProfile, seeds: int, episodes: int, device: str, resume: bool) -> list[Job]:
+    out = str(out)
+    learned = [m for m in profile.methods if METHODS[m].learner]
+    rules = [m for m in profile.methods if not METHODS[m].learner]
+    scenarios = sorted({METHODS[m].scenario for m in profile.methods})
+    return ([Job(learned_job, (out, profile, m, s, episodes, device, resume), f"{m} seed {s}")
+             for s in range(seeds) for m in learned]
+            + [Job(baseline_job, (out, profile, m), f"baseline {m}") for m in rules]
+            + [Job(optimum_job, (out, profile, sc), f"optimum {sc}") for sc in scenarios])
