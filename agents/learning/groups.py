@@ -270,7 +270,7 @@ class MemberGroup(_Group):
         b, dev, B = self.buffer, self.device, self.hp.batch_size
         hours = b.sample_indices(rng, B)
         nxt = (hours + 1) % b.capacity
-        t = lambda a: torch.from_numpy(np.ascontiguousarray(a)).to(dev)  # noqa: E731
+        t = lambda a: torch.from_numpy(np.array(a, dtype=np.float32)).to(dev)  # noqa: E731  (a copy: some are broadcast views)
         if self.share:
             m = rng.integers(0, self.n, size=B)
             pick = lambda arr, h: arr[h, m][None]  # noqa: E731  (1, B, ...)

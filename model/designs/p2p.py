@@ -22,34 +22,22 @@ with the number of households.
 
 from __future__ import annotations
 
-import functools
-import json
-from dataclasses import replace
 from types import MappingProxyType
 
 import numpy as np
 
-from agents.households import ACTIONS, Household, P2PInputs, PassivePolicy, Platform, RandomPolicy, RulePolicy
-from model import dataset, devices, households as household_data
-from model.design import OWN, SHARED, TIME, ActionSpec, Feature, Hour, MarketDesign, Stage
+from agents.households import ACTIONS, P2PInputs, PassivePolicy, Platform, RandomPolicy, RulePolicy
+from model import devices
+from model.design import SHARED, ActionSpec, Feature, Hour, Stage
+from model.designs.household_base import HOURS_PER_DAY, HouseholdDesign, observation
 from model.designs.p2p_scenario import P2PScenario
 from model.markets import p2p_mmr
 from model.record import Output, TableSpec
 
-HOURS_PER_DAY = devices.HOURS_PER_DAY
 DEVICE_ACTIONS = ActionSpec(ACTIONS, (-1.0, 0.0, 0.0), (1.0, 1.0, 1.0))
 
 #: What a household observes (raw units; the divisor is what a learner divides by).
-OBSERVATION = (
-    Feature("hour_of_week", TIME, low=0, high=dataset.HOURS_PER_WEEK - 1),
-    Feature("load_kw", OWN, 5.0, low=0.0),
-    Feature("pv_kw", OWN, 5.0, low=0.0),
-    Feature("battery_soc", OWN, low=0.0, high=1.0),
-    Feature("ev_home", OWN, low=0.0, high=1.0),
-    Feature("ev_energy_kwh", OWN, 50.0, low=0.0),
-    Feature("ev_hours_to_departure", OWN, 24.0, low=0.0, high=24.0),
-    Feature("ev_need_kwh", OWN, 50.0, low=0.0),
-    Feature("t_in_c", OWN, 20.0),
+OBSERVATION = observation(
     Feature("t_out_c", SHARED, 20.0),
     Feature("import_eur_mwh", SHARED, 100.0),
     Feature("export_eur_mwh", SHARED, 100.0),
@@ -57,15 +45,8 @@ OBSERVATION = (
     Feature("last_sell_eur_mwh", SHARED, 100.0),
     Feature("last_demand_kw_per_household", SHARED, 2.0, low=0.0),
     Feature("last_supply_kw_per_household", SHARED, 2.0, low=0.0),
-    Feature("pv_kwp", OWN, 5.0, low=0.0),
-    Feature("battery_kwh", OWN, 10.0, low=0.0),
-    Feature("ev_charger_kw", OWN, 10.0, low=0.0),
-    Feature("hp_kw", OWN, 5.0, low=0.0),
-    Feature("t_min_c", OWN, 20.0),
-    Feature("t_max_c", OWN, 20.0),
 )
 COLUMNS = tuple(f.name for f in OBSERVATION)
-_COL = {c: i for i, c in enumerate(COLUMNS)}
 
 HOUSEHOLD_TABLE = {
     "hour": "int64", "week": "int64", "hour_of_week": "int64", "household": "int64", "cluster": "int64",
@@ -86,38 +67,10 @@ SIMULATE_OUTPUTS = {
 }
 
 
-@functools.lru_cache(maxsize=8)
-def _population(scenario_json: str):
-    """The households of a scenario (cached: the env builds a model per episode): their year of data,
-    cluster, device sizes, in one seeded draw. Returns (year, cluster index (N,), sizes dict of (N,))."""
-    sc = json.loads(scenario_json)
-    n, seed = sc["n_households"], sc["seed"]
-    data = sc["data"]
-    if data["source"] == "synthetic":
-        year = household_data.synthetic_household_year(n, seed=data["synthetic_seed"])
-    else:
-        year = household_data.select_households(household_data.load_household_year(), n, seed)
-    rng = np.random.default_rng([seed, 2])
-    shares = np.array([c["share"] for c in sc["clusters"]])
-    counts = np.floor(shares * n).astype(int)
-    counts[np.argsort(-(shares * n - counts), kind="stable")[: n - counts.sum()]] += 1  # largest remainder
-    cluster = rng.permutation(np.repeat(np.arange(len(counts)), counts))
-    sizes = {}
-    for key in ("pv_kwp", "battery_kwh", "battery_kw", "battery_eta", "soc_min", "soc_max", "ev_kwh", "ev_charger_kw",
-                "ev_eta", "hp_kw", "hp_r_k_kw", "hp_c_kwh_k", "hp_cop_7c", "t_min_c", "t_max_c", "load_scale"):
-        values = np.empty(n)
-        for k, c in enumerate(sc["clusters"]):
-            v, members = c[key], cluster == k
-            values[members] = rng.uniform(v[0], v[1], members.sum()) if isinstance(v, list) else v
-        sizes[key] = values
-    return year, cluster, sizes
-
-
-class P2PDesign(MarketDesign):
+class P2PDesign(HouseholdDesign):
     """Households on an MMR platform with a peak penalty (see the module docstring)."""
 
     name = "p2p"
-    episode_hours = HOURS_PER_DAY
     policies = ("rule", "passive", "random")
     roles = ("household",)
     participant_label = "household"
@@ -134,36 +87,13 @@ class P2PDesign(MarketDesign):
 
     def __init__(self, model):
         super().__init__(model)
-        sc: P2PScenario = model.scenario
-        self.year, self.cluster, self.sizes = _population(json.dumps(sc.to_dict(), sort_keys=True))
-        self.cluster_names = tuple(c.name for c in sc.clusters)
-        self.learning_clusters = tuple(k for k, c in enumerate(sc.clusters) if c.learn)
-        n = sc.n_households
-        self.n = n
-        self.zeros = np.zeros(n)
-        self.p2p = sc.platform.p2p
-        self.ev_penalty_factor, self.comfort_eur_kh = sc.penalties.ev_penalty_factor, sc.penalties.comfort_eur_kh
-        raw = dataset.synthetic_raw_data(seed=sc.data.synthetic_seed) if sc.data.source == "synthetic" else dataset.load_raw_data()
-        self.import_all, self.export_all = _tariffs(raw.da_eur_mwh, sc)
-        self.households = [Household(model, i, int(i), self.cluster_names[c]) for i, c in enumerate(self.cluster)]
+        self.p2p = model.scenario.platform.p2p
         self.platform = Platform(model, self)
-        self._base_params = self._device_params()
-        self._constants = np.column_stack([self.sizes["pv_kwp"], self.sizes["battery_kwh"], self.sizes["ev_charger_kw"],
-                                           self.sizes["hp_kw"], self.sizes["t_min_c"], self.sizes["t_max_c"]])
-        self._member = [np.flatnonzero(self.cluster == k) for k in range(len(sc.clusters))]
-        self._inv_count = np.array([1.0 / max(len(m), 1) for m in self._member])
         self.stages = (
             Stage("p2p", self.platform.clear, role="household", observation=OBSERVATION, observe=self.observe,
                   action=DEVICE_ACTIONS, mechanism="p2p_mmr", pay=lambda h: {"household": h.p2p.reward},
                   collective=self.collective_features()),
         )
-
-    # --- the population ------------------------------------------------------------------------
-    def participants(self):
-        return self.households
-
-    def participant_ids(self):
-        return list(range(self.n))
 
     def make_policy(self, name: str, rng: np.random.Generator):
         if name == "rule":
@@ -175,58 +105,11 @@ class P2PDesign(MarketDesign):
         raise ValueError(f"unknown policy '{name}': use one of {', '.join(self.policies)}, or the path of a run folder "
                          "written by `localmarl train`")
 
-    def _device_params(self) -> devices.DeviceParams:
-        s, n = self.sizes, self.n
-        no_trip = np.full(n, devices.NO_TRIP)
-        return devices.DeviceParams(
-            bat_capacity_kwh=s["battery_kwh"], bat_power_kw=s["battery_kw"], bat_eta_charge=s["battery_eta"],
-            bat_eta_discharge=s["battery_eta"], bat_soc_min=s["soc_min"], bat_soc_max=s["soc_max"],
-            ev_capacity_kwh=s["ev_kwh"], ev_charger_kw=s["ev_charger_kw"], ev_eta=s["ev_eta"],
-            ev_departure_hour=no_trip, ev_arrival_hour=no_trip, ev_need_kwh=np.zeros(n), ev_arrival_kwh=np.zeros(n),
-            hp_p_max_kw=s["hp_kw"], hp_r_k_kw=s["hp_r_k_kw"], hp_c_kwh_k=s["hp_c_kwh_k"], hp_cop_7c=s["hp_cop_7c"],
-            hp_t_min_c=s["t_min_c"], hp_t_max_c=s["t_max_c"],
-        )
-
     # --- data and episodes -------------------------------------------------------------------------
-    def load_week(self, week: int) -> None:
-        lo, hi = week * dataset.HOURS_PER_WEEK, (week + 1) * dataset.HOURS_PER_WEEK
-        y, s = self.year, self.sizes
-        self.week_load = np.ascontiguousarray((y.load_kw[:, lo:hi] * s["load_scale"][:, None]).T, dtype=float)  # (168, N)
-        self.week_pv = np.ascontiguousarray((y.pv_kw_per_kwp[:, lo:hi] * s["pv_kwp"][:, None]).T, dtype=float)
-        self.week_t_out = np.asarray(y.outdoor_temp_c[lo:hi], dtype=float)
-        self.week_import, self.week_export = self.import_all[lo:hi], self.export_all[lo:hi]
-        self.week = week
-
     def begin_episode(self) -> None:
-        """Start of a day: that day's EV trips, and the start states drawn for (scenario seed, day)."""
-        day = self.week * 7 + self.model.hour_of_week // HOURS_PER_DAY
-        self.params, self.state = self.day_start(day)
+        self.begin_day()
         self._last = (np.mean(self.week_import[:1]), np.mean(self.week_export[:1]), 0.0, 0.0)  # no platform hour yet
-        first = self.model.hour_of_week
-        self._day_mid = float(np.mean(0.5 * (self.week_import[first:first + HOURS_PER_DAY]
-                                             + self.week_export[first:first + HOURS_PER_DAY])))
         self._day_net = []  # the day's net positions (for the daily demand charge)
-        self._day_state = self.state
-
-    def day_start(self, day: int) -> tuple[devices.DeviceParams, devices.DeviceState]:
-        """The day's device parameters (its EV trips) and start states, the same for the same day."""
-        y, s = self.year, self.sizes
-        has_ev = s["ev_kwh"] > 0
-        scale = np.where(has_ev, s["ev_kwh"] / np.maximum(y.ev_capacity_kwh, 1e-9), 0.0)
-        prev = max(day - 1, 0)
-        need = np.minimum(y.ev_energy_needed_kwh[:, day] * scale, s["ev_kwh"])
-        arrive = np.minimum(y.ev_energy_on_arrival_kwh[:, day] * scale, s["ev_kwh"])
-        params = replace(
-            self._base_params,
-            ev_departure_hour=np.where(has_ev, y.ev_departure_hour[:, day], devices.NO_TRIP),
-            ev_arrival_hour=np.where(has_ev, y.ev_arrival_hour[:, day], devices.NO_TRIP),
-            ev_need_kwh=np.where(has_ev, need, 0.0), ev_arrival_kwh=np.where(has_ev, arrive, 0.0),
-        )
-        rng = np.random.default_rng([self.model.scenario.seed, 3, day])
-        soc = rng.uniform(s["soc_min"], s["soc_max"])
-        t_in = rng.uniform(s["t_min_c"], s["t_max_c"])
-        ev_start = np.minimum(y.ev_energy_on_arrival_kwh[:, prev] * scale, s["ev_kwh"])  # it came home with this last night
-        return params, devices.DeviceState(soc * s["battery_kwh"], np.where(has_ev, ev_start, 0.0), t_in)
 
     def day_problem(self, day: int):
         """(device parameters, start states, `p2p_optimum.DayInputs`) of an absolute day: what the
@@ -249,13 +132,6 @@ class P2PDesign(MarketDesign):
         )
         return params, state, inputs
 
-    def training_episodes(self) -> np.ndarray:
-        """Training days: the days of the training weeks (ids = absolute day numbers)."""
-        return np.array([w * 7 + d for w in dataset.week_split().train for d in range(7)])
-
-    def episode_start(self, episode: int) -> tuple[int, int]:
-        return int(episode) // 7, (int(episode) % 7) * HOURS_PER_DAY
-
     def begin_hour(self, week: int, hour_of_week: int) -> Hour:
         t = hour_of_week
         self.current_inputs = x = P2PInputs(self.week_load[t], self.week_pv[t], float(self.week_t_out[t]),
@@ -270,25 +146,13 @@ class P2PDesign(MarketDesign):
 
     # --- observations ------------------------------------------------------------------------------
     def observe(self, h: Hour) -> np.ndarray:
-        x, p, s = h.inputs, self.params, self.state
-        hour = x.hour_of_day
+        x = h.inputs
         obs = np.empty((self.n, len(COLUMNS)))
-        obs[:, 0] = h.hour_of_week
-        obs[:, 1] = x.load_kw
-        obs[:, 2] = x.pv_kw
-        obs[:, 3] = s.bat_energy_kwh / np.where(p.bat_capacity_kwh > 0, p.bat_capacity_kwh, 1.0)
-        home = (hour < p.ev_departure_hour) | (hour >= p.ev_arrival_hour)
-        obs[:, 4] = home & (p.ev_capacity_kwh > 0)
-        obs[:, 5] = s.ev_energy_kwh
-        before = hour < p.ev_departure_hour
-        obs[:, 6] = np.where(before & p.has_trip, p.ev_departure_hour - hour, 0.0)
-        obs[:, 7] = np.where(before & p.has_trip, p.ev_need_kwh, 0.0)
-        obs[:, 8] = s.t_in_c
+        self.fill_household_columns(obs, h, x.hour_of_day)
         obs[:, 9] = x.t_out_c
         obs[:, 10] = x.import_eur_mwh
         obs[:, 11] = x.export_eur_mwh
         obs[:, 12:16] = self._last
-        obs[:, 16:] = self._constants
         return obs
 
     # --- the platform's rules (called by the Platform operator) -------------------------------------
@@ -304,7 +168,7 @@ class P2PDesign(MarketDesign):
         """At the day's last hour: the value of the energy each household stored over the day (at the
         day's mean mid-market rate; + = it ends with more), its share of the daily demand charge and
         that charge's total (daily form; else 0). Reads the day's earlier hours, changes nothing."""
-        value = devices.terminal_value_eur(self.params, self._day_state, end_state, self._day_mid)
+        value = self.stored_value(end_state)
         pf = self.model.scenario.platform
         if pf.peak_penalty != "daily":
             return value, self.zeros, 0.0
@@ -330,28 +194,6 @@ class P2PDesign(MarketDesign):
         r = h.p2p
         return (-r.mmr.bill_eur, -(r.peak_share_eur + r.daily_peak_share_eur), -(r.ev_penalty_eur + r.comfort_penalty_eur),
                 r.storage_value_eur)
-
-    learners = ("maddpg-ps", "ddpg-ps", "maddpg", "one-cluster")  # agents.learning.clusters.VARIANTS
-
-    def default_learner(self, hp, seed: int, device, config=None):
-        """MADDPG with parameter sharing per cluster (or a variant: `config["variant"]`)."""
-        from agents.learning.clusters import cluster_learner
-
-        config = {"variant": "maddpg-ps", **(config or {})}
-        return cluster_learner(self.role_specs(), hp, seed, device, config | self.learner_groups(config["variant"]))
-
-    def learner_groups(self, variant: str) -> dict:
-        """The groups a learner plays: per learning cluster its rows and the action components of the
-        devices it has (one group for them all in the "one-cluster" variant)."""
-        clusters = self.model.scenario.clusters
-        names = [clusters[k].name for k in self.learning_clusters]
-        rows = [self._member[k].tolist() for k in self.learning_clusters]
-        comps = [[i for i, d in enumerate(("battery", "ev", "heat_pump")) if d in clusters[k].devices]
-                 for k in self.learning_clusters]
-        if variant == "one-cluster":
-            return {"names": ["all"], "clusters": [sorted(i for g in rows for i in g)],
-                    "components": [sorted({c for g in comps for c in g})]}
-        return {"names": names, "clusters": rows, "components": comps}
 
     # --- the record ----------------------------------------------------------------------------------
     outputs = SIMULATE_OUTPUTS
@@ -451,14 +293,3 @@ class P2PDesign(MarketDesign):
             return lambda m: m.record.last("community", col)
 
         return {c: community(c) for c in COMMUNITY_TABLE if c != "hour"}
-
-
-def _tariffs(da_eur_mwh: np.ndarray, sc: P2PScenario) -> tuple[np.ndarray, np.ndarray]:
-    """Import = day-ahead + the time-of-use adder; export = the feed-in tariff (never above import)."""
-    t = sc.tariffs
-    hour_of_day = np.arange(len(da_eur_mwh)) % HOURS_PER_DAY
-    adder = np.where(np.isin(hour_of_day, t.peak_hours), t.peak_adder_eur_mwh, t.offpeak_adder_eur_mwh)
-    imp = da_eur_mwh + adder
-    exp = t.feed_in_share * da_eur_mwh if t.feed_in_share > 0 else np.full_like(da_eur_mwh, t.feed_in_eur_mwh)
-    return imp, np.minimum(exp, imp)
-

@@ -1,0 +1,90 @@
+"""The learners' parts beyond HMADDPG: groups that share parameters across many members, critics fed
+the collective information, teams that split a role's rows and action components between groups."""
+
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+
+from agents.learning.features import Features
+from agents.learning.groups import MemberGroup
+from agents.learning.hyperparams import HyperParams
+from agents.learning.team import RoleSpec, Slot, Team
+from model.spaces import OWN, SHARED, TIME, ActionSpec, Feature
+
+torch.set_num_threads(1)
+FEATURES = (Feature("hour_of_week", TIME), Feature("price", SHARED, 10.0), Feature("target", OWN))
+ACTIONS = ActionSpec(("a", "b", "c"), (-1.0, 0.0, 0.0), (1.0, 1.0, 1.0))
+
+
+def _hour(obs, act, rew, info):
+    return SimpleNamespace(observations={"s": obs}, actions={"s": act}, rewards={"r": rew},
+                           records={"s": SimpleNamespace(collective=info)})
+
+
+@pytest.mark.parametrize("critic", ["collective", "own"])
+def test_a_shared_group_learns_each_members_best_response_from_its_own_features(critic):
+    """Forty members share one actor and one critic; member i's reward is -(a - target_i)^2, so the one
+    shared network must map each member's own feature to its own best action."""
+    n = 40
+    hp = HyperParams(hidden_sizes=(32, 32), lr_actor=3e-3, lr_critic=3e-3, batch_size=128, gamma=0.0,
+                     reward_scale=1.0, buffer_size=20_000, tau=0.05, noise_sigma0=0.3, noise_sigma_final=0.05, episodes=400)
+    role = RoleSpec("r", "s", n, FEATURES, ACTIONS.subset([1]), collective=(Feature("mean_action", SHARED),))
+    group = MemberGroup(n, Features(FEATURES), 1, hp, torch.device("cpu"), torch.Generator().manual_seed(0), sigmoid=False,
+                        share=True, critic=critic, info_dim=1)
+    team = Team([Slot("g", role, group, updates=4)], hp, seed=0)
+    target = np.linspace(0.1, 0.9, n)
+    rng = np.random.default_rng(0)
+    obs = np.column_stack([np.full(n, 5.0), np.full(n, 40.0), target])
+    team.explore = True
+    for _ in range(hp.episodes):
+        act = team.act("s", obs, np.arange(n))
+        team.remember(_hour(obs, act, -((act[:, 0] - target) ** 2) * 100, np.array([act.mean()])), last=True)
+        team.end_episode()
+        obs[:, 1] = rng.uniform(20, 60)  # a shared feature that does not matter
+    team.explore = False
+    learned = team.act("s", obs, np.arange(n))[:, 0]
+    assert np.abs(learned - target).max() < 0.08  # every member near its own best response
+    assert group.actor.layers[0].weight.shape[0] == 1  # one network, not forty
+
+
+def test_an_unshared_group_keeps_one_network_per_member_and_acts_in_one_call():
+    n = 5
+    hp = HyperParams(hidden_sizes=(8,), batch_size=4, buffer_size=64)
+    group = MemberGroup(n, Features(FEATURES), 2, hp, torch.device("cpu"), torch.Generator().manual_seed(0), share=False,
+                        critic="collective", info_dim=3)
+    assert group.actor.layers[0].weight.shape == (n, 6, 8) and group.critic.layers[0].weight.shape == (n, 6 + 2 + 3, 8)
+    obs = np.column_stack([np.zeros(n), np.ones(n), np.arange(n)])
+    a = group.act(group.inputs(obs, np.arange(n)))
+    with torch.no_grad():  # the numpy forward equals each member's own torch network
+        ref = group.policy(group.actor, torch.from_numpy(Features(FEATURES).member_inputs(obs))[:, None, :])[:, 0].numpy()
+    np.testing.assert_allclose(a, ref, rtol=1e-5, atol=1e-6)
+    for _ in range(6):
+        group.remember(obs, np.full((n, 2), 0.5), np.ones(n), np.zeros(3), done=False)
+    assert group.update(np.random.default_rng(0))["critic_loss"] >= 0
+
+
+def test_a_team_splits_rows_and_action_components_between_groups_and_leaves_the_rest_at_zero():
+    hp = HyperParams(hidden_sizes=(4,), batch_size=4, buffer_size=64)
+    role = RoleSpec("r", "s", 5, FEATURES, ACTIONS)
+    make = lambda k, comps: MemberGroup(k, Features(FEATURES), len(comps), hp, torch.device("cpu"), share=True,  # noqa: E731
+                                        critic="own")
+    team = Team([Slot("x", role, make(2, [0]), rows=[0, 3], components=(0,)),
+                 Slot("y", role, make(2, [1, 2]), rows=[1, 2], components=(1, 2))], hp)
+    obs = np.column_stack([np.zeros(5), np.ones(5), np.arange(5.0)])
+    out = team.act("s", obs, np.arange(5))
+    assert out.shape == (5, 3)
+    assert (out[[0, 3]][:, [1, 2]] == 0).all() and (out[[1, 2], 0] == 0).all() and (out[4] == 0).all()  # row 4: nobody's
+    assert (-1 <= out[[0, 3], 0]).all() and (out[[1, 2]][:, [1, 2]] >= 0).all()
+    # a subset of rows (another policy plays the rest) gets the same actions as acting for all
+    np.testing.assert_allclose(team.act("s", obs[[3, 1]], np.array([3, 1])), out[[3, 1]])
+    # stored: each group its own rows and components, the executed actions where the stage records them
+    executed = np.tile([[0.2, 0.4, 0.6]], (5, 1))
+    hour = SimpleNamespace(observations={"s": obs}, actions={"s": out}, rewards={"r": np.arange(5.0)},
+                           records={"s": SimpleNamespace(executed_actions=executed)})
+    team.remember(hour, last=True)
+    x, y = team.slots[0].group.buffer, team.slots[1].group.buffer
+    np.testing.assert_allclose(x.act[0], [[0.6], [0.6]])  # (0.2 - (-1)) / 2 in [0, 1] units
+    np.testing.assert_allclose(y.act[0], [[0.4, 0.6], [0.4, 0.6]])
+    np.testing.assert_allclose(x.rew[0], [0.0, 3.0])
