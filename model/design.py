@@ -161,6 +161,11 @@ class MarketDesign:
         """A label per participant (row), used in error messages and agent names."""
         return [getattr(a, "participant_id", i) for i, a in enumerate(self.participants())]
 
+    def participant_groups(self) -> list[str] | None:
+        """A group label per participant (a DER cluster, "leader") for summaries of many participants;
+        None: summarise per participant."""
+        return None
+
     def load_week(self, week: int) -> None:
         raise NotImplementedError
 
@@ -276,6 +281,7 @@ class MarketDesign:
 BUILTIN_DESIGNS: dict[str, str] = {
     "arbitrage": "model.designs.arbitrage:ArbitrageDesign",
     "p2p": "model.designs.p2p:P2PDesign",
+    "stackelberg": "model.designs.stackelberg:StackelbergDesign",
 }
 
 

@@ -132,6 +132,7 @@ class MarketParallelEnv(ParallelEnv):
         pool = [(w, first) for w in weeks for first, _ in design.episodes_of_week(w)]
         week, first = pool[int(self._rng.integers(len(pool)))]
         self.model = self._new_model(week, first, seed=int(self._rng.integers(2**31 - 1)))
+        self.stages = self.model.design.acting_stages()  # the new model's: its stages observe its own state
         self.agents = list(self.possible_agents)
         self._k = 0
         self._given = {}  # rewards given so far this hour, per role

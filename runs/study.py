@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import shutil
 import sys
 import time
 from dataclasses import dataclass, field
@@ -34,6 +35,62 @@ class Profile:
     hp_overrides: dict = field(default_factory=dict)
     eval_weeks: tuple[str, ...] | None = None
     note: str = ""
+
+
+@dataclass(frozen=True)
+class Method:
+    """One method a design's study compares: a learner trained on a scenario, or a rule-based policy."""
+
+    name: str
+    label: str
+    scenario: str
+    learner: str | None = None  # None: a rule-based policy
+    policy: str = "rule"
+    overrides: tuple = ()  # scenario overrides of the evaluation (e.g. no platform)
+
+
+def train_and_evaluate(out: str, profile: Profile, method: str, scenario: str, learner: str, seed: int, episodes: int,
+                       device: str, resume: bool, weeks: list[str]) -> tuple[dict, Path, Path]:
+    """A learned method's job: train `learner` on `scenario` into `out/runs/<method>/seed<k>` (its
+    wall-clock in train_time.json; checkpoints dropped once done), then evaluate it on `weeks` into
+    `out/eval/<method>/seed<k>`. With `resume`, what is already there is kept. Returns (timings,
+    run folder, evaluation folder)."""
+    import json
+
+    import torch
+
+    from runs.training import design_hyperparams, evaluate_run, train
+
+    torch.set_num_threads(1)
+    run_dir = Path(out) / "runs" / method / f"seed{seed}"
+    eval_dir = Path(out) / "eval" / method / f"seed{seed}"
+    base = design_hyperparams(scenario)
+    hp = dataclasses.replace(type(base).from_dict(base.to_dict() | profile.hp_overrides), episodes=episodes)
+    t0 = time.perf_counter()
+    if not ((run_dir / "policy.json").exists() and resume):
+        r = train(scenario, seed=seed, out=run_dir, eval_every=profile.eval_every, device=device, resume=resume, hp=hp,
+                  checkpoint_every=profile.checkpoint_every, progress=False, learner=learner)
+        shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)
+        (run_dir / "train_time.json").write_text(json.dumps({"seconds": r.seconds, "episodes": r.episodes,
+                                                             "market_hours": r.market_hours}))
+    t1 = time.perf_counter()
+    if not (resume and (eval_dir / "scores.csv").exists()):
+        evaluate_run(run_dir, eval_dir, weeks=weeks, overwrite=True)
+    return {"job": f"{method} seed {seed}", "train_s": t1 - t0, "evaluate_s": time.perf_counter() - t1}, run_dir, eval_dir
+
+
+def evaluate_rules(out: str, method: str, scenario, policy: str, weeks: list[str]) -> dict:
+    """A rule-based method's job: play `policy` on `scenario` (a name, path or scenario object) over
+    `weeks`; scores.csv and hours.csv into `out/eval/<method>/seed0`."""
+    from runs.training import evaluate_policy
+
+    t0 = time.perf_counter()
+    d = Path(out) / "eval" / method / "seed0"
+    scores, hours = evaluate_policy(scenario, policy, weeks=weeks)
+    d.mkdir(parents=True, exist_ok=True)
+    scores.to_csv(d / "scores.csv", index=False, float_format="%.6g")
+    hours.to_csv(d / "hours.csv", index=False, float_format="%.6g")
+    return {"job": f"baseline {method}", "evaluate_s": time.perf_counter() - t0}
 
 
 def plugin(design: str, kind: str):
@@ -72,10 +129,9 @@ def run_study(profile_name: str, out: Path, seeds: int | None = None, episodes: 
 
     `hp_sets`: `NAME=VALUE` hyperparameter overrides on top of the profile's (recorded in study.json
     and the report)."""
+    from agents.learning.team import resolve_device
     from runs.executor import JobsFailed, Progress, check_engine, run_jobs
     from runs.output import prepare_run_dir, run_metadata, write_json
-
-    from agents.learning.team import resolve_device
 
     check_engine(engine, address)
     resolve_device(device)  # every argument is checked before the study folder is touched

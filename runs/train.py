@@ -5,6 +5,7 @@ Imports stay light here (torch is imported inside the commands), so `localmarl -
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 from pathlib import Path
@@ -58,7 +59,7 @@ def register(sub) -> None:
 
 
 def cmd_train(args) -> int:
-    from runs.training import design_hyperparams, train
+    from runs.training import design_hyperparams, score_table, train
 
     hp = design_hyperparams(args.scenario, args.set)
     check_device(args.device)
@@ -72,24 +73,26 @@ def cmd_train(args) -> int:
     who = r.curve.columns[1]  # the design's participant label
     print(f"trained {r.episodes} episodes; this session {r.seconds:.0f} s, "
           f"{r.market_hours / max(r.seconds, 1e-9):.0f} market hours/s")
+    table = score_table(args.scenario, last, who, list(r.curve.columns[2:]))
     print(f"evaluation week, last evaluation (episode {int(last.episode.iloc[0])}): total "
-          f"€{last.eval_score_eur.sum():,.0f}; per {who}:")
-    print(last.set_index(who)[list(r.curve.columns[2:])].round(1).to_string())
+          f"€{last.eval_score_eur.sum():,.0f}; per {table.index.name}:")
+    print(table.round(1).to_string())
     print(f"\nwrote {out}/train_curve.csv, policy.pt, checkpoints/")
     return 0
 
 
 def cmd_evaluate(args) -> int:
-    from runs.training import evaluate_run
+    from runs.training import evaluate_run, score_table
 
     out = Path(args.out) if args.out else Path(args.run) / "evaluation"
     weeks = args.weeks.split(",") if args.weeks else None
     args.interrupt_hint = f"Nothing was written to {out}."
     scores = evaluate_run(args.run, out, weeks=weeks, overwrite=args.overwrite)
     who = scores.columns[1]  # the design's participant label
-    per = scores.groupby(who)[list(scores.columns[2:-1])].sum().round(1)
-    print(f"scores over {scores.week.nunique()} weeks (sum):")
-    print(per.to_string())
+    per = score_table(json.loads((Path(args.run) / "policy.json").read_text())["scenario_arg"], scores, who,
+                      list(scores.columns[2:-1]))
+    print(f"scores over {scores.week.nunique()} weeks (sum), per {per.index.name}:")
+    print(per.round(1).to_string())
     print(f"\nwrote {out}/scores.csv, hours.csv")
     return 0
 

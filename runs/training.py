@@ -55,6 +55,21 @@ def default_policy_name(scenario) -> str:
     return get_design(load_scenario_arg(scenario).design).policies[0]
 
 
+def score_table(scenario, scores: pd.DataFrame, who: str, columns: list[str]) -> pd.DataFrame:
+    """Scores per participant, or, for a design that groups its participants (`participant_groups`:
+    DER clusters, the leader), per group: how many, the sum and the mean per member."""
+    model = make_model(scenario, default_policy_name(scenario), 0)
+    groups = model.design.participant_groups()
+    if groups is None:
+        return scores.groupby(who, sort=False)[columns].sum()
+    label = dict(zip(map(str, model.design.participant_ids()), groups))
+    by = scores[who].astype(str).map(label).rename("group")
+    sums = scores.groupby(by, sort=False)[columns].sum()
+    members = scores.drop_duplicates(who).groupby(by, sort=False)[who].count()
+    means = sums.div(members, axis=0).add_suffix(" per member")
+    return pd.concat([members.rename("members"), sums, means], axis=1)
+
+
 # ---------------------------------------------------------------------------------------------
 # playing episodes
 # ---------------------------------------------------------------------------------------------

@@ -94,3 +94,32 @@ def test_a_failed_job_is_reported_the_rest_kept_and_resume_redoes_only_it(tmp_pa
     assert (out / "report.md").exists() and (out / "best_response" / "one-arb-seed0.csv").exists()
     for sc, mtime in trained.items():  # nothing was trained again
         assert (out / "runs" / sc / "seed0" / "policy.pt").stat().st_mtime_ns == mtime
+
+
+@pytest.mark.parametrize("design, headings, figures, tables", [
+    ("p2p", ("The paper's claims on our data", "Every method on the test days", "Per cluster"),
+     ("methods", "training_curves", "typical_day", "clusters", "savings"),
+     ("methods_test_days", "clusters", "days", "optimum_days")),
+    ("stackelberg", ("Does the leader-follower structure enhance market performance?", "Followers against retail only",
+                     "exact Stackelberg solution of the small instance", "Exploitability"),
+     ("methods", "training_curves", "test_day", "exact_solution", "follower_savings", "exploitability"),
+     ("methods_test_days", "versus_retail_only", "stackelberg_vs_simultaneous", "exact_solution")),
+])
+def test_the_household_designs_tiny_studies_write_their_reports(tmp_path, design, headings, figures, tables):
+    out = tmp_path / design
+    assert main(["study", "--design", design, "--profile", "tiny", "--jobs", "2", "--out", str(out)]) == 0
+    report = (out / "report.md").read_text()
+    for heading in headings:
+        assert heading in report
+    for fig in figures:
+        png = out / "figures" / f"{fig}.png"
+        assert png.read_bytes()[:8] == PNG_MAGIC and png.stat().st_size > 10_000, fig
+        assert f"figures/{fig}.png" in report
+    for table in tables:
+        assert len(pd.read_csv(out / "tables" / f"{table}.csv")) > 0, table
+    assert len((out / "reading.md").read_text()) > 200  # the index's paragraph
+    if design == "stackelberg":
+        lbr = pd.read_csv(out / "checks" / "leader_br_seed0.csv")
+        assert (lbr.best_response_profit_eur >= lbr.learned_profit_eur - 1e-9).all()
+        exact = pd.read_csv(out / "tables" / "exact_solution.csv")
+        assert (exact.exact_profit_eur >= exact.tariff_profit_eur - 1e-9).all()  # the argmax is no worse than the tariffs

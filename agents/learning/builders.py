@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from agents.learning.clusters import VARIANTS, cluster_learner
 from agents.learning.hmaddpg import KIND as HMADDPG, hmaddpg
+from agents.learning.stackelberg import VARIANTS as LEADER_FOLLOWER, leader_follower_learner
 
 
 def _hmaddpg(roles, hp, seed, device, config):
@@ -14,8 +15,13 @@ def _clusters(variant):
     return lambda roles, hp, seed, device, config: cluster_learner(roles, hp, seed, device, config | {"variant": variant})
 
 
+def _leader_follower(variant):
+    return lambda roles, hp, seed, device, config: leader_follower_learner(roles, hp, seed, device, config | {"variant": variant})
+
+
 #: learner kind -> builder(roles, hp, seed, device, config) -> Team
-BUILDERS = {HMADDPG: _hmaddpg, **{variant: _clusters(variant) for variant in VARIANTS}}
+BUILDERS = {HMADDPG: _hmaddpg, **{variant: _clusters(variant) for variant in VARIANTS},
+            **{variant: _leader_follower(variant) for variant in LEADER_FOLLOWER}}
 
 
 def register(kind: str, builder) -> None:

@@ -105,6 +105,7 @@ class Team:
         self._by_stage: dict[str, list[Slot]] = {}
         for slot in slots:
             self._by_stage.setdefault(slot.role.stage, []).append(slot)
+        self._layouts: dict[str, tuple] = {}  # `_layout`'s, per stage
         self._info_div = {s.role.role: np.array([f.divisor for f in s.role.collective]) for s in slots}
         self.config: dict = {}  # how the builder set it up (`agents.learning.builders`), saved with checkpoints
 
@@ -119,16 +120,26 @@ class Team:
         if len(slots) == 1 and slots[0].rows is None and slots[0].components is None:
             return self._act_slot(slots[0], obs, rows)
         out = np.zeros((len(rows), slots[0].role.action.dim))  # rows no slot plays (a passive cluster) stay at 0
-        for slot in slots:
-            mine = np.isin(rows, slot.rows) if slot.rows is not None else np.ones(len(rows), bool)
-            if mine.any():
-                local = np.searchsorted(slot.rows, rows[mine]) if slot.rows is not None else rows[mine]
-                acted = self._act_slot(slot, obs[mine], local)
-                if slot.components is None:
-                    out[mine] = acted
-                else:
-                    out[np.ix_(np.flatnonzero(mine), slot.components)] = acted
+        for slot, mine, local, where in self._layout(stage, slots, rows):
+            out[where] = self._act_slot(slot, obs[mine], local)
         return out
+
+    def _layout(self, stage: str, slots: list[Slot], rows: np.ndarray) -> list:
+        """Per slot that plays some of `rows`: (slot, its positions in rows, its local rows, where its
+        actions go in the output). The model passes the same rows array every hour, so this is worked
+        out once per array (kept with a reference to it, so a new array is never mistaken for an old one)."""
+        cached = self._layouts.get(stage)
+        if cached is not None and cached[0] is rows:
+            return cached[1]
+        layout = []
+        for slot in slots:
+            mine = np.flatnonzero(np.isin(rows, slot.rows)) if slot.rows is not None else np.arange(len(rows))
+            if len(mine):
+                local = np.searchsorted(slot.rows, rows[mine]) if slot.rows is not None else rows[mine]
+                where = mine if slot.components is None else np.ix_(mine, slot.components)
+                layout.append((slot, mine, local, where))
+        self._layouts[stage] = (rows, layout)
+        return layout
 
     def _act_slot(self, slot: Slot, obs: np.ndarray, local_rows: np.ndarray) -> np.ndarray:
         g = slot.group

@@ -120,6 +120,25 @@ class HouseholdDesign(MarketDesign):
     def participant_ids(self):
         return list(range(self.n))
 
+    def participant_groups(self) -> list[str]:
+        return [self.cluster_names[c] for c in self.cluster]
+
+    #: the households' columns that the evaluation's hours.csv sums per hour and cluster
+    CLUSTER_SUMS: tuple[str, ...] = ()
+
+    def evaluation_hours(self, record, week_labels: np.ndarray):
+        """The evaluation's hours.csv: per hour and cluster the households' sums (`CLUSTER_SUMS`),
+        beside the hour's community outcome (a community column named like a sum gets "community_")."""
+        hh = record.frame("households", ("hour", "cluster", *self.CLUSTER_SUMS))
+        per = hh.groupby(["hour", "cluster"], sort=True)[list(self.CLUSTER_SUMS)].sum().reset_index()
+        c = record.frame("community")
+        c = c.rename(columns={k: f"community_{k}" for k in c.columns if k in self.CLUSTER_SUMS})
+        c.insert(0, "week_label", week_labels)
+        out = per.merge(c, on="hour")
+        out["cluster"] = out["cluster"].map(dict(enumerate(self.cluster_names)))
+        out["households"] = out["cluster"].map(dict(zip(self.cluster_names, np.bincount(self.cluster))))
+        return out.rename(columns={"week_label": "week", "week": "week_number"})
+
     def _device_params(self) -> devices.DeviceParams:
         s, n = self.sizes, self.n
         no_trip = np.full(n, devices.NO_TRIP)
@@ -170,6 +189,35 @@ class HouseholdDesign(MarketDesign):
         t_in = rng.uniform(s["t_min_c"], s["t_max_c"])
         ev_start = np.minimum(y.ev_energy_on_arrival_kwh[:, prev] * scale, s["ev_kwh"])  # it came home with this last night
         return params, devices.DeviceState(soc * s["battery_kwh"], np.where(has_ev, ev_start, 0.0), t_in)
+
+    def peak_settings(self) -> dict:
+        """The peak penalty of the day's LP (`p2p_optimum.DayInputs` fields; none by default)."""
+        return {}
+
+    def day_problem(self, day: int, import_eur_mwh=None, export_eur_mwh=None):
+        """(device parameters, start states, `p2p_optimum.DayInputs`) of an absolute day: what the
+        centralised perfect-foresight optimum of that day solves (the same data, tariffs, penalties
+        and start states the simulation plays). `import_eur_mwh`/`export_eur_mwh` (24,): other prices
+        to buy and sell at (a Stackelberg follower's retail prices); the EV penalty and the value of
+        stored energy stay at the grid tariffs', as in the simulation."""
+        from model.markets.p2p_optimum import DayInputs
+
+        week, first = self.episode_start(day)
+        if week != getattr(self, "week", None):
+            self.load_week(week)
+        hours = slice(first, first + HOURS_PER_DAY)
+        pen = self.model.scenario.penalties
+        params, state = self.day_start(day)
+        grid_imp, grid_exp = self.week_import[hours], self.week_export[hours]
+        inputs = DayInputs(
+            load_kw=self.week_load[hours], pv_kw=self.week_pv[hours], t_out_c=self.week_t_out[hours],
+            import_eur_mwh=grid_imp if import_eur_mwh is None else import_eur_mwh,
+            export_eur_mwh=grid_exp if export_eur_mwh is None else export_eur_mwh,
+            ev_penalty_factor=pen.ev_penalty_factor, comfort_eur_kh=pen.comfort_eur_kh,
+            terminal_price_eur_mwh=float(np.mean(0.5 * (grid_imp + grid_exp))), ev_penalty_import_eur_mwh=grid_imp,
+            **self.peak_settings(),
+        )
+        return params, state, inputs
 
     def stored_value(self, end_state: devices.DeviceState) -> np.ndarray:
         """The value of the energy each household stored over the day, at the day's mean mid-market

@@ -111,26 +111,10 @@ class P2PDesign(HouseholdDesign):
         self._last = (np.mean(self.week_import[:1]), np.mean(self.week_export[:1]), 0.0, 0.0)  # no platform hour yet
         self._day_net = []  # the day's net positions (for the daily demand charge)
 
-    def day_problem(self, day: int):
-        """(device parameters, start states, `p2p_optimum.DayInputs`) of an absolute day: what the
-        centralised perfect-foresight optimum of that day solves (the same data, tariffs, penalties
-        and start states the simulation plays)."""
-        from model.markets.p2p_optimum import DayInputs
-
-        week, first = self.episode_start(day)
-        if week != getattr(self, "week", None):
-            self.load_week(week)
-        hours = slice(first, first + HOURS_PER_DAY)
-        pf, pen = self.model.scenario.platform, self.model.scenario.penalties
-        params, state = self.day_start(day)
-        inputs = DayInputs(
-            load_kw=self.week_load[hours], pv_kw=self.week_pv[hours], t_out_c=self.week_t_out[hours],
-            import_eur_mwh=self.week_import[hours], export_eur_mwh=self.week_export[hours],
-            peak_form=None if pf.peak_penalty == "none" else pf.peak_penalty, peak_rho_eur_mwh=pf.peak_rho_eur_mwh,
-            peak_threshold_kw=pf.peak_threshold_kw_per_household * self.n, peak_pi_eur_kw=pf.peak_pi_eur_kw,
-            ev_penalty_factor=pen.ev_penalty_factor, comfort_eur_kh=pen.comfort_eur_kh,
-        )
-        return params, state, inputs
+    def peak_settings(self) -> dict:
+        pf = self.model.scenario.platform
+        return {"peak_form": None if pf.peak_penalty == "none" else pf.peak_penalty, "peak_rho_eur_mwh": pf.peak_rho_eur_mwh,
+                "peak_threshold_kw": pf.peak_threshold_kw_per_household * self.n, "peak_pi_eur_kw": pf.peak_pi_eur_kw}
 
     def begin_hour(self, week: int, hour_of_week: int) -> Hour:
         t = hour_of_week
@@ -247,18 +231,6 @@ class P2PDesign(HouseholdDesign):
     #: what evaluation's hours.csv sums per hour and cluster (the households table's money, energy and devices)
     CLUSTER_SUMS = ("load_kw", "pv_kw", "net_kw", "bill_eur", "peak_penalty_eur", "device_penalty_eur", "storage_value_eur",
                     "battery_kw", "ev_kw", "hp_kw", "ev_unmet_kwh", "comfort_violation_kh", "reward_eur")
-
-    def evaluation_hours(self, record, week_labels: np.ndarray):
-        """The evaluation's hours.csv: per hour and cluster the households' sums (`CLUSTER_SUMS`),
-        beside the hour's community outcome (prices, demand, supply, grid import, peak penalty)."""
-        hh = record.frame("households", ("hour", "cluster", *self.CLUSTER_SUMS))
-        per = hh.groupby(["hour", "cluster"], sort=True)[list(self.CLUSTER_SUMS)].sum().reset_index()
-        c = record.frame("community").rename(columns={"peak_penalty_eur": "community_peak_penalty_eur"})
-        c.insert(0, "week_label", week_labels)
-        out = per.merge(c, on="hour")
-        out["cluster"] = out["cluster"].map(dict(enumerate(self.cluster_names)))
-        out["households"] = out["cluster"].map(dict(zip(self.cluster_names, np.bincount(self.cluster))))
-        return out.rename(columns={"week_label": "week", "week": "week_number"})
 
     # --- sweeps ----------------------------------------------------------------------------------
     sweep_panels = (("cost_eur_per_day", "community cost €/day"), ("peak_import_kw", "community peak import kW"),

@@ -130,9 +130,7 @@ class P2PScenario:
     def to_dict(self) -> dict[str, Any]:
         return {"design": self.design, "name": self.name, "description": self.description, "source": self.source,
                 "n_households": self.n_households, "seed": self.seed,
-                "clusters": [{"name": c.name, "share": c.share, "learn": c.learn,
-                              **{k: list(v) if isinstance(v, tuple) else v for k, v in c.params.items()}}
-                             for c in self.clusters],
+                "clusters": clusters_dict(self.clusters),
                 "tariffs": asdict(self.tariffs), "platform": asdict(self.platform), "penalties": asdict(self.penalties),
                 "data": asdict(self.data)}
 
@@ -216,7 +214,15 @@ def _value(v, ctx) -> float | tuple[float, float]:
     return _number(v, ctx)
 
 
-def _cluster(c, i: int, where: str) -> Cluster:
+def clusters_dict(clusters) -> list[dict]:
+    """The [[clusters]] as plain values (a scenario's `to_dict`)."""
+    return [{"name": c.name, "share": c.share, "learn": c.learn,
+             **{k: list(v) if isinstance(v, tuple) else v for k, v in c.params.items()}} for c in clusters]
+
+
+def _cluster(c, i: int, where: str, learn_without_devices: bool = False) -> Cluster:
+    """One [[clusters]] table. `learn_without_devices`: a cluster without a controllable device may
+    still learn (in the Stackelberg design every follower learns its limit price)."""
     ctx = f"{where}: [[clusters]] #{i + 1}"
     if not isinstance(c, dict) or not isinstance(c.get("name"), str):
         raise ScenarioError(f"{ctx}: each cluster is a table with a name (a string)")
@@ -251,7 +257,7 @@ def _cluster(c, i: int, where: str) -> Cluster:
     if not isinstance(learn, bool):
         raise ScenarioError(f"{ctx}: learn must be true or false")
     cluster = Cluster(c["name"], share, learn, params)
-    if learn and not set(cluster.devices) - {"pv"}:
+    if learn and not learn_without_devices and not set(cluster.devices) - {"pv"}:
         raise ScenarioError(f"{ctx}: learn = true, but the cluster has no device to control (battery, ev, heat pump); "
                             "set learn = false for a passive cluster")
     return cluster

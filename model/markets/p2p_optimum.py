@@ -67,6 +67,9 @@ class DayInputs:
     ev_penalty_factor: float = devices.EV_PENALTY_FACTOR  # x the import tariff of the departure hour
     comfort_eur_kh: float = 1.0  # EUR per degree-hour outside the comfort band
     terminal_price_eur_mwh: float | None = None  # None: the day's mean mid-market rate
+    #: (24,) the import tariff the EV penalty is a multiple of; None: import_eur_mwh (a Stackelberg
+    #: follower buys at retail prices, but its EV penalty stays a multiple of the grid tariff)
+    ev_penalty_import_eur_mwh: np.ndarray | None = None
 
     def __post_init__(self):
         for name in ("load_kw", "pv_kw", "t_out_c", "import_eur_mwh", "export_eur_mwh"):
@@ -86,6 +89,13 @@ class DayInputs:
             value = getattr(self, name)
             if not (np.isfinite(value) and value >= 0):
                 raise ValueError(f"DayInputs.{name} must be >= 0 and finite; got {value}")
+        if self.ev_penalty_import_eur_mwh is None:
+            object.__setattr__(self, "ev_penalty_import_eur_mwh", self.import_eur_mwh)
+        else:
+            a = np.asarray(self.ev_penalty_import_eur_mwh, dtype=float)
+            if a.shape != (H,) or not np.all(np.isfinite(a)):
+                raise ValueError(f"DayInputs.ev_penalty_import_eur_mwh must be finite with shape (24,); got {a.shape}")
+            object.__setattr__(self, "ev_penalty_import_eur_mwh", a)
         if self.terminal_price_eur_mwh is None:
             object.__setattr__(self, "terminal_price_eur_mwh", float(np.mean(0.5 * (self.import_eur_mwh + self.export_eur_mwh))))
 
@@ -142,7 +152,7 @@ def _peak_eur(day: DayInputs, grid_import_kw: np.ndarray) -> float:
 def _ev_unmet_eur(params: DeviceParams, day: DayInputs, unmet_kwh: np.ndarray) -> np.ndarray:
     """(N,) penalty of the EV energy missing at departure (0 for a car without a trip)."""
     d = np.minimum(params.ev_departure_hour, H - 1)
-    rate = devices.ev_penalty_eur_kwh(day.import_eur_mwh[d], day.ev_penalty_factor)
+    rate = devices.ev_penalty_eur_kwh(day.ev_penalty_import_eur_mwh[d], day.ev_penalty_factor)
     return np.where(params.has_trip, rate * unmet_kwh, 0.0)
 
 
@@ -193,7 +203,7 @@ def build_day_problem(params: DeviceParams, state: DeviceState, day: DayInputs):
                 if h == dep:
                     unmet = pulp.LpVariable(f"ev_unmet_{i}", 0)
                     prob += unmet >= params.ev_need_kwh[i] - energy, f"ev_need_{i}"
-                    rate = devices.ev_penalty_eur_kwh(day.import_eur_mwh[h], day.ev_penalty_factor)
+                    rate = devices.ev_penalty_eur_kwh(day.ev_penalty_import_eur_mwh[h], day.ev_penalty_factor)
                     objective.append(float(rate) * unmet)
                 if dep <= h < arr:
                     continue  # away
@@ -372,7 +382,7 @@ def solve_day(params: DeviceParams, state: DeviceState, day: DayInputs) -> DayOp
         trip = np.flatnonzero(params.has_trip[ie])
         if trip.size:  # u >= need - e_dep  <=>  u + e_dep >= need
             d = dep[trip]
-            rate = devices.ev_penalty_eur_kwh(day.import_eur_mwh[d], day.ev_penalty_factor)
+            rate = devices.ev_penalty_eur_kwh(day.ev_penalty_import_eur_mwh[d], day.ev_penalty_factor)
             unmet = lp.cols(trip.size, 0.0, np.inf, rate)
             e0 = np.where(d == 0, state.ev_energy_kwh[ie][trip], 0.0)
             need = lp.rows(trip.size, params.ev_need_kwh[ie][trip] - e0, np.inf)

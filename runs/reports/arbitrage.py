@@ -898,8 +898,30 @@ def _section_figures(figs: dict[str, str]) -> list[str]:
     return L
 
 
+def reading(tables: ReportTables, prof: dict) -> str:
+    """One paragraph for the index of studies (`runs.index`): which findings reproduce, with the numbers."""
+    ch, ex, t2 = tables.checks, tables.exploitability, tables.table2
+    parts = [f"Ten aggregators on the CIGRE MV feeder learn (hierarchical MADDPG, {prof.get('episodes', '?')} "
+             f"episodes x {prof.get('seeds', '?')} seeds) to bid in a local market, the DSO's flexibility market and "
+             "balancing."]
+    if ch:
+        held = [c for c in ch if c["ok"]]
+        parts.append(f"{len(held)} of {len(ch)} of the paper's findings reproduce"
+                     + ("" if len(held) == len(ch) else " (not: " + "; ".join(c["claim"] for c in ch if not c["ok"]) + ")")
+                     + ".")
+    if len(t2) and {"scenario", "test_weeks_eur"} <= set(t2.columns):
+        v = t2.set_index("scenario").test_weeks_eur
+        parts.append("All aggregators' profit per test week: " + ", ".join(f"{sc} €{x:,.0f}" for sc, x in v.items()) + ".")
+    if len(ex):
+        parts.append("Aggregator 5's learned strategy leaves " + ", ".join(
+            f"{100 * r.regret_share:.0f} % ({r.scenario})" for r in ex.itertuples()) + " of its best response's "
+            "profit unclaimed: the learned bids are still far from equilibrium.")
+    return " ".join(parts)
+
+
 def build_report(study: Path) -> Path:
-    """Write tables/*.csv, figures/*.png and report.md for a study folder; returns report.md."""
+    """Write tables/*.csv, figures/*.png, report.md and reading.md (the index's paragraph) for a study
+    folder; returns report.md."""
     data = load(study)
     study = Path(study)
     tables = _tables(study, data)
@@ -912,4 +934,5 @@ def build_report(study: Path) -> Path:
          *_section_swap(tables.swap), *_section_figures(figs)]
     path = study / "report.md"
     path.write_text("\n".join(L) + "\n")
+    (study / "reading.md").write_text(reading(tables, prof) + "\n")
     return path

@@ -55,6 +55,46 @@ def load_study(study: Path, order: list[str]) -> dict:
     }
 
 
+def load_methods(study: Path, methods) -> dict:
+    """A method study's folder (the household designs' layout: `eval/<method>/seed<k>/` scores.csv and
+    hours.csv, `runs/<method>/seed<k>/` train_curve.csv and train_time.json, study.json): every
+    method of `methods` (in that order) that has evaluations, each frame with method and seed columns."""
+    study = Path(study)
+    found = [m for m in methods if (study / "eval" / m).is_dir()]
+
+    def frames(folder: str, name: str):
+        rows = []
+        for m in found:
+            for d in sorted((study / folder / m).glob("seed*")):
+                if (d / name).exists():
+                    rows.append(pd.read_csv(d / name).assign(method=m, seed=int(d.name[4:])))
+        return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
+
+    times = []
+    for m in found:
+        for d in sorted((study / "runs" / m).glob("seed*")):
+            if (d / "train_time.json").exists():
+                times.append({"method": m, "seed": int(d.name[4:]), **json.loads((d / "train_time.json").read_text())})
+    meta = json.loads((study / "study.json").read_text()) if (study / "study.json").exists() else {}
+    return {"methods": found, "scores": frames("eval", "scores.csv"), "hours": frames("eval", "hours.csv"),
+            "curves": frames("runs", "train_curve.csv"), "times": pd.DataFrame(times), "meta": meta}
+
+
+def per_cluster_per_day(hours: pd.DataFrame, cost: pd.Series, hours_per_day: int = 24) -> pd.DataFrame:
+    """Each cluster's `cost` (a column aligned with `hours`, the evaluation's per-hour-and-cluster
+    rows) per member and day, mean over seeds: one row per method, one column per cluster."""
+    days = hours.groupby(["method", "seed"]).hour.nunique() / hours_per_day
+    per = hours.assign(cost=cost / hours.households).groupby(["method", "seed", "cluster"]).cost.sum()
+    per = (per / days.reindex(per.index.droplevel("cluster")).to_numpy()).groupby(["method", "cluster"]).mean()
+    return per.unstack("cluster").reset_index().rename_axis(columns=None)
+
+
+def train_time_columns(times: pd.DataFrame, method: str) -> dict:
+    """A method's mean training wall-clock (minutes, and seconds per training day) from `load_methods`'s times."""
+    t = times[times.method == method] if len(times) else times
+    return {"train_min": t.seconds.mean() / 60, "train_s_per_day": (t.seconds / t.episodes).mean()} if len(t) else {}
+
+
 def hours_of(study: Path, scenario: str, seed: int = 0) -> pd.DataFrame:
     f = Path(study) / "eval" / scenario / f"seed{seed}" / "hours.csv"
     return pd.read_csv(f) if f.exists() else pd.DataFrame()

@@ -5,13 +5,12 @@ Reads only the study folder (`python -m runs.report DIR` rebuilds it)."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from runs.reports.common import md_table, plt, save_figure
+from runs.reports.common import load_methods, md_table, per_cluster_per_day, plt, save_figure, train_time_columns
 from runs.studies.p2p import METHODS
 
 LEARNERS = ("maddpg-ps", "ddpg-ps", "one-cluster", "maddpg")
@@ -29,25 +28,10 @@ def _label(method: str) -> str:
 # ---------------------------------------------------------------------------------------------
 def load(study: Path) -> dict:
     study = Path(study)
-    methods = [m for m in METHODS if (study / "eval" / m).is_dir()]
-
-    def frames(folder: str, name: str, methods_=methods):
-        rows = []
-        for m in methods_:
-            for d in sorted((study / folder / m).glob("seed*")):
-                if (d / name).exists():
-                    rows.append(pd.read_csv(d / name).assign(method=m, seed=int(d.name[4:])))
-        return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
-
-    times = []
-    for m in methods:
-        for d in sorted((study / "runs" / m).glob("seed*")):
-            if (d / "train_time.json").exists():
-                times.append({"method": m, "seed": int(d.name[4:]), **json.loads((d / "train_time.json").read_text())})
-    optimum = {f.stem: pd.read_csv(f) for f in sorted((study / "optimum").glob("*.csv"))} if (study / "optimum").exists() else {}
-    meta = json.loads((study / "study.json").read_text()) if (study / "study.json").exists() else {}
-    return {"methods": methods, "scores": frames("eval", "scores.csv"), "hours": frames("eval", "hours.csv"),
-            "curves": frames("runs", "train_curve.csv"), "times": pd.DataFrame(times), "optimum": optimum, "meta": meta}
+    data = load_methods(study, METHODS)
+    folder = study / "optimum"
+    data["optimum"] = {f.stem: pd.read_csv(f) for f in sorted(folder.glob("*.csv"))} if folder.exists() else {}
+    return data
 
 
 def _kind(week: pd.Series) -> pd.Series:
@@ -95,11 +79,7 @@ def methods_table(days: pd.DataFrame, opt: pd.DataFrame, times: pd.DataFrame, wh
             row["optimum_cost_eur_per_day"] = o.cost_eur.mean()
             row["gap_to_optimum_pct"] = 100 * (mean.cost_eur - o.cost_eur.mean()) / abs(o.cost_eur.mean())
             row["optimum_peak_import_kw"] = o.peak_import_kw.mean()
-        t = times[times.method == m] if len(times) else times
-        if len(t):
-            row["train_min"] = t.seconds.mean() / 60
-            row["train_s_per_day"] = (t.seconds / t.episodes).mean()
-        rows.append(row)
+        rows.append(row | train_time_columns(times, m))
     order = {m: i for i, m in enumerate(METHODS)}
     return pd.DataFrame(rows).sort_values("method", key=lambda s: s.map(order)).reset_index(drop=True)
 
@@ -107,11 +87,7 @@ def methods_table(days: pd.DataFrame, opt: pd.DataFrame, times: pd.DataFrame, wh
 def cluster_table(hours: pd.DataFrame) -> pd.DataFrame:
     """Each cluster's cost per household and day (test days, mean over seeds), per method."""
     h = hours[_kind(hours.week) == "test"]
-    cost = (h.bill_eur + h.peak_penalty_eur + h.device_penalty_eur - h.storage_value_eur) / h.households
-    days = h.groupby(["method", "seed"]).hour.nunique() / HOURS_PER_DAY
-    per = h.assign(cost=cost).groupby(["method", "seed", "cluster"]).cost.sum()
-    per = (per / days.reindex(per.index.droplevel("cluster")).to_numpy()).groupby(["method", "cluster"]).mean()
-    return per.unstack("cluster").reset_index().rename_axis(columns=None)
+    return per_cluster_per_day(h, (h.bill_eur + h.peak_penalty_eur + h.device_penalty_eur - h.storage_value_eur), HOURS_PER_DAY)
 
 
 def savings(scores: pd.DataFrame, method: str = "maddpg-ps", reference: str = "no-p2p-rules") -> pd.Series:
@@ -261,6 +237,26 @@ def fig_savings(s: pd.Series, path: Path):
 # ---------------------------------------------------------------------------------------------
 # the report
 # ---------------------------------------------------------------------------------------------
+def reading(mt: pd.DataFrame, cl: list[dict], prof: dict) -> str:
+    """One paragraph for the index of studies (`runs.index`): costs, peaks and the paper's claims."""
+    parts = [f"300 households in DER clusters trade on a mid-market-rate platform with a peak penalty; MADDPG with "
+             f"parameter sharing per cluster and its variants ({prof.get('episodes', '?')} training days x "
+             f"{prof.get('seeds', '?')} seeds)."]
+    if len(mt):
+        t = mt.set_index("method")
+        shown = [m for m in ("no-p2p-rules", "p2p-rules", "maddpg-ps", "ddpg-ps", "maddpg-ps-nopeak") if m in t.index]
+        parts.append("Community cost on the test days: " + ", ".join(
+            f"{_label(m)} €{t.loc[m, 'cost_eur_per_day']:,.0f}/day (peak {t.loc[m, 'peak_import_kw']:,.0f} kW)"
+            for m in shown) + ".")
+        if "maddpg-ps" in t.index and "gap_to_optimum_pct" in t:
+            parts.append(f"MADDPG-PS is {t.loc['maddpg-ps', 'gap_to_optimum_pct']:.0f} % above the centralised "
+                         "perfect-foresight optimum.")
+    if cl:
+        parts.append(f"{sum(c['held'] for c in cl)} of {len(cl)} of the paper's claims hold here ("
+                     + "; ".join(f"{c['claim']}: {'yes' if c['held'] else 'no'}" for c in cl) + ").")
+    return " ".join(parts)
+
+
 def build_report(study: Path) -> Path:
     study = Path(study)
     data = load(study)
@@ -330,6 +326,7 @@ def build_report(study: Path) -> Path:
         L.append(f"### {cap}\n\n![{cap}](figures/{name})\n")
     path = study / "report.md"
     path.write_text("\n".join(L) + "\n")
+    (study / "reading.md").write_text(reading(mt, cl, prof) + "\n")
     return path
 
 

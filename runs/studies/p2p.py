@@ -16,7 +16,6 @@ Folder layout under --out:
 from __future__ import annotations
 
 import dataclasses
-import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,19 +23,9 @@ from pathlib import Path
 import pandas as pd
 
 from runs.executor import Job
-from runs.study import Profile
+from runs.study import Method, Profile, evaluate_rules, train_and_evaluate
 
 SCENARIO, NO_PEAK = "p2p-mmr", "p2p-mmr-nopeak"
-
-
-@dataclass(frozen=True)
-class Method:
-    name: str
-    label: str
-    scenario: str
-    learner: str | None = None  # None: a rule-based policy
-    policy: str = "rule"
-    overrides: tuple = ()  # scenario overrides (e.g. no platform)
 
 
 METHODS = {
@@ -87,44 +76,20 @@ def _weeks(profile: P2PProfile, learned: bool = False) -> list[str]:
 
 def learned_job(out: str, profile: P2PProfile, method: str, seed: int, episodes: int, device: str, resume: bool) -> dict:
     """Train one method and seed, then evaluate it on the test weeks and the evaluation week."""
-    import torch
-
-    from runs.training import design_hyperparams, evaluate_run, train
-
-    torch.set_num_threads(1)
     m = METHODS[method]
-    run_dir = Path(out) / "runs" / method / f"seed{seed}"
-    eval_dir = Path(out) / "eval" / method / f"seed{seed}"
     if m.learner == "maddpg" and profile.unshared_episodes:
         episodes = min(episodes, profile.unshared_episodes)
-    base = design_hyperparams(m.scenario)
-    hp = dataclasses.replace(type(base).from_dict(base.to_dict() | profile.hp_overrides), episodes=episodes)
-    t0 = time.perf_counter()
-    if not ((run_dir / "policy.json").exists() and resume):
-        r = train(m.scenario, seed=seed, out=run_dir, eval_every=profile.eval_every, device=device, resume=resume, hp=hp,
-                  checkpoint_every=profile.checkpoint_every, progress=False, learner=m.learner)
-        shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)
-        (run_dir / "train_time.json").write_text(pd.Series({"seconds": r.seconds, "episodes": r.episodes,
-                                                            "market_hours": r.market_hours}).to_json())
-    t1 = time.perf_counter()
-    if not (resume and (eval_dir / "scores.csv").exists()):
-        evaluate_run(run_dir, eval_dir, weeks=_weeks(profile, learned=True), overwrite=True)
-    return {"job": f"{method} seed {seed}", "train_s": t1 - t0, "evaluate_s": time.perf_counter() - t1}
+    timings, _, _ = train_and_evaluate(out, profile, method, m.scenario, m.learner, seed, episodes, device, resume,
+                                       _weeks(profile, learned=True))
+    return timings
 
 
 def baseline_job(out: str, profile: P2PProfile, method: str) -> dict:
     from model.scenario import load_scenario
-    from runs.training import evaluate_policy
 
     m = METHODS[method]
-    t0 = time.perf_counter()
-    d = Path(out) / "eval" / method / "seed0"
-    scenario = load_scenario(m.scenario).with_overrides(**dict(m.overrides))
-    scores, hours = evaluate_policy(scenario, m.policy, weeks=_weeks(profile))
-    d.mkdir(parents=True, exist_ok=True)
-    scores.to_csv(d / "scores.csv", index=False, float_format="%.6g")
-    hours.to_csv(d / "hours.csv", index=False, float_format="%.6g")
-    return {"job": f"baseline {method}", "evaluate_s": time.perf_counter() - t0}
+    return evaluate_rules(out, method, load_scenario(m.scenario).with_overrides(**dict(m.overrides)), m.policy,
+                          _weeks(profile))
 
 
 def optimum_job(out: str, profile: P2PProfile, scenario: str) -> dict:

@@ -1,0 +1,44 @@
+"""A leader and its followers, learned hierarchically (the Stackelberg design's learner).
+
+The leader (one agent) learns with DDPG (a one-agent `JointGroup`); the followers with MADDPG and
+parameter sharing per DER cluster (`MemberGroup`s, their critics fed the auction's public
+information). Stackelberg coordination by two time scales: the followers update K times per leader
+update, so the leader learns against followers that have nearly responded to it (and, in the design,
+the followers see the leader's prices before they act). The "simultaneous" variant updates both at
+the same rate (and is trained on a scenario in which the followers see only the last hour's prices).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from agents.learning.features import Features
+from agents.learning.groups import JointGroup, MemberGroup
+from agents.learning.team import Slot, Team, resolve_device
+
+VARIANTS = ("stackelberg", "simultaneous")
+
+
+def leader_follower_learner(roles, hp, seed: int = 0, device="cpu", config: dict | None = None) -> Team:
+    """config: {"variant": "stackelberg" | "simultaneous", "follower_updates_per_leader_update": K,
+    "names", "clusters", "components": the follower groups (as `HouseholdDesign.learner_groups`)}."""
+    config = dict(config or {})
+    variant = config.get("variant", "stackelberg")
+    if variant not in VARIANTS:
+        raise ValueError(f"unknown learner variant {variant!r}: use one of {list(VARIANTS)}")
+    leader, follower = roles
+    device = resolve_device(device)
+    init = torch.Generator().manual_seed(seed)
+    k = int(config.get("follower_updates_per_leader_update", 4)) if variant == "stackelberg" else 1
+    slots = [Slot("leader", leader, JointGroup(1, Features(leader.features), leader.action.dim, hp, device, init,
+                                               sigmoid=False), updates=max(1, hp.updates_per_episode // k))]
+    features = Features(follower.features)
+    for name, rows, comps in zip(config["names"], config["clusters"], config["components"]):
+        comps = [*comps, len(follower.action.names) - 1]  # every follower also learns its limit price
+        group = MemberGroup(len(rows), features, len(comps), hp, device, init, sigmoid=False, share=True,
+                            critic="collective", info_dim=len(follower.collective))
+        slots.append(Slot(name, follower, group, rows=rows, updates=hp.updates_per_episode, components=tuple(comps)))
+    team = Team(slots, hp, seed, device)
+    team.kind = team.name = variant
+    team.config = config
+    return team

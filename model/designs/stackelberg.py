@@ -1,0 +1,330 @@
+"""The `stackelberg` design: prosumers trading in P2P retail auctions under an aggregator that sets
+retail prices and trades wholesale, a leader-follower game (seed 000: Wilk, Cantor, Liu, Li 2026).
+
+Each hour, two stages:
+
+    retail   the leader (the aggregator) acts: retail sell price within [export tariff, import
+             tariff], retail buy price within [retail sell, import tariff], and a day-ahead position
+             (paid: nothing yet; its profit is known once the hour clears)
+    auction  the followers (households in DER clusters, as in the P2P design) act: devices and a limit
+             price within [retail sell, retail buy]; their net positions are their orders in a
+             uniform-price call double auction (k = 1/2); what it does not match trades with the
+             aggregator at the retail prices; the aggregator's position q^DA settles day-ahead and its
+             deviation from the residual at the imbalance prices
+             (paid: the leader its profit; each follower -(auction + retail payments + device
+             penalties) + at the day's end the value of the energy it stored)
+
+In the Stackelberg setting the followers see this hour's retail prices before they act; in the
+simultaneous-move variant (`[leader] visible = false`) only the last hour's. An episode is a day, as
+in the P2P design. The leader sees the hour, the day-ahead price, the grid tariffs, the imbalance
+prices, its forecast of the community's residual (this hour's load minus PV: a perfect forecast,
+*reconstructed*) and the last hour's auction.
+"""
+
+from __future__ import annotations
+
+from types import MappingProxyType
+
+import numpy as np
+
+from agents.households import RandomPolicy
+from agents.stackelberg import (
+    FOLLOWER_ACTIONS, LEADER_ACTIONS, Aggregator, Auctioneer, RulePlay, StackelbergInputs,
+)
+from model.design import SHARED, TIME, ActionSpec, Feature, Hour, Stage
+from model.designs.household_base import HOURS_PER_DAY, HouseholdDesign, observation
+from model.designs.stackelberg_scenario import StackelbergScenario
+from model.record import Output, TableSpec
+
+LEADER_ACTION = ActionSpec(LEADER_ACTIONS, (0.0, 0.0, -1.0), (1.0, 1.0, 1.0))
+FOLLOWER_ACTION = ActionSpec(FOLLOWER_ACTIONS, (-1.0, 0.0, 0.0, 0.0), (1.0, 1.0, 1.0, 1.0))
+LEADER_OBSERVATION = (
+    Feature("hour_of_week", TIME, low=0, high=167),
+    Feature("da_eur_mwh", SHARED, 100.0),
+    Feature("import_eur_mwh", SHARED, 100.0),
+    Feature("export_eur_mwh", SHARED, 100.0),
+    Feature("imb_long_eur_mwh", SHARED, 100.0),
+    Feature("imb_short_eur_mwh", SHARED, 100.0),
+    Feature("forecast_residual_kw_per_household", SHARED, 2.0),
+    Feature("last_auction_price_eur_mwh", SHARED, 100.0),
+    Feature("last_auction_volume_kwh_per_household", SHARED, 2.0, low=0.0),
+    Feature("last_residual_kw_per_household", SHARED, 2.0),
+)
+FOLLOWER_OBSERVATION = observation(
+    Feature("t_out_c", SHARED, 20.0),
+    Feature("retail_buy_eur_mwh", SHARED, 100.0),  # this hour's, or the last hour's (simultaneous move)
+    Feature("retail_sell_eur_mwh", SHARED, 100.0),
+    Feature("last_auction_price_eur_mwh", SHARED, 100.0),
+    Feature("last_auction_volume_kwh_per_household", SHARED, 2.0, low=0.0),
+)
+COLLECTIVE = (Feature("retail_buy_eur_mwh", SHARED, 100.0), Feature("retail_sell_eur_mwh", SHARED, 100.0),
+              Feature("auction_price_eur_mwh", SHARED, 100.0), Feature("auction_volume_kwh_per_household", SHARED, 2.0),
+              Feature("residual_kw_per_household", SHARED, 2.0))
+
+HOUSEHOLD_TABLE = {
+    "hour": "int64", "week": "int64", "hour_of_week": "int64", "household": "int64", "cluster": "int64",
+    "load_kw": "float64", "pv_kw": "float64", "net_kw": "float64", "limit_price_eur_mwh": "float64",
+    "auction_kwh": "float64", "auction_eur": "float64", "retail_eur": "float64", "device_penalty_eur": "float64",
+    "storage_value_eur": "float64", "battery_kw": "float64", "battery_soc": "float64", "ev_kw": "float64",
+    "ev_energy_kwh": "float64", "ev_unmet_kwh": "float64", "hp_kw": "float64", "t_in_c": "float64",
+    "comfort_violation_kh": "float64", "reward_eur": "float64",
+}
+COMMUNITY_TABLE = {
+    "hour": "int64", "week": "int64", "hour_of_week": "int64", "import_tariff_eur_mwh": "float64",
+    "export_tariff_eur_mwh": "float64", "retail_buy_eur_mwh": "float64", "retail_sell_eur_mwh": "float64",
+    "auction_price_eur_mwh": "float64", "auction_volume_kwh": "float64", "residual_kw": "float64",
+    "da_position_kw": "float64", "da_price_eur_mwh": "float64", "imb_long_eur_mwh": "float64",
+    "imb_short_eur_mwh": "float64", "imbalance_kw": "float64", "imbalance_cost_eur": "float64",
+    "leader_profit_eur": "float64", "grid_import_kw": "float64",
+}
+SIMULATE_OUTPUTS = {
+    "households": Output("households", tuple(c for c in HOUSEHOLD_TABLE if c not in ("week", "hour_of_week"))),
+    "community": Output("community", tuple(COMMUNITY_TABLE)),
+}
+
+
+class StackelbergDesign(HouseholdDesign):
+    """An aggregator leading prosumers in P2P auctions (see the module docstring)."""
+
+    name = "stackelberg"
+    policies = ("rule", "tariff-rule", "random")
+    roles = ("leader", "follower")
+    household_role = "follower"
+    participant_label = "participant"
+    scenario_class = StackelbergScenario
+    score_columns = ("payoff_eur",)  # the leader's profit; a follower's reward (- its cost)
+    learners = ("stackelberg", "simultaneous")
+    hyperparams = MappingProxyType({
+        "gamma": 0.95, "batch_size": 256, "updates_per_episode": 8, "tau": 0.01, "noise_sigma0": 0.2,
+        "noise_sigma_final": 0.02, "episodes": 3000, "buffer_size": 200_000, "lr_actor": 1e-3, "lr_critic": 1e-3,
+        "reward_scale": 1.0,
+    })
+    plugins = MappingProxyType({"report": "runs.reports.stackelberg", "study": "runs.studies.stackelberg",
+                                "views": "visualization.designs.stackelberg", "bench": "runs.benches.stackelberg"})
+
+    def __init__(self, model):
+        super().__init__(model)
+        sc: StackelbergScenario = model.scenario
+        self.auction_enabled = sc.auction.enabled
+        self.visible = sc.leader.visible
+        self.da_bound_kw = sc.leader.da_position_kw_per_household * self.n
+        k = sc.leader.imbalance_spread_factor
+        self.da_all = self.raw.da_eur_mwh
+        self.imb_long_all = self.raw.da_eur_mwh - k * self.raw.long_spread_eur_mwh
+        self.imb_short_all = self.raw.da_eur_mwh + k * self.raw.short_spread_eur_mwh
+        self.aggregator = Aggregator(model)
+        self.auctioneer = Auctioneer(model, self)
+        self.stages = (
+            Stage("retail", self.auctioneer.post, role="leader", observation=LEADER_OBSERVATION, observe=self.observe_leader,
+                  action=LEADER_ACTION, mechanism="retail_prices"),
+            Stage("auction", self.auctioneer.clear, role="follower", observation=FOLLOWER_OBSERVATION,
+                  observe=self.observe_followers, action=FOLLOWER_ACTION, mechanism="double_auction",
+                  pay=lambda h: {"leader": np.array([h.auction.leader_profit_eur]), "follower": h.auction.follower_reward},
+                  collective=COLLECTIVE),
+        )
+
+    # --- the players -----------------------------------------------------------------------------------
+    def participants(self):
+        return [self.aggregator, *self.households]
+
+    def participant_ids(self):
+        return ["aggregator", *range(self.n)]
+
+    def participant_groups(self) -> list[str]:
+        return ["leader", *super().participant_groups()]
+
+    def population(self, role: str):
+        return [self.aggregator] if role == "leader" else self.households
+
+    def make_policy(self, name: str, rng: np.random.Generator):
+        if name == "rule":  # a retail margin of 10 % of the tariff spread on each side
+            return RulePlay(self, "rule", margin=0.1)
+        if name == "tariff-rule":  # retail at the grid tariffs: P2P without a learning leader, followers by rules
+            return RulePlay(self, "tariff-rule", margin=0.0)
+        if name == "random":
+            return _RandomPlay(rng)
+        raise ValueError(f"unknown policy '{name}': use one of {', '.join(self.policies)}, or the path of a run folder "
+                         "written by `localmarl train`")
+
+    # --- data and hours ----------------------------------------------------------------------------------
+    def load_week(self, week: int) -> None:
+        super().load_week(week)
+        lo, hi = week * 168, (week + 1) * 168
+        self.week_da, self.week_imb_long, self.week_imb_short = (self.da_all[lo:hi], self.imb_long_all[lo:hi],
+                                                                 self.imb_short_all[lo:hi])
+
+    def begin_episode(self) -> None:
+        self.begin_day()
+        t = self.model.hour_of_week  # the day's first hour: before it, the tariffs' mid and no auction yet
+        self._last = (float(self.week_import[t] + self.week_export[t]) / 2, 0.0, 0.0)  # price, volume, residual
+        self._last_retail = (float(self.week_import[t]), float(self.week_export[t]))
+
+    def begin_hour(self, week: int, hour_of_week: int) -> Hour:
+        t = hour_of_week
+        self.current_inputs = x = StackelbergInputs(
+            self.week_load[t], self.week_pv[t], float(self.week_t_out[t]), float(self.week_import[t]),
+            float(self.week_export[t]), float(self.week_da[t]), float(self.week_imb_long[t]), float(self.week_imb_short[t]),
+            t % HOURS_PER_DAY)
+        return Hour(week, t, x)
+
+    def end_hour(self, hour: Hour) -> None:
+        a, r = hour.auction, hour.retail
+        self.state = a.step.state
+        price = a.auction.price_eur_mwh if a.auction is not None and a.auction.volume_kwh > 0 else self._last[0]
+        volume = a.auction.volume_kwh if a.auction is not None else 0.0
+        self._last = (price, volume / self.n, a.residual_kw / self.n)
+        self._last_retail = (r.buy_eur_mwh, r.sell_eur_mwh)
+
+    def forecast_residual_kw(self) -> float:
+        """The leader's forecast of this hour's community residual: load minus PV (perfect, *reconstructed*)."""
+        x = self.current_inputs
+        return float(x.load_kw.sum() - x.pv_kw.sum())
+
+    # --- observations ------------------------------------------------------------------------------------
+    def observe_leader(self, h: Hour) -> np.ndarray:
+        x = h.inputs
+        return np.array([[h.hour_of_week, x.da_eur_mwh, x.import_eur_mwh, x.export_eur_mwh, x.imb_long_eur_mwh,
+                          x.imb_short_eur_mwh, self.forecast_residual_kw() / self.n, *self._last]])
+
+    def observe_followers(self, h: Hour) -> np.ndarray:
+        x = h.inputs
+        obs = np.empty((self.n, len(FOLLOWER_OBSERVATION)))
+        self.fill_household_columns(obs, h, x.hour_of_day)
+        obs[:, 9] = x.t_out_c
+        obs[:, 10:12] = (h.retail.buy_eur_mwh, h.retail.sell_eur_mwh) if self.visible else self._last_retail
+        obs[:, 12:14] = self._last[:2]
+        return obs
+
+    def collective(self, retail, auction, residual_kw: float) -> np.ndarray:
+        price = auction.price_eur_mwh if auction is not None and auction.volume_kwh > 0 else 0.5 * (retail.buy_eur_mwh + retail.sell_eur_mwh)
+        volume = auction.volume_kwh if auction is not None else 0.0
+        return np.array([retail.buy_eur_mwh, retail.sell_eur_mwh, price, volume / self.n, residual_kw / self.n])
+
+    # --- learning ----------------------------------------------------------------------------------------
+    def hour_scores(self, h: Hour):
+        a = h.auction
+        return (np.concatenate([[a.leader_profit_eur], a.follower_reward]),)
+
+    def default_learner(self, hp, seed: int, device, config=None):
+        """The leader with DDPG and the followers with MADDPG-PS per cluster; "stackelberg": followers
+        update K times per leader update (two time scales); "simultaneous": the same rate."""
+        from agents.learning.stackelberg import leader_follower_learner
+
+        config = {"variant": "stackelberg", "follower_updates_per_leader_update": 4, **(config or {})}
+        followers = self.learner_groups("maddpg-ps")
+        return leader_follower_learner(self.role_specs(), hp, seed, device, config | followers)
+
+    # --- the record ----------------------------------------------------------------------------------------
+    outputs = SIMULATE_OUTPUTS
+
+    def tables(self):
+        return {"households": TableSpec(HOUSEHOLD_TABLE, self.n), "community": TableSpec(COMMUNITY_TABLE, 1)}
+
+    def record(self, h: Hour, i: int):
+        a, r, x = h.auction, h.retail, h.inputs
+        st, p = a.step, self.params
+        traded = a.auction.traded_kwh if a.auction is not None else self.zeros
+        paid = a.auction.payment_eur if a.auction is not None else self.zeros
+        price = a.auction.price_eur_mwh if a.auction is not None else float("nan")
+        return {
+            "households": {
+                "hour": i, "week": h.week, "hour_of_week": h.hour_of_week, "household": np.arange(self.n),
+                "cluster": self.cluster, "load_kw": x.load_kw, "pv_kw": x.pv_kw, "net_kw": a.net_kw,
+                "limit_price_eur_mwh": a.limit_eur_mwh, "auction_kwh": traded, "auction_eur": paid,
+                "retail_eur": a.residual.payment_eur, "device_penalty_eur": a.ev_penalty_eur + a.comfort_penalty_eur,
+                "storage_value_eur": a.storage_value_eur, "battery_kw": st.bat_kw,
+                "battery_soc": st.state.bat_energy_kwh / np.where(p.bat_capacity_kwh > 0, p.bat_capacity_kwh, 1.0),
+                "ev_kw": st.ev_kw, "ev_energy_kwh": st.state.ev_energy_kwh, "ev_unmet_kwh": st.ev_unmet_kwh,
+                "hp_kw": st.hp_kw, "t_in_c": st.state.t_in_c, "comfort_violation_kh": st.comfort_violation_kh,
+                "reward_eur": a.follower_reward,
+            },
+            "community": {
+                "hour": i, "week": h.week, "hour_of_week": h.hour_of_week, "import_tariff_eur_mwh": x.import_eur_mwh,
+                "export_tariff_eur_mwh": x.export_eur_mwh, "retail_buy_eur_mwh": r.buy_eur_mwh,
+                "retail_sell_eur_mwh": r.sell_eur_mwh, "auction_price_eur_mwh": price,
+                "auction_volume_kwh": a.auction.volume_kwh if a.auction is not None else 0.0,
+                "residual_kw": a.residual_kw, "da_position_kw": r.da_position_kw, "da_price_eur_mwh": x.da_eur_mwh,
+                "imb_long_eur_mwh": x.imb_long_eur_mwh, "imb_short_eur_mwh": x.imb_short_eur_mwh,
+                "imbalance_kw": a.imbalance_kw, "imbalance_cost_eur": a.imbalance_cost_eur,
+                "leader_profit_eur": a.leader_profit_eur, "grid_import_kw": max(a.residual_kw, 0.0),
+            },
+        }
+
+    def summary(self, record) -> str:
+        hh, c = record.frame("households"), record.frame("community")
+        days = len(c) / HOURS_PER_DAY
+        follower_cost = hh[["auction_eur", "retail_eur", "device_penalty_eur"]].sum().sum() - hh.storage_value_eur.sum()
+        traded = c.auction_volume_kwh > 0
+        return "\n".join([
+            f"followers                  {self.n} in {len(self.cluster_names)} clusters; {len(c)} hours ({days:g} days)",
+            f"leader profit              {c.leader_profit_eur.sum() / days:,.2f} €/day",
+            f"followers' cost            {follower_cost / days:,.2f} €/day",
+            f"retail buy / sell (mean)   {c.retail_buy_eur_mwh.mean():.1f} / {c.retail_sell_eur_mwh.mean():.1f} €/MWh "
+            f"(tariffs {c.import_tariff_eur_mwh.mean():.1f} / {c.export_tariff_eur_mwh.mean():.1f})",
+            f"auction                    {c.auction_volume_kwh.sum() / days:,.1f} kWh/day in {int(traded.sum())} of "
+            f"{len(c)} hours, mean price {c.auction_price_eur_mwh[traded].mean() if traded.any() else float('nan'):.1f} €/MWh",
+            f"aggregator's imbalance     {c.imbalance_kw.abs().sum() / days:,.1f} kWh/day, {c.imbalance_cost_eur.sum() / days:,.2f} €/day",
+            f"community peak import      {c.grid_import_kw.max():,.1f} kW",
+        ])
+
+    CLUSTER_SUMS = ("load_kw", "pv_kw", "net_kw", "auction_kwh", "auction_eur", "retail_eur", "device_penalty_eur",
+                    "storage_value_eur", "battery_kw", "ev_kw", "hp_kw", "ev_unmet_kwh", "comfort_violation_kh", "reward_eur")
+
+    # --- sweeps ----------------------------------------------------------------------------------------
+    sweep_panels = (("leader_profit_eur_per_day", "leader profit €/day"),
+                    ("follower_cost_eur_per_day", "followers' cost €/day"),
+                    ("auction_kwh_per_day", "P2P-traded energy kWh/day"),
+                    ("imbalance_kwh_per_day", "aggregator's imbalance kWh/day"),
+                    ("peak_import_kw", "community peak import kW"))
+    sweep_market_sums = ("leader_profit_eur_per_day", "follower_cost_eur_per_day")
+    sweep_participant_label = "group"
+
+    def sweep_rows(self, record):
+        """A run's summary for a sweep: a row for the leader and one per cluster (their scores per day),
+        one market row."""
+        hh, c = record.frame("households"), record.frame("community")
+        days = len(c) / HOURS_PER_DAY
+        hh["energy_eur"] = -(hh.auction_eur + hh.retail_eur)
+        hh["device_eur"], hh["storage_eur"] = -hh.device_penalty_eur, hh.storage_value_eur
+        per = hh.groupby("cluster")[["energy_eur", "device_eur", "storage_eur"]].sum() / days
+        per["total_eur"] = per.sum(axis=1)
+        counts = np.bincount(self.cluster, minlength=len(self.cluster_names))
+        profit = float(c.leader_profit_eur.sum() / days)
+        rows = [{"group": "leader", "members": 1, "energy_eur": profit, "device_eur": 0.0, "storage_eur": 0.0,
+                 "total_eur": profit}]
+        rows += [{"group": self.cluster_names[k], "members": int(counts[k]), **{col: float(v) for col, v in r.items()}}
+                 for k, r in per.iterrows()]
+        traded = c.auction_volume_kwh > 0
+        market = {"leader_profit_eur_per_day": profit, "follower_cost_eur_per_day": float(-per["total_eur"].sum()),
+                  "auction_kwh_per_day": float(c.auction_volume_kwh.sum() / days),
+                  "mean_auction_price_eur_mwh": float(c.auction_price_eur_mwh[traded].mean()) if traded.any() else float("nan"),
+                  "mean_retail_buy_eur_mwh": float(c.retail_buy_eur_mwh.mean()),
+                  "mean_retail_sell_eur_mwh": float(c.retail_sell_eur_mwh.mean()),
+                  "imbalance_kwh_per_day": float(c.imbalance_kw.abs().sum() / days),
+                  "imbalance_cost_eur_per_day": float(c.imbalance_cost_eur.sum() / days),
+                  "peak_import_kw": float(c.grid_import_kw.max()),
+                  "ev_unmet_kwh_per_day": float(hh.ev_unmet_kwh.sum() / days),
+                  "comfort_violation_kh_per_day": float(hh.comfort_violation_kh.sum() / days)}
+        return rows, market
+
+    def model_reporters(self):
+        def community(col):
+            return lambda m: m.record.last("community", col)
+
+        return {c: community(c) for c in COMMUNITY_TABLE if c != "hour"}
+
+
+class _RandomPlay:
+    name = "random"
+
+    def __init__(self, rng):
+        self.followers = RandomPolicy(rng)
+        self.rng = rng
+
+    def act(self, stage, obs, rows):
+        if stage == "retail":
+            u = self.rng.uniform(0.0, 1.0, (len(rows), 3))
+            u[:, 2] = 2 * u[:, 2] - 1
+            return u
+        return np.column_stack([self.followers.act(stage, obs, rows), self.rng.uniform(0.0, 1.0, len(rows))])
+

@@ -1,0 +1,481 @@
+"""The Stackelberg study's report: every method's leader profit, followers' cost (per cluster and
+against retail only, with the share of followers worse off), P2P volume and price, the aggregator's
+imbalance, the community's peak and training time over the test days; what the leader-follower order
+buys over simultaneous moves; the exact Stackelberg solution of the small instance beside the
+learned leader; the exploitability of both levels. Reads only the study folder (`python -m
+runs.report DIR` rebuilds it)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from runs.reports.common import load_methods, md_table, per_cluster_per_day, plt, save_figure, train_time_columns
+from runs.studies.stackelberg import METHODS
+
+COLORS = {"retail-only": "tab:gray", "p2p-tariff-rules": "tab:olive", "p2p-margin-rules": "tab:green",
+          "stackelberg": "tab:blue", "simultaneous": "tab:orange", "stackelberg-small": "tab:purple"}
+HOURS_PER_DAY = 24
+LEADER = "aggregator"
+
+
+def _label(method: str) -> str:
+    return METHODS[method].label if method in METHODS else method
+
+
+def _kind(week: pd.Series) -> pd.Series:
+    return week.astype(str).str.split(":").str[0]
+
+
+def load(study: Path) -> dict:
+    study = Path(study)
+    data = load_methods(study, METHODS)
+    checks = study / "checks"
+
+    def read(pattern: str) -> pd.DataFrame:
+        rows = []
+        for f in sorted(checks.glob(pattern)) if checks.exists() else []:
+            seed = f.stem.rpartition("seed")[2]
+            rows.append(pd.read_csv(f).assign(seed=int(seed) if seed.isdigit() else 0))
+        return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
+
+    data |= {"exact_grid": read("exact_grid.csv"), "exact_days": read("exact_days.csv"),
+             "replayed": read("learned_prices_replayed_seed*.csv"), "leader_br": read("leader_br_seed*.csv"),
+             "follower_br": read("follower_br_seed*.csv")}
+    return data
+
+
+# ---------------------------------------------------------------------------------------------
+# tables
+# ---------------------------------------------------------------------------------------------
+def daily(hours: pd.DataFrame) -> pd.DataFrame:
+    """Per method, seed and day: leader profit, followers' cost, P2P volume, imbalance, peak import,
+    unmet EV energy, comfort violation. `hours`: the evaluations' hours.csv rows (per hour and cluster,
+    the community's columns repeated on every cluster's row)."""
+    h = hours.assign(day=hours.hour // HOURS_PER_DAY)
+    h = h.assign(follower_cost_eur=h.auction_eur + h.retail_eur + h.device_penalty_eur - h.storage_value_eur)
+    keys = ["method", "seed", "week", "day"]
+    f = h.groupby(keys)[["follower_cost_eur", "ev_unmet_kwh", "comfort_violation_kh"]].sum()
+    c = h.drop_duplicates(["method", "seed", "hour"]).assign(imbalance_kwh=lambda x: x.imbalance_kw.abs(),
+                                                               priced=lambda x: x.auction_price_eur_mwh * x.auction_volume_kwh)
+    c = c.groupby(keys).agg(leader_profit_eur=("leader_profit_eur", "sum"), auction_kwh=("auction_volume_kwh", "sum"),
+                            auction_value=("priced", "sum"), imbalance_kwh=("imbalance_kwh", "sum"),
+                            imbalance_cost_eur=("imbalance_cost_eur", "sum"), peak_import_kw=("grid_import_kw", "max"),
+                            retail_buy_eur_mwh=("retail_buy_eur_mwh", "mean"),
+                            retail_sell_eur_mwh=("retail_sell_eur_mwh", "mean"))
+    return f.join(c).reset_index()
+
+
+def methods_table(days: pd.DataFrame, times: pd.DataFrame, n_followers: dict[str, int]) -> pd.DataFrame:
+    """Per method over the test days: means per day over days and seeds, the seeds' range of the
+    leader's profit and the followers' cost, and training time."""
+    d = days[_kind(days.week) == "test"]
+    cols = ["leader_profit_eur", "follower_cost_eur", "auction_kwh", "auction_value", "imbalance_kwh", "imbalance_cost_eur",
+            "peak_import_kw", "retail_buy_eur_mwh", "retail_sell_eur_mwh", "ev_unmet_kwh", "comfort_violation_kh"]
+    per_seed = d.groupby(["method", "seed"])[cols].mean()
+    rows = []
+    for m, g in per_seed.groupby(level="method"):
+        mean = g.mean()
+        row = {"method": m, "followers": n_followers.get(m, np.nan), "seeds": len(g),
+               "leader_profit_eur_per_day": mean.leader_profit_eur, "leader_min_seed": g.leader_profit_eur.min(),
+               "leader_max_seed": g.leader_profit_eur.max(), "follower_cost_eur_per_day": mean.follower_cost_eur,
+               "follower_min_seed": g.follower_cost_eur.min(), "follower_max_seed": g.follower_cost_eur.max(),
+               "p2p_kwh_per_day": mean.auction_kwh,
+               "p2p_price_eur_mwh": mean.auction_value / mean.auction_kwh if mean.auction_kwh > 0 else np.nan,
+               "retail_buy_eur_mwh": mean.retail_buy_eur_mwh, "retail_sell_eur_mwh": mean.retail_sell_eur_mwh,
+               "imbalance_kwh_per_day": mean.imbalance_kwh, "imbalance_cost_eur_per_day": mean.imbalance_cost_eur,
+               "peak_import_kw": mean.peak_import_kw, "ev_unmet_kwh_per_day": mean.ev_unmet_kwh,
+               "comfort_violation_kh_per_day": mean.comfort_violation_kh}
+        rows.append(row | train_time_columns(times, m))
+    order = {m: i for i, m in enumerate(METHODS)}
+    return pd.DataFrame(rows).sort_values("method", key=lambda s: s.map(order)).reset_index(drop=True)
+
+
+def cluster_table(hours: pd.DataFrame) -> pd.DataFrame:
+    """Each cluster's cost per follower and day (test days, mean over seeds), per method."""
+    h = hours[_kind(hours.week) == "test"]
+    return per_cluster_per_day(h, (h.auction_eur + h.retail_eur + h.device_penalty_eur - h.storage_value_eur), HOURS_PER_DAY)
+
+
+def follower_costs(scores: pd.DataFrame) -> pd.DataFrame:
+    """Each follower's cost per test day (mean over seeds), one column per method."""
+    t = scores[(_kind(scores.week) == "test") & (scores.participant.astype(str) != LEADER)]
+    days = 7 * t.week.nunique()
+    per = -t.groupby(["method", "seed", "participant"]).total_eur.sum() / days
+    return per.groupby(["method", "participant"]).mean().unstack("method")
+
+
+def versus_retail(fc: pd.DataFrame, groups: pd.Series) -> pd.DataFrame:
+    """Per method and cluster: the mean saving per follower and day against retail only, and the
+    share of followers worse off (cost higher by more than 0.1 cent a day)."""
+    if "retail-only" not in fc:
+        return pd.DataFrame()
+    rows = []
+    for m in [c for c in fc.columns if c != "retail-only"]:
+        saving = (fc["retail-only"] - fc[m]).dropna()
+        for name, s in [("all", saving), *saving.groupby(groups.reindex(saving.index))]:
+            rows.append({"method": m, "cluster": name, "followers": len(s), "saving_eur_per_day": s.mean(),
+                         "worse_off_share": float((s < -1e-3).mean())})
+    return pd.DataFrame(rows)
+
+
+def paired_orders(days: pd.DataFrame) -> pd.DataFrame:
+    """Stackelberg against simultaneous moves, seed by seed (same seeds, same test days)."""
+    d = days[_kind(days.week) == "test"].groupby(["method", "seed"])[["leader_profit_eur", "follower_cost_eur"]].mean()
+    if not {"stackelberg", "simultaneous"} <= set(d.index.get_level_values(0)):
+        return pd.DataFrame()
+    both = d.loc["stackelberg"].join(d.loc["simultaneous"], rsuffix="_simultaneous", how="inner")
+    both["leader_gain_eur_per_day"] = both.leader_profit_eur - both.leader_profit_eur_simultaneous
+    both["follower_saving_eur_per_day"] = both.follower_cost_eur_simultaneous - both.follower_cost_eur
+    return both.reset_index()
+
+
+def exact_table(exact_days: pd.DataFrame, replayed: pd.DataFrame, grid: pd.DataFrame) -> pd.DataFrame:
+    """Per sample day: the exact solution (best constant price shares against LP followers), the
+    leader at the tariffs against the same followers, and the learned small-instance leader (its
+    prices replayed against the LP followers; and its profit against its own learned followers)."""
+    if exact_days.empty:
+        return pd.DataFrame()
+    keep = ["day_label", "day", "sell_share", "buy_share", "mean_buy_eur_mwh", "mean_sell_eur_mwh", "leader_profit_eur",
+            "follower_cost_eur", "auction_volume_kwh"]
+    out = exact_days[[c for c in keep if c in exact_days]].rename(columns={
+        "sell_share": "exact_sell_share", "buy_share": "exact_buy_share", "mean_buy_eur_mwh": "exact_buy_eur_mwh",
+        "mean_sell_eur_mwh": "exact_sell_eur_mwh", "leader_profit_eur": "exact_profit_eur",
+        "follower_cost_eur": "exact_follower_cost_eur", "auction_volume_kwh": "exact_p2p_kwh"})
+    tariff = grid[(grid.sell_share == 0) & (grid.buy_share == 1)].set_index("day").leader_profit_eur
+    out["tariff_profit_eur"] = out.day.map(tariff)
+    if len(replayed):
+        r = replayed.groupby("day")[["mean_buy_eur_mwh", "mean_sell_eur_mwh", "replayed_profit_eur",
+                                     "learned_profit_eur"]].mean()
+        out = out.join(r.rename(columns={"mean_buy_eur_mwh": "learned_buy_eur_mwh",
+                                         "mean_sell_eur_mwh": "learned_sell_eur_mwh"}), on="day")
+    return out
+
+
+def system_cost(days: pd.DataFrame) -> pd.DataFrame:
+    """Per method and seed over the test days: the system's cost per day, followers' cost less the
+    leader's profit (the money between them cancels: what remains is the community's energy bought
+    and sold on the wholesale market, the imbalance, device penalties, less stored value)."""
+    d = days[_kind(days.week) == "test"]
+    per = d.groupby(["method", "seed"])[["leader_profit_eur", "follower_cost_eur", "peak_import_kw"]].mean()
+    per["system_cost_eur"] = per.follower_cost_eur - per.leader_profit_eur
+    return per
+
+
+def claims(days: pd.DataFrame, vr: pd.DataFrame) -> list[dict]:
+    """The abstract's claim, that coordinating the two levels as a Stackelberg game "enhances market
+    performance", judged against the simultaneous-move and no-leader baselines on the system's cost
+    (seed by seed where both are learned), and the spec's follower condition against retail only."""
+    out = []
+    if days.empty:
+        return out
+    per = system_cost(days)
+    methods = set(per.index.get_level_values(0))
+    if {"stackelberg", "simultaneous"} <= methods:
+        a, b = per.loc["stackelberg"], per.loc["simultaneous"]
+        both = a.join(b, rsuffix="_sim", how="inner")
+        wins = int((both.system_cost_eur < both.system_cost_eur_sim).sum())
+        gain = (both.system_cost_eur_sim - both.system_cost_eur).mean()
+        out.append({"claim": "the leader-follower order lowers the system's cost against simultaneous moves",
+                    "held": bool(gain > 0 and wins == len(both)),
+                    "evidence": f"system cost {a.system_cost_eur.mean():,.1f} vs {b.system_cost_eur.mean():,.1f} €/day "
+                                f"(lower in {wins} of {len(both)} seeds); leader profit {a.leader_profit_eur.mean():,.1f} "
+                                f"vs {b.leader_profit_eur.mean():,.1f}; followers' cost {a.follower_cost_eur.mean():,.1f} "
+                                f"vs {b.follower_cost_eur.mean():,.1f}"})
+    if {"stackelberg", "p2p-tariff-rules"} <= methods:
+        a, b = per.loc["stackelberg"], per.loc["p2p-tariff-rules"]
+        worse = int((a.system_cost_eur >= b.system_cost_eur.iloc[0]).sum())
+        out.append({"claim": "the learned hierarchy lowers the system's cost against P2P without a learning leader "
+                             "(retail at the tariffs, followers by rules)",
+                    "held": bool(worse == 0),
+                    "evidence": f"system cost {a.system_cost_eur.mean():,.1f} vs {b.system_cost_eur.iloc[0]:,.1f} €/day "
+                                f"(higher or equal in {worse} of {len(a)} seeds); community peak "
+                                f"{a.peak_import_kw.mean():,.0f} vs {b.peak_import_kw.iloc[0]:,.0f} kW"})
+    if len(vr):
+        row = vr[(vr.method == "stackelberg") & (vr.cluster == "all")]
+        if len(row):
+            r = row.iloc[0]
+            out.append({"claim": "no follower is worse off on average than with retail only (Stackelberg)",
+                        "held": bool(r.worse_off_share == 0),
+                        "evidence": f"{100 * r.worse_off_share:.0f} % of {int(r.followers)} followers worse off; mean "
+                                    f"saving {r.saving_eur_per_day:,.3f} €/day per follower"})
+    return out
+
+
+def reading(mt: pd.DataFrame, cl: list[dict], ex: pd.DataFrame, lbr: pd.DataFrame, prof: dict) -> str:
+    """One paragraph for the index of studies (`runs.index`)."""
+    parts = [f"An aggregator (leader, DDPG) sets retail prices and trades day-ahead; 50 prosumers (followers, "
+             f"MADDPG-PS per cluster) trade in P2P double auctions ({prof.get('episodes', '?')} training days x "
+             f"{prof.get('seeds', '?')} seeds)."]
+    if len(mt):
+        t = mt.set_index("method")
+        shown = [m for m in ("retail-only", "p2p-tariff-rules", "stackelberg", "simultaneous") if m in t.index]
+        parts.append("Leader profit / followers' cost per day: " + ", ".join(
+            f"{_label(m)} €{t.loc[m, 'leader_profit_eur_per_day']:,.0f} / €{t.loc[m, 'follower_cost_eur_per_day']:,.0f}"
+            for m in shown) + ".")
+    if cl:
+        text = "; ".join(f"{c['claim']}: {'yes' if c['held'] else 'no'}" for c in cl)
+        parts.append(text[:1].upper() + text[1:] + ".")
+    if len(ex) and "exact_sell_share" in ex:
+        at_tariffs = bool(((ex.exact_sell_share == 0) & (ex.exact_buy_share == 1)).all())
+        parts.append("On the small instance the exact Stackelberg prices are "
+                     + ("the grid tariffs on every checked day" if at_tariffs else "inside the tariffs on some days")
+                     + (f"; the learned leader's prices earn {100 * (ex.replayed_profit_eur / ex.exact_profit_eur).mean():.0f} % "
+                        "of the exact profit against the same LP followers." if "replayed_profit_eur" in ex else "."))
+    if len(lbr):
+        regret = lbr.best_response_profit_eur.sum() - lbr.learned_profit_eur.sum()
+        parts.append(f"The learned leader leaves {100 * regret / max(abs(lbr.best_response_profit_eur.sum()), 1e-9):.0f} % "
+                     "of its hour-by-hour best response's profit unclaimed.")
+    return " ".join(parts)
+
+
+# ---------------------------------------------------------------------------------------------
+# figures
+# ---------------------------------------------------------------------------------------------
+def fig_methods(mt: pd.DataFrame, path: Path):
+    p = plt()
+    fig, axes = p.subplots(2, 2, figsize=(12, 7.5))
+    x = np.arange(len(mt))
+    panels = (("leader_profit_eur_per_day", "leader_min_seed", "leader_max_seed", "leader (aggregator) profit, € per day"),
+              ("follower_cost_eur_per_day", "follower_min_seed", "follower_max_seed", "followers' total cost, € per day"),
+              ("p2p_kwh_per_day", None, None, "P2P-traded energy, kWh per day"),
+              ("imbalance_kwh_per_day", None, None, "aggregator's imbalance, kWh per day"))
+    for ax, (col, lo, hi, title) in zip(axes.flat, panels):
+        ax.bar(x, mt[col], color=[COLORS.get(m, "tab:gray") for m in mt.method])
+        if lo:
+            ax.errorbar(x, mt[col], yerr=[mt[col] - mt[lo], mt[hi] - mt[col]], fmt="none", ecolor="k", capsize=3, lw=1)
+        ax.set_xticks(x, [_label(m) for m in mt.method], rotation=25, ha="right", fontsize=7)
+        ax.set_title(title)
+    fig.suptitle("Test days: every method (whiskers = range over seeds; the small instance has 8 followers, not 50)")
+    save_figure(fig, path)
+
+
+def fig_curves(curves: pd.DataFrame, path: Path):
+    p = plt()
+    fig, axes = p.subplots(1, 2, figsize=(12, 4))
+    for m, g in curves.groupby("method"):
+        leader = g[g.participant.astype(str) == LEADER].pivot_table(index="episode", columns="seed", values="eval_score_eur") / 7
+        followers = -g[g.participant.astype(str) != LEADER].groupby(["episode", "seed"]).eval_score_eur.sum().unstack("seed") / 7
+        for ax, per in ((axes[0], leader), (axes[1], followers)):
+            ax.plot(per.index, per.mean(1), color=COLORS.get(m), label=_label(m))
+            ax.fill_between(per.index, per.min(1), per.max(1), color=COLORS.get(m), alpha=0.2, lw=0)
+    axes[0].set(xlabel="training day (episode)", ylabel="€ per day", title="Leader profit on the evaluation week")
+    axes[1].set(xlabel="training day (episode)", ylabel="€ per day", title="Followers' total cost on the evaluation week")
+    axes[1].set_yscale("symlog", linthresh=100)
+    axes[0].legend(fontsize=8)
+    save_figure(fig, path)
+
+
+def fig_day(hours: pd.DataFrame, path: Path) -> str | None:
+    """A test day (the first day of the first test week): retail prices, auction price and the
+    day-ahead price, and the community's residual with the day-ahead position."""
+    h = hours[(_kind(hours.week) == "test") & (hours.seed == 0)].drop_duplicates(["method", "hour"])
+    if h.empty:
+        return None
+    week = sorted(h.week.unique(), key=lambda w: int(w.split(":")[1]))[0]
+    h = h[(h.week == week) & (h.hour_of_week < HOURS_PER_DAY)]
+    shown = [m for m in ("p2p-tariff-rules", "stackelberg", "simultaneous") if m in set(h.method)]
+    p = plt()
+    fig, axes = p.subplots(2, len(shown), figsize=(5 * len(shown), 7), sharex=True, squeeze=False)
+    for j, m in enumerate(shown):
+        g = h[h.method == m]
+        hod = g.hour_of_week
+        ax = axes[0, j]
+        ax.fill_between(hod, g.export_tariff_eur_mwh, g.import_tariff_eur_mwh, color="0.9", label="between the tariffs")
+        ax.plot(hod, g.retail_buy_eur_mwh, color="tab:red", label="retail buy")
+        ax.plot(hod, g.retail_sell_eur_mwh, color="tab:green", label="retail sell")
+        ax.plot(hod, g.auction_price_eur_mwh, "o", ms=3, color="tab:blue", label="P2P auction price")
+        ax.plot(hod, g.da_price_eur_mwh, "k:", lw=1, label="day-ahead price")
+        ax.set(title=_label(m), ylabel="€/MWh")
+        ax = axes[1, j]
+        ax.plot(hod, g.residual_kw, color="tab:purple", label="community residual R")
+        ax.plot(hod, g.da_position_kw, color="tab:brown", ls="--", label="day-ahead position")
+        ax.bar(hod, g.auction_volume_kwh, color="tab:blue", alpha=0.4, label="P2P volume (kWh)")
+        ax.axhline(0, color="k", lw=0.6)
+        ax.set(xlabel="hour of day", ylabel="kW")
+    axes[0, 0].legend(fontsize=7)
+    axes[1, 0].legend(fontsize=7)
+    fig.suptitle(f"{week}, first day, seed 0")
+    save_figure(fig, path)
+    return week
+
+
+def fig_exact(grid: pd.DataFrame, table: pd.DataFrame, path: Path) -> str | None:
+    if grid.empty:
+        return None
+    day = table.day_label.iloc[0]
+    g = grid[grid.day_label == day].pivot_table(index="buy_share", columns="sell_share", values="leader_profit_eur")
+    p = plt()
+    fig, ax = p.subplots(figsize=(6.5, 5))
+    half_x = 0.5 * (g.columns[1] - g.columns[0]) if len(g.columns) > 1 else 0.5
+    half_y = 0.5 * (g.index[1] - g.index[0]) if len(g.index) > 1 else 0.5
+    im = ax.imshow(g.to_numpy(), origin="lower", aspect="auto", cmap="viridis",  # cells centred on the grid points
+                   extent=(g.columns.min() - half_x, g.columns.max() + half_x, g.index.min() - half_y, g.index.max() + half_y))
+    fig.colorbar(im, ax=ax, label="leader profit, € per day")
+    best = table.iloc[0]
+    ax.plot(0, 1, "ws", ms=12, mfc="none", mew=2, label="retail at the grid tariffs")
+    ax.plot(best.exact_sell_share, best.exact_buy_share, "r*", ms=14, label="exact Stackelberg (grid argmax)")
+    ax.set(xlabel="sell price share (0 = export tariff, 1 = import)", ylabel="buy price share (0 = sell price, 1 = import)",
+           title=f"Leader profit against LP followers ({day}, 8 followers)")
+    ax.legend(fontsize=7, loc="lower right")
+    save_figure(fig, path)
+    return day
+
+
+def fig_savings(fc: pd.DataFrame, path: Path):
+    p = plt()
+    fig, ax = p.subplots(figsize=(8, 3.8))
+    for m in ("stackelberg", "simultaneous", "p2p-tariff-rules"):
+        if m in fc and "retail-only" in fc:
+            s = (fc["retail-only"] - fc[m]).dropna()
+            ax.hist(s, bins=30, alpha=0.5, color=COLORS[m], label=f"{_label(m)}: {100 * (s < -1e-3).mean():.0f} % worse off")
+    ax.axvline(0, color="k", lw=0.8)
+    ax.set(xlabel="saving against retail only, € per follower and day (+ = pays less)", ylabel="followers",
+           title="Followers' savings against retail only (test days, mean over seeds)")
+    ax.legend(fontsize=8)
+    save_figure(fig, path)
+
+
+def fig_exploitability(lbr: pd.DataFrame, fbr: pd.DataFrame, path: Path):
+    p = plt()
+    fig, axes = p.subplots(1, 2, figsize=(12, 4))
+    if len(lbr):
+        per = lbr.groupby("seed")[["learned_profit_eur", "best_response_profit_eur"]].sum()
+        x = np.arange(len(per))
+        axes[0].bar(x - 0.2, per.learned_profit_eur, 0.4, label="learned leader")
+        axes[0].bar(x + 0.2, per.best_response_profit_eur, 0.4, label="hour-by-hour best response")
+        axes[0].set_xticks(x, [f"seed {s}" for s in per.index])
+        axes[0].set(ylabel="€ over the checked days", title="Leader: learned vs best response (followers fixed)")
+        axes[0].legend(fontsize=8)
+    if len(fbr):
+        axes[1].hist(fbr.regret_eur, bins=20, color="tab:orange")
+        axes[1].axvline(0, color="k", lw=0.8)
+        axes[1].set(xlabel="regret, € per day (+ = the LP schedule would have saved this)", ylabel="sampled followers",
+                    title="Followers: one follower's best response, everyone else fixed")
+    save_figure(fig, path)
+
+
+# ---------------------------------------------------------------------------------------------
+# the report
+# ---------------------------------------------------------------------------------------------
+def _groups(scores: pd.DataFrame, hours: pd.DataFrame) -> pd.Series:
+    """Each follower's cluster, from a model of the main scenario."""
+    from runs.training import make_model
+
+    design = make_model("stackelberg", "rule", 0).design
+    return pd.Series(design.participant_groups()[1:], index=pd.Index([str(i) for i in range(design.n)], name="participant"))
+
+
+def _followers(hours: pd.DataFrame) -> dict[str, int]:
+    h = hours.drop_duplicates(["method", "cluster"])
+    return h.groupby("method").households.sum().to_dict()
+
+
+def build_report(study: Path) -> Path:
+    study = Path(study)
+    data = load(study)
+    (study / "tables").mkdir(exist_ok=True)
+    (study / "figures").mkdir(exist_ok=True)
+    hours, scores = data["hours"], data["scores"]
+    days = daily(hours) if len(hours) else pd.DataFrame()
+    mt = methods_table(days, data["times"], _followers(hours)) if len(days) else pd.DataFrame()
+    ct = cluster_table(hours[hours.method != "stackelberg-small"]) if len(hours) else pd.DataFrame()
+    main_scores = scores[scores.method != "stackelberg-small"] if len(scores) else scores
+    if len(main_scores):
+        main_scores = main_scores.assign(participant=main_scores.participant.astype(str))
+    fc = follower_costs(main_scores) if len(main_scores) else pd.DataFrame()
+    vr = versus_retail(fc, _groups(scores, hours)) if len(fc) else pd.DataFrame()
+    po = paired_orders(days) if len(days) else pd.DataFrame()
+    ex = exact_table(data["exact_days"], data["replayed"], data["exact_grid"])
+    lbr, fbr = data["leader_br"], data["follower_br"]
+    cl = claims(days, vr) if len(days) else []
+    for name, df in (("methods_test_days", mt), ("clusters", ct), ("days", days), ("versus_retail_only", vr),
+                     ("stackelberg_vs_simultaneous", po), ("exact_solution", ex), ("follower_costs", fc)):
+        if len(df):
+            df.to_csv(study / "tables" / f"{name}.csv", index=name == "follower_costs", float_format="%.6g")
+
+    figs, f = {}, study / "figures"
+    if len(mt):
+        fig_methods(mt, f / "methods.png")
+        figs["methods.png"] = "Leader profit, followers' cost, P2P volume and imbalance per method"
+    if len(data["curves"]):
+        fig_curves(data["curves"], f / "training_curves.png")
+        figs["training_curves.png"] = "Training curves: leader and followers"
+    week = fig_day(hours, f / "test_day.png") if len(hours) else None
+    if week:
+        figs["test_day.png"] = f"A test day ({week}): prices and positions"
+    day = fig_exact(data["exact_grid"], ex, f / "exact_solution.png") if len(ex) else None
+    if day:
+        figs["exact_solution.png"] = f"The leader's profit over its price grid against LP followers ({day})"
+    if len(fc):
+        fig_savings(fc, f / "follower_savings.png")
+        figs["follower_savings.png"] = "Followers' savings against retail only"
+    if len(lbr) or len(fbr):
+        fig_exploitability(lbr, fbr, f / "exploitability.png")
+        figs["exploitability.png"] = "Exploitability of both levels"
+
+    prof = data["meta"].get("profile", {})
+    n_days = int(days[_kind(days.week) == "test"].groupby(["week", "day"]).ngroups) if len(days) else 0
+    L = [f"# Stackelberg study report: profile `{prof.get('name', '?')}`\n",
+         (f"Generated by `localmarl study --design stackelberg --profile {prof.get('name', '?')}`; "
+          f"{prof.get('seeds', '?')} seed(s), {prof.get('episodes', '?')} training days per learned method. "
+          f"{prof.get('note', '')}."),
+         ("The leader's profit is its retail revenue less its day-ahead and imbalance costs; a follower's cost is "
+          "what it pays in the auction and to the aggregator, plus its device penalties, less the value of the energy "
+          f"it stored over the day; € per day over {n_days} test days. The system's cost is the followers' cost less "
+          "the leader's profit (the money between them cancels). Reconstructed settings (the paper gives only its "
+          "abstract): docs/stackelberg.md.\n"),
+         "## Does the leader-follower structure enhance market performance?\n"]
+    if cl:
+        L.append(md_table(pd.DataFrame([{"claim": c["claim"], "held here": "yes" if c["held"] else "**no**",
+                                         "evidence": c["evidence"]} for c in cl])))
+    L += ["\n## Every method on the test days\n",
+         "Means per day over days and seeds; `*_min/max_seed`: the range of the seeds' means.\n"]
+    if len(mt):
+        L.append(md_table(mt.assign(method=mt.method.map(_label)), "{:,.2f}"))
+    if len(vr):
+        L.append("\n## Followers against retail only\n")
+        L.append("Saving per follower and day against the retail-only baseline (same followers, same days; + = pays "
+                 "less), and the share of followers worse off. The spec asks that no follower be worse off on average.\n")
+        L.append(md_table(vr.assign(method=vr.method.map(_label)), "{:,.3f}"))
+    if len(ct):
+        L.append("\n## Per cluster (€ per follower and day, test days)\n")
+        L.append(md_table(ct.assign(method=ct.method.map(_label)), "{:,.3f}"))
+    if len(po):
+        L.append("\n## What the leader-follower order buys (Stackelberg − simultaneous moves, per seed)\n")
+        L.append(md_table(po[["seed", "leader_profit_eur", "leader_profit_eur_simultaneous", "leader_gain_eur_per_day",
+                              "follower_cost_eur", "follower_cost_eur_simultaneous", "follower_saving_eur_per_day"]],
+                          "{:,.2f}"))
+    if len(ex):
+        L.append("\n## The exact Stackelberg solution of the small instance\n")
+        L.append("Eight followers; each follower's best response to the leader's prices by LP (devices scheduled "
+                 "optimally for the day, truthful limit prices); the leader's constant price shares searched over a "
+                 "grid; its day-ahead position set to the residual it induces. `replayed_profit`: the learned "
+                 "small-instance leader's own hourly prices against the same LP followers; `learned_profit`: what it "
+                 "earned against its learned followers.\n")
+        L.append(md_table(ex, "{:,.3f}"))
+    if len(lbr):
+        per = lbr.groupby("seed")[["learned_profit_eur", "best_response_profit_eur"]].sum()
+        per["regret_pct"] = 100 * (per.best_response_profit_eur - per.learned_profit_eur) / per.learned_profit_eur.abs()
+        L.append("\n## Exploitability\n")
+        L.append("The leader's hour-by-hour best response with the followers' learned policies fixed (a lower bound "
+                 "on its true best response), over the checked days:\n")
+        L.append(md_table(per.reset_index(), "{:,.2f}"))
+    if len(fbr):
+        L.append(f"\nSampled followers' best responses (their day's LP at the retail prices they faced, everyone else "
+                 f"fixed): mean regret {fbr.regret_eur.mean():.3f} €/day, median "
+                 f"{fbr.regret_eur.median():.3f}, {100 * (fbr.regret_eur > 0).mean():.0f} % of "
+                 f"{len(fbr)} followers could have done better; negative: the learned follower beat the retail-price LP "
+                 "by trading in the auction.\n")
+    L.append("\n## Figures\n")
+    for name, cap in figs.items():
+        L.append(f"### {cap}\n\n![{cap}](figures/{name})\n")
+    L.append("Commands: `localmarl study --design stackelberg --profile NAME --out DIR` (everything above); the checks "
+             "alone: `runs.studies.stackelberg_checks` (`exact_stackelberg`, `replay_learned_prices`, "
+             "`leader_best_response`, `follower_best_response`). Tidy CSVs: `tables/`, `checks/`, `eval/`.")
+    path = study / "report.md"
+    path.write_text("\n".join(L) + "\n")
+    (study / "reading.md").write_text(reading(mt, cl, ex, lbr, prof) + "\n")
+    return path

@@ -1,0 +1,165 @@
+"""The Stackelberg study: the learned leader-follower game beside its baselines and checks, on the
+same test days (spec/stackelberg.md, "Baselines, checks and what the study reports").
+
+Methods (`METHODS`):
+  retail-only         no P2P auction; the aggregator at the grid tariffs commits its forecast
+                      residual day-ahead; followers by rules (baseline 1)
+  p2p-tariff-rules    the P2P auction without a learning leader: retail prices at the grid tariffs;
+                      followers by rules with truthful limit prices (baseline 2)
+  p2p-margin-rules    the same with a rule-based leader keeping a 10 % margin inside the tariffs
+  stackelberg         the learned hierarchy: leader DDPG, followers MADDPG-PS per cluster, the
+                      followers seeing this hour's prices and updating K times per leader update
+  simultaneous        the simultaneous-move variant: followers see last hour's prices, same rates (baseline 3)
+  stackelberg-small   the learned hierarchy on the small instance (8 followers) of the exact check
+Checks:
+  exact               the exact Stackelberg solution of the small instance on sample test days: the
+                      followers' best responses by LP, the leader's constant price shares over a
+                      grid (`runs.studies.stackelberg_checks.exact_stackelberg`); beside it the
+                      learned small-instance leader's posted prices, replayed against the LP followers
+  exploitability      for each learned `stackelberg` seed: the leader's hour-by-hour best response
+                      with the followers' policies fixed, and a sample of followers' best responses
+                      with everyone else fixed (`leader_best_response`, `follower_best_response`)
+
+Folder layout under --out:
+  runs/<method>/seed<k>/        training run folders (`localmarl train`)
+  eval/<method>/seed<k>/        scores.csv (per participant and week), hours.csv (per hour and cluster)
+  checks/exact_grid.csv, exact_days.csv, learned_prices_replayed.csv
+  checks/leader_br_seed<k>.csv, follower_br_seed<k>.csv
+  tables/, figures/, report.md, study.json
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from runs.executor import Job
+from runs.study import Method, Profile, evaluate_rules, train_and_evaluate
+
+SCENARIO, SIMULTANEOUS, RETAIL, SMALL = "stackelberg", "stackelberg-simultaneous", "stackelberg-retail", "stackelberg-small"
+
+
+METHODS = {
+    "retail-only": Method("retail-only", "Retail only (no P2P), rules", RETAIL, policy="tariff-rule"),
+    "p2p-tariff-rules": Method("p2p-tariff-rules", "P2P, leader at tariffs, rules", SCENARIO, policy="tariff-rule"),
+    "p2p-margin-rules": Method("p2p-margin-rules", "P2P, leader 10 % margin, rules", SCENARIO, policy="rule"),
+    "stackelberg": Method("stackelberg", "Stackelberg (learned, K updates)", SCENARIO, "stackelberg"),
+    "simultaneous": Method("simultaneous", "Simultaneous moves (learned)", SIMULTANEOUS, "simultaneous"),
+    "stackelberg-small": Method("stackelberg-small", "Stackelberg, 8 followers (learned)", SMALL, "stackelberg"),
+}
+
+
+@dataclass(frozen=True)
+class StackelbergProfile(Profile):
+    methods: tuple[str, ...] = tuple(METHODS)
+    exact_days: tuple[str, ...] = ("test:2:0", "test:5:2", "test:8:4", "test:11:6")  # week label : day of week
+    exact_grid: int = 11  # values per price share (0, 0.1, .., 1)
+    leader_br_weeks: tuple[str, ...] = ("test:2",)
+    leader_br_grid: int = 6
+    follower_br_weeks: tuple[str, ...] = ("test:2",)
+    follower_br_sample: int = 8
+
+
+PROFILES = {
+    "quick": StackelbergProfile(
+        "quick", (SCENARIO, SIMULTANEOUS, SMALL), episodes=1500, seeds=2, eval_every=100, checkpoint_every=500,
+        note="1,500 training days per learned method (the abstract gives no episode count), 2 seeds",
+    ),
+    "paper": StackelbergProfile(
+        "paper", (SCENARIO, SIMULTANEOUS, SMALL), episodes=6000, seeds=3, eval_every=200, checkpoint_every=500,
+        leader_br_weeks=("test:2", "test:8"), follower_br_weeks=("test:2", "test:8"), follower_br_sample=16,
+        note="6,000 training days per learned method, 3 seeds",
+    ),
+    "tiny": StackelbergProfile(
+        "tiny", (SCENARIO, SIMULTANEOUS, SMALL), episodes=2, seeds=1, eval_every=1, checkpoint_every=1,
+        eval_weeks=("test:2", "eval:1"), exact_days=("test:2:0",), exact_grid=3, leader_br_grid=2,
+        follower_br_sample=2, note="smoke test of the pipeline: 2 days of training, 1 test week; its numbers mean nothing",
+    ),
+}
+
+
+def _weeks(profile: StackelbergProfile) -> list[str]:
+    from runs.training import week_labels
+
+    return list(profile.eval_weeks) if profile.eval_weeks else [label for label, _ in week_labels()]
+
+
+def _day(spec: str) -> tuple[str, int]:
+    """'test:2:0' -> ('test:2', absolute day number of that week's first day + 0)."""
+    from model import dataset
+
+    label, _, dow = spec.rpartition(":")
+    return label, dataset.resolve_week(label)[0] * 7 + int(dow)
+
+
+def _shares(n: int) -> tuple[float, ...]:
+    """n price shares evenly from 0 to 1."""
+    return tuple(round(k / (n - 1), 4) for k in range(n))
+
+
+def learned_job(out: str, profile: StackelbergProfile, method: str, seed: int, episodes: int, device: str,
+                resume: bool) -> dict:
+    """Train one method and seed, evaluate it; then its checks: the exploitability of the main
+    scenario's Stackelberg runs, the learned prices of the small instance replayed against LP followers."""
+    from runs.studies import stackelberg_checks as checks
+
+    m = METHODS[method]
+    timings, run_dir, _ = train_and_evaluate(out, profile, method, m.scenario, m.learner, seed, episodes, device, resume,
+                                             _weeks(profile))
+    folder = Path(out) / "checks"
+    folder.mkdir(exist_ok=True)
+    t0 = time.perf_counter()
+    if method == "stackelberg":
+        f = folder / f"leader_br_seed{seed}.csv"
+        if not (resume and f.exists()):
+            days, hours = checks.leader_best_response(run_dir, list(profile.leader_br_weeks), _shares(profile.leader_br_grid))
+            hours.to_csv(folder / f"leader_br_hours_seed{seed}.csv", index=False, float_format="%.6g")
+            days.to_csv(f, index=False, float_format="%.6g")
+        f = folder / f"follower_br_seed{seed}.csv"
+        if not (resume and f.exists()):
+            checks.follower_best_response(run_dir, list(profile.follower_br_weeks), profile.follower_br_sample).to_csv(
+                f, index=False, float_format="%.6g")
+    if method == "stackelberg-small":
+        f = folder / f"learned_prices_replayed_seed{seed}.csv"
+        if not (resume and f.exists()):
+            checks.replay_learned_prices(run_dir, [_day(d)[1] for d in profile.exact_days]).to_csv(
+                f, index=False, float_format="%.6g")
+    timings["checks_s"] = time.perf_counter() - t0
+    return timings
+
+
+def baseline_job(out: str, profile: StackelbergProfile, method: str) -> dict:
+    m = METHODS[method]
+    return evaluate_rules(out, method, m.scenario, m.policy, _weeks(profile))
+
+
+def exact_job(out: str, profile: StackelbergProfile) -> dict:
+    """The exact Stackelberg solution of the small instance on the profile's sample days."""
+    from model.scenario import load_scenario
+    from runs.studies import stackelberg_checks as checks
+
+    t0 = time.perf_counter()
+    grids, best = [], []
+    for spec in profile.exact_days:
+        label, day = _day(spec)
+        grid, argmax = checks.exact_stackelberg(load_scenario(SMALL), day, _shares(profile.exact_grid))
+        grids.append(grid.assign(day_label=spec, day=day))
+        best.append({"day_label": spec, "day": day, **argmax.to_dict()})
+    folder = Path(out) / "checks"
+    folder.mkdir(parents=True, exist_ok=True)
+    pd.concat(grids, ignore_index=True).to_csv(folder / "exact_grid.csv", index=False, float_format="%.6g")
+    pd.DataFrame(best).to_csv(folder / "exact_days.csv", index=False, float_format="%.6g")
+    return {"job": "exact Stackelberg solution", "exact_s": time.perf_counter() - t0}
+
+
+def jobs(out: Path, profile: StackelbergProfile, seeds: int, episodes: int, device: str, resume: bool) -> list[Job]:
+    out = str(out)
+    learned = [m for m in profile.methods if METHODS[m].learner]
+    rules = [m for m in profile.methods if not METHODS[m].learner]
+    return ([Job(learned_job, (out, profile, m, s, episodes, device, resume), f"{m} seed {s}")
+             for s in range(seeds) for m in learned]
+            + [Job(baseline_job, (out, profile, m), f"baseline {m}") for m in rules]
+            + [Job(exact_job, (out, profile), "exact Stackelberg solution")])

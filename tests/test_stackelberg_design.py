@@ -1,0 +1,215 @@
+"""The Stackelberg design: scenario checks, the money balances of its CSVs (auction payments sum to
+zero, what the followers pay the aggregator is its retail revenue, its profit is that revenue less
+its day-ahead and imbalance costs), price bounds, the retail-only and simultaneous-move variants,
+the env, and its learner (two time scales, resume)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+from pettingzoo.test import parallel_api_test
+
+from model.env import parallel_env
+from model.markets.settlement import balancing_costs_eur
+from model.model import MarketModel
+from model.scenario import ScenarioError, load_scenario
+from runs.cli import main
+
+SMALL = dict(scenario="stackelberg", n_households=12)
+
+
+# --- scenarios --------------------------------------------------------------------------------------
+@pytest.mark.parametrize("overrides, message", [
+    ({"visible": "maybe"}, "override visible = 'maybe' must be \"true\" or \"false\""),
+    ({"da_position_kw_per_household": -1.0}, r"\[leader\].da_position_kw_per_household must be >= 0"),
+    ({"n_households": 0}, "n_households"),
+    ({"peak_penalty": "daily"}, r"unknown scenario override\(s\) \['peak_penalty'\]"),
+])
+def test_bad_overrides_name_the_setting(overrides, message):
+    with pytest.raises(ScenarioError, match=message):
+        load_scenario("stackelberg").with_overrides(**overrides)
+
+
+def test_an_unknown_section_key_is_refused(tmp_path):
+    p = tmp_path / "sc.toml"
+    p.write_text('extends = "stackelberg"\n[leader]\nvisibel = true\n')
+    with pytest.raises(ScenarioError, match="visibel"):
+        load_scenario(str(p))
+
+
+# --- simulate: the money balances -------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def simulated(tmp_path_factory):
+    out = tmp_path_factory.mktemp("sim") / "stk"
+    assert main(["simulate", "--scenario", "stackelberg", "--week", "test:3", "--policy", "rule", "--out", str(out)]) == 0
+    return pd.read_csv(out / "households.csv"), pd.read_csv(out / "community.csv")
+
+
+def test_the_auction_payments_sum_to_zero_and_the_retail_payments_are_the_leaders_revenue(simulated):
+    hh, c = simulated
+    assert len(hh) == 168 * 50 and len(c) == 168
+    per = hh.groupby("hour").agg(auction=("auction_eur", "sum"), retail=("retail_eur", "sum"),
+                                 traded=("auction_kwh", lambda x: x.clip(lower=0).sum()), net=("net_kw", "sum"))
+    c = c.set_index("hour")
+    # (the CSVs hold 9 significant digits)
+    np.testing.assert_allclose(per.auction, 0.0, atol=1e-6)  # the auction's money only changes hands
+    np.testing.assert_allclose(per.traded, c.auction_volume_kwh, rtol=1e-6, atol=1e-6)
+    # R, the community's residual with the aggregator, is its net position whatever the auction matched
+    np.testing.assert_allclose(per.net, c.residual_kw, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(c.imbalance_kw, c.da_position_kw - c.residual_kw, atol=1e-6)
+    imbalance = balancing_costs_eur(c.imbalance_kw.to_numpy() / 1000, c.imb_long_eur_mwh.to_numpy(),
+                                    c.imb_short_eur_mwh.to_numpy())
+    np.testing.assert_allclose(c.imbalance_cost_eur, imbalance, rtol=1e-6, atol=1e-6)
+    profit = per.retail - c.da_price_eur_mwh * c.da_position_kw / 1000 - c.imbalance_cost_eur
+    np.testing.assert_allclose(c.leader_profit_eur, profit, rtol=1e-6, atol=1e-6)
+    assert c.auction_volume_kwh.sum() > 10  # the rules trade P2P in a summer-ish test week
+
+
+def test_prices_stay_within_their_bounds(simulated):
+    hh, c = simulated
+    eps = 1e-6  # the CSVs hold 9 significant digits
+    assert (c.export_tariff_eur_mwh <= c.retail_sell_eur_mwh + eps).all()
+    assert (c.retail_sell_eur_mwh <= c.retail_buy_eur_mwh + eps).all()
+    assert (c.retail_buy_eur_mwh <= c.import_tariff_eur_mwh + eps).all()
+    traded = c[c.auction_volume_kwh > 0]
+    assert (traded.retail_sell_eur_mwh <= traded.auction_price_eur_mwh + eps).all()
+    assert (traded.auction_price_eur_mwh <= traded.retail_buy_eur_mwh + eps).all()
+    m = hh.merge(c[["hour", "retail_buy_eur_mwh", "retail_sell_eur_mwh", "auction_price_eur_mwh"]], on="hour")
+    assert ((m.retail_sell_eur_mwh - eps <= m.limit_price_eur_mwh) & (m.limit_price_eur_mwh <= m.retail_buy_eur_mwh + eps)).all()
+    # uniform price: everyone who traded paid (or got) the hour's price
+    t = m[m.auction_kwh.abs() > 1e-9]
+    np.testing.assert_allclose(t.auction_eur, t.auction_price_eur_mwh * t.auction_kwh / 1000, rtol=1e-6, atol=1e-9)
+    # a follower never pays more per kWh than the retail buy price, nor gets less than the retail sell price
+    bought = m[m.net_kw > 0]
+    np.testing.assert_array_less((bought.auction_eur + bought.retail_eur) - bought.retail_buy_eur_mwh * bought.net_kw / 1000, 1e-6)
+
+
+def test_retail_only_has_no_auction_and_bills_at_retail_prices():
+    m = MarketModel(**SMALL, week="test:3", policy="rule", collect=True, auction="false")
+    m.run_hours(48)
+    hh, c = m.record.frame("households"), m.record.frame("community")
+    assert (c.auction_volume_kwh == 0).all() and (hh.auction_eur == 0).all()
+    x = hh.merge(c[["hour", "retail_buy_eur_mwh", "retail_sell_eur_mwh"]], on="hour")
+    bill = (x.retail_buy_eur_mwh * x.net_kw.clip(lower=0) - x.retail_sell_eur_mwh * (-x.net_kw).clip(lower=0)) / 1000
+    np.testing.assert_allclose(x.retail_eur, bill, atol=1e-12)
+
+
+def test_the_followers_see_this_hours_prices_only_in_the_stackelberg_setting():
+    seen = {}
+
+    class Spy:
+        name = "spy"
+
+        def __init__(self, key):
+            self.key, self.t = key, 0
+
+        def act(self, stage, obs, rows):
+            if stage == "retail":
+                self.t += 1
+                return np.array([[0.1 * (self.t % 5), 0.5, 0.0]])
+            seen.setdefault(self.key, []).append(obs[0, 10:12].copy())
+            return np.zeros((len(rows), 4))
+
+    for visible in ("true", "false"):
+        m = MarketModel(**SMALL, week="test:1", policy=Spy(visible), collect=True, visible=visible)
+        m.run_hours(6)
+        posted = m.record.frame("community")[["retail_buy_eur_mwh", "retail_sell_eur_mwh"]].to_numpy()
+        got = np.array(seen[visible])
+        if visible == "true":
+            np.testing.assert_allclose(got, posted)
+        else:
+            np.testing.assert_allclose(got[1:], posted[:-1])  # last hour's prices
+            assert not np.allclose(got[1:], posted[1:])
+
+
+def test_nan_actions_name_the_role_and_participant():
+    class Broken:
+        name = "broken"
+
+        def act(self, stage, obs, rows):
+            if stage == "retail":
+                return np.array([[0.1, 0.5, 0.0]])
+            out = np.zeros((len(rows), 4))
+            out[2, 3] = np.nan
+            return out
+
+    with pytest.raises(ValueError, match=r"AUCTION action is NaN/inf for participant\(s\) \[2\] \(role follower\)"):
+        MarketModel(**SMALL, week="test:1", policy=Broken()).step()
+
+
+# --- the env -----------------------------------------------------------------------------------------
+def test_the_env_passes_the_conformance_test_with_both_roles():
+    env = parallel_env(scenario="stackelberg", weeks="test:1", n_households=6)
+    assert env.possible_agents[0] == "leader_aggregator" and len(env.possible_agents) == 7
+    parallel_api_test(env, num_cycles=60)
+
+
+def test_the_env_observes_the_episodes_own_model():
+    env = parallel_env(scenario="stackelberg", weeks="test:1", n_households=6)
+    for seed in (1, 2):
+        obs, _ = env.reset(seed=seed)
+        stage = env.model.design.stage("retail")
+        expect = stage.observe(env.model.begin_hour())[0]
+        np.testing.assert_allclose(obs["leader_aggregator"][:-1], expect, rtol=1e-6)
+        env.step({"leader_aggregator": np.array([0.2, 0.5, 0.0], np.float32)})
+        follower = env.model.design.stage("auction").observe(env.model.clear_until("auction", inclusive=False))
+        soc = np.array([env._obs[f"follower_{i}"][3] for i in range(6)])
+        np.testing.assert_allclose(soc, follower[:, 3], rtol=1e-6)  # the battery SOC of this episode's day
+
+
+def test_the_env_pays_each_role_what_the_model_records():
+    env = parallel_env(scenario="stackelberg", weeks="test:1", n_households=6, collect=True)
+    env.reset(seed=2)
+    totals = dict.fromkeys(env.possible_agents, 0.0)
+    for i, a in enumerate(env.possible_agents):
+        env.action_space(a).seed(i)
+    while env.agents:
+        _, rewards, *_ = env.step({a: env.action_space(a).sample() for a in env.agents})
+        for a, r in rewards.items():
+            totals[a] += r
+    c, hh = env.model.record.frame("community"), env.model.record.frame("households")
+    assert totals["leader_aggregator"] == pytest.approx(c.leader_profit_eur.sum(), rel=1e-6)
+    per = hh.groupby("household").reward_eur.sum()
+    assert [totals[f"follower_{i}"] for i in range(6)] == pytest.approx(per.tolist(), rel=1e-5, abs=1e-6)
+
+
+# --- learning -------------------------------------------------------------------------------------
+def test_the_learner_updates_followers_k_times_per_leader_update_and_every_follower_learns_its_limit_price():
+    from runs.training import design_hyperparams
+
+    m = MarketModel(**SMALL, week="train:1", policy="rule")
+    hp = design_hyperparams("stackelberg")
+    team = m.design.default_learner(hp, 0, "cpu")
+    by = {s.name: s for s in team.slots}
+    assert by["leader"].updates == hp.updates_per_episode // 4
+    assert all(s.updates == hp.updates_per_episode for name, s in by.items() if name != "leader")
+    assert by["pv-only"].components == (3,)  # no device: only the limit price
+    assert by["pv-battery"].components == (0, 3)
+    same = m.design.default_learner(hp, 0, "cpu", {"variant": "simultaneous"})
+    assert all(s.updates == hp.updates_per_episode for s in same.slots)
+
+
+def test_stackelberg_training_resumes_exactly(tmp_path):
+    from runs.training import train
+
+    scenario = tmp_path / "small.toml"
+    scenario.write_text('extends = "stackelberg"\nn_households = 10\n')
+    kw = dict(episodes=6, seed=1, eval_every=3, checkpoint_every=2, progress=False)
+
+    def snapshot(episode, learner):
+        if episode == 4:
+            shutil.copytree(tmp_path / "X" / "checkpoints", tmp_path / "ck4")
+
+    train(str(scenario), out=tmp_path / "X", callback=snapshot, **kw)
+    meta = json.loads((tmp_path / "X" / "policy.json").read_text())
+    assert meta["learner"] == "stackelberg" and meta["roles"][0]["role"] == "leader"
+    (tmp_path / "Y" / "checkpoints").mkdir(parents=True)
+    for f in (tmp_path / "ck4").glob("ep000004.*"):
+        shutil.copy(f, tmp_path / "Y" / "checkpoints")
+    train(str(scenario), out=tmp_path / "Y", resume=True, **kw)
+    for name in ("policy.pt", "train_curve.csv"):
+        assert (tmp_path / "X" / name).read_bytes() == (tmp_path / "Y" / name).read_bytes(), name
