@@ -8,7 +8,7 @@ export SOLARA_TELEMETRY_MIXPANEL_ENABLE := False
 export RAY_AUTH_MODE := disabled
 export MPLBACKEND := Agg
 
-.PHONY: run run-p2p simulate test setup bench flex-share app data clean
+.PHONY: run run-arbitrage run-p2p run-stackelberg simulate test setup bench flex-share app data clean
 
 setup: $(STAMP)
 
@@ -19,11 +19,18 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[app,rl,ray,test]" playwright
 	touch $(STAMP)
 
-run: $(STAMP)
+# The three designs' quick studies, then runs/out/index.md linking their reports.
+run: run-arbitrage run-p2p run-stackelberg
+	$(BIN)/localmarl index
+
+run-arbitrage: $(STAMP)
 	$(BIN)/localmarl study --profile quick --overwrite
 
 run-p2p: $(STAMP)
 	$(BIN)/localmarl study --design p2p --profile quick --overwrite
+
+run-stackelberg: $(STAMP)
+	$(BIN)/localmarl study --design stackelberg --profile quick --overwrite
 
 simulate: $(STAMP)
 	$(BIN)/localmarl simulate --scenario s-a --week test:1 --policy truthful --out runs/out/make-simulate --overwrite

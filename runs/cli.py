@@ -14,7 +14,7 @@ from runs.output import DEFAULT_OUT, check_out, output_dir, print_result, run_me
 
 
 #: Modules that add sub-commands: each has `register(subparsers)` (imports must stay light).
-EXTENSIONS = ("runs.train", "runs.sweep", "runs.app_cli")
+EXTENSIONS = ("runs.train", "runs.sweep", "runs.app_cli", "runs.index")
 
 
 def _progress(total: int, desc: str, unit: str = "h"):

@@ -10,6 +10,8 @@ the same rate (and is trained on a scenario in which the followers see only the 
 
 from __future__ import annotations
 
+import dataclasses
+
 import torch
 
 from agents.learning.features import Features
@@ -30,8 +32,13 @@ def leader_follower_learner(roles, hp, seed: int = 0, device="cpu", config: dict
     device = resolve_device(device)
     init = torch.Generator().manual_seed(seed)
     k = int(config.get("follower_updates_per_leader_update", 4)) if variant == "stackelberg" else 1
-    slots = [Slot("leader", leader, JointGroup(1, Features(leader.features), leader.action.dim, hp, device, init,
-                                               sigmoid=False), updates=max(1, hp.updates_per_episode // k))]
+    if config.get("leader_timescale", "updates") == "updates":  # the leader updates K times less often
+        leader_hp, leader_updates = hp, max(1, hp.updates_per_episode // k)
+    else:  # "learning-rate": as often as the followers, with learning rates K times smaller
+        leader_hp = dataclasses.replace(hp, lr_actor=hp.lr_actor / k, lr_critic=hp.lr_critic / k)
+        leader_updates = hp.updates_per_episode
+    slots = [Slot("leader", leader, JointGroup(1, Features(leader.features), leader.action.dim, leader_hp, device, init,
+                                               sigmoid=False), updates=leader_updates)]
     features = Features(follower.features)
     for name, rows, comps in zip(config["names"], config["clusters"], config["components"]):
         comps = [*comps, len(follower.action.names) - 1]  # every follower also learns its limit price

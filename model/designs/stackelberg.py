@@ -49,6 +49,11 @@ LEADER_OBSERVATION = (
     Feature("last_auction_price_eur_mwh", SHARED, 100.0),
     Feature("last_auction_volume_kwh_per_household", SHARED, 2.0, low=0.0),
     Feature("last_residual_kw_per_household", SHARED, 2.0),
+    # the aggregator's view of its portfolio (what drives the residual beyond load and PV)
+    Feature("t_out_c", SHARED, 20.0),
+    Feature("battery_soc_mean", SHARED, low=0.0, high=1.0),
+    Feature("ev_energy_missing_kwh_per_household", SHARED, 10.0, low=0.0),
+    Feature("t_in_above_min_c_mean", SHARED, 5.0),
 )
 FOLLOWER_OBSERVATION = observation(
     Feature("t_out_c", SHARED, 20.0),
@@ -184,7 +189,21 @@ class StackelbergDesign(HouseholdDesign):
     def observe_leader(self, h: Hour) -> np.ndarray:
         x = h.inputs
         return np.array([[h.hour_of_week, x.da_eur_mwh, x.import_eur_mwh, x.export_eur_mwh, x.imb_long_eur_mwh,
-                          x.imb_short_eur_mwh, self.forecast_residual_kw() / self.n, *self._last]])
+                          x.imb_short_eur_mwh, self.forecast_residual_kw() / self.n, *self._last, x.t_out_c,
+                          *self.portfolio_state(x.hour_of_day)]])
+
+    def portfolio_state(self, hour_of_day: int) -> tuple[float, float, float]:
+        """The followers' devices as the aggregator sees them: the batteries' mean SOC, the EV energy
+        still missing before the cars leave (kWh per follower), the heat-pump homes' mean indoor
+        temperature above their comfort minimum (°C)."""
+        p, s = self.params, self.state
+        bat = p.bat_capacity_kwh > 0
+        soc = float(np.mean(s.bat_energy_kwh[bat] / p.bat_capacity_kwh[bat])) if bat.any() else 0.0
+        leaving = p.has_trip & (hour_of_day < p.ev_departure_hour)
+        missing = float(np.sum(np.maximum(p.ev_need_kwh - s.ev_energy_kwh, 0.0)[leaving])) / self.n
+        hp = p.hp_p_max_kw > 0
+        warm = float(np.mean(s.t_in_c[hp] - p.hp_t_min_c[hp])) if hp.any() else 0.0
+        return soc, missing, warm
 
     def observe_followers(self, h: Hour) -> np.ndarray:
         x = h.inputs
