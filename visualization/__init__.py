@@ -1,1 +1,3 @@
-"""Solara views of the model: the feeder, prices, aggregator scores, and the page that holds them."""
+"""The Solara app: a page shared by every market design (`page`), the session's model and snapshots
+(`session`), figures drawn off the render path (`figures`), error isolation (`guard`), and one
+views module per design (`designs`)."""

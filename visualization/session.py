@@ -1,30 +1,28 @@
-"""What the app's controls choose, the model built from that choice, and the snapshot the views draw.
+"""What the app's controls choose, the model built from that choice, and the snapshot the page draws.
 
-Each browser session builds its own `LocalMarketModel` from a `Settings`; after every step the page
-copies what the views need into a `Snapshot`, so drawing never reads a model that a play thread
-is stepping at the same moment.
+Each browser session builds its own `MarketModel` from a `Settings`; after every hour the page
+takes a `Snapshot` of it (under the session's lock), so drawing never reads a model that a play
+thread is stepping at that moment. A snapshot costs the same at hour 1 and hour 8,000: the design's
+views keep references to the record's column views (`model.record.column`), they copy nothing.
+
+Trained runs are the `localmarl train` folders under `runs/out` of the current working directory
+(where the command line writes by default, `runs.output.DEFAULT_OUT`) and, when that is another
+folder, under the repository's own `runs/out`.
 """
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
-
-from agents import policies
-from agents.brains import POLICIES
 from model import dataset
-from model.model import HourResult, LocalMarketModel
-from runs import results
+from runs.output import DEFAULT_OUT
 
-#: Where run folders go (`localmarl train` writes its trained policies there).
-RUNS_OUT = Path(__file__).resolve().parent.parent / "runs" / "out"
-#: Prefix of a policy choice that names a trained run folder (relative to the runs folder).
+#: The repository's own runs folder (searched besides `runs/out` of the working directory).
+REPO_RUNS_OUT = Path(__file__).resolve().parent.parent / DEFAULT_OUT
+#: Prefix of a policy choice that names a trained run folder (relative to the working directory, or absolute).
 TRAINED_PREFIX = "trained:"
-#: Location swaps offered in the controls ("none" keeps the scenario's locations).
-LOCATION_SWAPS = ("none", "5:9,8:10", "5:9", "8:10")
 WEEK_SETS = ("test", "eval", "train")
 
 
@@ -40,97 +38,104 @@ class Settings:
     scenario: str = "s-a"
     week_set: str = "test"
     week_number: int = 1  # 1-based within the set
-    policy: str = "truthful"  # a name in POLICIES, or TRAINED_PREFIX + run folder
-    location_swap: str = "none"
+    policy: str = "truthful"  # a built-in policy of the scenario's design, or TRAINED_PREFIX + run folder
+    overrides: tuple[tuple[str, object], ...] = ()  # the design's own options (`MarketModel(**overrides)`)
     seed: int = 0
 
     @property
     def week_spec(self) -> str:
         return f"{self.week_set}:{self.week_number}"
 
+    @property
+    def trained(self) -> bool:
+        return self.policy.startswith(TRAINED_PREFIX)
 
-def _run_files():
-    """The file names that mark a `localmarl train` folder (the learning code's own constants)."""
-    from agents.training import CHECKPOINTS, POLICY_META  # light: numpy and pandas only
-
-    return POLICY_META, CHECKPOINTS
-
-
-def trained_runs(root: Path | None = None) -> list[str]:
-    """Training run folders under `root` (default `runs/out`), as relative POSIX paths: the folders
-    that hold a final policy or a checkpoint."""
-    root = Path(RUNS_OUT if root is None else root)
-    if not root.is_dir():
-        return []
-    policy_meta, checkpoints = _run_files()
-    found = {p.parent for p in root.glob(f"**/{policy_meta}")}
-    found |= {p.parent.parent for p in root.glob(f"**/{checkpoints}/ep*.json")}
-    return sorted(d.relative_to(root).as_posix() for d in found)
+    def with_override(self, key: str, value) -> "Settings":
+        """These settings with the design option `key` set to `value` (None removes it)."""
+        kept = tuple((k, v) for k, v in self.overrides if k != key)
+        return Settings(**(vars(self) | {"overrides": kept if value is None else (*kept, (key, value))}))
 
 
-def policy_options(root: Path | None = None) -> list[str]:
-    """The policies offered: the built-in brains, then one entry per trained run folder."""
-    return [*POLICIES, *(TRAINED_PREFIX + r for r in trained_runs(root))]
+@functools.lru_cache(maxsize=64)
+def design_of(scenario: str):
+    """The design class of a scenario name or path (raises the scenario's own error if it cannot load)."""
+    from model.design import get_design
+    from model.scenario import load_scenario
+
+    return get_design(load_scenario(scenario).design)
 
 
-def resolve_policy(policy: str, root: Path | None = None):
-    """(policy argument for the model, scenario to use or None) for a choice of the Policy control.
-
-    A trained run brings its brain and the scenario it was trained on; a run that cannot be loaded
-    raises `agents.policies.PolicyLoadError`."""
-    if policy.startswith(TRAINED_PREFIX):
-        policy = Path(RUNS_OUT if root is None else root) / policy[len(TRAINED_PREFIX):]
-    resolved = policies.resolve_policy(policy)
-    return resolved.policy, resolved.scenario
+def trained_roots() -> list[Path]:
+    """Where trained runs are looked for: `runs/out` of the working directory, then the repository's."""
+    here = Path.cwd() / DEFAULT_OUT
+    return [here] if here.resolve() == REPO_RUNS_OUT.resolve() else [here, REPO_RUNS_OUT]
 
 
-def build_model(settings: Settings, runs_root: Path | None = None) -> LocalMarketModel:
-    policy, trained_scenario = resolve_policy(settings.policy, runs_root)
-    swap = None if settings.location_swap == "none" else settings.location_swap
-    return LocalMarketModel(
-        scenario=trained_scenario or settings.scenario,
-        week=settings.week_spec,
-        policy=policy,
-        location_swap=swap,
-        seed=settings.seed,
-    )
+def trained_runs(roots: list[Path] | None = None) -> list[Path]:
+    """The `localmarl train` run folders under `roots` (default `trained_roots()`): the folders that
+    hold a final policy or a checkpoint."""
+    from agents.learning.checkpoint import CHECKPOINTS, POLICY_META  # light: no torch
+
+    found: set[Path] = set()
+    for root in trained_roots() if roots is None else roots:
+        if Path(root).is_dir():
+            found |= {p.parent for p in Path(root).glob(f"**/{POLICY_META}")}
+            found |= {p.parent.parent for p in Path(root).glob(f"**/{CHECKPOINTS}/ep*.json")}
+    return sorted(found)
+
+
+def run_label(run_dir: Path) -> str:
+    """A run folder as the Policy control shows it: relative to the working directory when inside it."""
+    path = Path(run_dir).absolute()
+    try:
+        return path.relative_to(Path.cwd()).as_posix()
+    except ValueError:
+        return path.as_posix()
+
+
+def policy_options(design, roots: list[Path] | None = None) -> list[str]:
+    """The policies offered for a design (class or instance): its built-in ones, then the trained runs."""
+    return [*design.policies, *(TRAINED_PREFIX + run_label(d) for d in trained_runs(roots))]
+
+
+def build_model(settings: Settings):
+    """The session's model. A trained run plays the scenario it was trained on; a run that cannot be
+    loaded raises `runs.policies.PolicyLoadError` (torch is imported only then)."""
+    from model.model import MarketModel
+    from runs.policies import resolve_policy
+
+    policy, scenario = settings.policy, settings.scenario
+    if settings.trained:
+        resolved = resolve_policy(Path(policy[len(TRAINED_PREFIX):]))
+        policy, scenario = resolved.policy, resolved.scenario or scenario
+    return MarketModel(scenario=scenario, week=settings.week_spec, policy=policy, seed=settings.seed,
+                       **dict(settings.overrides))
 
 
 @dataclass(frozen=True, eq=False)
 class Snapshot:
-    """The model after its latest step: everything the views draw, copied out of the model."""
+    """The model after its latest step: what the page and the design's views draw.
+
+    `detail` is the design's own part (its views module's `snapshot(model)`)."""
 
     scenario: str
+    design: str
     policy: str
-    week: int  # absolute 0-based week
+    week: int  # absolute 0-based week of the last cleared hour (or the first week before any)
     week_spec: str
     hours_done: int
     n_hours_total: int
     running: bool
-    hour: HourResult | None  # the last cleared hour (None before the first step)
-    hour_start_cet: pd.Timestamp | None  # when that hour began, CET (UTC+1, as the market's data)
-    tables: dict[str, pd.DataFrame] | None  # runs.results.tables (None before the first step)
-    # the feeder and who sits where
-    feeder: object
-    aggregator_ids: tuple[int, ...]
-    agg_bus_index: np.ndarray  # bus index of each aggregator
-    line_s_max_mva: np.ndarray  # the limits the DSO enforces (line_limit_factor applied)
-    v_min_pu: float
-    v_max_pu: float
-
-    @property
-    def flex_mw(self) -> float:
-        h = self.hour
-        return 0.0 if h is None else float(h.up_mw.sum() + h.dn_mw.sum())
+    hour: object | None  # the last cleared `model.design.Hour` (immutable; None before the first step)
+    detail: object
 
 
-def take_snapshot(model: LocalMarketModel, week_spec: str) -> Snapshot:
-    g, h = model.scenario.grid, model.hour_result
-    start = None
-    if h is not None:
-        start = pd.Timestamp(model.raw.hour_utc[h.week * dataset.HOURS_PER_WEEK + h.hour_of_week]) + pd.Timedelta(hours=1)
+def take_snapshot(model, views, week_spec: str) -> Snapshot:
+    """A snapshot of `model` for the page and `views` (the design's views module); O(1) in the hours done."""
+    h = model.hour_result
     return Snapshot(
         scenario=model.scenario.name,
+        design=model.design.name,
         policy=model.policy_name,
         week=model.week if h is None else h.week,
         week_spec=week_spec,
@@ -138,12 +143,5 @@ def take_snapshot(model: LocalMarketModel, week_spec: str) -> Snapshot:
         n_hours_total=model.n_hours_total,
         running=model.running,
         hour=h,
-        hour_start_cet=start,
-        tables=results.tables(model) if model.hours_done else None,
-        feeder=model.feeder,
-        aggregator_ids=tuple(model.scenario.aggregator_ids),
-        agg_bus_index=model.agg_bus_index.copy(),
-        line_s_max_mva=np.asarray(model.lfm_network.line_s_max_mva, float).copy(),
-        v_min_pu=g.v_min_pu,
-        v_max_pu=g.v_max_pu,
+        detail=views.snapshot(model),
     )
