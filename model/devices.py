@@ -43,6 +43,11 @@ from dataclasses import dataclass, field, fields
 
 import numpy as np
 
+try:  # numpy's clip ufunc: exactly np.clip's result, without its Python wrapper (~1 us less per call)
+    from numpy._core.umath import clip as _clip
+except ImportError:  # numpy < 2
+    from numpy.core.umath import clip as _clip
+
 #: Step length (h). kW over one step = kWh.
 DT_H = 1.0
 
@@ -241,7 +246,7 @@ class StepResult:
 
 def heat_pump_cop(t_out_c, cop_7c):
     """COP of an air-source heat pump: cop_7c + COP_SLOPE_PER_K (T_out - 7 C), clipped to [COP_MIN, COP_MAX]."""
-    return np.clip(cop_7c + COP_SLOPE_PER_K * (np.asarray(t_out_c) - 7.0), COP_MIN, COP_MAX)
+    return _clip(cop_7c + COP_SLOPE_PER_K * (np.asarray(t_out_c) - 7.0), COP_MIN, COP_MAX)
 
 
 def _finite_action(name: str, a) -> np.ndarray:
@@ -262,13 +267,13 @@ def ev_arrival_departure(params: DeviceParams, ev_energy_kwh, hour: int):
 
 def _ev_power(params: DeviceParams, e, present, action) -> np.ndarray:
     headroom_kw = np.maximum(params.ev_capacity_kwh - e, 0.0) / (params.ev_eta * DT_H)
-    return np.where(present, np.minimum(np.clip(action, 0.0, 1.0) * params.ev_charger_kw, headroom_kw), 0.0)
+    return np.where(present, np.minimum(_clip(action, 0.0, 1.0) * params.ev_charger_kw, headroom_kw), 0.0)
 
 
 def _bat_power(params: DeviceParams, e, action) -> np.ndarray:
     max_charge = np.maximum(params.bat_e_max_kwh - e, 0.0) / (params.bat_eta_charge * DT_H)
     max_discharge = np.maximum(e - params.bat_e_min_kwh, 0.0) * params.bat_eta_discharge / DT_H
-    return np.clip(np.clip(action, -1.0, 1.0) * params.bat_power_kw, -max_discharge, max_charge)
+    return _clip(_clip(action, -1.0, 1.0) * params.bat_power_kw, -max_discharge, max_charge)
 
 
 def step(params: DeviceParams, state: DeviceState, hour: int, t_out_c, bat_action, ev_action, hp_action) -> StepResult:
@@ -287,7 +292,7 @@ def step(params: DeviceParams, state: DeviceState, hour: int, t_out_c, bat_actio
     e = state.bat_energy_kwh
     p_bat = _bat_power(params, e, a_bat)
     e_bat = e + DT_H * (params.bat_eta_charge * np.maximum(p_bat, 0.0) + np.minimum(p_bat, 0.0) / params.bat_eta_discharge)
-    e_bat = np.clip(e_bat, params.bat_e_min_kwh, params.bat_e_max_kwh)  # rounding only
+    e_bat = _clip(e_bat, params.bat_e_min_kwh, params.bat_e_max_kwh)  # rounding only
 
     # EV
     e, unmet, present = ev_arrival_departure(params, state.ev_energy_kwh, hour)
@@ -295,7 +300,7 @@ def step(params: DeviceParams, state: DeviceState, hour: int, t_out_c, bat_actio
     e_ev = np.minimum(e + DT_H * params.ev_eta * p_ev, params.ev_capacity_kwh)
 
     # heat pump
-    p_hp = np.clip(a_hp, 0.0, 1.0) * params.hp_p_max_kw
+    p_hp = _clip(a_hp, 0.0, 1.0) * params.hp_p_max_kw
     t = state.t_in_c
     cop = heat_pump_cop(t_out_c, params.hp_cop_7c)
     t_new = t + params.hp_k * (t_out_c - t) + DT_H * cop * p_hp / params.hp_c_kwh_k
@@ -352,8 +357,8 @@ def rule_actions(params: DeviceParams, state: DeviceState, hour: int, load_kw, p
     setpoint = params.hp_t_min_c + RULE_SETPOINT_FRACTION * (params.hp_t_max_c - params.hp_t_min_c)
     drift = t + params.hp_k * (np.asarray(t_out_c) - t)
     cop = heat_pump_cop(t_out_c, params.hp_cop_7c)
-    p_hp = np.clip((setpoint - drift) * params.hp_c_kwh_k / (DT_H * cop), 0.0, params.hp_p_max_kw)
+    p_hp = _clip((setpoint - drift) * params.hp_c_kwh_k / (DT_H * cop), 0.0, params.hp_p_max_kw)
 
     residual_kw = np.asarray(load_kw) + p_ev + p_hp - np.asarray(pv_kw)
-    a_bat = np.clip(-residual_kw * params._bat_inv_power, -1.0, 1.0)
+    a_bat = _clip(-residual_kw * params._bat_inv_power, -1.0, 1.0)
     return a_bat, present.astype(float), p_hp * params._hp_inv_pmax

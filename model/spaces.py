@@ -10,6 +10,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+try:  # numpy's clip ufunc: exactly np.clip's result, without its Python wrapper (~1 us less per call)
+    from numpy._core.umath import clip as _clip
+except ImportError:  # numpy < 2
+    from numpy.core.umath import clip as _clip
+
 #: Kinds of observation feature (how a learner turns it into inputs; see `agents.learning.features`):
 TIME = "time"  # hour of week: becomes sin/cos of the hour of day and of the hour of week
 SHARED = "shared"  # the same for every participant of the stage (a price): appears once in a joint observation
@@ -68,7 +73,7 @@ class ActionSpec:
         return len(self.names)
 
     def clip(self, actions: np.ndarray) -> np.ndarray:
-        return np.clip(actions, self._low, self._high)
+        return _clip(actions, self._low, self._high)
 
     def to_unit(self, actions: np.ndarray) -> np.ndarray:
         """Raw actions (..., dim) -> [0, 1] per component."""
@@ -82,4 +87,4 @@ class ActionSpec:
 
     def from_unit(self, unit: np.ndarray) -> np.ndarray:
         """[0, 1] per component -> raw actions within [policy_low, high]."""
-        return np.clip(self._low + unit * self._span, self._plow, self._high)
+        return _clip(self._low + unit * self._span, self._plow, self._high)

@@ -39,6 +39,11 @@ from agents.learning.features import Features
 from agents.learning.hyperparams import HyperParams
 from agents.learning.networks import StackedMLP, soft_update
 
+try:  # numpy's clip ufunc: exactly np.clip's result, without its Python wrapper (~1 us less per call)
+    from numpy._core.umath import clip as _clip
+except ImportError:  # numpy < 2
+    from numpy.core.umath import clip as _clip
+
 
 def policy_gradient_loss(z: torch.Tensor, sigmoid: bool, q_of, actor_reg: float) -> torch.Tensor:
     """A loss whose gradient in the actors' parameters is minus the deterministic policy gradient:
@@ -87,13 +92,20 @@ class _Group:
         if len(w) == 1:  # one network (shared parameters): plain matrix products, which BLAS does fastest
             x = x[0]
             for wh, bh in hidden:
-                x = np.maximum(x @ wh[0] + bh[0], 0.0)
-            z = (x @ w[0] + b[0])[None]
+                x = x @ wh[0]
+                x += bh[0]  # in place: the same sums, no temporaries
+                np.maximum(x, 0.0, out=x)
+            z = x @ w[0]
+            z += b[0]
+            z = z[None]
         else:
             for wh, bh in hidden:
-                x = np.maximum(x @ wh + bh, 0.0)
-            z = x @ w + b
-        return expit(z) if self.sigmoid else np.clip(z + 0.5, 0.0, 1.0)  # expit: no overflow warnings
+                x = x @ wh
+                x += bh
+                np.maximum(x, 0.0, out=x)
+            z = x @ w
+            z += b
+        return expit(z) if self.sigmoid else _clip(z + 0.5, 0.0, 1.0)  # expit: no overflow warnings
 
     def policy(self, actor: StackedMLP, inputs: torch.Tensor) -> torch.Tensor:
         """Actions in [0, 1] of `actor` (the actor or its target) for inputs (N, B, actor_dim)."""
