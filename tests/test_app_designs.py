@@ -260,3 +260,21 @@ def test_cluster_means_average_over_the_households_with_the_device():
     expected = frame[frame.battery].groupby(["hour", "cluster"]).soc.mean().unstack()
     assert np.allclose(soc[:, expected.columns], expected.to_numpy())
     assert np.isnan(np.delete(soc, expected.columns, axis=1)).all()  # no battery in those clusters
+
+
+def test_the_policy_control_offers_only_the_runs_trained_for_the_design(tmp_path):
+    import json
+
+    from model.designs.p2p import P2PDesign
+    from model.designs.stackelberg import StackelbergDesign
+    from visualization.session import TRAINED_PREFIX, policy_options
+
+    for name, meta in (("p2p-run", {"design": "p2p"}), ("stk-run", {"design": "stackelberg"}), ("old-run", {})):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "policy.json").write_text(json.dumps(meta))
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "policy.json").write_text("{not json")
+    runs = lambda design: [o.rsplit("/", 1)[-1] for o in policy_options(design, [tmp_path]) if o.startswith(TRAINED_PREFIX)]  # noqa: E731
+    assert runs(P2PDesign) == ["broken", "p2p-run"]  # an unreadable run is shown rather than hidden
+    assert runs(StackelbergDesign) == ["broken", "stk-run"]
+    assert policy_options(P2PDesign, [tmp_path])[:3] == ["rule", "passive", "random"]

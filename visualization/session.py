@@ -93,9 +93,28 @@ def run_label(run_dir: Path) -> str:
         return path.as_posix()
 
 
+def run_design(run_dir: Path) -> str | None:
+    """The design a run folder was trained for (its policy.json or newest checkpoint's metadata;
+    runs from before designs existed are arbitrage runs); None when it cannot be read."""
+    import json
+
+    from agents.learning.checkpoint import CHECKPOINTS, POLICY_META  # light: no torch
+
+    metas = [run_dir / POLICY_META, *sorted((run_dir / CHECKPOINTS).glob("ep*.json"), reverse=True)]
+    for f in metas:
+        try:
+            meta = json.loads(f.read_text())
+        except (OSError, ValueError):
+            continue
+        return meta.get("design") or meta.get("scenario", {}).get("design") or "arbitrage"
+    return None
+
+
 def policy_options(design, roots: list[Path] | None = None) -> list[str]:
-    """The policies offered for a design (class or instance): its built-in ones, then the trained runs."""
-    return [*design.policies, *(TRAINED_PREFIX + run_label(d) for d in trained_runs(roots))]
+    """The policies offered for a design (class or instance): its built-in ones, then the runs trained
+    for it (and runs whose design cannot be read, rather than hiding them)."""
+    runs = [d for d in trained_runs(roots) if run_design(d) in (design.name, None)]
+    return [*design.policies, *(TRAINED_PREFIX + run_label(d) for d in runs)]
 
 
 def build_model(settings: Settings):
