@@ -98,7 +98,7 @@ def test_a_failed_job_is_reported_the_rest_kept_and_resume_redoes_only_it(tmp_pa
 
 @pytest.mark.parametrize("design, headings, figures, tables", [
     ("p2p", ("The paper's claims on our data", "Every method on the test days", "Per cluster"),
-     ("methods", "training_curves", "typical_day", "clusters", "savings"),
+     ("methods", "training_curves", "typical_day", "clusters", "savings", "exploitability"),
      ("methods_test_days", "clusters", "days", "optimum_days")),
     ("stackelberg", ("Does the leader-follower structure enhance market performance?", "Followers against retail only",
                      "exact Stackelberg solution of the small instance", "Exploitability"),
@@ -118,6 +118,8 @@ def test_the_household_designs_tiny_studies_write_their_reports(tmp_path, design
     for table in tables:
         assert len(pd.read_csv(out / "tables" / f"{table}.csv")) > 0, table
     assert len((out / "reading.md").read_text()) > 200  # the index's paragraph
+    if design == "p2p":
+        assert (out / "checks" / "household_br_seed0.csv").exists()
     if design == "stackelberg":
         lbr = pd.read_csv(out / "checks" / "leader_br_seed0.csv")
         assert (lbr.best_response_profit_eur >= lbr.learned_profit_eur - 1e-9).all()

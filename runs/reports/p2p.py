@@ -1,7 +1,7 @@
 """The P2P study's report: every method's community cost and peak over the test days beside the
 centralised optimum, per cluster, training curves and wall-clock, a typical day, the distribution of
-household savings, unmet EV energy and comfort, and the paper's three claims judged on our data.
-Reads only the study folder (`python -m runs.report DIR` rebuilds it)."""
+household savings, unmet EV energy and comfort, the paper's three claims judged on our data, and
+the exploitability of MADDPG-PS (sampled households' best responses). Reads only the study folder (`python -m runs.report DIR` rebuilds it)."""
 
 from __future__ import annotations
 
@@ -31,6 +31,11 @@ def load(study: Path) -> dict:
     data = load_methods(study, METHODS)
     folder = study / "optimum"
     data["optimum"] = {f.stem: pd.read_csv(f) for f in sorted(folder.glob("*.csv"))} if folder.exists() else {}
+    checks = study / "checks"
+    br = [pd.read_csv(f).assign(seed=int(f.stem.rpartition("seed")[2]))
+          for f in sorted(checks.glob("household_br_seed*.csv"))] if checks.exists() else []
+    br = [b for b in br if len(b)]
+    data["household_br"] = pd.concat(br, ignore_index=True) if br else pd.DataFrame()
     return data
 
 
@@ -98,6 +103,28 @@ def savings(scores: pd.DataFrame, method: str = "maddpg-ps", reference: str = "n
     if method not in per.index.get_level_values(0) or reference not in per.index.get_level_values(0):
         return pd.Series(dtype=float)
     return per.loc[method] - per.loc[reference]  # rewards: + = the household pays less
+
+
+def household_regrets(br: pd.DataFrame) -> pd.DataFrame:
+    """Per sampled household and seed (`checks/household_br_seed*.csv`): its cluster and its mean
+    learned cost, best response's realised cost, LP cost at the faced prices and regret, € per day."""
+    cols = ["learned_cost_eur", "best_response_cost_eur", "lp_cost_eur", "regret_eur"]
+    return br.groupby(["seed", "household", "cluster"])[cols].mean().reset_index()
+
+
+def exploitability_table(br: pd.DataFrame) -> pd.DataFrame:
+    """Per cluster (and all together): the households sampled (over seeds), their mean learned cost,
+    best response's realised cost and regret (€ per household and day), the price-taker's regret at the
+    faced prices (learned - LP, >= 0) and the share of households whose mean regret is positive."""
+    per = household_regrets(br)
+    rows = []
+    for cluster, g in [*per.groupby("cluster", sort=True), ("all", per)]:
+        rows.append({"cluster": cluster, "households_sampled": len(g), "learned_cost_eur_per_day": g.learned_cost_eur.mean(),
+                     "best_response_cost_eur_per_day": g.best_response_cost_eur.mean(),
+                     "regret_eur_per_day": g.regret_eur.mean(),
+                     "price_taker_regret_eur_per_day": (g.learned_cost_eur - g.lp_cost_eur).mean(),
+                     "share_positive_regret": (g.regret_eur > 0).mean()})
+    return pd.DataFrame(rows)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -224,6 +251,38 @@ def fig_clusters(ct: pd.DataFrame, path: Path):
     save_figure(fig, path)
 
 
+def fig_exploitability(br: pd.DataFrame, path: Path):
+    """Per cluster (own y-scale: the clusters' regrets differ by orders of magnitude): each sampled
+    household's regret per day (grey dots) and its mean over the checked days (coloured by seed), a
+    box over the means, the zero line."""
+    p = plt()
+    per = household_regrets(br)
+    clusters = sorted(per.cluster.unique())
+    fig, axes = p.subplots(1, len(clusters), figsize=(max(3.2 * len(clusters), 6), 4), squeeze=False)
+    rng = np.random.default_rng(0)
+    seeds = sorted(per.seed.unique())
+    for ax, cluster in zip(axes[0], clusters):
+        days, means = br[br.cluster == cluster], per[per.cluster == cluster]
+        ax.axhline(0, color="k", lw=0.8)
+        ax.boxplot(means.regret_eur, positions=[0], widths=0.5, showfliers=False,
+                   medianprops={"color": "k"}, boxprops={"color": "0.4"}, whiskerprops={"color": "0.4"})
+        ax.scatter(rng.uniform(-0.3, 0.3, len(days)), days.regret_eur, s=8, color="0.6", alpha=0.6,
+                   label="a household-day", zorder=2)
+        for k, seed in enumerate(seeds):
+            m = means[means.seed == seed]
+            ax.scatter(rng.uniform(-0.15, 0.15, len(m)), m.regret_eur, s=36, color=f"C{k}", edgecolor="k", lw=0.5,
+                       label=f"a household's mean, seed {seed}", zorder=3)
+        ax.set_xticks([])
+        ax.set_xlim(-0.6, 0.6)
+        ax.set_title(f"{cluster}: mean {means.regret_eur.mean():,.2f} €/day", fontsize=9)
+    axes[0][0].set_ylabel("regret, € per day (+ = its LP plan saves this)")
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 4), fontsize=8, frameon=False)
+    fig.suptitle("Exploitability of MADDPG-PS: one household's best response (its LP at the prices it faced),\n"
+                 "everyone else at their learned policies; box: the households' means", fontsize=10)
+    save_figure(fig, path, rect=(0, 0.07, 1, 1))
+
+
 def fig_savings(s: pd.Series, path: Path):
     p = plt()
     fig, ax = p.subplots(figsize=(8, 3.8))
@@ -237,7 +296,7 @@ def fig_savings(s: pd.Series, path: Path):
 # ---------------------------------------------------------------------------------------------
 # the report
 # ---------------------------------------------------------------------------------------------
-def reading(mt: pd.DataFrame, cl: list[dict], prof: dict) -> str:
+def reading(mt: pd.DataFrame, cl: list[dict], prof: dict, ex: pd.DataFrame | None = None) -> str:
     """One paragraph for the index of studies (`runs.index`): costs, peaks and the paper's claims."""
     parts = [f"300 households in DER clusters trade on a mid-market-rate platform with a peak penalty; MADDPG with "
              f"parameter sharing per cluster and its variants ({prof.get('episodes', '?')} training days x "
@@ -254,6 +313,10 @@ def reading(mt: pd.DataFrame, cl: list[dict], prof: dict) -> str:
     if cl:
         parts.append(f"{sum(c['held'] for c in cl)} of {len(cl)} of the paper's claims hold here ("
                      + "; ".join(f"{c['claim']}: {'yes' if c['held'] else 'no'}" for c in cl) + ").")
+    if ex is not None and len(ex):
+        a = ex.set_index("cluster").loc["all"]
+        parts.append(f"A sampled household's LP best response, everyone else fixed, saves it {a.regret_eur_per_day:,.2f} "
+                     f"€/day on average ({100 * a.share_positive_regret:.0f} % of households gain).")
     return " ".join(parts)
 
 
@@ -269,8 +332,10 @@ def build_report(study: Path) -> Path:
     ct = cluster_table(data["hours"]) if len(data["hours"]) else pd.DataFrame()
     sv = savings(data["scores"]) if len(data["scores"]) else pd.Series(dtype=float)
     cl = claims(days, mt, mt_train) if len(mt) else []
+    br = data["household_br"]
+    ex = exploitability_table(br) if len(br) else pd.DataFrame()
     for name, df in (("methods_test_days", mt), ("methods_training_days", mt_train), ("clusters", ct),
-                     ("days", days), ("optimum_days", opt)):
+                     ("days", days), ("optimum_days", opt), ("exploitability", ex)):
         if len(df):
             df.to_csv(study / "tables" / f"{name}.csv", index=False, float_format="%.6g")
     if len(sv):
@@ -293,6 +358,9 @@ def build_report(study: Path) -> Path:
     if len(sv):
         fig_savings(sv, f / "savings.png")
         figs["savings.png"] = "Distribution of household savings"
+    if len(br):
+        fig_exploitability(br, f / "exploitability.png")
+        figs["exploitability.png"] = "Exploitability of MADDPG-PS: sampled households' regret by cluster"
 
     prof = data["meta"].get("profile", {})
     L = [f"# P2P study report: profile `{prof.get('name', '?')}`\n",
@@ -321,12 +389,25 @@ def build_report(study: Path) -> Path:
     if len(sv):
         L.append(f"\nHousehold savings with MADDPG-PS against no P2P with rules: median {sv.median():.3f} €/day, "
                  f"{100 * (sv < 0).mean():.0f} % of households worse off (table `household_savings.csv`).")
+    if len(ex):
+        weeks = ", ".join(sorted(br.week.unique()))
+        L.append("\n## Exploitability\n")
+        L.append("For a sample of learning households per cluster, each checked day is replayed with one household "
+                 "playing its own perfect-foresight LP schedule, planned as a price-taker at the MMR prices (and the "
+                 "peak-penalty share per kWh imported) it faced under the learned policies, while everyone else keeps "
+                 "their learned policies. The regret, its learned cost less its realised cost in that replay, is what "
+                 "leaving the learned policy would have saved it; it can be negative, because the plan ignores its own "
+                 "effect on the prices and the peak penalty and the others' reaction (the price-taker's regret at the "
+                 "faced prices, learned - LP, is never negative).\n")
+        L.append(f"MADDPG-PS, {weeks}, € per household and day (mean over each household's checked days; "
+                 f"`checks/household_br_seed*.csv`):\n")
+        L.append(md_table(ex, "{:,.3f}"))
     L.append("\n## Figures\n")
     for name, cap in figs.items():
         L.append(f"### {cap}\n\n![{cap}](figures/{name})\n")
     path = study / "report.md"
     path.write_text("\n".join(L) + "\n")
-    (study / "reading.md").write_text(reading(mt, cl, prof) + "\n")
+    (study / "reading.md").write_text(reading(mt, cl, prof, ex) + "\n")
     return path
 
 

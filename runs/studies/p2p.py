@@ -10,6 +10,8 @@ Folder layout under --out:
   runs/<method>/seed<k>/        training run folders (`localmarl train`)
   eval/<method>/seed<k>/        scores.csv (per household and week), hours.csv (per hour and cluster)
   optimum/<scenario>.csv        the optimum's cost parts and peak per day
+  checks/household_br_seed<k>.csv  the exploitability check of each MADDPG-PS seed: sampled households'
+                                best responses, everyone else fixed (`runs.studies.p2p_checks`)
   tables/, figures/, report.md, study.json
 """
 
@@ -45,6 +47,10 @@ class P2PProfile(Profile):
     unshared_episodes: int | None = None  # MADDPG without sharing trains this many (a computation-time comparison)
     #: training weeks also evaluated (learners and optimum): does performance hold on unseen test days?
     train_check_weeks: tuple[str, ...] = ("train:2", "train:14", "train:26", "train:38")
+    #: the exploitability check of MADDPG-PS (`p2p_checks.household_best_response`): its weeks and the
+    #: households sampled per learning cluster
+    br_weeks: tuple[str, ...] = ("test:2",)
+    br_per_cluster: int = 4
 
 
 PROFILES = {
@@ -56,11 +62,12 @@ PROFILES = {
     ),
     "paper": P2PProfile(
         "paper", (SCENARIO, NO_PEAK), episodes=6000, seeds=3, eval_every=200, checkpoint_every=500,
-        unshared_episodes=1500, note="6,000 training days per learner, 3 seeds",
+        unshared_episodes=1500, br_weeks=("test:2", "test:8"), br_per_cluster=8,
+        note="6,000 training days per learner, 3 seeds",
     ),
     "tiny": P2PProfile(
         "tiny", (SCENARIO, NO_PEAK), episodes=2, seeds=1, eval_every=1, checkpoint_every=1, eval_weeks=("test:1", "eval:1"),
-        unshared_episodes=2, train_check_weeks=("train:2",), note="smoke test of the pipeline: 2 days of training, 1 test week; its numbers mean nothing",
+        unshared_episodes=2, train_check_weeks=("train:2",), br_per_cluster=1, note="smoke test of the pipeline: 2 days of training, 1 test week; its numbers mean nothing",
     ),
 }
 
@@ -75,12 +82,24 @@ def _weeks(profile: P2PProfile, learned: bool = False) -> list[str]:
 
 
 def learned_job(out: str, profile: P2PProfile, method: str, seed: int, episodes: int, device: str, resume: bool) -> dict:
-    """Train one method and seed, then evaluate it on the test weeks and the evaluation week."""
+    """Train one method and seed, then evaluate it on the test weeks and the evaluation week; for
+    MADDPG-PS also its exploitability check (checks/household_br_seed<k>.csv)."""
     m = METHODS[method]
     if m.learner == "maddpg" and profile.unshared_episodes:
         episodes = min(episodes, profile.unshared_episodes)
-    timings, _, _ = train_and_evaluate(out, profile, method, m.scenario, m.learner, seed, episodes, device, resume,
-                                       _weeks(profile, learned=True))
+    timings, run_dir, _ = train_and_evaluate(out, profile, method, m.scenario, m.learner, seed, episodes, device, resume,
+                                             _weeks(profile, learned=True))
+    if method == "maddpg-ps":
+        from runs.studies.p2p_checks import household_best_response
+
+        t0 = time.perf_counter()
+        f = Path(out) / "checks" / f"household_br_seed{seed}.csv"
+        if not (resume and f.exists()):
+            f.parent.mkdir(exist_ok=True)
+            # the same households for every seed (the sample's own seed is 0)
+            household_best_response(run_dir, list(profile.br_weeks), profile.br_per_cluster).to_csv(
+                f, index=False, float_format="%.6g")
+        timings["checks_s"] = time.perf_counter() - t0
     return timings
 
 

@@ -1,0 +1,136 @@
+"""The P2P exploitability check (runs/studies/p2p_checks.py) against independent things: the learned
+play's own record, the schedules priced by `p2p_optimum.simulate_day`, random schedules, and the
+plan replayed through the model.
+
+Regret signs: the price-taker's regret at the faced prices (learned - LP) is >= 0, since the LP is
+optimal for those prices and its peak rate; the realised regret (learned - the replay's cost) is
+signed: + = the plan saves that much; - = the plan's own effect on the MMR prices and the peak
+penalty, and the others' reaction to it, cost more than it saved. The two differ by exactly the
+plan's realised cost less its LP cost."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from model import dataset, devices
+from model.markets.p2p_optimum import simulate_day
+from model.scenario import load_scenario
+from runs.studies import p2p_checks as checks
+from runs.studies.household_checks import household_plans, trained_model
+from runs.studies.stackelberg_checks import _play_day
+from runs.training import load_trained_policy, make_model, train
+
+H = devices.HOURS_PER_DAY
+WEEK = "test:2"
+DOW = 1  # the checked day of that week
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    """A tiny trained run: 24 households, 2 training days."""
+    folder = tmp_path_factory.mktemp("p2p_run")
+    (folder / "small.toml").write_text('extends = "p2p-mmr"\nn_households = 24\n')
+    train(str(folder / "small.toml"), episodes=2, out=folder / "run", eval_every=2, checkpoint_every=2, progress=False)
+    return folder / "run"
+
+
+@pytest.fixture(scope="module")
+def table(run):
+    return checks.household_best_response(run, [WEEK], per_cluster=2, seed=3, days=[DOW])
+
+
+def _day() -> int:
+    return dataset.resolve_week(WEEK)[0] * 7 + DOW
+
+
+def _learned_day(run):
+    """The checked day played with the learned policies: (model, probe, its cleared hours, buy, sell, peak rate)."""
+    model, probe = trained_model(run, "p2p")
+    hours = _play_day(model, *model.design.episode_start(_day()))
+    buy, sell = checks._column(hours, "mmr.buy_eur_mwh"), checks._column(hours, "mmr.sell_eur_mwh")
+    return model, probe, hours, buy, sell, checks.peak_rate_eur_mwh(model.design, checks._column(hours, "net_kw"))
+
+
+def test_the_sample_is_seeded_and_per_learning_cluster(run, table):
+    d = make_model(load_scenario("p2p-mmr").with_overrides(n_households=24), "rule", 0).design
+    rows = checks.sample_households(d, 2, 3)
+    assert np.array_equal(rows, checks.sample_households(d, 2, 3)) and len(np.unique(rows)) == len(rows)
+    learning = {d.cluster_names[k] for k in d.learning_clusters}
+    assert sorted(table.household) == rows.tolist()
+    assert table.groupby("cluster").size().to_dict() == {c: 2 for c in learning}  # the passive cluster is left out
+    assert (table.day == _day()).all() and (table.week == WEEK).all()
+
+
+def test_learned_cost_is_the_records_and_the_lp_beats_the_learned_schedule_at_the_faced_prices(run, table):
+    """Priced at the MMR prices it faced and its peak rate (`simulate_day` alone at those prices), every
+    household's learned schedule costs exactly what the model's record says it paid; the LP at those
+    prices does no worse than that, nor than random schedules: regret >= 0 for a price-taker."""
+    model, _, hours, buy, sell, rate = _learned_day(run)
+    d = model.design
+    learner, meta = load_trained_policy(run)
+    learner.explore = False
+    recorded = make_model(meta["scenario_arg"], learner, meta["seed"], collect=True)
+    _play_day(recorded, *d.episode_start(_day()))
+    hh = recorded.record.frame("households")
+    record_cost = -hh.groupby("household").reward_eur.sum().to_numpy()
+    np.testing.assert_allclose(table.learned_cost_eur, record_cost[table.household], rtol=0, atol=1e-9)
+
+    # the peak rate is what each household's recorded peak share costs per kWh it imports
+    shares = checks._column(hours, "peak_share_eur")
+    assert shares.sum() > 0.1  # the day exceeds the threshold: the rate matters
+    np.testing.assert_allclose(rate[:, None] * np.maximum(checks._column(hours, "net_kw"), 0) / 1000, shares, atol=1e-12)
+
+    params, state, day_in = d.day_problem(_day(), buy + rate, sell)
+    day_in = replace(day_in, peak_form=None)
+    executed = checks._column(hours, "executed_actions")  # (24, N, 3)
+    learned = simulate_day(params, state, day_in, [executed[..., k] for k in range(3)], p2p=False)
+    np.testing.assert_allclose(learned.household_cost_eur, record_cost, rtol=0, atol=1e-9)
+    assert (table.lp_cost_eur <= table.learned_cost_eur + 1e-7).all()
+
+    rng = np.random.default_rng(0)
+    rows = table.household.to_numpy()
+    for _ in range(10):
+        other = simulate_day(params, state, day_in, [rng.uniform(lo, 1, (H, d.n)) for lo in (-1, 0, 0)], p2p=False)
+        assert (other.household_cost_eur[rows] >= table.lp_cost_eur.to_numpy() - 1e-7).all()
+
+
+def test_the_replayed_household_plays_its_lp_and_everyone_else_their_learned_policies(run, table):
+    model, probe, hours, buy, sell, rate = _learned_day(run)
+    d = model.design
+    rows = table.household.to_numpy()
+    plans = household_plans(d, _day(), buy + rate, sell, rows)
+    np.testing.assert_allclose(plans.cost_eur, table.lp_cost_eur, rtol=0, atol=1e-9)
+    for k, row in enumerate(table.itertuples()):
+        probe.plan = (row.household, plans.actions[:, k])
+        played = _play_day(model, *d.episode_start(_day()))
+        np.testing.assert_allclose(checks._column(played, "net_kw")[:, row.household], plans.net_kw[:, k], atol=1e-6)
+        assert -checks._column(played, "reward")[:, row.household].sum() == pytest.approx(row.best_response_cost_eur, abs=1e-9)
+        # the first hour, before any price it moved is seen: everyone else acts as in the learned play
+        others = np.arange(d.n) != row.household
+        np.testing.assert_array_equal(played[0].p2p.requested[others], hours[0].p2p.requested[others])
+    probe.plan = None
+
+
+def test_regret_signs(table):
+    np.testing.assert_allclose(table.regret_eur, table.learned_cost_eur - table.best_response_cost_eur)
+    assert (table.learned_cost_eur - table.lp_cost_eur >= -1e-7).all()  # the price-taker's regret
+    impact = table.best_response_cost_eur - table.lp_cost_eur  # what its own price and peak impact cost the plan
+    np.testing.assert_allclose(table.regret_eur, table.learned_cost_eur - table.lp_cost_eur - impact)
+    assert (table.max_price_change_eur_mwh > 0).any()  # one household moves the MMR prices of 24
+
+
+@pytest.mark.parametrize("form", ["hourly", "daily"])
+def test_peak_rate_prices_every_households_peak_share(form):
+    """Rule-based households, both penalty forms: rate x import = each household's recorded share."""
+    sc = load_scenario("p2p-mmr").with_overrides(n_households=24, peak_penalty=form, peak_threshold_kw_per_household=0.3)
+    model = make_model(sc, "rule", 0)
+    day = dataset.resolve_week("test:1")[0] * 7  # a winter day: the community imports
+    hours = _play_day(model, *model.design.episode_start(day))
+    net = checks._column(hours, "net_kw")
+    rate = checks.peak_rate_eur_mwh(model.design, net)
+    shares = checks._column(hours, "peak_share_eur") + checks._column(hours, "daily_peak_share_eur")
+    assert shares.sum() > 0.1 and (np.count_nonzero(rate) == 1) == (form == "daily")
+    np.testing.assert_allclose((rate[:, None] * np.maximum(net, 0) / 1000).sum(axis=0), shares.sum(axis=0), atol=1e-12)
