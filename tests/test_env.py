@@ -31,8 +31,8 @@ def test_parallel_seed_test():
 def test_agents_and_spaces():
     env = parallel_env(scenario="s-a", weeks="test:1")
     assert env.possible_agents == [f"primary_{i}" for i in IDS] + [f"secondary_{i}" for i in IDS]
-    assert len(LEM_COLUMNS) + 1 == 5 and len(LFM_COLUMNS) + 1 == 7  # the stages' features, then `acting`
-    assert env.observation_space("primary_5").shape == (5,) and env.observation_space("secondary_5").shape == (7,)
+    assert len(LEM_COLUMNS) + 1 == 5 and len(LFM_COLUMNS) + 1 == 8  # the stages' features, then `acting`
+    assert env.observation_space("primary_5").shape == (5,) and env.observation_space("secondary_5").shape == (8,)
     assert env.action_space("primary_5").shape == (1,) and env.action_space("primary_5").high[0] == 1.0
     assert env.action_space("secondary_5").shape == (2,) and env.action_space("secondary_5").high[0] == 1000.0
     assert env.observation_space("secondary_2") is env.observation_space("secondary_2")
@@ -143,3 +143,18 @@ def test_training_sketch_transitions_carry_each_agents_rewards():
         primary = sums.loc[i, "r1"] + (sums.loc[i, "r2"] if i == 5 else 0.0)
         assert sum(got[f"primary_{i}"]) == pytest.approx(primary, abs=1e-6)
         assert sum(got[f"secondary_{i}"]) == pytest.approx(sums.loc[i, "r2"], abs=1e-6)
+
+
+def test_secondaries_see_the_feeders_scheduled_injection():
+    """The LFM observation's last feature is the feeder's net scheduled injection after the LEM (the sum
+    of every aggregator's P^sch), the same for every aggregator; a policy trained on the first six
+    features reads only those."""
+    from runs.training import make_model
+
+    model = make_model("one-arb", "rule", 0, week="test:1")
+    for _ in range(5):
+        model.step()
+        h = model.hour_result
+        obs = h.observations["lfm"]
+        assert LFM_COLUMNS[-1] == "feeder_sched_mw" and obs.shape[1] == len(LFM_COLUMNS)
+        assert np.allclose(obs[:, -1], h.lem.p_sched_mw.sum()) and np.allclose(obs[:, 1], h.lem.p_sched_mw)

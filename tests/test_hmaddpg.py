@@ -222,7 +222,8 @@ class FakeHour(SimpleNamespace):
 
 def _fake_hour(rng, n, t=5):
     obs_lem = np.column_stack([np.full(n, t), rng.normal(size=n), np.full(n, 50.0), np.full(n, 45.0)])
-    obs_lfm = np.column_stack([np.full(n, t), rng.normal(size=(n, 3)), np.full(n, 40.0), np.full(n, 60.0)])
+    obs_lfm = np.column_stack([np.full(n, t), rng.normal(size=(n, 3)), np.full(n, 40.0), np.full(n, 60.0),
+                               np.full(n, -1.5)])  # ..., imbalance prices, the feeder's scheduled injection
     r1, r2 = rng.normal(size=n), rng.normal(size=n)
     return FakeHour(obs_lem=obs_lem, obs_lfm=obs_lfm, withhold=rng.uniform(size=n),
                     flex_bid_eur_mwh=rng.uniform(0, 1000, (n, 2)), r1=r1, r2=r2, r_primary=r1)
@@ -244,7 +245,7 @@ def test_arbitrage_primary_learns_from_r1_plus_r2_standalone_from_r1():
     assert brain.primary.critic.layers[0].weight.shape == (n, LEM_FEATURES.joint_dim(n) + n, 8)
     assert brain.secondary.critic.layers[0].weight.shape == (n, LFM_FEATURES.joint_dim(n) + 2 * n, 8)
     assert brain.primary.actor.layers[0].weight.shape == (n, LEM_FEATURES.actor_dim, 8)
-    assert LEM_FEATURES.joint_dim(n) == 6 + n and LFM_FEATURES.joint_dim(n) == 6 + 3 * n
+    assert LEM_FEATURES.joint_dim(n) == 6 + n and LFM_FEATURES.joint_dim(n) == 7 + 3 * n  # 4 time + shared, own per agent
     # each critic's TD target uses its own reward column
     x, a, r, done, x_next = brain.primary._batch(np.array([0, 0, 0]))
     assert r.shape == (n, 3) and x.shape == (3, LEM_FEATURES.joint_dim(n)) and a.shape == (3, n)
@@ -354,7 +355,7 @@ def toy_hour(brain, rng):
     a1 = np.clip(act_lem(brain, obs_lem, np.arange(n)), 0, 1)
     q = 1 - a1
     r1 = 100 * q * (A_EUR - q.sum() - C_EUR)
-    obs_lfm = np.array([[t, 0.0, 0.5, 0.5, 40.0, 60.0]] * n)
+    obs_lfm = np.array([[t, 0.0, 0.5, 0.5, 40.0, 60.0, 0.0]] * n)
     bids = act_lfm(brain, obs_lfm, np.arange(n))
     r2 = -100 * (bids[:, 0] / 1000 - PRICE_TARGET) ** 2
     return FakeHour(obs_lem=obs_lem, withhold=a1, obs_lfm=obs_lfm, flex_bid_eur_mwh=bids, r1=r1, r2=r2, r_primary=r1)
@@ -362,7 +363,7 @@ def toy_hour(brain, rng):
 
 def test_short_training_on_a_toy_market_reaches_the_closed_form_best_response():
     hp = HyperParams(hidden_sizes=(32, 32), lr_actor=2e-3, lr_critic=3e-3, batch_size=64, updates_per_episode=2,
-                     episodes=1000, noise_sigma0=0.3, noise_sigma_final=0.05, tau=0.02, buffer_size=2000,
+                     episodes=1500, noise_sigma0=0.3, noise_sigma_final=0.05, tau=0.02, buffer_size=2000,
                      reward_scale=0.01)
     brain = HMADDPGBrain(2, np.zeros(2, bool), 1000.0, hp, seed=0)
     rng = np.random.default_rng(0)

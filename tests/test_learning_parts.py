@@ -88,3 +88,47 @@ def test_a_team_splits_rows_and_action_components_between_groups_and_leaves_the_
     np.testing.assert_allclose(x.act[0], [[0.6], [0.6]])  # (0.2 - (-1)) / 2 in [0, 1] units
     np.testing.assert_allclose(y.act[0], [[0.4, 0.6], [0.4, 0.6]])
     np.testing.assert_allclose(x.rew[0], [0.0, 3.0])
+
+
+@pytest.mark.parametrize("gamma", [0.0, 0.9])
+def test_per_agent_batches_give_each_agent_the_loss_of_its_own_draw(gamma):
+    """With `per_agent_batches`, agent n's critic is fitted on a draw of its own: the group's loss is the
+    mean over agents of the loss the one-draw update computes for agent n on agent n's indices."""
+    from agents.learning.groups import JointGroup
+
+    n, B = 3, 16
+    hp = HyperParams(hidden_sizes=(8,), batch_size=B, buffer_size=256, gamma=gamma, per_agent_batches=True)
+    group = JointGroup(n, Features(FEATURES), 2, hp, torch.device("cpu"), torch.Generator().manual_seed(0))
+    rng = np.random.default_rng(1)
+    for k in range(100):
+        obs = np.column_stack([np.full(n, k % 168), np.full(n, rng.uniform(20, 60)), rng.uniform(0, 1, n)])
+        group.remember(obs, rng.uniform(0, 1, (n, 2)), rng.normal(0, 100, n), None, k % 20 == 19)
+    idx = group.buffer.sample_indices(np.random.default_rng(7), n * B).reshape(n, B)
+    expected = []
+    with torch.no_grad():
+        for agent in range(n):
+            x, a, r, done, x_next = group._batch(idx[agent])
+            y = hp.reward_scale * r[agent]
+            if gamma:
+                a_next = group.policy(group.actor_target, group._own_inputs(x_next)).transpose(0, 1).reshape(B, -1)
+                y = y + gamma * (1.0 - done) * group.critic_target(group._critic_input(x_next, a_next))[agent, :, 0]
+            q = group.critic(group._critic_input(x, a))[agent, :, 0]
+            expected.append(torch.nn.functional.smooth_l1_loss(q, y).item())
+    before = [p.clone() for p in group.actor.parameters()]
+    stats = group.update(np.random.default_rng(7))
+    assert stats["critic_loss"] == pytest.approx(np.mean(expected), rel=1e-5)
+    assert any(not torch.equal(p, q) for p, q in zip(before, group.actor.parameters()))  # the actors stepped too
+
+
+def test_learning_rates_decay_to_their_final_factor():
+    hp = HyperParams(hidden_sizes=(8,), batch_size=4, buffer_size=64, episodes=10, lr_final_factor=0.1)
+    group = MemberGroup(2, Features(FEATURES), 1, hp, torch.device("cpu"), torch.Generator().manual_seed(0))
+    for _ in range(10):
+        group.decay_learning_rates()
+    assert group.actor_opt.param_groups[0]["lr"] == pytest.approx(0.1 * hp.lr_actor)
+    assert group.critic_opt.param_groups[0]["lr"] == pytest.approx(0.1 * hp.lr_critic)
+    with pytest.raises(ValueError, match="lr_final_factor"):
+        HyperParams(lr_final_factor=0.0)
+    assert HyperParams().with_overrides(["per_agent_batches=true"]).per_agent_batches is True
+    with pytest.raises(ValueError, match="bool"):
+        HyperParams().with_overrides(["per_agent_batches=maybe"])

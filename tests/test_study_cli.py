@@ -2,6 +2,7 @@
 
 import json
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -96,14 +97,35 @@ def test_a_failed_job_is_reported_the_rest_kept_and_resume_redoes_only_it(tmp_pa
         assert (out / "runs" / sc / "seed0" / "policy.pt").stat().st_mtime_ns == mtime
 
 
+RESPONDER_COLUMNS = ["participant", "cluster", "weeks", "days", "learned_eur", "responder_eur", "gain_eur", "gain_share",
+                     "episodes", "best_episode", "seconds"]
+
+
+def _check_responders(rs: pd.DataFrame, curve: pd.DataFrame, episodes: int) -> None:
+    """A trained-best-responder table (`runs.studies.p2p.train_responders`) and its curves make sense."""
+    assert list(rs.columns) == RESPONDER_COLUMNS and len(rs) and rs.participant.is_unique
+    assert np.allclose(rs.gain_eur, rs.responder_eur - rs.learned_eur, rtol=1e-4, atol=1e-4)
+    assert np.allclose(rs.gain_share, rs.gain_eur / rs.learned_eur.abs(), rtol=1e-4, atol=1e-6)
+    assert (rs.episodes == episodes).all() and rs.best_episode.between(0, episodes).all()
+    assert (rs.days == 7).all() and (rs.seconds > 0).all() and (rs.learned_eur != 0).all()
+    assert list(curve.columns) == ["participant", "cluster", "episode", "validation_eur"]
+    for r in rs.itertuples():
+        c = curve[curve.participant.astype(str) == str(r.participant)]
+        assert c.episode.iloc[0] == 0 and c.episode.iloc[-1] == episodes and set(c.cluster) == {r.cluster}
+        # the actor kept is the one that scored best on the validation weeks, the learned one (episode 0) included
+        assert c.set_index("episode").validation_eur[r.best_episode] >= c.validation_eur.max() - 1e-6 * c.validation_eur.abs().max()
+        if r.best_episode == 0:
+            assert r.gain_eur == pytest.approx(0.0, abs=1e-3)  # nothing better found: it plays the learned policy
+
+
 @pytest.mark.parametrize("design, headings, figures, tables", [
-    ("p2p", ("The paper's claims on our data", "Every method on the test days", "Per cluster"),
+    ("p2p", ("The paper's claims on our data", "Every method on the test days", "Per cluster", "Trained best responders"),
      ("methods", "training_curves", "typical_day", "clusters", "savings", "exploitability"),
-     ("methods_test_days", "clusters", "days", "optimum_days")),
+     ("methods_test_days", "clusters", "days", "optimum_days", "responders")),
     ("stackelberg", ("Does the leader-follower structure enhance market performance?", "Followers against retail only",
-                     "exact Stackelberg solution of the small instance", "Exploitability"),
+                     "exact Stackelberg solution of the small instance", "Exploitability", "Trained best responders"),
      ("methods", "training_curves", "test_day", "exact_solution", "follower_savings", "exploitability"),
-     ("methods_test_days", "versus_retail_only", "stackelberg_vs_simultaneous", "exact_solution")),
+     ("methods_test_days", "versus_retail_only", "stackelberg_vs_simultaneous", "exact_solution", "responders")),
 ])
 def test_the_household_designs_tiny_studies_write_their_reports(tmp_path, design, headings, figures, tables):
     out = tmp_path / design
@@ -118,10 +140,45 @@ def test_the_household_designs_tiny_studies_write_their_reports(tmp_path, design
     for table in tables:
         assert len(pd.read_csv(out / "tables" / f"{table}.csv")) > 0, table
     assert len((out / "reading.md").read_text()) > 200  # the index's paragraph
+    reading = (out / "reading.md").read_text()
+    assert "A best responder trained for 2 days" in reading
+    rt = pd.read_csv(out / "tables" / "responders.csv")
     if design == "p2p":
-        assert (out / "checks" / "household_br_seed0.csv").exists()
+        br = pd.read_csv(out / "checks" / "household_br_seed0.csv")
+        rs = pd.read_csv(out / "checks" / "household_responders_seed0.csv")
+        _check_responders(rs, pd.read_csv(out / "checks" / "household_responders_seed0-curve.csv"), episodes=2)
+        # one household per learning cluster: the first the LP check sampled there
+        assert list(rs.participant) == list(br.groupby("cluster").household.min().sort_values())
+        assert set(rs.cluster) == {"pv-battery", "pv-ev", "heat-pump"}  # the passive cluster does not learn
+        # its learned score is the LP check's learned cost of the same household and days, sign flipped (a reward)
+        lp_cost = br.groupby("household").learned_cost_eur.sum()
+        assert np.allclose(rs.learned_eur, -lp_cost.loc[rs.participant].to_numpy(), rtol=1e-4)
+        # the report's table: costs per day (+ = pays), gain = learned - responder cost, beside the same households' LP regret
+        assert list(rt.cluster) == sorted(rs.cluster) + ["all"]
+        assert np.allclose(rt.gain_eur_per_day, rt.learned_cost_eur_per_day - rt.responder_cost_eur_per_day,
+                           rtol=1e-4, atol=1e-4)
+        ex = pd.read_csv(out / "tables" / "exploitability.csv").set_index("cluster")  # 1 household per cluster in tiny
+        assert np.allclose(rt.learned_cost_eur_per_day, ex.learned_cost_eur_per_day.loc[rt.cluster], rtol=1e-4)
+        assert np.allclose(rt.lp_regret_eur_per_day, ex.regret_eur_per_day.loc[rt.cluster], rtol=1e-4)
+        assert "gain_pct_of_learned_cost" in report and "**+ = the responder pays less**" in report
     if design == "stackelberg":
         lbr = pd.read_csv(out / "checks" / "leader_br_seed0.csv")
         assert (lbr.best_response_profit_eur >= lbr.learned_profit_eur - 1e-9).all()
+        rs = pd.read_csv(out / "checks" / "responders_seed0.csv")
+        _check_responders(rs, pd.read_csv(out / "checks" / "responders_seed0-curve.csv"), episodes=2)
+        # the leader and one follower per learning cluster
+        assert list(rs.participant[:1]) == ["aggregator"] and list(rs.cluster[:1]) == ["leader"]
+        assert sorted(rs.cluster[1:]) == ["heat-pump", "pv-battery", "pv-ev", "pv-only"]
+        # the leader's learned score is its profit in the leader check over the same days
+        assert rs.learned_eur.iloc[0] == pytest.approx(lbr.learned_profit_eur.sum(), rel=1e-4)
+        t = rt.set_index("who")
+        assert list(t.index) == ["leader", "heat-pump", "pv-battery", "pv-ev", "pv-only", "all followers"]
+        assert t.loc["leader", "learned_eur_per_day"] == pytest.approx(lbr.learned_profit_eur.sum() / 7, rel=1e-4)
+        assert t.loc["leader", "check_regret_eur_per_day"] == pytest.approx(lbr.regret_eur.mean(), rel=1e-4)
+        follower = rs.iloc[1]  # a follower's measure is its cost: its learned score with the sign flipped
+        assert t.loc[follower.cluster, "learned_eur_per_day"] == pytest.approx(-follower.learned_eur / 7, rel=1e-4)
+        assert np.allclose(t.gain_eur_per_day, np.where(t.measure == "profit", 1, -1)
+                           * (t.responder_eur_per_day - t.learned_eur_per_day), rtol=1e-4, atol=1e-4)
+        assert "check_regret_eur_per_day" in report and "**gain + = the responder does better**" in report
         exact = pd.read_csv(out / "tables" / "exact_solution.csv")
         assert (exact.exact_profit_eur >= exact.tariff_profit_eur - 1e-9).all()  # the argmax is no worse than the tariffs

@@ -71,6 +71,7 @@ class _Group:
     """What both kinds share: the networks and their optimisers, acting, targets, (de)serialisation."""
 
     NETS = ("actor", "critic", "actor_target", "critic_target")
+    critic_only = False  # True: updates fit the critic and leave the actor as it is (a best responder's warm-up)
 
     def _build(self, n_nets: int, actor_in: int, critic_in: int, act_dim: int, generator):
         hp, device = self.hp, self.device
@@ -83,6 +84,14 @@ class _Group:
         self.critic_opt = torch.optim.Adam(self.critic.parameters(), lr=hp.lr_critic, fused=fused)
         self._np_actor = ([(layer.weight.detach().numpy(), layer.bias.detach().numpy()) for layer in self.actor.layers]
                           if device.type == "cpu" else None)  # views of the live parameters, for `act`
+
+    def decay_learning_rates(self) -> None:
+        """Multiply both optimisers' learning rates by the per-episode factor (`HyperParams.lr_decay`)."""
+        factor = self.hp.lr_decay
+        if factor != 1.0:
+            for opt in (self.actor_opt, self.critic_opt):
+                for g in opt.param_groups:
+                    g["lr"] *= factor
 
     def _forward_numpy(self, x: np.ndarray) -> np.ndarray:
         """The actor in numpy on views of its live parameters (Adam and `load_state_dict` update them
@@ -116,6 +125,9 @@ class _Group:
         self.critic_opt.zero_grad(set_to_none=True)
         critic_loss.backward()
         self.critic_opt.step()
+        if self.critic_only:
+            soft_update(self.critic_target, self.critic, self.hp.tau)
+            return
         actor_loss = actor_loss_fn()
         self.actor_opt.zero_grad(set_to_none=True)
         actor_loss.backward(inputs=list(self.actor.parameters()))
@@ -200,6 +212,8 @@ class JointGroup(_Group):
         hp = self.hp
         if self.buffer.n_valid() < hp.batch_size:
             return {}
+        if hp.per_agent_batches:
+            return self._update_per_agent(rng)
         idx = self.buffer.sample_indices(rng, hp.batch_size)
         x, a, r, done, x_next = self._batch(idx)  # r: (N, B), agent n's own reward in row n
         with torch.no_grad():
@@ -213,6 +227,38 @@ class JointGroup(_Group):
         critic_loss = F.smooth_l1_loss(q, y, reduction="none").mean(1).sum()
         self._step(critic_loss, lambda: self.actor_loss(x, a))
         return {"critic_loss": critic_loss.item() / self.n}
+
+    def _update_per_agent(self, rng: np.random.Generator) -> dict[str, float]:
+        """The update with a mini-batch of its own for every agent (the arbitrage paper's Algorithm 1
+        samples one per sub-agent): agent n's critic and actor see the joint transitions of its draw."""
+        hp, n, B, dev = self.hp, self.n, self.hp.batch_size, self.device
+        b = self.buffer
+        idx = self.buffer.sample_indices(rng, n * B).reshape(n, B)
+        t = lambda arr: torch.from_numpy(arr).to(dev)  # noqa: E731
+        x, a, x_next = t(b.obs[idx]), t(b.act[idx]), t(b.obs[(idx + 1) % b.capacity])  # (N, B, ...)
+        r, done = t(b.rew[idx, np.arange(n)[:, None]]), t(b.done[idx])  # (N, B): agent n's own reward
+        with torch.no_grad():
+            y = hp.reward_scale * r
+            if hp.gamma:  # every target actor acts on every agent's next observations
+                flat = x_next.reshape(n * B, -1)
+                a_next = self.policy(self.actor_target, self._own_inputs(flat))  # (N actors, N*B, act)
+                a_next = a_next.reshape(n, n, B, self.act_dim).permute(1, 2, 0, 3).reshape(n, B, n * self.act_dim)
+                q_next = self.critic_target(torch.cat([x_next, a_next], -1))[..., 0]
+                y = y + hp.gamma * (1.0 - done) * q_next
+        q = self.critic(torch.cat([x, a], -1))[..., 0]
+        critic_loss = F.smooth_l1_loss(q, y, reduction="none").mean(1).sum()
+        rows = torch.arange(n, device=dev)[:, None, None]
+        own = x[rows, torch.arange(B, device=dev)[None, :, None], self.actor_index[:, None, :]]  # (N, B, actor_dim)
+
+        def actor_loss():
+            def q_of(mu):
+                a_joint = torch.where(self.own_slot, mu[:, :, None, :], a.view(n, B, n, self.act_dim)).reshape(n, B, -1)
+                return self.critic(torch.cat([x, a_joint], -1))[..., 0].mean(1).sum()
+
+            return policy_gradient_loss(self.actor.logits(own), self.sigmoid, q_of, hp.actor_reg)
+
+        self._step(critic_loss, actor_loss)
+        return {"critic_loss": critic_loss.item() / n}
 
     def actor_loss(self, x: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
         """The policy-gradient loss of (31), summed over agents: agent n's own action in the stored

@@ -50,6 +50,12 @@ class HyperParams:
     # for aggregator 5 in 1 of 2 seeds; 0 -> first stage -0.0, one-arb beats S-a in 2 of 2 seeds (gap +632,
     # paper +690). 1e-3 was worse still (-302 euro/week, 600-episode runs).
 
+    per_agent_batches: bool = False  # a mini-batch of its own per agent of a joint group (the arbitrage
+    # paper's Algorithm 1 samples one per sub-agent); False: one draw for the group (each agent's batch is
+    # still uniform). See the README's "Convergence" for what it did.
+    lr_final_factor: float = 1.0  # both learning rates decay geometrically to this factor of their value by the
+    # last episode (1: constant, as the paper)
+
     def __post_init__(self):
         if self.actor_output not in ACTOR_OUTPUTS:
             raise ValueError(f"actor_output {self.actor_output!r}: use one of {ACTOR_OUTPUTS}")
@@ -66,6 +72,7 @@ class HyperParams:
             ("lr_critic", self.lr_critic > 0.0, "must be > 0"),
             ("reward_scale", self.reward_scale > 0.0, "must be > 0"),
             ("actor_reg", self.actor_reg >= 0.0, "must be >= 0"),
+            ("lr_final_factor", 0.0 < self.lr_final_factor <= 1.0, "must be in (0, 1] (1: constant learning rates)"),
             ("hidden_sizes", all(h >= 1 for h in self.hidden_sizes), "must be positive layer widths, e.g. 64,64"),
         ):
             value = getattr(self, name)
@@ -77,6 +84,11 @@ class HyperParams:
         """Whether the actors of `stage` ("primary" or "secondary") squash with a sigmoid (else
         inverted gradients): the one place that reads `actor_output`."""
         return self.actor_output == "sigmoid" or (self.actor_output == "sigmoid-primary" and stage == "primary")
+
+    @property
+    def lr_decay(self) -> float:
+        """Factor that multiplies both learning rates after each episode (`lr_final_factor` at the end)."""
+        return self.lr_final_factor ** (1.0 / max(self.episodes, 1))
 
     @property
     def noise_decay(self) -> float:
@@ -114,6 +126,10 @@ class HyperParams:
                     out[name] = [int(x) for x in value.split(",")]
                 elif isinstance(current, str):
                     out[name] = value
+                elif isinstance(current, bool):
+                    if value.lower() not in ("true", "false", "1", "0"):
+                        raise ValueError("not a truth value")
+                    out[name] = value.lower() in ("true", "1")
                 elif isinstance(current, int):
                     number = float(value)
                     if not number.is_integer():
@@ -122,11 +138,13 @@ class HyperParams:
                 else:
                     out[name] = float(value)
             except ValueError:
-                kind = "comma-separated integers" if isinstance(current, list) else type(current).__name__
+                kind = ("comma-separated integers" if isinstance(current, list) else
+                        "bool (true/false)" if isinstance(current, bool) else type(current).__name__)
                 raise ValueError(f"--set {pair!r}: {name} must be {'an' if kind == 'int' else 'a'} {kind} "
                                  f"(its default is {current!r})") from None
         return HyperParams.from_dict(out)
 
 
 #: Hyperparameters the paper does not give (its extracted text lost them): shown in every config.
-RECONSTRUCTED = ("buffer_size", "lr_actor", "lr_critic", "noise_sigma_final", "hidden_sizes", "reward_scale", "actor_output", "actor_reg")
+RECONSTRUCTED = ("buffer_size", "lr_actor", "lr_critic", "noise_sigma_final", "hidden_sizes", "reward_scale", "actor_output", "actor_reg",
+                 "per_agent_batches", "lr_final_factor")

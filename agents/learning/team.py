@@ -192,6 +192,8 @@ class Team:
                     for key, v in slot.group.update(self.rng).items():
                         stats[f"{slot.name}_{key}"] = v
         self.sigma *= self.hp.noise_decay
+        for slot in self.slots:
+            slot.group.decay_learning_rates()
         return stats
 
     # --- state -----------------------------------------------------------------------------------

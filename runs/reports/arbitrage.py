@@ -42,7 +42,95 @@ STAGE_COL = {"first": "first_stage_eur", "second": "second_stage_eur", "total": 
 
 
 def load(study: Path) -> dict:
-    return load_study(study, list(SCENARIO_LABEL))
+    data = load_study(study, list(SCENARIO_LABEL))
+
+    def per_run(folder: str, suffix: str = "") -> pd.DataFrame:
+        rows = []
+        for f in sorted((Path(study) / folder).glob(f"*-seed*{suffix}.csv")) if (Path(study) / folder).exists() else []:
+            stem = f.stem[:-len(suffix)] if suffix else f.stem
+            sc, _, seed = stem.rpartition("-seed")
+            if seed.isdigit():
+                rows.append(pd.read_csv(f).assign(scenario=sc, seed=int(seed)))
+        return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
+
+    return data | {"constant_prices": per_run("constant_prices"), "responders": per_run("responders"),
+                   "responder_curves": per_run("responders", "-curve")}
+
+
+def every_aggregator_table(cp: pd.DataFrame, resp: pd.DataFrame, scenarios: list[str]) -> pd.DataFrame:
+    """Per scenario and aggregator: the learned policy against constant up-price bids (every seed) and
+    against a trained best responder (the seeds that trained one), € per week on the check weeks.
+
+    best_constant_eur_per_week: the best of the constant bids on the check weeks themselves (chosen
+    where it is scored: an upper bound of what a constant bid earns); validated_constant_eur_per_week:
+    the constant bid that earned most on the validation weeks, scored on the check weeks (a strategy the
+    aggregator could have chosen beforehand); seeds_at_least_constant: seeds in which the learned policy
+    earned at least the validated constant bid (to 0.1 %); responder_gain_eur_per_week / _share: the
+    trained best responder's gain over the learned policy (share of |learned|, at least 1 €; mean over
+    the seeds that trained one)."""
+    from runs.studies.arbitrage_best_response import constant_up_prices
+
+    if cp.empty:
+        return pd.DataFrame()
+    const = list(constant_up_prices(cp))
+    use = cp["use"] if "use" in cp else pd.Series("check", index=cp.index)
+    check, val = cp[use == "check"], cp[use == "validation"]
+    n_weeks = check.groupby(["scenario", "seed"]).week.nunique().rename("weeks")
+    keys = ["scenario", "seed", "aggregator"]
+    per = check.groupby(keys)[["learned_eur", *const]].sum()
+    per["best_constant_eur"] = per[const].max(axis=1)
+    if len(val):
+        choice = val.groupby(keys)[const].sum().idxmax(axis=1)  # the level chosen on the validation weeks
+        per["validated_constant_eur"] = [per.loc[k, choice.loc[k]] if k in choice.index else np.nan for k in per.index]
+    else:
+        per["validated_constant_eur"] = np.nan
+    per = per[["learned_eur", "best_constant_eur", "validated_constant_eur"]].reset_index().merge(
+        n_weeks.reset_index(), on=["scenario", "seed"])
+    for c in ("learned_eur", "best_constant_eur", "validated_constant_eur"):
+        per[c] /= per.weeks
+    ref = per.validated_constant_eur.fillna(per.best_constant_eur)
+    per["ok"] = per.learned_eur >= ref - 1e-3 * ref.abs() - 1e-6
+    rows = []
+    for (sc, agg), d in per.groupby(["scenario", "aggregator"], sort=False):
+        if sc not in scenarios:
+            continue
+        row = {"scenario": sc, "aggregator": int(agg), "seeds": len(d), "learned_eur_per_week": d.learned_eur.mean(),
+               "best_constant_eur_per_week": d.best_constant_eur.mean(),
+               "validated_constant_eur_per_week": d.validated_constant_eur.mean(),
+               "seeds_at_least_constant": int(d.ok.sum())}
+        r = resp[(resp.scenario == sc) & (resp.aggregator == agg)] if len(resp) else resp
+        if len(r):
+            weeks = n_weeks.loc[sc].iloc[0]
+            gain = (r.gain_eur / weeks).mean()
+            row |= {"responder_seeds": len(r), "responder_episodes": int(r.episodes.iloc[0]),
+                    "responder_gain_eur_per_week": gain,
+                    "responder_gain_share": gain / max(abs((r.learned_eur / weeks).mean()), 1.0)}
+        rows.append(row)
+    out = pd.DataFrame(rows)
+    order = {sc: i for i, sc in enumerate(scenarios)}
+    return out.sort_values(["scenario", "aggregator"], key=lambda c: c.map(order) if c.name == "scenario" else c,
+                           ignore_index=True)
+
+
+def convergence_table(curves: pd.DataFrame, scenarios: list[str]) -> pd.DataFrame:
+    """Per scenario: all aggregators' evaluation-week score (mean over seeds) at half, three quarters and
+    the end of training, and the change over the last quarter (share of the end score): near 0 means the
+    training curve has flattened, which is not the same as having reached a best response."""
+    rows = []
+    for sc in scenarios:
+        c = curves[curves.scenario == sc] if len(curves) else curves
+        if c.empty:
+            continue
+        per = c.groupby(["seed", "episode"]).eval_score_eur.sum().unstack(0).mean(1)
+        last = per.index.max()
+
+        def at(frac, per=per, last=last):
+            return float(per.loc[per.index[np.argmin(np.abs(per.index - frac * last))]])
+
+        rows.append({"scenario": sc, "episodes": int(last), "eval_eur_at_50%": at(0.5), "eval_eur_at_75%": at(0.75),
+                     "eval_eur_at_end": at(1.0), "best_eval_eur": float(per.max()),
+                     "last_quarter_change_share": (at(1.0) - at(0.75)) / max(abs(at(1.0)), 1e-9)})
+    return pd.DataFrame(rows)
 
 
 def table1(scores: pd.DataFrame, scenarios: list[str]) -> pd.DataFrame:
@@ -510,6 +598,43 @@ def fig_exploitability(ex: pd.DataFrame, path: Path):
     _save(fig, path)
 
 
+def fig_every_aggregator(ag: pd.DataFrame, path: Path):
+    plt = _plt()
+    scen = list(dict.fromkeys(ag.scenario))
+    fig, axes = plt.subplots(len(scen), 1, figsize=(10, 2.8 * len(scen)), squeeze=False)
+    for ax, sc in zip(axes[:, 0], scen):
+        d = ag[ag.scenario == sc]
+        x = np.arange(len(d))
+        ax.bar(x - 0.27, d.learned_eur_per_week, 0.27, color="tab:gray", label="learned policy")
+        ax.bar(x, d.validated_constant_eur_per_week.fillna(d.best_constant_eur_per_week), 0.27, color="tab:olive",
+               label="constant up price (chosen on the validation weeks)")
+        if "responder_gain_eur_per_week" in d:
+            ax.bar(x + 0.27, d.learned_eur_per_week + d.responder_gain_eur_per_week.fillna(0.0), 0.27,
+                   color="tab:blue", label="trained best responder")
+        ax.set_xticks(x, [f"agg {a}" for a in d.aggregator])
+        ax.set(ylabel="€ per week", title=SCENARIO_LABEL.get(sc, sc))
+        ax.axhline(0, color="k", lw=0.6)
+    axes[0, 0].legend(fontsize=8, ncol=3)
+    fig.suptitle("Each aggregator against the others' learned policies (best-response weeks)")
+    _save(fig, path)
+
+
+def fig_responder_curves(rc: pd.DataFrame, scenarios, path: Path):
+    plt = _plt()
+    scen = [sc for sc in scenarios if sc in set(rc.scenario)]
+    fig, axes = plt.subplots(1, len(scen), figsize=(4.2 * len(scen), 3.6), squeeze=False)
+    for ax, sc in zip(axes[0], scen):
+        d = rc[(rc.scenario == sc) & (rc.seed == rc[rc.scenario == sc].seed.min())]
+        for agg, c in d.groupby("aggregator"):
+            start = c.validation_eur.iloc[0]
+            ax.plot(c.episode, c.validation_eur - start, marker=".", label=f"agg {agg}")
+        ax.axhline(0, color="k", lw=0.6)
+        ax.set(title=SCENARIO_LABEL.get(sc, sc), xlabel="best-responder episode", ylabel="gain on the validation weeks, €")
+    axes[0, -1].legend(fontsize=7, ncol=2)
+    fig.suptitle("Trained best responders: each aggregator learning against the others' frozen policies")
+    _save(fig, path)
+
+
 # ---------------------------------------------------------------------------------------------
 # markdown
 # ---------------------------------------------------------------------------------------------
@@ -694,13 +819,16 @@ class ReportTables:
     markets: pd.DataFrame  # what the learned policies do to the markets (`market_table`)
     exploitability: pd.DataFrame  # aggregator 5 against its best response (`exploitability_table`)
     swap: pd.DataFrame  # the location swap (`swap_table`)
+    aggregators: pd.DataFrame  # every aggregator against constant bids and a trained best responder
+    convergence: pd.DataFrame  # whether the training curves have flattened (`convergence_table`)
     checks: list[dict]  # the paper's findings, reproduced or not (`checks`)
 
 
 #: The file under tables/ of each `ReportTables` table.
 TABLE_FILES = {"table1": "table1_agg5_test_weeks", "table2": "table2_total_profit", "by_week": "table2_by_test_week",
                "paired": "ordering_paired_by_seed", "baselines": "baselines", "markets": "markets",
-               "exploitability": "exploitability_agg5", "swap": "location_swap"}
+               "exploitability": "exploitability_agg5", "swap": "location_swap",
+               "aggregators": "exploitability_every_aggregator", "convergence": "convergence"}
 
 
 def _tables(study: Path, data: dict) -> ReportTables:
@@ -713,7 +841,8 @@ def _tables(study: Path, data: dict) -> ReportTables:
     return ReportTables(table1=t1, table2=t2, by_week=tw, paired=pt,
                         baselines=baseline_table(scores, data["baselines"], scen), markets=market_table(hours),
                         exploitability=exploitability_table(data["best_response"], scen), swap=swap_table(scores),
-                        checks=checks(t1, t2, scores, pt))
+                        aggregators=every_aggregator_table(data["constant_prices"], data["responders"], scen),
+                        convergence=convergence_table(data["curves"], scen), checks=checks(t1, t2, scores, pt))
 
 
 def _write_tables(study: Path, tables: ReportTables) -> None:
@@ -756,6 +885,12 @@ def _figures(study: Path, data: dict, tables: ReportTables) -> dict[str, str]:
     if len(tables.exploitability):
         fig_exploitability(tables.exploitability, f / "fig_exploitability_agg5.png")
         figs["fig_exploitability_agg5.png"] = f"Aggregator {AGG}: learned vs best response"
+    if len(tables.aggregators):
+        fig_every_aggregator(tables.aggregators, f / "fig_exploitability_every_aggregator.png")
+        figs["fig_exploitability_every_aggregator.png"] = "Every aggregator: learned vs constant bids and a trained best responder"
+    if len(data["responder_curves"]):
+        fig_responder_curves(data["responder_curves"], scen, f / "fig_responder_curves.png")
+        figs["fig_responder_curves.png"] = "Trained best responders' evaluation-week curves"
     return figs
 
 
@@ -879,6 +1014,79 @@ def _section_best_response(ex: pd.DataFrame, prof: dict) -> list[str]:
     return L
 
 
+def _clairvoyance_reading(ag: pd.DataFrame, ex: pd.DataFrame) -> list[str]:
+    """Bullets: how much of aggregator 5's hour-by-hour regret its trained best responder recovers (the
+    rest needs what its observations do not tell: each hour's outcome)."""
+    if ag is None or ex is None or ag.empty or ex.empty or "responder_gain_eur_per_week" not in ag:
+        return []
+    out = []
+    for r in ex.itertuples():
+        a = ag[(ag.scenario == r.scenario) & (ag.aggregator == AGG)]
+        if a.empty or a.responder_gain_eur_per_week.isna().all():
+            continue
+        gain = float(a.responder_gain_eur_per_week.iloc[0])
+        const = float(a.validated_constant_eur_per_week.iloc[0] - a.learned_eur_per_week.iloc[0])
+        line = (f"- {SCENARIO_LABEL.get(r.scenario, r.scenario)}: aggregator {AGG}'s trained best responder (seed 0) "
+                f"gains €{gain:,.0f}/week; the hour-by-hour search finds €{r.regret_eur_per_week:,.0f}/week (mean over "
+                f"seeds), the constant bid chosen on the validation weeks €{const:,.0f}/week (mean over seeds)")
+        if gain < 0.5 * const:
+            line += (": the responder does not even find what a constant bid shows, so this learner and budget, not only "
+                     "what the aggregator observes, stand between the learned policy and the search")
+        out.append(line + ".")
+    return out
+
+
+def _section_every_aggregator(ag: pd.DataFrame, cv: pd.DataFrame, prof: dict, ex: pd.DataFrame | None = None) -> list[str]:
+    """Exploitability of every aggregator (constant bids, trained best responders) and whether training
+    has stopped improving."""
+    L = ["\n## Convergence: every aggregator against the others' learned policies\n"]
+    if cv is not None and len(cv):
+        L.append("Training curves (all aggregators' evaluation-week score, mean over seeds): the change over the last "
+                 "quarter of training says whether the curve has flattened.\n")
+        L.append(_md(cv.assign(last_quarter_change_share=100 * cv.last_quarter_change_share)
+                     .rename(columns={"last_quarter_change_share": "last_quarter_change_%"})))
+    if ag is None or ag.empty:
+        L.append("\n(no exploitability check of every aggregator in this profile)")
+        return L
+    budget = prof.get("responder_episodes", 0)
+    val = ", ".join(prof.get("responder_validation_weeks", ()))
+    L.append(f"\nFor each aggregator, everyone else's learned policy is frozen and (1) constant up-price bids are tried "
+             "(its learned withholding and down price, every seed): the best on the best-response weeks themselves (an "
+             "upper bound: chosen where it is scored) and the one that earned most on the validation weeks, scored on the "
+             "best-response weeks (a strategy it could have chosen beforehand; the comparison that counts), and (2) a "
+             f"best responder is trained: its learned actors as the start, fresh critics (fitted alone for the first 10 % "
+             f"of the budget), {budget} training weeks with the learner's own hyperparameters (`runs/best_response.py`); "
+             f"the actor kept is the one that scored best on the validation weeks ({val}; the learned actor included, so "
+             "a gain of exactly 0 means nothing better was found) and it is scored on the best-response weeks. Its gain over the "
+             "learned policy is that aggregator's exploitability as the multi-agent RL literature measures it: what a "
+             "policy seeing the same observations could still add. € per week.\n")
+    show = ag.assign(scenario=ag.scenario.map(lambda s: SCENARIO_LABEL.get(s, s)))
+    if "responder_gain_share" in show:
+        show = show.assign(responder_gain_share=100 * show.responder_gain_share).rename(
+            columns={"responder_gain_share": "responder_gain_%"})
+    L.append(_md(show))
+    L += ["", *_every_aggregator_reading(ag), *_clairvoyance_reading(ag, ex)]
+    return L
+
+
+def _every_aggregator_reading(ag: pd.DataFrame) -> list[str]:
+    """Bullets: how many aggregators learned at least the best constant bid; the largest responder gains."""
+    out = []
+    for sc, d in ag.groupby("scenario", sort=False):
+        n_ok = int((d.seeds_at_least_constant == d.seeds).sum())
+        line = (f"- {SCENARIO_LABEL.get(sc, sc)}: {n_ok} of {len(d)} aggregators earn at least the validated constant "
+                f"bid in every seed ({int(d.seeds_at_least_constant.sum())} of {int(d.seeds.sum())} aggregator-seeds)")
+        if "responder_gain_share" in d and d.responder_gain_share.notna().any():
+            r = d.dropna(subset=["responder_gain_share"])
+            worst = r.loc[r.responder_gain_share.idxmax()]
+            within = int((r.responder_gain_share <= 0.10).sum())
+            line += (f"; a trained best responder gains at most 10 % for {within} of {len(r)} (largest: aggregator "
+                     f"{int(worst.aggregator)}, {100 * worst.responder_gain_share:+.0f} %, "
+                     f"€{worst.responder_gain_eur_per_week:,.0f}/week)")
+        out.append(line + ".")
+    return out
+
+
 def _section_swap(sw: pd.DataFrame) -> list[str]:
     L = ["\n## Location swap (paper Fig. 12)\n"]
     if len(sw):
@@ -894,7 +1102,8 @@ def _section_figures(figs: dict[str, str]) -> list[str]:
     for name, cap in figs.items():
         L.append(f"### {cap}\n\n![{cap}](figures/{name})\n")
     L.append("Tidy CSVs behind the tables: `tables/`; per-run scores and hours: `eval/`, `baselines/`; "
-             "training curves: `runs/*/seed*/train_curve.csv`; best-response hours: `best_response/`.")
+             "training curves: `runs/*/seed*/train_curve.csv`; best-response hours: `best_response/`; every aggregator's "
+             "constant-bid check: `constant_prices/`; trained best responders: `responders/`.")
     return L
 
 
@@ -914,8 +1123,12 @@ def reading(tables: ReportTables, prof: dict) -> str:
         parts.append("All aggregators' profit per test week: " + ", ".join(f"{sc} €{x:,.0f}" for sc, x in v.items()) + ".")
     if len(ex):
         parts.append("Aggregator 5's learned strategy leaves " + ", ".join(
-            f"{100 * r.regret_share:.0f} % ({r.scenario})" for r in ex.itertuples()) + " of its best response's "
-            "profit unclaimed: the learned bids are still far from equilibrium.")
+            f"{100 * r.regret_share:.0f} % ({r.scenario})" for r in ex.itertuples()) + " of its hour-by-hour best "
+            "response's profit unclaimed.")
+    ag = tables.aggregators
+    if len(ag):
+        parts.append("Every aggregator against the others' learned policies: " + " ".join(_every_aggregator_reading(ag))
+                     .replace("- ", "").replace("\n", " "))
     return " ".join(parts)
 
 
@@ -931,6 +1144,7 @@ def build_report(study: Path) -> Path:
     L = [*_section_intro(data), *_section_findings(tables, data["scores"], prof), *_section_table1(tables.table1),
          *_section_table2(tables.table2, tables.paired, tables.by_week), *_section_markets(tables.markets),
          *_section_baselines(tables.baselines), *_section_best_response(tables.exploitability, prof),
+         *_section_every_aggregator(tables.aggregators, tables.convergence, prof, tables.exploitability),
          *_section_swap(tables.swap), *_section_figures(figs)]
     path = study / "report.md"
     path.write_text("\n".join(L) + "\n")

@@ -1,7 +1,7 @@
 """The P2P study's report: every method's community cost and peak over the test days beside the
 centralised optimum, per cluster, training curves and wall-clock, a typical day, the distribution of
 household savings, unmet EV energy and comfort, the paper's three claims judged on our data, and
-the exploitability of MADDPG-PS (sampled households' best responses). Reads only the study folder (`python -m runs.report DIR` rebuilds it)."""
+the exploitability of MADDPG-PS (sampled households' LP best responses and trained best responders). Reads only the study folder (`python -m runs.report DIR` rebuilds it)."""
 
 from __future__ import annotations
 
@@ -36,6 +36,11 @@ def load(study: Path) -> dict:
           for f in sorted(checks.glob("household_br_seed*.csv"))] if checks.exists() else []
     br = [b for b in br if len(b)]
     data["household_br"] = pd.concat(br, ignore_index=True) if br else pd.DataFrame()
+    files = sorted(checks.glob("household_responders_seed*.csv")) if checks.exists() else []
+    for key, curve in (("responders", False), ("responder_curves", True)):
+        frames = [pd.read_csv(f).assign(seed=int(f.stem.rpartition("seed")[2].removesuffix("-curve")))
+                  for f in files if f.stem.endswith("-curve") == curve]
+        data[key] = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
     return data
 
 
@@ -124,6 +129,31 @@ def exploitability_table(br: pd.DataFrame) -> pd.DataFrame:
                      "regret_eur_per_day": g.regret_eur.mean(),
                      "price_taker_regret_eur_per_day": (g.learned_cost_eur - g.lp_cost_eur).mean(),
                      "share_positive_regret": (g.regret_eur > 0).mean()})
+    return pd.DataFrame(rows)
+
+
+def responder_table(rs: pd.DataFrame, br: pd.DataFrame) -> pd.DataFrame:
+    """Per cluster (and all together), the trained best responders (`checks/household_responders_seed*.csv`,
+    one household per cluster and seed): how many, their learned cost and the responder's, both € per
+    household and day over the scoring days; the gain = learned cost - responder cost (+ = the responder
+    pays less: the learned policy leaves that much), also as % of the learned cost's magnitude; how
+    many kept the learned actor (best_episode 0: nothing better found on the validation weeks); and the
+    same households' LP regret from the LP check (`household_regrets`; same sign: + = the LP saves)."""
+    r = rs.assign(learned_cost=-rs.learned_eur / rs.days, responder_cost=-rs.responder_eur / rs.days,
+                  gain=rs.gain_eur / rs.days)
+    if len(br):
+        lp = household_regrets(br)[["seed", "household", "regret_eur"]].rename(columns={"household": "participant"})
+        r = r.merge(lp, on=["seed", "participant"], how="left")
+    else:
+        r = r.assign(regret_eur=np.nan)
+    rows = []
+    for cluster, g in [*r.groupby("cluster", sort=True), ("all", r)]:
+        rows.append({"cluster": cluster, "households": len(g), "episodes": int(g.episodes.max()),
+                     "learned_cost_eur_per_day": g.learned_cost.mean(), "responder_cost_eur_per_day": g.responder_cost.mean(),
+                     "gain_eur_per_day": g.gain.mean(),
+                     "gain_pct_of_learned_cost": 100 * g.gain.mean() / max(abs(g.learned_cost.mean()), 1e-9),
+                     "kept_learned": int((g.best_episode == 0).sum()),
+                     "lp_regret_eur_per_day": g.regret_eur.mean()})
     return pd.DataFrame(rows)
 
 
@@ -296,7 +326,8 @@ def fig_savings(s: pd.Series, path: Path):
 # ---------------------------------------------------------------------------------------------
 # the report
 # ---------------------------------------------------------------------------------------------
-def reading(mt: pd.DataFrame, cl: list[dict], prof: dict, ex: pd.DataFrame | None = None) -> str:
+def reading(mt: pd.DataFrame, cl: list[dict], prof: dict, ex: pd.DataFrame | None = None,
+            rt: pd.DataFrame | None = None) -> str:
     """One paragraph for the index of studies (`runs.index`): costs, peaks and the paper's claims."""
     parts = [f"300 households in DER clusters trade on a mid-market-rate platform with a peak penalty; MADDPG with "
              f"parameter sharing per cluster and its variants ({prof.get('episodes', '?')} training days x "
@@ -317,7 +348,36 @@ def reading(mt: pd.DataFrame, cl: list[dict], prof: dict, ex: pd.DataFrame | Non
         a = ex.set_index("cluster").loc["all"]
         parts.append(f"A sampled household's LP best response, everyone else fixed, saves it {a.regret_eur_per_day:,.2f} "
                      f"€/day on average ({100 * a.share_positive_regret:.0f} % of households gain).")
+    if rt is not None and len(rt):
+        a = rt.set_index("cluster").loc["all"]
+        parts.append(f"A best responder trained for {int(a.episodes):,} days (one household per cluster, everyone else "
+                     f"frozen) gains it {a.gain_eur_per_day:,.2f} €/day ({a.gain_pct_of_learned_cost:+.1f} % of its "
+                     f"learned cost; {int(a.kept_learned)} of {int(a.households)} found nothing better).")
     return " ".join(parts)
+
+
+def _section_responders(rt: pd.DataFrame, rs: pd.DataFrame, prof: dict) -> list[str]:
+    """The trained best responders: what they are, and their table beside the LP regret."""
+    validation = ", ".join(prof.get("responder_validation_weeks") or ["eval:1"])
+    weeks = ", ".join(sorted(set(" ".join(rs.weeks.astype(str)).split())))
+    return [
+        "### Trained best responders\n",
+        (f"The standard multi-agent RL measure of exploitability: for one household per learning cluster (the first of "
+        f"the LP check's sample, so the same household's LP regret stands beside it) everyone else's learned policy is "
+        f"frozen and the household's own policy keeps training alone for {int(rt.episodes.max()):,} random training "
+        "days with the learner's own hyperparameters (`runs/best_response.py`): its actor starts from its cluster's "
+        "learned shared actor, its critics are fresh (fitted alone for a warm-up first). Every eighth of the budget "
+        f"it is scored on the validation week(s) {validation} and the best-scoring actor is kept, the learned one "
+        f"(day 0) included; it is then scored on the check's days ({weeks}) against the learned household, from the "
+        "same start states. Gain = learned cost - responder cost, € per household and day: **+ = the responder pays "
+        "less**, i.e. the learned policy leaves that much on the table (the LP regret beside it has the same sign); "
+        "`gain_pct_of_learned_cost`: % of the learned cost's magnitude; `kept_learned`: responders that kept the "
+        "learned actor (gain 0: nothing better found). The responder sees only what the learned policy sees and has no "
+        "foresight, so its gain is a lower bound on what the household could gain within its observations; the LP "
+        "plans the day with perfect foresight but as a price-taker. MADDPG-PS (`checks/household_responders_seed*.csv`, "
+        "curves in `-curve.csv`):\n"),
+        md_table(rt, "{:,.3f}"),
+    ]
 
 
 def build_report(study: Path) -> Path:
@@ -334,8 +394,10 @@ def build_report(study: Path) -> Path:
     cl = claims(days, mt, mt_train) if len(mt) else []
     br = data["household_br"]
     ex = exploitability_table(br) if len(br) else pd.DataFrame()
+    rs = data["responders"]
+    rt = responder_table(rs, br) if len(rs) else pd.DataFrame()
     for name, df in (("methods_test_days", mt), ("methods_training_days", mt_train), ("clusters", ct),
-                     ("days", days), ("optimum_days", opt), ("exploitability", ex)):
+                     ("days", days), ("optimum_days", opt), ("exploitability", ex), ("responders", rt)):
         if len(df):
             df.to_csv(study / "tables" / f"{name}.csv", index=False, float_format="%.6g")
     if len(sv):
@@ -389,9 +451,10 @@ def build_report(study: Path) -> Path:
     if len(sv):
         L.append(f"\nHousehold savings with MADDPG-PS against no P2P with rules: median {sv.median():.3f} €/day, "
                  f"{100 * (sv < 0).mean():.0f} % of households worse off (table `household_savings.csv`).")
+    if len(ex) or len(rt):
+        L.append("\n## Exploitability\n")
     if len(ex):
         weeks = ", ".join(sorted(br.week.unique()))
-        L.append("\n## Exploitability\n")
         L.append("For a sample of learning households per cluster, each checked day is replayed with one household "
                  "playing its own perfect-foresight LP schedule, planned as a price-taker at the MMR prices (and the "
                  "peak-penalty share per kWh imported) it faced under the learned policies, while everyone else keeps "
@@ -402,12 +465,14 @@ def build_report(study: Path) -> Path:
         L.append(f"MADDPG-PS, {weeks}, € per household and day (mean over each household's checked days; "
                  f"`checks/household_br_seed*.csv`):\n")
         L.append(md_table(ex, "{:,.3f}"))
+    if len(rt):
+        L += ["", *_section_responders(rt, rs, prof)]
     L.append("\n## Figures\n")
     for name, cap in figs.items():
         L.append(f"### {cap}\n\n![{cap}](figures/{name})\n")
     path = study / "report.md"
     path.write_text("\n".join(L) + "\n")
-    (study / "reading.md").write_text(reading(mt, cl, prof, ex) + "\n")
+    (study / "reading.md").write_text(reading(mt, cl, prof, ex, rt) + "\n")
     return path
 
 

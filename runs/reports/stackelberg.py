@@ -2,7 +2,7 @@
 against retail only, with the share of followers worse off), P2P volume and price, the aggregator's
 imbalance, the community's peak and training time over the test days; what the leader-follower order
 buys over simultaneous moves; the exact Stackelberg solution of the small instance beside the
-learned leader; the exploitability of both levels. Reads only the study folder (`python -m
+learned leader; the exploitability of both levels (best responses searched, and trained). Reads only the study folder (`python -m
 runs.report DIR` rebuilds it)."""
 
 from __future__ import annotations
@@ -44,6 +44,11 @@ def load(study: Path) -> dict:
     data |= {"exact_grid": read("exact_grid.csv"), "exact_days": read("exact_days.csv"),
              "replayed": read("learned_prices_replayed_seed*.csv"), "leader_br": read("leader_br_seed*.csv"),
              "follower_br": read("follower_br_seed*.csv")}
+    files = sorted(checks.glob("responders_seed*.csv")) if checks.exists() else []
+    for key, curve in (("responders", False), ("responder_curves", True)):
+        frames = [pd.read_csv(f).assign(seed=int(f.stem.rpartition("seed")[2].removesuffix("-curve")))
+                  for f in files if f.stem.endswith("-curve") == curve]
+        data[key] = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
     return data
 
 
@@ -164,6 +169,39 @@ def system_cost(days: pd.DataFrame) -> pd.DataFrame:
     return per
 
 
+def responder_table(rs: pd.DataFrame, lbr: pd.DataFrame, fbr: pd.DataFrame) -> pd.DataFrame:
+    """The trained best responders (`checks/responders_seed*.csv`): per kind, the leader and each
+    follower cluster (and all followers), over the seeds that trained them. The leader's measure is its
+    profit, a follower's its cost, € per participant and day over the scoring days; gain_eur_per_day:
+    + = the responder does better (earns more, pays less) than the learned policy, also as % of the
+    learned value's magnitude; kept_learned: responders that kept the learned actor (nothing better found
+    on the validation weeks); check_regret_eur_per_day: the searched best responses of the same seeds
+    (same sign): the leader's hour-by-hour regret, the LP regret of the follower check's sample of that
+    cluster (not necessarily the same followers)."""
+    r = rs.assign(participant=rs.participant.astype(str))
+    leader = r.cluster == "leader"
+    sign = np.where(leader, 1.0, -1.0)  # profit for the leader, cost for a follower
+    r = r.assign(learned=sign * r.learned_eur / r.days, responder=sign * r.responder_eur / r.days, gain=r.gain_eur / r.days)
+    seeds = set(r.seed)
+    lr = lbr[lbr.seed.isin(seeds)] if len(lbr) else lbr
+    fr = fbr[fbr.seed.isin(seeds)] if len(fbr) else fbr
+    groups = [("leader", r[leader], lr.regret_eur.mean() if len(lr) else np.nan)]
+    for cluster, g in r[~leader].groupby("cluster", sort=True):
+        groups.append((cluster, g, fr[fr.cluster == cluster].regret_eur.mean() if len(fr) else np.nan))
+    if (~leader).any():
+        groups.append(("all followers", r[~leader], fr.regret_eur.mean() if len(fr) else np.nan))
+    rows = []
+    for who, g, regret in groups:
+        if g.empty:
+            continue
+        rows.append({"who": who, "participants": len(g), "measure": "profit" if who == "leader" else "cost",
+                     "episodes": int(g.episodes.max()), "learned_eur_per_day": g.learned.mean(),
+                     "responder_eur_per_day": g.responder.mean(), "gain_eur_per_day": g.gain.mean(),
+                     "gain_pct_of_learned": 100 * g.gain.mean() / max(abs(g.learned.mean()), 1e-9),
+                     "kept_learned": int((g.best_episode == 0).sum()), "check_regret_eur_per_day": regret})
+    return pd.DataFrame(rows)
+
+
 def claims(days: pd.DataFrame, vr: pd.DataFrame) -> list[dict]:
     """The abstract's claim, that coordinating the two levels as a Stackelberg game "enhances market
     performance", judged against the simultaneous-move and no-leader baselines on the system's cost
@@ -204,7 +242,8 @@ def claims(days: pd.DataFrame, vr: pd.DataFrame) -> list[dict]:
     return out
 
 
-def reading(mt: pd.DataFrame, cl: list[dict], ex: pd.DataFrame, lbr: pd.DataFrame, prof: dict) -> str:
+def reading(mt: pd.DataFrame, cl: list[dict], ex: pd.DataFrame, lbr: pd.DataFrame, prof: dict,
+            rt: pd.DataFrame | None = None) -> str:
     """One paragraph for the index of studies (`runs.index`)."""
     parts = [f"An aggregator (leader, DDPG) sets retail prices and trades day-ahead; 50 prosumers (followers, "
              f"MADDPG-PS per cluster) trade in P2P double auctions ({prof.get('episodes', '?')} training days x "
@@ -228,6 +267,17 @@ def reading(mt: pd.DataFrame, cl: list[dict], ex: pd.DataFrame, lbr: pd.DataFram
         regret = lbr.best_response_profit_eur.sum() - lbr.learned_profit_eur.sum()
         parts.append(f"The learned leader leaves {100 * regret / max(abs(lbr.best_response_profit_eur.sum()), 1e-9):.0f} % "
                      "of its hour-by-hour best response's profit unclaimed.")
+    if rt is not None and len(rt):
+        t = rt.set_index("who")
+        said = []
+        if "leader" in t.index:
+            said.append(f"the leader {t.loc['leader', 'gain_eur_per_day']:,.2f} €/day "
+                        f"({t.loc['leader', 'gain_pct_of_learned']:+.1f} % of its learned profit)")
+        if "all followers" in t.index:
+            said.append(f"a sampled follower {t.loc['all followers', 'gain_eur_per_day']:,.2f} €/day "
+                        f"({t.loc['all followers', 'gain_pct_of_learned']:+.1f} % of its learned cost)")
+        parts.append(f"A best responder trained for {int(rt.episodes.max()):,} days against everyone else's frozen "
+                     f"policies gains {' and '.join(said)}.")
     return " ".join(parts)
 
 
@@ -373,6 +423,33 @@ def _followers(hours: pd.DataFrame) -> dict[str, int]:
     return h.groupby("method").households.sum().to_dict()
 
 
+def _section_responders(rt: pd.DataFrame, rs: pd.DataFrame, prof: dict) -> list[str]:
+    """The trained best responders: what they are, and their table beside the searched best responses."""
+    validation = ", ".join(prof.get("responder_validation_weeks") or ["eval:1"])
+    weeks = ", ".join(sorted(set(" ".join(rs.weeks.astype(str)).split())))
+    return [
+        "### Trained best responders\n",
+        ("The standard multi-agent RL measure of exploitability, for the leader and a seeded sample of followers "
+         "(one per learning cluster unless the profile says more; the same followers for every seed): everyone else's "
+         f"learned policy is frozen and the participant's own policy keeps training alone for {int(rt.episodes.max()):,} "
+         "random training days with the learner's own hyperparameters (`runs/best_response.py`; every role updates "
+         "`updates_per_episode` times a day, the leader included): its actor starts from its learned actor (a "
+         "follower's: its cluster's shared one), its critics are fresh (fitted alone for a warm-up first). Every eighth "
+         f"of the budget it is scored on the validation week(s) {validation} and the best-scoring actor is kept, the "
+         f"learned one (day 0) included; it is then scored on the checks' days ({weeks}) against the learned "
+         "participant, from the same start states. The leader's measure is its profit, a follower's its cost, € per "
+         "participant and day; **gain + = the responder does better** (the leader earns more, a follower pays less), "
+         "the same sign as the searched best responses' regret beside it (`check_regret_eur_per_day`: the leader's "
+         "hour-by-hour search on the same seeds; for followers the LP check's sample of that cluster, not necessarily "
+         "the same followers). `gain_pct_of_learned`: % of the learned value's magnitude; `kept_learned`: responders "
+         "that kept the learned actor (gain 0: nothing better found). The responder sees only what the learned policy "
+         "sees, so its gain is a lower bound on what the participant could gain within its observations; the grid "
+         "search and the LP act with perfect knowledge of the day. `checks/responders_seed*.csv`, curves in "
+         "`-curve.csv`:\n"),
+        md_table(rt, "{:,.3f}"),
+    ]
+
+
 def build_report(study: Path) -> Path:
     study = Path(study)
     data = load(study)
@@ -390,9 +467,12 @@ def build_report(study: Path) -> Path:
     po = paired_orders(days) if len(days) else pd.DataFrame()
     ex = exact_table(data["exact_days"], data["replayed"], data["exact_grid"])
     lbr, fbr = data["leader_br"], data["follower_br"]
+    rs = data["responders"]
+    rt = responder_table(rs, lbr, fbr) if len(rs) else pd.DataFrame()
     cl = claims(days, vr) if len(days) else []
     for name, df in (("methods_test_days", mt), ("clusters", ct), ("days", days), ("versus_retail_only", vr),
-                     ("stackelberg_vs_simultaneous", po), ("exact_solution", ex), ("follower_costs", fc)):
+                     ("stackelberg_vs_simultaneous", po), ("exact_solution", ex), ("follower_costs", fc),
+                     ("responders", rt)):
         if len(df):
             df.to_csv(study / "tables" / f"{name}.csv", index=name == "follower_costs", float_format="%.6g")
 
@@ -456,10 +536,11 @@ def build_report(study: Path) -> Path:
                  "small-instance leader's own hourly prices against the same LP followers; `learned_profit`: what it "
                  "earned against its learned followers.\n")
         L.append(md_table(ex, "{:,.3f}"))
+    if len(lbr) or len(fbr) or len(rt):
+        L.append("\n## Exploitability\n")
     if len(lbr):
         per = lbr.groupby("seed")[["learned_profit_eur", "best_response_profit_eur"]].sum()
         per["regret_pct"] = 100 * (per.best_response_profit_eur - per.learned_profit_eur) / per.learned_profit_eur.abs()
-        L.append("\n## Exploitability\n")
         L.append("The leader's hour-by-hour best response with the followers' learned policies fixed (a lower bound "
                  "on its true best response), over the checked days:\n")
         L.append(md_table(per.reset_index(), "{:,.2f}"))
@@ -469,6 +550,8 @@ def build_report(study: Path) -> Path:
                  f"{fbr.regret_eur.median():.3f}, {100 * (fbr.regret_eur > 0).mean():.0f} % of "
                  f"{len(fbr)} followers could have done better; negative: the learned follower beat the retail-price LP "
                  "by trading in the auction.\n")
+    if len(rt):
+        L += _section_responders(rt, rs, prof)
     L.append("\n## Figures\n")
     for name, cap in figs.items():
         L.append(f"### {cap}\n\n![{cap}](figures/{name})\n")
@@ -477,5 +560,5 @@ def build_report(study: Path) -> Path:
              "`leader_best_response`, `follower_best_response`). Tidy CSVs: `tables/`, `checks/`, `eval/`.")
     path = study / "report.md"
     path.write_text("\n".join(L) + "\n")
-    (study / "reading.md").write_text(reading(mt, cl, ex, lbr, prof) + "\n")
+    (study / "reading.md").write_text(reading(mt, cl, ex, lbr, prof, rt) + "\n")
     return path

@@ -192,3 +192,51 @@ def summarise_best_response(df: pd.DataFrame) -> pd.DataFrame:
     g["regret_prices_only_eur"] = g["best_prices_only_eur"] - g["learned_eur"]
     g["regret_eur"] = g["best_eur"] - g["learned_eur"]
     return g.reset_index()
+
+
+def constant_prices(scenario, learned, weeks: list[str], aggregators=None, grid: SearchGrid = COARSE, seed: int = 0,
+                    max_hours: int | None = None) -> pd.DataFrame:
+    """Every aggregator's (default: all) learned reward per hour and what each constant up-price bid
+    would have earned instead (its learned withholding and down price, everyone else learned): the
+    simplest strategy an aggregator could play from its own observations. One row per aggregator and
+    hour with `up_at_<price>_eur` columns, as in `best_response` (`summarise_constant_prices`)."""
+    from model import dataset
+
+    learned.explore = False
+    rows = []
+    ids = list(aggregators) if aggregators is not None else None
+    for agg in ids if ids is not None else list(make_model(scenario, learned, seed).scenario.aggregator_ids):
+        model = make_model(scenario, learned, seed)
+        search = HourSearch(model, learned, agg, grid)
+        k, probe = search.k, search.probe
+        for label in weeks:
+            model.design.cold_start()
+            model.reset_week(dataset.resolve_week(label)[0])
+            while model.running and (max_hours is None or model.hour_of_week < max_hours):
+                probe.a1 = probe.prices = None
+                h = model.clear_hour()
+                row = {"week": label, "hour_of_week": model.hour_of_week, "aggregator": agg,
+                       "learned_eur": float(h.lem.r1[k] + h.balancing.r2[k])}
+                active = bool(bought_flexibility(h.lfm.up_mw.sum() + h.lfm.dn_mw.sum()))
+                dn = float(h.lfm.bid_eur_mwh[k, 1])
+                lem = search.lem_stage(None) if active else None
+                for lev in search.levels:
+                    v = search.lfm_value(lem, np.array([lev, dn]))[0] if active else row["learned_eur"]
+                    row[f"{UP_AT_PREFIX}{lev:.4g}{UP_AT_SUFFIX}"] = v
+                rows.append(row)
+                probe.a1 = probe.prices = None
+                model.step()
+    return pd.DataFrame(rows)
+
+
+def summarise_constant_prices(df: pd.DataFrame) -> pd.DataFrame:
+    """Per aggregator, over all weeks: the learned total, the best constant up-price bid's total and
+    price, and the shortfall of the learned policy (best constant - learned; > 0: it learned worse than
+    a constant bid)."""
+    prices = constant_up_prices(df)
+    const = list(prices)
+    g = df.groupby("aggregator", sort=True)[["learned_eur", *const]].sum()
+    out = pd.DataFrame({"learned_eur": g["learned_eur"], "best_constant_up_eur": g[const].max(axis=1),
+                        "best_constant_up_eur_mwh": g[const].idxmax(axis=1).map(prices)})
+    out["shortfall_eur"] = out["best_constant_up_eur"] - out["learned_eur"]
+    return out.reset_index()

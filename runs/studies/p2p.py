@@ -12,6 +12,10 @@ Folder layout under --out:
   optimum/<scenario>.csv        the optimum's cost parts and peak per day
   checks/household_br_seed<k>.csv  the exploitability check of each MADDPG-PS seed: sampled households'
                                 best responses, everyone else fixed (`runs.studies.p2p_checks`)
+  checks/household_responders_seed<k>.csv  the same seeds' trained best responders: one household per
+                                learning cluster learns against everyone else's frozen policy
+                                (`runs.best_response`), its gain on the check's weeks; and
+                                -curve.csv, each one's score on the validation weeks while it trains
   tables/, figures/, report.md, study.json
 """
 
@@ -22,12 +26,15 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
+from model.atomic import write_csv_atomic
 from runs.executor import Job
 from runs.study import Method, Profile, evaluate_rules, train_and_evaluate
 
 SCENARIO, NO_PEAK = "p2p-mmr", "p2p-mmr-nopeak"
+DAYS_PER_WEEK = 7  # a household design's week: seven one-day episodes
 
 
 METHODS = {
@@ -51,23 +58,28 @@ class P2PProfile(Profile):
     #: households sampled per learning cluster
     br_weeks: tuple[str, ...] = ("test:2",)
     br_per_cluster: int = 4
+    #: trained best responders (`runs.best_response`) for one household per learning cluster of that
+    #: check's sample: training days each (0: none), and the weeks their actor is chosen on
+    responder_episodes: int = 0
+    responder_validation_weeks: tuple[str, ...] = ("eval:1",)
 
 
 PROFILES = {
     "quick": P2PProfile(
         "quick", (SCENARIO, NO_PEAK), episodes=1200, seeds=2, eval_every=100, checkpoint_every=300,
-        unshared_episodes=150,
+        unshared_episodes=150, responder_episodes=300,
         note="1,200 training days per learner (the paper's episode count is not in its abstract), 2 seeds; MADDPG "
              "without sharing trains 150 days (~8x slower per day), enough to compare its training time per day",
     ),
     "paper": P2PProfile(
         "paper", (SCENARIO, NO_PEAK), episodes=6000, seeds=3, eval_every=200, checkpoint_every=500,
-        unshared_episodes=1500, br_weeks=("test:2", "test:8"), br_per_cluster=8,
+        unshared_episodes=1500, br_weeks=("test:2", "test:8"), br_per_cluster=8, responder_episodes=1000,
         note="6,000 training days per learner, 3 seeds",
     ),
     "tiny": P2PProfile(
         "tiny", (SCENARIO, NO_PEAK), episodes=2, seeds=1, eval_every=1, checkpoint_every=1, eval_weeks=("test:1", "eval:1"),
-        unshared_episodes=2, train_check_weeks=("train:2",), br_per_cluster=1, note="smoke test of the pipeline: 2 days of training, 1 test week; its numbers mean nothing",
+        unshared_episodes=2, train_check_weeks=("train:2",), br_per_cluster=1, responder_episodes=2,
+        note="smoke test of the pipeline: 2 days of training, 1 test week; its numbers mean nothing",
     ),
 }
 
@@ -83,7 +95,8 @@ def _weeks(profile: P2PProfile, learned: bool = False) -> list[str]:
 
 def learned_job(out: str, profile: P2PProfile, method: str, seed: int, episodes: int, device: str, resume: bool) -> dict:
     """Train one method and seed, then evaluate it on the test weeks and the evaluation week; for
-    MADDPG-PS also its exploitability check (checks/household_br_seed<k>.csv)."""
+    MADDPG-PS also its exploitability checks (checks/household_br_seed<k>.csv, and with
+    `profile.responder_episodes` checks/household_responders_seed<k>.csv)."""
     m = METHODS[method]
     if m.learner == "maddpg" and profile.unshared_episodes:
         episodes = min(episodes, profile.unshared_episodes)
@@ -99,8 +112,70 @@ def learned_job(out: str, profile: P2PProfile, method: str, seed: int, episodes:
             # the same households for every seed (the sample's own seed is 0)
             household_best_response(run_dir, list(profile.br_weeks), profile.br_per_cluster).to_csv(
                 f, index=False, float_format="%.6g")
-        timings["checks_s"] = time.perf_counter() - t0
+        t1 = time.perf_counter()
+        timings["checks_s"] = t1 - t0
+        f = Path(out) / "checks" / f"household_responders_seed{seed}.csv"
+        if profile.responder_episodes and profile.br_weeks and not (resume and f.exists()):
+            from runs.training import make_model
+
+            weeks = list(profile.br_weeks)
+            households = responder_households(make_model(m.scenario, "rule", 0).design, profile.br_per_cluster)
+            train_responders(run_dir, f, [(i, cluster, weeks) for i, cluster in households], profile.responder_episodes,
+                             profile.responder_validation_weeks)
+        timings["responders_s"] = time.perf_counter() - t1
     return timings
+
+
+def responder_households(design, per_cluster: int) -> list[tuple[int, str]]:
+    """(household, cluster) for the trained best responders: in each learning cluster the first (lowest
+    row) of the households the LP check samples (`p2p_checks.sample_households`, its seed 0), so each
+    responder's gain stands beside the same household's LP regret."""
+    from runs.studies.p2p_checks import sample_households
+
+    groups = design.participant_groups()
+    first: dict[str, int] = {}
+    for i in sample_households(design, per_cluster, 0):  # sorted rows
+        first.setdefault(groups[i], int(i))
+    return [(i, cluster) for cluster, i in first.items()]
+
+
+def train_responders(run_dir: Path, path: Path, participants: list[tuple], episodes: int,
+                     validation_weeks: tuple[str, ...]) -> pd.DataFrame:
+    """Train a best responder (`runs.best_response.train_best_response`) for each of `participants`,
+    (participant id, its cluster, the weeks it is scored on), against everyone else's frozen learned
+    policy of the run in `run_dir`: `episodes` training days with the run's own hyperparameters, the
+    actor kept the one that scored best on `validation_weeks` (the learned one included). Writes `path`
+    (also the Stackelberg study's), one row per participant:
+
+        participant, cluster, weeks, days (scored), learned_eur, responder_eur (its score over those
+        days: a household's reward = - its cost, a leader's profit), gain_eur = responder - learned
+        (+ = the responder does better: pays less or earns more), gain_share (of |learned_eur|),
+        episodes, best_episode (0: no actor beat the learned one), seconds
+
+    and its -curve.csv (participant, cluster, episode, validation_eur), written first: the table's
+    presence means the check finished. Returns the table."""
+    from agents.learning.hyperparams import HyperParams
+    from runs.best_response import train_best_response
+    from runs.training import load_trained_policy
+
+    rows, curves = [], []
+    for participant, cluster, weeks in participants:
+        learned, meta = load_trained_policy(run_dir)  # a fresh copy: nothing of one responder reaches the next
+        r = train_best_response(meta["scenario_arg"], learned, participant, episodes,
+                                HyperParams.from_dict(meta["hyperparams"]), list(weeks), seed=meta["seed"],
+                                curve_weeks=tuple(validation_weeks))
+        curves += [{"participant": participant, "cluster": cluster, "episode": e, "validation_eur": v}
+                   for e, v in r.pop("curve")]
+        learned_eur = r["learned_eur"]
+        rows.append({"participant": participant, "cluster": cluster, "weeks": " ".join(weeks),
+                     "days": DAYS_PER_WEEK * len(weeks), "learned_eur": learned_eur, "responder_eur": r["responder_eur"],
+                     "gain_eur": r["gain_eur"], "gain_share": r["gain_eur"] / abs(learned_eur) if learned_eur else np.nan,
+                     "episodes": r["episodes"], "best_episode": r["best_episode"], "seconds": r["seconds"]})
+    table = pd.DataFrame(rows)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_csv_atomic(path.with_name(path.stem + "-curve.csv"), pd.DataFrame(curves))
+    write_csv_atomic(path, table)  # last: its presence means the check finished
+    return table
 
 
 def baseline_job(out: str, profile: P2PProfile, method: str) -> dict:

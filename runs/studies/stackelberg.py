@@ -18,13 +18,16 @@ Checks:
                       learned small-instance leader's posted prices, replayed against the LP followers
   exploitability      for each learned `stackelberg` seed: the leader's hour-by-hour best response
                       with the followers' policies fixed, and a sample of followers' best responses
-                      with everyone else fixed (`leader_best_response`, `follower_best_response`)
+                      with everyone else fixed (`leader_best_response`, `follower_best_response`);
+                      and trained best responders (`runs.best_response`) for the leader and a seeded
+                      sample of followers per cluster, each learning against everyone else's frozen policy
 
 Folder layout under --out:
   runs/<method>/seed<k>/        training run folders (`localmarl train`)
   eval/<method>/seed<k>/        scores.csv (per participant and week), hours.csv (per hour and cluster)
   checks/exact_grid.csv, exact_days.csv, learned_prices_replayed.csv
   checks/leader_br_seed<k>.csv, follower_br_seed<k>.csv
+  checks/responders_seed<k>.csv (+ -curve.csv)  the trained best responders' gains (`p2p.train_responders`)
   tables/, figures/, report.md, study.json
 """
 
@@ -61,23 +64,30 @@ class StackelbergProfile(Profile):
     leader_br_grid: int = 6
     follower_br_weeks: tuple[str, ...] = ("test:2",)
     follower_br_sample: int = 8
+    #: trained best responders (`runs.best_response`) for the leader and `responder_per_cluster` seeded
+    #: followers of each learning cluster: training days each (0: none), and the weeks their actor is chosen on
+    responder_episodes: int = 0
+    responder_per_cluster: int = 1
+    responder_validation_weeks: tuple[str, ...] = ("eval:1",)
 
 
 PROFILES = {
     "quick": StackelbergProfile(
         "quick", (SCENARIO, SIMULTANEOUS, SMALL), episodes=1500, seeds=4, eval_every=100, checkpoint_every=500,
+        responder_episodes=300,
         note="1,500 training days per learned method (the abstract gives no episode count), 4 seeds (the paired "
              "Stackelberg-simultaneous comparison needs them: their gap is of the order of the seeds' spread)",
     ),
     "paper": StackelbergProfile(
         "paper", (SCENARIO, SIMULTANEOUS, SMALL), episodes=6000, seeds=5, eval_every=200, checkpoint_every=500,
         leader_br_weeks=("test:2", "test:8"), follower_br_weeks=("test:2", "test:8"), follower_br_sample=16,
+        responder_episodes=1000,
         note="6,000 training days per learned method, 5 seeds",
     ),
     "tiny": StackelbergProfile(
         "tiny", (SCENARIO, SIMULTANEOUS, SMALL), episodes=2, seeds=1, eval_every=1, checkpoint_every=1,
         eval_weeks=("test:2", "eval:1"), exact_days=("test:2:0",), exact_grid=3, leader_br_grid=2,
-        follower_br_sample=2, note="smoke test of the pipeline: 2 days of training, 1 test week; its numbers mean nothing",
+        follower_br_sample=2, responder_episodes=2, note="smoke test of the pipeline: 2 days of training, 1 test week; its numbers mean nothing",
     ),
 }
 
@@ -104,7 +114,8 @@ def _shares(n: int) -> tuple[float, ...]:
 def learned_job(out: str, profile: StackelbergProfile, method: str, seed: int, episodes: int, device: str,
                 resume: bool) -> dict:
     """Train one method and seed, evaluate it; then its checks: the exploitability of the main
-    scenario's Stackelberg runs, the learned prices of the small instance replayed against LP followers."""
+    scenario's Stackelberg runs (best responses searched, and trained: checks/responders_seed<k>.csv),
+    the learned prices of the small instance replayed against LP followers."""
     from runs.studies import stackelberg_checks as checks
 
     m = METHODS[method]
@@ -123,6 +134,16 @@ def learned_job(out: str, profile: StackelbergProfile, method: str, seed: int, e
         if not (resume and f.exists()):
             checks.follower_best_response(run_dir, list(profile.follower_br_weeks), profile.follower_br_sample).to_csv(
                 f, index=False, float_format="%.6g")
+        t1 = time.perf_counter()
+        f = folder / f"responders_seed{seed}.csv"
+        if profile.responder_episodes and not (resume and f.exists()):
+            from runs.studies.p2p import train_responders
+
+            who = responder_participants(profile, m.scenario)
+            if who:
+                train_responders(run_dir, f, who, profile.responder_episodes, profile.responder_validation_weeks)
+        timings["responders_s"] = time.perf_counter() - t1
+        t0 += timings["responders_s"]  # checks_s: the other checks
     if method == "stackelberg-small":
         f = folder / f"learned_prices_replayed_seed{seed}.csv"
         if not (resume and f.exists()):
@@ -130,6 +151,23 @@ def learned_job(out: str, profile: StackelbergProfile, method: str, seed: int, e
                 f, index=False, float_format="%.6g")
     timings["checks_s"] = time.perf_counter() - t0
     return timings
+
+
+def responder_participants(profile: StackelbergProfile, scenario: str) -> list[tuple]:
+    """(participant, cluster, scoring weeks) of the trained best responders: the leader (scored on the
+    leader check's weeks) and `profile.responder_per_cluster` followers of each learning cluster,
+    seeded (`p2p_checks.sample_households`, seed 0: the same followers for every seed; scored on the
+    follower check's weeks)."""
+    from runs.studies.p2p_checks import sample_households
+    from runs.training import make_model
+
+    design = make_model(scenario, "rule", 0).design
+    ids, groups = list(design.participant_ids()), design.participant_groups()
+    leader = ids[groups.index("leader")]
+    followers = [int(i) for i in sample_households(design, profile.responder_per_cluster, 0)]
+    out = [(leader, "leader", list(profile.leader_br_weeks))] if profile.leader_br_weeks else []
+    return out + ([(i, groups[ids.index(i)], list(profile.follower_br_weeks)) for i in followers]
+                  if profile.follower_br_weeks else [])
 
 
 def baseline_job(out: str, profile: StackelbergProfile, method: str) -> dict:
