@@ -145,8 +145,8 @@ def responders(run_dir: Path, path: Path, scenario: str, profile: ArbitrageProfi
     from runs.training import load_trained_policy
 
     rows, curves = [], []
-    learned, _ = load_trained_policy(run_dir)
-    for agg in learned_ids(run_dir):
+    _, meta = load_trained_policy(run_dir)
+    for agg in meta["participant_ids"]:
         learned, _ = load_trained_policy(run_dir)  # a fresh copy: nothing of one responder reaches the next
         r = train_best_response(scenario, learned, agg, profile.responder_episodes, hp, list(profile.br_weeks), seed=seed,
                                 curve_weeks=profile.responder_validation_weeks)
@@ -156,13 +156,6 @@ def responders(run_dir: Path, path: Path, scenario: str, profile: ArbitrageProfi
     write_csv_atomic(path.with_name(path.stem + "-curve.csv"), pd.DataFrame(curves))
     write_csv_atomic(path, pd.DataFrame(rows))  # last: its presence means the check finished
 
-
-def learned_ids(run_dir: Path) -> list:
-    import json
-
-    from agents.learning.checkpoint import POLICY_META
-
-    return list(json.loads((Path(run_dir) / POLICY_META).read_text())["participant_ids"])
 
 
 def baseline_job(out: str, profile: ArbitrageProfile, policy: str, location: str) -> dict:

@@ -204,8 +204,9 @@ def constant_prices(scenario, learned, weeks: list[str], aggregators=None, grid:
 
     learned.explore = False
     rows = []
-    ids = list(aggregators) if aggregators is not None else None
-    for agg in ids if ids is not None else list(make_model(scenario, learned, seed).scenario.aggregator_ids):
+    from model.scenario import load as load_scenario
+
+    for agg in aggregators if aggregators is not None else load_scenario(scenario).aggregator_ids:
         model = make_model(scenario, learned, seed)
         search = HourSearch(model, learned, agg, grid)
         k, probe = search.k, search.probe
