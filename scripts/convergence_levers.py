@@ -1,11 +1,15 @@
 """Measure one training lever of the arbitrage learner on paired seeds (docs/arbitrage-study.md,
-"Convergence"): train the quick profile's HMADDPG with `--set` overrides, then check the policy
-against everyone else's frozen learned policy on test weeks 1, 5 and 12:
+"Convergence"): train the quick (or, with --profile paper, the paper) profile's HMADDPG with
+overrides, then check the policy against everyone else's frozen learned policy on test weeks 1, 5, 12:
 
   - aggregator 5's hour-by-hour best response (coarse grid): its regret as a share of the best;
-  - every aggregator's best constant up-price bid: how many fall short of it, and by how much.
+  - every aggregator's best constant up-price bid: how many fall short of it, and by how much;
+  - with --dynamics: best-response dynamics among constant bids from the learned policies (outcome);
+  - with --responders N: a trained best responder for every aggregator, N training weeks each (the
+    study's `responders`; the check weeks above, the profile's validation weeks).
 
     .venv/bin/python scripts/convergence_levers.py NAME SCENARIO SEED [name=value ...] [--out DIR]
+                                [--profile quick|paper] [--episodes N] [--dynamics] [--responders N]
 
 prints one JSON line (and appends it to DIR/results.jsonl; default runs/out/levers)."""
 
@@ -21,7 +25,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from runs.studies import arbitrage_best_response as br  # noqa: E402
-from runs.studies.arbitrage import PROFILES  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from runs.reports.arbitrage import every_aggregator_table  # noqa: E402
+from runs.studies.arbitrage import PROFILES, responders  # noqa: E402
 from runs.training import design_hyperparams, load_trained_policy, train  # noqa: E402
 
 WEEKS = ["test:1", "test:5", "test:12"]
@@ -32,12 +39,16 @@ def main() -> None:
     ap.add_argument("name")
     ap.add_argument("scenario")
     ap.add_argument("seed", type=int)
-    ap.add_argument("sets", nargs="*", help="hyperparameter overrides name=value (on top of the quick profile's)")
-    ap.add_argument("--episodes", type=int, default=PROFILES["quick"].episodes)
+    ap.add_argument("sets", nargs="*", help="hyperparameter overrides name=value (on top of the profile's)")
+    ap.add_argument("--profile", default="quick", choices=("quick", "paper"), help="whose hyperparameters and episodes")
+    ap.add_argument("--episodes", type=int, help="default: the profile's")
+    ap.add_argument("--dynamics", action="store_true", help="also run best-response dynamics among constant bids")
+    ap.add_argument("--responders", type=int, default=0, help="train every aggregator's best responder for N weeks")
     ap.add_argument("--out", default="runs/out/levers")
     a = ap.parse_args()
-    quick = [f"{k}={str(v).lower() if isinstance(v, bool) else v}" for k, v in PROFILES["quick"].hp_overrides.items()]
-    hp = dataclasses.replace(design_hyperparams(a.scenario, quick + a.sets), episodes=a.episodes)
+    prof = PROFILES[a.profile]
+    base = [f"{k}={str(v).lower() if isinstance(v, bool) else v}" for k, v in prof.hp_overrides.items()]
+    hp = dataclasses.replace(design_hyperparams(a.scenario, base + a.sets), episodes=a.episodes or prof.episodes)
     out = Path(a.out)
     run = out / f"{a.name}-{a.scenario}-{a.seed}"
     t0 = time.perf_counter()
@@ -45,14 +56,32 @@ def main() -> None:
           overwrite=True)
     t1 = time.perf_counter()
     learned, _ = load_trained_policy(run)
-    cp = br.summarise_constant_prices(br.constant_prices(a.scenario, learned, WEEKS, seed=a.seed))
+    validation = list(prof.responder_validation_weeks)
+    cp_all = br.constant_prices(a.scenario, learned, WEEKS + validation, seed=a.seed)
+    cp_all["use"] = cp_all.week.map(lambda w: "validation" if w in validation else "check")
+    cp = br.summarise_constant_prices(cp_all[cp_all.use == "check"])
+    ag = every_aggregator_table(cp_all.assign(scenario=a.scenario, seed=a.seed), pd.DataFrame(), [a.scenario])
     b = br.summarise_best_response(br.best_response(a.scenario, learned, WEEKS, 5, br.COARSE, seed=a.seed))
     short = cp.shortfall_eur > 1e-3 * cp.best_constant_up_eur.abs() + 1e-6
-    res = {"name": a.name, "scenario": a.scenario, "seed": a.seed, "sets": a.sets, "train_s": round(t1 - t0, 1),
+    res = {"name": a.name, "profile": a.profile, "scenario": a.scenario, "seed": a.seed, "sets": a.sets,
+           "episodes": hp.episodes, "train_s": round(t1 - t0, 1),
            "agg5_learned_eur_per_week": b.learned_eur.sum() / len(WEEKS), "agg5_regret_share": b.regret_eur.sum() / b.best_eur.sum(),
            "all_learned_eur_per_week": cp.learned_eur.sum() / len(WEEKS),
            "aggregators_below_constant": int(short.sum()),
+           "aggregators_below_validated_constant": int((ag.seeds_at_least_constant < ag.seeds).sum()),
            "shortfall_eur_per_week": cp.shortfall_eur.clip(lower=0).sum() / len(WEEKS)}
+    if a.dynamics:
+        learned, _ = load_trained_policy(run)
+        dyn = br.constant_bid_dynamics(a.scenario, learned, WEEKS, br.COARSE, seed=a.seed)
+        res["constant_bid_dynamics"] = dyn.outcome.iloc[0]
+        dyn.to_csv(run / "constant_bid_dynamics.csv", index=False)
+    if a.responders:
+        prof = dataclasses.replace(prof, responder_episodes=a.responders, br_weeks=tuple(WEEKS))
+        responders(run, run / "responders.csv", a.scenario, prof, hp, a.seed)
+        r = pd.read_csv(run / "responders.csv")
+        share = r.gain_eur / r.learned_eur.abs().clip(lower=1.0)
+        res |= {"responder_weeks": a.responders, "responders_within_10pct": int((share <= 0.10).sum()),
+                "responders": len(r), "responder_max_gain_share": float(share.max())}
     print(json.dumps(res))
     out.mkdir(parents=True, exist_ok=True)
     with open(out / "results.jsonl", "a") as f:

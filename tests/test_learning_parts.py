@@ -132,3 +132,44 @@ def test_learning_rates_decay_to_their_final_factor():
     assert HyperParams().with_overrides(["per_agent_batches=true"]).per_agent_batches is True
     with pytest.raises(ValueError, match="bool"):
         HyperParams().with_overrides(["per_agent_batches=maybe"])
+
+
+def test_searched_actions_pick_the_critics_best_candidate_and_keep_the_actor_on_ties():
+    from agents.learning.groups import searched_actions
+
+    mu = torch.full((2, 5, 1), 0.2)
+    peak = lambda c: -(c[..., 0] - 0.9).square()  # noqa: E731  (N, K, B): the best action is 0.9
+    target = searched_actions(mu, peak, 64, np.random.default_rng(0))
+    assert target.shape == mu.shape and (target - 0.9).abs().max() < 0.05
+    flat = lambda c: torch.zeros(c.shape[:3])  # noqa: E731  every candidate equal: the actor's own action stays
+    assert torch.equal(searched_actions(mu, flat, 64, np.random.default_rng(0)), mu)
+
+
+@pytest.mark.parametrize("search", [0, 16])
+def test_action_search_leaves_a_local_optimum_the_policy_gradient_keeps(search):
+    """A bandit with a local peak at a = 0.2 (reward 0.5) and the global one at a = 0.85 (reward 1).
+    The critic is fitted on uniformly random actions; an actor that starts on the local peak stays
+    there under the policy gradient alone (the slope between the peaks points back to it) and moves
+    to the global peak when each update also pulls toward the critic's best of 16 random actions."""
+    from agents.learning.groups import JointGroup
+
+    hp = HyperParams(hidden_sizes=(32, 32), batch_size=64, buffer_size=4096, gamma=0.0, reward_scale=1.0,
+                     lr_actor=3e-3, lr_critic=3e-3, tau=0.05, action_search=search)
+    group = JointGroup(1, Features(FEATURES), 1, hp, torch.device("cpu"), torch.Generator().manual_seed(0), sigmoid=False)
+    with torch.no_grad():  # the actor starts on the local peak: raw output 0.5 + z = 0.2 for every input
+        group.actor.layers[-1].weight.zero_()
+        group.actor.layers[-1].bias.fill_(-0.3)
+    rng = np.random.default_rng(0)
+    reward = lambda a: np.exp(-((a - 0.85) / 0.07) ** 2) + 0.5 * np.exp(-((a - 0.2) / 0.1) ** 2)  # noqa: E731
+    obs = np.array([[5.0, 40.0, 0.5]])
+    for k in range(4096):
+        a = rng.uniform(0, 1, (1, 1))
+        group.remember(obs, a, reward(a[:, 0]), None, k % 168 == 167)
+    group.critic_only = True
+    for _ in range(1500):
+        group.update(rng)
+    group.critic_only = False
+    for _ in range(1500):
+        group.update(rng)
+    learned = float(group.act(group.inputs(obs, np.arange(1)))[0, 0])
+    assert abs(learned - (0.85 if search else 0.2)) < 0.05

@@ -53,11 +53,12 @@ def test_tiny_study_writes_the_report_tables_and_figures(tmp_path, capsys):
         assert json.loads((out / "runs" / sc / "seed0" / "policy.json").read_text())["hyperparams"]["gamma"] == 0.5
     assert json.loads((out / "study.json").read_text())["profile"]["hp_overrides"]["gamma"] == 0.5
     assert '"gamma": 0.5' in report
-    for heading in ("Table I", "Table II", "Baselines", "Best response of aggregator 5", "Does it reproduce"):
+    for heading in ("Table I", "Table II", "Baselines", "Best response of aggregator 5", "Does it reproduce",
+                    "Is there an equilibrium to converge to?"):
         assert heading in report
     for fig in ("fig05_training_curves", "fig06_agg5_test_weeks_boxplot", "fig07_agg5_daily_costs",
                 "fig08_agg5_net_generation", "fig09_agg5_flexibility", "fig10_agg5_imbalances",
-                "fig11_per_aggregator_totals", "fig_exploitability_agg5"):
+                "fig11_per_aggregator_totals", "fig_exploitability_agg5", "fig_constant_bid_dynamics"):
         png = out / "figures" / f"{fig}.png"
         assert png.read_bytes()[:8] == PNG_MAGIC and png.stat().st_size > 10_000
         assert f"figures/{fig}.png" in report
@@ -66,6 +67,9 @@ def test_tiny_study_writes_the_report_tables_and_figures(tmp_path, capsys):
     br = pd.read_csv(out / "tables" / "exploitability_agg5.csv")
     assert (br.best_eur_per_week >= br.learned_eur_per_week - 1e-6).all()
     assert (br.best_eur_per_week >= br.best_prices_only_eur_per_week - 1e-6).all()
+    dyn = pd.read_csv(out / "tables" / "constant_bid_dynamics.csv")  # seed 0 of every scenario, at most 2 rounds
+    assert set(dyn.scenario) == {"s-a", "one-arb", "all-arb"} and dyn["round"].max() <= 1
+    assert (dyn.gain_of_switches_eur_per_week >= 0).all() and (dyn.switched <= dyn.of).all()
     for policy in ("truthful", "rule"):
         assert (out / "baselines" / policy / "scores.csv").exists()
     assert main(["study", "--profile", "tiny", "--out", str(out)]) == 2  # exists: needs --resume or --overwrite

@@ -18,6 +18,9 @@ Update of a group (both kinds), with s = reward_scale:
     y      = s * r + gamma * (1 - done) * Q'(next inputs, mu'(next observation))
     critic: minimise SmoothL1(Q(inputs, a), y)
     actor:  maximise Q(inputs, mu(o)) - actor_reg * z^2    (z = the actor's raw output)
+            with `action_search` = K > 0, also minimise search_weight * |mu(o) - a*|^2, where a* is the
+            critic's best of {mu(o)} and K uniform random actions for the sample (a sampled policy
+            improvement step: it can jump to a distant better action the local gradient does not reach)
     bounds: mu = sigmoid(z), or clip(0.5 + z, 0, 1) with inverted gradients at the bounds
             (Hausknecht & Stone 2016): the step toward a bound shrinks with the distance to it
     targets: theta' <- tau * theta + (1 - tau) * theta'
@@ -45,9 +48,24 @@ except ImportError:  # numpy < 2
     from numpy.core.umath import clip as _clip
 
 
-def policy_gradient_loss(z: torch.Tensor, sigmoid: bool, q_of, actor_reg: float) -> torch.Tensor:
+def searched_actions(mu: torch.Tensor, q_many, n_candidates: int, rng: np.random.Generator) -> torch.Tensor:
+    """The critic's best action per sample among the actor's own `mu` (N, B, act) and `n_candidates`
+    uniform random actions in [0, 1]: `q_many(c)` values candidates c (N, K, B, act) -> (N, K, B).
+    Returns (N, B, act), no gradient; ties keep mu (candidate 0)."""
+    n, b, act = mu.shape
+    draws = torch.from_numpy(rng.random((n, n_candidates, b, act), dtype=np.float32)).to(mu.device)
+    cand = torch.cat([mu.detach()[:, None], draws], 1)
+    with torch.no_grad():
+        best = q_many(cand).argmax(1)  # (N, B)
+    return cand.gather(1, best[:, None, :, None].expand(n, 1, b, act))[:, 0]
+
+
+def policy_gradient_loss(z: torch.Tensor, sigmoid: bool, q_of, actor_reg: float, q_many=None,
+                         search: tuple[int, float, np.random.Generator] | None = None) -> torch.Tensor:
     """A loss whose gradient in the actors' parameters is minus the deterministic policy gradient:
     `q_of(mu)` is the summed critic value of the actions mu = squash(z).
+    `search` = (K, weight, rng) with `q_many` (see `searched_actions`): plus weight * the mean squared
+    distance (summed over agents) of the actions to the critic's best of mu and K random actions.
 
     Sigmoid actors backpropagate -Q directly. Inverting gradients: the critic sees the action clipped
     to [0, 1], and dQ/da is scaled by (1 - a) where it asks for more and by a where it asks for less,
@@ -64,6 +82,11 @@ def policy_gradient_loss(z: torch.Tensor, sigmoid: bool, q_of, actor_reg: float)
         loss = -(raw * dq_da).sum()  # its gradient in raw is -dq_da
     if actor_reg:
         loss = loss + actor_reg * z.square().mean((1, 2)).sum()  # pulls actions toward 0.5 (off by default)
+    if search is not None and search[0] > 0:
+        n_candidates, weight, rng = search
+        action = torch.sigmoid(z) if sigmoid else raw  # raw: a target at a bound pulls the unclipped output onto it
+        target = searched_actions(action.detach().clamp(0.0, 1.0), q_many, n_candidates, rng)
+        loss = loss + weight * (action - target).square().sum(2).mean(1).sum()
     return loss
 
 
@@ -84,6 +107,10 @@ class _Group:
         self.critic_opt = torch.optim.Adam(self.critic.parameters(), lr=hp.lr_critic, fused=fused)
         self._np_actor = ([(layer.weight.detach().numpy(), layer.bias.detach().numpy()) for layer in self.actor.layers]
                           if device.type == "cpu" else None)  # views of the live parameters, for `act`
+
+    def _search(self, rng: np.random.Generator) -> tuple[int, float, np.random.Generator] | None:
+        """The actor loss's action search settings (None: off, and no random numbers are drawn)."""
+        return (self.hp.action_search, self.hp.action_search_weight, rng) if self.hp.action_search else None
 
     def decay_learning_rates(self) -> None:
         """Multiply both optimisers' learning rates by the per-episode factor (`HyperParams.lr_decay`)."""
@@ -225,7 +252,7 @@ class JointGroup(_Group):
                 y = y + hp.gamma * (1.0 - done) * q_next
         q = self.critic(self._critic_input(x, a))[..., 0]
         critic_loss = F.smooth_l1_loss(q, y, reduction="none").mean(1).sum()
-        self._step(critic_loss, lambda: self.actor_loss(x, a))
+        self._step(critic_loss, lambda: self.actor_loss(x, a, rng))
         return {"critic_loss": critic_loss.item() / self.n}
 
     def _update_per_agent(self, rng: np.random.Generator) -> dict[str, float]:
@@ -255,22 +282,39 @@ class JointGroup(_Group):
                 a_joint = torch.where(self.own_slot, mu[:, :, None, :], a.view(n, B, n, self.act_dim)).reshape(n, B, -1)
                 return self.critic(torch.cat([x, a_joint], -1))[..., 0].mean(1).sum()
 
-            return policy_gradient_loss(self.actor.logits(own), self.sigmoid, q_of, hp.actor_reg)
+            def q_many(cand):  # (N, K, B, act): agent n's candidates in its own slot of its batch's joint actions
+                k = cand.shape[1]
+                a_joint = torch.where(self.own_slot[:, None], cand[:, :, :, None, :],
+                                      a.view(n, 1, B, n, self.act_dim)).reshape(n, k * B, -1)
+                x_rep = x[:, None].expand(n, k, B, x.shape[-1]).reshape(n, k * B, -1)
+                return self.critic(torch.cat([x_rep, a_joint], -1))[..., 0].view(n, k, B)
+
+            return policy_gradient_loss(self.actor.logits(own), self.sigmoid, q_of, hp.actor_reg, q_many,
+                                        self._search(rng))
 
         self._step(critic_loss, actor_loss)
         return {"critic_loss": critic_loss.item() / n}
 
-    def actor_loss(self, x: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+    def actor_loss(self, x: torch.Tensor, a: torch.Tensor, rng: np.random.Generator | None = None) -> torch.Tensor:
         """The policy-gradient loss of (31), summed over agents: agent n's own action in the stored
-        joint actions `a` (B, N*act) is replaced by mu_n(o_n), and every critic sees its own version."""
-        batch = len(x)
+        joint actions `a` (B, N*act) is replaced by mu_n(o_n), and every critic sees its own version.
+        rng: draws the action search's candidates (`HyperParams.action_search`; None: no search)."""
+        batch, n = len(x), self.n
 
         def q_of(mu):
-            a_joint = a.view(1, batch, self.n, self.act_dim)
-            a_joint = torch.where(self.own_slot, mu[:, :, None, :], a_joint).reshape(self.n, batch, -1)
+            a_joint = a.view(1, batch, n, self.act_dim)
+            a_joint = torch.where(self.own_slot, mu[:, :, None, :], a_joint).reshape(n, batch, -1)
             return self.critic(self._critic_input(x, a_joint))[..., 0].mean(1).sum()
 
-        return policy_gradient_loss(self.actor.logits(self._own_inputs(x)), self.sigmoid, q_of, self.hp.actor_reg)
+        def q_many(cand):  # (N, K, B, act)
+            k = cand.shape[1]
+            a_joint = torch.where(self.own_slot[:, None], cand[:, :, :, None, :],
+                                  a.view(1, 1, batch, n, self.act_dim)).reshape(n, k * batch, -1)
+            x_rep = x.expand(n, k, batch, x.shape[-1]).reshape(n, k * batch, -1)
+            return self.critic(torch.cat([x_rep, a_joint], -1))[..., 0].view(n, k, batch)
+
+        return policy_gradient_loss(self.actor.logits(self._own_inputs(x)), self.sigmoid, q_of, self.hp.actor_reg,
+                                    q_many, None if rng is None else self._search(rng))
 
 
 class MemberGroup(_Group):
@@ -357,7 +401,13 @@ class MemberGroup(_Group):
 
         def actor_loss():
             q_of = lambda mu: self.critic(self._critic_input(o, mu, info))[..., 0].mean(1).sum()  # noqa: E731
-            return policy_gradient_loss(self.actor.logits(o), self.sigmoid, q_of, hp.actor_reg)
+
+            def q_many(cand):  # (N_nets, K, B, act)
+                nets, k, b = cand.shape[:3]
+                rep = lambda t: t[:, None].expand(nets, k, *t.shape[1:]).reshape(nets, k * b, t.shape[-1])  # noqa: E731
+                return self.critic(self._critic_input(rep(o), cand.reshape(nets, k * b, -1), rep(info)))[..., 0].view(nets, k, b)
+
+            return policy_gradient_loss(self.actor.logits(o), self.sigmoid, q_of, hp.actor_reg, q_many, self._search(rng))
 
         self._step(critic_loss, actor_loss)
         return {"critic_loss": critic_loss.item() / (1 if self.share else self.n)}

@@ -53,6 +53,9 @@ class HyperParams:
     per_agent_batches: bool = False  # a mini-batch of its own per agent of a joint group (the arbitrage
     # paper's Algorithm 1 samples one per sub-agent); False: one draw for the group (each agent's batch is
     # still uniform). See the README's "Convergence" for what it did.
+    action_search: int = 0  # K > 0: each actor update also pulls every sampled action toward the critic's best of
+    # the actor's action and K uniform random actions (sampled policy improvement; 0: the plain policy gradient)
+    action_search_weight: float = 1.0  # weight of that pull (squared distance in [0, 1] action units)
     lr_final_factor: float = 1.0  # both learning rates decay geometrically to this factor of their value by the
     # last episode (1: constant, as the paper)
 
@@ -72,6 +75,8 @@ class HyperParams:
             ("lr_critic", self.lr_critic > 0.0, "must be > 0"),
             ("reward_scale", self.reward_scale > 0.0, "must be > 0"),
             ("actor_reg", self.actor_reg >= 0.0, "must be >= 0"),
+            ("action_search", self.action_search >= 0, "must be >= 0 (0: off)"),
+            ("action_search_weight", self.action_search_weight >= 0.0, "must be >= 0"),
             ("lr_final_factor", 0.0 < self.lr_final_factor <= 1.0, "must be in (0, 1] (1: constant learning rates)"),
             ("hidden_sizes", all(h >= 1 for h in self.hidden_sizes), "must be positive layer widths, e.g. 64,64"),
         ):
@@ -147,4 +152,4 @@ class HyperParams:
 
 #: Hyperparameters the paper does not give (its extracted text lost them): shown in every config.
 RECONSTRUCTED = ("buffer_size", "lr_actor", "lr_critic", "noise_sigma_final", "hidden_sizes", "reward_scale", "actor_output", "actor_reg",
-                 "per_agent_batches", "lr_final_factor")
+                 "per_agent_batches", "lr_final_factor", "action_search", "action_search_weight")

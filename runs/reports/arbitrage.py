@@ -54,6 +54,7 @@ def load(study: Path) -> dict:
         return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
 
     return data | {"constant_prices": per_run("constant_prices"), "responders": per_run("responders"),
+                   "dynamics": per_run("constant_bid_dynamics"),
                    "responder_curves": per_run("responders", "-curve")}
 
 
@@ -110,6 +111,26 @@ def every_aggregator_table(cp: pd.DataFrame, resp: pd.DataFrame, scenarios: list
     order = {sc: i for i, sc in enumerate(scenarios)}
     return out.sort_values(["scenario", "aggregator"], key=lambda c: c.map(order) if c.name == "scenario" else c,
                            ignore_index=True)
+
+
+def dynamics_table(dyn: pd.DataFrame, scenarios: list[str]) -> pd.DataFrame:
+    """Best-response dynamics among constant up-price bids, per scenario, seed and round: the spread of
+    the aggregators' up prices after the round (learned bidders excluded), how many switched, what they
+    earned right after their switch, and the outcome (equilibrium or cycle)."""
+    if dyn is None or dyn.empty:
+        return pd.DataFrame()
+    rows = []
+    for (sc, seed, rnd), d in dyn.groupby(["scenario", "seed", "round"], sort=False):
+        up = d.up_eur_mwh.dropna()
+        switched = d.after_eur_per_week > d.before_eur_per_week
+        rows.append({"scenario": sc, "seed": seed, "round": rnd, "switched": int(switched.sum()), "of": len(d),
+                     "up_min_eur_mwh": up.min(), "up_median_eur_mwh": up.median(), "up_max_eur_mwh": up.max(),
+                     "gain_of_switches_eur_per_week": float((d.after_eur_per_week - d.before_eur_per_week).sum()),
+                     "outcome": d.outcome.iloc[0]})
+    out = pd.DataFrame(rows)
+    order = {sc: i for i, sc in enumerate(scenarios)}
+    return out.sort_values(["scenario", "seed", "round"], key=lambda c: c.map(order) if c.name == "scenario" else c,
+                           kind="stable").reset_index(drop=True)
 
 
 def convergence_table(curves: pd.DataFrame, scenarios: list[str]) -> pd.DataFrame:
@@ -635,6 +656,31 @@ def fig_responder_curves(rc: pd.DataFrame, scenarios, path: Path):
     _save(fig, path)
 
 
+def fig_dynamics(dyn: pd.DataFrame, scenarios, path: Path):
+    """Each aggregator's constant up price after every round of best-response dynamics (first seed), as
+    a grid: rounds across, aggregators down, the price in each cell ("L": still its learned bids)."""
+    plt = _plt()
+    scen = [sc for sc in scenarios if sc in set(dyn.scenario)]
+    fig, axes = plt.subplots(1, len(scen), figsize=(4.6 * len(scen), 4.2), squeeze=False)
+    cap = float(np.nanmax(dyn.up_eur_mwh)) if dyn.up_eur_mwh.notna().any() else 1.0
+    for ax, sc in zip(axes[0], scen):
+        d = dyn[(dyn.scenario == sc) & (dyn.seed == dyn[dyn.scenario == sc].seed.min())]
+        grid = d.pivot(index="aggregator", columns="round", values="up_eur_mwh")
+        cmap = plt.get_cmap("viridis").with_extremes(bad="lightgray")
+        im = ax.imshow(np.ma.masked_invalid(grid.values), cmap=cmap, vmin=0.0, vmax=cap, aspect="auto")
+        ax.grid(False)
+        for (i, j), v in np.ndenumerate(grid.values):
+            ax.text(j, i, "L" if np.isnan(v) else f"{v:.0f}", ha="center", va="center", fontsize=7,
+                    color="black" if np.isnan(v) or v >= 0.6 * cap else "white")
+        ax.set_xticks(range(grid.shape[1]), [str(r + 1) for r in grid.columns])
+        ax.set_yticks(range(grid.shape[0]), [f"agg {a}" for a in grid.index])
+        ax.set(title=f"{SCENARIO_LABEL.get(sc, sc)}: {d.outcome.iloc[0]}", xlabel="after round")
+        ax.title.set_fontsize(9)
+    fig.colorbar(im, ax=axes[0, -1], label="constant up price, €/MWh")
+    fig.suptitle("Best-response dynamics among constant up-price bids, starting from the learned policies (seed 0)")
+    _save(fig, path)
+
+
 # ---------------------------------------------------------------------------------------------
 # markdown
 # ---------------------------------------------------------------------------------------------
@@ -821,6 +867,7 @@ class ReportTables:
     swap: pd.DataFrame  # the location swap (`swap_table`)
     aggregators: pd.DataFrame  # every aggregator against constant bids and a trained best responder
     convergence: pd.DataFrame  # whether the training curves have flattened (`convergence_table`)
+    dynamics: pd.DataFrame  # best-response dynamics among constant bids (`dynamics_table`)
     checks: list[dict]  # the paper's findings, reproduced or not (`checks`)
 
 
@@ -828,7 +875,8 @@ class ReportTables:
 TABLE_FILES = {"table1": "table1_agg5_test_weeks", "table2": "table2_total_profit", "by_week": "table2_by_test_week",
                "paired": "ordering_paired_by_seed", "baselines": "baselines", "markets": "markets",
                "exploitability": "exploitability_agg5", "swap": "location_swap",
-               "aggregators": "exploitability_every_aggregator", "convergence": "convergence"}
+               "aggregators": "exploitability_every_aggregator", "convergence": "convergence",
+               "dynamics": "constant_bid_dynamics"}
 
 
 def _tables(study: Path, data: dict) -> ReportTables:
@@ -842,7 +890,8 @@ def _tables(study: Path, data: dict) -> ReportTables:
                         baselines=baseline_table(scores, data["baselines"], scen), markets=market_table(hours),
                         exploitability=exploitability_table(data["best_response"], scen), swap=swap_table(scores),
                         aggregators=every_aggregator_table(data["constant_prices"], data["responders"], scen),
-                        convergence=convergence_table(data["curves"], scen), checks=checks(t1, t2, scores, pt))
+                        convergence=convergence_table(data["curves"], scen),
+                        dynamics=dynamics_table(data["dynamics"], scen), checks=checks(t1, t2, scores, pt))
 
 
 def _write_tables(study: Path, tables: ReportTables) -> None:
@@ -888,6 +937,9 @@ def _figures(study: Path, data: dict, tables: ReportTables) -> dict[str, str]:
     if len(tables.aggregators):
         fig_every_aggregator(tables.aggregators, f / "fig_exploitability_every_aggregator.png")
         figs["fig_exploitability_every_aggregator.png"] = "Every aggregator: learned vs constant bids and a trained best responder"
+    if len(data["dynamics"]):
+        fig_dynamics(data["dynamics"], scen, f / "fig_constant_bid_dynamics.png")
+        figs["fig_constant_bid_dynamics.png"] = "Best-response dynamics among constant up-price bids"
     if len(data["responder_curves"]):
         fig_responder_curves(data["responder_curves"], scen, f / "fig_responder_curves.png")
         figs["fig_responder_curves.png"] = "Trained best responders' evaluation-week curves"
@@ -1069,6 +1121,45 @@ def _section_every_aggregator(ag: pd.DataFrame, cv: pd.DataFrame, prof: dict, ex
     return L
 
 
+def _section_dynamics(dt: pd.DataFrame, prof: dict) -> list[str]:
+    """Best-response dynamics among constant bids: is there a pure equilibrium the learners could reach?"""
+    if dt is None or dt.empty:
+        return []
+    L = ["\n## Is there an equilibrium to converge to? Best-response dynamics among constant bids\n",
+         "Starting from the learned policies (seed 0), each aggregator in turn switches to its best constant up-price "
+         "bid against everyone else's current strategy (learned withholding and down price, the best-response weeks, "
+         "the coarse price grid), if that earns it more than 0.1 %. A round in which nobody switches is a pure "
+         "equilibrium of this constant-bid game; a profile of bids seen before is a cycle. Prices after each round "
+         f"(at most {prof.get('dynamics_rounds', '?')} rounds):\n",
+         _md(dt.assign(scenario=dt.scenario.map(lambda s: SCENARIO_LABEL.get(s, s))))]
+    L += ["", *_dynamics_reading(dt)]
+    return L
+
+
+def _dynamics_reading(dt: pd.DataFrame) -> list[str]:
+    out = []
+    cycles = 0
+    for (sc, seed), d in dt.groupby(["scenario", "seed"], sort=False):
+        outcome = d.outcome.iloc[0]
+        cycles += outcome.startswith("cycle")
+        out.append(f"- {SCENARIO_LABEL.get(sc, sc)} (seed {seed}): {outcome}; up prices range from "
+                   f"€{d.up_min_eur_mwh.min():,.0f} to €{d.up_max_eur_mwh.max():,.0f}/MWh over the rounds, and "
+                   f"{int(d.switched.min())}–{int(d.switched.max())} of {int(d.of.iloc[0])} aggregators switch in every round.")
+    if cycles:
+        out.append("\nWhere the dynamics cycle, bids are undercut round after round until one aggregator does better by "
+                   "bidding high and selling only what the others cannot cover, and the others follow it up: an Edgeworth "
+                   "cycle, the textbook outcome of price competition between suppliers with limited capacity and a buyer "
+                   "(here the DSO) that must buy, a game whose equilibria are in mixed strategies (randomised bids). The "
+                   "dynamics found no profile of constant bids from which no aggregator gains by another constant bid. "
+                   "Where none exists, every profile of constant bids leaves some aggregator a better constant bid, and "
+                   "policies that set their bids from the hour's observations face the same undercut-or-jump choice in "
+                   "every hour the DSO buys; then 'the learned policy earns at least the best constant bid, for every "
+                   "aggregator' need not hold for all of them at once, and which aggregators fall short, by how much, "
+                   "depends on where in the cycle training stopped. The table above measures that distance; it is not a "
+                   "sign that more of the same training would close it.")
+    return out
+
+
 def _every_aggregator_reading(ag: pd.DataFrame) -> list[str]:
     """Bullets: how many aggregators learned at least the best constant bid; the largest responder gains."""
     out = []
@@ -1103,7 +1194,8 @@ def _section_figures(figs: dict[str, str]) -> list[str]:
         L.append(f"### {cap}\n\n![{cap}](figures/{name})\n")
     L.append("Tidy CSVs behind the tables: `tables/`; per-run scores and hours: `eval/`, `baselines/`; "
              "training curves: `runs/*/seed*/train_curve.csv`; best-response hours: `best_response/`; every aggregator's "
-             "constant-bid check: `constant_prices/`; trained best responders: `responders/`.")
+             "constant-bid check: `constant_prices/`; trained best responders: `responders/`; best-response dynamics among "
+             "constant bids: `constant_bid_dynamics/`.")
     return L
 
 
@@ -1145,6 +1237,7 @@ def build_report(study: Path) -> Path:
          *_section_table2(tables.table2, tables.paired, tables.by_week), *_section_markets(tables.markets),
          *_section_baselines(tables.baselines), *_section_best_response(tables.exploitability, prof),
          *_section_every_aggregator(tables.aggregators, tables.convergence, prof, tables.exploitability),
+         *_section_dynamics(tables.dynamics, prof),
          *_section_swap(tables.swap), *_section_figures(figs)]
     path = study / "report.md"
     path.write_text("\n".join(L) + "\n")

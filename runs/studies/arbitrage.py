@@ -10,6 +10,9 @@ Folder layout under --out:
   best_response/<scenario>-seed<k>.csv   aggregator 5's learned vs best-found reward, per hour
   constant_prices/<scenario>-seed<k>.csv every aggregator's learned reward vs each constant up-price bid, per hour,
                                          on the best-response weeks (use = check) and the validation weeks
+  constant_bid_dynamics/<scenario>-seed<k>.csv  best-response dynamics among constant up-price bids from the learned
+                                         policies (round, aggregator, price, € before/after; its outcome:
+                                         a pure equilibrium or a cycle)
   responders/<scenario>-seed<k>.csv      every aggregator's trained best responder: its gain over its learned
                                          policy on the best-response weeks (`runs.best_response`), and
                                          responders/<scenario>-seed<k>-curve.csv its evaluation-week curve
@@ -39,6 +42,7 @@ class ArbitrageProfile(Profile):
     responder_validation_weeks: tuple[str, ...] = ("eval:1", "test:2", "test:11")  # where a responder's actor is chosen
     responder_episodes: int = 0  # training budget of each aggregator's trained best responder (0: none)
     responder_seeds: int = 1  # train best responders for every aggregator of the first k seeds
+    dynamics_rounds: int = 12  # rounds of best-response dynamics among constant bids (first `responder_seeds` seeds; 0: none)
 
 
 SA, ONE, ALL = PAPER.scenarios
@@ -62,7 +66,8 @@ PROFILES = {
              "draws its own mini-batch (the paper's Algorithm 1) and the final exploration noise is the reconstructed "
              "0.01 (it was 0.05): measured together on the full quick study, aggregator 5's regrets 58/27/34 % instead "
              "of 63/36/39 % (docs/arbitrage-study.md, 'Convergence'). Best response on 3 of 12 test weeks with a coarse "
-             "grid; every aggregator against constant bids and a trained best responder (200 weeks, seed 0)",
+             "grid; every aggregator against constant bids and a trained best responder (200 weeks, seed 0); "
+             "best-response dynamics among constant bids (seed 0)",
     ),
     "paper": ArbitrageProfile(
         "paper", (SA, ONE, ALL, SA_SWAP, ALL_SWAP), episodes=5000, seeds=3, eval_every=50,
@@ -73,7 +78,7 @@ PROFILES = {
     "tiny": ArbitrageProfile(
         "tiny", (SA, ONE, ALL), episodes=2, seeds=1, eval_every=1, checkpoint_every=1,
         eval_weeks=("test:1", "eval:1"), br_weeks=("test:1",), br_grid="tiny", br_max_hours=24, responder_episodes=2,
-        responder_validation_weeks=("eval:1",),
+        responder_validation_weeks=("eval:1",), dynamics_rounds=2,
         note="smoke test of the pipeline: 2 episodes, 1 test week; its numbers mean nothing",
     ),
 }
@@ -126,13 +131,21 @@ def learned_job(out: str, profile: ArbitrageProfile, scenario: str, seed: int, e
         df["use"] = df.week.map(lambda w: "validation" if w in validation else "check")
         cp_file.parent.mkdir(parents=True, exist_ok=True)
         df.to_csv(cp_file, index=False, float_format="%.6g")
+    dyn_file = out / "constant_bid_dynamics" / f"{scenario}-seed{seed}.csv"
+    if (profile.dynamics_rounds and seed < profile.responder_seeds and profile.br_weeks
+            and not (resume and dyn_file.exists())):
+        learned, _ = load_trained_policy(run_dir)
+        df = br.constant_bid_dynamics(scenario, learned, list(profile.br_weeks), br.COARSE, seed=seed,
+                                      max_rounds=profile.dynamics_rounds, max_hours=profile.br_max_hours)
+        dyn_file.parent.mkdir(parents=True, exist_ok=True)
+        write_csv_atomic(dyn_file, df)
     t4 = time.perf_counter()
     xp_file = out / "responders" / f"{scenario}-seed{seed}.csv"
     if profile.responder_episodes and seed < profile.responder_seeds and profile.br_weeks and not (resume and xp_file.exists()):
         responders(run_dir, xp_file, scenario, profile, hp, seed)
     t5 = time.perf_counter()
     return {"job": f"{scenario} seed {seed}", "train_s": t1 - t0, "evaluate_s": t2 - t1, "best_response_s": t3 - t2,
-            "constant_prices_s": t4 - t3, "responders_s": t5 - t4}
+            "constant_prices_and_dynamics_s": t4 - t3, "responders_s": t5 - t4}
 
 
 def responders(run_dir: Path, path: Path, scenario: str, profile: ArbitrageProfile, hp, seed: int) -> None:

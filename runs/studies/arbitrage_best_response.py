@@ -50,20 +50,32 @@ COARSE = SearchGrid(a1=(0.0, 0.25, 0.5, 0.75, 1.0), price_frac=(1e-5, 0.05, 0.1,
 TINY = SearchGrid(a1=(0.0, 1.0), price_frac=(1e-5, 0.5, 1.0), refine=0)
 
 
+def tie_break_eur_mwh(index: int) -> float:
+    """What a searched or constant bid of the aggregator at `index` (0-based, in the scenario's order)
+    is lowered by: 1e-4 €/MWh per place. Grid prices are round numbers, and two aggregators bidding the
+    very same price make the DSO's LP degenerate: which one it buys from then depends on the solver's
+    warm-start basis, i.e. on what was solved before (measured: a replay of the same bids paid an
+    aggregator 8,134 instead of 8,381 €/week). The offset makes the cheaper bid, and so the outcome, unique."""
+    return 1e-4 * (index + 1)
+
+
 class ProbePolicy:
-    """Plays one aggregator: fixed actions where set, else what the learned `base` policy would do."""
+    """Plays one aggregator: fixed actions where set, else what the learned `base` policy would do.
+    Fixed prices are bid `tie_eur_mwh` lower (`tie_break_eur_mwh`)."""
 
     name = "probe"
 
-    def __init__(self, base):
-        self.base = base
+    def __init__(self, base, tie_eur_mwh: float = 0.0):
+        self.base, self.tie_eur_mwh = base, tie_eur_mwh
         self.a1: float | None = None
         self.prices: np.ndarray | None = None
 
     def act(self, stage, obs, rows):
         if stage == "lem":
             return self.base.act(stage, obs, rows) if self.a1 is None else np.full((len(rows), 1), self.a1)
-        return self.base.act(stage, obs, rows) if self.prices is None else np.tile(self.prices, (len(rows), 1))
+        if self.prices is None:
+            return self.base.act(stage, obs, rows)
+        return np.tile(np.maximum(self.prices - self.tie_eur_mwh, 0.0), (len(rows), 1))
 
 
 class HourSearch:
@@ -73,10 +85,10 @@ class HourSearch:
 
     def __init__(self, model, learned, aggregator: int, grid: SearchGrid):
         self.model, self.grid = model, grid
-        self.probe = ProbePolicy(learned)
-        model.set_policy(self.probe, [aggregator])
         self.aggregator = aggregator
         self.k = list(model.scenario.aggregator_ids).index(aggregator)  # its index in the hour's arrays
+        self.probe = ProbePolicy(learned, tie_break_eur_mwh(self.k))
+        model.set_policy(self.probe, [aggregator])
         self.levels = np.array(grid.price_frac) * model.scenario.market.flex_price_max_eur_mwh  # €/MWh
         self.stages = model.design.stages
         self.first_lfm = [s.name for s in self.stages].index("lfm")
@@ -228,6 +240,72 @@ def constant_prices(scenario, learned, weeks: list[str], aggregators=None, grid:
                 probe.a1 = probe.prices = None
                 model.step()
     return pd.DataFrame(rows)
+
+
+class ConstantUpPrices:
+    """Plays every aggregator as `base` (the learned policy) does, except that those in `up_eur_mwh`
+    bid that constant up price (€/MWh) in the LFM (learned withholding and down price), both prices
+    lowered by `tie_break_eur_mwh` as `ProbePolicy` bids them."""
+
+    name = "constant-up-prices"
+
+    def __init__(self, base, aggregator_ids):
+        self.base, self.ids = base, list(aggregator_ids)
+        self.up_eur_mwh: dict[int, float] = {}
+        base.explore = False
+
+    def act(self, stage, obs, rows):
+        out = self.base.act(stage, obs, rows)
+        if stage == "lem" or not self.up_eur_mwh:
+            return out
+        out = np.array(out, dtype=float)
+        for i, row in enumerate(rows):
+            up = self.up_eur_mwh.get(self.ids[row])
+            if up is not None:  # the prices `ProbePolicy` bid when `constant_prices` valued this constant bid
+                out[i] = np.maximum(np.array([up, out[i, 1]]) - tie_break_eur_mwh(row), 0.0)
+        return out
+
+
+def constant_bid_dynamics(scenario, learned, weeks: list[str], grid: SearchGrid = COARSE, seed: int = 0,
+                          max_rounds: int = 12, max_hours: int | None = None) -> pd.DataFrame:
+    """Best-response dynamics among constant up-price bids: starting from the learned policies, each
+    aggregator in turn switches to its best constant up price on `weeks` (`constant_prices` against
+    everyone else's current strategy) where that earns more than its current one (by > 0.1 %).
+    A round in which nobody switches is a pure equilibrium of the constant-bid game; a profile seen
+    before is a cycle (an Edgeworth cycle in price competition), and no pure equilibrium is reached.
+
+    One row per round and aggregator: its up price after its turn (NaN: still its learned bids), the
+    €/week it earned before and after switching; `outcome` on every row: "equilibrium", "cycle of k
+    rounds (round r = round r - k)" or "no repeat in max_rounds rounds"."""
+    from model.scenario import load as load_scenario
+
+    ids = list(load_scenario(scenario).aggregator_ids)
+    probe = ConstantUpPrices(learned, ids)
+    n_weeks = len(weeks)
+    rows, seen, outcome = [], {}, f"no repeat in {max_rounds} rounds"
+    for rnd in range(max_rounds):
+        switched = 0
+        for agg in ids:
+            s = summarise_constant_prices(constant_prices(scenario, probe, weeks, [agg], grid, seed, max_hours)).iloc[0]
+            before = float(s.learned_eur) / n_weeks
+            gain = float(s.shortfall_eur) / n_weeks
+            switch = gain > 1e-3 * abs(before) + 1e-6
+            if switch:
+                switched += probe.up_eur_mwh.get(agg) != float(s.best_constant_up_eur_mwh)
+                probe.up_eur_mwh[agg] = float(s.best_constant_up_eur_mwh)
+            rows.append({"round": rnd, "aggregator": agg, "up_eur_mwh": probe.up_eur_mwh.get(agg, np.nan),
+                         "before_eur_per_week": before, "after_eur_per_week": before + (gain if switch else 0.0)})
+        profile = tuple(sorted(probe.up_eur_mwh.items()))
+        if not switched:
+            outcome = "equilibrium"
+            break
+        if profile in seen:
+            outcome = f"cycle of {rnd - seen[profile]} rounds (round {rnd} = round {seen[profile]})"
+            break
+        seen[profile] = rnd
+    out = pd.DataFrame(rows)
+    out["outcome"] = outcome
+    return out
 
 
 def summarise_constant_prices(df: pd.DataFrame) -> pd.DataFrame:

@@ -1,0 +1,93 @@
+"""Best-response dynamics among constant up-price bids (`constant_bid_dynamics`): checked on hand-worked
+price games (one with an Edgeworth cycle and no pure equilibrium, one with a pure equilibrium; both
+checked by enumerating every profile) and, on the arbitrage model, against an independent replay."""
+
+import itertools
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from runs.studies import arbitrage_best_response as br
+
+LEVELS = [float(p) for p in range(1, 11)]  # € per MWh; 10 is the cap and the "learned" bid both start from
+
+
+def pay_as_bid_capacity_6(p_own, p_other):
+    """Two sellers of 6 MW each, a buyer of 10 MW, each paid its own bid (Bertrand-Edgeworth): the cheaper sells 6,
+    the dearer the remaining 4, a tie splits 5/5. No pure equilibrium: undercut while prices are high, jump to the
+    cap once undercutting earns less than selling the residual 4 MW at the cap."""
+    mw = 6 if p_own < p_other else 4 if p_own > p_other else 5
+    return mw * p_own
+
+
+def pay_as_bid_capacity_12(p_own, p_other):
+    """The same with 12 MW each (either covers the buyer alone): plain Bertrand, which has pure equilibria."""
+    mw = 10 if p_own < p_other else 0 if p_own > p_other else 5
+    return mw * p_own
+
+
+def pure_equilibria(payoff):
+    return [(a, b) for a, b in itertools.product(LEVELS, LEVELS)
+            if max(payoff(x, b) for x in LEVELS) <= payoff(a, b) and max(payoff(x, a) for x in LEVELS) <= payoff(b, a)]
+
+
+@pytest.fixture
+def price_game(monkeypatch):
+    """Replace the model by a two-seller price game: `constant_prices` returns what each level earns
+    against the other seller's current bid (10, the cap, while it still plays its learned policy)."""
+    def install(payoff):
+        monkeypatch.setattr("model.scenario.load", lambda scenario: SimpleNamespace(aggregator_ids=[1, 2]))
+
+        def constant_prices(scenario, probe, weeks, aggregators, grid, seed, max_hours):
+            (agg,) = aggregators
+            other = probe.up_eur_mwh.get(3 - agg, 10.0)
+            own = probe.up_eur_mwh.get(agg, 10.0)
+            return pd.DataFrame([{"week": "w", "aggregator": agg, "learned_eur": payoff(own, other),
+                                  **{f"up_at_{lev:.4g}_eur": payoff(lev, other) for lev in LEVELS}}])
+
+        monkeypatch.setattr(br, "constant_prices", constant_prices)
+        return br.constant_bid_dynamics("game", SimpleNamespace(explore=True), ["w"], max_rounds=10)
+
+    return install
+
+
+def test_an_edgeworth_cycle_is_found_where_no_pure_equilibrium_exists(price_game):
+    assert pure_equilibria(pay_as_bid_capacity_6) == []
+    df = price_game(pay_as_bid_capacity_6)
+    # undercut 10 -> 9 -> 8 -> 7, then the residual at the cap (4 x 10 = 40) beats undercutting 7 (6 x 6 = 36), then again
+    prices = df.pivot(index="round", columns="aggregator", values="up_eur_mwh")
+    assert prices.values.tolist() == [[9.0, 8.0], [7.0, 10.0], [9.0, 8.0]]
+    assert (df.outcome == "cycle of 2 rounds (round 2 = round 0)").all()
+    assert (df.after_eur_per_week >= df.before_eur_per_week).all()
+
+
+def test_the_dynamics_stop_at_a_pure_equilibrium_where_one_exists(price_game):
+    equilibria = pure_equilibria(pay_as_bid_capacity_12)
+    df = price_game(pay_as_bid_capacity_12)
+    assert (df.outcome == "equilibrium").all()
+    last = df[df["round"] == df["round"].max()]
+    assert (last.after_eur_per_week == last.before_eur_per_week).all()  # nobody switched in the last round
+    assert tuple(last.sort_values("aggregator").up_eur_mwh) in equilibria
+
+
+def test_on_the_model_each_switch_pays_and_the_last_profile_replays_to_the_same_earnings(tmp_path):
+    """One round on one week: the last aggregator's earnings after its switch equal what an independent
+    replay of the whole week (`evaluate_policy`) pays it under the round's final profile of bids."""
+    from agents.learning.hyperparams import HyperParams
+    from runs.training import evaluate_policy, load_trained_policy, train
+
+    hp = HyperParams.from_dict(HyperParams().to_dict() | {"gamma": 0.0, "updates_per_episode": 2, "episodes": 2})
+    train("one-arb", seed=0, out=tmp_path / "run", eval_every=2, hp=hp, progress=False)
+    learned, _ = load_trained_policy(tmp_path / "run")
+    df = br.constant_bid_dynamics("one-arb", learned, ["test:1"], br.TINY, seed=0, max_rounds=1)
+    ids = list(df.aggregator)
+    assert len(ids) == 10 and (df.after_eur_per_week >= df.before_eur_per_week).all()
+    assert (df.after_eur_per_week > df.before_eur_per_week).any()  # an untrained policy is beaten by some constant bid
+    probe = br.ConstantUpPrices(load_trained_policy(tmp_path / "run")[0], ids)
+    probe.up_eur_mwh = {int(r.aggregator): float(r.up_eur_mwh) for r in df.itertuples() if np.isfinite(r.up_eur_mwh)}
+    scores, _ = evaluate_policy("one-arb", probe, seed=0, weeks=["test:1"], keep_hours=False)
+    last = df.iloc[-1]
+    replayed = scores.set_index("aggregator").loc[int(last.aggregator), "total_eur"]
+    assert replayed == pytest.approx(last.after_eur_per_week, rel=1e-9, abs=1e-6)
