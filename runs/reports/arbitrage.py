@@ -834,7 +834,8 @@ def explain(checks_: list[dict], ex: pd.DataFrame, t1: pd.DataFrame, pt: pd.Data
             verdict = "far from the hour-by-hour best response"
             if r.best_constant_up_price_eur_per_week > r.learned_eur_per_week * 1.05 + 10:
                 verdict += (f"; even the best *constant* up-price bid would earn {r.best_constant_up_price_eur_per_week:,.0f}, "
-                            "so the learned strategy is demonstrably not converged (learned badly, not a market effect)")
+                            "so the learned strategy is not a best response to the others (whether any deterministic "
+                            "strategy profile can be one here: 'Is there an equilibrium to converge to?' below)")
                 if np.isfinite(getattr(r, "best_common_up_price_eur_mwh", np.nan)):
                     verdict += (f". Its learned up bid in the hours in which the LFM is active has a median of "
                                 f"{r.learned_median_up_bid_lfm_active_eur_mwh:,.0f} €/MWh; the one up price that earns most "
@@ -1221,6 +1222,11 @@ def reading(tables: ReportTables, prof: dict) -> str:
     if len(ag):
         parts.append("Every aggregator against the others' learned policies: " + " ".join(_every_aggregator_reading(ag))
                      .replace("- ", "").replace("\n", " "))
+    dt = tables.dynamics
+    if len(dt):
+        outcomes = dt.groupby(["scenario", "seed"], sort=False).outcome.first()
+        parts.append("Best-response dynamics among constant bids, from the learned policies: " + "; ".join(
+            f"{sc} (seed {seed}) {o}" for (sc, seed), o in outcomes.items()) + ".")
     return " ".join(parts)
 
 
