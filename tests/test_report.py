@@ -177,3 +177,24 @@ def test_exploitability_names_the_one_up_price_that_earns_most_over_all_weeks_an
     # within a factor of 2 of the best price, or on different sides in S-a and one-arb: nothing to say
     assert report._price_level_reading(ex.assign(learned_median_up_bid_lfm_active_eur_mwh=[600.0, 80.0])) is None
     assert report._price_level_reading(ex.assign(learned_median_up_bid_lfm_active_eur_mwh=[3000.0, 80.0])) is None
+
+
+def test_every_aggregator_table_by_hand():
+    """One aggregator, two seeds, one check week (c) and one validation week (v), two constant up prices.
+    Seed 0 picks 20 €/MWh on v (60 > 50), which earns 130 on c; seed 1 picks 10 (70 > 60): 120. The
+    responder (seed 0) gains 10; the validated constant bid of seed 0 gains 30, so its exploitability is 30."""
+    from runs.reports.arbitrage import every_aggregator_table
+
+    rows = []
+    for seed, check, val in ((0, (90, 130), (50, 60)), (1, (120, 80), (70, 60))):
+        rows.append({"scenario": "one-arb", "seed": seed, "aggregator": 5, "week": "c", "use": "check",
+                     "learned_eur": 100.0, "up_at_10_eur": check[0], "up_at_20_eur": check[1]})
+        rows.append({"scenario": "one-arb", "seed": seed, "aggregator": 5, "week": "v", "use": "validation",
+                     "learned_eur": 55.0, "up_at_10_eur": val[0], "up_at_20_eur": val[1]})
+    resp = pd.DataFrame([{"scenario": "one-arb", "seed": 0, "aggregator": 5, "learned_eur": 100.0, "gain_eur": 10.0,
+                          "episodes": 5}])
+    t = every_aggregator_table(pd.DataFrame(rows), resp, ["one-arb"]).iloc[0]
+    assert t.learned_eur_per_week == 100 and t.best_constant_eur_per_week == 125 and t.validated_constant_eur_per_week == 125
+    assert t.seeds_at_least_constant == 0
+    assert t.responder_gain_eur_per_week == 10 and t.responder_gain_share == pytest.approx(0.1)
+    assert t.exploitability_eur_per_week == 30 and t.exploitability_share == pytest.approx(0.3)

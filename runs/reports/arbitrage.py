@@ -68,7 +68,9 @@ def every_aggregator_table(cp: pd.DataFrame, resp: pd.DataFrame, scenarios: list
     aggregator could have chosen beforehand); seeds_at_least_constant: seeds in which the learned policy
     earned at least the validated constant bid (to 0.1 %); responder_gain_eur_per_week / _share: the
     trained best responder's gain over the learned policy (share of |learned|, at least 1 €; mean over
-    the seeds that trained one)."""
+    the seeds that trained one); exploitability_eur_per_week / _share: in those seeds, the larger of the
+    responder's gain and the validated constant bid's (both are policies the aggregator could play from
+    its own observations, chosen without seeing the check weeks)."""
     from runs.studies.arbitrage_best_response import constant_up_prices
 
     if cp.empty:
@@ -103,9 +105,13 @@ def every_aggregator_table(cp: pd.DataFrame, resp: pd.DataFrame, scenarios: list
         if len(r):
             weeks = n_weeks.loc[sc].iloc[0]
             gain = (r.gain_eur / weeks).mean()
+            learned = max(abs((r.learned_eur / weeks).mean()), 1.0)
+            seeds = d.set_index("seed").reindex(r.seed.to_numpy())
+            constant_gain = (seeds.validated_constant_eur.fillna(seeds.best_constant_eur) - seeds.learned_eur).to_numpy()
+            exploit = float(np.mean(np.maximum(r.gain_eur.to_numpy() / weeks, constant_gain)))
             row |= {"responder_seeds": len(r), "responder_episodes": int(r.episodes.iloc[0]),
-                    "responder_gain_eur_per_week": gain,
-                    "responder_gain_share": gain / max(abs((r.learned_eur / weeks).mean()), 1.0)}
+                    "responder_gain_eur_per_week": gain, "responder_gain_share": gain / learned,
+                    "exploitability_eur_per_week": exploit, "exploitability_share": exploit / learned}
         rows.append(row)
     out = pd.DataFrame(rows)
     order = {sc: i for i, sc in enumerate(scenarios)}
@@ -1114,9 +1120,9 @@ def _section_every_aggregator(ag: pd.DataFrame, cv: pd.DataFrame, prof: dict, ex
              "learned policy is that aggregator's exploitability as the multi-agent RL literature measures it: what a "
              "policy seeing the same observations could still add. € per week.\n")
     show = ag.assign(scenario=ag.scenario.map(lambda s: SCENARIO_LABEL.get(s, s)))
-    if "responder_gain_share" in show:
-        show = show.assign(responder_gain_share=100 * show.responder_gain_share).rename(
-            columns={"responder_gain_share": "responder_gain_%"})
+    for col in ("responder_gain_share", "exploitability_share"):
+        if col in show:
+            show = show.assign(**{col: 100 * show[col]}).rename(columns={col: col.replace("_share", "_%")})
     L.append(_md(show))
     L += ["", *_every_aggregator_reading(ag), *_clairvoyance_reading(ag, ex)]
     return L
@@ -1175,6 +1181,11 @@ def _every_aggregator_reading(ag: pd.DataFrame) -> list[str]:
             line += (f"; a trained best responder gains at most 10 % for {within} of {len(r)} (largest: aggregator "
                      f"{int(worst.aggregator)}, {100 * worst.responder_gain_share:+.0f} %, "
                      f"€{worst.responder_gain_eur_per_week:,.0f}/week)")
+            if "exploitability_share" in r:
+                ex_worst = r.loc[r.exploitability_share.idxmax()]
+                line += (f"; taking the better of the responder and the validated constant bid, {int((r.exploitability_share <= 0.10).sum())} "
+                         f"of {len(r)} are within 10 % (largest: aggregator {int(ex_worst.aggregator)}, "
+                         f"{100 * ex_worst.exploitability_share:+.0f} %)")
         out.append(line + ".")
     return out
 
