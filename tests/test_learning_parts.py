@@ -173,3 +173,29 @@ def test_action_search_leaves_a_local_optimum_the_policy_gradient_keeps(search):
         group.update(rng)
     learned = float(group.act(group.inputs(obs, np.arange(1)))[0, 0])
     assert abs(learned - (0.85 if search else 0.2)) < 0.05
+
+
+@pytest.mark.parametrize("kind", ["shared", "unshared", "shared-own-critic", "joint-per-agent"])
+def test_action_search_runs_in_every_kind_of_group_and_moves_the_actors(kind):
+    """The search's candidate batch has the right shape in every update path (a wrong one raises): shared and
+    unshared member groups with and without collective information, and a joint group with per-agent batches."""
+    from agents.learning.groups import JointGroup
+
+    n = 4
+    hp = HyperParams(hidden_sizes=(8,), batch_size=8, buffer_size=128, gamma=0.5, action_search=5,
+                     per_agent_batches=kind == "joint-per-agent")
+    gen = torch.Generator().manual_seed(0)
+    if kind == "joint-per-agent":
+        group = JointGroup(n, Features(FEATURES), 2, hp, torch.device("cpu"), gen)
+    else:
+        own = kind == "shared-own-critic"
+        group = MemberGroup(n, Features(FEATURES), 2, hp, torch.device("cpu"), gen, share=kind != "unshared",
+                            critic="own" if own else "collective", info_dim=0 if own else 3)
+    rng = np.random.default_rng(0)
+    for k in range(40):
+        obs = np.column_stack([np.full(n, k % 168), np.full(n, 40.0), rng.uniform(0, 1, n)])
+        group.remember(obs, rng.uniform(0, 1, (n, 2)), rng.normal(0, 100, n), rng.uniform(0, 1, 3), k % 20 == 19)
+    before = [p.clone() for p in group.actor.parameters()]
+    for _ in range(3):
+        group.update(rng)
+    assert any(not torch.equal(p, q) for p, q in zip(before, group.actor.parameters()))
