@@ -199,3 +199,36 @@ def test_action_search_runs_in_every_kind_of_group_and_moves_the_actors(kind):
     for _ in range(3):
         group.update(rng)
     assert any(not torch.equal(p, q) for p, q in zip(before, group.actor.parameters()))
+
+
+@pytest.mark.parametrize("z_max", [0.0, 6.0])
+def test_a_saturated_sigmoid_actor_learns_again_only_with_the_saturation_bound(z_max):
+    """A bandit whose best action moves: first the reward falls with the action (best a = 0), then it
+    rises (best a = 1), as the value of withholding does for an arbitraging aggregator while the others
+    learn. In the first phase Adam drives the sigmoid actor's raw output z deep into saturation, where
+    sigmoid'(z) ~ 0; in the second the critic asks for more, but the policy gradient no longer reaches
+    the action and the actor stays near 0. With `actor_z_max` the hinge on |z| keeps it where the
+    gradient still acts, and the actor climbs to a ~ 1."""
+    from agents.learning.groups import JointGroup, policy_gradient_loss
+
+    z = torch.tensor([[[-30.0], [3.0]]], requires_grad=True)  # inside the bound the loss is the plain one
+    policy_gradient_loss(z, True, lambda mu: mu.sum(), 0.0, z_max=z_max).backward()
+    s3 = 1.0 / (1.0 + np.exp(-3.0))
+    assert float(z.grad[0, 1, 0]) == pytest.approx(-s3 * (1.0 - s3), rel=1e-5)
+    assert (z.grad[0, 0, 0] < -1.0) == (z_max > 0)  # the hinge's gradient, mean over 2 samples: 2 * (30 - 6) / 2
+
+    hp = HyperParams(hidden_sizes=(16,), batch_size=64, buffer_size=2048, gamma=0.0, reward_scale=1.0,
+                     lr_actor=3e-3, lr_critic=3e-3, tau=0.05, actor_z_max=z_max)
+    group = JointGroup(1, Features(FEATURES), 1, hp, torch.device("cpu"), torch.Generator().manual_seed(0), sigmoid=True)
+    rng = np.random.default_rng(0)
+    obs = np.array([[5.0, 40.0, 0.5]])
+    played = []
+    for sign in (-1.0, 1.0):
+        for k in range(2048):  # the ring buffer's contents are replaced by the new phase's samples
+            a = rng.uniform(0, 1, (1, 1))
+            group.remember(obs, a, sign * a[:, 0], None, k % 168 == 167)
+        for _ in range(1000):
+            group.update(rng)
+        played.append(float(group.act(group.inputs(obs, np.arange(1)))[0, 0]))
+    assert played[0] < 0.01
+    assert (played[1] > 0.95) if z_max else (played[1] < 1e-3)

@@ -18,6 +18,7 @@ Update of a group (both kinds), with s = reward_scale:
     y      = s * r + gamma * (1 - done) * Q'(next inputs, mu'(next observation))
     critic: minimise SmoothL1(Q(inputs, a), y)
     actor:  maximise Q(inputs, mu(o)) - actor_reg * z^2    (z = the actor's raw output)
+            with `actor_z_max` > 0, sigmoid actors also minimise max(|z| - actor_z_max, 0)^2 (no deep saturation)
             with `action_search` = K > 0, also minimise search_weight * |mu(o) - a*|^2, where a* is the
             critic's best of {mu(o)} and K uniform random actions for the sample (a sampled policy
             improvement step: it can jump to a distant better action the local gradient does not reach)
@@ -61,7 +62,7 @@ def searched_actions(mu: torch.Tensor, q_many, n_candidates: int, rng: np.random
 
 
 def policy_gradient_loss(z: torch.Tensor, sigmoid: bool, q_of, actor_reg: float, q_many=None,
-                         search: tuple[int, float, np.random.Generator] | None = None) -> torch.Tensor:
+                         search: tuple[int, float, np.random.Generator] | None = None, z_max: float = 0.0) -> torch.Tensor:
     """A loss whose gradient in the actors' parameters is minus the deterministic policy gradient:
     `q_of(mu)` is the summed critic value of the actions mu = squash(z).
     `search` = (K, weight, rng) with `q_many` (see `searched_actions`): plus weight * the mean squared
@@ -82,6 +83,8 @@ def policy_gradient_loss(z: torch.Tensor, sigmoid: bool, q_of, actor_reg: float,
         loss = -(raw * dq_da).sum()  # its gradient in raw is -dq_da
     if actor_reg:
         loss = loss + actor_reg * z.square().mean((1, 2)).sum()  # pulls actions toward 0.5 (off by default)
+    if sigmoid and z_max > 0.0:  # keeps sigmoid actors out of deep saturation, where sigmoid'(z) ~ 0 stops learning
+        loss = loss + (z.abs() - z_max).clamp(min=0.0).square().mean((1, 2)).sum()
     if search is not None and search[0] > 0:
         n_candidates, weight, rng = search
         action = torch.sigmoid(z) if sigmoid else raw  # raw: a target at a bound pulls the unclipped output onto it
@@ -276,45 +279,34 @@ class JointGroup(_Group):
         critic_loss = F.smooth_l1_loss(q, y, reduction="none").mean(1).sum()
         rows = torch.arange(n, device=dev)[:, None, None]
         own = x[rows, torch.arange(B, device=dev)[None, :, None], self.actor_index[:, None, :]]  # (N, B, actor_dim)
-
-        def actor_loss():
-            def q_of(mu):
-                a_joint = torch.where(self.own_slot, mu[:, :, None, :], a.view(n, B, n, self.act_dim)).reshape(n, B, -1)
-                return self.critic(torch.cat([x, a_joint], -1))[..., 0].mean(1).sum()
-
-            def q_many(cand):  # (N, K, B, act): agent n's candidates in its own slot of its batch's joint actions
-                k = cand.shape[1]
-                a_joint = torch.where(self.own_slot[:, None], cand[:, :, :, None, :],
-                                      a.view(n, 1, B, n, self.act_dim)).reshape(n, k * B, -1)
-                x_rep = x[:, None].expand(n, k, B, x.shape[-1]).reshape(n, k * B, -1)
-                return self.critic(torch.cat([x_rep, a_joint], -1))[..., 0].view(n, k, B)
-
-            return policy_gradient_loss(self.actor.logits(own), self.sigmoid, q_of, hp.actor_reg, q_many,
-                                        self._search(rng))
-
-        self._step(critic_loss, actor_loss)
+        self._step(critic_loss, lambda: self._policy_loss(x, a, own, rng))
         return {"critic_loss": critic_loss.item() / n}
 
     def actor_loss(self, x: torch.Tensor, a: torch.Tensor, rng: np.random.Generator | None = None) -> torch.Tensor:
         """The policy-gradient loss of (31), summed over agents: agent n's own action in the stored
         joint actions `a` (B, N*act) is replaced by mu_n(o_n), and every critic sees its own version.
         rng: draws the action search's candidates (`HyperParams.action_search`; None: no search)."""
-        batch, n = len(x), self.n
+        return self._policy_loss(x, a, self._own_inputs(x), rng)
+
+    def _policy_loss(self, x: torch.Tensor, a: torch.Tensor, own: torch.Tensor, rng: np.random.Generator | None):
+        """`actor_loss` for one batch shared by all agents (x (B, D), a (B, N*act)) or one per agent
+        (x (N, B, D), a (N, B, N*act); per-agent batches); `own`: each actor's inputs (N, B, actor_dim)."""
+        n, batch, act = self.n, x.shape[-2], self.act_dim
+        x = x.expand(n, batch, x.shape[-1])
+        a = a.reshape(-1, batch, n, act).expand(n, batch, n, act)
 
         def q_of(mu):
-            a_joint = a.view(1, batch, n, self.act_dim)
-            a_joint = torch.where(self.own_slot, mu[:, :, None, :], a_joint).reshape(n, batch, -1)
-            return self.critic(self._critic_input(x, a_joint))[..., 0].mean(1).sum()
+            a_joint = torch.where(self.own_slot, mu[:, :, None, :], a).reshape(n, batch, -1)
+            return self.critic(torch.cat([x, a_joint], -1))[..., 0].mean(1).sum()
 
-        def q_many(cand):  # (N, K, B, act)
+        def q_many(cand):  # (N, K, B, act): agent n's candidates in its own slot of its batch's joint actions
             k = cand.shape[1]
-            a_joint = torch.where(self.own_slot[:, None], cand[:, :, :, None, :],
-                                  a.view(1, 1, batch, n, self.act_dim)).reshape(n, k * batch, -1)
-            x_rep = x.expand(n, k, batch, x.shape[-1]).reshape(n, k * batch, -1)
+            a_joint = torch.where(self.own_slot[:, None], cand[:, :, :, None, :], a[:, None]).reshape(n, k * batch, -1)
+            x_rep = x[:, None].expand(n, k, batch, x.shape[-1]).reshape(n, k * batch, -1)
             return self.critic(torch.cat([x_rep, a_joint], -1))[..., 0].view(n, k, batch)
 
-        return policy_gradient_loss(self.actor.logits(self._own_inputs(x)), self.sigmoid, q_of, self.hp.actor_reg,
-                                    q_many, None if rng is None else self._search(rng))
+        return policy_gradient_loss(self.actor.logits(own), self.sigmoid, q_of, self.hp.actor_reg, q_many,
+                                    None if rng is None else self._search(rng), self.hp.actor_z_max)
 
 
 class MemberGroup(_Group):
@@ -407,7 +399,8 @@ class MemberGroup(_Group):
                 rep = lambda t: t[:, None].expand(nets, k, *t.shape[1:]).reshape(nets, k * b, t.shape[-1])  # noqa: E731
                 return self.critic(self._critic_input(rep(o), cand.reshape(nets, k * b, -1), rep(info)))[..., 0].view(nets, k, b)
 
-            return policy_gradient_loss(self.actor.logits(o), self.sigmoid, q_of, hp.actor_reg, q_many, self._search(rng))
+            return policy_gradient_loss(self.actor.logits(o), self.sigmoid, q_of, hp.actor_reg, q_many, self._search(rng),
+                                        hp.actor_z_max)
 
         self._step(critic_loss, actor_loss)
         return {"critic_loss": critic_loss.item() / (1 if self.share else self.n)}

@@ -56,6 +56,11 @@ class HyperParams:
     action_search: int = 0  # K > 0: each actor update also pulls every sampled action toward the critic's best of
     # the actor's action and K uniform random actions (sampled policy improvement; 0: the plain policy gradient)
     action_search_weight: float = 1.0  # weight of that pull (squared distance in [0, 1] action units)
+    actor_z_max: float = 0.0  # > 0: sigmoid actors pay max(|z| - actor_z_max, 0)^2 on their raw outputs z, so
+    # they cannot drift into deep saturation (sigmoid(-30) ~ 1e-13), where sigmoid'(z) ~ 0 and no critic gradient
+    # moves the action any more (0: off). Unlike actor_reg it does not pull interior actions toward 0.5.
+    # Measured (quick profile, docs/arbitrage-study.md "Why all-arb aggregators 7 and 11..."): 8 was worse in S-a
+    # and one-arb and mixed in all-arb, so it is off.
     lr_final_factor: float = 1.0  # both learning rates decay geometrically to this factor of their value by the
     # last episode (1: constant, as the paper)
 
@@ -77,6 +82,7 @@ class HyperParams:
             ("actor_reg", self.actor_reg >= 0.0, "must be >= 0"),
             ("action_search", self.action_search >= 0, "must be >= 0 (0: off)"),
             ("action_search_weight", self.action_search_weight >= 0.0, "must be >= 0"),
+            ("actor_z_max", self.actor_z_max >= 0.0, "must be >= 0 (0: off)"),
             ("lr_final_factor", 0.0 < self.lr_final_factor <= 1.0, "must be in (0, 1] (1: constant learning rates)"),
             ("hidden_sizes", all(h >= 1 for h in self.hidden_sizes), "must be positive layer widths, e.g. 64,64"),
         ):
@@ -152,4 +158,4 @@ class HyperParams:
 
 #: Hyperparameters the paper does not give (its extracted text lost them): shown in every config.
 RECONSTRUCTED = ("buffer_size", "lr_actor", "lr_critic", "noise_sigma_final", "hidden_sizes", "reward_scale", "actor_output", "actor_reg",
-                 "per_agent_batches", "lr_final_factor", "action_search", "action_search_weight")
+                 "per_agent_batches", "lr_final_factor", "action_search", "action_search_weight", "actor_z_max")
