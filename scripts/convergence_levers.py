@@ -6,10 +6,14 @@ overrides, then check the policy against everyone else's frozen learned policy o
   - every aggregator's best constant up-price bid: how many fall short of it, and by how much;
   - with --dynamics: best-response dynamics among constant bids from the learned policies (outcome);
   - with --responders N: a trained best responder for every aggregator, N training weeks each (the
-    study's `responders`; the check weeks above, the profile's validation weeks).
+    study's `responders`; the check weeks above, the profile's validation weeks);
+  - with --fictitious-play N: N iterations of fictitious play over each aggregator's learned policy and
+    its constant bids (`constant_bid_fictitious_play`): how close mixed strategies get to an equilibrium.
+With --run DIR the checks run on that trained run (e.g. a study's runs/one-arb/seed0) instead of training.
 
     .venv/bin/python scripts/convergence_levers.py NAME SCENARIO SEED [name=value ...] [--out DIR]
                                 [--profile quick|paper] [--episodes N] [--dynamics] [--responders N]
+                                [--fictitious-play N] [--run DIR]
 
 prints one JSON line (and appends it to DIR/results.jsonl; default runs/out/levers)."""
 
@@ -29,6 +33,7 @@ import pandas as pd  # noqa: E402
 
 from runs.reports.arbitrage import every_aggregator_table  # noqa: E402
 from runs.studies.arbitrage import PROFILES, responders  # noqa: E402
+from agents.learning.hyperparams import HyperParams  # noqa: E402
 from runs.training import design_hyperparams, load_trained_policy, train  # noqa: E402
 
 WEEKS = ["test:1", "test:5", "test:12"]
@@ -44,6 +49,9 @@ def main() -> None:
     ap.add_argument("--episodes", type=int, help="default: the profile's")
     ap.add_argument("--dynamics", action="store_true", help="also run best-response dynamics among constant bids")
     ap.add_argument("--responders", type=int, default=0, help="train every aggregator's best responder for N weeks")
+    ap.add_argument("--fictitious-play", type=int, default=0, metavar="N",
+                    help="N iterations of fictitious play over learned and constant bids")
+    ap.add_argument("--run", help="check this trained run instead of training one (overrides are then ignored)")
     ap.add_argument("--out", default="runs/out/levers")
     a = ap.parse_args()
     prof = PROFILES[a.profile]
@@ -52,10 +60,16 @@ def main() -> None:
     out = Path(a.out)
     run = out / f"{a.name}-{a.scenario}-{a.seed}"
     t0 = time.perf_counter()
-    train(a.scenario, seed=a.seed, out=run, eval_every=hp.episodes, hp=hp, checkpoint_every=10**9, progress=False,
-          overwrite=True)
+    if a.run:
+        run.mkdir(parents=True, exist_ok=True)  # this script's outputs; the trained run is only read
+        learned, meta = load_trained_policy(a.run)
+        hp = HyperParams.from_dict(meta["hyperparams"])
+    else:
+        train(a.scenario, seed=a.seed, out=run, eval_every=hp.episodes, hp=hp, checkpoint_every=10**9, progress=False,
+              overwrite=True)
     t1 = time.perf_counter()
-    learned, _ = load_trained_policy(run)
+    policy_dir = Path(a.run) if a.run else run
+    learned, _ = load_trained_policy(policy_dir)
     validation = list(prof.responder_validation_weeks)
     cp_all = br.constant_prices(a.scenario, learned, WEEKS + validation, seed=a.seed)
     cp_all["use"] = cp_all.week.map(lambda w: "validation" if w in validation else "check")
@@ -64,24 +78,35 @@ def main() -> None:
     b = br.summarise_best_response(br.best_response(a.scenario, learned, WEEKS, 5, br.COARSE, seed=a.seed))
     short = cp.shortfall_eur > 1e-3 * cp.best_constant_up_eur.abs() + 1e-6
     res = {"name": a.name, "profile": a.profile, "scenario": a.scenario, "seed": a.seed, "sets": a.sets,
-           "episodes": hp.episodes, "train_s": round(t1 - t0, 1),
+           "run": str(policy_dir), "episodes": hp.episodes, "train_s": round(t1 - t0, 1),
            "agg5_learned_eur_per_week": b.learned_eur.sum() / len(WEEKS), "agg5_regret_share": b.regret_eur.sum() / b.best_eur.sum(),
            "all_learned_eur_per_week": cp.learned_eur.sum() / len(WEEKS),
            "aggregators_below_constant": int(short.sum()),
            "aggregators_below_validated_constant": int((ag.seeds_at_least_constant < ag.seeds).sum()),
            "shortfall_eur_per_week": cp.shortfall_eur.clip(lower=0).sum() / len(WEEKS)}
     if a.dynamics:
-        learned, _ = load_trained_policy(run)
+        learned, _ = load_trained_policy(policy_dir)
         dyn = br.constant_bid_dynamics(a.scenario, learned, WEEKS, br.COARSE, seed=a.seed)
         res["constant_bid_dynamics"] = dyn.outcome.iloc[0]
         dyn.to_csv(run / "constant_bid_dynamics.csv", index=False)
     if a.responders:
         prof = dataclasses.replace(prof, responder_episodes=a.responders, br_weeks=tuple(WEEKS))
-        responders(run, run / "responders.csv", a.scenario, prof, hp, a.seed)
+        responders(policy_dir, run / "responders.csv", a.scenario, prof, hp, a.seed)
         r = pd.read_csv(run / "responders.csv")
         share = r.gain_eur / r.learned_eur.abs().clip(lower=1.0)
         res |= {"responder_weeks": a.responders, "responders_within_10pct": int((share <= 0.10).sum()),
                 "responders": len(r), "responder_max_gain_share": float(share.max())}
+    if a.fictitious_play:
+        learned, _ = load_trained_policy(policy_dir)
+        hist, mix = br.constant_bid_fictitious_play(a.scenario, learned, WEEKS, br.COARSE, seed=a.seed,
+                                                    iterations=a.fictitious_play)
+        hist.to_csv(run / "fictitious_play.csv", index=False)
+        mix.to_csv(run / "fictitious_play_mixtures.csv", index=False)
+        last = hist[hist.iteration == hist.iteration.max()]
+        res |= {"fp_iterations": a.fictitious_play, "fp_max_exploitability_share": float(last.exploitability_share.max()),
+                "fp_aggregators_over_1pct": int((last.exploitability_share > 0.01).sum()),
+                "fp_gap_eur_per_week": float((last.best_eur_per_week - last.mixture_eur_per_week).sum()),
+                "fp_all_mixture_eur_per_week": float(last.mixture_eur_per_week.sum())}
     print(json.dumps(res))
     out.mkdir(parents=True, exist_ok=True)
     with open(out / "results.jsonl", "a") as f:

@@ -91,3 +91,58 @@ def test_on_the_model_each_switch_pays_and_the_last_profile_replays_to_the_same_
     last = df.iloc[-1]
     replayed = scores.set_index("aggregator").loc[int(last.aggregator), "total_eur"]
     assert replayed == pytest.approx(last.after_eur_per_week, rel=1e-9, abs=1e-6)
+
+
+def fictitious_play(monkeypatch, payoff, iterations):
+    """`constant_bid_fictitious_play` on the two-seller game: `constant_prices` returns each level's expected
+    payoff against the other seller's current mixture (option 0, its learned policy, bids the cap 10)."""
+    monkeypatch.setattr("model.scenario.load", lambda scenario: SimpleNamespace(aggregator_ids=[1, 2]))
+
+    def constant_prices(scenario, probe, weeks, aggregators, grid, seed, max_hours):
+        (agg,) = aggregators
+        q = probe.p[3 - agg]
+        mixture = [(10.0, 1.0)] if q is None else [(10.0 if j == 0 else LEVELS[j - 1], w) for j, w in enumerate(q)]
+        value = lambda p: sum(w * payoff(p, x) for x, w in mixture)  # noqa: E731
+        return pd.DataFrame([{"week": "w", "aggregator": agg, "learned_eur": value(10.0),
+                              **{f"up_at_{lev:.4g}_eur": value(lev) for lev in LEVELS}}])
+
+    monkeypatch.setattr(br, "constant_prices", constant_prices)
+    return br.constant_bid_fictitious_play("game", SimpleNamespace(explore=True), ["w"], iterations=iterations)
+
+
+def test_fictitious_play_approaches_the_mixed_equilibrium_of_an_edgeworth_game(monkeypatch):
+    """Where best responses cycle (the test above), the empirical mixtures approach the game's mixed
+    equilibrium. By hand: a seller bidding the cap 10 sells at least the residual 4 MW, 40 €; so no price
+    below 40 / 6 = 6.67 (where selling 6 MW earns less) is in the support, and each seller's equilibrium
+    value is about 40. The check is computed here from the returned mixtures, by enumeration."""
+    history, mixtures = fictitious_play(monkeypatch, pay_as_bid_capacity_6, 400)
+    # the learned bids, cap against cap, earn 5 x 10 = 50; undercutting to 9 earns 6 x 9 = 54: 8 % more
+    assert history[history.iteration == 0].exploitability_share.tolist() == pytest.approx([0.08, 0.08])
+    price = mixtures.up_eur_mwh.fillna(10.0)  # option 0 bids the cap
+    dist = {agg: list(zip(price[mixtures.aggregator == agg], mixtures.probability[mixtures.aggregator == agg])) for agg in (1, 2)}
+    for agg in (1, 2):
+        assert sum(w for x, w in dist[agg] if x < 6.67) < 0.02
+        value = lambda p: sum(w * pay_as_bid_capacity_6(p, x) for x, w in dist[3 - agg])  # noqa: E731, B023
+        mixture_value = sum(w * value(x) for x, w in dist[agg])
+        assert 38.0 < mixture_value < 44.0
+        assert max(value(p) for p in LEVELS) - mixture_value < 0.02 * mixture_value  # within 2 % of a best response
+
+
+def test_mixed_up_prices_draw_per_hour_and_replay_the_same_draw():
+    """Option 0 keeps the learned bids, option j bids the j-th level (minus the tie-break offset); the
+    withholding stage is never touched; the same observation draws the same option (a replayed hour),
+    and over many hours each option is drawn about as often as its probability says."""
+    base = SimpleNamespace(explore=True, act=lambda stage, obs, rows: np.tile([[700.0, 40.0]], (len(rows), 1)))
+    policy = br.MixedUpPrices(base, [5, 6], seed=3)
+    policy.levels = np.array([100.0, 1000.0])
+    obs = np.random.default_rng(0).uniform(0, 1, (2000, 7))
+    rows = np.tile([0, 1], 1000)
+    assert np.array_equal(policy.act("lfm", obs, rows), base.act("lfm", obs, rows))  # no mixtures yet: learned
+    policy.p = {5: np.array([0.0, 1.0, 0.0]), 6: np.array([0.5, 0.0, 0.5])}
+    out = policy.act("lfm", obs, rows)
+    assert np.allclose(out[rows == 0], [100.0 - br.tie_break_eur_mwh(0), 40.0 - br.tie_break_eur_mwh(0)])
+    six = out[rows == 1, 0]
+    assert set(np.round(six, 3)) == {700.0, round(1000.0 - br.tie_break_eur_mwh(1), 3)}
+    assert 0.45 < np.mean(six == 700.0) < 0.55
+    assert np.array_equal(policy.act("lfm", obs, rows), out)  # the same hours replayed
+    assert np.array_equal(policy.act("lem", obs, rows), base.act("lem", obs, rows))

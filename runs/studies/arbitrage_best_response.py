@@ -308,6 +308,87 @@ def constant_bid_dynamics(scenario, learned, weeks: list[str], grid: SearchGrid 
     return out
 
 
+class MixedUpPrices:
+    """Plays every aggregator as `base` (the learned policy) does, except that each one with a mixture
+    in `p` draws its LFM up price every hour: option 0 its learned bids, option j > 0 the constant up
+    price `levels[j - 1]` (learned withholding and down price, lowered by `tie_break_eur_mwh` as
+    `ProbePolicy` bids). A draw depends only on (seed, aggregator, its observation this hour): the
+    same hour replayed (as `constant_prices` does for every price level) draws the same, and a rerun
+    gives the same numbers."""
+
+    name = "mixed-up-prices"
+
+    def __init__(self, base, aggregator_ids, seed: int = 0):
+        self.base, self.ids, self.seed = base, list(aggregator_ids), seed
+        self.levels = np.zeros(0)  # €/MWh: the constant options
+        self.p: dict[int, np.ndarray | None] = {a: None for a in self.ids}  # None: the learned bids
+        base.explore = False
+
+    def act(self, stage, obs, rows):
+        import zlib
+
+        out = self.base.act(stage, obs, rows)
+        if stage == "lem" or all(p is None for p in self.p.values()):
+            return out
+        out = np.array(out, dtype=float)
+        for i, row in enumerate(rows):
+            p = self.p[self.ids[row]]
+            if p is None:
+                continue
+            key = zlib.crc32(np.ascontiguousarray(obs[i]).tobytes())
+            u = np.random.default_rng([self.seed, int(row), key]).random()
+            j = min(int(np.searchsorted(np.cumsum(p), u, side="right")), len(p) - 1)
+            if j > 0:
+                out[i] = np.maximum(np.array([self.levels[j - 1], out[i, 1]]) - tie_break_eur_mwh(row), 0.0)
+        return out
+
+
+def constant_bid_fictitious_play(scenario, learned, weeks: list[str], grid: SearchGrid = COARSE, seed: int = 0,
+                                 iterations: int = 60, max_hours: int | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Fictitious play over each aggregator's learned policy and its constant up-price bids: every
+    iteration, each aggregator's best option against the others' current mixtures (the empirical
+    frequencies of their past best options; `constant_prices` with `MixedUpPrices`, draws per hour)
+    gets one more count. Where best-response dynamics cycle (`constant_bid_dynamics`), the mixtures
+    can still approach a mixed equilibrium of this restricted game: then every aggregator's mixture earns
+    about as much as its best option, which is the check "learned >= best constant bid" a mixed strategy
+    can pass.
+
+    Returns (history, mixtures). history: one row per iteration and aggregator, for the mixtures at
+    the start of the iteration: `mixture_eur_per_week` (its mixture's value against the others'),
+    `best_eur_per_week` and `best_up_eur_mwh` (NaN: its learned bids) of its best option, and
+    `exploitability_share` = (best - mixture) / |mixture|. mixtures: the final probabilities, one row per
+    aggregator and option (`up_eur_mwh` NaN: the learned bids)."""
+    from model.scenario import load as load_scenario
+
+    ids = list(load_scenario(scenario).aggregator_ids)
+    probe = MixedUpPrices(learned, ids, seed)
+    counts: dict[int, np.ndarray] = {}
+    rows = []
+    for it in range(iterations):
+        values = {}
+        for agg in ids:
+            own, probe.p[agg] = probe.p[agg], None  # its option 0 is its learned bids
+            df = constant_prices(scenario, probe, weeks, [agg], grid, seed, max_hours)
+            probe.p[agg] = own
+            prices = constant_up_prices(df)
+            if not len(probe.levels):
+                probe.levels = np.array(list(prices.values()))
+            values[agg] = np.concatenate([[df.learned_eur.sum()], df[list(prices)].sum().to_numpy()]) / len(weeks)
+        for agg in ids:
+            v = values[agg]
+            p = np.eye(len(v))[0] if agg not in counts else counts[agg] / counts[agg].sum()
+            mixture, best = float(p @ v), int(np.argmax(v))
+            rows.append({"iteration": it, "aggregator": agg, "mixture_eur_per_week": mixture,
+                         "best_eur_per_week": float(v[best]), "best_up_eur_mwh": probe.levels[best - 1] if best else np.nan,
+                         "exploitability_share": (float(v[best]) - mixture) / max(abs(mixture), 1.0)})
+            counts.setdefault(agg, np.eye(len(v))[0].copy())[best] += 1
+        for agg in ids:
+            probe.p[agg] = counts[agg] / counts[agg].sum()
+    mixtures = pd.DataFrame([{"aggregator": agg, "option": j, "up_eur_mwh": probe.levels[j - 1] if j else np.nan,
+                              "probability": float(q)} for agg in ids for j, q in enumerate(probe.p[agg])])
+    return pd.DataFrame(rows), mixtures
+
+
 def summarise_constant_prices(df: pd.DataFrame) -> pd.DataFrame:
     """Per aggregator, over all weeks: the learned total, the best constant up-price bid's total and
     price, and the shortfall of the learned policy (best constant - learned; > 0: it learned worse than
