@@ -146,7 +146,10 @@ def test_an_interrupted_training_says_how_to_resume_and_resumes(tmp_path, sig, c
     out = tmp_path / "run"
     cmd = [sys.executable, "-m", "runs.cli", "train", "--scenario", "s-a", "--episodes", "100", "--checkpoint-every", "2",
            "--eval-every", "100", "--out", str(out), *SMALL]
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # a shell without job control starts background commands with SIGINT ignored, and Python keeps an
+    # ignored SIGINT ignored: give the training the default disposition, as a terminal's Ctrl-C finds it
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + 120
     # any checkpoint: only the newest two are kept, so a given one exists for a fraction of a second
     while not any((out / "checkpoints").glob("ep*.json")) and time.time() < deadline and proc.poll() is None:
