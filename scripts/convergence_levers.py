@@ -51,9 +51,11 @@ def main() -> None:
     ap.add_argument("--responders", type=int, default=0, help="train every aggregator's best responder for N weeks")
     ap.add_argument("--fictitious-play", type=int, default=0, metavar="N",
                     help="N iterations of fictitious play over learned and constant bids")
-    ap.add_argument("--run", help="check this trained run instead of training one (overrides are then ignored)")
+    ap.add_argument("--run", help="check this trained run instead of training one (no overrides then)")
     ap.add_argument("--out", default="runs/out/levers")
     a = ap.parse_args()
+    if a.run and a.sets:
+        ap.error(f"--run checks a trained run as it is; drop the overrides {a.sets} or train without --run")
     prof = PROFILES[a.profile]
     base = [f"{k}={str(v).lower() if isinstance(v, bool) else v}" for k, v in prof.hp_overrides.items()]
     hp = dataclasses.replace(design_hyperparams(a.scenario, base + a.sets), episodes=a.episodes or prof.episodes)
@@ -62,8 +64,7 @@ def main() -> None:
     t0 = time.perf_counter()
     if a.run:
         run.mkdir(parents=True, exist_ok=True)  # this script's outputs; the trained run is only read
-        learned, meta = load_trained_policy(a.run)
-        hp = HyperParams.from_dict(meta["hyperparams"])
+        hp = HyperParams.from_dict(load_trained_policy(a.run)[1]["hyperparams"])
     else:
         train(a.scenario, seed=a.seed, out=run, eval_every=hp.episodes, hp=hp, checkpoint_every=10**9, progress=False,
               overwrite=True)
@@ -78,7 +79,7 @@ def main() -> None:
     b = br.summarise_best_response(br.best_response(a.scenario, learned, WEEKS, 5, br.COARSE, seed=a.seed))
     short = cp.shortfall_eur > 1e-3 * cp.best_constant_up_eur.abs() + 1e-6
     res = {"name": a.name, "profile": a.profile, "scenario": a.scenario, "seed": a.seed, "sets": a.sets,
-           "run": str(policy_dir), "episodes": hp.episodes, "train_s": round(t1 - t0, 1),
+           "run": str(policy_dir), "episodes": hp.episodes, "train_s": None if a.run else round(t1 - t0, 1),
            "agg5_learned_eur_per_week": b.learned_eur.sum() / len(WEEKS), "agg5_regret_share": b.regret_eur.sum() / b.best_eur.sum(),
            "all_learned_eur_per_week": cp.learned_eur.sum() / len(WEEKS),
            "aggregators_below_constant": int(short.sum()),
