@@ -64,13 +64,14 @@ def main() -> None:
     t0 = time.perf_counter()
     if a.run:
         run.mkdir(parents=True, exist_ok=True)  # this script's outputs; the trained run is only read
-        hp = HyperParams.from_dict(load_trained_policy(a.run)[1]["hyperparams"])
     else:
         train(a.scenario, seed=a.seed, out=run, eval_every=hp.episodes, hp=hp, checkpoint_every=10**9, progress=False,
               overwrite=True)
     t1 = time.perf_counter()
     policy_dir = Path(a.run) if a.run else run
-    learned, _ = load_trained_policy(policy_dir)
+    learned, meta = load_trained_policy(policy_dir)
+    if a.run:
+        hp = HyperParams.from_dict(meta["hyperparams"])
     validation = list(prof.responder_validation_weeks)
     cp_all = br.constant_prices(a.scenario, learned, WEEKS + validation, seed=a.seed)
     cp_all["use"] = cp_all.week.map(lambda w: "validation" if w in validation else "check")

@@ -24,6 +24,7 @@ finds a lower bound on the true hour-by-hour best response.
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -57,6 +58,12 @@ def tie_break_eur_mwh(index: int) -> float:
     warm-start basis, i.e. on what was solved before (measured: a replay of the same bids paid an
     aggregator 8,134 instead of 8,381 €/week). The offset makes the cheaper bid, and so the outcome, unique."""
     return 1e-4 * (index + 1)
+
+
+def constant_up_bid(up_eur_mwh: float, learned_bid: np.ndarray, index: int) -> np.ndarray:
+    """The (up, down) bid of the aggregator at `index` playing the constant up price with its learned
+    down price (`learned_bid`), both lowered by `tie_break_eur_mwh` as `ProbePolicy` bids them."""
+    return np.maximum(np.array([up_eur_mwh, learned_bid[1]]) - tie_break_eur_mwh(index), 0.0)
 
 
 class ProbePolicy:
@@ -262,7 +269,7 @@ class ConstantUpPrices:
         for i, row in enumerate(rows):
             up = self.up_eur_mwh.get(self.ids[row])
             if up is not None:  # the prices `ProbePolicy` bid when `constant_prices` valued this constant bid
-                out[i] = np.maximum(np.array([up, out[i, 1]]) - tie_break_eur_mwh(row), 0.0)
+                out[i] = constant_up_bid(up, out[i], row)
         return out
 
 
@@ -325,8 +332,6 @@ class MixedUpPrices:
         base.explore = False
 
     def act(self, stage, obs, rows):
-        import zlib
-
         out = self.base.act(stage, obs, rows)
         if stage == "lem" or all(p is None for p in self.p.values()):
             return out
@@ -339,7 +344,7 @@ class MixedUpPrices:
             u = np.random.default_rng([self.seed, int(row), key]).random()
             j = min(int(np.searchsorted(np.cumsum(p), u, side="right")), len(p) - 1)
             if j > 0:
-                out[i] = np.maximum(np.array([self.levels[j - 1], out[i, 1]]) - tie_break_eur_mwh(row), 0.0)
+                out[i] = constant_up_bid(self.levels[j - 1], out[i], row)
         return out
 
 
