@@ -14,7 +14,7 @@ import mesa
 import numpy as np
 
 from model.markets import lem, settlement
-from model.markets.lfm import LfmBids, LfmResult, LfmSolver
+from model.markets.lfm import LfmBids, LfmResult, LfmSolver, tie_break_priorities
 
 
 class Aggregator(mesa.Agent):
@@ -118,15 +118,18 @@ class LemOperator(mesa.Agent):
 class Dso(mesa.Agent):
     """Clears the LFM (stage 2a): buys up/down flexibility so that the schedule respects the grid."""
 
-    def __init__(self, model, solver: LfmSolver, agg_bus_index: np.ndarray):
+    def __init__(self, model, solver: LfmSolver, agg_bus_index: np.ndarray, tie_break_eur_mwh: float = 0.0):
         super().__init__(model)
         self.solver = solver
         self.agg_bus_index = agg_bus_index
+        self.tie_break_eur_mwh = tie_break_eur_mwh  # the tie rule's step (`tie_break_priorities`); 0: none
 
-    @staticmethod
-    def bids(hour, bid_eur_mwh: np.ndarray) -> LfmBids:
-        """The LFM's inputs: schedules after the LEM, capacities left, and the (up, down) bids."""
+    def bids(self, hour, bid_eur_mwh: np.ndarray) -> LfmBids:
+        """The LFM's inputs: schedules after the LEM, capacities left, the (up, down) bids, and the
+        hour's tie-break priorities (if the scenario sets a tie rule)."""
         x, s1 = hour.inputs, hour.lem
+        priority = (tie_break_priorities(hour.week, hour.hour_of_week, len(bid_eur_mwh), self.tie_break_eur_mwh)
+                    if self.tie_break_eur_mwh > 0 else None)
         return LfmBids(
             p_sched_mw=s1.p_sched_mw,
             q_mvar=s1.q_gen_mvar - x.load_mvar,
@@ -134,6 +137,7 @@ class Dso(mesa.Agent):
             dn_cap_mw=s1.p_gen_mw,
             up_eur_mwh=bid_eur_mwh[:, 0],
             dn_eur_mwh=bid_eur_mwh[:, 1],
+            priority_eur_mwh=priority,
         )
 
     def clear(self, hour, actions: np.ndarray) -> LfmRecord:

@@ -7,7 +7,7 @@ import pytest
 
 from grid.feeder import cigre_mv_feeder
 from grid.lindistflow import voltages_pu
-from model.markets.lfm import LfmBids, LfmNetwork, LfmSolver, build_lfm_problem, solve_lfm_pulp
+from model.markets.lfm import LfmBids, LfmNetwork, LfmSolver, build_lfm_problem, solve_lfm_pulp, tie_break_priorities
 
 K = 10
 
@@ -187,3 +187,48 @@ def test_pulp_model_has_the_documented_rows(net):
     assert {f"pbal_{b}" for b in range(B)} <= names and {f"vdrop_{b}" for b in range(1, B)} <= names
     assert sum(n.startswith("line_") for n in names) == (B - 1) * net.polygon_sides
     assert len(var) == 2 * K + 7 * (B - 1) + 2
+
+
+def _tied(rng, load_scale=0.8):
+    """A congested hour in which every aggregator bids the same up and down price."""
+    return dataclasses.replace(random_bids(rng, load_scale), up_eur_mwh=np.full(K, 50.0), dn_eur_mwh=np.full(K, 50.0))
+
+
+def test_equal_bids_clear_the_same_whatever_was_solved_before_only_with_the_tie_rule(net):
+    """Equal bids leave several cheapest dispatches: without a tie rule, what the warm-started solver returns
+    depends on the hours it solved before (and differs from plain PuLP's pick). With the lottery's priorities
+    (`tie_break_priorities`) the cheapest dispatch is unique: a fresh solver, one that solved other hours
+    first and plain PuLP agree, and it costs no more than the untied optimum plus the priorities paid."""
+    rng = np.random.default_rng(3)
+    warm = LfmSolver(net)
+    differ_without, binding = 0, 0
+    for i in range(30):
+        plain = _tied(rng)
+        tied = dataclasses.replace(plain, priority_eur_mwh=tie_break_priorities(7, i, K, 1e-4))
+        for _ in range(3):
+            warm.solve(random_bids(rng, 0.5))
+        for bids in (plain, tied):
+            got = [LfmSolver(net).solve(bids), warm.solve(bids), solve_lfm_pulp(net, bids)]
+            same = all(np.allclose(g.up_mw, got[0].up_mw, atol=1e-7) and np.allclose(g.dn_mw, got[0].dn_mw, atol=1e-7)
+                       for g in got[1:])
+            if bids is plain:
+                differ_without += not same
+                untied_cost = got[2].cost_eur
+            else:
+                assert same, i
+                flex_mw = got[0].up_mw.sum() + got[0].dn_mw.sum()
+                binding += flex_mw > 1e-6
+                assert untied_cost - 1e-7 <= got[0].cost_eur <= untied_cost + (K - 1) * 1e-4 * flex_mw + 1e-7
+    assert binding >= 10, binding  # hours in which the DSO buys
+    assert differ_without >= 3, differ_without  # the defect the rule removes shows in these hours
+
+
+def test_the_tie_rule_is_a_lottery_per_hour():
+    """Each hour a permutation of the places 0..K-1 times the step, the same for the same (week, hour);
+    over many hours every aggregator comes first about equally often."""
+    p = tie_break_priorities(3, 17, K, 1e-4)
+    assert sorted(np.round(p / 1e-4).astype(int)) == list(range(K))
+    np.testing.assert_array_equal(p, tie_break_priorities(3, 17, K, 1e-4))
+    first = np.array([np.argmin(tie_break_priorities(w, h, K, 1e-4)) for w in range(20) for h in range(168)])
+    counts = np.bincount(first, minlength=K)
+    assert counts.min() > 0.8 * len(first) / K and counts.max() < 1.2 * len(first) / K

@@ -50,6 +50,7 @@ def test_by_path_and_extends(tmp_path):
         ('extends = "s-a"\n[grid]\nv_slack_pu = "high"\n', "[grid].v_slack_pu must be a finite number, got 'high'"),
         ('extends = "s-a"\n[market]\nexport_spread_factor = 1.5\n', "[market].export_spread_factor = 1.5 must be in [0, 1] (paper: 0.9)"),
         ('extends = "s-a"\n[market]\nvoll_eur_mwh = 500\n', "must exceed flex_price_max_eur_mwh"),
+        ('extends = "s-a"\n[market]\nlfm_tie_break_eur_mwh = 1.0\n', "[market].lfm_tie_break_eur_mwh = 1.0 must be in [0, 0.001]"),
         ('extends = "s-a"\narbitrage = [5, 42]\n', "arbitrage: [42] are not aggregator ids"),
         ('extends = "s-a"\narbitrage = "some"\n', "must be \"all\", \"none\" or aggregator ids"),
         ('extends = "s-a"\n[location]\nswap = [[5, 12]]\n', "swap [5, 12] must name two aggregator ids"),

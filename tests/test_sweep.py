@@ -34,7 +34,7 @@ def test_parameters_are_the_models_keyword_arguments():
     assert own <= set(params) | {"policy"}
     assert set(params) - own == set(type(sc).OVERRIDES)
     for key, kind in type(sc).OVERRIDES.items():  # each override builds a model
-        value = {"location_swap": "5:9", "arbitrage": "all"}.get(key, 1.0)
+        value = {"location_swap": "5:9", "arbitrage": "all", "lfm_tie_break_eur_mwh": 1e-4}.get(key, 1.0)
         assert isinstance(value, kind)
         assert MarketModel(scenario=sc, collect=False, **{key: value}).scenario is not None
 
@@ -62,7 +62,8 @@ def test_grid_and_tasks(tmp_path):
 @pytest.mark.parametrize("text, message", [
     ("[parameters]\nexport_spread = [0.9]\n",
      "S: [parameters] unknown parameter(s) ['export_spread']; valid parameters: ['arbitrage', 'export_spread_factor', "
-     "'imbalance_spread_factor', 'line_limit_factor', 'location_swap', 'policy', 'scenario', 'v_slack_pu']"),
+     "'imbalance_spread_factor', 'lfm_tie_break_eur_mwh', 'line_limit_factor', 'location_swap', 'policy', 'scenario', "
+     "'v_slack_pu']"),
     ("[parameters]\nseed = [0, 1]\n",
      "S: [parameters] ['seed']: weeks and seeds are not grid parameters; "
      "set the top-level weeks = [\"test:1\", ...] and seeds = [0, ...] instead"),

@@ -177,7 +177,7 @@ class ArbitrageDesign(MarketDesign):
             for k, agg_id in enumerate(sc.aggregator_ids)
         ]
         self.lem_operator = LemOperator(model, self.cost_eur_mwh, self.tan_phi_gen)
-        self.dso = Dso(model, LfmSolver(self.lfm_network), self.agg_bus_index)
+        self.dso = Dso(model, LfmSolver(self.lfm_network), self.agg_bus_index, sc.market.lfm_tie_break_eur_mwh)
         self.balancing_operator = BalancingOperator(model, self.cost_eur_mwh, self.arbitrage_mask)
         self.flex_prices = ActionSpec(("up_eur_mwh", "dn_eur_mwh"), (0.0, 0.0), (sc.market.flex_price_max_eur_mwh,) * 2,
                                       policy_low=(MIN_FLEX_PRICE_EUR_MWH,) * 2)

@@ -27,6 +27,9 @@ class MarketSettings:
     voll_eur_mwh: float = 3000.0  # price of emergency slack in the LFM
     gen_power_factor: float = 1.0  # Q^G = P^G tan(acos pf); 1.0 = unity (the default)
     forecast_error_sd: float = 0.0  # renewable forecast error, fraction of PV+wind output (0 = off)
+    # The LFM's tie rule between equal bids: a lottery per hour with this step, €/MWh (0 = none: the solver's
+    # choice, which can depend on what it solved before; `model.markets.lfm.tie_break_priorities`)
+    lfm_tie_break_eur_mwh: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -58,6 +61,7 @@ class ArbitrageScenario:
         "imbalance_spread_factor": float,
         "v_slack_pu": float,
         "line_limit_factor": float,
+        "lfm_tie_break_eur_mwh": float,
     }
 
     name: str
@@ -231,6 +235,9 @@ def _check_market(m: MarketSettings, where) -> MarketSettings:
         raise ScenarioError(f"{where}: [market].gen_power_factor must be in (0, 1]")
     if m.forecast_error_sd < 0:
         raise ScenarioError(f"{where}: [market].forecast_error_sd must be >= 0")
+    if not 0 <= m.lfm_tie_break_eur_mwh <= 1e-3:
+        raise ScenarioError(f"{where}: [market].lfm_tie_break_eur_mwh = {m.lfm_tie_break_eur_mwh} must be in [0, 0.001] "
+                            "€/MWh: a tie-break, not a price (0 = no tie rule; e.g. 1e-4)")
     return m
 
 

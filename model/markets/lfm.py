@@ -104,6 +104,28 @@ class LfmBids:
     dn_cap_mw: np.ndarray  # P^G
     up_eur_mwh: np.ndarray
     dn_eur_mwh: np.ndarray
+    #: (K,) added to both of an aggregator's prices in the DSO's objective to break ties between equal
+    #: bids (`tie_break_priorities`); None: no tie rule, and the solver picks among equally cheap dispatches
+    priority_eur_mwh: np.ndarray | None = None
+
+    def objective_prices(self) -> tuple[np.ndarray, np.ndarray]:
+        """The (up, down) prices the DSO minimises: the bids plus their tie-break priority."""
+        if self.priority_eur_mwh is None:
+            return self.up_eur_mwh, self.dn_eur_mwh
+        return self.up_eur_mwh + self.priority_eur_mwh, self.dn_eur_mwh + self.priority_eur_mwh
+
+
+def tie_break_priorities(week: int, hour_of_week: int, n_agg: int, step_eur_mwh: float) -> np.ndarray:
+    """The LFM's tie rule, a lottery per hour: a random order of the aggregators, drawn from (week, hour)
+    alone, so that every run, policy and replay of that hour uses the same one, adds `step_eur_mwh` times
+    its place (0 .. K-1) to each aggregator's prices in the DSO's objective. Among bids of equal price the
+    DSO then buys from the earlier one first; bids differing by more than (K-1) x step are ordered by
+    price as before. Without it, equal bids (common: learned prices saturate at the floor or the cap)
+    leave several cheapest dispatches, and which one the warm-started simplex returns depends on what it
+    solved before. The step reaches the DLMPs (the duals), by at most (K-1) x step."""
+    place = np.empty(n_agg)
+    place[np.random.default_rng([int(week), int(hour_of_week)]).permutation(n_agg)] = np.arange(n_agg)
+    return step_eur_mwh * place
 
 
 @dataclass(frozen=True)
@@ -165,9 +187,10 @@ def build_lfm_problem(net: LfmNetwork, bids: LfmBids):
     p0, q0 = pulp.LpVariable("p0"), pulp.LpVariable("q0")
     v0 = net.v_slack_pu**2
 
-    # (8) flexibility cost, plus the value of lost load on emergency slack
+    # (8) flexibility cost (with the tie rule's priorities, if any), plus the value of lost load on emergency slack
+    up_price, dn_price = bids.objective_prices()
     prob += (
-        pulp.lpSum(float(bids.up_eur_mwh[k]) * up[k] + float(bids.dn_eur_mwh[k]) * dn[k] for k in range(K))
+        pulp.lpSum(float(up_price[k]) * up[k] + float(dn_price[k]) * dn[k] for k in range(K))
         + pulp.lpSum(net.voll_eur_mwh * (s_up[b] + s_dn[b]) for b in nonslack)
         + pulp.lpSum(Q_SLACK_PRICE_FACTOR * net.voll_eur_mwh * (sq_up[b] + sq_dn[b]) for b in nonslack)
     )
@@ -407,7 +430,7 @@ class LfmSolver:
 
     def _hour_vectors(self, bids: LfmBids, injections):
         """This hour's bid costs, bid bounds and row bounds, in the solver's order."""
-        cost = np.concatenate([bids.up_eur_mwh, bids.dn_eur_mwh]).astype(float)
+        cost = np.concatenate(bids.objective_prices()).astype(float)
         upper = np.concatenate([bids.up_cap_mw, bids.dn_cap_mw]).astype(float)
         p_bus, q_bus, p_max = injections
         # pbal/qbal equalities: rhs = -scheduled; node rows: -p_max - p_bus <= flex <= p_max - p_bus
