@@ -104,8 +104,9 @@ def main() -> None:
                                                     iterations=a.fictitious_play)
         hist.to_csv(run / "fictitious_play.csv", index=False)
         mix.to_csv(run / "fictitious_play_mixtures.csv", index=False)
-        last = hist[hist.iteration == hist.iteration.max()]
-        res |= {"fp_iterations": a.fictitious_play, "fp_max_exploitability_share": float(last.exploitability_share.max()),
+        last = hist[hist.chosen]  # the mixtures kept: the iteration whose largest gain was smallest
+        res |= {"fp_iterations": a.fictitious_play, "fp_chosen_iteration": int(last.iteration.iloc[0]),
+                "fp_max_exploitability_share": float(last.exploitability_share.max()),
                 "fp_aggregators_over_1pct": int((last.exploitability_share > 0.01).sum()),
                 "fp_gap_eur_per_week": float((last.best_eur_per_week - last.mixture_eur_per_week).sum()),
                 "fp_all_mixture_eur_per_week": float(last.mixture_eur_per_week.sum())}

@@ -93,29 +93,29 @@ def test_on_the_model_each_switch_pays_and_the_last_profile_replays_to_the_same_
     assert replayed == pytest.approx(last.after_eur_per_week, rel=1e-9, abs=1e-6)
 
 
-def fictitious_play(monkeypatch, payoff, iterations):
-    """`constant_bid_fictitious_play` on the two-seller game: `constant_prices` returns each level's expected
-    payoff against the other seller's current mixture (option 0, its learned policy, bids the cap 10)."""
-    monkeypatch.setattr("model.scenario.load", lambda scenario: SimpleNamespace(aggregator_ids=[1, 2]))
+def fictitious_play(payoff, iterations):
+    """`fictitious_play` on the two-seller game: each option's expected payoff against the other seller's
+    current mixture (option 0, its learned policy, bids the cap 10)."""
+    levels = np.array(LEVELS)
 
-    def constant_prices(scenario, probe, weeks, aggregators, grid, seed, max_hours):
-        (agg,) = aggregators
-        q = probe.p[3 - agg]
-        mixture = [(10.0, 1.0)] if q is None else [(10.0 if j == 0 else LEVELS[j - 1], w) for j, w in enumerate(q)]
-        value = lambda p: sum(w * payoff(p, x) for x, w in mixture)  # noqa: E731
-        return pd.DataFrame([{"week": "w", "aggregator": agg, "learned_eur": value(10.0),
-                              **{f"up_at_{lev:.4g}_eur": value(lev) for lev in LEVELS}}])
+    def values(mixtures):
+        out = {}
+        for agg in (1, 2):
+            q = mixtures[3 - agg]
+            mixture = [(10.0, 1.0)] if q is None else [(10.0 if j == 0 else LEVELS[j - 1], w) for j, w in enumerate(q)]
+            value = lambda p: sum(w * payoff(p, x) for x, w in mixture)  # noqa: E731, B023
+            out[agg] = np.array([value(10.0)] + [value(lev) for lev in LEVELS])
+        return out
 
-    monkeypatch.setattr(br, "constant_prices", constant_prices)
-    return br.constant_bid_fictitious_play("game", SimpleNamespace(explore=True), ["w"], iterations=iterations)
+    return br.fictitious_play(values, [1, 2], levels, iterations)
 
 
-def test_fictitious_play_approaches_the_mixed_equilibrium_of_an_edgeworth_game(monkeypatch):
+def test_fictitious_play_approaches_the_mixed_equilibrium_of_an_edgeworth_game():
     """Where best responses cycle (the test above), the empirical mixtures approach the game's mixed
     equilibrium. By hand: a seller bidding the cap 10 sells at least the residual 4 MW, 40 €; so no price
     below 40 / 6 = 6.67 (where selling 6 MW earns less) is in the support, and each seller's equilibrium
     value is about 40. The check is computed here from the returned mixtures, by enumeration."""
-    history, mixtures = fictitious_play(monkeypatch, pay_as_bid_capacity_6, 400)
+    history, mixtures = fictitious_play(pay_as_bid_capacity_6, 400)
     # the learned bids, cap against cap, earn 5 x 10 = 50; undercutting to 9 earns 6 x 9 = 54: 8 % more
     assert history[history.iteration == 0].exploitability_share.tolist() == pytest.approx([0.08, 0.08])
     price = mixtures.up_eur_mwh.fillna(10.0)  # option 0 bids the cap
@@ -146,3 +146,33 @@ def test_mixed_up_prices_draw_per_hour_and_replay_the_same_draw():
     assert 0.45 < np.mean(six == 700.0) < 0.55
     assert np.array_equal(policy.act("lfm", obs, rows), out)  # the same hours replayed
     assert np.array_equal(policy.act("lem", obs, rows), base.act("lem", obs, rows))
+
+
+def test_option_values_equal_constant_prices_against_mixed_up_prices(tmp_path):
+    """`OptionValues` (each LEM cleared once, cached profiles) pays every aggregator what the plain check
+    does: `constant_prices` for that aggregator while the others play `MixedUpPrices` with the same
+    mixtures - twice, so that the second call, which reuses the first call's profiles, is checked too.
+    A briefly trained policy bids no two prices alike, so the LFM's outcome is unique (see `OptionValues`)."""
+    from agents.learning.hyperparams import HyperParams
+    from runs.training import load_trained_policy, train
+
+    hp = HyperParams.from_dict(HyperParams().to_dict() | {"gamma": 0.0, "updates_per_episode": 2, "episodes": 2})
+    train("one-arb", seed=0, out=tmp_path / "run", eval_every=2, hp=hp, progress=False)
+    weeks, hours = ["test:1", "test:5"], 30
+    values = br.OptionValues("one-arb", load_trained_policy(tmp_path / "run")[0], weeks, br.TINY, seed=4, max_hours=hours)
+    ids, m = values.ids, len(br.TINY.price_frac) + 1
+    assert len(values.hours) >= 10  # hours in which the LFM buys flexibility, where the options differ
+    rng = np.random.default_rng(1)
+    for call in range(2):
+        mixtures = {a: rng.dirichlet(np.ones(m)) for a in ids}
+        got = values(mixtures)
+        probe = br.MixedUpPrices(load_trained_policy(tmp_path / "run")[0], ids, seed=4)
+        probe.levels = values.levels
+        probe.p = dict(mixtures)
+        for agg in ids:
+            probe.p[agg] = None  # its option 0: its learned bids
+            df = br.constant_prices("one-arb", probe, weeks, [agg], br.TINY, seed=4, max_hours=hours)
+            probe.p[agg] = mixtures[agg]
+            want = np.concatenate([[df.learned_eur.sum()], df[list(br.constant_up_prices(df))].sum().to_numpy()]) / len(weeks)
+            assert got[agg] == pytest.approx(want, rel=1e-9, abs=1e-6), agg
+        assert max(np.ptp(v) for v in got.values()) > 10.0  # the options earn differently

@@ -54,11 +54,11 @@ def test_tiny_study_writes_the_report_tables_and_figures(tmp_path, capsys):
     assert json.loads((out / "study.json").read_text())["profile"]["hp_overrides"]["gamma"] == 0.5
     assert '"gamma": 0.5' in report
     for heading in ("Table I", "Table II", "Baselines", "Best response of aggregator 5", "Does it reproduce",
-                    "Is there an equilibrium to converge to?"):
+                    "Is there an equilibrium to converge to?", "A mixed equilibrium to aim at?"):
         assert heading in report
     for fig in ("fig05_training_curves", "fig06_agg5_test_weeks_boxplot", "fig07_agg5_daily_costs",
                 "fig08_agg5_net_generation", "fig09_agg5_flexibility", "fig10_agg5_imbalances",
-                "fig11_per_aggregator_totals", "fig_exploitability_agg5", "fig_constant_bid_dynamics"):
+                "fig11_per_aggregator_totals", "fig_exploitability_agg5", "fig_constant_bid_dynamics", "fig_fictitious_play"):
         png = out / "figures" / f"{fig}.png"
         assert png.read_bytes()[:8] == PNG_MAGIC and png.stat().st_size > 10_000
         assert f"figures/{fig}.png" in report
@@ -70,6 +70,17 @@ def test_tiny_study_writes_the_report_tables_and_figures(tmp_path, capsys):
     dyn = pd.read_csv(out / "tables" / "constant_bid_dynamics.csv")  # seed 0 of every scenario, at most 2 rounds
     assert set(dyn.scenario) == {"s-a", "one-arb", "all-arb"} and dyn["round"].max() <= 1
     assert (dyn.gain_of_switches_eur_per_week >= 0).all() and (dyn.switched <= dyn.of).all()
+    # fictitious play (seed 0, 3 iterations): its learned profile pays what the constant-bid check's learned rows
+    # pay, on the check and on the validation weeks (two code paths through the model)
+    ft = pd.read_csv(out / "tables" / "fictitious_play.csv")
+    assert len(ft) == 12 and (ft.iterations == 3).all() and (ft.largest_gain_share >= -1e-9).all()
+    cp = pd.read_csv(out / "constant_prices" / "one-arb-seed0.csv")
+    for use in ("check", "validation"):
+        learned = ft[(ft.scenario == "one-arb") & (ft.profile == "learned") & (ft.weeks == use)].all_aggregators_eur_per_week
+        c = cp[cp.use == use]
+        assert float(learned.iloc[0]) == pytest.approx(c.learned_eur.sum() / c.week.nunique(), rel=1e-5)  # CSVs: 6 digits
+    mix = pd.read_csv(out / "fictitious_play" / "one-arb-seed0-mixtures.csv")
+    assert np.allclose(mix.groupby("aggregator").probability.sum(), 1.0)
     for policy in ("truthful", "rule"):
         assert (out / "baselines" / policy / "scores.csv").exists()
     assert main(["study", "--profile", "tiny", "--out", str(out)]) == 2  # exists: needs --resume or --overwrite

@@ -55,6 +55,8 @@ def load(study: Path) -> dict:
 
     return data | {"constant_prices": per_run("constant_prices"), "responders": per_run("responders"),
                    "dynamics": per_run("constant_bid_dynamics"),
+                   "fictitious_play": per_run("fictitious_play"),
+                   "fp_validation": per_run("fictitious_play", "-validation"),
                    "responder_curves": per_run("responders", "-curve")}
 
 
@@ -137,6 +139,59 @@ def dynamics_table(dyn: pd.DataFrame, scenarios: list[str]) -> pd.DataFrame:
     order = {sc: i for i, sc in enumerate(scenarios)}
     return out.sort_values(["scenario", "seed", "round"], key=lambda c: c.map(order) if c.name == "scenario" else c,
                            kind="stable").reset_index(drop=True)
+
+
+def fictitious_play_table(fp: pd.DataFrame, val: pd.DataFrame, scenarios: list[str]) -> pd.DataFrame:
+    """Fictitious play over learned and constant bids, per scenario and seed: the learned profile (its
+    first iteration) and the mixtures it chose (those of the iteration with the smallest largest gain,
+    `mixtures_of_iteration`), each on the weeks the play was run on (`check`) and on the validation
+    weeks, which the mixtures were neither fitted to nor chosen on. Per row: how many aggregators have an option
+    earning more than 1 % over their own strategy, the largest such gain (share of |own|) and whose, the
+    gains summed over aggregators, and all aggregators' € per week."""
+    if fp is None or fp.empty:
+        return pd.DataFrame()
+    parts = []
+    n = fp.groupby(["scenario", "seed"]).iteration.max()
+    at = fp[fp.chosen].groupby(["scenario", "seed"]).iteration.first()
+    for profile, d in (("learned", fp[fp.iteration == 0]), ("mixtures", fp[fp.chosen])):
+        parts.append(d.assign(profile=profile, weeks="check", own=d.mixture_eur_per_week, best=d.best_eur_per_week))
+    if val is not None and len(val):
+        parts.append(val.assign(weeks="validation", own=val.own_eur_per_week, best=val.best_eur_per_week))
+    rows = []
+    for (sc, seed, profile, weeks), d in pd.concat(parts, ignore_index=True).groupby(
+            ["scenario", "seed", "profile", "weeks"], sort=False):
+        gain = (d.best - d.own).to_numpy()
+        share = gain / np.maximum(d.own.abs().to_numpy(), 1.0)
+        k = int(np.argmax(share))
+        rows.append({"scenario": sc, "seed": seed, "profile": profile, "weeks": weeks, "iterations": int(n[(sc, seed)]),
+                     "mixtures_of_iteration": int(at[(sc, seed)]), "aggregators_over_1pct": int((share > 0.01).sum()),
+                     "of": len(d), "largest_gain_share": float(share[k]), "largest_gain_aggregator": int(d.aggregator.iloc[k]),
+                     "summed_gain_eur_per_week": float(gain.sum()), "all_aggregators_eur_per_week": float(d.own.sum())})
+    out = pd.DataFrame(rows)
+    order = {sc: i for i, sc in enumerate(scenarios)}
+    out = out[out.scenario.isin(scenarios)]
+    return out.sort_values(["scenario", "seed", "weeks", "profile"], key=lambda c: c.map(order) if c.name == "scenario" else c,
+                           kind="stable").reset_index(drop=True)
+
+
+def fp_ordering_table(fp: pd.DataFrame) -> pd.DataFrame:
+    """The paper's orderings seed by seed on fictitious play's weeks (`paired_steps`), under the learned
+    profile and under the mixtures it kept: all aggregators' € per week (S-a < one-arb < all-arb) and
+    aggregator 5's (S-a < one-arb, the paper's arbitrage gain)."""
+    if fp is None or fp.empty:
+        return pd.DataFrame()
+    out = []
+    for profile, d in (("learned", fp[fp.iteration == 0]), ("mixtures", fp[fp.chosen])):
+        total = d.groupby(["seed", "scenario"]).mixture_eur_per_week.sum().unstack("scenario")
+        agg5 = d[d.aggregator == AGG].groupby(["seed", "scenario"]).mixture_eur_per_week.sum().unstack("scenario")
+        for who, per_seed, steps in (("all aggregators", total, ORDERING_STEPS), (f"aggregator {AGG}", agg5, [(SA, ONE)])):
+            t = paired_steps(per_seed, steps, PAPER.label)
+            if len(t):
+                out.append(t.assign(profile=profile, who=who))
+    if not out:
+        return pd.DataFrame()
+    t = pd.concat(out, ignore_index=True)
+    return t[["who", "profile", *[c for c in t.columns if c not in ("who", "profile")]]]
 
 
 def convergence_table(curves: pd.DataFrame, scenarios: list[str]) -> pd.DataFrame:
@@ -687,6 +742,34 @@ def fig_dynamics(dyn: pd.DataFrame, scenarios, path: Path):
     _save(fig, path)
 
 
+def fig_fictitious_play(fp: pd.DataFrame, scenarios, path: Path):
+    """Per iteration of fictitious play (first seed): the largest and the median gain an aggregator could
+    make over its mixture, and all aggregators' € per week under the mixtures."""
+    plt = _plt()
+    scen = [sc for sc in scenarios if sc in set(fp.scenario)]
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 4))
+    for sc in scen:
+        d = fp[(fp.scenario == sc) & (fp.seed == fp[fp.scenario == sc].seed.min())]
+        g = d.groupby("iteration").exploitability_share
+        color = COLORS.get(sc)
+        a1.plot(g.max().index, 100 * g.max().clip(lower=1e-4), color=color, label=f"{SCENARIO_LABEL.get(sc, sc)}: largest")
+        a1.plot(g.median().index, 100 * g.median().clip(lower=1e-4), color=color, ls=":", label="median")
+        total = d.groupby("iteration").mixture_eur_per_week.sum()
+        a2.plot(total.index, total.values, color=color, label=SCENARIO_LABEL.get(sc, sc))
+        kept = d[d.chosen].iteration.iloc[0] if "chosen" in d and d.chosen.any() else None
+        if kept is not None:
+            a1.plot([kept], [100 * max(g.max().loc[kept], 1e-4)], "o", color=color, ms=6, mfc="none")
+            a2.plot([kept], [total.loc[kept]], "o", color=color, ms=6, mfc="none")
+    a1.axhline(1.0, color="k", lw=0.6, ls="--")
+    a1.set(yscale="log", xlabel="iteration (0: the learned policies)", ylabel="gain of the best option over the mixture, %",
+           title="How far from a mixed equilibrium (o: the mixtures kept)")
+    a2.set(xlabel="iteration (0: the learned policies)", ylabel="€ per week", title="All aggregators under the mixtures (o: kept)")
+    a1.legend(fontsize=7, ncol=3)
+    a2.legend(fontsize=8)
+    fig.suptitle("Fictitious play over each aggregator's learned bids and constant up prices (seed 0, best-response weeks)")
+    _save(fig, path)
+
+
 # ---------------------------------------------------------------------------------------------
 # markdown
 # ---------------------------------------------------------------------------------------------
@@ -875,6 +958,8 @@ class ReportTables:
     aggregators: pd.DataFrame  # every aggregator against constant bids and a trained best responder
     convergence: pd.DataFrame  # whether the training curves have flattened (`convergence_table`)
     dynamics: pd.DataFrame  # best-response dynamics among constant bids (`dynamics_table`)
+    fictitious_play: pd.DataFrame  # learned and mixed profiles' distance from an equilibrium (`fictitious_play_table`)
+    fp_ordering: pd.DataFrame  # the orderings seed by seed, learned vs mixtures (`fp_ordering_table`)
     checks: list[dict]  # the paper's findings, reproduced or not (`checks`)
 
 
@@ -883,7 +968,8 @@ TABLE_FILES = {"table1": "table1_agg5_test_weeks", "table2": "table2_total_profi
                "paired": "ordering_paired_by_seed", "baselines": "baselines", "markets": "markets",
                "exploitability": "exploitability_agg5", "swap": "location_swap",
                "aggregators": "exploitability_every_aggregator", "convergence": "convergence",
-               "dynamics": "constant_bid_dynamics"}
+               "dynamics": "constant_bid_dynamics", "fictitious_play": "fictitious_play",
+               "fp_ordering": "ordering_fictitious_play"}
 
 
 def _tables(study: Path, data: dict) -> ReportTables:
@@ -898,7 +984,10 @@ def _tables(study: Path, data: dict) -> ReportTables:
                         exploitability=exploitability_table(data["best_response"], scen), swap=swap_table(scores),
                         aggregators=every_aggregator_table(data["constant_prices"], data["responders"], scen),
                         convergence=convergence_table(data["curves"], scen),
-                        dynamics=dynamics_table(data["dynamics"], scen), checks=checks(t1, t2, scores, pt))
+                        dynamics=dynamics_table(data["dynamics"], scen),
+                        fictitious_play=fictitious_play_table(data["fictitious_play"], data["fp_validation"], scen),
+                        fp_ordering=fp_ordering_table(data["fictitious_play"]),
+                        checks=checks(t1, t2, scores, pt))
 
 
 def _write_tables(study: Path, tables: ReportTables) -> None:
@@ -947,6 +1036,9 @@ def _figures(study: Path, data: dict, tables: ReportTables) -> dict[str, str]:
     if len(data["dynamics"]):
         fig_dynamics(data["dynamics"], scen, f / "fig_constant_bid_dynamics.png")
         figs["fig_constant_bid_dynamics.png"] = "Best-response dynamics among constant up-price bids"
+    if len(data["fictitious_play"]):
+        fig_fictitious_play(data["fictitious_play"], scen, f / "fig_fictitious_play.png")
+        figs["fig_fictitious_play.png"] = "Fictitious play over learned and constant bids"
     if len(data["responder_curves"]):
         fig_responder_curves(data["responder_curves"], scen, f / "fig_responder_curves.png")
         figs["fig_responder_curves.png"] = "Trained best responders' evaluation-week curves"
@@ -1167,6 +1259,96 @@ def _dynamics_reading(dt: pd.DataFrame) -> list[str]:
     return out
 
 
+def _section_fictitious_play(ft: pd.DataFrame, fo: pd.DataFrame) -> list[str]:
+    """Fictitious play: how close a randomised profile of learned and constant bids gets to an equilibrium."""
+    if ft is None or ft.empty:
+        return []
+    show = _fp_summary(ft)
+    L = ["\n## A mixed equilibrium to aim at? Fictitious play over learned and constant bids\n",
+         "Where best responses cycle, price competition has its equilibria in mixed strategies (randomised bids). "
+         "Fictitious play looks for one in the game whose options are each aggregator's learned bids and its constant "
+         "up prices (the coarse grid, learned withholding and down price): every iteration, each aggregator's best "
+         "option against the others' current mixtures (the frequencies of their past best options, drawn hour by "
+         "hour from the aggregator's own observation, so a mixture is a policy it could play) gets one more count. "
+         "A profile from which no aggregator gains more than 1 % with another option is close to an equilibrium of "
+         "this game. Fictitious play need not converge with more than two players, and here the largest gain falls "
+         "and then wanders; the mixtures kept are those of the iteration whose largest gain was smallest. `learned` "
+         "is the learned profile, `mixtures` the one kept; `check` are the best-response weeks the play ran on, "
+         "`validation` weeks the mixtures were neither fitted to nor chosen on (per seed: "
+         "`tables/fictitious_play.csv`):\n", _md(show)]
+    L += ["", *_fictitious_play_reading(ft)]
+    if len(fo):
+        L += ["\nThe paper's orderings on these weeks, seed by seed (as in Seeds above), under the learned profile and "
+              "under the mixtures:\n", _md(fo.assign(p_one_sided=fo.p_one_sided.map(lambda v: f"{v:.3f}")), "{:,.0f}"), "",
+              *_fp_ordering_reading(fo)]
+    return L
+
+
+def _fp_summary(ft: pd.DataFrame) -> pd.DataFrame:
+    """`fictitious_play_table` over seeds: per scenario, profile and weeks, the aggregators more than 1 % short
+    (mean and range over seeds), the median largest gain and the means of the summed gain and the total."""
+    g = ft.groupby(["scenario", "weeks", "profile"], sort=False)
+    out = pd.DataFrame({
+        "seeds": g.seed.nunique(),
+        "aggregators_over_1pct_mean": g.aggregators_over_1pct.mean(),
+        "aggregators_over_1pct_range": g.aggregators_over_1pct.agg(lambda x: f"{x.min()}–{x.max()}"),
+        "largest_gain_pct_median": 100 * g.largest_gain_share.median(),
+        "summed_gain_eur_per_week_mean": g.summed_gain_eur_per_week.mean(),
+        "all_aggregators_eur_per_week_mean": g.all_aggregators_eur_per_week.mean()}).reset_index()
+    return out.assign(scenario=out.scenario.map(lambda s: SCENARIO_LABEL.get(s, s)))
+
+
+def _fp_ordering_reading(fo: pd.DataFrame) -> list[str]:
+    """Bullets: does each step keep its sign and significance when the learned profile is replaced by the mixtures?"""
+    out = []
+    for (who, step), d in fo.groupby(["who", "step"], sort=False):
+        r = d.set_index("profile")
+        if not {"learned", "mixtures"} <= set(r.index) or r.seeds.min() < 2:
+            continue
+        a, b = r.loc["learned"], r.loc["mixtures"]
+        verdict = lambda x: f"p = {x.p_one_sided:.3f}, " + ("resolved" if x.p_one_sided < SIGNIFICANCE else "within seed noise")  # noqa: E731
+        out.append(f"- {who}, {step}: learned {a.mean_difference_eur_per_week:+,.0f} ± {a.standard_error_eur_per_week:,.0f} "
+                   f"€/week ({a.seeds_with_positive_difference} of {a.seeds} seeds positive, {verdict(a)}); mixtures "
+                   f"{b.mean_difference_eur_per_week:+,.0f} ± {b.standard_error_eur_per_week:,.0f} "
+                   f"({b.seeds_with_positive_difference} of {b.seeds}, {verdict(b)}).")
+    return out
+
+
+def _fictitious_play_reading(ft: pd.DataFrame) -> list[str]:
+    out = []
+    for sc, d in ft.groupby("scenario", sort=False):
+        g = d.groupby(["weeks", "profile"])
+        lo, hi, big = g.aggregators_over_1pct.min(), g.aggregators_over_1pct.max(), 100 * g.largest_gain_share.median()
+        n = lambda k: f"{lo[k]}" if lo[k] == hi[k] else f"{lo[k]}–{hi[k]}"  # noqa: E731, B023
+        seeds = d.seed.nunique()
+        kept = (f"the mixtures of iteration {int(d.mixtures_of_iteration.iloc[0])}" if seeds == 1 else f"{seeds} seeds")
+        median = "median " if seeds > 1 else ""
+        line = (f"- {SCENARIO_LABEL.get(sc, sc)} ({kept}, {int(d.iterations.iloc[0])} iterations): aggregators more than "
+                f"1 % short of their best option, learned {n(('check', 'learned'))} → mixtures {n(('check', 'mixtures'))} "
+                f"of {int(d.of.iloc[0])}{' per seed' if seeds > 1 else ''}; {median}largest gain "
+                f"{big[('check', 'learned')]:.1f} % → {big[('check', 'mixtures')]:.1f} %")
+        if ("validation", "mixtures") in big.index:
+            line += (f"; on the validation weeks {n(('validation', 'learned'))} → {n(('validation', 'mixtures'))} "
+                     f"aggregators, {median}largest {big[('validation', 'learned')]:.1f} % → {big[('validation', 'mixtures')]:.1f} %")
+        out.append(line + ".")
+    check = ft[ft.weeks == "check"]
+    if check.scenario.nunique() > 1:
+        def order(profile):
+            v = check[check.profile == profile].groupby("scenario", sort=False).all_aggregators_eur_per_week.mean()
+            return v, " < ".join(SCENARIO_LABEL.get(s, s) for s in v.sort_values().index)
+
+        (lv, lo), (mv, mo) = order("learned"), order("mixtures")
+        fmt = lambda v: ", ".join(f"{SCENARIO_LABEL.get(sc, sc)} €{x:,.0f}" for sc, x in v.items())  # noqa: E731
+        seeds = check.seed.nunique()
+        out.append(f"- All aggregators' € per week on the check weeks{f' (mean of {seeds} seeds)' if seeds > 1 else ''}: "
+                   f"learned {fmt(lv)} ({lo}); under the mixtures {fmt(mv)} ({mo}). "
+                   + ("The scenarios rank the same under both profiles." if lo == mo else
+                      "The scenarios rank differently under the two profiles: where the learned profile is not an "
+                      "equilibrium, which scenario pays most depends on where training stopped"
+                      + (" (one seed, three weeks)." if seeds < 2 else "; the paired steps below say what the seeds resolve.")))
+    return out
+
+
 def _every_aggregator_reading(ag: pd.DataFrame) -> list[str]:
     """Bullets: how many aggregators learned at least the best constant bid; the largest responder gains."""
     out = []
@@ -1207,7 +1389,7 @@ def _section_figures(figs: dict[str, str]) -> list[str]:
     L.append("Tidy CSVs behind the tables: `tables/`; per-run scores and hours: `eval/`, `baselines/`; "
              "training curves: `runs/*/seed*/train_curve.csv`; best-response hours: `best_response/`; every aggregator's "
              "constant-bid check: `constant_prices/`; trained best responders: `responders/`; best-response dynamics among "
-             "constant bids: `constant_bid_dynamics/`.")
+             "constant bids: `constant_bid_dynamics/`; fictitious play: `fictitious_play/`.")
     return L
 
 
@@ -1238,6 +1420,19 @@ def reading(tables: ReportTables, prof: dict) -> str:
         outcomes = dt.groupby(["scenario", "seed"], sort=False).outcome.first()
         parts.append("Best-response dynamics among constant bids, from the learned policies: " + "; ".join(
             f"{sc} (seed {seed}) {o}" for (sc, seed), o in outcomes.items()) + ".")
+    ft, fo = tables.fictitious_play, tables.fp_ordering
+    if len(ft):
+        c = ft[ft.weeks == "check"].groupby(["scenario", "profile"], sort=False).aggregators_over_1pct.mean().unstack()
+        parts.append(f"Fictitious play over learned and constant bids ({int(ft.iterations.iloc[0])} iterations, "
+                     f"{ft.seed.nunique()} seed(s)): aggregators more than 1 % short of their best option, learned → "
+                     "mixtures (mean per seed): " + ", ".join(f"{sc} {r.learned:.1f} → {r.mixtures:.1f}" for sc, r in c.iterrows())
+                     + ".")
+        a5 = fo[(fo.who == f"aggregator {AGG}") & (fo.profile == "mixtures")] if len(fo) else fo
+        if len(a5) and a5.seeds.iloc[0] > 1:
+            r = a5.iloc[0]
+            parts.append(f"Under the mixtures, aggregator {AGG}'s {r.step} step is {r.mean_difference_eur_per_week:+,.0f} ± "
+                         f"{r.standard_error_eur_per_week:,.0f} €/week ({r.seeds_with_positive_difference} of {r.seeds} "
+                         f"seeds, p = {r.p_one_sided:.3f}).")
     return " ".join(parts)
 
 
@@ -1254,7 +1449,7 @@ def build_report(study: Path) -> Path:
          *_section_table2(tables.table2, tables.paired, tables.by_week), *_section_markets(tables.markets),
          *_section_baselines(tables.baselines), *_section_best_response(tables.exploitability, prof),
          *_section_every_aggregator(tables.aggregators, tables.convergence, prof, tables.exploitability),
-         *_section_dynamics(tables.dynamics, prof),
+         *_section_dynamics(tables.dynamics, prof), *_section_fictitious_play(tables.fictitious_play, tables.fp_ordering),
          *_section_swap(tables.swap), *_section_figures(figs)]
     path = study / "report.md"
     path.write_text("\n".join(L) + "\n")

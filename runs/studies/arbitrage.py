@@ -13,6 +13,10 @@ Folder layout under --out:
   constant_bid_dynamics/<scenario>-seed<k>.csv  best-response dynamics among constant up-price bids from the learned
                                          policies (round, aggregator, price, € before/after; its outcome:
                                          a pure equilibrium or a cycle)
+  fictitious_play/<scenario>-seed<k>.csv fictitious play over each aggregator's learned bids and constant up prices
+                                         (the best-response weeks): every aggregator's mixture value and best
+                                         option per iteration; -mixtures.csv the final mixtures; -validation.csv the
+                                         learned and the mixed profiles scored on the validation weeks
   responders/<scenario>-seed<k>.csv      every aggregator's trained best responder: its gain over its learned
                                          policy on the best-response weeks (`runs.best_response`), and
                                          responders/<scenario>-seed<k>-curve.csv its evaluation-week curve
@@ -43,6 +47,8 @@ class ArbitrageProfile(Profile):
     responder_episodes: int = 0  # training budget of each aggregator's trained best responder (0: none)
     responder_seeds: int = 1  # train best responders for every aggregator of the first k seeds
     dynamics_rounds: int = 12  # rounds of best-response dynamics among constant bids (first `responder_seeds` seeds; 0: none)
+    fp_iterations: int = 0  # fictitious play over learned and constant bids (0: none)
+    fp_seeds: int | None = None  # run it for the first k seeds (None: all)
 
 
 SA, ONE, ALL = PAPER.scenarios
@@ -53,7 +59,7 @@ PROFILES = {
         "quick", (SA, ONE, ALL), episodes=800, seeds=5, eval_every=25, checkpoint_every=200,
         hp_overrides={"lr_actor": 1e-3, "noise_sigma_final": 0.01, "updates_per_episode": 20, "gamma": 0.0,
                       "per_agent_batches": True},
-        br_weeks=("test:1", "test:5", "test:12"), br_grid="coarse", responder_episodes=200,
+        br_weeks=("test:1", "test:5", "test:12"), br_grid="coarse", responder_episodes=200, fp_iterations=150,
         note="short runs: 800 episodes (paper 5000). To learn anything in 6x fewer episodes, the reconstructed actor "
              "learning rate (1e-4 -> 1e-3) is raised, and two paper values "
              "change: 20 updates per episode instead of 5 (measured on one-arb, 2 seeds: aggregator 5's test score "
@@ -67,18 +73,19 @@ PROFILES = {
              "0.01 (it was 0.05): measured together on the full quick study, aggregator 5's regrets 58/27/34 % instead "
              "of 63/36/39 % (docs/arbitrage-study.md, 'Convergence'). Best response on 3 of 12 test weeks with a coarse "
              "grid; every aggregator against constant bids and a trained best responder (200 weeks, seed 0); "
-             "best-response dynamics among constant bids (seed 0)",
+             "best-response dynamics among constant bids (seed 0); 150 iterations of fictitious play over learned and constant "
+             "bids (every seed)",
     ),
     "paper": ArbitrageProfile(
         "paper", (SA, ONE, ALL, SA_SWAP, ALL_SWAP), episodes=5000, seeds=3, eval_every=50,
         checkpoint_every=250, br_weeks=tuple(f"test:{i}" for i in range(1, 13)), br_grid="fine", br_seeds=1,
-        responder_episodes=1000,
+        responder_episodes=1000, fp_iterations=300,
         note="the paper's 5000 episodes and hyperparameters; best response on all 12 test weeks (seed 0), fine grid",
     ),
     "tiny": ArbitrageProfile(
         "tiny", (SA, ONE, ALL), episodes=2, seeds=1, eval_every=1, checkpoint_every=1,
         eval_weeks=("test:1", "eval:1"), br_weeks=("test:1",), br_grid="tiny", br_max_hours=24, responder_episodes=2,
-        responder_validation_weeks=("eval:1",), dynamics_rounds=2,
+        responder_validation_weeks=("eval:1",), dynamics_rounds=2, fp_iterations=3,
         note="smoke test of the pipeline: 2 episodes, 1 test week; its numbers mean nothing",
     ),
 }
@@ -139,13 +146,36 @@ def learned_job(out: str, profile: ArbitrageProfile, scenario: str, seed: int, e
                                       max_rounds=profile.dynamics_rounds, max_hours=profile.br_max_hours)
         dyn_file.parent.mkdir(parents=True, exist_ok=True)
         write_csv_atomic(dyn_file, df)
+    fp_file = out / "fictitious_play" / f"{scenario}-seed{seed}.csv"
+    if (profile.fp_iterations and (profile.fp_seeds is None or seed < profile.fp_seeds) and profile.br_weeks
+            and not (resume and fp_file.exists())):
+        fictitious_play(run_dir, fp_file, scenario, profile, seed)
     t4 = time.perf_counter()
     xp_file = out / "responders" / f"{scenario}-seed{seed}.csv"
     if profile.responder_episodes and seed < profile.responder_seeds and profile.br_weeks and not (resume and xp_file.exists()):
         responders(run_dir, xp_file, scenario, profile, hp, seed)
     t5 = time.perf_counter()
     return {"job": f"{scenario} seed {seed}", "train_s": t1 - t0, "evaluate_s": t2 - t1, "best_response_s": t3 - t2,
-            "constant_prices_and_dynamics_s": t4 - t3, "responders_s": t5 - t4}
+            "constant_prices_dynamics_and_fictitious_play_s": t4 - t3, "responders_s": t5 - t4}
+
+
+def fictitious_play(run_dir: Path, path: Path, scenario: str, profile: ArbitrageProfile, seed: int) -> None:
+    """Fictitious play over every aggregator's learned bids and constant up prices on the best-response
+    weeks (`constant_bid_fictitious_play`, `profile.fp_iterations`), and both profiles (learned, final
+    mixtures) scored on the validation weeks, which the mixtures were not fitted to."""
+    from runs.studies import arbitrage_best_response as br
+    from runs.training import load_trained_policy
+
+    learned, _ = load_trained_policy(run_dir)
+    values = br.OptionValues(scenario, learned, list(profile.br_weeks), br.COARSE, seed, profile.br_max_hours)
+    history, mixtures = br.fictitious_play(values, values.ids, values.levels, profile.fp_iterations)
+    validation = [w for w in profile.responder_validation_weeks if w not in profile.br_weeks]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if validation:
+        held_out = br.OptionValues(scenario, learned, validation, br.COARSE, seed, profile.br_max_hours)
+        write_csv_atomic(path.with_name(path.stem + "-validation.csv"), br.score_profiles(held_out, mixtures))
+    write_csv_atomic(path.with_name(path.stem + "-mixtures.csv"), mixtures)
+    write_csv_atomic(path, history)  # last: its presence means the check finished
 
 
 def responders(run_dir: Path, path: Path, scenario: str, profile: ArbitrageProfile, hp, seed: int) -> None:

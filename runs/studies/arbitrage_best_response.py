@@ -348,50 +348,183 @@ class MixedUpPrices:
         return out
 
 
+class OptionValues:
+    """What every aggregator earns per week with each of its options - 0: its learned bids, j > 0: the
+    constant up price `levels[j - 1]` (learned withholding and down price, lowered by `tie_break_eur_mwh`)
+    - while the others draw their options hour by hour from given mixtures, as `MixedUpPrices` draws
+    them. The same numbers as `constant_prices` played against `MixedUpPrices` (a test checks this),
+    computed faster:
+      - nothing but the LFM bids differs between the options and the draws, so each hour's LEM is
+        cleared once, with the learned withholding, and kept;
+      - in an hour where the LFM buys nothing at the learned prices it buys nothing at any positive
+        price: everyone earns the same under every option, so that hour is cleared once;
+      - an hour's LFM and balancing are cleared once per profile of options (one clear pays every
+        aggregator), and a profile seen in the previous call is not cleared again: with the mixtures
+        of fictitious play moving by 1/t per iteration, most hours' draws repeat."""
+
+    name = "option-profile"
+
+    def __init__(self, scenario, learned, weeks: list[str], grid: SearchGrid = COARSE, seed: int = 0,
+                 max_hours: int | None = None):
+        from model import dataset
+
+        learned.explore = False
+        self.learned, self.seed, self.n_weeks = learned, seed, len(weeks)
+        self.model = model = make_model(scenario, self, seed)
+        self.ids = list(model.scenario.aggregator_ids)
+        n = len(self.ids)
+        self.levels = np.array(grid.price_frac) * model.scenario.market.flex_price_max_eur_mwh  # €/MWh
+        self.tie_eur_mwh = np.array([tie_break_eur_mwh(k) for k in range(n)])
+        stages = model.design.stages
+        self.first_lfm = [s.name for s in stages].index("lfm")
+        self.options = np.zeros(n, dtype=int)  # what each aggregator bids in the hour being cleared
+        self._memo: tuple[bytes, np.ndarray] | None = None
+        self.quiet_eur = np.zeros(n)  # summed over the hours where no flexibility is bought
+        self.hours: list = []  # the other hours: (LEM cleared, u of each aggregator's draw)
+        for label in weeks:
+            model.design.cold_start()
+            model.reset_week(dataset.resolve_week(label)[0])
+            while model.running and (max_hours is None or model.hour_of_week < max_hours):
+                self.options[:] = 0
+                h = model.clear_hour()
+                if bought_flexibility(h.lfm.up_mw.sum() + h.lfm.dn_mw.sum()):
+                    lem = model.clear_stage(model.begin_hour(), stages[0])
+                    obs = stages[self.first_lfm].observe(lem)
+                    u = np.array([np.random.default_rng([seed, k, zlib.crc32(np.ascontiguousarray(obs[k]).tobytes())]).random()
+                                  for k in range(n)])
+                    self.hours.append((lem, u))
+                else:
+                    self.quiet_eur += h.lem.r1 + h.balancing.r2
+                model.step()
+        self._cache: list[dict[bytes, np.ndarray]] = [{} for _ in self.hours]
+        self.clears = 0  # LFM clears done by `__call__` (for benchmarks)
+
+    def act(self, stage, obs, rows):
+        """The model's policy: the learned actions, with the LFM bids of the current profile of options."""
+        if stage == "lem":
+            return self.learned.act(stage, obs, rows)
+        key = obs.tobytes()
+        if self._memo is None or self._memo[0] != key:  # the learned bids depend on the LEM outcome only
+            self._memo = (key, np.array(self.learned.act(stage, obs, rows), dtype=float))
+        out = self._memo[1].copy()
+        j = self.options[rows]
+        fixed = j > 0
+        if fixed.any():  # `constant_up_bid`, vectorised
+            out[fixed, 0] = self.levels[j[fixed] - 1]
+            out[fixed] = np.maximum(out[fixed] - self.tie_eur_mwh[rows[fixed], None], 0.0)
+        return out
+
+    def _rewards(self, i: int, profile: np.ndarray, fresh: dict) -> np.ndarray:
+        key = profile.tobytes()
+        r = fresh.get(key)
+        if r is None:
+            r = self._cache[i].get(key)
+            if r is None:
+                self.options[:] = profile
+                h = self.model.clear_hour(self.hours[i][0], self.first_lfm)
+                r = h.lem.r1 + h.balancing.r2
+                self.clears += 1
+            fresh[key] = r
+        return r
+
+    def __call__(self, mixtures: dict) -> dict[int, np.ndarray]:
+        """{aggregator: its mixture over the options, or None (its learned bids)} -> {aggregator: € per week
+        of each of its options, against the others' draws}."""
+        n, m = len(self.ids), len(self.levels) + 1
+        cum = [None if mixtures[a] is None else np.cumsum(mixtures[a]) for a in self.ids]
+        values = np.tile(self.quiet_eur[:, None], (1, m))
+        for i, (_, u) in enumerate(self.hours):
+            drawn = np.array([0 if c is None else min(int(np.searchsorted(c, u[k], side="right")), m - 1)
+                              for k, c in enumerate(cum)])
+            fresh: dict[bytes, np.ndarray] = {}
+            for k in range(n):
+                profile = drawn.copy()
+                for j in range(m):
+                    profile[k] = j
+                    values[k, j] += self._rewards(i, profile, fresh)[k]
+            self._cache[i] = fresh
+        self.options[:] = 0
+        return {a: values[k] / self.n_weeks for k, a in enumerate(self.ids)}
+
+
+def fictitious_play(values, ids: list, levels: np.ndarray, iterations: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Fictitious play among options 0 (the learned bids) and j > 0 (constant up price `levels[j - 1]`):
+    `values({aggregator: mixture or None}) -> {aggregator: € per week of each option}` (`OptionValues`).
+    Returns (history, mixtures) as `constant_bid_fictitious_play` describes."""
+    mixtures: dict = {a: None for a in ids}
+    counts: dict[int, np.ndarray] = {}
+    rows, chosen = [], (np.inf, 0, mixtures)
+    for it in range(iterations + 1):  # the last one only scores the final mixtures
+        v_all = values(mixtures)
+        largest = -np.inf
+        for agg in ids:
+            v = v_all[agg]
+            p = np.eye(len(v))[0] if mixtures[agg] is None else mixtures[agg]
+            mixture, best = float(p @ v), int(np.argmax(v))
+            share = (float(v[best]) - mixture) / max(abs(mixture), 1.0)
+            largest = max(largest, share)
+            rows.append({"iteration": it, "aggregator": agg, "mixture_eur_per_week": mixture,
+                         "learned_eur_per_week": float(v[0]), "best_eur_per_week": float(v[best]),
+                         "best_up_eur_mwh": levels[best - 1] if best else np.nan, "exploitability_share": share})
+            if it < iterations:
+                counts.setdefault(agg, np.eye(len(v))[0].copy())[best] += 1
+        if it > 0 and largest < chosen[0]:
+            chosen = (largest, it, mixtures)
+        mixtures = {agg: counts[agg] / counts[agg].sum() for agg in ids}
+    _, it_chosen, mixtures = chosen
+    history = pd.DataFrame(rows)
+    history["chosen"] = history.iteration == it_chosen
+    out = pd.DataFrame([{"aggregator": agg, "option": j, "up_eur_mwh": levels[j - 1] if j else np.nan,
+                         "probability": 1.0 * (j == 0) if mixtures[agg] is None else float(mixtures[agg][j]),
+                         "iteration": it_chosen} for agg in ids for j in range(len(levels) + 1)])
+    return history, out
+
+
 def constant_bid_fictitious_play(scenario, learned, weeks: list[str], grid: SearchGrid = COARSE, seed: int = 0,
                                  iterations: int = 60, max_hours: int | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Fictitious play over each aggregator's learned policy and its constant up-price bids: every
     iteration, each aggregator's best option against the others' current mixtures (the empirical
-    frequencies of their past best options; `constant_prices` with `MixedUpPrices`, draws per hour)
+    frequencies of their past best options, drawn hour by hour as `MixedUpPrices` draws; `OptionValues`)
     gets one more count. Where best-response dynamics cycle (`constant_bid_dynamics`), the mixtures
     can still approach a mixed equilibrium of this restricted game: then every aggregator's mixture earns
     about as much as its best option, which is the check "learned >= best constant bid" a mixed strategy
     can pass.
 
-    Returns (history, mixtures). history: one row per iteration and aggregator, for the mixtures at
-    the start of the iteration: `mixture_eur_per_week` (its mixture's value against the others'),
-    `best_eur_per_week` and `best_up_eur_mwh` (NaN: its learned bids) of its best option, and
-    `exploitability_share` = (best - mixture) / |mixture|. mixtures: the final probabilities, one row per
-    aggregator and option (`up_eur_mwh` NaN: the learned bids)."""
-    from model.scenario import load as load_scenario
+    Fictitious play need not converge in a game of more than two players, and here it does not settle:
+    the largest gain falls within ~100 iterations, then wanders (measured: docs/arbitrage-study.md). So
+    the mixtures returned are those of the iteration whose largest gain was smallest (`chosen`); where
+    they are scored on other weeks (`score_profiles`), that choice is checked out of sample.
 
-    ids = list(load_scenario(scenario).aggregator_ids)
-    probe = MixedUpPrices(learned, ids, seed)
-    counts: dict[int, np.ndarray] = {}
+    Returns (history, mixtures). history: one row per iteration and aggregator, for the mixtures at
+    the start of the iteration (iteration 0: everyone learned; the extra last iteration, `iterations`:
+    the final mixtures): `mixture_eur_per_week` (its mixture's value against the others'),
+    `learned_eur_per_week` (its learned bids against the others' mixtures), `best_eur_per_week` and
+    `best_up_eur_mwh` (NaN: its learned bids) of its best option, `exploitability_share` =
+    (best - mixture) / |mixture|, and `chosen` (the iteration whose mixtures are returned). mixtures: the
+    chosen iteration's probabilities, one row per aggregator and option (`up_eur_mwh` NaN: the learned
+    bids; `iteration`: the chosen one)."""
+    values = OptionValues(scenario, learned, weeks, grid, seed, max_hours)
+    return fictitious_play(values, values.ids, values.levels, iterations)
+
+
+def score_profiles(values: OptionValues, mixtures: pd.DataFrame) -> pd.DataFrame:
+    """Every aggregator under two profiles, on `values`' weeks: everyone learned, and everyone drawing
+    from `mixtures` (`constant_bid_fictitious_play`'s). One row per profile and aggregator: what its own
+    strategy earns (€/week), its best option against the others and that option's up price (NaN: its
+    learned bids), and the gain share (best - own) / |own|. On weeks the mixtures were not fitted to, this
+    is their out-of-sample exploitability."""
+    p = {a: d.sort_values("option").probability.to_numpy() for a, d in mixtures.groupby("aggregator")}
     rows = []
-    for it in range(iterations):
-        values = {}
-        for agg in ids:
-            own, probe.p[agg] = probe.p[agg], None  # its option 0 is its learned bids
-            df = constant_prices(scenario, probe, weeks, [agg], grid, seed, max_hours)
-            probe.p[agg] = own
-            prices = constant_up_prices(df)
-            if not len(probe.levels):
-                probe.levels = np.array(list(prices.values()))
-            values[agg] = np.concatenate([[df.learned_eur.sum()], df[list(prices)].sum().to_numpy()]) / len(weeks)
-        for agg in ids:
-            v = values[agg]
-            p = np.eye(len(v))[0] if agg not in counts else counts[agg] / counts[agg].sum()
-            mixture, best = float(p @ v), int(np.argmax(v))
-            rows.append({"iteration": it, "aggregator": agg, "mixture_eur_per_week": mixture,
-                         "best_eur_per_week": float(v[best]), "best_up_eur_mwh": probe.levels[best - 1] if best else np.nan,
-                         "exploitability_share": (float(v[best]) - mixture) / max(abs(mixture), 1.0)})
-            counts.setdefault(agg, np.eye(len(v))[0].copy())[best] += 1
-        for agg in ids:
-            probe.p[agg] = counts[agg] / counts[agg].sum()
-    mixtures = pd.DataFrame([{"aggregator": agg, "option": j, "up_eur_mwh": probe.levels[j - 1] if j else np.nan,
-                              "probability": float(q)} for agg in ids for j, q in enumerate(probe.p[agg])])
-    return pd.DataFrame(rows), mixtures
+    for name, mix in (("learned", {a: None for a in values.ids}), ("mixtures", {a: p[a] for a in values.ids})):
+        v_all = values(mix)
+        for a in values.ids:
+            v = v_all[a]
+            own = float(v[0]) if mix[a] is None else float(mix[a] @ v)
+            best = int(np.argmax(v))
+            rows.append({"profile": name, "aggregator": a, "own_eur_per_week": own, "best_eur_per_week": float(v[best]),
+                         "best_up_eur_mwh": values.levels[best - 1] if best else np.nan,
+                         "gain_share": (float(v[best]) - own) / max(abs(own), 1.0)})
+    return pd.DataFrame(rows)
 
 
 def summarise_constant_prices(df: pd.DataFrame) -> pd.DataFrame:
