@@ -176,3 +176,34 @@ def test_option_values_equal_constant_prices_against_mixed_up_prices(tmp_path):
             want = np.concatenate([[df.learned_eur.sum()], df[list(br.constant_up_prices(df))].sum().to_numpy()]) / len(weeks)
             assert got[agg] == pytest.approx(want, rel=1e-9, abs=1e-6), agg
         assert max(np.ptp(v) for v in got.values()) > 10.0  # the options earn differently
+
+
+def test_the_studys_mixture_scores_replay_the_learned_and_a_constant_profile(tmp_path):
+    """`mixture_scores` (the study playing the mixtures fictitious play kept) with every aggregator on its
+    learned bids scores what `evaluate_policy` gives the learned policy; with aggregator 6 on one constant up
+    price, what `ConstantUpPrices` (an independent player of constant bids) gives."""
+    from agents.learning.hyperparams import HyperParams
+    from runs.studies.arbitrage import PROFILES, mixture_scores
+    from runs.training import evaluate_policy, load_trained_policy, train
+
+    hp = HyperParams.from_dict(HyperParams().to_dict() | {"gamma": 0.0, "updates_per_episode": 2, "episodes": 2})
+    train("one-arb", seed=0, out=tmp_path / "run", eval_every=2, hp=hp, progress=False)
+    profile = PROFILES["tiny"]
+    levels = np.array(br.COARSE.price_frac) * 1000.0
+    ids = list(range(2, 12))
+
+    def mixtures(choice):
+        return pd.DataFrame([{"aggregator": a, "option": j, "up_eur_mwh": levels[j - 1] if j else np.nan,
+                              "probability": float(j == choice.get(a, 0))} for a in ids for j in range(len(levels) + 1)])
+
+    got = mixture_scores(tmp_path / "run", mixtures({}), "one-arb", profile, seed=0)
+    want, _ = evaluate_policy("one-arb", load_trained_policy(tmp_path / "run")[0], seed=0, weeks=list(profile.eval_weeks),
+                              keep_hours=False)
+    pd.testing.assert_frame_equal(got, want)
+    got = mixture_scores(tmp_path / "run", mixtures({6: 5}), "one-arb", profile, seed=0)  # level 5: 350 €/MWh
+    probe = br.ConstantUpPrices(load_trained_policy(tmp_path / "run")[0], ids)
+    probe.up_eur_mwh = {6: float(levels[4])}
+    want, _ = evaluate_policy("one-arb", probe, seed=0, weeks=list(profile.eval_weeks), keep_hours=False)
+    pd.testing.assert_frame_equal(got, want)
+    assert not np.allclose(got.total_eur, evaluate_policy("one-arb", load_trained_policy(tmp_path / "run")[0], seed=0,
+                                                         weeks=list(profile.eval_weeks), keep_hours=False)[0].total_eur)

@@ -81,6 +81,11 @@ def test_tiny_study_writes_the_report_tables_and_figures(tmp_path, capsys):
         assert float(learned.iloc[0]) == pytest.approx(c.learned_eur.sum() / c.week.nunique(), rel=1e-5)  # CSVs: 6 digits
     mix = pd.read_csv(out / "fictitious_play" / "one-arb-seed0-mixtures.csv")
     assert np.allclose(mix.groupby("aggregator").probability.sum(), 1.0)
+    played = pd.read_csv(out / "fictitious_play" / "one-arb-seed0-scores.csv")  # the mixtures on the evaluation weeks
+    learned_scores = pd.read_csv(out / "eval" / "one-arb" / "seed0" / "scores.csv")
+    assert set(played.week) == set(learned_scores.week) == {"test:1", "test:2", "eval:1"}
+    fo = pd.read_csv(out / "tables" / "ordering_fictitious_play.csv")
+    assert set(fo.weeks) == {"check", "other test weeks"} and set(fo.profile) == {"learned", "mixtures"}
     for policy in ("truthful", "rule"):
         assert (out / "baselines" / policy / "scores.csv").exists()
     assert main(["study", "--profile", "tiny", "--out", str(out)]) == 2  # exists: needs --resume or --overwrite

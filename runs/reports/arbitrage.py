@@ -57,6 +57,7 @@ def load(study: Path) -> dict:
                    "dynamics": per_run("constant_bid_dynamics"),
                    "fictitious_play": per_run("fictitious_play"),
                    "fp_validation": per_run("fictitious_play", "-validation"),
+                   "fp_scores": per_run("fictitious_play", "-scores"),
                    "responder_curves": per_run("responders", "-curve")}
 
 
@@ -174,24 +175,36 @@ def fictitious_play_table(fp: pd.DataFrame, val: pd.DataFrame, scenarios: list[s
                            kind="stable").reset_index(drop=True)
 
 
-def fp_ordering_table(fp: pd.DataFrame) -> pd.DataFrame:
-    """The paper's orderings seed by seed on fictitious play's weeks (`paired_steps`), under the learned
-    profile and under the mixtures it kept: all aggregators' € per week (S-a < one-arb < all-arb) and
-    aggregator 5's (S-a < one-arb, the paper's arbitrage gain)."""
+def fp_ordering_table(fp: pd.DataFrame, scores: pd.DataFrame | None = None, fp_scores: pd.DataFrame | None = None,
+                      fp_weeks=()) -> pd.DataFrame:
+    """The paper's orderings seed by seed (`paired_steps`) under the learned profile and under the mixtures
+    fictitious play kept: all aggregators' € per week (S-a < one-arb < all-arb) and aggregator 5's (S-a <
+    one-arb, the paper's arbitrage gain). On fictitious play's own weeks (`check`, from its history) and,
+    where the study played the mixtures on the evaluation weeks (`fp_scores`), on the test weeks it did not
+    use (`other test weeks`; the learned policies' `scores` on the same weeks and seeds)."""
     if fp is None or fp.empty:
         return pd.DataFrame()
+    frames = {("check", "learned"): fp[fp.iteration == 0].rename(columns={"mixture_eur_per_week": "eur"}),
+              ("check", "mixtures"): fp[fp.chosen].rename(columns={"mixture_eur_per_week": "eur"})}
+    if fp_scores is not None and len(fp_scores) and scores is not None and len(scores):
+        def other_weeks(df):
+            df = df[_is_test(df.week) & ~df.week.isin(list(fp_weeks))]
+            df = df.merge(fp_scores[["scenario", "seed"]].drop_duplicates(), on=["scenario", "seed"])
+            return (df.groupby(["scenario", "seed", "aggregator", "week"]).total_eur.sum()
+                    .groupby(["scenario", "seed", "aggregator"]).mean().rename("eur").reset_index())
+        frames |= {("other test weeks", "learned"): other_weeks(scores), ("other test weeks", "mixtures"): other_weeks(fp_scores)}
     out = []
-    for profile, d in (("learned", fp[fp.iteration == 0]), ("mixtures", fp[fp.chosen])):
-        total = d.groupby(["seed", "scenario"]).mixture_eur_per_week.sum().unstack("scenario")
-        agg5 = d[d.aggregator == AGG].groupby(["seed", "scenario"]).mixture_eur_per_week.sum().unstack("scenario")
+    for (weeks, profile), d in frames.items():
+        total = d.groupby(["seed", "scenario"]).eur.sum().unstack("scenario")
+        agg5 = d[d.aggregator == AGG].groupby(["seed", "scenario"]).eur.sum().unstack("scenario")
         for who, per_seed, steps in (("all aggregators", total, ORDERING_STEPS), (f"aggregator {AGG}", agg5, [(SA, ONE)])):
             t = paired_steps(per_seed, steps, PAPER.label)
             if len(t):
-                out.append(t.assign(profile=profile, who=who))
+                out.append(t.assign(weeks=weeks, profile=profile, who=who))
     if not out:
         return pd.DataFrame()
     t = pd.concat(out, ignore_index=True)
-    return t[["who", "profile", *[c for c in t.columns if c not in ("who", "profile")]]]
+    return t[["who", "weeks", "profile", *[c for c in t.columns if c not in ("who", "weeks", "profile")]]]
 
 
 def convergence_table(curves: pd.DataFrame, scenarios: list[str]) -> pd.DataFrame:
@@ -986,7 +999,8 @@ def _tables(study: Path, data: dict) -> ReportTables:
                         convergence=convergence_table(data["curves"], scen),
                         dynamics=dynamics_table(data["dynamics"], scen),
                         fictitious_play=fictitious_play_table(data["fictitious_play"], data["fp_validation"], scen),
-                        fp_ordering=fp_ordering_table(data["fictitious_play"]),
+                        fp_ordering=fp_ordering_table(data["fictitious_play"], scores, data["fp_scores"],
+                                                      data["meta"].get("profile", {}).get("br_weeks", ())),
                         checks=checks(t1, t2, scores, pt))
 
 
@@ -1278,8 +1292,9 @@ def _section_fictitious_play(ft: pd.DataFrame, fo: pd.DataFrame) -> list[str]:
          "`tables/fictitious_play.csv`):\n", _md(show)]
     L += ["", *_fictitious_play_reading(ft)]
     if len(fo):
-        L += ["\nThe paper's orderings on these weeks, seed by seed (as in Seeds above), under the learned profile and "
-              "under the mixtures:\n", _md(fo.assign(p_one_sided=fo.p_one_sided.map(lambda v: f"{v:.3f}")), "{:,.0f}"), "",
+        L += ["\nThe paper's orderings seed by seed (as in Seeds above), under the learned profile and under the mixtures: "
+              "on fictitious play's weeks (`check`) and on the test weeks it did not use, where the study played the "
+              "mixtures:\n", _md(fo.assign(p_one_sided=fo.p_one_sided.map(lambda v: f"{v:.3f}")), "{:,.0f}"), "",
               *_fp_ordering_reading(fo)]
     return L
 
@@ -1301,13 +1316,13 @@ def _fp_summary(ft: pd.DataFrame) -> pd.DataFrame:
 def _fp_ordering_reading(fo: pd.DataFrame) -> list[str]:
     """Bullets: does each step keep its sign and significance when the learned profile is replaced by the mixtures?"""
     out = []
-    for (who, step), d in fo.groupby(["who", "step"], sort=False):
+    for (who, weeks, step), d in fo.groupby(["who", "weeks", "step"], sort=False):
         r = d.set_index("profile")
         if not {"learned", "mixtures"} <= set(r.index) or r.seeds.min() < 2:
             continue
         a, b = r.loc["learned"], r.loc["mixtures"]
         verdict = lambda x: f"p = {x.p_one_sided:.3f}, " + ("resolved" if x.p_one_sided < SIGNIFICANCE else "within seed noise")  # noqa: E731
-        out.append(f"- {who}, {step}: learned {a.mean_difference_eur_per_week:+,.0f} ± {a.standard_error_eur_per_week:,.0f} "
+        out.append(f"- {who}, {step}, {weeks}: learned {a.mean_difference_eur_per_week:+,.0f} ± {a.standard_error_eur_per_week:,.0f} "
                    f"€/week ({a.seeds_with_positive_difference} of {a.seeds} seeds positive, {verdict(a)}); mixtures "
                    f"{b.mean_difference_eur_per_week:+,.0f} ± {b.standard_error_eur_per_week:,.0f} "
                    f"({b.seeds_with_positive_difference} of {b.seeds}, {verdict(b)}).")
@@ -1427,7 +1442,7 @@ def reading(tables: ReportTables, prof: dict) -> str:
                      f"{ft.seed.nunique()} seed(s)): aggregators more than 1 % short of their best option, learned → "
                      "mixtures (mean per seed): " + ", ".join(f"{sc} {r.learned:.1f} → {r.mixtures:.1f}" for sc, r in c.iterrows())
                      + ".")
-        a5 = fo[(fo.who == f"aggregator {AGG}") & (fo.profile == "mixtures")] if len(fo) else fo
+        a5 = fo[(fo.who == f"aggregator {AGG}") & (fo.profile == "mixtures") & (fo.weeks == "check")] if len(fo) else fo
         if len(a5) and a5.seeds.iloc[0] > 1:
             r = a5.iloc[0]
             parts.append(f"Under the mixtures, aggregator {AGG}'s {r.step} step is {r.mean_difference_eur_per_week:+,.0f} ± "

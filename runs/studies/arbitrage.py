@@ -15,8 +15,9 @@ Folder layout under --out:
                                          a pure equilibrium or a cycle)
   fictitious_play/<scenario>-seed<k>.csv fictitious play over each aggregator's learned bids and constant up prices
                                          (the best-response weeks): every aggregator's mixture value and best
-                                         option per iteration; -mixtures.csv the final mixtures; -validation.csv the
-                                         learned and the mixed profiles scored on the validation weeks
+                                         option per iteration; -mixtures.csv the mixtures kept; -validation.csv the
+                                         learned and the mixed profiles scored on the validation weeks; -scores.csv
+                                         the mixtures played on the evaluation weeks (as eval/ scores.csv)
   responders/<scenario>-seed<k>.csv      every aggregator's trained best responder: its gain over its learned
                                          policy on the best-response weeks (`runs.best_response`), and
                                          responders/<scenario>-seed<k>-curve.csv its evaluation-week curve
@@ -84,7 +85,7 @@ PROFILES = {
     ),
     "tiny": ArbitrageProfile(
         "tiny", (SA, ONE, ALL), episodes=2, seeds=1, eval_every=1, checkpoint_every=1,
-        eval_weeks=("test:1", "eval:1"), br_weeks=("test:1",), br_grid="tiny", br_max_hours=24, responder_episodes=2,
+        eval_weeks=("test:1", "test:2", "eval:1"), br_weeks=("test:1",), br_grid="tiny", br_max_hours=24, responder_episodes=2,
         responder_validation_weeks=("eval:1",), dynamics_rounds=2, fp_iterations=3,
         note="smoke test of the pipeline: 2 episodes, 1 test week; its numbers mean nothing",
     ),
@@ -174,8 +175,35 @@ def fictitious_play(run_dir: Path, path: Path, scenario: str, profile: Arbitrage
     if validation:
         held_out = br.OptionValues(scenario, learned, validation, br.COARSE, seed, profile.br_max_hours)
         write_csv_atomic(path.with_name(path.stem + "-validation.csv"), br.score_profiles(held_out, mixtures))
-    write_csv_atomic(path.with_name(path.stem + "-mixtures.csv"), mixtures)
+    # the mixtures in full precision: `mixture_scores` plays them again
+    write_csv_atomic(path.with_name(path.stem + "-mixtures.csv"), mixtures, float_format="%.17g")
+    scores = mixture_scores(run_dir, mixtures, scenario, profile, seed)
+    write_csv_atomic(path.with_name(path.stem + "-scores.csv"), scores)
     write_csv_atomic(path, history)  # last: its presence means the check finished
+
+
+def mixture_scores(run_dir: Path, mixtures, scenario: str, profile: ArbitrageProfile, seed: int):
+    """The mixtures fictitious play kept, played (`MixedUpPrices`: a draw per aggregator and hour) on the
+    study's evaluation weeks and scored as `eval/` scores the learned policies: the report compares the
+    two on the test weeks fictitious play did not use."""
+    import numpy as np
+
+    from model.scenario import load as load_scenario
+    from runs.studies import arbitrage_best_response as br
+    from runs.training import evaluate_policy, load_trained_policy
+
+    learned, _ = load_trained_policy(run_dir)
+    sc = load_scenario(scenario)
+    probe = br.MixedUpPrices(learned, sc.aggregator_ids, seed)
+    probe.levels = np.array(br.COARSE.price_frac) * sc.market.flex_price_max_eur_mwh  # the levels fictitious play used
+    for agg, d in mixtures.groupby("aggregator"):
+        d = d.sort_values("option")
+        if not np.allclose(d.up_eur_mwh.to_numpy()[1:], probe.levels):
+            raise ValueError(f"the mixtures of aggregator {agg} are over other up prices than the coarse grid's {probe.levels}")
+        probe.p[int(agg)] = d.probability.to_numpy() / d.probability.sum()
+    scores, _ = evaluate_policy(scenario, probe, seed=seed, weeks=list(profile.eval_weeks) if profile.eval_weeks else None,
+                                keep_hours=False)
+    return scores
 
 
 def responders(run_dir: Path, path: Path, scenario: str, profile: ArbitrageProfile, hp, seed: int) -> None:
