@@ -80,8 +80,9 @@ PROFILES = {
     "paper": ArbitrageProfile(
         "paper", (SA, ONE, ALL, SA_SWAP, ALL_SWAP), episodes=5000, seeds=3, eval_every=50,
         checkpoint_every=250, br_weeks=tuple(f"test:{i}" for i in range(1, 13)), br_grid="fine", br_seeds=1,
-        responder_episodes=1000, fp_iterations=300,
-        note="the paper's 5000 episodes and hyperparameters; best response on all 12 test weeks (seed 0), fine grid",
+        responder_episodes=1000, fp_iterations=150,
+        note="the paper's 5000 episodes and hyperparameters; best response on all 12 test weeks (seed 0), fine grid; "
+             "150 iterations of fictitious play over learned and constant bids on those weeks (every seed)",
     ),
     "tiny": ArbitrageProfile(
         "tiny", (SA, ONE, ALL), episodes=2, seeds=1, eval_every=1, checkpoint_every=1,
