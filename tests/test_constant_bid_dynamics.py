@@ -196,11 +196,11 @@ def test_the_studys_mixture_scores_replay_the_learned_and_a_constant_profile(tmp
         return pd.DataFrame([{"aggregator": a, "option": j, "up_eur_mwh": levels[j - 1] if j else np.nan,
                               "probability": float(j == choice.get(a, 0))} for a in ids for j in range(len(levels) + 1)])
 
-    got = mixture_scores(tmp_path / "run", mixtures({}), "one-arb", profile, seed=0)
+    got, _ = mixture_scores(tmp_path / "run", mixtures({}), "one-arb", profile, seed=0)
     want, _ = evaluate_policy("one-arb", load_trained_policy(tmp_path / "run")[0], seed=0, weeks=list(profile.eval_weeks),
                               keep_hours=False)
     pd.testing.assert_frame_equal(got, want)
-    got = mixture_scores(tmp_path / "run", mixtures({6: 5}), "one-arb", profile, seed=0)  # level 5: 350 €/MWh
+    got, _ = mixture_scores(tmp_path / "run", mixtures({6: 5}), "one-arb", profile, seed=0)  # level 5: 350 €/MWh
     probe = br.ConstantUpPrices(load_trained_policy(tmp_path / "run")[0], ids)
     probe.up_eur_mwh = {6: float(levels[4])}
     want, _ = evaluate_policy("one-arb", probe, seed=0, weeks=list(profile.eval_weeks), keep_hours=False)

@@ -86,6 +86,11 @@ def test_tiny_study_writes_the_report_tables_and_figures(tmp_path, capsys):
     assert set(played.week) == set(learned_scores.week) == {"test:1", "test:2", "eval:1"}
     fo = pd.read_csv(out / "tables" / "ordering_fictitious_play.csv")
     assert set(fo.weeks) == {"check", "other test weeks"} and set(fo.profile) == {"learned", "mixtures"}
+    fm = pd.read_csv(out / "tables" / "markets_fictitious_play.csv")
+    assert len(fm) == 6 and set(fm.profile) == {"learned", "mixtures"} and (fm.flex_bought_mwh_per_week > 0).all()
+    learned_markets = pd.read_csv(out / "tables" / "markets.csv").set_index("scenario")
+    for r in fm[fm.profile == "learned"].itertuples():  # the same evaluation hours as the report's market table
+        assert r.dso_pays_eur_per_week == pytest.approx(learned_markets.loc[r.scenario, "dso_pays_eur_per_week"], rel=1e-5)
     for policy in ("truthful", "rule"):
         assert (out / "baselines" / policy / "scores.csv").exists()
     assert main(["study", "--profile", "tiny", "--out", str(out)]) == 2  # exists: needs --resume or --overwrite

@@ -413,6 +413,31 @@ def eval_test_hours(study: Path, scenarios: list[str]) -> dict[str, list[tuple[p
     return out
 
 
+def fp_markets_table(study: Path, scenarios: list[str]) -> pd.DataFrame:
+    """What the markets look like on the test weeks under the learned policies and under the mixtures
+    fictitious play kept (`fictitious_play/*-hours.csv`), for the seeds that have both; means over seeds
+    of `market_table`'s columns that say most: flexibility bought, what the DSO pays, the up-price level
+    where it buys, who earns it, and load shed."""
+    cols = ["flex_bought_mwh_per_week", "dso_pays_eur_per_week", "median_up_bid_congested_eur_mwh",
+            f"flex_revenue_agg{AGG}_eur_per_week", "flex_revenue_others_eur_per_week", "load_shed_hours_per_week",
+            "up_bids_at_bound_congested_share"]
+    rows = []
+    for sc in scenarios:
+        pairs = []
+        for f in sorted((Path(study) / "fictitious_play").glob(f"{sc}-seed*-hours.csv")):
+            seed = f.name[len(sc) + len("-seed"):-len("-hours.csv")]
+            d = Path(study) / "eval" / sc / f"seed{seed}"
+            if seed.isdigit() and (d / "hours.csv").exists():
+                cap = json.loads((d / "config.json").read_text())["scenario"]["market"]["flex_price_max_eur_mwh"]
+                pairs.append((pd.read_csv(d / "hours.csv"), pd.read_csv(f), cap))
+        if not pairs:
+            continue
+        for k, profile in ((0, "learned"), (1, "mixtures")):
+            per_seed = pd.DataFrame([_market_row(p[k][_is_test(p[k].week)], p[2]) for p in pairs])
+            rows.append({"scenario": sc, "profile": profile, "seeds": len(pairs), **per_seed[cols].mean().to_dict()})
+    return pd.DataFrame(rows)
+
+
 def flex_by_week(per_seed: list[tuple[pd.DataFrame, float]], scenario: str = SA) -> pd.DataFrame:
     """Flexibility the DSO buys per test week (up + down, MWh, mean over seeds) in one scenario,
     from its entry of `eval_test_hours`."""
@@ -973,6 +998,7 @@ class ReportTables:
     dynamics: pd.DataFrame  # best-response dynamics among constant bids (`dynamics_table`)
     fictitious_play: pd.DataFrame  # learned and mixed profiles' distance from an equilibrium (`fictitious_play_table`)
     fp_ordering: pd.DataFrame  # the orderings seed by seed, learned vs mixtures (`fp_ordering_table`)
+    fp_markets: pd.DataFrame  # the markets on the test weeks, learned vs mixtures (`fp_markets_table`)
     checks: list[dict]  # the paper's findings, reproduced or not (`checks`)
 
 
@@ -982,7 +1008,7 @@ TABLE_FILES = {"table1": "table1_agg5_test_weeks", "table2": "table2_total_profi
                "exploitability": "exploitability_agg5", "swap": "location_swap",
                "aggregators": "exploitability_every_aggregator", "convergence": "convergence",
                "dynamics": "constant_bid_dynamics", "fictitious_play": "fictitious_play",
-               "fp_ordering": "ordering_fictitious_play"}
+               "fp_ordering": "ordering_fictitious_play", "fp_markets": "markets_fictitious_play"}
 
 
 def _tables(study: Path, data: dict) -> ReportTables:
@@ -1001,6 +1027,7 @@ def _tables(study: Path, data: dict) -> ReportTables:
                         fictitious_play=fictitious_play_table(data["fictitious_play"], data["fp_validation"], scen),
                         fp_ordering=fp_ordering_table(data["fictitious_play"], scores, data["fp_scores"],
                                                       data["meta"].get("profile", {}).get("br_weeks", ())),
+                        fp_markets=fp_markets_table(study, scen),
                         checks=checks(t1, t2, scores, pt))
 
 
@@ -1273,7 +1300,7 @@ def _dynamics_reading(dt: pd.DataFrame) -> list[str]:
     return out
 
 
-def _section_fictitious_play(ft: pd.DataFrame, fo: pd.DataFrame) -> list[str]:
+def _section_fictitious_play(ft: pd.DataFrame, fo: pd.DataFrame, fm: pd.DataFrame) -> list[str]:
     """Fictitious play: how close a randomised profile of learned and constant bids gets to an equilibrium."""
     if ft is None or ft.empty:
         return []
@@ -1296,6 +1323,11 @@ def _section_fictitious_play(ft: pd.DataFrame, fo: pd.DataFrame) -> list[str]:
               "on fictitious play's weeks (`check`) and on the test weeks it did not use, where the study played the "
               "mixtures:\n", _md(fo.assign(p_one_sided=fo.p_one_sided.map(lambda v: f"{v:.3f}")), "{:,.0f}"), "",
               *_fp_ordering_reading(fo)]
+    if len(fm):
+        show = fm.assign(scenario=fm.scenario.map(lambda s: SCENARIO_LABEL.get(s, s)))
+        L += ["\nThe markets on the test weeks (mean over seeds) under the learned policies and under the mixtures, "
+              "played on every evaluation week (`fictitious_play/*-hours.csv`): what a regulator would see if the "
+              "aggregators bid nearer an equilibrium:\n", _md(show, "{:,.2f}")]
     return L
 
 
@@ -1464,7 +1496,7 @@ def build_report(study: Path) -> Path:
          *_section_table2(tables.table2, tables.paired, tables.by_week), *_section_markets(tables.markets),
          *_section_baselines(tables.baselines), *_section_best_response(tables.exploitability, prof),
          *_section_every_aggregator(tables.aggregators, tables.convergence, prof, tables.exploitability),
-         *_section_dynamics(tables.dynamics, prof), *_section_fictitious_play(tables.fictitious_play, tables.fp_ordering),
+         *_section_dynamics(tables.dynamics, prof), *_section_fictitious_play(tables.fictitious_play, tables.fp_ordering, tables.fp_markets),
          *_section_swap(tables.swap), *_section_figures(figs)]
     path = study / "report.md"
     path.write_text("\n".join(L) + "\n")

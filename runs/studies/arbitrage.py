@@ -16,8 +16,8 @@ Folder layout under --out:
   fictitious_play/<scenario>-seed<k>.csv fictitious play over each aggregator's learned bids and constant up prices
                                          (the best-response weeks): every aggregator's mixture value and best
                                          option per iteration; -mixtures.csv the mixtures kept; -validation.csv the
-                                         learned and the mixed profiles scored on the validation weeks; -scores.csv
-                                         the mixtures played on the evaluation weeks (as eval/ scores.csv)
+                                         learned and the mixed profiles scored on the validation weeks; -scores.csv,
+                                         -hours.csv the mixtures played on the evaluation weeks (as eval/ has them)
   responders/<scenario>-seed<k>.csv      every aggregator's trained best responder: its gain over its learned
                                          policy on the best-response weeks (`runs.best_response`), and
                                          responders/<scenario>-seed<k>-curve.csv its evaluation-week curve
@@ -152,6 +152,8 @@ def learned_job(out: str, profile: ArbitrageProfile, scenario: str, seed: int, e
     if (profile.fp_iterations and (profile.fp_seeds is None or seed < profile.fp_seeds) and profile.br_weeks
             and not (resume and fp_file.exists())):
         fictitious_play(run_dir, fp_file, scenario, profile, seed)
+    if fp_file.exists() and not (resume and fp_file.with_name(fp_file.stem + "-hours.csv").exists()):
+        play_mixtures(run_dir, fp_file, scenario, profile, seed)
     t4 = time.perf_counter()
     xp_file = out / "responders" / f"{scenario}-seed{seed}.csv"
     if profile.responder_episodes and seed < profile.responder_seeds and profile.br_weeks and not (resume and xp_file.exists()):
@@ -176,17 +178,26 @@ def fictitious_play(run_dir: Path, path: Path, scenario: str, profile: Arbitrage
     if validation:
         held_out = br.OptionValues(scenario, learned, validation, br.COARSE, seed, profile.br_max_hours)
         write_csv_atomic(path.with_name(path.stem + "-validation.csv"), br.score_profiles(held_out, mixtures))
-    # the mixtures in full precision: `mixture_scores` plays them again
+    # the mixtures in full precision: `play_mixtures` plays them again
     write_csv_atomic(path.with_name(path.stem + "-mixtures.csv"), mixtures, float_format="%.17g")
-    scores = mixture_scores(run_dir, mixtures, scenario, profile, seed)
+    write_csv_atomic(path, history)  # its presence means the play finished
+
+
+def play_mixtures(run_dir: Path, path: Path, scenario: str, profile: ArbitrageProfile, seed: int) -> None:
+    """The mixtures fictitious play kept (`path`'s -mixtures.csv) played on the evaluation weeks: -scores.csv
+    and -hours.csv, as `eval/` has them for the learned policies (the report's orderings and markets under
+    the mixtures)."""
+    import pandas as pd
+
+    mixtures = pd.read_csv(path.with_name(path.stem + "-mixtures.csv"))
+    scores, hours = mixture_scores(run_dir, mixtures, scenario, profile, seed, keep_hours=True)
     write_csv_atomic(path.with_name(path.stem + "-scores.csv"), scores)
-    write_csv_atomic(path, history)  # last: its presence means the check finished
+    write_csv_atomic(path.with_name(path.stem + "-hours.csv"), hours)  # last: its presence means this step finished
 
 
-def mixture_scores(run_dir: Path, mixtures, scenario: str, profile: ArbitrageProfile, seed: int):
+def mixture_scores(run_dir: Path, mixtures, scenario: str, profile: ArbitrageProfile, seed: int, keep_hours: bool = False):
     """The mixtures fictitious play kept, played (`MixedUpPrices`: a draw per aggregator and hour) on the
-    study's evaluation weeks and scored as `eval/` scores the learned policies: the report compares the
-    two on the test weeks fictitious play did not use."""
+    study's evaluation weeks and scored as `eval/` scores the learned policies: (scores, hours or None)."""
     import numpy as np
 
     from model.scenario import load as load_scenario
@@ -202,9 +213,8 @@ def mixture_scores(run_dir: Path, mixtures, scenario: str, profile: ArbitragePro
         if not np.allclose(d.up_eur_mwh.to_numpy()[1:], probe.levels):
             raise ValueError(f"the mixtures of aggregator {agg} are over other up prices than the coarse grid's {probe.levels}")
         probe.p[int(agg)] = d.probability.to_numpy() / d.probability.sum()
-    scores, _ = evaluate_policy(scenario, probe, seed=seed, weeks=list(profile.eval_weeks) if profile.eval_weeks else None,
-                                keep_hours=False)
-    return scores
+    return evaluate_policy(scenario, probe, seed=seed, weeks=list(profile.eval_weeks) if profile.eval_weeks else None,
+                           keep_hours=keep_hours)
 
 
 def responders(run_dir: Path, path: Path, scenario: str, profile: ArbitrageProfile, hp, seed: int) -> None:
