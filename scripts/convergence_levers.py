@@ -100,8 +100,10 @@ def main() -> None:
                 "responders": len(r), "responder_max_gain_share": float(share.max())}
     if a.fictitious_play:
         learned, _ = load_trained_policy(policy_dir)
+        t_fp = time.perf_counter()
         hist, mix = br.constant_bid_fictitious_play(a.scenario, learned, WEEKS, br.COARSE, seed=a.seed,
                                                     iterations=a.fictitious_play)
+        res["fp_s"] = round(time.perf_counter() - t_fp, 1)  # wall time of the play (one process)
         hist.to_csv(run / "fictitious_play.csv", index=False)
         mix.to_csv(run / "fictitious_play_mixtures.csv", index=False)
         last = hist[hist.chosen]  # the mixtures kept: the iteration whose largest gain was smallest

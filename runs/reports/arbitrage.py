@@ -400,50 +400,50 @@ def _verdict(c: dict) -> str:
     return "yes, within seed noise" if c.get("resolved") is False else "yes"
 
 
-def eval_test_hours(study: Path, scenarios: list[str]) -> dict[str, list[tuple[pd.DataFrame, float]]]:
-    """Each scenario's evaluation hours on the test weeks, one (hours, flexibility price cap) per
-    seed, read once for every table that needs them (`market_table`, `flex_by_week`)."""
+def eval_test_hours(study: Path, scenarios: list[str]) -> dict[str, dict[int, tuple[pd.DataFrame, float]]]:
+    """Each scenario's evaluation hours on the test weeks, {seed: (hours, flexibility price cap)}, read
+    once for every table that needs them (`market_table`, `flex_by_week`, `fp_markets_table`)."""
     out = {}
     for sc in scenarios:
-        out[sc] = []
+        out[sc] = {}
         for d in sorted((Path(study) / "eval" / sc).glob("seed*")):
+            if not d.name[len("seed"):].isdigit():
+                continue
             h = pd.read_csv(d / "hours.csv")
             cap = json.loads((d / "config.json").read_text())["scenario"]["market"]["flex_price_max_eur_mwh"]
-            out[sc].append((h[_is_test(h.week)], cap))
+            out[sc][int(d.name[len("seed"):])] = (h[_is_test(h.week)], cap)
     return out
 
 
-def fp_markets_table(study: Path, scenarios: list[str]) -> pd.DataFrame:
-    """What the markets look like on the test weeks under the learned policies and under the mixtures
-    fictitious play kept (`fictitious_play/*-hours.csv`), for the seeds that have both; means over seeds
-    of `market_table`'s columns that say most: flexibility bought, what the DSO pays, the up-price level
-    where it buys, who earns it, and load shed."""
+def fp_markets_table(study: Path, hours: dict[str, dict[int, tuple[pd.DataFrame, float]]]) -> pd.DataFrame:
+    """What the markets look like on the test weeks under the learned policies (`hours`, from
+    `eval_test_hours`) and under the mixtures fictitious play kept (`fictitious_play/*-hours.csv`), for the
+    seeds that have both; means over seeds of `market_table`'s columns that say most: flexibility bought,
+    what the DSO pays, the up-price level where it buys, who earns it, and load shed."""
     cols = ["flex_bought_mwh_per_week", "dso_pays_eur_per_week", "median_up_bid_congested_eur_mwh",
             f"flex_revenue_agg{AGG}_eur_per_week", "flex_revenue_others_eur_per_week", "load_shed_hours_per_week",
             "up_bids_at_bound_congested_share"]
     rows = []
-    for sc in scenarios:
+    for sc, learned in hours.items():
         pairs = []
-        for f in sorted((Path(study) / "fictitious_play").glob(f"{sc}-seed*-hours.csv")):
-            seed = f.name[len(sc) + len("-seed"):-len("-hours.csv")]
-            d = Path(study) / "eval" / sc / f"seed{seed}"
-            if seed.isdigit() and (d / "hours.csv").exists():
-                cap = json.loads((d / "config.json").read_text())["scenario"]["market"]["flex_price_max_eur_mwh"]
-                pairs.append((pd.read_csv(d / "hours.csv"), pd.read_csv(f), cap))
-        if not pairs:
-            continue
+        for seed, (h, cap) in learned.items():
+            f = Path(study) / "fictitious_play" / f"{sc}-seed{seed}-hours.csv"
+            if f.exists():
+                mixed = pd.read_csv(f)
+                pairs.append((h, mixed[_is_test(mixed.week)], cap))
         for k, profile in ((0, "learned"), (1, "mixtures")):
-            per_seed = pd.DataFrame([_market_row(p[k][_is_test(p[k].week)], p[2]) for p in pairs])
-            rows.append({"scenario": sc, "profile": profile, "seeds": len(pairs), **per_seed[cols].mean().to_dict()})
+            if pairs:
+                per_seed = pd.DataFrame([_market_row(p[k], p[2]) for p in pairs])
+                rows.append({"scenario": sc, "profile": profile, "seeds": len(pairs), **per_seed[cols].mean().to_dict()})
     return pd.DataFrame(rows)
 
 
-def flex_by_week(per_seed: list[tuple[pd.DataFrame, float]], scenario: str = SA) -> pd.DataFrame:
+def flex_by_week(per_seed: dict[int, tuple[pd.DataFrame, float]], scenario: str = SA) -> pd.DataFrame:
     """Flexibility the DSO buys per test week (up + down, MWh, mean over seeds) in one scenario,
     from its entry of `eval_test_hours`."""
     if not per_seed:
         return pd.DataFrame(columns=["week", f"{scenario}_flex_bought_mwh"])
-    h = pd.concat([d.groupby("week")[["up_mw", "dn_mw"]].sum().sum(axis=1) for d, _ in per_seed], axis=1)
+    h = pd.concat([d.groupby("week")[["up_mw", "dn_mw"]].sum().sum(axis=1) for d, _ in per_seed.values()], axis=1)
     return h.mean(axis=1).rename(f"{scenario}_flex_bought_mwh").reset_index()
 
 
@@ -493,12 +493,12 @@ def _scarcity_columns(h: pd.DataFrame, revenue: pd.Series, agg: pd.Series, weeks
     return {"load_shed_hours_per_week": len(per_hour) / weeks, "load_shed_mwh_per_week": per_hour.sum() / weeks} | out
 
 
-def market_table(hours: dict[str, list[tuple[pd.DataFrame, float]]]) -> pd.DataFrame:
+def market_table(hours: dict[str, dict[int, tuple[pd.DataFrame, float]]]) -> pd.DataFrame:
     """What the learned policies do to the markets (test weeks, mean over seeds): withholding,
     flexibility bought, what the DSO pays for it, the price level of the up bids in the hours in
     which the DSO buys flexibility, and the share of actions at a bound of their range.
     `hours` is `eval_test_hours(...)`."""
-    rows = [{"scenario": sc, **pd.DataFrame([_market_row(h, cap) for h, cap in per_seed]).mean().to_dict()}
+    rows = [{"scenario": sc, **pd.DataFrame([_market_row(h, cap) for h, cap in per_seed.values()]).mean().to_dict()}
             for sc, per_seed in hours.items() if per_seed]
     return pd.DataFrame(rows)
 
@@ -1027,7 +1027,7 @@ def _tables(study: Path, data: dict) -> ReportTables:
                         fictitious_play=fictitious_play_table(data["fictitious_play"], data["fp_validation"], scen),
                         fp_ordering=fp_ordering_table(data["fictitious_play"], scores, data["fp_scores"],
                                                       data["meta"].get("profile", {}).get("br_weeks", ())),
-                        fp_markets=fp_markets_table(study, scen),
+                        fp_markets=fp_markets_table(study, hours),
                         checks=checks(t1, t2, scores, pt))
 
 

@@ -60,10 +60,13 @@ def tie_break_eur_mwh(index: int) -> float:
     return 1e-4 * (index + 1)
 
 
-def constant_up_bid(up_eur_mwh: float, learned_bid: np.ndarray, index: int) -> np.ndarray:
+def constant_up_bid(up_eur_mwh, learned_bid: np.ndarray, index) -> np.ndarray:
     """The (up, down) bid of the aggregator at `index` playing the constant up price with its learned
-    down price (`learned_bid`), both lowered by `tie_break_eur_mwh` as `ProbePolicy` bids them."""
-    return np.maximum(np.array([up_eur_mwh, learned_bid[1]]) - tie_break_eur_mwh(index), 0.0)
+    down price (`learned_bid`), both lowered by `tie_break_eur_mwh` as `ProbePolicy` bids them. Also for
+    several at once: `up_eur_mwh` (n,), `learned_bid` (n, 2), `index` (n,) -> (n, 2)."""
+    bid = np.array(learned_bid, dtype=float)
+    bid[..., 0] = up_eur_mwh
+    return np.maximum(bid - np.asarray(tie_break_eur_mwh(np.asarray(index)))[..., None], 0.0)
 
 
 class ProbePolicy:
@@ -378,7 +381,6 @@ class OptionValues:
         self.ids = list(model.scenario.aggregator_ids)
         n = len(self.ids)
         self.levels = np.array(grid.price_frac) * model.scenario.market.flex_price_max_eur_mwh  # €/MWh
-        self.tie_eur_mwh = np.array([tie_break_eur_mwh(k) for k in range(n)])
         stages = model.design.stages
         self.first_lfm = [s.name for s in stages].index("lfm")
         self.options = np.zeros(n, dtype=int)  # what each aggregator bids in the hour being cleared
@@ -413,9 +415,8 @@ class OptionValues:
         out = self._memo[1].copy()
         j = self.options[rows]
         fixed = j > 0
-        if fixed.any():  # `constant_up_bid`, vectorised
-            out[fixed, 0] = self.levels[j[fixed] - 1]
-            out[fixed] = np.maximum(out[fixed] - self.tie_eur_mwh[rows[fixed], None], 0.0)
+        if fixed.any():
+            out[fixed] = constant_up_bid(self.levels[j[fixed] - 1], out[fixed], rows[fixed])
         return out
 
     def _rewards(self, i: int, profile: np.ndarray, fresh: dict) -> np.ndarray:
