@@ -161,6 +161,22 @@ class MarketModel(mesa.Model):
             hour = hour.with_rewards(stage.pay(hour))
         return hour
 
+    def reclear(self, hour: Hour, stage_name: str, actions: np.ndarray) -> Hour:
+        """What `hour` would have been had its role played `actions` (raw, clipped to the stage's bounds as
+        `act` clips) in stage `stage_name`: that stage and the later ones cleared again on the same inputs,
+        later acting roles asking the policy again. A counterfactual: time does not move and nothing is
+        recorded (the learners' counterfactual samples, `Team.counterfactuals`)."""
+        stages = self.design.stages
+        k = [s.name for s in stages].index(stage_name)
+        stage = stages[k]
+        actions = stage.action.clip(np.asarray(actions, dtype=float))
+        hour = hour.with_stage(stage.name, stage.clear(hour, actions), hour.observations[stage.name], actions)
+        if stage.pay is not None:
+            hour = hour.with_rewards(stage.pay(hour))
+        for later in stages[k + 1:]:
+            hour = self.clear_stage(hour, later)
+        return hour
+
     # --- one hour --------------------------------------------------------------------------------
     def begin_hour(self) -> Hour:
         """The current hour's exogenous inputs, before any stage (does not advance time)."""

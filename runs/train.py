@@ -122,6 +122,8 @@ def _timed_training(model, learner, pool, episodes: int, warmup: int) -> dict:
     (clearing and acting), storing transitions and learning."""
     import numpy as np
 
+    from runs.training import store_hour
+
     design = model.design
     rng = np.random.default_rng(0)
     clock = time.perf_counter
@@ -140,7 +142,7 @@ def _timed_training(model, learner, pool, episodes: int, warmup: int) -> dict:
             t0 = clock()
             model.step()
             t1 = clock()
-            learner.remember(model.hour_result, last=not model.running)
+            store_hour(learner, model, model.hour_result, last=not model.running)
             t_step += t1 - t0
             t_store += clock() - t1
             hours += 1

@@ -87,8 +87,16 @@ def play_episode(model, week: int, first_hour: int = 0, hours: int | None = None
         for acc, value in zip(sums, design.hour_scores(h)):
             acc += value
         if learner is not None:
-            learner.remember(h, last=not model.running)
+            store_hour(learner, model, h, last=not model.running)
     return sums
+
+
+def store_hour(learner, model, hour, last: bool) -> None:
+    """Store a cleared hour in the learner's buffers, and its counterfactual variants where the learner
+    asks for them (`HyperParams.counterfactual_samples`, `Team.counterfactuals`)."""
+    learner.remember(hour, last=last)
+    if getattr(learner.hp, "counterfactual_samples", 0):
+        learner.counterfactuals(model, hour)
 
 
 def play_week(model, week: int) -> list[np.ndarray]:

@@ -4,6 +4,7 @@ overrides, then check the policy against everyone else's frozen learned policy o
 
   - aggregator 5's hour-by-hour best response (coarse grid): its regret as a share of the best;
   - every aggregator's best constant up-price bid: how many fall short of it, and by how much;
+  - whether each aggregator's trained critic ranks those constant bids right (`critic_ranking`);
   - with --dynamics: best-response dynamics among constant bids from the learned policies (outcome);
   - with --responders N: a trained best responder for every aggregator, N training weeks each (the
     study's `responders`; the check weeks above, the profile's validation weeks);
@@ -86,6 +87,12 @@ def main() -> None:
            "aggregators_below_constant": int(short.sum()),
            "aggregators_below_validated_constant": int((ag.seeds_at_least_constant < ag.seeds).sum()),
            "shortfall_eur_per_week": cp.shortfall_eur.clip(lower=0).sum() / len(WEEKS)}
+    cr = br.critic_ranking(a.scenario, learned, cp_all[cp_all.use == "check"], seed=a.seed)
+    m = cr[cr.levels_matter]
+    res |= {"critic_picks_best_share": float(m.critic_picks_best.mean()),  # pooled over aggregators (hours where price matters)
+            "agg5_critic_picks_best_share": float(m[m.aggregator == 5].critic_picks_best.mean()),
+            "critic_pick_eur_per_week": cr.critic_pick_eur.sum() / len(WEEKS),
+            "best_price_per_hour_eur_per_week": cr.true_best_eur.sum() / len(WEEKS)}
     if a.dynamics:
         learned, _ = load_trained_policy(policy_dir)
         dyn = br.constant_bid_dynamics(a.scenario, learned, WEEKS, br.COARSE, seed=a.seed)

@@ -207,3 +207,45 @@ def test_the_studys_mixture_scores_replay_the_learned_and_a_constant_profile(tmp
     pd.testing.assert_frame_equal(got, want)
     assert not np.allclose(got.total_eur, evaluate_policy("one-arb", load_trained_policy(tmp_path / "run")[0], seed=0,
                                                          weeks=list(profile.eval_weeks), keep_hours=False)[0].total_eur)
+
+
+def test_critic_ranking_asks_each_aggregators_own_critic_what_the_learner_stores(tmp_path):
+    """`critic_up_values` at an aggregator's own played up price equals its critic on the transition the
+    learner itself stores for that hour (`Team.remember` -> the replay buffer: an independent path to the
+    critic's inputs); `critic_ranking` pairs each active hour's critic pick with the re-cleared market's
+    value of that price (`constant_prices`)."""
+    import torch
+
+    from agents.learning.hyperparams import HyperParams
+    from model.designs.arbitrage import bought_flexibility
+    from runs.training import load_trained_policy, make_model, train
+
+    hp = HyperParams.from_dict(HyperParams().to_dict() | {"gamma": 0.0, "updates_per_episode": 2, "episodes": 2})
+    train("one-arb", seed=0, out=tmp_path / "run", eval_every=2, hp=hp, progress=False)
+    learned, _ = load_trained_policy(tmp_path / "run")
+    model = make_model("one-arb", learned, seed=0)
+    from model import dataset
+    model.design.cold_start()
+    model.reset_week(dataset.resolve_week("test:1")[0])
+    g = learned.slots[1].group
+    checked = 0
+    while checked < 3:
+        h = model.clear_hour()
+        if bought_flexibility(h.lfm.up_mw.sum() + h.lfm.dn_mw.sum()):
+            learned.remember(h, last=False)
+            i = (g.buffer.ptr - 1) % g.buffer.capacity
+            x, a = torch.from_numpy(g.buffer.obs[i]), torch.from_numpy(g.buffer.act[i])
+            with torch.no_grad():
+                stored = g.critic(torch.cat([x, a])[None, None].expand(g.n, 1, -1).contiguous())[:, 0, 0].numpy()
+            played_up = g.buffer.act[i].reshape(g.n, -1)[:, 0]
+            q = np.stack([br.critic_up_values(learned, h, np.array([u]))[n] for n, u in enumerate(played_up)])[:, 0]
+            np.testing.assert_allclose(q, stored / learned.hp.reward_scale, rtol=1e-5, atol=1e-6)
+            checked += 1
+        model.step()
+    cp = br.constant_prices("one-arb", learned, ["test:1"], [5, 8], br.TINY, seed=0, max_hours=60)
+    cr = br.critic_ranking("one-arb", learned, cp, seed=0)
+    assert set(cr.aggregator) == {5, 8} and cr.levels_matter.any()
+    values = cp.merge(cr, on=["week", "hour_of_week", "aggregator"])[list(br.constant_up_prices(cp))].to_numpy()
+    assert np.isin(cr.critic_pick_eur.to_numpy()[:, None], values).any(1).all()  # the true value of one of the prices
+    np.testing.assert_allclose(cr.true_best_eur, values.max(1))
+    assert (cr.critic_picks_best == (cr.critic_pick_eur >= cr.true_best_eur - 1e-6)).all()

@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from runs.cli import main
+from runs.studies.arbitrage_best_response import constant_up_prices
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -91,6 +92,15 @@ def test_tiny_study_writes_the_report_tables_and_figures(tmp_path, capsys):
     learned_markets = pd.read_csv(out / "tables" / "markets.csv").set_index("scenario")
     for r in fm[fm.profile == "learned"].itertuples():  # the same evaluation hours as the report's market table
         assert r.dso_pays_eur_per_week == pytest.approx(learned_markets.loc[r.scenario, "dso_pays_eur_per_week"], rel=1e-5)
+    # the critics' ranking of the constant bids: every active check hour of the constant-bid check, its learned
+    # earnings carried over, and the report's table over them
+    cr = pd.read_csv(out / "critic_ranking" / "one-arb-seed0.csv")
+    active = cp[(cp.use == "check") & (cp[list(constant_up_prices(cp))].nunique(axis=1) > 1)]
+    assert len(cr[cr.use == "check"]) >= len(active) > 0
+    ct = pd.read_csv(out / "tables" / "critic_ranking.csv")
+    assert set(ct.scenario) == {"s-a", "one-arb", "all-arb"} and ct.critic_picks_best_share.between(0, 1).all()
+    assert (ct.best_price_per_hour_eur_per_week >= ct.critic_pick_eur_per_week - 1e-6).all()
+    assert "Where learning falls short: the critics" in report
     for policy in ("truthful", "rule"):
         assert (out / "baselines" / policy / "scores.csv").exists()
     assert main(["study", "--profile", "tiny", "--out", str(out)]) == 2  # exists: needs --resume or --overwrite

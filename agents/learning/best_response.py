@@ -45,13 +45,15 @@ def best_responder(learned: Team, rows: dict[str, int], hp, seed: int = 0, warm_
         g = slot.group
         index = row if slot.rows is None else int(np.searchsorted(slot.rows, row))
         if isinstance(g, JointGroup):
-            group = JointGroup(1, Features(slot.role.features), g.act_dim, hp, learned.device, init, sigmoid=g.sigmoid)
+            group = type(g)(1, Features(slot.role.features), g.act_dim, hp, learned.device, init, sigmoid=g.sigmoid)
         elif isinstance(g, MemberGroup):
             group = MemberGroup(1, g.features, g.act_dim, hp, learned.device, init, sigmoid=g.sigmoid, share=True,
                                 critic=g.critic_kind, info_dim=g.info_dim)
             index = 0 if g.share else index
         else:
             raise TypeError(f"slot {slot.name}: no best responder for a {type(g).__name__}")
+        if hasattr(g, "agents"):  # a mixed strategy: the responder draws as the learned actor it replaces
+            group.agents = g.agents[index:index + 1]
         if warm_start:
             _copy_actor(g, index, group)
         slots.append(Slot(slot.name, slot.role, group, rows=np.array([row]), updates=hp.updates_per_episode,

@@ -32,6 +32,7 @@ Actions inside a group are in [0, 1] per component; the policy maps them to the 
 from __future__ import annotations
 
 import copy
+import hashlib
 
 import numpy as np
 import torch
@@ -101,7 +102,8 @@ class _Group:
 
     def _build(self, n_nets: int, actor_in: int, critic_in: int, act_dim: int, generator):
         hp, device = self.hp, self.device
-        self.actor = StackedMLP(n_nets, [actor_in, *hp.hidden_sizes, act_dim], self.sigmoid, generator).to(device)
+        self.actor = StackedMLP(n_nets, [actor_in, *hp.hidden_sizes, self._actor_outputs(act_dim)],
+                                self.sigmoid and self._actor_outputs(act_dim) == act_dim, generator).to(device)
         self.critic = StackedMLP(n_nets, [critic_in, *hp.hidden_sizes, 1], False, generator).to(device)
         self.actor_target = copy.deepcopy(self.actor)
         self.critic_target = copy.deepcopy(self.critic)
@@ -110,6 +112,10 @@ class _Group:
         self.critic_opt = torch.optim.Adam(self.critic.parameters(), lr=hp.lr_critic, fused=fused)
         self._np_actor = ([(layer.weight.detach().numpy(), layer.bias.detach().numpy()) for layer in self.actor.layers]
                           if device.type == "cpu" else None)  # views of the live parameters, for `act`
+
+    def _actor_outputs(self, act_dim: int) -> int:
+        """How many raw outputs the actor has for `act_dim` actions (one each here)."""
+        return act_dim
 
     def _search(self, rng: np.random.Generator) -> tuple[int, float, np.random.Generator] | None:
         """The actor loss's action search settings (None: off, and no random numbers are drawn)."""
@@ -127,6 +133,13 @@ class _Group:
         """The actor in numpy on views of its live parameters (Adam and `load_state_dict` update them
         in place): for one observation per hour ~2x faster than a torch call; tests check it equals
         the torch forward. x: (N_nets, batch, in) -> (N_nets, batch, act) in [0, 1]."""
+        return self._squash_numpy(self._logits_numpy(x))
+
+    def _squash_numpy(self, z: np.ndarray) -> np.ndarray:
+        return expit(z) if self.sigmoid else _clip(z + 0.5, 0.0, 1.0)  # expit: no overflow warnings
+
+    def _logits_numpy(self, x: np.ndarray) -> np.ndarray:
+        """The actor's raw outputs z (before squashing) in numpy: (N_nets, batch, in) -> (N_nets, batch, out)."""
         *hidden, (w, b) = self._np_actor
         if len(w) == 1:  # one network (shared parameters): plain matrix products, which BLAS does fastest
             x = x[0]
@@ -144,7 +157,7 @@ class _Group:
                 np.maximum(x, 0.0, out=x)
             z = x @ w
             z += b
-        return expit(z) if self.sigmoid else _clip(z + 0.5, 0.0, 1.0)  # expit: no overflow warnings
+        return z
 
     def policy(self, actor: StackedMLP, inputs: torch.Tensor) -> torch.Tensor:
         """Actions in [0, 1] of `actor` (the actor or its target) for inputs (N, B, actor_dim)."""
@@ -307,6 +320,107 @@ class JointGroup(_Group):
 
         return policy_gradient_loss(self.actor.logits(own), self.sigmoid, q_of, self.hp.actor_reg, q_many,
                                     None if rng is None else self._search(rng), self.hp.actor_z_max)
+
+
+def hashed_uniforms(x: np.ndarray, agents: np.ndarray) -> np.ndarray:
+    """One uniform number in [0, 1) per row of x (N, ..., D), a function of the row's bytes and of
+    `agents[n]` (the agent's number in its population) only: a mixed strategy's draw for an observation.
+    Replays, checks that fix everyone else's policy, and reruns then draw the same actions, without a
+    random state to carry (as `MixedUpPrices` draws its options)."""
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    rows = x.reshape(-1, x.shape[-1])
+    agent = np.broadcast_to(np.asarray(agents).reshape((-1,) + (1,) * (x.ndim - 2)), x.shape[:-1]).ravel()
+    out = np.empty(len(rows))
+    for i, (row, n) in enumerate(zip(rows, agent)):
+        digest = hashlib.blake2b(row.tobytes(), digest_size=8, salt=int(n).to_bytes(8, "little")).digest()
+        out[i] = int.from_bytes(digest, "little") / 2.0**64
+    return out.reshape(x.shape[:-1])
+
+
+class MixedJointGroup(JointGroup):
+    """A `JointGroup` whose actors play their first action as a mixed strategy (`HyperParams.mixed_levels`
+    = K): the actor's first K raw outputs are the logits of a softmax distribution pi(o) over K evenly
+    spaced levels in [0, 1], the rest are the other actions' raw outputs as in `JointGroup`. Acting
+    draws a level from pi(o) by inverse CDF with `hashed_uniforms` of the actor input (the same
+    observation gives the same draw; exploration noise is added on top while training).
+
+    Actor loss, with Q_k = the centralised critic with the agent's own first action at level k (the
+    other agents' stored actions, its own other actions mu(o)), T = `mixed_temperature`:
+
+        L = - sum_k pi_k(o) Q_k  - T * H(pi(o))      (the expectation over its own draw, exactly)
+            + the policy-gradient loss of the other actions against sum_k pi_k Q_k
+
+    The first term's gradient in the logits is pi_k (Q_k - V) - T * dH: an entropy-regularised
+    (logit) response, whose fixed points are quantal-response equilibria that approach Nash
+    equilibria as T -> 0. A deterministic actor cannot represent a mixed equilibrium at all.
+    Bootstrapped targets (gamma > 0) draw the target actor's level the same way."""
+
+    def __init__(self, n_agents: int, features: Features, act_dim: int, hp: HyperParams, device: torch.device,
+                 generator: torch.Generator | None = None, sigmoid: bool = True):
+        if hp.mixed_levels < 2:
+            raise ValueError(f"MixedJointGroup needs mixed_levels >= 2, got {hp.mixed_levels}")
+        self.n_levels = hp.mixed_levels
+        super().__init__(n_agents, features, act_dim, hp, device, generator, sigmoid)
+        self.agents = np.arange(n_agents)  # each actor's number in the population, for its draws (`hashed_uniforms`)
+        self.levels = torch.linspace(0.0, 1.0, self.n_levels, device=device)
+        self._np_levels = np.linspace(0.0, 1.0, self.n_levels)
+
+    def _actor_outputs(self, act_dim: int) -> int:
+        return self.n_levels + act_dim - 1
+
+    def probabilities(self, inputs: np.ndarray) -> np.ndarray:
+        """pi(o): (N, batch, actor_dim) actor inputs -> (N, batch, K) level probabilities."""
+        with torch.inference_mode():
+            logits = self.actor.logits(torch.as_tensor(inputs, dtype=torch.float32, device=self.device))[..., :self.n_levels]
+            return torch.softmax(logits, -1).cpu().numpy()
+
+    def _mixed_actions(self, z: np.ndarray, u: np.ndarray) -> np.ndarray:
+        """Raw outputs z (N, B, K + act - 1) and uniforms u (N, B) -> actions (N, B, act) in [0, 1]."""
+        logits = z[..., :self.n_levels]
+        p = np.exp(logits - logits.max(-1, keepdims=True))
+        cdf = np.cumsum(p, -1)
+        k = np.minimum((cdf < (u * cdf[..., -1])[..., None]).sum(-1), self.n_levels - 1)
+        return np.concatenate([self._np_levels[k][..., None], self._squash_numpy(z[..., self.n_levels:])], -1)
+
+    def _forward_numpy(self, x: np.ndarray) -> np.ndarray:
+        return self._mixed_actions(self._logits_numpy(x), hashed_uniforms(x, self.agents))
+
+    def policy(self, actor: StackedMLP, inputs: torch.Tensor) -> torch.Tensor:
+        """Drawn actions of `actor` (N, B, act) for inputs (N, B, actor_dim): the draw of `act`."""
+        u = hashed_uniforms(inputs.detach().cpu().numpy(), self.agents)
+        z = actor.logits(inputs).detach().cpu().numpy().astype(np.float64)
+        return torch.from_numpy(self._mixed_actions(z, u).astype(np.float32)).to(inputs.device)
+
+    def _policy_loss(self, x: torch.Tensor, a: torch.Tensor, own: torch.Tensor, rng: np.random.Generator | None):
+        n, batch, act, k = self.n, x.shape[-2], self.act_dim, self.n_levels
+        x = x.expand(n, batch, x.shape[-1])
+        a = a.reshape(-1, batch, n, act).expand(n, batch, n, act)
+        out = self.actor.logits(own)
+        log_pi = torch.log_softmax(out[..., :k], -1)  # (N, B, K)
+        pi = log_pi.exp()
+        levels = self.levels.view(1, k, 1, 1).expand(n, k, batch, 1)
+
+        def q_levels(rest: torch.Tensor) -> torch.Tensor:  # (N, B, act - 1) -> Q_k (N, B, K)
+            cand = torch.cat([levels, rest[:, None].expand(n, k, batch, act - 1)], -1)  # (N, K, B, act)
+            a_joint = torch.where(self.own_slot[:, None], cand[:, :, :, None, :], a[:, None]).reshape(n, k * batch, -1)
+            x_rep = x[:, None].expand(n, k, batch, x.shape[-1]).reshape(n, k * batch, -1)
+            return self.critic(torch.cat([x_rep, a_joint], -1))[..., 0].view(n, k, batch).transpose(1, 2)
+
+        seen = {}
+
+        def q_of(rest):  # the expected value of the other actions under the agent's own draw
+            q = q_levels(rest)
+            seen["q"] = q.detach()
+            return (pi.detach() * q).sum(-1).mean(1).sum()
+
+        if act > 1:
+            loss = policy_gradient_loss(out[..., k:], self.sigmoid, q_of, self.hp.actor_reg, z_max=self.hp.actor_z_max)
+        else:  # the level is the only action
+            with torch.no_grad():
+                q_of(out[..., k:])
+            loss = 0.0
+        entropy = -(pi * log_pi).sum(-1)
+        return loss - ((pi * seen["q"]).sum(-1) + self.hp.mixed_temperature * entropy).mean(1).sum()
 
 
 class MemberGroup(_Group):

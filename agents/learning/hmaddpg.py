@@ -30,19 +30,26 @@ from __future__ import annotations
 import torch
 
 from agents.learning.features import Features
-from agents.learning.groups import JointGroup
+from agents.learning.groups import JointGroup, MixedJointGroup
 from agents.learning.hyperparams import HyperParams
 from agents.learning.team import RoleSpec, Slot, Team, resolve_device
 
 KIND = "hmaddpg"
 
 
+def _group_class(hp: HyperParams, role: RoleSpec) -> type[JointGroup]:
+    """With `hp.mixed_levels`, the secondaries' up price is a mixed strategy."""
+    return MixedJointGroup if hp.mixed_levels and role.role == "secondary" else JointGroup
+
+
 def hmaddpg(roles: list[RoleSpec], hp: HyperParams = HyperParams(), seed: int = 0, device="cpu") -> Team:
-    """One MADDPG (`JointGroup`) per role, in the roles' order (primary, then secondary)."""
+    """One MADDPG (`JointGroup`) per role, in the roles' order (primary, then secondary); with
+    `hp.mixed_levels` the secondaries' group is a `MixedJointGroup` (mixed-strategy up prices)."""
     device = resolve_device(device)
     init = torch.Generator().manual_seed(seed)  # network initialisation, independent of torch's global RNG
-    slots = [Slot(r.role, r, JointGroup(r.n_agents, Features(r.features), r.action.dim, hp, device, init,
-                                        sigmoid=hp.sigmoid_actor(r.role)), updates=hp.updates_per_episode)
+    slots = [Slot(r.role, r, _group_class(hp, r)(r.n_agents, Features(r.features), r.action.dim, hp, device, init,
+                                                 sigmoid=hp.sigmoid_actor(r.role)), updates=hp.updates_per_episode,
+                  counterfactual=r.role == "secondary")  # the last stage: re-clearing it asks no policy again
              for r in roles]
     team = Team(slots, hp, seed, device)
     team.kind = team.name = KIND

@@ -61,6 +61,16 @@ class HyperParams:
     # moves the action any more (0: off). Unlike actor_reg it does not pull interior actions toward 0.5.
     # Measured (quick profile, docs/arbitrage-study.md "Why all-arb aggregators 7 and 11..."): 8 was worse in S-a
     # and one-arb and mixed in all-arb, so it is off.
+    mixed_levels: int = 0  # K >= 2: HMADDPG's secondary (LFM) actors play their first action (the up price) as a mixed
+    # strategy, a learned softmax distribution over K evenly spaced levels in [0, 1] drawn every hour (`MixedJointGroup`);
+    # 0: deterministic, as the paper. The arbitrage LFM's equilibria are in mixed strategies, but measured (one-arb, 2 seeds,
+    # T = 0.01 / 0.001 / 0.0001; docs/arbitrage-study.md "A learner of mixed strategies") it left every aggregator short
+    # of a constant bid, by 3-12x the deterministic learner's shortfall, so it is off
+    mixed_temperature: float = 0.01  # weight of the mixed strategies' entropy in their actor loss, in scaled reward
+    # units (reward_scale * euro): a softmax (logit) response, less greedy than a best response where levels earn alike
+    counterfactual_samples: int = 0  # M > 0: every hour, HMADDPG's secondaries (LFM) also store M re-cleared variants of
+    # it, each with one random aggregator playing a uniformly random bid (`Team.counterfactuals`): what other prices would
+    # have earned, which the critics otherwise only see near the current policy. Needs gamma = 0 (0: off)
     lr_final_factor: float = 1.0  # both learning rates decay geometrically to this factor of their value by the
     # last episode (1: constant, as the paper)
 
@@ -83,6 +93,10 @@ class HyperParams:
             ("action_search", self.action_search >= 0, "must be >= 0 (0: off)"),
             ("action_search_weight", self.action_search_weight >= 0.0, "must be >= 0"),
             ("actor_z_max", self.actor_z_max >= 0.0, "must be >= 0 (0: off)"),
+            ("mixed_levels", self.mixed_levels == 0 or self.mixed_levels >= 2, "must be 0 (off) or >= 2 levels"),
+            ("mixed_temperature", self.mixed_temperature >= 0.0, "must be >= 0"),
+            ("counterfactual_samples", self.counterfactual_samples >= 0 and (self.counterfactual_samples == 0 or self.gamma == 0.0),
+             "must be >= 0, and needs gamma = 0 (counterfactual transitions break the stored order of hours)"),
             ("lr_final_factor", 0.0 < self.lr_final_factor <= 1.0, "must be in (0, 1] (1: constant learning rates)"),
             ("hidden_sizes", all(h >= 1 for h in self.hidden_sizes), "must be positive layer widths, e.g. 64,64"),
         ):
@@ -158,4 +172,5 @@ class HyperParams:
 
 #: Hyperparameters the paper does not give (its extracted text lost them): shown in every config.
 RECONSTRUCTED = ("buffer_size", "lr_actor", "lr_critic", "noise_sigma_final", "hidden_sizes", "reward_scale", "actor_output", "actor_reg",
-                 "per_agent_batches", "lr_final_factor", "action_search", "action_search_weight", "actor_z_max")
+                 "per_agent_batches", "lr_final_factor", "action_search", "action_search_weight", "actor_z_max",
+                 "mixed_levels", "mixed_temperature", "counterfactual_samples")

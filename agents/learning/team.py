@@ -69,6 +69,7 @@ class Slot:
     rows: np.ndarray | None = None
     updates: int = 1
     components: tuple[int, ...] | None = None
+    counterfactual: bool = False  # store `HyperParams.counterfactual_samples` re-cleared variants of every hour (`Team.counterfactuals`)
     action: object = field(init=False, repr=False)  # the bounds of the components it controls
 
     def __post_init__(self):
@@ -170,18 +171,41 @@ class Team:
         """Store a cleared hour in every slot's buffer: the role's observations, actions (in [0, 1])
         and its reward of the hour (what the design pays that role), `last` = end of the episode."""
         for slot in self.slots:
-            r = slot.role
-            record = hour.records[r.stage]
-            # what the devices or markets executed, where the stage projects the actions (it records them)
-            act = getattr(record, "executed_actions", None)
-            act = hour.actions[r.stage] if act is None else act
-            obs, rew = hour.observations[r.stage], hour.rewards[r.role]
-            if slot.rows is not None:
-                obs, act, rew = obs[slot.rows], act[slot.rows], rew[slot.rows]
-            if slot.components is not None:
-                act = act[:, slot.components]
-            info = record.collective / self._info_div[r.role] if r.collective else None  # the collective information
-            slot.group.remember(obs, slot.action.to_unit(act), rew, info, last)
+            self._remember_slot(slot, hour, last)
+
+    def _remember_slot(self, slot: Slot, hour, last: bool) -> None:
+        r = slot.role
+        record = hour.records[r.stage]
+        # what the devices or markets executed, where the stage projects the actions (it records them)
+        act = getattr(record, "executed_actions", None)
+        act = hour.actions[r.stage] if act is None else act
+        obs, rew = hour.observations[r.stage], hour.rewards[r.role]
+        if slot.rows is not None:
+            obs, act, rew = obs[slot.rows], act[slot.rows], rew[slot.rows]
+        if slot.components is not None:
+            act = act[:, slot.components]
+        info = record.collective / self._info_div[r.role] if r.collective else None  # the collective information
+        slot.group.remember(obs, slot.action.to_unit(act), rew, info, last)
+
+    def counterfactuals(self, model, hour) -> None:
+        """`HyperParams.counterfactual_samples` = M extra transitions of `hour` for every slot built with
+        `counterfactual=True`: M times, one agent drawn at random plays a uniformly random action instead
+        of its own, the market clears that stage again (`MarketModel.reclear`), and the hour as it would
+        have been is stored. Each is a true joint transition, valid for every agent's critic; they show
+        the critics what other actions would have earned, which exploration near the current policy
+        rarely does. For stages whose hours are independent (what an action does now changes no later
+        observation) and gamma = 0 (the stored order of transitions is then never read)."""
+        m = self.hp.counterfactual_samples
+        for slot in self.slots:
+            if not (m and slot.counterfactual):
+                continue
+            stage, n = slot.role.stage, slot.role.n_agents
+            played = np.asarray(hour.actions[stage], dtype=float)
+            for _ in range(m):
+                actions = played.copy()
+                agent = int(self.rng.integers(n))
+                actions[agent] = slot.action.from_unit(self.rng.random(played.shape[1]))
+                self._remember_slot(slot, model.reclear(hour, stage, actions), last=False)
 
     def end_episode(self) -> dict[str, float]:
         """Each slot's updates per episode (interleaved, slot order), then sigma *= decay factor."""

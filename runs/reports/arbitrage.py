@@ -58,6 +58,7 @@ def load(study: Path) -> dict:
                    "fictitious_play": per_run("fictitious_play"),
                    "fp_validation": per_run("fictitious_play", "-validation"),
                    "fp_scores": per_run("fictitious_play", "-scores"),
+                   "critic_ranking": per_run("critic_ranking"),
                    "responder_curves": per_run("responders", "-curve")}
 
 
@@ -120,6 +121,29 @@ def every_aggregator_table(cp: pd.DataFrame, resp: pd.DataFrame, scenarios: list
     order = {sc: i for i, sc in enumerate(scenarios)}
     return out.sort_values(["scenario", "aggregator"], key=lambda c: c.map(order) if c.name == "scenario" else c,
                            ignore_index=True)
+
+
+def critic_ranking_table(cr: pd.DataFrame, scenarios: list[str]) -> pd.DataFrame:
+    """Per scenario and aggregator, mean over seeds, on the check weeks' LFM-active hours (the study's
+    `critic_ranking/`): in how many hours its up price changes what it earns, the share of those in which
+    its own critic's best constant up price is a best one, and € per week: learned, the critic's picks,
+    the best price per hour."""
+    if cr.empty:
+        return pd.DataFrame()
+    cr = cr[cr.use == "check"]
+    rows = []
+    for (sc, seed, agg), d in cr.groupby(["scenario", "seed", "aggregator"], sort=False):
+        weeks, m = d.week.nunique(), d[d.levels_matter]
+        rows.append({"scenario": sc, "seed": seed, "aggregator": agg, "hours_price_matters": len(m) / weeks,
+                     "critic_picks_best_share": m.critic_picks_best.mean() if len(m) else np.nan,
+                     "learned_eur_per_week": d.learned_eur.sum() / weeks, "critic_pick_eur_per_week": d.critic_pick_eur.sum() / weeks,
+                     "best_price_per_hour_eur_per_week": d.true_best_eur.sum() / weeks})
+    per_seed = pd.DataFrame(rows)
+    out = per_seed.groupby(["scenario", "aggregator"], sort=False).mean(numeric_only=True).drop(columns="seed").reset_index()
+    out.insert(2, "seeds", per_seed.groupby(["scenario", "aggregator"], sort=False).size().to_numpy())
+    order = {s: i for i, s in enumerate(scenarios)}
+    return out.sort_values(["scenario", "aggregator"], key=lambda c: c.map(order) if c.name == "scenario" else c,
+                           kind="stable").reset_index(drop=True)
 
 
 def dynamics_table(dyn: pd.DataFrame, scenarios: list[str]) -> pd.DataFrame:
@@ -999,6 +1023,7 @@ class ReportTables:
     fictitious_play: pd.DataFrame  # learned and mixed profiles' distance from an equilibrium (`fictitious_play_table`)
     fp_ordering: pd.DataFrame  # the orderings seed by seed, learned vs mixtures (`fp_ordering_table`)
     fp_markets: pd.DataFrame  # the markets on the test weeks, learned vs mixtures (`fp_markets_table`)
+    critics: pd.DataFrame  # whether the trained critics rank the aggregators' own up prices right (`critic_ranking_table`)
     checks: list[dict]  # the paper's findings, reproduced or not (`checks`)
 
 
@@ -1008,7 +1033,8 @@ TABLE_FILES = {"table1": "table1_agg5_test_weeks", "table2": "table2_total_profi
                "exploitability": "exploitability_agg5", "swap": "location_swap",
                "aggregators": "exploitability_every_aggregator", "convergence": "convergence",
                "dynamics": "constant_bid_dynamics", "fictitious_play": "fictitious_play",
-               "fp_ordering": "ordering_fictitious_play", "fp_markets": "markets_fictitious_play"}
+               "fp_ordering": "ordering_fictitious_play", "fp_markets": "markets_fictitious_play",
+               "critics": "critic_ranking"}
 
 
 def _tables(study: Path, data: dict) -> ReportTables:
@@ -1028,6 +1054,7 @@ def _tables(study: Path, data: dict) -> ReportTables:
                         fp_ordering=fp_ordering_table(data["fictitious_play"], scores, data["fp_scores"],
                                                       data["meta"].get("profile", {}).get("br_weeks", ())),
                         fp_markets=fp_markets_table(study, hours),
+                        critics=critic_ranking_table(data["critic_ranking"], scen),
                         checks=checks(t1, t2, scores, pt))
 
 
@@ -1258,6 +1285,32 @@ def _section_every_aggregator(ag: pd.DataFrame, cv: pd.DataFrame, prof: dict, ex
             show = show.assign(**{col: 100 * show[col]}).rename(columns={col: col.replace("_share", "_%")})
     L.append(_md(show))
     L += ["", *_every_aggregator_reading(ag), *_clairvoyance_reading(ag, ex)]
+    return L
+
+
+def _section_critics(cr: pd.DataFrame) -> list[str]:
+    """Where learning falls short: do the trained critics rank each aggregator's own up prices right?"""
+    if cr is None or cr.empty:
+        return []
+    L = ["\n### Where learning falls short: the critics\n",
+         "In every hour of the check weeks in which the DSO buys flexibility, each aggregator's own trained critic "
+         "(which sees every aggregator's observation and action) values each constant up price of the coarse grid, "
+         "everything else as played; the market, re-cleared, gives each price's true value "
+         "(`runs/studies/arbitrage_best_response.py::critic_ranking`). Hours where the price changes the aggregator's "
+         "earnings by more than €1 count. € per week on those weeks, mean over seeds.\n",
+         _md(cr.assign(scenario=cr.scenario.map(lambda s: SCENARIO_LABEL.get(s, s)),
+                       critic_picks_best_share=100 * cr.critic_picks_best_share)
+             .rename(columns={"critic_picks_best_share": "critic_picks_best_%"})), ""]
+    for sc, d in cr.groupby("scenario", sort=False):
+        share = float((d.critic_picks_best_share * d.hours_price_matters).sum() / d.hours_price_matters.sum())
+        L.append(f"- {SCENARIO_LABEL.get(sc, sc)}: the critics' best price is a best one in {100 * share:.0f} % of the "
+                 f"hours where the price matters; their picks would earn €{d.critic_pick_eur_per_week.sum():,.0f}/week "
+                 f"(all aggregators), the learned policies earn €{d.learned_eur_per_week.sum():,.0f} and the best price "
+                 f"per hour €{d.best_price_per_hour_eur_per_week.sum():,.0f}.")
+    L.append("\nWhere the critics' picks earn about what the learned policies earn, the actors have learned what their "
+             "critics say, and the distance to the best price per hour is the critics' ranking error. The critics see every "
+             "aggregator's schedule, capacities and bids, i.e. the LFM's inputs except reactive power, so that error is "
+             "mostly one of fitting, not of missing information.")
     return L
 
 
@@ -1496,6 +1549,7 @@ def build_report(study: Path) -> Path:
          *_section_table2(tables.table2, tables.paired, tables.by_week), *_section_markets(tables.markets),
          *_section_baselines(tables.baselines), *_section_best_response(tables.exploitability, prof),
          *_section_every_aggregator(tables.aggregators, tables.convergence, prof, tables.exploitability),
+         *_section_critics(tables.critics),
          *_section_dynamics(tables.dynamics, prof), *_section_fictitious_play(tables.fictitious_play, tables.fp_ordering, tables.fp_markets),
          *_section_swap(tables.swap), *_section_figures(figs)]
     path = study / "report.md"

@@ -10,6 +10,8 @@ Folder layout under --out:
   best_response/<scenario>-seed<k>.csv   aggregator 5's learned vs best-found reward, per hour
   constant_prices/<scenario>-seed<k>.csv every aggregator's learned reward vs each constant up-price bid, per hour,
                                          on the best-response weeks (use = check) and the validation weeks
+  critic_ranking/<scenario>-seed<k>.csv  per aggregator and LFM-active hour of those weeks: does its own trained
+                                         critic rank the constant up prices right (the true value of its best one)?
   constant_bid_dynamics/<scenario>-seed<k>.csv  best-response dynamics among constant up-price bids from the learned
                                          policies (round, aggregator, price, € before/after; its outcome:
                                          a pure equilibrium or a cycle)
@@ -140,6 +142,15 @@ def learned_job(out: str, profile: ArbitrageProfile, scenario: str, seed: int, e
         df["use"] = df.week.map(lambda w: "validation" if w in validation else "check")
         cp_file.parent.mkdir(parents=True, exist_ok=True)
         df.to_csv(cp_file, index=False, float_format="%.6g")
+    cr_file = out / "critic_ranking" / f"{scenario}-seed{seed}.csv"
+    if cp_file.exists() and not (resume and cr_file.exists()):
+        import pandas as pd
+
+        learned, _ = load_trained_policy(run_dir)
+        constant = pd.read_csv(cp_file)
+        df = br.critic_ranking(scenario, learned, constant, seed=seed)
+        cr_file.parent.mkdir(parents=True, exist_ok=True)
+        write_csv_atomic(cr_file, df.merge(constant[["week", "hour_of_week", "aggregator", "use"]], how="left"))
     dyn_file = out / "constant_bid_dynamics" / f"{scenario}-seed{seed}.csv"
     if (profile.dynamics_rounds and seed < profile.responder_seeds and profile.br_weeks
             and not (resume and dyn_file.exists())):

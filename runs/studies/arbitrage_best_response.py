@@ -543,3 +543,73 @@ def summarise_constant_prices(df: pd.DataFrame) -> pd.DataFrame:
                         "best_constant_up_eur_mwh": g[const].idxmax(axis=1).map(prices)})
     out["shortfall_eur"] = out["best_constant_up_eur"] - out["learned_eur"]
     return out.reset_index()
+
+
+# --- how well the learned critics rank an aggregator's own up prices ------------------------------------
+def critic_up_values(learned, hour, levels_frac: np.ndarray) -> np.ndarray:
+    """(N, L): each aggregator's secondary critic's value (€, reward_scale undone) of the cleared `hour`
+    with its own up price at each level (a fraction of the cap), everything else as played: its own
+    down price and every other aggregator's actions, as the learner stores them (`Team.remember`)."""
+    import torch
+
+    slot = next(s for s in learned.slots if s.role.role == "secondary")
+    g, record = slot.group, hour.records[slot.role.stage]
+    act = getattr(record, "executed_actions", None)
+    act = hour.actions[slot.role.stage] if act is None else act
+    unit = slot.action.to_unit(np.asarray(act, dtype=float)).astype(np.float32)  # (N, 2)
+    n, m = unit.shape[0], len(levels_frac)
+    a = np.broadcast_to(unit, (n, m, n, unit.shape[1])).copy()
+    a[np.arange(n), :, np.arange(n), 0] = np.asarray(levels_frac, dtype=np.float32)  # agent n's own up price
+    x = np.broadcast_to(g.features.joint(hour.observations[slot.role.stage]).astype(np.float32), (n, m, g.buffer.obs.shape[1]))
+    with torch.no_grad():
+        inp = torch.from_numpy(np.concatenate([x, a.reshape(n, m, -1)], -1)).to(g.device)
+        return g.critic(inp)[..., 0].cpu().numpy() / learned.hp.reward_scale
+
+
+def critic_ranking(scenario, learned, constant: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
+    """Per aggregator and LFM-active hour of `constant` (a `constant_prices` table): the true value of
+    every constant up price (its columns) beside what the aggregator's own secondary critic says it is
+    worth (`critic_up_values`, at the same prices). Columns: week, hour_of_week, aggregator, learned_eur,
+    true_best_eur, critic_pick_eur (the true value of the critic's best price), critic_picks_best
+    (whether that is a best price), levels_matter (the prices' values differ by more than 1 €)."""
+    from model import dataset
+
+    prices = constant_up_prices(constant)
+    cols, levels_eur = list(prices), np.array(list(prices.values()))
+    learned.explore = False
+    model = make_model(scenario, learned, seed)
+    cap, order = model.scenario.market.flex_price_max_eur_mwh, list(model.scenario.aggregator_ids)
+    rows = []
+    for label in constant.week.drop_duplicates():
+        model.design.cold_start()
+        model.reset_week(dataset.resolve_week(label)[0])
+        hours = set(constant.hour_of_week[constant.week == label])
+        while model.running and model.hour_of_week <= max(hours):
+            h = model.clear_hour()
+            if bought_flexibility(h.lfm.up_mw.sum() + h.lfm.dn_mw.sum()):
+                q = critic_up_values(learned, h, levels_eur / cap)
+                for agg in constant.aggregator.unique():
+                    rows.append({"week": label, "hour_of_week": model.hour_of_week, "aggregator": agg,
+                                 "critic_best": int(np.argmax(q[order.index(agg)]))})
+            model.step()
+    picks = pd.DataFrame(rows, columns=["week", "hour_of_week", "aggregator", "critic_best"])
+    df = constant.merge(picks, on=["week", "hour_of_week", "aggregator"], how="inner")
+    values = df[cols].to_numpy()
+    return pd.DataFrame({
+        "week": df.week, "hour_of_week": df.hour_of_week, "aggregator": df.aggregator, "learned_eur": df.learned_eur,
+        "true_best_eur": values.max(1), "critic_pick_eur": values[np.arange(len(df)), df.critic_best.to_numpy()],
+        "critic_picks_best": values[np.arange(len(df)), df.critic_best.to_numpy()] >= values.max(1) - 1e-6,
+        "levels_matter": values.max(1) - values.min(1) > 1.0})
+
+
+def summarise_critic_ranking(df: pd.DataFrame, n_weeks: int) -> pd.DataFrame:
+    """Per aggregator: hours where the price matters, the share of them in which its critic's best price
+    is a best one, and €/week over the active hours: learned, the critic's picks, the best price per hour."""
+    m = df[df.levels_matter]
+    g = df.groupby("aggregator", sort=False)
+    out = pd.DataFrame({"hours_price_matters": m.groupby("aggregator", sort=False).size(),
+                        "critic_picks_best_share": m.groupby("aggregator", sort=False).critic_picks_best.mean(),
+                        "learned_eur_per_week": g.learned_eur.sum() / n_weeks,
+                        "critic_pick_eur_per_week": g.critic_pick_eur.sum() / n_weeks,
+                        "best_per_hour_eur_per_week": g.true_best_eur.sum() / n_weeks})
+    return out.reset_index()
