@@ -8,13 +8,15 @@ overrides, then check the policy against everyone else's frozen learned policy o
   - with --dynamics: best-response dynamics among constant bids from the learned policies (outcome);
   - with --responders N: a trained best responder for every aggregator, N training weeks each (the
     study's `responders`; the check weeks above, the profile's validation weeks);
+  - with --fitted: every aggregator's fitted up-price responder (the study's `fitted_responders`, fitted on
+    the profile's `fit_weeks`, kept where it wins on the validation weeks): its gain over the learned policy;
   - with --fictitious-play N: N iterations of fictitious play over each aggregator's learned policy and
     its constant bids (`constant_bid_fictitious_play`): how close mixed strategies get to an equilibrium.
 With --run DIR the checks run on that trained run (e.g. a study's runs/one-arb/seed0) instead of training.
 
     .venv/bin/python scripts/convergence_levers.py NAME SCENARIO SEED [name=value ...] [--out DIR]
                                 [--profile quick|paper] [--episodes N] [--dynamics] [--responders N]
-                                [--fictitious-play N] [--run DIR]
+                                [--fictitious-play N] [--fitted] [--run DIR]
 
 prints one JSON line (and appends it to DIR/results.jsonl; default runs/out/levers)."""
 
@@ -32,8 +34,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from runs.studies import arbitrage_best_response as br  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from runs.reports.arbitrage import every_aggregator_table  # noqa: E402
-from runs.studies.arbitrage import PROFILES, responders  # noqa: E402
+from runs.reports.arbitrage import every_aggregator_table, fitted_responder_table  # noqa: E402
+from runs.studies.arbitrage import PROFILES, fitted_responders, responders  # noqa: E402
 from agents.learning.hyperparams import HyperParams  # noqa: E402
 from runs.training import design_hyperparams, load_trained_policy, train  # noqa: E402
 
@@ -52,6 +54,7 @@ def main() -> None:
     ap.add_argument("--responders", type=int, default=0, help="train every aggregator's best responder for N weeks")
     ap.add_argument("--fictitious-play", type=int, default=0, metavar="N",
                     help="N iterations of fictitious play over learned and constant bids")
+    ap.add_argument("--fitted", action="store_true", help="also fit every aggregator's up-price responder")
     ap.add_argument("--run", help="check this trained run instead of training one (no overrides then)")
     ap.add_argument("--out", default="runs/out/levers")
     a = ap.parse_args()
@@ -105,6 +108,18 @@ def main() -> None:
         share = r.gain_eur / r.learned_eur.abs().clip(lower=1.0)
         res |= {"responder_weeks": a.responders, "responders_within_10pct": int((share <= 0.10).sum()),
                 "responders": len(r), "responder_max_gain_share": float(share.max())}
+    if a.fitted:
+        cp_file = run / "constant_prices.csv"
+        cp_all.to_csv(cp_file, index=False, float_format="%.6g")  # as the study writes it
+        fitted_responders(policy_dir, run / "fitted_responders.csv", cp_file, a.scenario, prof, a.seed)
+        ft = fitted_responder_table(pd.read_csv(run / "fitted_responders.csv").assign(scenario=a.scenario, seed=a.seed),
+                                    [a.scenario])
+        agg5 = ft[ft.aggregator == 5].iloc[0]
+        res |= {"fitted_over_10pct": int((ft.exploitability_share > 0.10).sum()),
+                "fitted_max_share": float(ft.exploitability_share.max()),
+                "agg5_fitted_gain_share": float(agg5.exploitability_share),
+                "agg5_fitted_share_of_up_price_regret": float(agg5.exploitability_eur_per_week / max(
+                    agg5.best_up_price_per_hour_eur_per_week - agg5.learned_eur_per_week, 1e-9))}
     if a.fictitious_play:
         learned, _ = load_trained_policy(policy_dir)
         t_fp = time.perf_counter()

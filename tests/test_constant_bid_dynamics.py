@@ -249,3 +249,25 @@ def test_critic_ranking_asks_each_aggregators_own_critic_what_the_learner_stores
     assert np.isin(cr.critic_pick_eur.to_numpy()[:, None], values).any(1).all()  # the true value of one of the prices
     np.testing.assert_allclose(cr.true_best_eur, values.max(1))
     assert (cr.critic_picks_best == (cr.critic_pick_eur >= cr.true_best_eur - 1e-6)).all()
+
+
+def test_the_fitted_responder_learns_which_price_pays_from_what_the_aggregator_observes():
+    """Three constant up prices whose values depend on an observed input (low x: 10 pays most; middle: 100;
+    high: 500), plus a distracting input. Fitted on 600 hours, it picks the best price in almost every one
+    of 300 other hours, and its € are the true values of its picks."""
+    rng = np.random.default_rng(0)
+    n = 900
+    x = rng.random((n, 2))
+    values = np.stack([30 - 40 * x[:, 0], 20 - 10 * np.abs(x[:, 0] - 0.5), 40 * x[:, 0] - 10], 1)  # € per hour
+    weeks = np.where(np.arange(n) < 600, "train:1", "test:1")
+    key = {"week": weeks, "hour_of_week": np.arange(n) % 600, "aggregator": 5}
+    constant = pd.DataFrame(key | {"learned_eur": values[:, 1]} |
+                            {f"{br.UP_AT_PREFIX}{p}{br.UP_AT_SUFFIX}": values[:, j] for j, p in enumerate((10, 100, 500))})
+    inputs = pd.DataFrame(key | {"x0": x[:, 0], "x1": x[:, 1]})
+    r = br.fitted_up_price_responder(constant, inputs, ["train:1"], hidden=(16,), steps=3000)
+    assert len(r) == 300 and set(r.week) == {"test:1"}
+    test = values[600:]
+    picked = r.responder_eur.to_numpy()
+    assert np.mean(picked >= test.max(1) - 1e-9) > 0.95
+    np.testing.assert_array_equal(picked, test[np.arange(300), np.searchsorted([10, 100, 500], r.responder_up_eur_mwh)])
+    assert picked.sum() > r.learned_eur.sum() + 1000  # the middle price alone (the "learned" policy) earns much less

@@ -101,6 +101,14 @@ def test_tiny_study_writes_the_report_tables_and_figures(tmp_path, capsys):
     assert set(ct.scenario) == {"s-a", "one-arb", "all-arb"} and ct.critic_picks_best_share.between(0, 1).all()
     assert (ct.best_price_per_hour_eur_per_week >= ct.critic_pick_eur_per_week - 1e-6).all()
     assert "Where learning falls short: the critics" in report
+    # the fitted responders (seed 0): scored on the constant-bid check's hours, learned € as that check has them
+    fr = pd.read_csv(out / "fitted_responders" / "one-arb-seed0.csv")
+    both = fr.merge(cp, on=["week", "hour_of_week", "aggregator"], suffixes=("", "_cp"))
+    assert len(both) == len(fr) == len(cp) and np.allclose(both.learned_eur, both.learned_eur_cp)
+    assert (fr.best_up_price_eur >= fr.responder_eur - 1e-9).all()
+    ff = pd.read_csv(out / "tables" / "exploitability_fitted_responders.csv")
+    assert set(ff.scenario) == {"s-a", "one-arb", "all-arb"} and len(ff) == 30
+    assert "A best responder fitted on the market's values" in report
     for policy in ("truthful", "rule"):
         assert (out / "baselines" / policy / "scores.csv").exists()
     assert main(["study", "--profile", "tiny", "--out", str(out)]) == 2  # exists: needs --resume or --overwrite

@@ -59,6 +59,7 @@ def load(study: Path) -> dict:
                    "fp_validation": per_run("fictitious_play", "-validation"),
                    "fp_scores": per_run("fictitious_play", "-scores"),
                    "critic_ranking": per_run("critic_ranking"),
+                   "fitted_responders": per_run("fitted_responders"),
                    "responder_curves": per_run("responders", "-curve")}
 
 
@@ -123,6 +124,43 @@ def every_aggregator_table(cp: pd.DataFrame, resp: pd.DataFrame, scenarios: list
                            ignore_index=True)
 
 
+def _mean_over_seeds(per_seed: pd.DataFrame, scenarios: list[str]) -> pd.DataFrame:
+    """Rows per (scenario, seed, aggregator) -> their mean per (scenario, aggregator) with a `seeds` count,
+    scenarios in the study's order."""
+    out = per_seed.groupby(["scenario", "aggregator"], sort=False).mean(numeric_only=True).drop(columns="seed").reset_index()
+    out.insert(2, "seeds", per_seed.groupby(["scenario", "aggregator"], sort=False).size().to_numpy())
+    order = {s: i for i, s in enumerate(scenarios)}
+    return out.sort_values(["scenario", "aggregator"], key=lambda c: c.map(order) if c.name == "scenario" else c,
+                           kind="stable").reset_index(drop=True)
+
+
+def _shown(df: pd.DataFrame, share: str) -> str:
+    """A per-aggregator table as the report shows it: scenario labels, the `share` column in %."""
+    return _md(df.assign(scenario=df.scenario.map(lambda x: SCENARIO_LABEL.get(x, x)), **{share: 100 * df[share]})
+               .rename(columns={share: share.replace("_share", "_%")}))
+
+
+def fitted_responder_table(fr: pd.DataFrame, scenarios: list[str]) -> pd.DataFrame:
+    """Per scenario and aggregator (mean over the seeds that have them), on the check weeks: the learned
+    policy, its fitted up-price responder, the policy kept (the responder where it earned more than the
+    learned policy on the validation weeks, else the learned one: chosen without the check weeks), the kept
+    policy's gain (exploitability) and the best up price hour by hour (clairvoyant). € per week."""
+    if fr.empty:
+        return pd.DataFrame()
+    rows = []
+    for (sc, seed, agg), d in fr.groupby(["scenario", "seed", "aggregator"], sort=False):
+        val, chk = d[d.use == "validation"], d[d.use == "check"]
+        weeks = chk.week.nunique()
+        fitted_wins = val.empty or val.responder_eur.sum() > val.learned_eur.sum()
+        learned, fitted = chk.learned_eur.sum() / weeks, chk.responder_eur.sum() / weeks
+        kept = fitted if fitted_wins else learned
+        rows.append({"scenario": sc, "seed": seed, "aggregator": agg, "learned_eur_per_week": learned,
+                     "fitted_responder_eur_per_week": fitted, "fitted_kept": float(fitted_wins),
+                     "exploitability_eur_per_week": kept - learned, "exploitability_share": (kept - learned) / max(abs(learned), 1.0),
+                     "best_up_price_per_hour_eur_per_week": chk.best_up_price_eur.sum() / weeks})
+    return _mean_over_seeds(pd.DataFrame(rows), scenarios)
+
+
 def critic_ranking_table(cr: pd.DataFrame, scenarios: list[str]) -> pd.DataFrame:
     """Per scenario and aggregator, mean over seeds, on the check weeks' LFM-active hours (the study's
     `critic_ranking/`): in how many hours its up price changes what it earns, the share of those in which
@@ -138,12 +176,7 @@ def critic_ranking_table(cr: pd.DataFrame, scenarios: list[str]) -> pd.DataFrame
                      "critic_picks_best_share": m.critic_picks_best.mean() if len(m) else np.nan,
                      "learned_eur_per_week": d.learned_eur.sum() / weeks, "critic_pick_eur_per_week": d.critic_pick_eur.sum() / weeks,
                      "best_price_per_hour_eur_per_week": d.true_best_eur.sum() / weeks})
-    per_seed = pd.DataFrame(rows)
-    out = per_seed.groupby(["scenario", "aggregator"], sort=False).mean(numeric_only=True).drop(columns="seed").reset_index()
-    out.insert(2, "seeds", per_seed.groupby(["scenario", "aggregator"], sort=False).size().to_numpy())
-    order = {s: i for i, s in enumerate(scenarios)}
-    return out.sort_values(["scenario", "aggregator"], key=lambda c: c.map(order) if c.name == "scenario" else c,
-                           kind="stable").reset_index(drop=True)
+    return _mean_over_seeds(pd.DataFrame(rows), scenarios)
 
 
 def dynamics_table(dyn: pd.DataFrame, scenarios: list[str]) -> pd.DataFrame:
@@ -1024,6 +1057,7 @@ class ReportTables:
     fp_ordering: pd.DataFrame  # the orderings seed by seed, learned vs mixtures (`fp_ordering_table`)
     fp_markets: pd.DataFrame  # the markets on the test weeks, learned vs mixtures (`fp_markets_table`)
     critics: pd.DataFrame  # whether the trained critics rank the aggregators' own up prices right (`critic_ranking_table`)
+    fitted: pd.DataFrame  # every aggregator against its fitted up-price responder (`fitted_responder_table`)
     checks: list[dict]  # the paper's findings, reproduced or not (`checks`)
 
 
@@ -1034,7 +1068,7 @@ TABLE_FILES = {"table1": "table1_agg5_test_weeks", "table2": "table2_total_profi
                "aggregators": "exploitability_every_aggregator", "convergence": "convergence",
                "dynamics": "constant_bid_dynamics", "fictitious_play": "fictitious_play",
                "fp_ordering": "ordering_fictitious_play", "fp_markets": "markets_fictitious_play",
-               "critics": "critic_ranking"}
+               "critics": "critic_ranking", "fitted": "exploitability_fitted_responders"}
 
 
 def _tables(study: Path, data: dict) -> ReportTables:
@@ -1055,6 +1089,7 @@ def _tables(study: Path, data: dict) -> ReportTables:
                                                       data["meta"].get("profile", {}).get("br_weeks", ())),
                         fp_markets=fp_markets_table(study, hours),
                         critics=critic_ranking_table(data["critic_ranking"], scen),
+                        fitted=fitted_responder_table(data["fitted_responders"], scen),
                         checks=checks(t1, t2, scores, pt))
 
 
@@ -1288,6 +1323,38 @@ def _section_every_aggregator(ag: pd.DataFrame, cv: pd.DataFrame, prof: dict, ex
     return L
 
 
+def _section_fitted(ft: pd.DataFrame, prof: dict) -> list[str]:
+    """Exploitability by a best responder fitted on the market's exact values (hours are independent games)."""
+    if ft is None or ft.empty:
+        return []
+    fit = prof.get("fit_weeks", ())
+    L = ["\n### A best responder fitted on the market's values\n",
+         "Hours are independent games, so an aggregator's best response to everyone else's frozen policy picks, hour by "
+         "hour, the up price of highest expected value given what it observes. For every aggregator, the market is "
+         f"re-cleared at each constant up price of the coarse grid in every hour of {len(fit)} training weeks; a network "
+         "maps the aggregator's own LFM observation to those values, and the responder bids the price it predicts best "
+         "(its withholding and down price as learned; `fitted_up_price_responder`). It is kept where it beats the "
+         "learned policy on the validation weeks and scored on the check weeks. Unlike the trained responder it does "
+         "not follow a policy gradient from the learned actor, so its gain is a tighter lower bound on what a policy "
+         "seeing these observations could add. The last column is the best up price chosen hour by hour in "
+         "hindsight (an upper bound). € per week.\n",
+         _shown(ft, "exploitability_share"), ""]
+    for sc, d in ft.groupby("scenario", sort=False):
+        over = d[d.exploitability_share > 0.10]
+        line = (f"- {SCENARIO_LABEL.get(sc, sc)}: {len(over)} of {len(d)} aggregators' fitted responders gain more than "
+                f"10 %{' (' + ', '.join(f'{int(a)}: +{100 * g:.0f} %' for a, g in zip(over.aggregator, over.exploitability_share)) + ')' if len(over) else ''}")
+        a = d[d.aggregator == AGG]
+        if len(a):
+            r = a.iloc[0]
+            gap = r.best_up_price_per_hour_eur_per_week - r.learned_eur_per_week
+            if gap > 0:
+                line += (f"; aggregator {AGG}'s responder recovers €{r.exploitability_eur_per_week:,.0f} of the "
+                         f"€{gap:,.0f}/week its learned up prices leave to the best price per hour "
+                         f"({100 * r.exploitability_eur_per_week / gap:.0f} %)")
+        L.append(line + ".")
+    return L
+
+
 def _section_critics(cr: pd.DataFrame) -> list[str]:
     """Where learning falls short: do the trained critics rank each aggregator's own up prices right?"""
     if cr is None or cr.empty:
@@ -1298,9 +1365,7 @@ def _section_critics(cr: pd.DataFrame) -> list[str]:
          "everything else as played; the market, re-cleared, gives each price's true value "
          "(`runs/studies/arbitrage_best_response.py::critic_ranking`). Hours where the price changes the aggregator's "
          "earnings by more than €1 count. € per week on those weeks, mean over seeds.\n",
-         _md(cr.assign(scenario=cr.scenario.map(lambda s: SCENARIO_LABEL.get(s, s)),
-                       critic_picks_best_share=100 * cr.critic_picks_best_share)
-             .rename(columns={"critic_picks_best_share": "critic_picks_best_%"})), ""]
+         _shown(cr, "critic_picks_best_share"), ""]
     for sc, d in cr.groupby("scenario", sort=False):
         share = float((d.critic_picks_best_share * d.hours_price_matters).sum() / d.hours_price_matters.sum())
         L.append(f"- {SCENARIO_LABEL.get(sc, sc)}: the critics' best price is a best one in {100 * share:.0f} % of the "
@@ -1549,7 +1614,7 @@ def build_report(study: Path) -> Path:
          *_section_table2(tables.table2, tables.paired, tables.by_week), *_section_markets(tables.markets),
          *_section_baselines(tables.baselines), *_section_best_response(tables.exploitability, prof),
          *_section_every_aggregator(tables.aggregators, tables.convergence, prof, tables.exploitability),
-         *_section_critics(tables.critics),
+         *_section_fitted(tables.fitted, prof), *_section_critics(tables.critics),
          *_section_dynamics(tables.dynamics, prof), *_section_fictitious_play(tables.fictitious_play, tables.fp_ordering, tables.fp_markets),
          *_section_swap(tables.swap), *_section_figures(figs)]
     path = study / "report.md"

@@ -20,6 +20,9 @@ Folder layout under --out:
                                          option per iteration; -mixtures.csv the mixtures kept; -validation.csv the
                                          learned and the mixed profiles scored on the validation weeks; -scores.csv,
                                          -hours.csv the mixtures played on the evaluation weeks (as eval/ has them)
+  fitted_responders/<scenario>-seed<k>.csv  every aggregator's fitted up-price responder (first `responder_seeds`
+                                         seeds): a network fitted on the market's values of the constant up prices
+                                         on `fit_weeks`, its picks per hour of the validation and check weeks
   responders/<scenario>-seed<k>.csv      every aggregator's trained best responder: its gain over its learned
                                          policy on the best-response weeks (`runs.best_response`), and
                                          responders/<scenario>-seed<k>-curve.csv its evaluation-week curve
@@ -52,9 +55,12 @@ class ArbitrageProfile(Profile):
     dynamics_rounds: int = 12  # rounds of best-response dynamics among constant bids (first `responder_seeds` seeds; 0: none)
     fp_iterations: int = 0  # fictitious play over learned and constant bids (0: none)
     fp_seeds: int | None = None  # run it for the first k seeds (None: all)
+    fit_weeks: tuple[str, ...] = ()  # weeks a fitted up-price responder learns the market's values on (first
+    # `responder_seeds` seeds; none: no fitted responders)
 
 
 SA, ONE, ALL = PAPER.scenarios
+FIT_WEEKS = tuple(f"train:{k}" for k in range(1, 40, 3))  # 13 training weeks, every season
 SA_SWAP, _, ALL_SWAP = PAPER.swapped
 
 PROFILES = {
@@ -63,6 +69,7 @@ PROFILES = {
         hp_overrides={"lr_actor": 1e-3, "noise_sigma_final": 0.01, "updates_per_episode": 20, "gamma": 0.0,
                       "per_agent_batches": True},
         br_weeks=("test:1", "test:5", "test:12"), br_grid="coarse", responder_episodes=200, fp_iterations=150,
+        fit_weeks=FIT_WEEKS,
         note="short runs: 800 episodes (paper 5000). To learn anything in 6x fewer episodes, the reconstructed actor "
              "learning rate (1e-4 -> 1e-3) is raised, and two paper values "
              "change: 20 updates per episode instead of 5 (measured on one-arb, 2 seeds: aggregator 5's test score "
@@ -82,14 +89,14 @@ PROFILES = {
     "paper": ArbitrageProfile(
         "paper", (SA, ONE, ALL, SA_SWAP, ALL_SWAP), episodes=5000, seeds=3, eval_every=50,
         checkpoint_every=250, br_weeks=tuple(f"test:{i}" for i in range(1, 13)), br_grid="fine", br_seeds=1,
-        responder_episodes=1000, fp_iterations=150,
+        responder_episodes=1000, fp_iterations=150, fit_weeks=FIT_WEEKS,
         note="the paper's 5000 episodes and hyperparameters; best response on all 12 test weeks (seed 0), fine grid; "
              "150 iterations of fictitious play over learned and constant bids on those weeks (every seed)",
     ),
     "tiny": ArbitrageProfile(
         "tiny", (SA, ONE, ALL), episodes=2, seeds=1, eval_every=1, checkpoint_every=1,
         eval_weeks=("test:1", "test:2", "eval:1"), br_weeks=("test:1",), br_grid="tiny", br_max_hours=24, responder_episodes=2,
-        responder_validation_weeks=("eval:1",), dynamics_rounds=2, fp_iterations=3,
+        responder_validation_weeks=("eval:1",), dynamics_rounds=2, fp_iterations=3, fit_weeks=("train:1", "train:2"),
         note="smoke test of the pipeline: 2 episodes, 1 test week; its numbers mean nothing",
     ),
 }
@@ -169,9 +176,39 @@ def learned_job(out: str, profile: ArbitrageProfile, scenario: str, seed: int, e
     xp_file = out / "responders" / f"{scenario}-seed{seed}.csv"
     if profile.responder_episodes and seed < profile.responder_seeds and profile.br_weeks and not (resume and xp_file.exists()):
         responders(run_dir, xp_file, scenario, profile, hp, seed)
+    fr_file = out / "fitted_responders" / f"{scenario}-seed{seed}.csv"
+    if (profile.fit_weeks and seed < profile.responder_seeds and cp_file.exists()
+            and not (resume and fr_file.exists())):
+        fitted_responders(run_dir, fr_file, cp_file, scenario, profile, seed)
     t5 = time.perf_counter()
     return {"job": f"{scenario} seed {seed}", "train_s": t1 - t0, "evaluate_s": t2 - t1, "best_response_s": t3 - t2,
             "constant_prices_dynamics_and_fictitious_play_s": t4 - t3, "responders_s": t5 - t4}
+
+
+def fitted_responders(run_dir: Path, path: Path, cp_file: Path, scenario: str, profile: ArbitrageProfile, seed: int) -> None:
+    """Every aggregator's fitted up-price responder (`fitted_up_price_responder`): the market's values of the
+    constant up prices on `profile.fit_weeks`, a network fitted to them per aggregator, and its picks scored
+    on the validation and check weeks of `cp_file` (the constant-bid check's hours). One row per aggregator
+    and hour of those weeks: learned and responder €, the best up price's € (hour by hour), `use`."""
+    import pandas as pd
+
+    from runs.studies import arbitrage_best_response as br
+    from runs.training import load_trained_policy
+
+    learned, _ = load_trained_policy(run_dir)
+    scored = pd.read_csv(cp_file)
+    fit = br.constant_prices(scenario, learned, list(profile.fit_weeks), grid=br.COARSE, seed=seed,
+                             max_hours=profile.br_max_hours)
+    weeks = list(profile.fit_weeks) + list(scored.week.drop_duplicates())
+    inputs = br.own_inputs(scenario, learned, weeks, seed=seed, max_hours=profile.br_max_hours)
+    cp = pd.concat([fit, scored.drop(columns="use")], ignore_index=True)
+    r = br.fitted_up_price_responder(cp, inputs, list(profile.fit_weeks), seed=seed)
+    cols = list(br.constant_up_prices(cp))
+    out = r[["week", "hour_of_week", "aggregator", "learned_eur", "responder_eur", "responder_up_eur_mwh"]].assign(
+        best_up_price_eur=r[cols].max(axis=1))
+    out = out.merge(scored[["week", "hour_of_week", "aggregator", "use"]], how="left")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_csv_atomic(path, out)
 
 
 def fictitious_play(run_dir: Path, path: Path, scenario: str, profile: ArbitrageProfile, seed: int) -> None:

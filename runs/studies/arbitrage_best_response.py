@@ -613,3 +613,71 @@ def summarise_critic_ranking(df: pd.DataFrame, n_weeks: int) -> pd.DataFrame:
                         "critic_pick_eur_per_week": g.critic_pick_eur.sum() / n_weeks,
                         "best_per_hour_eur_per_week": g.true_best_eur.sum() / n_weeks})
     return out.reset_index()
+
+
+# --- a best responder fitted on the market's exact values --------------------------------------------
+def own_inputs(scenario, learned, weeks: list[str], seed: int = 0, max_hours: int | None = None) -> pd.DataFrame:
+    """Every aggregator's secondary actor input (what its LFM policy sees) in every hour of `weeks`
+    played by `learned`: one row per (week, hour_of_week, aggregator), columns x0..x{d-1}."""
+    from model import dataset
+
+    slot = next(s for s in learned.slots if s.role.role == "secondary")
+    learned.explore = False
+    model = make_model(scenario, learned, seed)
+    ids = list(model.scenario.aggregator_ids)
+    frames = []
+    for label in weeks:
+        model.design.cold_start()
+        model.reset_week(dataset.resolve_week(label)[0])
+        while model.running and (max_hours is None or model.hour_of_week < max_hours):
+            h = model.clear_hour()
+            x = slot.group.features.actor_inputs(h.observations[slot.role.stage])
+            frames.append(pd.DataFrame(x, columns=[f"x{i}" for i in range(x.shape[1])])
+                          .assign(week=label, hour_of_week=model.hour_of_week, aggregator=ids))
+            model.step()
+    return pd.concat(frames, ignore_index=True)
+
+
+def fitted_up_price_responder(constant: pd.DataFrame, inputs: pd.DataFrame, fit_weeks: list[str],
+                              hidden: tuple[int, ...] = (64, 64), steps: int = 3000, seed: int = 0) -> pd.DataFrame:
+    """A best responder for each aggregator's up price, fitted rather than trained by gradient play:
+    hours are independent games, so its best response to everyone else's frozen policy is, hour by
+    hour, the up price of highest expected value given what it observes. A network maps the
+    aggregator's own LFM input to the value of every constant up price of `constant` (the exact
+    values the re-cleared market gave on `fit_weeks`); the responder bids the price of highest
+    predicted value. Returns `constant`'s rows of the other weeks with `responder_eur` (the true value
+    of the price it picks in that hour: hours are independent, so picking per hour is exact) and
+    `responder_up_eur_mwh`."""
+    import torch
+
+    prices = constant_up_prices(constant)
+    cols, levels = list(prices), np.array(list(prices.values()))
+    xcols = [c for c in inputs.columns if c.startswith("x")]
+    df = constant.merge(inputs, on=["week", "hour_of_week", "aggregator"], how="inner")
+    out = []
+    gen = torch.Generator().manual_seed(seed)
+    for agg, d in df.groupby("aggregator", sort=False):
+        fit = d.week.isin(fit_weeks).to_numpy()
+        x = torch.from_numpy(d[xcols].to_numpy(np.float32))
+        y = torch.from_numpy((d[cols].to_numpy() - d[cols].to_numpy().mean(1, keepdims=True)).astype(np.float32) / 100.0)
+        sizes = [x.shape[1], *hidden, len(cols)]
+        torch.manual_seed(seed)
+        layers = []
+        for a, b in zip(sizes[:-1], sizes[1:]):
+            layers += [torch.nn.Linear(a, b), torch.nn.ReLU()]
+        net = torch.nn.Sequential(*layers[:-1])
+        opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+        xf, yf = x[fit], y[fit]
+        for _ in range(steps):
+            idx = torch.randint(0, len(xf), (min(256, len(xf)),), generator=gen)
+            loss = torch.nn.functional.mse_loss(net(xf[idx]), yf[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        with torch.no_grad():
+            pick = net(x[~fit]).argmax(1).numpy()
+        rest = d[~fit]
+        values = rest[cols].to_numpy()
+        out.append(rest[["week", "hour_of_week", "aggregator", "learned_eur", *cols]].assign(
+            responder_eur=values[np.arange(len(rest)), pick], responder_up_eur_mwh=levels[pick]))
+    return pd.concat(out, ignore_index=True)
