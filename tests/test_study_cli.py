@@ -109,6 +109,7 @@ def test_tiny_study_writes_the_report_tables_and_figures(tmp_path, capsys):
     ff = pd.read_csv(out / "tables" / "exploitability_fitted_responders.csv")
     assert set(ff.scenario) == {"s-a", "one-arb", "all-arb"} and len(ff) == 30
     assert "A best responder fitted on the market's values" in report
+    assert "Responders fitted on the market's values" in (out / "reading.md").read_text()
     for policy in ("truthful", "rule"):
         assert (out / "baselines" / policy / "scores.csv").exists()
     assert main(["study", "--profile", "tiny", "--out", str(out)]) == 2  # exists: needs --resume or --overwrite

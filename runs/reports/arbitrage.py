@@ -1580,6 +1580,13 @@ def reading(tables: ReportTables, prof: dict) -> str:
     if len(ag):
         parts.append("Every aggregator against the others' learned policies: " + " ".join(_every_aggregator_reading(ag))
                      .replace("- ", "").replace("\n", " "))
+    fr = tables.fitted
+    if len(fr):
+        over = fr[fr.exploitability_share > 0.10].groupby("scenario", sort=False).size()
+        a5 = fr[fr.aggregator == AGG].set_index("scenario").exploitability_share
+        parts.append("Responders fitted on the market's values of constant up prices gain more than 10 % for " + ", ".join(
+            f"{int(over.get(sc, 0))} of {n} ({sc}; aggregator {AGG} {100 * a5.get(sc, np.nan):+.0f} %)"
+            for sc, n in fr.groupby("scenario", sort=False).size().items()) + ".")
     dt = tables.dynamics
     if len(dt):
         outcomes = dt.groupby(["scenario", "seed"], sort=False).outcome.first()

@@ -452,6 +452,14 @@ class OptionValues:
         return {a: values[k] / self.n_weeks for k, a in enumerate(self.ids)}
 
 
+def mixture_gain(v: np.ndarray, mixture: np.ndarray | None) -> tuple[float, int, float]:
+    """(what the mixture earns, its best option, that option's gain as a share of the mixture's earnings)
+    for the options' values `v` (€ per week); `mixture` None: option 0 (the learned bids)."""
+    own = float(v[0]) if mixture is None else float(mixture @ v)
+    best = int(np.argmax(v))
+    return own, best, (float(v[best]) - own) / max(abs(own), 1.0)
+
+
 def fictitious_play(values, ids: list, levels: np.ndarray, iterations: int) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Fictitious play among options 0 (the learned bids) and j > 0 (constant up price `levels[j - 1]`):
     `values({aggregator: mixture or None}) -> {aggregator: € per week of each option}` (`OptionValues`).
@@ -464,9 +472,7 @@ def fictitious_play(values, ids: list, levels: np.ndarray, iterations: int) -> t
         largest = -np.inf
         for agg in ids:
             v = v_all[agg]
-            p = np.eye(len(v))[0] if mixtures[agg] is None else mixtures[agg]
-            mixture, best = float(p @ v), int(np.argmax(v))
-            share = (float(v[best]) - mixture) / max(abs(mixture), 1.0)
+            mixture, best, share = mixture_gain(v, mixtures[agg])
             largest = max(largest, share)
             rows.append({"iteration": it, "aggregator": agg, "mixture_eur_per_week": mixture,
                          "learned_eur_per_week": float(v[0]), "best_eur_per_week": float(v[best]),
@@ -523,12 +529,9 @@ def score_profiles(values: OptionValues, mixtures: pd.DataFrame) -> pd.DataFrame
     for name, mix in (("learned", {a: None for a in values.ids}), ("mixtures", {a: p[a] for a in values.ids})):
         v_all = values(mix)
         for a in values.ids:
-            v = v_all[a]
-            own = float(v[0]) if mix[a] is None else float(mix[a] @ v)
-            best = int(np.argmax(v))
-            rows.append({"profile": name, "aggregator": a, "own_eur_per_week": own, "best_eur_per_week": float(v[best]),
-                         "best_up_eur_mwh": values.levels[best - 1] if best else np.nan,
-                         "gain_share": (float(v[best]) - own) / max(abs(own), 1.0)})
+            own, best, share = mixture_gain(v_all[a], mix[a])
+            rows.append({"profile": name, "aggregator": a, "own_eur_per_week": own, "best_eur_per_week": float(v_all[a][best]),
+                         "best_up_eur_mwh": values.levels[best - 1] if best else np.nan, "gain_share": share})
     return pd.DataFrame(rows)
 
 
