@@ -43,6 +43,21 @@ def _int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
 
 
+def scenario_override(text: str) -> tuple[str, object]:
+    """`NAME=VALUE` for a scenario setting (`--override`): the value as a number where it reads as one,
+    else as text; the scenario checks name and value (`with_overrides`)."""
+    name, sep, value = text.partition("=")
+    if not sep or not name.strip() or not value.strip():
+        raise argparse.ArgumentTypeError(f"{text!r}: use NAME=VALUE, e.g. lfm_tie_break_eur_mwh=1e-4 or line_limit_factor=0.8")
+    value = value.strip()
+    for kind in (int, float):
+        try:
+            return name.strip(), kind(value)
+        except ValueError:
+            pass
+    return name.strip(), value
+
+
 def add_hp_set(parser, help: str) -> None:
     """`--set NAME=VALUE` (repeatable): hyperparameter overrides, parsed by `HyperParams.with_overrides`."""
     parser.add_argument("--set", action="append", metavar="NAME=VALUE", default=[], help=help)

@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from runs.args import add_hp_set, check_device, nonnegative_int, positive_int
+from runs.args import add_hp_set, check_device, nonnegative_int, positive_int, scenario_override
 from runs.output import DEFAULT_OUT, print_result
 
 
@@ -36,6 +36,9 @@ def register(sub) -> None:
     e.add_argument("--run", required=True, help="folder written by `localmarl train`")
     e.add_argument("--out", default=None, help="output folder (default RUN/evaluation)")
     e.add_argument("--weeks", default=None, help="comma-separated week specs (default: test:1..12 and eval:1)")
+    e.add_argument("--override", type=scenario_override, action="append", default=[], metavar="NAME=VALUE",
+                   help="play the run's scenario with this setting changed (any the scenario lets a run override, "
+                        "as a sweep does), e.g. --override lfm_tie_break_eur_mwh=1e-4; repeatable")
     e.add_argument("--overwrite", action="store_true")
     e.set_defaults(func=cmd_evaluate)
 
@@ -87,7 +90,7 @@ def cmd_evaluate(args) -> int:
     out = Path(args.out) if args.out else Path(args.run) / "evaluation"
     weeks = args.weeks.split(",") if args.weeks else None
     args.interrupt_hint = f"Nothing was written to {out}."
-    scores = evaluate_run(args.run, out, weeks=weeks, overwrite=args.overwrite)
+    scores = evaluate_run(args.run, out, weeks=weeks, overwrite=args.overwrite, overrides=dict(args.override))
     who = scores.columns[1]  # the design's participant label
     per = score_table(json.loads((Path(args.run) / "policy.json").read_text())["scenario_arg"], scores, who,
                       list(scores.columns[2:-1]))

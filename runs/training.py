@@ -338,8 +338,11 @@ def load_trained_policy(run_dir: str | Path, device: str = "cpu"):
     return load_policy(run_dir, legacy_roles=_legacy_roles, device=device)
 
 
-def evaluate_run(run_dir: str | Path, out: str | Path, weeks=None, overwrite: bool = False) -> pd.DataFrame:
-    """Write `out/scores.csv` (12 test weeks + evaluation week) and `out/hours.csv` for a trained run."""
+def evaluate_run(run_dir: str | Path, out: str | Path, weeks=None, overwrite: bool = False,
+                 overrides: dict | None = None) -> pd.DataFrame:
+    """Write `out/scores.csv` (12 test weeks + evaluation week) and `out/hours.csv` for a trained run,
+    on its scenario with `overrides` applied (settings a run may override, e.g. a market rule; checked
+    before anything is written; recorded in config.json)."""
     import json
 
     import torch
@@ -353,12 +356,13 @@ def evaluate_run(run_dir: str | Path, out: str | Path, weeks=None, overwrite: bo
     if scenario_sha256(sc) != meta["scenario_sha256"]:
         print(f"warning: scenario '{sc.name}' changed since {run_dir} was trained; evaluating on the current one",
               file=sys.stderr)
+    sc = sc.with_overrides(**(overrides or {}))
     scores, hours = evaluate_policy(sc, learner, seed=meta["seed"], weeks=weeks)
     with output_dir(Path(out), overwrite) as tmp:
         scores.to_csv(tmp / "scores.csv", index=False, float_format="%.6g")
         hours.to_csv(tmp / "hours.csv", index=False, float_format="%.6g")
         (tmp / "config.json").write_text(json.dumps(
-            run_metadata("evaluate", {"run": str(run_dir), "out": str(out)}, sc) | {"trained": {
+            run_metadata("evaluate", {"run": str(run_dir), "out": str(out), "overrides": overrides or {}}, sc) | {"trained": {
                 k: meta.get(k) for k in ("scenario_name", "seed", "episode", "hyperparams", "learner")}},
             indent=2, default=str) + "\n")
     return scores

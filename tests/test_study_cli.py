@@ -43,6 +43,24 @@ def test_train_evaluate_and_resume_from_the_command_line(scenario, tmp_path, cap
     scores = pd.read_csv(ev / "scores.csv")
     assert list(scores.columns[:5]) == ["week", "aggregator", "first_stage_eur", "second_stage_eur", "total_eur"]
     assert set(scores.week) == {"test:3", "eval:1"}
+    # --override plays the run's scenario with a setting changed: as a scenario file saying the same would
+    ev2 = tmp_path / "ev-tie"
+    assert main(["evaluate", "--run", str(run), "--out", str(ev2), "--weeks", "test:3",
+                 "--override", "lfm_tie_break_eur_mwh=1e-4", "--override", "line_limit_factor=0.8"]) == 0
+    config = json.loads((ev2 / "config.json").read_text())
+    assert config["scenario"]["market"]["lfm_tie_break_eur_mwh"] == 1e-4 and config["scenario"]["grid"]["line_limit_factor"] == 0.8
+    assert config["args"]["overrides"] == {"lfm_tie_break_eur_mwh": 1e-4, "line_limit_factor": 0.8}
+    changed = tmp_path / "changed.toml"
+    changed.write_text(f'extends = "{scenario}"\nname = "changed"\n\n[market]\nlfm_tie_break_eur_mwh = 1e-4\n\n'
+                       '[grid]\nline_limit_factor = 0.8\n')
+    from runs.training import evaluate_policy, load_trained_policy
+    want, _ = evaluate_policy(str(changed), load_trained_policy(run)[0], seed=1, weeks=["test:3"], keep_hours=False)
+    np.testing.assert_allclose(pd.read_csv(ev2 / "scores.csv").total_eur, want.total_eur, rtol=1e-5)
+    assert not np.allclose(pd.read_csv(ev2 / "scores.csv").total_eur,
+                           scores[scores.week == "test:3"].total_eur.to_numpy())  # the tighter lines cost something
+    capsys.readouterr()
+    assert main(["evaluate", "--run", str(run), "--out", str(tmp_path / "bad"), "--override", "no_such_key=1"]) == 2
+    assert "no_such_key" in capsys.readouterr().err and not (tmp_path / "bad").exists()
 
 
 def test_tiny_study_writes_the_report_tables_and_figures(tmp_path, capsys):
