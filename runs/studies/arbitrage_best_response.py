@@ -563,7 +563,8 @@ def critic_up_values(learned, hour, levels_frac: np.ndarray) -> np.ndarray:
     n, m = unit.shape[0], len(levels_frac)
     a = np.broadcast_to(unit, (n, m, n, unit.shape[1])).copy()
     a[np.arange(n), :, np.arange(n), 0] = np.asarray(levels_frac, dtype=np.float32)  # agent n's own up price
-    x = np.broadcast_to(g.features.joint(hour.observations[slot.role.stage]).astype(np.float32), (n, m, g.buffer.obs.shape[1]))
+    joint = g.features.joint(hour.observations[slot.role.stage])
+    x = np.broadcast_to(joint, (n, m, len(joint)))
     with torch.no_grad():
         inp = torch.from_numpy(np.concatenate([x, a.reshape(n, m, -1)], -1)).to(g.device)
         return g.critic(inp)[..., 0].cpu().numpy() / learned.hp.reward_scale
