@@ -9,7 +9,7 @@ from pathlib import Path
 
 import importlib
 
-from runs.args import Terminated, add_hp_set, nonnegative_int, positive_int, sigterm_as_interrupt
+from runs.args import Terminated, add_hp_set, nonnegative_int, positive_int, scenario_override, sigterm_as_interrupt
 from runs.output import DEFAULT_OUT, check_out, output_dir, print_result, run_metadata, write_json
 
 
@@ -53,8 +53,8 @@ def cmd_simulate(args) -> int:
 
     played = resolve_policy(args.policy)
     scenario = scenario_to_play(args.scenario, played)
-    model = MarketModel(scenario=scenario, week=args.week, policy=played.policy, seed=args.seed,
-                        **({"location_swap": args.location_swap} if args.location_swap else {}))
+    overrides = dict(args.override) | ({"location_swap": args.location_swap} if args.location_swap else {})
+    model = MarketModel(scenario=scenario, week=args.week, policy=played.policy, seed=args.seed, **overrides)
     out = Path(args.out) if args.out else DEFAULT_OUT / f"simulate-{model.scenario.name}-{args.week.replace(':', '')}-{played.label}"
     check_out(out, args.overwrite)  # a bad --out fails now, not after the simulation
     args.interrupt_hint = f"Nothing was written to {out}."
@@ -64,7 +64,8 @@ def cmd_simulate(args) -> int:
             bar.update(1)
     t = results.tables(model)
     summary = model.design.summary(model.record)
-    config = run_metadata("simulate", vars(args) | {"scenario": scenario, "out": str(out)}, model.scenario)
+    config = run_metadata("simulate", vars(args) | {"scenario": scenario, "out": str(out), "override": dict(args.override)},
+                          model.scenario)
     if played.run_dir is not None:
         config["trained_policy"] = played.record()
     with output_dir(out, args.overwrite) as tmp:
@@ -139,6 +140,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--policy", default="truthful", help="truthful, random, rule, or a run folder written by "
                    "`localmarl train` (plays its trained policy), e.g. runs/out/train-one-arb-seed0")
     s.add_argument("--location-swap", default=None, help='swap aggregators\' buses, e.g. "5:9,8:10"')
+    s.add_argument("--override", type=scenario_override, action="append", default=[], metavar="NAME=VALUE",
+                   help="simulate the scenario with this setting changed (any a run or a sweep may override), "
+                        "e.g. --override line_limit_factor=0.8; repeatable")
     s.add_argument("--seed", type=nonnegative_int, default=0)
     s.add_argument("--out", default=None, help=f"output folder (default under {DEFAULT_OUT}/)")
     s.add_argument("--overwrite", action="store_true", help="replace a non-empty output folder")

@@ -11,12 +11,15 @@ overrides, then check the policy against everyone else's frozen learned policy o
   - with --fitted: every aggregator's fitted up-price responder (the study's `fitted_responders`, fitted on
     the profile's `fit_weeks`, kept where it wins on the validation weeks): its gain over the learned policy;
   - with --fictitious-play N: N iterations of fictitious play over each aggregator's learned policy and
-    its constant bids (`constant_bid_fictitious_play`): how close mixed strategies get to an equilibrium.
+    its constant bids (`constant_bid_fictitious_play`): how close mixed strategies get to an equilibrium;
+  - with --fitted-play N: N iterations of fictitious play over fitted best responders on the profile's
+    `fit_weeks` (`runs.studies.arbitrage_fitted_play`), and every check above (but the critics') run on the
+    policy it ends with instead of the learned one (its history and policy file go to the output folder).
 With --run DIR the checks run on that trained run (e.g. a study's runs/one-arb/seed0) instead of training.
 
     .venv/bin/python scripts/convergence_levers.py NAME SCENARIO SEED [name=value ...] [--out DIR]
                                 [--profile quick|paper] [--episodes N] [--dynamics] [--responders N]
-                                [--fictitious-play N] [--fitted] [--run DIR]
+                                [--fictitious-play N] [--fitted] [--fitted-play N] [--run DIR]
 
 prints one JSON line (and appends it to DIR/results.jsonl; default runs/out/levers)."""
 
@@ -55,9 +58,21 @@ def main() -> None:
     ap.add_argument("--fictitious-play", type=int, default=0, metavar="N",
                     help="N iterations of fictitious play over learned and constant bids")
     ap.add_argument("--fitted", action="store_true", help="also fit every aggregator's up-price responder")
+    ap.add_argument("--fitted-play", type=int, default=0, metavar="N",
+                    help="check the policy N iterations of fictitious play over fitted responders end with")
+    ap.add_argument("--fitted-play-value-weight", type=float, default=1.0, metavar="W",
+                    help="fitted play: weight of each iteration's values in the moving average the responders fit (1: none)")
+    ap.add_argument("--fitted-play-linear", action="store_true", help="fitted play: round s drawn with weight s + 1")
+    ap.add_argument("--fitted-play-keep", default="last", choices=("last", "chosen"),
+                    help="fitted play: play the final populations or those of the iteration with the smallest largest gain")
+    ap.add_argument("--fitted-play-weeks", default=None, metavar="W1,W2,...",
+                    help="the weeks fitted play learns on (default: the profile's fit_weeks)")
     ap.add_argument("--run", help="check this trained run instead of training one (no overrides then)")
     ap.add_argument("--out", default="runs/out/levers")
     a = ap.parse_args()
+    if a.fitted_play and (a.dynamics or a.responders or a.fictitious_play):
+        ap.error("--fitted-play checks the fitted play's policy: --dynamics, --responders and --fictitious-play start "
+                 "from the learned policy; run them without --fitted-play")
     if a.run and a.sets:
         ap.error(f"--run checks a trained run as it is; drop the overrides {a.sets} or train without --run")
     prof = PROFILES[a.profile]
@@ -76,6 +91,23 @@ def main() -> None:
     learned, meta = load_trained_policy(policy_dir)
     if a.run:
         hp = HyperParams.from_dict(meta["hyperparams"])
+    played = None  # the fitted play's policy, checked instead of the learned one
+    if a.fitted_play:
+        from runs.studies.arbitrage_fitted_play import run_fitted_play
+
+        t_fp = time.perf_counter()
+        fp_weeks = a.fitted_play_weeks.split(",") if a.fitted_play_weeks else list(prof.fit_weeks)
+        hist, played = run_fitted_play(a.scenario, learned, fp_weeks, a.fitted_play, seed=a.seed,
+                                       new_value_weight=a.fitted_play_value_weight, linear=a.fitted_play_linear,
+                                       keep=a.fitted_play_keep)
+        hist.to_csv(run / "fitted_play.csv", index=False)
+        played.save(run / "fitted_play.npz")
+        last = hist[hist.iteration == a.fitted_play]
+        fitted_play_res = {"fitted_play_iterations": a.fitted_play, "fitted_play_value_weight": a.fitted_play_value_weight,
+                           "fitted_play_linear": a.fitted_play_linear, "fitted_play_weeks": fp_weeks,
+                           "fitted_play_population": played.population, "fitted_play_s": round(time.perf_counter() - t_fp, 1),
+                           "fitted_play_max_constant_gain_in_sample": float(last.constant_gain_share.max())}
+        learned = played
     validation = list(prof.responder_validation_weeks)
     cp_all = br.constant_prices(a.scenario, learned, WEEKS + validation, seed=a.seed)
     cp_all["use"] = cp_all.week.map(lambda w: "validation" if w in validation else "check")
@@ -90,12 +122,15 @@ def main() -> None:
            "aggregators_below_constant": int(short.sum()),
            "aggregators_below_validated_constant": int((ag.seeds_at_least_constant < ag.seeds).sum()),
            "shortfall_eur_per_week": cp.shortfall_eur.clip(lower=0).sum() / len(WEEKS)}
-    cr = br.critic_ranking(a.scenario, learned, cp_all[cp_all.use == "check"], seed=a.seed)
-    m = cr[cr.levels_matter]
-    res |= {"critic_picks_best_share": float(m.critic_picks_best.mean()),  # pooled over aggregators (hours where price matters)
-            "agg5_critic_picks_best_share": float(m[m.aggregator == 5].critic_picks_best.mean()),
-            "critic_pick_eur_per_week": cr.critic_pick_eur.sum() / len(WEEKS),
-            "best_price_per_hour_eur_per_week": cr.true_best_eur.sum() / len(WEEKS)}
+    if played is not None:
+        res |= fitted_play_res
+    else:  # the critics are the learned policy's
+        cr = br.critic_ranking(a.scenario, learned, cp_all[cp_all.use == "check"], seed=a.seed)
+        m = cr[cr.levels_matter]
+        res |= {"critic_picks_best_share": float(m.critic_picks_best.mean()),  # pooled over aggregators (hours where price matters)
+                "agg5_critic_picks_best_share": float(m[m.aggregator == 5].critic_picks_best.mean()),
+                "critic_pick_eur_per_week": cr.critic_pick_eur.sum() / len(WEEKS),
+                "best_price_per_hour_eur_per_week": cr.true_best_eur.sum() / len(WEEKS)}
     if a.dynamics:
         learned, _ = load_trained_policy(policy_dir)
         dyn = br.constant_bid_dynamics(a.scenario, learned, WEEKS, br.COARSE, seed=a.seed)
@@ -111,7 +146,7 @@ def main() -> None:
     if a.fitted:
         cp_file = run / "constant_prices.csv"
         cp_all.to_csv(cp_file, index=False, float_format="%.6g")  # as the study writes it
-        fitted_responders(policy_dir, run / "fitted_responders.csv", cp_file, a.scenario, prof, a.seed)
+        fitted_responders(policy_dir, run / "fitted_responders.csv", cp_file, a.scenario, prof, a.seed, policy=played)
         ft = fitted_responder_table(pd.read_csv(run / "fitted_responders.csv").assign(scenario=a.scenario, seed=a.seed),
                                     [a.scenario])
         agg5 = ft[ft.aggregator == 5].iloc[0]

@@ -33,6 +33,25 @@ def test_simulate_writes_tidy_tables_and_config(tmp_path, capsys):
     assert "hours the LFM bought flex" in capsys.readouterr().out
 
 
+def test_simulate_override_plays_the_changed_scenario_and_a_bad_name_writes_nothing(tmp_path, capsys):
+    """--override simulates as a scenario file saying the same would (a tighter voltage band: the DSO
+    buys more flexibility than on the plain scenario), is recorded in config.json, and a bad name exits 2."""
+    out, plain, via_file = tmp_path / "tight", tmp_path / "plain", tmp_path / "file"
+    assert main(["simulate", "--out", str(out), "--override", "v_min_pu=0.96"]) == 0
+    assert main(["simulate", "--out", str(plain)]) == 0
+    changed = tmp_path / "tight.toml"
+    changed.write_text('extends = "s-a"\nname = "tight"\n\n[grid]\nv_min_pu = 0.96\n')
+    assert main(["simulate", "--scenario", str(changed), "--out", str(via_file)]) == 0
+    got, want = pd.read_csv(out / "market.csv"), pd.read_csv(via_file / "market.csv")
+    pd.testing.assert_frame_equal(got, want)
+    assert got.lfm_cost_eur.sum() > pd.read_csv(plain / "market.csv").lfm_cost_eur.sum() + 1.0
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["scenario"]["grid"]["v_min_pu"] == 0.96 and cfg["args"]["override"] == {"v_min_pu": 0.96}
+    capsys.readouterr()
+    assert main(["simulate", "--out", str(tmp_path / "bad"), "--override", "no_such_key=1"]) == 2
+    assert "no_such_key" in capsys.readouterr().err and not (tmp_path / "bad").exists()
+
+
 def test_simulate_refuses_to_overwrite_and_bad_input_leaves_nothing(tmp_path, capsys):
     out = tmp_path / "sim"
     out.mkdir()

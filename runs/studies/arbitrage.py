@@ -185,17 +185,19 @@ def learned_job(out: str, profile: ArbitrageProfile, scenario: str, seed: int, e
             "constant_prices_dynamics_and_fictitious_play_s": t4 - t3, "responders_s": t5 - t4}
 
 
-def fitted_responders(run_dir: Path, path: Path, cp_file: Path, scenario: str, profile: ArbitrageProfile, seed: int) -> None:
+def fitted_responders(run_dir: Path, path: Path, cp_file: Path, scenario: str, profile: ArbitrageProfile, seed: int,
+                      policy=None) -> None:
     """Every aggregator's fitted up-price responder (`fitted_up_price_responder`): the market's values of the
     constant up prices on `profile.fit_weeks`, a network fitted to them per aggregator, and its picks scored
     on the validation and check weeks of `cp_file` (the constant-bid check's hours). One row per aggregator
-    and hour of those weeks: learned and responder €, the best up price's € (hour by hour), `use`."""
+    and hour of those weeks: learned and responder €, the best up price's € (hour by hour), `use`.
+    `policy`: the profile responded to (default: the run's learned policy)."""
     import pandas as pd
 
     from runs.studies import arbitrage_best_response as br
     from runs.training import load_trained_policy
 
-    learned, _ = load_trained_policy(run_dir)
+    learned = load_trained_policy(run_dir)[0] if policy is None else policy
     scored = pd.read_csv(cp_file)
     fit = br.constant_prices(scenario, learned, list(profile.fit_weeks), grid=br.COARSE, seed=seed,
                              max_hours=profile.br_max_hours)

@@ -387,6 +387,7 @@ class OptionValues:
         self._memo: tuple[bytes, np.ndarray] | None = None
         self.quiet_eur = np.zeros(n)  # summed over the hours where no flexibility is bought
         self.hours: list = []  # the other hours: (LEM cleared, u of each aggregator's draw)
+        self.observations: list[np.ndarray] = []  # the LFM observation of each of those hours (N, features)
         for label in weeks:
             model.design.cold_start()
             model.reset_week(dataset.resolve_week(label)[0])
@@ -399,6 +400,7 @@ class OptionValues:
                     u = np.array([np.random.default_rng([seed, k, zlib.crc32(np.ascontiguousarray(obs[k]).tobytes())]).random()
                                   for k in range(n)])
                     self.hours.append((lem, u))
+                    self.observations.append(obs)
                 else:
                     self.quiet_eur += h.lem.r1 + h.balancing.r2
                 model.step()
@@ -435,21 +437,28 @@ class OptionValues:
     def __call__(self, mixtures: dict) -> dict[int, np.ndarray]:
         """{aggregator: its mixture over the options, or None (its learned bids)} -> {aggregator: € per week
         of each of its options, against the others' draws}."""
-        n, m = len(self.ids), len(self.levels) + 1
+        m = len(self.levels) + 1
         cum = [None if mixtures[a] is None else np.cumsum(mixtures[a]) for a in self.ids]
-        values = np.tile(self.quiet_eur[:, None], (1, m))
-        for i, (_, u) in enumerate(self.hours):
-            drawn = np.array([0 if c is None else min(int(np.searchsorted(c, u[k], side="right")), m - 1)
-                              for k, c in enumerate(cum)])
+        drawn = np.array([[0 if c is None else min(int(np.searchsorted(c, u[k], side="right")), m - 1)
+                           for k, c in enumerate(cum)] for _, u in self.hours], dtype=int).reshape(len(self.hours), len(self.ids))
+        values = self.quiet_eur[:, None] + self.hour_values(drawn).sum(0)
+        return {a: values[k] / self.n_weeks for k, a in enumerate(self.ids)}
+
+    def hour_values(self, drawn: np.ndarray) -> np.ndarray:
+        """(H, N, options) €: in each of the H hours where the DSO buys, what every aggregator earns with
+        each of its options while the others play their options `drawn` (H, N) in that hour."""
+        n, m = len(self.ids), len(self.levels) + 1
+        out = np.empty((len(self.hours), n, m))
+        for i in range(len(self.hours)):
             fresh: dict[bytes, np.ndarray] = {}
             for k in range(n):
-                profile = drawn.copy()
+                profile = drawn[i].copy()
                 for j in range(m):
                     profile[k] = j
-                    values[k, j] += self._rewards(i, profile, fresh)[k]
+                    out[i, k, j] = self._rewards(i, profile, fresh)[k]
             self._cache[i] = fresh
         self.options[:] = 0
-        return {a: values[k] / self.n_weeks for k, a in enumerate(self.ids)}
+        return out
 
 
 def mixture_gain(v: np.ndarray, mixture: np.ndarray | None) -> tuple[float, int, float]:

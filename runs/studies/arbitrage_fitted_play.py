@@ -1,0 +1,265 @@
+"""Fictitious play over fitted best responders: a learner of observation-conditioned mixed up prices.
+
+Gradient play (HMADDPG) leaves the aggregators' up prices cycling in an Edgeworth cycle, where only
+mixed strategies can be an equilibrium, and its critics rank their own prices poorly
+(docs/arbitrage-study.md). Fictitious play over constant bids approaches a mixed equilibrium on
+the weeks it plays, but its mixtures see nothing of the hour and carry over poorly. This learner
+keeps fictitious play's averaging and gives each best response the aggregator's own observation:
+
+  every iteration t, for every aggregator at once,
+    1. the market is re-cleared at every constant up price of the aggregator in every hour of the
+       fit weeks where the DSO buys, while the others draw from their current populations
+       (`OptionValues.hour_values`): the exact value of each price, hour by hour;
+    2. a network per aggregator (one stacked module) is fitted to map its own LFM input (what its
+       secondary actor sees) to those values, and the price of highest predicted value becomes its
+       best response of round t + 1 (the fitted responder of `fitted_up_price_responder`, against the
+       others' mixtures instead of their learned policies);
+    3. the population grows by that responder; every aggregator plays a draw from its population
+       every hour (round 0 is its learned policy): uniform, as fictitious play averages, or with
+       `linear` weights s + 1 for round s (later, better-informed responders count more).
+
+Where a fitted responder earns less than one constant up price on the values it was fitted to (a
+poor fit, seen for the small aggregators), `constant_fallback` makes that constant the round's
+responder instead: fictitious play needs a best response, and a constant is one of the options.
+
+A responder fitted on one draw of the others per hour answers that draw's noise as much as the
+mixture; `new_value_weight` < 1 fits it on a moving average of the values over the iterations
+instead (1: this iteration's values only; 0: the running mean of all).
+
+Hours are independent games (nothing an aggregator does changes the next hour's observation), so a
+best response is a per-hour choice given the observation, and fitting it on exact values is a
+regression, not a reinforcement-learning problem. The played policy (`FittedPlayPolicy`) keeps the
+learned withholding and down price and draws its round from a hash of (seed, aggregator, its
+observation), so replays, the constant-bid checks and the responders see one fixed policy. The draw
+is reservoir-style: adding round t + 1 changes an hour's round with probability 1 / (t + 2) only, so
+most profiles repeat between iterations and `OptionValues` need not clear them again.
+"""
+
+from __future__ import annotations
+
+import zlib
+
+import numpy as np
+import pandas as pd
+
+from runs.studies.arbitrage_best_response import COARSE, OptionValues, SearchGrid, constant_up_bid
+
+DRAW_SALT = 0x5F  # keeps these draws apart from `MixedUpPrices`' (same seed, aggregator and observation)
+
+
+def round_uniforms(seed: int, row: int, obs_row: np.ndarray, rounds: int) -> np.ndarray:
+    """(rounds,) uniforms of one aggregator (its place `row`) in an hour, from its observation there."""
+    key = zlib.crc32(np.ascontiguousarray(obs_row).tobytes())
+    return np.random.default_rng([seed, int(row), key, DRAW_SALT]).random(rounds)
+
+
+def drawn_rounds(v: np.ndarray, population: int, linear: bool = False) -> np.ndarray:
+    """Which of `population` rounds each draw plays: the last s < population with v[..., s] < 1 / (s + 1)
+    (round 0 always qualifies). Uniform over the population (reservoir sampling), and growing the
+    population by one changes a draw with probability 1 / (population + 1) only. `linear`: round s
+    drawn with weight s + 1 (later responders count more), accepting s where v[..., s] < 2 / (s + 2).
+    v: (..., >= population)."""
+    s = np.arange(population)
+    ok = v[..., :population] < (2.0 / (s + 2) if linear else 1.0 / (s + 1))
+    return population - 1 - np.argmax(ok[..., ::-1], axis=-1)
+
+
+def _mlp(weights: list[tuple[np.ndarray, np.ndarray]], x: np.ndarray) -> np.ndarray:
+    """Stacked MLP on numpy in float64 (the fitted play and the played policy pick alike): weights
+    [(W (B, in, out), b (B, 1, out))], x (B, rows, in) -> (B, rows, out)."""
+    for i, (w, b) in enumerate(weights):
+        x = b.astype(np.float64) + x @ w.astype(np.float64)
+        if i < len(weights) - 1:
+            x = np.maximum(x, 0.0)
+    return x
+
+
+class FittedPlayPolicy:
+    """Plays every aggregator as `base` (its learned policy) does, except its LFM up price: every hour
+    it draws one round r of its population (`drawn_rounds`; round 0: its learned bids) and bids the
+    constant up price that round's fitted responder rates best for its own observation (withholding
+    and down price as learned, lowered by `tie_break_eur_mwh` as the constant-bid checks bid).
+
+    snapshots: per round 1..R, the responders' layers [(W (N, in, out), b (N, 1, out)), ...] (float32).
+    `population` (default: all R + 1 rounds) plays a prefix of them, as fictitious play did at that
+    iteration."""
+
+    name = "fitted-play"
+
+    def __init__(self, base, aggregator_ids, levels_eur_mwh: np.ndarray, snapshots: list, seed: int = 0,
+                 population: int | None = None, linear: bool = False):
+        self.base, self.ids, self.seed = base, list(aggregator_ids), seed
+        self.levels = np.asarray(levels_eur_mwh, dtype=float)
+        self.snapshots = snapshots
+        self.rounds = len(snapshots) + 1
+        self.population = self.rounds if population is None else population
+        self.linear = linear  # rounds weighted as `drawn_rounds` weighs them in the play
+        self.slot = next(s for s in base.slots if s.role.role == "secondary")
+        base.explore = False
+
+    @property
+    def explore(self) -> bool:
+        return False
+
+    @explore.setter
+    def explore(self, value: bool) -> None:
+        self.base.explore = False
+
+    def __getattr__(self, name):  # the learner's parts (slots, device, hp): a trained responder starts from them
+        if name == "base":
+            raise AttributeError(name)
+        return getattr(self.base, name)
+
+    def rounds_of(self, obs: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        v = np.stack([round_uniforms(self.seed, r, obs[i], self.rounds) for i, r in enumerate(rows)])
+        return drawn_rounds(v, self.population, self.linear)
+
+    def choices(self, x: np.ndarray, rounds: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """Option per row (0: learned bids, j > 0: levels[j - 1]) for actor inputs x (len(rows), d)."""
+        out = np.zeros(len(rows), dtype=int)
+        fitted = np.flatnonzero(rounds > 0)
+        if len(fitted):
+            r, k = rounds[fitted] - 1, rows[fitted]
+            layers = [(np.stack([self.snapshots[a][li][0][b] for a, b in zip(r, k)]),
+                       np.stack([self.snapshots[a][li][1][b] for a, b in zip(r, k)])) for li in range(len(self.snapshots[0]))]
+            q = _mlp(layers, x[fitted, None, :].astype(np.float64))[:, 0]
+            out[fitted] = q.argmax(1) + 1
+        return out
+
+    def act(self, stage, obs, rows):
+        out = self.base.act(stage, obs, rows)
+        if stage != self.slot.role.stage or self.rounds == 1:
+            return out
+        rows = np.asarray(rows)
+        j = self.choices(self.slot.group.features.actor_inputs(obs), self.rounds_of(obs, rows), rows)
+        out = np.array(out, dtype=float)
+        fixed = j > 0
+        if fixed.any():
+            out[fixed] = constant_up_bid(self.levels[j[fixed] - 1], out[fixed], rows[fixed])
+        return out
+
+    # --- a safe file format: numpy arrays, no pickles ---------------------------------------------
+    def save(self, path) -> None:
+        from model.atomic import write_atomic
+
+        arrays = {"levels_eur_mwh": self.levels, "meta": np.array([self.seed, self.population, len(self.snapshots), int(self.linear)])}
+        for r, layers in enumerate(self.snapshots):
+            for li, (w, b) in enumerate(layers):
+                arrays[f"r{r}_w{li}"], arrays[f"r{r}_b{li}"] = w, b
+
+        def write(tmp):
+            with open(tmp, "wb") as f:  # a file object: np.savez would add ".npz" to a name
+                np.savez(f, **arrays)
+
+        write_atomic(path, write)
+
+    @classmethod
+    def load(cls, path, base, aggregator_ids) -> "FittedPlayPolicy":
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                seed, population, n_rounds, linear = (int(v) for v in z["meta"])
+                n_layers = sum(1 for k in z.files if k.startswith("r0_w"))
+                snaps = [[(z[f"r{r}_w{li}"], z[f"r{r}_b{li}"]) for li in range(n_layers)] for r in range(n_rounds)]
+                levels = z["levels_eur_mwh"]
+        except (OSError, KeyError, ValueError) as e:
+            raise ValueError(f"{path}: not a fitted-play file ({e}); rerun the fitted play that writes it") from e
+        return cls(base, aggregator_ids, levels, snaps, seed, population, bool(linear))
+
+
+def fit_values(net, opt, x: np.ndarray, y: np.ndarray, steps: int, gen, batch: int = 256) -> float:
+    """`steps` Adam steps of the stacked regression net on x (H, N, d) -> y (H, N, L); returns the last loss."""
+    import torch
+
+    xt = torch.from_numpy(x.astype(np.float32)).transpose(0, 1)  # (N, H, d)
+    yt = torch.from_numpy(y.astype(np.float32)).transpose(0, 1)
+    loss = torch.zeros(())
+    for _ in range(steps):
+        idx = torch.randint(0, xt.shape[1], (min(batch, xt.shape[1]),), generator=gen)
+        loss = torch.nn.functional.mse_loss(net(xt[:, idx]), yt[:, idx])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return float(loss.detach())
+
+
+def fitted_play(values: OptionValues, learned, iterations: int, seed: int = 0, hidden: tuple[int, ...] = (64, 64),
+                first_steps: int = 3000, steps: int = 300, new_value_weight: float = 1.0, linear: bool = False,
+                constant_fallback: bool = True, progress=None) -> tuple[pd.DataFrame, list]:
+    """Fictitious play over fitted best responders on `values`' weeks (the module's docstring). Returns
+    (history, snapshots): history has one row per iteration and aggregator for the populations at its
+    start (iteration 0: everyone learned; the extra last iteration scores the final populations):
+    `mixture_eur_per_week` (its own draws against the others'), `learned_eur_per_week`,
+    `best_constant_eur_per_week` and `best_constant_up_eur_mwh` (its best constant up price against the
+    others' draws), `responder_eur_per_week` (what the responder fitted in this iteration earns, in
+    sample; NaN in the last), `constant_gain_share` = (best constant - mixture) / |mixture| and
+    `responder_gain_share` likewise. snapshots: `FittedPlayPolicy`'s, one per round 1..iterations."""
+    import torch
+
+    from agents.learning.networks import StackedMLP
+
+    slot = next(s for s in learned.slots if s.role.role == "secondary")
+    obs = np.stack(values.observations)  # (H, N, features)
+    hours, n = obs.shape[:2]
+    x = np.stack([slot.group.features.actor_inputs(o) for o in obs])  # (H, N, d)
+    v = np.stack([[round_uniforms(seed, k, obs[i, k], iterations + 1) for k in range(n)] for i in range(hours)])
+    choice = np.zeros((iterations + 1, hours, n), dtype=int)  # option per round, hour and aggregator
+    gen = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)
+    net = StackedMLP(n, [x.shape[2], *hidden, len(values.levels)], squash=False, generator=gen)
+    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+    rows, snapshots = [], []
+    mean_values = np.zeros((hours, n, len(values.levels)))  # moving average over the iterations
+    ar_h, ar_n = np.arange(hours)[:, None], np.arange(n)[None, :]
+    for t in range(iterations + 1):
+        drawn = choice[drawn_rounds(v, t + 1, linear), ar_h, ar_n]  # (H, N)
+        hv = values.hour_values(drawn)  # (H, N, options) €
+        week = (values.quiet_eur[:, None] + hv.sum(0)) / values.n_weeks  # (N, options) €/week
+        own = (values.quiet_eur + hv[ar_h, ar_n, drawn].sum(0)) / values.n_weeks
+        resp = np.full(n, np.nan)
+        if t < iterations:
+            mean_values += (hv[:, :, 1:] - mean_values) * max(new_value_weight, 1.0 / (t + 1))
+            y = mean_values - mean_values.mean(2, keepdims=True)
+            scale = np.maximum(np.abs(y).mean((0, 2)), 1e-6)[None, :, None]  # per aggregator, so each fits alike
+            fit_values(net, opt, x, y / scale, first_steps if t == 0 else steps, gen)
+            snap = [(layer.weight.detach().numpy().copy(), layer.bias.detach().numpy().copy()) for layer in net.layers]
+            pick = _mlp(snap, x.astype(np.float64).transpose(1, 0, 2)).argmax(2).T  # (H, N), as the policy computes it
+            if constant_fallback:  # a responder worse than one constant price on the values it was fitted to
+                fitted_eur = mean_values[ar_h, ar_n, pick].sum(0)
+                best_constant = mean_values.sum(0).argmax(1)
+                for k in np.flatnonzero(mean_values.sum(0).max(1) > fitted_eur + 1e-9):
+                    for w, b in snap:  # becomes that constant: zero weights, the last layer's bias picks it
+                        w[k], b[k] = 0.0, 0.0
+                    snap[-1][1][k, 0, best_constant[k]] = 1.0
+                    pick[:, k] = best_constant[k]
+            snapshots.append(snap)
+            choice[t + 1] = pick + 1
+            resp = (values.quiet_eur + hv[ar_h, ar_n, choice[t + 1]].sum(0)) / values.n_weeks
+        for k, agg in enumerate(values.ids):
+            best = int(np.argmax(week[k, 1:])) + 1
+            rows.append({"iteration": t, "aggregator": agg, "mixture_eur_per_week": own[k],
+                         "learned_eur_per_week": week[k, 0], "best_constant_eur_per_week": week[k, best],
+                         "best_constant_up_eur_mwh": values.levels[best - 1], "responder_eur_per_week": resp[k],
+                         "constant_gain_share": (week[k, best] - own[k]) / max(abs(own[k]), 1.0),
+                         "responder_gain_share": (resp[k] - own[k]) / max(abs(own[k]), 1.0)})
+        if progress is not None:
+            progress(t, rows[-n:])
+    return pd.DataFrame(rows), snapshots
+
+
+def run_fitted_play(scenario, learned, weeks: list[str], iterations: int, grid: SearchGrid = COARSE, seed: int = 0,
+                    max_hours: int | None = None, keep: str = "last", **kw) -> tuple[pd.DataFrame, FittedPlayPolicy]:
+    """`fitted_play` on `weeks` of `scenario` from the `learned` policy: (history, the policy it keeps).
+    history's `chosen` marks the iteration (>= 1) whose largest gain of a constant up price over an
+    aggregator's draws was smallest, as `constant_bid_fictitious_play` keeps (fictitious play's gains fall,
+    then wander). keep="last" plays the final populations; "chosen" those of that iteration (a population
+    is a prefix of the rounds, so that is the policy as it played then)."""
+    if keep not in ("last", "chosen"):
+        raise ValueError(f"keep={keep!r}: use 'last' or 'chosen'")
+    values = OptionValues(scenario, learned, weeks, grid, seed, max_hours)
+    history, snapshots = fitted_play(values, learned, iterations, seed, **kw)
+    largest = history[history.iteration > 0].groupby("iteration").constant_gain_share.max()
+    chosen = int(largest.idxmin()) if len(largest) else 0
+    history["chosen"] = history.iteration == chosen
+    population = chosen + 1 if keep == "chosen" else iterations + 1
+    return history, FittedPlayPolicy(learned, values.ids, values.levels, snapshots, seed, population=population,
+                                     linear=kw.get("linear", False))
