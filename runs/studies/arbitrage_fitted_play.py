@@ -166,20 +166,18 @@ class FittedPlayPolicy:
         return cls(base, aggregator_ids, levels, snaps, seed, population, bool(linear))
 
 
-def fit_values(net, opt, x: np.ndarray, y: np.ndarray, steps: int, gen, batch: int = 256) -> float:
-    """`steps` Adam steps of the stacked regression net on x (H, N, d) -> y (H, N, L); returns the last loss."""
+def fit_values(net, opt, x: np.ndarray, y: np.ndarray, steps: int, gen, batch: int = 256) -> None:
+    """`steps` Adam steps of the stacked regression net on x (H, N, d) -> y (H, N, L)."""
     import torch
 
     xt = torch.from_numpy(x.astype(np.float32)).transpose(0, 1)  # (N, H, d)
     yt = torch.from_numpy(y.astype(np.float32)).transpose(0, 1)
-    loss = torch.zeros(())
     for _ in range(steps):
         idx = torch.randint(0, xt.shape[1], (min(batch, xt.shape[1]),), generator=gen)
         loss = torch.nn.functional.mse_loss(net(xt[:, idx]), yt[:, idx])
         opt.zero_grad()
         loss.backward()
         opt.step()
-    return float(loss.detach())
 
 
 def fitted_play(values: OptionValues, learned, iterations: int, seed: int = 0, hidden: tuple[int, ...] = (64, 64),
@@ -224,9 +222,9 @@ def fitted_play(values: OptionValues, learned, iterations: int, seed: int = 0, h
             snap = [(layer.weight.detach().numpy().copy(), layer.bias.detach().numpy().copy()) for layer in net.layers]
             pick = _mlp(snap, x.astype(np.float64).transpose(1, 0, 2)).argmax(2).T  # (H, N), as the policy computes it
             if constant_fallback:  # a responder worse than one constant price on the values it was fitted to
-                fitted_eur = mean_values[ar_h, ar_n, pick].sum(0)
-                best_constant = mean_values.sum(0).argmax(1)
-                for k in np.flatnonzero(mean_values.sum(0).max(1) > fitted_eur + 1e-9):
+                fitted_eur, constant_eur = mean_values[ar_h, ar_n, pick].sum(0), mean_values.sum(0)  # (N,), (N, L)
+                best_constant = constant_eur.argmax(1)
+                for k in np.flatnonzero(constant_eur.max(1) > fitted_eur + 1e-9):
                     for w, b in snap:  # becomes that constant: zero weights, the last layer's bias picks it
                         w[k], b[k] = 0.0, 0.0
                     snap[-1][1][k, 0, best_constant[k]] = 1.0
