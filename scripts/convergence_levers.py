@@ -65,8 +65,9 @@ def main() -> None:
     ap.add_argument("--fitted-play-linear", action="store_true", help="fitted play: round s drawn with weight s + 1")
     ap.add_argument("--fitted-play-keep", default="last", choices=("last", "chosen"),
                     help="fitted play: play the final populations or those of the iteration with the smallest largest gain")
-    ap.add_argument("--fitted-play-weeks", default=None, metavar="W1,W2,...",
-                    help="the weeks fitted play learns on (default: the profile's fit_weeks)")
+    ap.add_argument("--fitted-play-weeks", default=None, metavar="W1,W2,...|busy:K",
+                    help="the weeks fitted play learns on (default: the profile's fit_weeks); busy:K: the K training "
+                         "weeks with the most LFM hours under truthful bids")
     ap.add_argument("--run", help="check this trained run instead of training one (no overrides then)")
     ap.add_argument("--out", default="runs/out/levers")
     a = ap.parse_args()
@@ -93,19 +94,19 @@ def main() -> None:
         hp = HyperParams.from_dict(meta["hyperparams"])
     played = None  # the fitted play's policy, checked instead of the learned one
     if a.fitted_play:
-        from runs.studies.arbitrage_fitted_play import run_fitted_play
+        from runs.studies.arbitrage_fitted_play import resolve_fit_weeks, run_fitted_play
 
         t_fp = time.perf_counter()
-        fp_weeks = a.fitted_play_weeks.split(",") if a.fitted_play_weeks else list(prof.fit_weeks)
+        fp_weeks = resolve_fit_weeks(a.scenario, a.fitted_play_weeks, a.seed) if a.fitted_play_weeks else list(prof.fit_weeks)
         hist, played = run_fitted_play(a.scenario, learned, fp_weeks, a.fitted_play, seed=a.seed,
                                        new_value_weight=a.fitted_play_value_weight, linear=a.fitted_play_linear,
                                        keep=a.fitted_play_keep)
         hist.to_csv(run / "fitted_play.csv", index=False)
         played.save(run / "fitted_play.npz")
-        last = hist[hist.iteration == a.fitted_play]
+        last = hist[hist.iteration == played.population - 1]  # the populations it plays (keep: last or chosen)
         fitted_play_res = {"fitted_play_iterations": a.fitted_play, "fitted_play_value_weight": a.fitted_play_value_weight,
                            "fitted_play_linear": a.fitted_play_linear, "fitted_play_weeks": fp_weeks,
-                           "fitted_play_population": played.population, "fitted_play_s": round(time.perf_counter() - t_fp, 1),
+                           "fitted_play_keep": a.fitted_play_keep, "fitted_play_population": played.population, "fitted_play_s": round(time.perf_counter() - t_fp, 1),
                            "fitted_play_max_constant_gain_in_sample": float(last.constant_gain_share.max())}
         learned = played
     validation = list(prof.responder_validation_weeks)
@@ -121,6 +122,7 @@ def main() -> None:
            "all_learned_eur_per_week": cp.learned_eur.sum() / len(WEEKS),
            "aggregators_below_constant": int(short.sum()),
            "aggregators_below_validated_constant": int((ag.seeds_at_least_constant < ag.seeds).sum()),
+           "aggregators_clearly_below_validated_constant": int((ag.seeds_clearly_short > 0).sum()),
            "shortfall_eur_per_week": cp.shortfall_eur.clip(lower=0).sum() / len(WEEKS)}
     if played is not None:
         res |= fitted_play_res

@@ -154,3 +154,26 @@ def test_the_played_policy_is_the_one_the_play_valued_and_it_saves_without_pickl
     path.write_bytes(b"not an npz")
     with pytest.raises(ValueError, match="fitted_play.npz"):
         fp.FittedPlayPolicy.load(path, learned, replay.ids)
+
+
+def test_busy_weeks_are_the_training_weeks_where_truthful_bidding_leaves_the_dso_buying_most():
+    from model import dataset
+    from model.designs.arbitrage import bought_flexibility
+    from model.model import MarketModel
+
+    labels, table = fp.busy_weeks("one-arb", 3)
+    assert len(table) == len(dataset.resolve_week("train"))
+    counts = table.set_index("week").hours_bought
+    assert list(counts[labels]) == sorted(counts[labels], reverse=True)
+    assert counts[labels].min() >= counts.drop(labels).max()  # no other week is busier
+    for label in (labels[0], table.week.iloc[-1]):  # the count through the recorded market table, as `simulate` prints it
+        model = MarketModel(scenario="one-arb", week=label, policy="truthful", seed=0)
+        while model.running:
+            model.step()
+        assert counts[label] == int(bought_flexibility(model.record.frame("market")["flex_mw"].to_numpy()).sum())
+    assert fp.resolve_fit_weeks("one-arb", "busy:3") == labels
+    assert fp.resolve_fit_weeks("one-arb", "train:2, train:7") == ["train:2", "train:7"]
+    with pytest.raises(ValueError, match="busy:K"):
+        fp.resolve_fit_weeks("one-arb", "busy:x")
+    with pytest.raises(ValueError, match="k=0"):
+        fp.busy_weeks("one-arb", 0)

@@ -195,6 +195,35 @@ def test_every_aggregator_table_by_hand():
                           "episodes": 5}])
     t = every_aggregator_table(pd.DataFrame(rows), resp, ["one-arb"]).iloc[0]
     assert t.learned_eur_per_week == 100 and t.best_constant_eur_per_week == 125 and t.validated_constant_eur_per_week == 125
-    assert t.seeds_at_least_constant == 0
+    assert t.seeds_at_least_constant == 0 and t.seeds_clearly_short == 2  # one week, nothing to resample: exact
     assert t.responder_gain_eur_per_week == 10 and t.responder_gain_share == pytest.approx(0.1)
     assert t.exploitability_eur_per_week == 30 and t.exploitability_share == pytest.approx(0.3)
+
+
+def test_a_shortfall_is_clear_only_beyond_the_check_weeks_sampling_noise():
+    """Three check weeks of hourly rows. A constant bid that earns 2 € more every day is clearly better; one
+    whose daily gain is noise of sd 30 € around +1 € is better on the sample (the learned policy is not "at
+    least" as good) but not clearly. The bootstrap's bound agrees with the normal approximation
+    mean - 1.645 sd / sqrt(days) (days per week times it)."""
+    from runs.reports.arbitrage import every_aggregator_table, shortfall_lower_bound_eur_per_week
+
+    rng = np.random.default_rng(3)
+    days = 21
+    noise = rng.normal(0.0, 30.0, days)
+    noise += 1.0 - noise.mean()  # a sample mean of exactly +1 € per day
+    rows = []
+    for agg, daily_gain in ((2, np.full(days, 2.0)), (5, noise)):
+        for day in range(days):
+            for h in range(24):
+                gain = daily_gain[day] if h == 12 else 0.0  # the whole day's gain in one hour, the rest equal
+                rows.append({"scenario": "one-arb", "seed": 0, "aggregator": agg, "week": f"test:{day // 7 + 1}",
+                             "hour_of_week": (day % 7) * 24 + h, "use": "check", "learned_eur": 10.0,
+                             "up_at_10_eur": 10.0 + gain})
+    cp = pd.DataFrame(rows)
+    t = every_aggregator_table(cp, pd.DataFrame(), ["one-arb"]).set_index("aggregator")
+    assert (t.seeds_at_least_constant == 0).all()  # both constants earn more on the sample
+    assert t.loc[2, "seeds_clearly_short"] == 1 and t.loc[5, "seeds_clearly_short"] == 0
+    bound = shortfall_lower_bound_eur_per_week(cp[cp.aggregator == 5], "up_at_10_eur")
+    normal = 7 * (1.0 - 1.645 * noise.std(ddof=1) / np.sqrt(days))
+    assert bound == pytest.approx(normal, abs=0.15 * abs(normal))
+    assert shortfall_lower_bound_eur_per_week(cp[cp.aggregator == 2], "up_at_10_eur") == pytest.approx(14.0)

@@ -77,7 +77,8 @@ def test_tiny_study_writes_the_report_tables_and_figures(tmp_path, capsys):
         assert heading in report
     for fig in ("fig05_training_curves", "fig06_agg5_test_weeks_boxplot", "fig07_agg5_daily_costs",
                 "fig08_agg5_net_generation", "fig09_agg5_flexibility", "fig10_agg5_imbalances",
-                "fig11_per_aggregator_totals", "fig_exploitability_agg5", "fig_constant_bid_dynamics", "fig_fictitious_play"):
+                "fig11_per_aggregator_totals", "fig_exploitability_agg5", "fig_constant_bid_dynamics", "fig_fictitious_play",
+                "fig_fitted_play"):
         png = out / "figures" / f"{fig}.png"
         assert png.read_bytes()[:8] == PNG_MAGIC and png.stat().st_size > 10_000
         assert f"figures/{fig}.png" in report
@@ -128,6 +129,29 @@ def test_tiny_study_writes_the_report_tables_and_figures(tmp_path, capsys):
     assert set(ff.scenario) == {"s-a", "one-arb", "all-arb"} and len(ff) == 30
     assert "A best responder fitted on the market's values" in report
     assert "Responders fitted on the market's values" in (out / "reading.md").read_text()
+    # fictitious play over fitted responders (seed 0): the learned rows are the learned checks' own numbers, the policy
+    # kept reloads from its file (no pickles) and earns, replayed, what its constant-bid check recorded
+    fpt = pd.read_csv(out / "tables" / "fitted_play.csv")
+    assert list(fpt.scenario) == ["s-a", "s-a", "one-arb", "one-arb", "all-arb", "all-arb"]
+    assert list(fpt.policy) == ["learned", "fitted play"] * 3 and (fpt.iteration[fpt.policy == "learned"] == 0).all()
+    ea = pd.read_csv(out / "tables" / "exploitability_every_aggregator.csv")
+    lr = fpt[fpt.policy == "learned"].set_index("scenario")
+    for sc, d in ea.groupby("scenario"):
+        assert lr.loc[sc, "all_aggregators_eur_per_week"] == pytest.approx(d.learned_eur_per_week.sum(), rel=1e-5)  # CSVs: 6 digits
+        assert lr.loc[sc, "clearly_short"] == d.seeds_clearly_short.sum()
+    assert (fpt.in_sample_largest_constant_gain_share >= -1e-9).all()
+    from runs.studies import arbitrage_best_response as brm
+    from runs.studies.arbitrage_fitted_play import FittedPlayPolicy
+    from runs.training import load_trained_policy
+
+    learned, meta = load_trained_policy(out / "runs" / "one-arb" / "seed0")
+    kept = FittedPlayPolicy.load(out / "fitted_play" / "one-arb-seed0-policy.npz", learned, meta["participant_ids"])
+    assert kept.population - 1 == fpt[(fpt.scenario == "one-arb") & (fpt.policy == "fitted play")].iteration.iloc[0]
+    fcp = pd.read_csv(out / "fitted_play" / "one-arb-seed0-constant_prices.csv")
+    again = brm.constant_prices("one-arb", kept, ["test:1"], aggregators=[5], grid=brm.COARSE, seed=0, max_hours=24)
+    np.testing.assert_allclose(again.learned_eur, fcp[(fcp.week == "test:1") & (fcp.aggregator == 5)].learned_eur,
+                               rtol=1e-5, atol=1e-6)  # the CSV keeps 6 digits
+    assert "Fictitious play over fitted best responders" in report and "figures/fig_fitted_play.png" in report
     for policy in ("truthful", "rule"):
         assert (out / "baselines" / policy / "scores.csv").exists()
     assert main(["study", "--profile", "tiny", "--out", str(out)]) == 2  # exists: needs --resume or --overwrite

@@ -60,7 +60,33 @@ def load(study: Path) -> dict:
                    "fp_scores": per_run("fictitious_play", "-scores"),
                    "critic_ranking": per_run("critic_ranking"),
                    "fitted_responders": per_run("fitted_responders"),
-                   "responder_curves": per_run("responders", "-curve")}
+                   "responder_curves": per_run("responders", "-curve"),
+                   "fitted_play": per_run("fitted_play"),
+                   "ffp_constant_prices": per_run("fitted_play", "-constant_prices"),
+                   "ffp_best_response": per_run("fitted_play", "-best_response"),
+                   "ffp_fitted_responders": per_run("fitted_play", "-fitted_responders")}
+
+
+SHORT_CONFIDENCE = 0.95  # one-sided: a shortfall is "clear" where the day-block bootstrap's bound is above the tolerance
+SHORT_RESAMPLES = 2000
+
+
+def shortfall_lower_bound_eur_per_week(check: pd.DataFrame, column: str, seed: int = 0) -> float:
+    """One-sided `SHORT_CONFIDENCE` lower bound of (`column` - learned_eur) in € per week on one aggregator's
+    check-week rows (week, hour_of_week, learned_eur, column): the percentile bootstrap of the mean over
+    days, resampling whole days (hours of a day share their weather and load), times the days per week.
+    Rows without hour_of_week are resampled by week. Above zero: the constant bid beats the learned policy
+    by more than the check weeks' sampling noise explains."""
+    from scipy.stats import bootstrap
+
+    blocks = [check.week, check.hour_of_week // 24] if "hour_of_week" in check else [check.week]
+    d = (check[column] - check.learned_eur).groupby(blocks).sum().to_numpy()
+    per_week = len(d) / max(check.week.nunique(), 1)  # blocks per week
+    if len(d) < 2 or np.ptp(d) == 0:  # nothing to resample: the mean is exact
+        return per_week * float(d.mean()) if len(d) else np.nan
+    res = bootstrap((d,), np.mean, n_resamples=SHORT_RESAMPLES, confidence_level=SHORT_CONFIDENCE, method="percentile",
+                    alternative="greater", rng=np.random.default_rng(seed))
+    return per_week * float(res.confidence_interval.low)
 
 
 def every_aggregator_table(cp: pd.DataFrame, resp: pd.DataFrame, scenarios: list[str]) -> pd.DataFrame:
@@ -71,8 +97,11 @@ def every_aggregator_table(cp: pd.DataFrame, resp: pd.DataFrame, scenarios: list
     where it is scored: an upper bound of what a constant bid earns); validated_constant_eur_per_week:
     the constant bid that earned most on the validation weeks, scored on the check weeks (a strategy the
     aggregator could have chosen beforehand); seeds_at_least_constant: seeds in which the learned policy
-    earned at least the validated constant bid (to 0.1 %); responder_gain_eur_per_week / _share: the
-    trained best responder's gain over the learned policy (share of |learned|, at least 1 €; mean over
+    earned at least the validated constant bid (to 0.1 %); seeds_clearly_short: seeds in which it earned
+    less by more than sampling noise (`shortfall_lower_bound_eur_per_week` above 0.1 % of the constant's
+    earnings, at least 0.001 € per week: an equilibrium mixture falls short of some constant on any finite
+    sample, so "at least" alone cannot tell noise from a real shortfall); responder_gain_eur_per_week /
+    _share: the trained best responder's gain over the learned policy (share of |learned|, at least 1 €; mean over
     the seeds that trained one); exploitability_eur_per_week / _share: in those seeds, the larger of the
     responder's gain and the validated constant bid's (both are policies the aggregator could play from
     its own observations, chosen without seeing the check weeks)."""
@@ -90,14 +119,19 @@ def every_aggregator_table(cp: pd.DataFrame, resp: pd.DataFrame, scenarios: list
     if len(val):
         choice = val.groupby(keys)[const].sum().idxmax(axis=1)  # the level chosen on the validation weeks
         per["validated_constant_eur"] = [per.loc[k, choice.loc[k]] if k in choice.index else np.nan for k in per.index]
+        level = {k: choice.loc[k] if k in choice.index else per.loc[k, const].astype(float).idxmax() for k in per.index}
     else:
         per["validated_constant_eur"] = np.nan
-    per = per[["learned_eur", "best_constant_eur", "validated_constant_eur"]].reset_index().merge(
+        level = {k: per.loc[k, const].astype(float).idxmax() for k in per.index}
+    rows_of = check.groupby(keys)
+    per["short_lower_eur"] = [shortfall_lower_bound_eur_per_week(rows_of.get_group(k), level[k]) for k in per.index]
+    per = per[["learned_eur", "best_constant_eur", "validated_constant_eur", "short_lower_eur"]].reset_index().merge(
         n_weeks.reset_index(), on=["scenario", "seed"])
     for c in ("learned_eur", "best_constant_eur", "validated_constant_eur"):
         per[c] /= per.weeks
     ref = per.validated_constant_eur.fillna(per.best_constant_eur)
     per["ok"] = per.learned_eur >= ref - 1e-3 * ref.abs() - 1e-6
+    per["clearly_short"] = per.short_lower_eur > 1e-3 * ref.abs().clip(lower=1.0)  # € per week, as learned_eur now is
     rows = []
     for (sc, agg), d in per.groupby(["scenario", "aggregator"], sort=False):
         if sc not in scenarios:
@@ -105,7 +139,7 @@ def every_aggregator_table(cp: pd.DataFrame, resp: pd.DataFrame, scenarios: list
         row = {"scenario": sc, "aggregator": int(agg), "seeds": len(d), "learned_eur_per_week": d.learned_eur.mean(),
                "best_constant_eur_per_week": d.best_constant_eur.mean(),
                "validated_constant_eur_per_week": d.validated_constant_eur.mean(),
-               "seeds_at_least_constant": int(d.ok.sum())}
+               "seeds_at_least_constant": int(d.ok.sum()), "seeds_clearly_short": int(d.clearly_short.sum())}
         r = resp[(resp.scenario == sc) & (resp.aggregator == agg)] if len(resp) else resp
         if len(r):
             weeks = n_weeks.loc[sc].iloc[0]
@@ -159,6 +193,53 @@ def fitted_responder_table(fr: pd.DataFrame, scenarios: list[str]) -> pd.DataFra
                      "exploitability_eur_per_week": kept - learned, "exploitability_share": (kept - learned) / max(abs(learned), 1.0),
                      "best_up_price_per_hour_eur_per_week": chk.best_up_price_eur.sum() / weeks})
     return _mean_over_seeds(pd.DataFrame(rows), scenarios)
+
+
+def fitted_play_table(data: dict, scenarios: list[str]) -> pd.DataFrame:
+    """Per scenario and seed that ran fictitious play over fitted responders (`fitted_play/`): the learned
+    policy and the policy the play kept, checked alike on the check weeks. Aggregator 5's € per week and
+    hour-by-hour regret (`exploitability_table`); all aggregators' € per week, how many earn at least their
+    validated constant up price and how many fall clearly short of it (`every_aggregator_table`); the fitted
+    responders (`fitted_responder_table`): how many gain more than 10 %, the largest gain, and the share of
+    aggregator 5's up-price regret (best up price per hour in hindsight - the policy) its responder recovers;
+    in sample (the play's weeks): the largest gain of a constant up price over an aggregator's play."""
+    fp = data.get("fitted_play", pd.DataFrame())
+    if fp.empty:
+        return pd.DataFrame()
+    rows = []
+    for (sc, seed), hist in fp.groupby(["scenario", "seed"], sort=False):
+        if sc not in scenarios:
+            continue
+        chosen = int(hist[hist.chosen].iteration.iloc[0])
+        in_sample = hist.groupby("iteration").constant_gain_share.max()
+        for policy, prefix, it in (("learned", "", 0), ("fitted play", "ffp_", chosen)):
+            def own(name):
+                df = data.get(prefix + name, pd.DataFrame())
+                return df[(df.scenario == sc) & (df.seed == seed)] if len(df) else df
+
+            row = {"scenario": sc, "seed": seed, "policy": policy, "iteration": it,
+                   "in_sample_largest_constant_gain_share": float(in_sample.loc[it])}
+            ex = exploitability_table(own("best_response"), [sc])
+            if len(ex):
+                row |= {"agg5_eur_per_week": ex.learned_eur_per_week.iloc[0], "agg5_regret_share": ex.regret_share.iloc[0]}
+            ag = every_aggregator_table(own("constant_prices"), pd.DataFrame(), [sc])
+            if len(ag):
+                ref = ag.validated_constant_eur_per_week.fillna(ag.best_constant_eur_per_week)
+                row |= {"all_aggregators_eur_per_week": ag.learned_eur_per_week.sum(), "aggregators": len(ag),
+                        "at_least_validated_constant": int(ag.seeds_at_least_constant.sum()),
+                        "clearly_short": int(ag.seeds_clearly_short.sum()),
+                        "shortfall_eur_per_week": float((ref - ag.learned_eur_per_week).clip(lower=0).sum())}
+            ft = fitted_responder_table(own("fitted_responders"), [sc])
+            if len(ft):
+                a5 = ft[ft.aggregator == AGG]
+                gap = (a5.best_up_price_per_hour_eur_per_week - a5.learned_eur_per_week).sum()
+                row |= {"fitted_responders_over_10pct": int((ft.exploitability_share > 0.10).sum()),
+                        "largest_fitted_responder_gain_share": ft.exploitability_share.max(),
+                        "agg5_up_price_regret_recovered_share": a5.exploitability_eur_per_week.sum() / gap if gap > 0 else np.nan}
+            rows.append(row)
+    order = {sc: i for i, sc in enumerate(scenarios)}
+    return pd.DataFrame(rows).sort_values(["scenario", "seed"], key=lambda c: c.map(order) if c.name == "scenario" else c,
+                                          kind="stable", ignore_index=True)
 
 
 def critic_ranking_table(cr: pd.DataFrame, scenarios: list[str]) -> pd.DataFrame:
@@ -865,6 +946,46 @@ def fig_fictitious_play(fp: pd.DataFrame, scenarios, path: Path):
     _save(fig, path)
 
 
+def fig_fitted_play(history: pd.DataFrame, ft: pd.DataFrame, scenarios, path: Path):
+    """Left: per iteration of fictitious play over fitted responders (first seed), the largest gain of a constant
+    up price over an aggregator's play on the play's weeks. Middle and right, on the check weeks, learned vs the
+    policy kept: the largest fitted responder's gain, and aggregator 5's hour-by-hour regret."""
+    plt = _plt()
+    scen = [sc for sc in scenarios if sc in set(history.scenario)]
+    fig, (a1, a2, a3) = plt.subplots(1, 3, figsize=(14, 4))
+    for sc in scen:
+        d = history[(history.scenario == sc) & (history.seed == history[history.scenario == sc].seed.min())]
+        g = 100 * d.groupby("iteration").constant_gain_share.max().clip(lower=1e-4)
+        a1.plot(g.index, g.values, color=COLORS.get(sc), label=SCENARIO_LABEL.get(sc, sc))
+        kept = int(d[d.chosen].iteration.iloc[0])
+        a1.plot([kept], [g.loc[kept]], "o", color=COLORS.get(sc), ms=6, mfc="none")
+    from matplotlib.patches import Patch
+    from matplotlib.ticker import FormatStrFormatter
+
+    a1.set(yscale="log", xlabel="iteration (0: the learned policies)", ylabel="largest gain of a constant up price, %",
+           title="In sample: how far from an equilibrium (o: kept)")
+    a1.yaxis.set_major_formatter(FormatStrFormatter("%g"))
+    a1.yaxis.set_minor_formatter(FormatStrFormatter("%g"))
+    a1.legend(fontsize=8)
+    t = ft[ft.scenario.isin(scen)].groupby(["scenario", "policy"], sort=False).mean(numeric_only=True)
+    x = np.arange(len(scen))
+    styles = (("learned", "", 0.45), ("fitted play", "//", 0.9))
+    for ax, col, title in ((a2, "largest_fitted_responder_gain_share", "Check weeks: largest fitted responder's gain"),
+                           (a3, "agg5_regret_share", f"Check weeks: aggregator {AGG}'s hour-by-hour regret")):
+        for i, (policy, hatch, alpha) in enumerate(styles):
+            v = [100 * t[col].get((sc, policy), np.nan) if col in t else np.nan for sc in scen]
+            bars = ax.bar(x + (i - 0.5) * 0.38, v, 0.38, color=[COLORS.get(sc) for sc in scen], hatch=hatch,
+                          edgecolor="k", alpha=alpha)
+            ax.bar_label(bars, fmt="%.1f", fontsize=7)
+        ax.set_xticks(x, [SCENARIO_LABEL.get(sc, sc) for sc in scen])
+        ax.set(ylabel="%", title=title)
+        ax.legend([Patch(facecolor="0.6", alpha=a, hatch=h, edgecolor="k") for _, h, a in styles],
+                  [p for p, _, _ in styles], fontsize=8)
+    a2.axhline(10.0, color="k", lw=0.6, ls="--")
+    fig.suptitle("Fictitious play over fitted best responders: learned policy vs the policy the play keeps (seed 0)")
+    _save(fig, path)
+
+
 # ---------------------------------------------------------------------------------------------
 # markdown
 # ---------------------------------------------------------------------------------------------
@@ -1058,6 +1179,7 @@ class ReportTables:
     fp_markets: pd.DataFrame  # the markets on the test weeks, learned vs mixtures (`fp_markets_table`)
     critics: pd.DataFrame  # whether the trained critics rank the aggregators' own up prices right (`critic_ranking_table`)
     fitted: pd.DataFrame  # every aggregator against its fitted up-price responder (`fitted_responder_table`)
+    fitted_play: pd.DataFrame  # learned vs fictitious play over fitted responders (`fitted_play_table`)
     checks: list[dict]  # the paper's findings, reproduced or not (`checks`)
 
 
@@ -1068,7 +1190,7 @@ TABLE_FILES = {"table1": "table1_agg5_test_weeks", "table2": "table2_total_profi
                "aggregators": "exploitability_every_aggregator", "convergence": "convergence",
                "dynamics": "constant_bid_dynamics", "fictitious_play": "fictitious_play",
                "fp_ordering": "ordering_fictitious_play", "fp_markets": "markets_fictitious_play",
-               "critics": "critic_ranking", "fitted": "exploitability_fitted_responders"}
+               "critics": "critic_ranking", "fitted": "exploitability_fitted_responders", "fitted_play": "fitted_play"}
 
 
 def _tables(study: Path, data: dict) -> ReportTables:
@@ -1090,6 +1212,7 @@ def _tables(study: Path, data: dict) -> ReportTables:
                         fp_markets=fp_markets_table(study, hours),
                         critics=critic_ranking_table(data["critic_ranking"], scen),
                         fitted=fitted_responder_table(data["fitted_responders"], scen),
+                        fitted_play=fitted_play_table(data, scen),
                         checks=checks(t1, t2, scores, pt))
 
 
@@ -1142,6 +1265,9 @@ def _figures(study: Path, data: dict, tables: ReportTables) -> dict[str, str]:
     if len(data["fictitious_play"]):
         fig_fictitious_play(data["fictitious_play"], scen, f / "fig_fictitious_play.png")
         figs["fig_fictitious_play.png"] = "Fictitious play over learned and constant bids"
+    if len(data["fitted_play"]) and len(tables.fitted_play):
+        fig_fitted_play(data["fitted_play"], tables.fitted_play, scen, f / "fig_fitted_play.png")
+        figs["fig_fitted_play.png"] = "Fictitious play over fitted best responders"
     if len(data["responder_curves"]):
         fig_responder_curves(data["responder_curves"], scen, f / "fig_responder_curves.png")
         figs["fig_responder_curves.png"] = "Trained best responders' evaluation-week curves"
@@ -1355,6 +1481,57 @@ def _section_fitted(ft: pd.DataFrame, prof: dict) -> list[str]:
     return L
 
 
+def _section_fitted_play(fp: pd.DataFrame, prof: dict) -> list[str]:
+    """Fictitious play over fitted best responders: the learned policy against the policy the play keeps."""
+    if fp is None or fp.empty:
+        return []
+    from runs.studies.arbitrage import FITTED_PLAY
+
+    L = ["\n### Fictitious play over fitted best responders\n",
+         "Gradient play leaves the aggregators' up prices cycling, where only a mixed equilibrium exists. This step looks "
+         f"for one from the learned policies ({prof.get('fitted_play_iterations', '?')} iterations on the "
+         f"`{prof.get('fitted_play_weeks', '?')}` weeks: the training weeks in which the DSO buys flexibility in the most "
+         "hours under truthful bids). Every iteration, for all aggregators at once, the market is re-cleared at each "
+         "constant up price in every hour where the DSO buys, against the others' current play; a network per aggregator "
+         "maps its own LFM observation to those values, and the price it rates best is its next responder (a constant "
+         "price instead where one beats the fit). Each aggregator plays, hour by hour, a draw from its learned policy and "
+         f"its responders so far (later ones weighted more; values averaged with weight {FITTED_PLAY['new_value_weight']}). "
+         "The policy kept is the iteration's whose largest in-sample gain of a constant up price was smallest "
+         "(`runs/studies/arbitrage_fitted_play.py`). It is then checked on the check weeks as the learned policy is: "
+         "constant up prices chosen on the validation weeks (`clearly_short`: short by more than the check weeks' "
+         "day-to-day noise explains, a one-sided 95 % day-block bootstrap), aggregator "
+         f"{AGG}'s hour-by-hour search, and a freshly fitted responder for every aggregator. The learned policy "
+         "remains the one every other table plays. € per week; shares in %.\n"]
+    show = fp.assign(scenario=fp.scenario.map(lambda x: SCENARIO_LABEL.get(x, x)))
+    for col in [c for c in show.columns if c.endswith("_share")]:
+        show = show.assign(**{col: 100 * show[col]}).rename(columns={col: col.replace("_share", "_%")})
+    L += [_md(show), ""]
+    for (sc, seed), d in fp.groupby(["scenario", "seed"], sort=False):
+        r = d.set_index("policy")
+        if not {"learned", "fitted play"} <= set(r.index):
+            continue
+        a, b = r.loc["learned"], r.loc["fitted play"]
+        line = (f"- {SCENARIO_LABEL.get(sc, sc)} (seed {seed}): in sample, the largest constant gain "
+                f"{100 * a.in_sample_largest_constant_gain_share:.1f} → {100 * b.in_sample_largest_constant_gain_share:.1f} % "
+                f"(iteration {int(b.iteration)})")
+        if "fitted_responders_over_10pct" in r and pd.notna(b.get("fitted_responders_over_10pct")):
+            line += (f"; fitted responders gaining more than 10 %: {int(a.fitted_responders_over_10pct)} → "
+                     f"{int(b.fitted_responders_over_10pct)} (largest {100 * a.largest_fitted_responder_gain_share:+.1f} → "
+                     f"{100 * b.largest_fitted_responder_gain_share:+.1f} %)")
+        if "clearly_short" in r and pd.notna(b.get("clearly_short")):
+            line += (f"; aggregators at least as good as their validated constant {int(a.at_least_validated_constant)} → "
+                     f"{int(b.at_least_validated_constant)} of {int(b.aggregators)}, clearly short {int(a.clearly_short)} → "
+                     f"{int(b.clearly_short)}")
+        if "agg5_regret_share" in r and pd.notna(b.get("agg5_regret_share")):
+            line += (f"; aggregator {AGG}'s hour-by-hour regret {100 * a.agg5_regret_share:.0f} → {100 * b.agg5_regret_share:.0f} %")
+            if pd.notna(b.get("agg5_up_price_regret_recovered_share")):
+                line += (f", of which its fitted responder recovers {100 * b.agg5_up_price_regret_recovered_share:.0f} % of the "
+                         "up-price part: the rest is what knowing the hour's outcome adds, which no policy seeing these "
+                         "observations was found to reach")
+        L.append(line + ".")
+    return L
+
+
 def _section_critics(cr: pd.DataFrame) -> list[str]:
     """Where learning falls short: do the trained critics rank each aggregator's own up prices right?"""
     if cr is None or cr.empty:
@@ -1520,7 +1697,8 @@ def _every_aggregator_reading(ag: pd.DataFrame) -> list[str]:
     for sc, d in ag.groupby("scenario", sort=False):
         n_ok = int((d.seeds_at_least_constant == d.seeds).sum())
         line = (f"- {SCENARIO_LABEL.get(sc, sc)}: {n_ok} of {len(d)} aggregators earn at least the validated constant "
-                f"bid in every seed ({int(d.seeds_at_least_constant.sum())} of {int(d.seeds.sum())} aggregator-seeds)")
+                f"bid in every seed ({int(d.seeds_at_least_constant.sum())} of {int(d.seeds.sum())} aggregator-seeds; "
+                f"short by more than the check weeks' sampling noise in {int(d.seeds_clearly_short.sum())})")
         if "responder_gain_share" in d and d.responder_gain_share.notna().any():
             r = d.dropna(subset=["responder_gain_share"])
             worst = r.loc[r.responder_gain_share.idxmax()]
@@ -1587,6 +1765,14 @@ def reading(tables: ReportTables, prof: dict) -> str:
         parts.append("Responders fitted on the market's values of constant up prices gain more than 10 % for " + ", ".join(
             f"{int(over.get(sc, 0))} of {n} ({sc}; aggregator {AGG} {100 * a5.get(sc, np.nan):+.0f} %)"
             for sc, n in fr.groupby("scenario", sort=False).size().items()) + ".")
+    fp = tables.fitted_play
+    if len(fp) and "fitted_responders_over_10pct" in fp:
+        r = fp.set_index(["scenario", "policy"])
+        parts.append("Fictitious play over fitted best responders (seed 0): fitted responders gaining more than 10 %, "
+                     "learned → the policy it keeps: " + ", ".join(
+                         f"{sc} {int(r.loc[(sc, 'learned'), 'fitted_responders_over_10pct'])} → "
+                         f"{int(r.loc[(sc, 'fitted play'), 'fitted_responders_over_10pct'])}"
+                         for sc in fp.scenario.unique() if (sc, "fitted play") in r.index) + ".")
     dt = tables.dynamics
     if len(dt):
         outcomes = dt.groupby(["scenario", "seed"], sort=False).outcome.first()
@@ -1621,7 +1807,8 @@ def build_report(study: Path) -> Path:
          *_section_table2(tables.table2, tables.paired, tables.by_week), *_section_markets(tables.markets),
          *_section_baselines(tables.baselines), *_section_best_response(tables.exploitability, prof),
          *_section_every_aggregator(tables.aggregators, tables.convergence, prof, tables.exploitability),
-         *_section_fitted(tables.fitted, prof), *_section_critics(tables.critics),
+         *_section_fitted(tables.fitted, prof), *_section_fitted_play(tables.fitted_play, prof),
+         *_section_critics(tables.critics),
          *_section_dynamics(tables.dynamics, prof), *_section_fictitious_play(tables.fictitious_play, tables.fp_ordering, tables.fp_markets),
          *_section_swap(tables.swap), *_section_figures(figs)]
     path = study / "report.md"

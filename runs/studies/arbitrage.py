@@ -23,6 +23,11 @@ Folder layout under --out:
   fitted_responders/<scenario>-seed<k>.csv  every aggregator's fitted up-price responder (first `responder_seeds`
                                          seeds): a network fitted on the market's values of the constant up prices
                                          on `fit_weeks`, its picks per hour of the validation and check weeks
+  fitted_play/<scenario>-seed<k>.csv     fictitious play over fitted best responders (`arbitrage_fitted_play`, first
+                                         `responder_seeds` seeds): its history per iteration and aggregator;
+                                         -policy.npz the policy kept; -constant_prices.csv, -best_response.csv,
+                                         -fitted_responders.csv that policy checked as constant_prices/,
+                                         best_response/ and fitted_responders/ check the learned one
   responders/<scenario>-seed<k>.csv      every aggregator's trained best responder: its gain over its learned
                                          policy on the best-response weeks (`runs.best_response`), and
                                          responders/<scenario>-seed<k>-curve.csv its evaluation-week curve
@@ -57,6 +62,10 @@ class ArbitrageProfile(Profile):
     fp_seeds: int | None = None  # run it for the first k seeds (None: all)
     fit_weeks: tuple[str, ...] = ()  # weeks a fitted up-price responder learns the market's values on (first
     # `responder_seeds` seeds; none: no fitted responders)
+    fitted_play_iterations: int = 0  # fictitious play over fitted responders (first `responder_seeds` seeds; 0: none)
+    fitted_play_weeks: str = "busy:7"  # the weeks it learns on (`resolve_fit_weeks`)
+    fitted_play_fit_steps: tuple[int, int] = (3000, 300)  # Adam steps fitting the responders: first iteration, later ones
+    fitted_responder_steps: int = 3000  # Adam steps fitting each fitted up-price responder (`fitted_up_price_responder`)
 
 
 SA, ONE, ALL = PAPER.scenarios
@@ -69,7 +78,7 @@ PROFILES = {
         hp_overrides={"lr_actor": 1e-3, "noise_sigma_final": 0.01, "updates_per_episode": 20, "gamma": 0.0,
                       "per_agent_batches": True},
         br_weeks=("test:1", "test:5", "test:12"), br_grid="coarse", responder_episodes=200, fp_iterations=150,
-        fit_weeks=FIT_WEEKS,
+        fit_weeks=FIT_WEEKS, fitted_play_iterations=40,
         note="short runs: 800 episodes (paper 5000). To learn anything in 6x fewer episodes, the reconstructed actor "
              "learning rate (1e-4 -> 1e-3) is raised, and two paper values "
              "change: 20 updates per episode instead of 5 (measured on one-arb, 2 seeds: aggregator 5's test score "
@@ -84,19 +93,23 @@ PROFILES = {
              "of 63/36/39 % (docs/arbitrage-study.md, 'Convergence'). Best response on 3 of 12 test weeks with a coarse "
              "grid; every aggregator against constant bids and a trained best responder (200 weeks, seed 0); "
              "best-response dynamics among constant bids (seed 0); 150 iterations of fictitious play over learned and constant "
-             "bids (every seed)",
+             "bids (every seed); 40 iterations of fictitious play over fitted best responders on the 7 busiest training "
+             "weeks, its policy checked like the learned one (seed 0)",
     ),
     "paper": ArbitrageProfile(
         "paper", (SA, ONE, ALL, SA_SWAP, ALL_SWAP), episodes=5000, seeds=3, eval_every=50,
         checkpoint_every=250, br_weeks=tuple(f"test:{i}" for i in range(1, 13)), br_grid="fine", br_seeds=1,
-        responder_episodes=1000, fp_iterations=150, fit_weeks=FIT_WEEKS,
+        responder_episodes=1000, fp_iterations=150, fit_weeks=FIT_WEEKS, fitted_play_iterations=40,
         note="the paper's 5000 episodes and hyperparameters; best response on all 12 test weeks (seed 0), fine grid; "
-             "150 iterations of fictitious play over learned and constant bids on those weeks (every seed)",
+             "150 iterations of fictitious play over learned and constant bids on those weeks (every seed); 40 iterations of "
+             "fictitious play over fitted best responders (seed 0)",
     ),
     "tiny": ArbitrageProfile(
         "tiny", (SA, ONE, ALL), episodes=2, seeds=1, eval_every=1, checkpoint_every=1,
         eval_weeks=("test:1", "test:2", "eval:1"), br_weeks=("test:1",), br_grid="tiny", br_max_hours=24, responder_episodes=2,
         responder_validation_weeks=("eval:1",), dynamics_rounds=2, fp_iterations=3, fit_weeks=("train:1", "train:2"),
+        fitted_play_iterations=2, fitted_play_weeks="train:1", fitted_play_fit_steps=(200, 50),
+        fitted_responder_steps=200,
         note="smoke test of the pipeline: 2 episodes, 1 test week; its numbers mean nothing",
     ),
 }
@@ -181,8 +194,47 @@ def learned_job(out: str, profile: ArbitrageProfile, scenario: str, seed: int, e
             and not (resume and fr_file.exists())):
         fitted_responders(run_dir, fr_file, cp_file, scenario, profile, seed)
     t5 = time.perf_counter()
+    ffp_file = out / "fitted_play" / f"{scenario}-seed{seed}.csv"
+    if (profile.fitted_play_iterations and seed < profile.responder_seeds and profile.br_weeks and profile.fit_weeks
+            and not (resume and ffp_file.exists())):
+        fitted_play(run_dir, ffp_file, scenario, profile, seed)
+    t6 = time.perf_counter()
     return {"job": f"{scenario} seed {seed}", "train_s": t1 - t0, "evaluate_s": t2 - t1, "best_response_s": t3 - t2,
-            "constant_prices_dynamics_and_fictitious_play_s": t4 - t3, "responders_s": t5 - t4}
+            "constant_prices_dynamics_and_fictitious_play_s": t4 - t3, "responders_s": t5 - t4, "fitted_play_s": t6 - t5}
+
+
+FITTED_PLAY = {"new_value_weight": 0.25, "linear": True, "keep": "chosen"}  # measured in docs/arbitrage-study.md
+
+
+def fitted_play(run_dir: Path, path: Path, scenario: str, profile: ArbitrageProfile, seed: int) -> None:
+    """Fictitious play over fitted best responders (`run_fitted_play`, `FITTED_PLAY`) on `profile.fitted_play_weeks`,
+    from the run's learned policy; the policy it keeps is checked as the learned one is: every aggregator's
+    constant up prices on the best-response and validation weeks, aggregator 5's hour-by-hour best response,
+    and every aggregator's fitted up-price responder. Files beside `path` (the module docstring)."""
+    from runs.studies import arbitrage_best_response as br
+    from runs.studies.arbitrage_fitted_play import resolve_fit_weeks, run_fitted_play
+    from runs.training import load_trained_policy
+
+    learned, _ = load_trained_policy(run_dir)
+    weeks = resolve_fit_weeks(scenario, profile.fitted_play_weeks, seed)
+    first_steps, steps = profile.fitted_play_fit_steps
+    history, policy = run_fitted_play(scenario, learned, weeks, profile.fitted_play_iterations, seed=seed,
+                                      max_hours=profile.br_max_hours, first_steps=first_steps, steps=steps, **FITTED_PLAY)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    stem = path.with_suffix("")
+    policy.save(Path(f"{stem}-policy.npz"))
+    validation = [w for w in profile.responder_validation_weeks if w not in profile.br_weeks]
+    cp = br.constant_prices(scenario, policy, list(profile.br_weeks) + validation, grid=br.COARSE, seed=seed,
+                            max_hours=profile.br_max_hours)
+    cp["use"] = cp.week.map(lambda w: "validation" if w in validation else "check")
+    cp_file = Path(f"{stem}-constant_prices.csv")
+    write_csv_atomic(cp_file, cp, float_format="%.6g")
+    grid = {"fine": br.FINE, "coarse": br.COARSE, "tiny": br.TINY}[profile.br_grid]
+    write_csv_atomic(Path(f"{stem}-best_response.csv"),
+                     br.best_response(scenario, policy, list(profile.br_weeks), PAPER.focus_aggregator, grid, seed=seed,
+                                      max_hours=profile.br_max_hours), float_format="%.6g")
+    fitted_responders(run_dir, Path(f"{stem}-fitted_responders.csv"), cp_file, scenario, profile, seed, policy=policy)
+    write_csv_atomic(path, history.assign(week_set=",".join(weeks)))  # last: its presence means the step finished
 
 
 def fitted_responders(run_dir: Path, path: Path, cp_file: Path, scenario: str, profile: ArbitrageProfile, seed: int,
@@ -204,7 +256,7 @@ def fitted_responders(run_dir: Path, path: Path, cp_file: Path, scenario: str, p
     weeks = list(profile.fit_weeks) + list(scored.week.drop_duplicates())
     inputs = br.own_inputs(scenario, learned, weeks, seed=seed, max_hours=profile.br_max_hours)
     cp = pd.concat([fit, scored.drop(columns="use")], ignore_index=True)
-    r = br.fitted_up_price_responder(cp, inputs, list(profile.fit_weeks), seed=seed)
+    r = br.fitted_up_price_responder(cp, inputs, list(profile.fit_weeks), steps=profile.fitted_responder_steps, seed=seed)
     cols = list(br.constant_up_prices(cp))
     out = r[["week", "hour_of_week", "aggregator", "learned_eur", "responder_eur", "responder_up_eur_mwh"]].assign(
         best_up_price_eur=r[cols].max(axis=1))

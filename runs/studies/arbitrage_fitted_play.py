@@ -127,15 +127,19 @@ class FittedPlayPolicy:
         return out
 
     def act(self, stage, obs, rows):
-        out = self.base.act(stage, obs, rows)
         if stage != self.slot.role.stage or self.rounds == 1:
-            return out
+            return self.base.act(stage, obs, rows)
         rows = np.asarray(rows)
+        key = (obs.tobytes(), rows.tobytes())
+        memo = self.__dict__.get("_memo")
+        if memo is not None and memo[0] == key:  # the checks clear one hour many times with one LEM outcome
+            return memo[1].copy()
+        out = np.array(self.base.act(stage, obs, rows), dtype=float)
         j = self.choices(self.slot.group.features.actor_inputs(obs), self.rounds_of(obs, rows), rows)
-        out = np.array(out, dtype=float)
         fixed = j > 0
         if fixed.any():
             out[fixed] = constant_up_bid(self.levels[j[fixed] - 1], out[fixed], rows[fixed])
+        self._memo = (key, out.copy())
         return out
 
     # --- a safe file format: numpy arrays, no pickles ---------------------------------------------
@@ -242,6 +246,42 @@ def fitted_play(values: OptionValues, learned, iterations: int, seed: int = 0, h
         if progress is not None:
             progress(t, rows[-n:])
     return pd.DataFrame(rows), snapshots
+
+
+def busy_weeks(scenario, k: int, pool: str = "train", seed: int = 0) -> tuple[list[str], pd.DataFrame]:
+    """The `k` weeks of `pool` in which the LFM buys flexibility in the most hours under truthful bids
+    (what `localmarl flex-share` counts), most first; ties keep the pool's order. A rule fixed before any
+    learning, so the weeks a fitted play learns on are not picked from the policy it is checked on.
+    Returns (labels like "train:3", every week's count: week, hours_bought)."""
+    from model import dataset
+    from model.designs.arbitrage import bought_flexibility
+    from model.model import MarketModel
+
+    weeks = dataset.resolve_week(pool)
+    if not 1 <= k <= len(weeks):
+        raise ValueError(f"busy weeks: k={k} must be in 1..{len(weeks)} (the {pool} weeks)")
+    counts = []
+    for i in range(1, len(weeks) + 1):
+        model = MarketModel(scenario=scenario, week=f"{pool}:{i}", policy="truthful", collect=False, seed=seed)
+        n = 0
+        while model.running:
+            model.step()
+            lfm = model.hour_result.lfm
+            n += bool(bought_flexibility(lfm.up_mw.sum() + lfm.dn_mw.sum()))
+        counts.append({"week": f"{pool}:{i}", "hours_bought": n})
+    table = pd.DataFrame(counts)
+    order = table.sort_values("hours_bought", ascending=False, kind="stable")
+    return list(order.week[:k]), table
+
+
+def resolve_fit_weeks(scenario, spec: str, seed: int = 0) -> list[str]:
+    """Week labels for a fitted play: "busy:K" (`busy_weeks`) or a comma-separated list ("train:3,train:5")."""
+    kind, sep, num = spec.partition(":")
+    if kind == "busy" and sep:
+        if not num.isdigit():
+            raise ValueError(f"fit weeks {spec!r}: write busy:K with K a whole number, e.g. busy:7")
+        return busy_weeks(scenario, int(num), seed=seed)[0]
+    return [w.strip() for w in spec.split(",") if w.strip()]
 
 
 def run_fitted_play(scenario, learned, weeks: list[str], iterations: int, grid: SearchGrid = COARSE, seed: int = 0,
