@@ -39,6 +39,9 @@ def register(sub) -> None:
     e.add_argument("--override", type=scenario_override, action="append", default=[], metavar="NAME=VALUE",
                    help="play the run's scenario with this setting changed (any the scenario lets a run override, "
                         "as a sweep does), e.g. --override lfm_tie_break_eur_mwh=1e-4; repeatable")
+    e.add_argument("--fitted-play", default=None, metavar="FILE",
+                   help="play the fitted-play policy saved in FILE (an arbitrage study's "
+                        "fitted_play/SCENARIO-seedK-policy.npz, made from this run) instead of the learned one")
     e.add_argument("--overwrite", action="store_true")
     e.set_defaults(func=cmd_evaluate)
 
@@ -84,13 +87,27 @@ def cmd_train(args) -> int:
     return 0
 
 
+def fitted_play_wrap(path: str):
+    """`evaluate_run`'s wrap: the fitted-play policy saved at `path` over the run's learned policy (refused
+    unless made from that policy file), and what config.json records of it."""
+    def wrap(learner, meta):
+        from model.atomic import file_sha256
+        from runs.studies.arbitrage_fitted_play import FittedPlayPolicy
+
+        policy = FittedPlayPolicy.load(path, learner, meta["participant_ids"], base_sha256=meta["tensor_sha256"])
+        return policy, {"fitted_play": {"file": str(path), "sha256": file_sha256(Path(path)), "population": policy.population}}
+
+    return wrap
+
+
 def cmd_evaluate(args) -> int:
     from runs.training import evaluate_run, score_table
 
     out = Path(args.out) if args.out else Path(args.run) / "evaluation"
     weeks = args.weeks.split(",") if args.weeks else None
     args.interrupt_hint = f"Nothing was written to {out}."
-    scores = evaluate_run(args.run, out, weeks=weeks, overwrite=args.overwrite, overrides=dict(args.override))
+    scores = evaluate_run(args.run, out, weeks=weeks, overwrite=args.overwrite, overrides=dict(args.override),
+                          wrap=None if args.fitted_play is None else fitted_play_wrap(args.fitted_play))
     who = scores.columns[1]  # the design's participant label
     per = score_table(json.loads((Path(args.run) / "policy.json").read_text())["scenario_arg"], scores, who,
                       list(scores.columns[2:-1]))

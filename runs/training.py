@@ -339,10 +339,11 @@ def load_trained_policy(run_dir: str | Path, device: str = "cpu"):
 
 
 def evaluate_run(run_dir: str | Path, out: str | Path, weeks=None, overwrite: bool = False,
-                 overrides: dict | None = None) -> pd.DataFrame:
+                 overrides: dict | None = None, wrap=None) -> pd.DataFrame:
     """Write `out/scores.csv` (12 test weeks + evaluation week) and `out/hours.csv` for a trained run,
     on its scenario with `overrides` applied (settings a run may override, e.g. a market rule; checked
-    before anything is written; recorded in config.json)."""
+    before anything is written; recorded in config.json). `wrap(learner, meta) -> (policy, record)`: play
+    that policy instead of the learned one (e.g. a fitted-play policy over it), `record` added to config.json."""
     import json
 
     import torch
@@ -352,6 +353,9 @@ def evaluate_run(run_dir: str | Path, out: str | Path, weeks=None, overwrite: bo
     torch.set_num_threads(1)
     check_out(out, overwrite)  # a bad --out fails now, not after the evaluation
     learner, meta = load_trained_policy(run_dir)
+    played = {}
+    if wrap is not None:
+        learner, played = wrap(learner, meta)
     sc = load_scenario_arg(meta["scenario_arg"])
     if scenario_sha256(sc) != meta["scenario_sha256"]:
         print(f"warning: scenario '{sc.name}' changed since {run_dir} was trained; evaluating on the current one",
@@ -363,6 +367,6 @@ def evaluate_run(run_dir: str | Path, out: str | Path, weeks=None, overwrite: bo
         hours.to_csv(tmp / "hours.csv", index=False, float_format="%.6g")
         (tmp / "config.json").write_text(json.dumps(
             run_metadata("evaluate", {"run": str(run_dir), "out": str(out), "overrides": overrides or {}}, sc) | {"trained": {
-                k: meta.get(k) for k in ("scenario_name", "seed", "episode", "hyperparams", "learner")}},
+                k: meta.get(k) for k in ("scenario_name", "seed", "episode", "hyperparams", "learner")}} | played,
             indent=2, default=str) + "\n")
     return scores

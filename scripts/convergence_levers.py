@@ -102,7 +102,7 @@ def main() -> None:
                                        new_value_weight=a.fitted_play_value_weight, linear=a.fitted_play_linear,
                                        keep=a.fitted_play_keep)
         hist.to_csv(run / "fitted_play.csv", index=False)
-        played.save(run / "fitted_play.npz")
+        played.save(run / "fitted_play.npz", base_sha256=meta["tensor_sha256"])
         last = hist[hist.iteration == played.population - 1]  # the populations it plays (keep: last or chosen)
         fitted_play_res = {"fitted_play_iterations": a.fitted_play, "fitted_play_value_weight": a.fitted_play_value_weight,
                            "fitted_play_linear": a.fitted_play_linear, "fitted_play_weeks": fp_weeks,

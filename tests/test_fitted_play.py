@@ -6,6 +6,7 @@ through the independent `OptionValues` check), saved without pickles."""
 from types import SimpleNamespace
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from runs.studies import arbitrage_best_response as br
@@ -146,14 +147,35 @@ def test_the_played_policy_is_the_one_the_play_valued_and_it_saves_without_pickl
     rounds = np.stack([policy.rounds_of(o, np.arange(len(replay.ids))) for o in obs])
     assert (rounds > 0).mean() > 0.5
     path = tmp_path / "fitted_play.npz"
-    policy.save(path)
+    meta = load_trained_policy(briefly_trained)[1]
+    policy.save(path, base_sha256=meta["tensor_sha256"])
     again = fp.FittedPlayPolicy.load(path, load_trained_policy(briefly_trained)[0], replay.ids)
     rows = np.arange(len(replay.ids))
     for o in obs[:5]:
         np.testing.assert_array_equal(again.act("lfm", o, rows), policy.act("lfm", o, rows))
+    with pytest.raises(ValueError, match="another learned policy"):  # made from a different run
+        fp.FittedPlayPolicy.load(path, learned, replay.ids, base_sha256="0" * 64)
+    # `localmarl evaluate --fitted-play` plays the saved policy, not the learned one, and records the file
+    import json
+
+    from runs.cli import main
+    from runs.training import evaluate_policy
+
+    assert main(["evaluate", "--run", str(briefly_trained), "--weeks", "test:1", "--out", str(tmp_path / "ev"),
+                 "--fitted-play", str(path)]) == 0
+    got = pd.read_csv(tmp_path / "ev" / "scores.csv")
+    want = evaluate_policy("one-arb", policy, seed=meta["seed"], weeks=["test:1"])[0]
+    np.testing.assert_allclose(got.total_eur, want.total_eur, rtol=1e-5, atol=1e-3)  # the CSV keeps 6 digits
+    plain = evaluate_policy("one-arb", load_trained_policy(briefly_trained)[0], seed=meta["seed"], weeks=["test:1"])[0]
+    assert not np.allclose(got.total_eur, plain.total_eur, rtol=1e-5, atol=1e-3)
+    recorded = json.loads((tmp_path / "ev" / "config.json").read_text())["fitted_play"]
+    assert recorded["file"] == str(path) and recorded["population"] == policy.population
     path.write_bytes(b"not an npz")
     with pytest.raises(ValueError, match="fitted_play.npz"):
         fp.FittedPlayPolicy.load(path, learned, replay.ids)
+    assert main(["evaluate", "--run", str(briefly_trained), "--weeks", "test:1", "--out", str(tmp_path / "ev2"),
+                 "--fitted-play", str(path)]) == 2
+    assert not (tmp_path / "ev2").exists()
 
 
 def test_busy_weeks_are_the_training_weeks_where_truthful_bidding_leaves_the_dso_buying_most():

@@ -215,14 +215,14 @@ def fitted_play(run_dir: Path, path: Path, scenario: str, profile: ArbitrageProf
     from runs.studies.arbitrage_fitted_play import resolve_fit_weeks, run_fitted_play
     from runs.training import load_trained_policy
 
-    learned, _ = load_trained_policy(run_dir)
+    learned, meta = load_trained_policy(run_dir)
     weeks = resolve_fit_weeks(scenario, profile.fitted_play_weeks, seed)
     first_steps, steps = profile.fitted_play_fit_steps
     history, policy = run_fitted_play(scenario, learned, weeks, profile.fitted_play_iterations, seed=seed,
                                       max_hours=profile.br_max_hours, first_steps=first_steps, steps=steps, **FITTED_PLAY)
     path.parent.mkdir(parents=True, exist_ok=True)
     stem = path.with_suffix("")
-    policy.save(Path(f"{stem}-policy.npz"))
+    policy.save(Path(f"{stem}-policy.npz"), base_sha256=meta["tensor_sha256"])
     validation = [w for w in profile.responder_validation_weeks if w not in profile.br_weeks]
     cp = br.constant_prices(scenario, policy, list(profile.br_weeks) + validation, grid=br.COARSE, seed=seed,
                             max_hours=profile.br_max_hours)

@@ -94,7 +94,13 @@ class FittedPlayPolicy:
         self.rounds = len(snapshots) + 1
         self.population = self.rounds if population is None else population
         self.linear = linear  # rounds weighted as `drawn_rounds` weighs them in the play
-        self.slot = next(s for s in base.slots if s.role.role == "secondary")
+        self.slot = next((s for s in base.slots if s.role.role == "secondary"), None)
+        if self.slot is None:
+            raise ValueError("a fitted-play policy plays the arbitrage design's LFM bids; its learned policy has no "
+                             "secondary (LFM) actor: use it with an arbitrage run")
+        if snapshots and len(snapshots[0][0][0]) != len(self.ids):
+            raise ValueError(f"the fitted-play policy has responders for {len(snapshots[0][0][0])} aggregators, the run "
+                             f"{len(self.ids)}: it was made from another scenario's run")
         base.explore = False
 
     @property
@@ -143,10 +149,12 @@ class FittedPlayPolicy:
         return out
 
     # --- a safe file format: numpy arrays, no pickles ---------------------------------------------
-    def save(self, path) -> None:
+    def save(self, path, base_sha256: str = "") -> None:
+        """`base_sha256`: the learned run's policy file hash (`policy.json`'s tensor_sha256), checked by `load`."""
         from model.atomic import write_atomic
 
-        arrays = {"levels_eur_mwh": self.levels, "meta": np.array([self.seed, self.population, len(self.snapshots), int(self.linear)])}
+        arrays = {"levels_eur_mwh": self.levels, "meta": np.array([self.seed, self.population, len(self.snapshots), int(self.linear)]),
+                  "base_sha256": np.array(base_sha256)}
         for r, layers in enumerate(self.snapshots):
             for li, (w, b) in enumerate(layers):
                 arrays[f"r{r}_w{li}"], arrays[f"r{r}_b{li}"] = w, b
@@ -158,15 +166,21 @@ class FittedPlayPolicy:
         write_atomic(path, write)
 
     @classmethod
-    def load(cls, path, base, aggregator_ids) -> "FittedPlayPolicy":
+    def load(cls, path, base, aggregator_ids, base_sha256: str | None = None) -> "FittedPlayPolicy":
+        """The policy saved at `path`, playing over `base`; with `base_sha256`, refused unless it was made
+        from that learned policy file (where the file recorded one)."""
         try:
             with np.load(path, allow_pickle=False) as z:
                 seed, population, n_rounds, linear = (int(v) for v in z["meta"])
                 n_layers = sum(1 for k in z.files if k.startswith("r0_w"))
                 snaps = [[(z[f"r{r}_w{li}"], z[f"r{r}_b{li}"]) for li in range(n_layers)] for r in range(n_rounds)]
                 levels = z["levels_eur_mwh"]
-        except (OSError, KeyError, ValueError) as e:
+                made_from = str(z["base_sha256"]) if "base_sha256" in z.files else ""
+        except (OSError, KeyError, ValueError, EOFError) as e:
             raise ValueError(f"{path}: not a fitted-play file ({e}); rerun the fitted play that writes it") from e
+        if base_sha256 and made_from and made_from != base_sha256:
+            raise ValueError(f"{path} was made from another learned policy (SHA-256 {made_from[:12]}…, this run's "
+                             f"{base_sha256[:12]}…): pass the run folder it was made from")
         return cls(base, aggregator_ids, levels, snaps, seed, population, bool(linear))
 
 
