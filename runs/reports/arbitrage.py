@@ -960,12 +960,13 @@ def fig_fitted_play(history: pd.DataFrame, ft: pd.DataFrame, scenarios, path: Pa
         kept = int(d[d.chosen].iteration.iloc[0])
         a1.plot([kept], [g.loc[kept]], "o", color=COLORS.get(sc), ms=6, mfc="none")
     from matplotlib.patches import Patch
-    from matplotlib.ticker import FormatStrFormatter
+    from matplotlib.ticker import FormatStrFormatter, FuncFormatter
 
     a1.set(yscale="log", xlabel="iteration (0: the learned policies)", ylabel="largest gain of a constant up price, %",
            title="In sample: how far from an equilibrium (o: kept)")
     a1.yaxis.set_major_formatter(FormatStrFormatter("%g"))
-    a1.yaxis.set_minor_formatter(FormatStrFormatter("%g"))
+    a1.yaxis.set_minor_formatter(FuncFormatter(  # label 2 and 5 times a power of ten only
+        lambda v, _: f"{v:g}" if v > 0 and round(v / 10 ** np.floor(np.log10(v))) in (2, 5) else ""))
     a1.legend(fontsize=8)
     t = ft[ft.scenario.isin(scen)].groupby(["scenario", "policy"], sort=False).mean(numeric_only=True)
     x = np.arange(len(scen))
@@ -1524,11 +1525,16 @@ def _section_fitted_play(fp: pd.DataFrame, prof: dict) -> list[str]:
                      f"{int(b.clearly_short)}")
         if "agg5_regret_share" in r and pd.notna(b.get("agg5_regret_share")):
             line += (f"; aggregator {AGG}'s hour-by-hour regret {100 * a.agg5_regret_share:.0f} → {100 * b.agg5_regret_share:.0f} %")
-            if pd.notna(b.get("agg5_up_price_regret_recovered_share")):
-                line += (f", of which its fitted responder recovers {100 * b.agg5_up_price_regret_recovered_share:.0f} % of the "
-                         "up-price part: the rest is what knowing the hour's outcome adds, which no policy seeing these "
-                         "observations was found to reach")
+            rec = b.get("agg5_up_price_regret_recovered_share")
+            if pd.notna(rec):
+                line += (f", and a responder fitted against the policy kept recovers {max(100 * rec, 0):.0f} % of its up-price "
+                         f"part" + (f" (it was kept on the validation weeks and loses {-100 * rec:.0f} % of it on the check "
+                                    "weeks)" if rec < 0 else ""))
         L.append(line + ".")
+    if "agg5_up_price_regret_recovered_share" in fp and (fp[fp.policy == "fitted play"].agg5_up_price_regret_recovered_share < 0.1).any():
+        L.append(f"\nWhere a responder seeing aggregator {AGG}'s observations recovers little of its hour-by-hour regret "
+                 "against the policy kept, what remains is what knowing each hour's outcome adds (the others' draws "
+                 "included), not a strategy the aggregator could play.")
     return L
 
 
@@ -1732,7 +1738,9 @@ def _section_figures(figs: dict[str, str]) -> list[str]:
     L.append("Tidy CSVs behind the tables: `tables/`; per-run scores and hours: `eval/`, `baselines/`; "
              "training curves: `runs/*/seed*/train_curve.csv`; best-response hours: `best_response/`; every aggregator's "
              "constant-bid check: `constant_prices/`; trained best responders: `responders/`; best-response dynamics among "
-             "constant bids: `constant_bid_dynamics/`; fictitious play: `fictitious_play/`.")
+             "constant bids: `constant_bid_dynamics/`; fictitious play: `fictitious_play/`; fitted responders: "
+             "`fitted_responders/`; fictitious play over fitted responders, its policy and that policy's checks: "
+             "`fitted_play/`.")
     return L
 
 
