@@ -1774,13 +1774,13 @@ def reading(tables: ReportTables, prof: dict) -> str:
             f"{int(over.get(sc, 0))} of {n} ({sc}; aggregator {AGG} {100 * a5.get(sc, np.nan):+.0f} %)"
             for sc, n in fr.groupby("scenario", sort=False).size().items()) + ".")
     fp = tables.fitted_play
-    if len(fp) and "fitted_responders_over_10pct" in fp:
-        r = fp.set_index(["scenario", "policy"])
-        parts.append("Fictitious play over fitted best responders (seed 0): fitted responders gaining more than 10 %, "
-                     "learned → the policy it keeps: " + ", ".join(
-                         f"{sc} {int(r.loc[(sc, 'learned'), 'fitted_responders_over_10pct'])} → "
-                         f"{int(r.loc[(sc, 'fitted play'), 'fitted_responders_over_10pct'])}"
-                         for sc in fp.scenario.unique() if (sc, "fitted play") in r.index) + ".")
+    if len(fp) and "fitted_responders_over_10pct" in fp and fp.fitted_responders_over_10pct.notna().all():
+        r = fp.groupby(["scenario", "policy"], sort=False).fitted_responders_over_10pct.sum()  # over the seeds that ran it
+        seeds = ", ".join(str(s) for s in sorted(fp.seed.unique()))
+        parts.append(f"Fictitious play over fitted best responders (seed {seeds}): fitted responders gaining more than "
+                     "10 %, learned → the policy it keeps: " + ", ".join(
+                         f"{sc} {int(r[(sc, 'learned')])} → {int(r[(sc, 'fitted play')])}"
+                         for sc in fp.scenario.unique() if (sc, "fitted play") in r.index and (sc, "learned") in r.index) + ".")
     dt = tables.dynamics
     if len(dt):
         outcomes = dt.groupby(["scenario", "seed"], sort=False).outcome.first()
