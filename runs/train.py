@@ -34,7 +34,8 @@ def register(sub) -> None:
 
     e = sub.add_parser("evaluate", help="score a trained run on the 12 test weeks and the evaluation week")
     e.add_argument("--run", required=True, help="folder written by `localmarl train`")
-    e.add_argument("--out", default=None, help="output folder (default RUN/evaluation)")
+    e.add_argument("--out", default=None, help="output folder (default RUN/evaluation, with --fitted-play "
+                                               "RUN/evaluation-fitted-play)")
     e.add_argument("--weeks", default=None, help="comma-separated week specs (default: test:1..12 and eval:1)")
     e.add_argument("--override", type=scenario_override, action="append", default=[], metavar="NAME=VALUE",
                    help="play the run's scenario with this setting changed (any the scenario lets a run override, "
@@ -103,7 +104,8 @@ def fitted_play_wrap(path: str):
 def cmd_evaluate(args) -> int:
     from runs.training import evaluate_run, score_table
 
-    out = Path(args.out) if args.out else Path(args.run) / "evaluation"
+    default = "evaluation" if args.fitted_play is None else "evaluation-fitted-play"  # not over the learned policy's
+    out = Path(args.out) if args.out else Path(args.run) / default
     weeks = args.weeks.split(",") if args.weeks else None
     args.interrupt_hint = f"Nothing was written to {out}."
     scores = evaluate_run(args.run, out, weeks=weeks, overwrite=args.overwrite, overrides=dict(args.override),
