@@ -94,6 +94,7 @@ class FittedPlayPolicy:
         self.rounds = len(snapshots) + 1
         self.population = self.rounds if population is None else population
         self.linear = linear  # rounds weighted as `drawn_rounds` weighs them in the play
+        self._memo: tuple | None = None  # the last hour's (observation, rows) and bids
         self.slot = next((s for s in base.slots if s.role.role == "secondary"), None)
         if self.slot is None:
             raise ValueError("a fitted-play policy plays the arbitrage design's LFM bids; its learned policy has no "
@@ -137,9 +138,8 @@ class FittedPlayPolicy:
             return self.base.act(stage, obs, rows)
         rows = np.asarray(rows)
         key = (obs.tobytes(), rows.tobytes())
-        memo = self.__dict__.get("_memo")
-        if memo is not None and memo[0] == key:  # the checks clear one hour many times with one LEM outcome
-            return memo[1].copy()
+        if self._memo is not None and self._memo[0] == key:  # the checks clear one hour many times with one LEM outcome
+            return self._memo[1].copy()
         out = np.array(self.base.act(stage, obs, rows), dtype=float)
         j = self.choices(self.slot.group.features.actor_inputs(obs), self.rounds_of(obs, rows), rows)
         fixed = j > 0

@@ -1,0 +1,168 @@
+"""The fitted play measured on a whole quick study (docs/arbitrage-study.md, "Fitted play on five seeds"):
+the learned policies against the policies fictitious play over fitted responders keeps, run by run.
+
+  summary     per scenario and seed, learned (the study's own files) vs fitted play (the output folder of
+              `scripts/convergence_levers.py NAME SC K --run STUDY/runs/SC/seedK --fitted --fitted-play ...`,
+              folders NAME-SC-K): aggregator 5's € and regret, every aggregator against its validated constant
+              bid (at least / clearly short / shortfall), fitted responders over 10 %, the in-sample largest
+              constant gain; means per scenario; paired Wilcoxon tests over the runs; the paper's two
+              all-aggregator steps per seed. Learned fitted responders the study lacks (it fits them for
+              seed 0 only) are fitted first, as its step does, into --learned-fitted.
+  responders  trained best responders (the study's `responders` budget and weeks) for every aggregator
+              against the fitted-play policy the study kept (STUDY/fitted_play/SC-seed0-policy.npz).
+
+    .venv/bin/python scripts/fitted_play_check.py summary --study STUDY --levers DIR --name NAME
+                                                          [--learned-fitted DIR]
+    .venv/bin/python scripts/fitted_play_check.py responders --study STUDY SCENARIO --out FILE.csv [--episodes N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from runs.reports.arbitrage import every_aggregator_table, exploitability_table, fitted_responder_table  # noqa: E402
+from runs.studies.arbitrage import PROFILES  # noqa: E402
+
+SCENARIOS = ("s-a", "one-arb", "all-arb")
+
+
+def _constant_bids(cp: pd.DataFrame, sc: str, seed: int) -> dict:
+    ag = every_aggregator_table(cp.assign(scenario=sc, seed=seed), pd.DataFrame(), [sc])
+    ref = ag.validated_constant_eur_per_week.fillna(ag.best_constant_eur_per_week)
+    return {"all_eur_per_week": ag.learned_eur_per_week.sum(), "at_least_constant": int(ag.seeds_at_least_constant.sum()),
+            "clearly_short": int(ag.seeds_clearly_short.sum()),
+            "shortfall_eur_per_week": float((ref - ag.learned_eur_per_week).clip(lower=0).sum())}
+
+
+def _fitted(fr: pd.DataFrame, sc: str, seed: int) -> dict:
+    ft = fitted_responder_table(fr.assign(scenario=sc, seed=seed), [sc])
+    return {"fitted_over_10pct": int((ft.exploitability_share > 0.10).sum()), "fitted_max_share": float(ft.exploitability_share.max())}
+
+
+def learned_fitted_file(study: Path, learned_dir: Path, sc: str, seed: int) -> Path:
+    """The learned policy's fitted-responder file: the study's, or one fitted now as its step fits them."""
+    import torch
+
+    from runs.studies.arbitrage import fitted_responders
+
+    own = study / "fitted_responders" / f"{sc}-seed{seed}.csv"
+    if own.exists():
+        return own
+    path = learned_dir / f"{sc}-seed{seed}.csv"
+    if not path.exists():
+        torch.set_num_threads(1)
+        t0 = time.perf_counter()
+        fitted_responders(study / "runs" / sc / f"seed{seed}", path, study / "constant_prices" / f"{sc}-seed{seed}.csv", sc,
+                          PROFILES["quick"], seed)
+        print(f"fitted the learned policy's responders, {sc} seed {seed}: {time.perf_counter() - t0:.0f} s", file=sys.stderr)
+    return path
+
+
+def summary(a) -> None:
+    from scipy import stats
+
+    study, levers = Path(a.study), Path(a.levers)
+    results = {(r["scenario"], r["seed"]): r for r in map(json.loads, open(levers / "results.jsonl")) if r["name"] == a.name}
+    rows = []
+    for (sc, seed), r in sorted(results.items(), key=lambda kv: (kv[0][1], SCENARIOS.index(kv[0][0]))):
+        d = levers / f"{a.name}-{sc}-{seed}"
+        history = pd.read_csv(d / "fitted_play.csv")
+        in_sample = history.groupby("iteration").constant_gain_share.max()
+        kept = int(history[history.chosen].iteration.iloc[0]) if history.chosen.any() else int(history.iteration.max())
+        ex = exploitability_table(pd.read_csv(study / "best_response" / f"{sc}-seed{seed}.csv").assign(scenario=sc, seed=seed),
+                                  [sc]).iloc[0]
+        learned_fr = pd.read_csv(learned_fitted_file(study, Path(a.learned_fitted), sc, seed))
+        rows.append({"scenario": sc, "seed": seed, "policy": "learned", "iteration": 0, "agg5_eur_per_week": ex.learned_eur_per_week,
+                     "agg5_regret_share": ex.regret_share, "in_sample_largest_constant_gain": in_sample.loc[0],
+                     **_constant_bids(pd.read_csv(study / "constant_prices" / f"{sc}-seed{seed}.csv"), sc, seed),
+                     **_fitted(learned_fr, sc, seed)})
+        rows.append({"scenario": sc, "seed": seed, "policy": "fitted play", "iteration": kept,
+                     "agg5_eur_per_week": r["agg5_learned_eur_per_week"], "agg5_regret_share": r["agg5_regret_share"],
+                     "in_sample_largest_constant_gain": in_sample.loc[kept],
+                     **_constant_bids(pd.read_csv(d / "constant_prices.csv"), sc, seed),
+                     **_fitted(pd.read_csv(d / "fitted_responders.csv"), sc, seed), "fitted_play_s": r["fitted_play_s"]})
+    t = pd.DataFrame(rows)
+    pd.set_option("display.width", 250)
+    print(t.round(3).to_string(index=False))
+    print("\nmeans over seeds:")
+    cols = ["agg5_eur_per_week", "agg5_regret_share", "all_eur_per_week", "at_least_constant", "clearly_short",
+            "shortfall_eur_per_week", "fitted_over_10pct", "fitted_max_share", "in_sample_largest_constant_gain"]
+    print(t.groupby(["scenario", "policy"], sort=False)[cols].mean().round(3).to_string())
+    print("\npaired over the runs, fitted play - learned (Wilcoxon signed-rank):")
+    for col in ("fitted_max_share", "clearly_short", "at_least_constant", "agg5_regret_share"):
+        p = t.pivot_table(index=["scenario", "seed"], columns="policy", values=col)
+        diff = p["fitted play"] - p["learned"]
+        test = stats.wilcoxon(diff) if (diff != 0).any() else None
+        print(f"  {col}: mean {diff.mean():+.3f}; lower in {int((diff < 0).sum())}, higher in {int((diff > 0).sum())} of "
+              f"{len(diff)}; p = {'-' if test is None else f'{test.pvalue:.4f}'}")
+    print("  runs with a fitted responder above 10 %:", t.assign(x=t.fitted_max_share > 0.10).groupby("policy").x.sum().to_dict())
+    print("\nthe all-aggregator steps on the check weeks, paired per seed (mean ± s.e., seeds that agree, one-sided t-test):")
+    for policy in ("learned", "fitted play"):
+        p = t[t.policy == policy].pivot(index="seed", columns="scenario", values="all_eur_per_week")
+        for lo, hi in (("s-a", "one-arb"), ("one-arb", "all-arb")):
+            if {lo, hi} <= set(p.columns):
+                diff = (p[hi] - p[lo]).dropna()
+                test = stats.ttest_1samp(diff, 0.0, alternative="greater") if len(diff) > 1 else None
+                print(f"  {policy}: {lo} < {hi}: {diff.mean():+,.0f} ± {diff.std(ddof=1) / np.sqrt(len(diff)):,.0f} "
+                      f"({int((diff > 0).sum())} of {len(diff)}, p = {'-' if test is None else f'{test.pvalue:.3f}'})")
+
+
+def responders(a) -> None:
+    import torch
+
+    from agents.learning.hyperparams import HyperParams
+    from runs.best_response import train_best_response
+    from runs.studies.arbitrage_fitted_play import FittedPlayPolicy
+    from runs.training import load_trained_policy
+
+    torch.set_num_threads(1)
+    study, prof = Path(a.study), PROFILES["quick"]
+    run = study / "runs" / a.scenario / "seed0"
+    _, meta = load_trained_policy(run)
+    hp, rows = HyperParams.from_dict(meta["hyperparams"]), []
+    for agg in meta["participant_ids"]:
+        learned, meta = load_trained_policy(run)  # a fresh copy: nothing of one responder reaches the next
+        policy = FittedPlayPolicy.load(study / "fitted_play" / f"{a.scenario}-seed0-policy.npz", learned,
+                                       meta["participant_ids"], base_sha256=meta["tensor_sha256"])
+        r = train_best_response(a.scenario, policy, agg, a.episodes, hp, list(prof.br_weeks), seed=0,
+                                curve_weeks=prof.responder_validation_weeks)
+        r.pop("curve")
+        rows.append({"aggregator": agg, **{k: v for k, v in r.items() if k != "participant"}})
+        share = r["gain_eur"] / max(abs(r["learned_eur"]), 1.0)
+        print(f"{a.scenario} aggregator {agg}: gain {r['gain_eur']:+,.1f} € ({100 * share:+.1f} %), "
+              f"actor of episode {r['best_episode']}, {r['seconds']:.0f} s", flush=True)
+    Path(a.out).parent.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame(rows).to_csv(a.out, index=False)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = ap.add_subparsers(dest="command", required=True)
+    s = sub.add_parser("summary")
+    s.add_argument("--study", required=True)
+    s.add_argument("--levers", required=True, help="convergence_levers.py's --out folder")
+    s.add_argument("--name", required=True, help="the NAME those runs were given")
+    s.add_argument("--learned-fitted", default="runs/out/fitted-play-check/learned-fitted",
+                   help="where the learned policies' missing fitted responders go")
+    s.set_defaults(func=summary)
+    r = sub.add_parser("responders")
+    r.add_argument("--study", required=True)
+    r.add_argument("scenario")
+    r.add_argument("--episodes", type=int, default=PROFILES["quick"].responder_episodes)
+    r.add_argument("--out", required=True)
+    r.set_defaults(func=responders)
+    a = ap.parse_args()
+    a.func(a)
+
+
+if __name__ == "__main__":
+    main()
