@@ -14,12 +14,17 @@ overrides, then check the policy against everyone else's frozen learned policy o
     its constant bids (`constant_bid_fictitious_play`): how close mixed strategies get to an equilibrium;
   - with --fitted-play N: N iterations of fictitious play over fitted best responders on the profile's
     `fit_weeks` (`runs.studies.arbitrage_fitted_play`), and every check above (but the critics') run on the
-    policy it ends with instead of the learned one (its history and policy file go to the output folder).
+    policy it ends with instead of the learned one (its history and policy file go to the output folder);
+  - with --two-stage-play N: the same for N iterations of fictitious play over fitted two-stage responders
+    (withholding and up price, `runs.studies.arbitrage_two_stage.two_stage_play`) on --two-stage-play-weeks;
+  - with --two-stage: every aggregator's fitted two-stage responder (withholding and up price; the study's
+    `two_stage_responders`, fitted on the profile's `two_stage_weeks`) against the policy checked.
 With --run DIR the checks run on that trained run (e.g. a study's runs/one-arb/seed0) instead of training.
 
     .venv/bin/python scripts/convergence_levers.py NAME SCENARIO SEED [name=value ...] [--out DIR]
                                 [--profile quick|paper] [--episodes N] [--dynamics] [--responders N]
-                                [--fictitious-play N] [--fitted] [--fitted-play N] [--run DIR]
+                                [--fictitious-play N] [--fitted] [--fitted-play N] [--two-stage-play N]
+                                [--two-stage] [--run DIR]
 
 prints one JSON line (and appends it to DIR/results.jsonl; default runs/out/levers)."""
 
@@ -68,10 +73,19 @@ def main() -> None:
     ap.add_argument("--fitted-play-weeks", default=None, metavar="W1,W2,...|busy:K",
                     help="the weeks fitted play learns on (default: the profile's fit_weeks); busy:K: the K training "
                          "weeks with the most LFM hours under truthful bids")
+    ap.add_argument("--two-stage-play", type=int, default=0, metavar="N",
+                    help="check the policy N iterations of fictitious play over fitted two-stage responders keep")
+    ap.add_argument("--two-stage-play-weeks", default="busy:7", metavar="W1,W2,...|busy:K",
+                    help="the weeks the two-stage play learns on")
+    ap.add_argument("--two-stage-play-window", type=int, default=4, help="iterations of values each round is fitted on")
+    ap.add_argument("--two-stage", action="store_true",
+                    help="also fit every aggregator's two-stage (withholding and up price) responder")
     ap.add_argument("--run", help="check this trained run instead of training one (no overrides then)")
     ap.add_argument("--out", default="runs/out/levers")
     a = ap.parse_args()
-    if a.fitted_play and (a.dynamics or a.responders or a.fictitious_play):
+    if a.fitted_play and a.two_stage_play:
+        ap.error("--fitted-play and --two-stage-play each make the policy checked: choose one")
+    if (a.fitted_play or a.two_stage_play) and (a.dynamics or a.responders or a.fictitious_play):
         ap.error("--fitted-play checks the fitted play's policy: --dynamics, --responders and --fictitious-play start "
                  "from the learned policy; run them without --fitted-play")
     if a.run and a.sets:
@@ -108,6 +122,27 @@ def main() -> None:
                            "fitted_play_linear": a.fitted_play_linear, "fitted_play_weeks": fp_weeks,
                            "fitted_play_keep": a.fitted_play_keep, "fitted_play_population": played.population, "fitted_play_s": round(time.perf_counter() - t_fp, 1),
                            "fitted_play_max_constant_gain_in_sample": float(last.constant_gain_share.max())}
+        learned = played
+    if a.two_stage_play:
+        from runs.studies.arbitrage_fitted_play import resolve_fit_weeks
+        from runs.studies.arbitrage_two_stage import two_stage_play
+
+        t_fp = time.perf_counter()
+        fp_weeks = resolve_fit_weeks(a.scenario, a.two_stage_play_weeks, a.seed)
+        hist, played = two_stage_play(a.scenario, learned, fp_weeks, a.two_stage_play, seed=a.seed,
+                                      window=a.two_stage_play_window,
+                                      progress=lambda t, rows: print(f"two-stage play iteration {t}: largest fixed gain "
+                                                                     f"{max(r['fixed_gain_share'] for r in rows):.3f}, "
+                                                                     f"{time.perf_counter() - t_fp:.0f} s", file=sys.stderr, flush=True))
+        chosen = int(hist[hist.chosen].iteration.iloc[0])
+        played.population = chosen + 1
+        hist.to_csv(run / "two_stage_play.csv", index=False)
+        played.save(run / "two_stage_play.npz", base_sha256=meta["tensor_sha256"])
+        kept = hist[hist.iteration == chosen]
+        fitted_play_res = {"two_stage_play_iterations": a.two_stage_play, "two_stage_play_weeks": fp_weeks,
+                           "two_stage_play_window": a.two_stage_play_window, "two_stage_play_population": played.population,
+                           "two_stage_play_s": round(time.perf_counter() - t_fp, 1),
+                           "two_stage_play_max_fixed_gain_in_sample": float(kept.fixed_gain_share.max())}
         learned = played
     validation = list(prof.responder_validation_weeks)
     cp_all = br.constant_prices(a.scenario, learned, WEEKS + validation, seed=a.seed)
@@ -157,6 +192,17 @@ def main() -> None:
                 "agg5_fitted_gain_share": float(agg5.exploitability_share),
                 "agg5_fitted_share_of_up_price_regret": float(agg5.exploitability_eur_per_week / max(
                     agg5.best_up_price_per_hour_eur_per_week - agg5.learned_eur_per_week, 1e-9))}
+    if a.two_stage:
+        from runs.reports.arbitrage import summarise_two_stage
+        from runs.studies.arbitrage import two_stage_responders
+
+        t_ts = time.perf_counter()
+        two_stage_responders(policy_dir, run / "two_stage.csv", a.scenario,
+                             dataclasses.replace(prof, br_weeks=tuple(WEEKS)), a.seed, policy=learned)  # as the study's step
+        tt = summarise_two_stage(pd.read_csv(run / "two_stage.csv"))
+        res |= {"two_stage_s": round(time.perf_counter() - t_ts, 1), "two_stage_over_10pct": int((tt.gain_share > 0.10).sum()),
+                "two_stage_max_share": float(tt.gain_share.max()),
+                "two_stage_gain_share": {int(r.aggregator): round(float(r.gain_share), 4) for r in tt.itertuples()}}
     if a.fictitious_play:
         learned, _ = load_trained_policy(policy_dir)
         t_fp = time.perf_counter()

@@ -10,10 +10,15 @@ the learned policies against the policies fictitious play over fitted responders
               seed 0 only) are fitted first, as its step does, into --learned-fitted.
   responders  trained best responders (the study's `responders` budget and weeks) for every aggregator
               against the fitted-play policy the study kept (STUDY/fitted_play/SC-seed0-policy.npz).
+  two-stage   fitted two-stage responders (withholding and up price, `runs.studies.arbitrage_two_stage`)
+              for every aggregator against the learned policy or the study's fitted-play policy, as the
+              study's `two_stage_responders` step fits them (a study made before that step lacks them).
 
     .venv/bin/python scripts/fitted_play_check.py summary --study STUDY --levers DIR --name NAME
                                                           [--learned-fitted DIR]
     .venv/bin/python scripts/fitted_play_check.py responders --study STUDY SCENARIO --out FILE.csv [--episodes N]
+    .venv/bin/python scripts/fitted_play_check.py two-stage --study STUDY SCENARIO --out FILE.csv
+                                                          [--policy learned|fitted-play | --play FILE] [--seed K]
 """
 
 from __future__ import annotations
@@ -144,6 +149,36 @@ def responders(a) -> None:
     pd.DataFrame(rows).to_csv(a.out, index=False)
 
 
+def two_stage(a) -> None:
+    import torch
+
+    from runs.reports.arbitrage import summarise_two_stage
+    from runs.studies.arbitrage import two_stage_responders
+    from runs.studies.arbitrage_fitted_play import FittedPlayPolicy
+    from runs.training import load_trained_policy
+
+    torch.set_num_threads(1)
+    study, prof = Path(a.study), PROFILES["quick"]
+    run = study / "runs" / a.scenario / f"seed{a.seed}"
+    policy, meta = load_trained_policy(run)
+    if a.play:  # a policy file of a fictitious play over fitted (up-price or two-stage) responders
+        from runs.studies.arbitrage_two_stage import TwoStagePlayPolicy
+
+        with np.load(a.play, allow_pickle=False) as z:
+            kind = TwoStagePlayPolicy if "a1_levels" in z.files else FittedPlayPolicy
+        policy = kind.load(a.play, policy, meta["participant_ids"], base_sha256=meta["tensor_sha256"])
+    elif a.policy == "fitted-play":
+        policy = FittedPlayPolicy.load(study / "fitted_play" / f"{a.scenario}-seed{a.seed}-policy.npz", policy,
+                                       meta["participant_ids"], base_sha256=meta["tensor_sha256"])
+    t0 = time.perf_counter()
+    out = Path(a.out)
+    two_stage_responders(run, out, a.scenario, prof, meta["seed"], policy=policy)  # as the study's step
+    table = summarise_two_stage(pd.read_csv(out))
+    table.to_csv(out.with_name(out.stem + "-summary.csv"), index=False)
+    print(f"{a.scenario} seed {a.seed}, {a.play or a.policy} policy, fitted on {prof.two_stage_weeks}: {time.perf_counter() - t0:.0f} s")
+    print(table.round(3).to_string(index=False))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="command", required=True)
@@ -160,6 +195,16 @@ def main() -> None:
     r.add_argument("--episodes", type=int, default=PROFILES["quick"].responder_episodes)
     r.add_argument("--out", required=True)
     r.set_defaults(func=responders)
+    t = sub.add_parser("two-stage")
+    t.add_argument("--study", required=True)
+    t.add_argument("scenario")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--policy", choices=("learned", "fitted-play"), default="learned",
+                   help="respond to the learned policy or to the study's fitted-play policy (seed 0)")
+    t.add_argument("--play", help="respond to this policy file instead (a fitted-play or two-stage-play .npz made from "
+                                  "the study's run, e.g. convergence_levers.py --two-stage-play's)")
+    t.add_argument("--out", required=True)
+    t.set_defaults(func=two_stage)
     a = ap.parse_args()
     a.func(a)
 

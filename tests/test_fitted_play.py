@@ -109,17 +109,6 @@ def test_matching_pennies_is_approached_by_the_population_mixture():
     assert (played == 1).mean() == pytest.approx(0.5, abs=0.12)
 
 
-@pytest.fixture(scope="module")
-def briefly_trained(tmp_path_factory):
-    from agents.learning.hyperparams import HyperParams
-    from runs.training import train
-
-    d = tmp_path_factory.mktemp("fitted-play") / "run"
-    hp = HyperParams.from_dict(HyperParams().to_dict() | {"gamma": 0.0, "updates_per_episode": 2, "episodes": 2})
-    train("one-arb", seed=0, out=d, eval_every=2, hp=hp, progress=False)
-    return d
-
-
 def test_the_played_policy_is_the_one_the_play_valued_and_it_saves_without_pickles(briefly_trained, tmp_path):
     """On the real market: the `FittedPlayPolicy` the play ends with, played through an independent
     `OptionValues` on the same hours, earns every aggregator exactly what the play's kept iteration says

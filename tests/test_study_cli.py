@@ -78,7 +78,7 @@ def test_tiny_study_writes_the_report_tables_and_figures(tmp_path, capsys):
     for fig in ("fig05_training_curves", "fig06_agg5_test_weeks_boxplot", "fig07_agg5_daily_costs",
                 "fig08_agg5_net_generation", "fig09_agg5_flexibility", "fig10_agg5_imbalances",
                 "fig11_per_aggregator_totals", "fig_exploitability_agg5", "fig_constant_bid_dynamics", "fig_fictitious_play",
-                "fig_fitted_play"):
+                "fig_fitted_play", "fig_two_stage"):
         png = out / "figures" / f"{fig}.png"
         assert png.read_bytes()[:8] == PNG_MAGIC and png.stat().st_size > 10_000
         assert f"figures/{fig}.png" in report
@@ -152,6 +152,20 @@ def test_tiny_study_writes_the_report_tables_and_figures(tmp_path, capsys):
     np.testing.assert_allclose(again.learned_eur, fcp[(fcp.week == "test:1") & (fcp.aggregator == 5)].learned_eur,
                                rtol=1e-5, atol=1e-6)  # the CSV keeps 6 digits
     assert "Fictitious play over fitted best responders" in report and "figures/fig_fitted_play.png" in report
+    # the fitted two-stage responders (seed 0), against the learned and the fitted-play policy: the policy's own
+    # option pays what the constant-bid check's learned rows pay in the same hours (two code paths through the model)
+    ts = pd.read_csv(out / "two_stage" / "one-arb-seed0.csv")
+    both = ts.merge(cp, on=["week", "hour_of_week", "aggregator"], suffixes=("", "_cp"))
+    assert len(both) == len(ts) == len(cp) and np.allclose(both.learned_eur, both.learned_eur_cp, rtol=1e-5, atol=1e-6)
+    assert (ts.best_option_eur >= ts[["responder_eur", "learned_eur"]].max(axis=1) - 1e-6).all()
+    tt = pd.read_csv(out / "tables" / "exploitability_two_stage.csv")
+    assert len(tt) == 60 and set(tt.policy) == {"learned", "fitted play"}
+    kept = tt.responder_kept.astype(bool)  # chosen on the validation weeks: it can lose on the check weeks
+    assert (tt.gain_eur_per_week[~kept] == 0).all()
+    np.testing.assert_allclose(tt.gain_eur_per_week[kept], (tt.responder_eur_per_week - tt.policy_eur_per_week)[kept],
+                               rtol=1e-5, atol=0.05)  # the CSV keeps 6 digits
+    assert {"two_stage_over_10pct", "largest_two_stage_gain_share"} <= set(fpt.columns)
+    assert "A best responder for both decisions" in report
     for policy in ("truthful", "rule"):
         assert (out / "baselines" / policy / "scores.csv").exists()
     assert main(["study", "--profile", "tiny", "--out", str(out)]) == 2  # exists: needs --resume or --overwrite

@@ -64,7 +64,8 @@ def load(study: Path) -> dict:
                    "fitted_play": per_run("fitted_play"),
                    "ffp_constant_prices": per_run("fitted_play", "-constant_prices"),
                    "ffp_best_response": per_run("fitted_play", "-best_response"),
-                   "ffp_fitted_responders": per_run("fitted_play", "-fitted_responders")}
+                   "ffp_fitted_responders": per_run("fitted_play", "-fitted_responders"),
+                   "two_stage": per_run("two_stage"), "ffp_two_stage": per_run("fitted_play", "-two_stage")}
 
 
 SHORT_CONFIDENCE = 0.95  # one-sided: a shortfall is "clear" where the day-block bootstrap's bound is above the tolerance
@@ -195,6 +196,44 @@ def fitted_responder_table(fr: pd.DataFrame, scenarios: list[str]) -> pd.DataFra
     return _mean_over_seeds(pd.DataFrame(rows), scenarios)
 
 
+def summarise_two_stage(df: pd.DataFrame) -> pd.DataFrame:
+    """Per aggregator of one run's fitted two-stage responders (`runs.studies.arbitrage_two_stage`), on the check
+    weeks (`use` == "check"), € per week: the policy responded to, the responder, the one kept (the responder where
+    it beat the policy on the validation weeks, else the policy: chosen without the check weeks), the kept one's
+    gain and its share of the policy's earnings, both mean withholdings, and the best option per hour in hindsight."""
+    rows = []
+    for agg, d in df.groupby("aggregator", sort=False):
+        val, chk = d[d.use == "validation"], d[d.use == "check"]
+        weeks = chk.week.nunique()
+        wins = val.empty or val.responder_eur.sum() > val.learned_eur.sum()
+        learned, resp = chk.learned_eur.sum() / weeks, chk.responder_eur.sum() / weeks
+        kept = resp if wins else learned
+        rows.append({"aggregator": agg, "policy_eur_per_week": learned, "responder_eur_per_week": resp,
+                     "responder_kept": wins, "gain_eur_per_week": kept - learned,
+                     "gain_share": (kept - learned) / max(abs(learned), 1.0),
+                     "policy_a1_mean": chk.learned_a1.mean(), "responder_a1_mean": chk.responder_a1.mean(),
+                     "best_option_per_hour_eur_per_week": chk.best_option_eur.sum() / weeks})
+    return pd.DataFrame(rows)
+
+
+def two_stage_table(data: dict, scenarios: list[str]) -> pd.DataFrame:
+    """`summarise_two_stage` per scenario, seed and policy responded to: the learned one (`two_stage/`) and the
+    one fictitious play over fitted responders kept (`fitted_play/*-two_stage.csv`)."""
+    parts = []
+    for policy, key in (("learned", "two_stage"), ("fitted play", "ffp_two_stage")):
+        df = data.get(key, pd.DataFrame())
+        for (sc, seed), d in (df.groupby(["scenario", "seed"], sort=False) if len(df) else []):
+            if sc in scenarios:
+                parts.append(summarise_two_stage(d).assign(scenario=sc, seed=seed, policy=policy))
+    if not parts:
+        return pd.DataFrame()
+    order = {sc: i for i, sc in enumerate(scenarios)}
+    out = pd.concat(parts, ignore_index=True)
+    out = out[["scenario", "seed", "policy", *[c for c in out.columns if c not in ("scenario", "seed", "policy")]]]
+    return out.sort_values(["scenario", "seed"], key=lambda c: c.map(order) if c.name == "scenario" else c, kind="stable",
+                           ignore_index=True)
+
+
 def fitted_play_table(data: dict, scenarios: list[str]) -> pd.DataFrame:
     """Per scenario and seed that ran fictitious play over fitted responders (`fitted_play/`): the learned
     policy and the policy the play kept, checked alike on the check weeks. Aggregator 5's € per week and
@@ -236,6 +275,11 @@ def fitted_play_table(data: dict, scenarios: list[str]) -> pd.DataFrame:
                 row |= {"fitted_responders_over_10pct": int((ft.exploitability_share > 0.10).sum()),
                         "largest_fitted_responder_gain_share": ft.exploitability_share.max(),
                         "agg5_up_price_regret_recovered_share": a5.exploitability_eur_per_week.sum() / gap if gap > 0 else np.nan}
+            ts = own("two_stage")
+            if len(ts):
+                tt = summarise_two_stage(ts)
+                row |= {"two_stage_over_10pct": int((tt.gain_share > 0.10).sum()),
+                        "largest_two_stage_gain_share": float(tt.gain_share.max())}
             rows.append(row)
     order = {sc: i for i, sc in enumerate(scenarios)}
     return pd.DataFrame(rows).sort_values(["scenario", "seed"], key=lambda c: c.map(order) if c.name == "scenario" else c,
@@ -987,6 +1031,39 @@ def fig_fitted_play(history: pd.DataFrame, ft: pd.DataFrame, scenarios, path: Pa
     _save(fig, path)
 
 
+def fig_two_stage(tt: pd.DataFrame, scenarios, path: Path):
+    """Per scenario (first seed), every aggregator's fitted two-stage responder's gain over the policy it answers
+    (the responder kept on the validation weeks, scored on the check weeks): learned vs fitted-play policy. Gains
+    above the axis are drawn at its top with their value printed."""
+    plt = _plt()
+    scen = [sc for sc in scenarios if sc in set(tt.scenario)]
+    top, cut = 80.0, 60.0
+    fig, axes = plt.subplots(1, len(scen), figsize=(4.8 * len(scen), 4.2), squeeze=False, sharey=True)
+    styles = (("learned", "", 0.45), ("fitted play", "//", 0.9))
+    for ax, sc in zip(axes[0], scen):
+        d = tt[(tt.scenario == sc) & (tt.seed == tt[tt.scenario == sc].seed.min())]
+        aggs = sorted(d.aggregator.unique())
+        x = np.arange(len(aggs))
+        for i, (policy, hatch, alpha) in enumerate(styles):
+            g = d[d.policy == policy].set_index("aggregator")
+            if g.empty:
+                continue
+            v = np.array([100 * g.gain_share.get(a, np.nan) for a in aggs])
+            bars = ax.bar(x + (i - 0.5) * 0.4, np.clip(v, -top, cut), 0.4, color=COLORS.get(sc), hatch=hatch,
+                          edgecolor="k", alpha=alpha, label=f"against the {policy.replace(' ', '-')} policy")
+            ax.bar_label(bars, labels=[f"{u:+.0f}" if abs(u) >= 10 else "" for u in v], fontsize=7, rotation=90, padding=2)
+        ax.axhline(10.0, color="k", lw=0.6, ls="--")
+        ax.axhline(0.0, color="k", lw=0.4)
+        ax.set_ylim(-20, top)
+        ax.set_xticks(x, [str(a) for a in aggs])
+        ax.set(xlabel="aggregator", title=SCENARIO_LABEL.get(sc, sc))
+        ax.legend(fontsize=8, loc="lower left")
+    axes[0][0].set_ylabel("gain over the policy it answers, %")
+    fig.suptitle("Fitted two-stage responders (withholding and up price) on the check weeks, seed 0; dashed: 10 %; "
+                 f"bars above {cut:.0f} % are cut and print their value", fontsize=10)
+    _save(fig, path)
+
+
 # ---------------------------------------------------------------------------------------------
 # markdown
 # ---------------------------------------------------------------------------------------------
@@ -1181,6 +1258,7 @@ class ReportTables:
     critics: pd.DataFrame  # whether the trained critics rank the aggregators' own up prices right (`critic_ranking_table`)
     fitted: pd.DataFrame  # every aggregator against its fitted up-price responder (`fitted_responder_table`)
     fitted_play: pd.DataFrame  # learned vs fictitious play over fitted responders (`fitted_play_table`)
+    two_stage: pd.DataFrame  # every aggregator against its fitted two-stage responder (`two_stage_table`)
     checks: list[dict]  # the paper's findings, reproduced or not (`checks`)
 
 
@@ -1191,7 +1269,8 @@ TABLE_FILES = {"table1": "table1_agg5_test_weeks", "table2": "table2_total_profi
                "aggregators": "exploitability_every_aggregator", "convergence": "convergence",
                "dynamics": "constant_bid_dynamics", "fictitious_play": "fictitious_play",
                "fp_ordering": "ordering_fictitious_play", "fp_markets": "markets_fictitious_play",
-               "critics": "critic_ranking", "fitted": "exploitability_fitted_responders", "fitted_play": "fitted_play"}
+               "critics": "critic_ranking", "fitted": "exploitability_fitted_responders", "fitted_play": "fitted_play",
+               "two_stage": "exploitability_two_stage"}
 
 
 def _tables(study: Path, data: dict) -> ReportTables:
@@ -1214,6 +1293,7 @@ def _tables(study: Path, data: dict) -> ReportTables:
                         critics=critic_ranking_table(data["critic_ranking"], scen),
                         fitted=fitted_responder_table(data["fitted_responders"], scen),
                         fitted_play=fitted_play_table(data, scen),
+                        two_stage=two_stage_table(data, scen),
                         checks=checks(t1, t2, scores, pt))
 
 
@@ -1269,6 +1349,9 @@ def _figures(study: Path, data: dict, tables: ReportTables) -> dict[str, str]:
     if len(data["fitted_play"]) and len(tables.fitted_play):
         fig_fitted_play(data["fitted_play"], tables.fitted_play, scen, f / "fig_fitted_play.png")
         figs["fig_fitted_play.png"] = "Fictitious play over fitted best responders"
+    if len(tables.two_stage):
+        fig_two_stage(tables.two_stage, scen, f / "fig_two_stage.png")
+        figs["fig_two_stage.png"] = "Fitted two-stage responders (withholding and up price): every aggregator's gain"
     if len(data["responder_curves"]):
         fig_responder_curves(data["responder_curves"], scen, f / "fig_responder_curves.png")
         figs["fig_responder_curves.png"] = "Trained best responders' evaluation-week curves"
@@ -1540,6 +1623,35 @@ def _section_fitted_play(fp: pd.DataFrame, prof: dict) -> list[str]:
     return L
 
 
+def _section_two_stage(tt: pd.DataFrame, prof: dict) -> list[str]:
+    """Exploitability by a responder fitted on the market's values for both decisions: withholding and up price."""
+    if tt is None or tt.empty:
+        return []
+    L = ["\n### A best responder for both decisions: withholding and up price\n",
+         "The fitted responders above and the fitted play choose the up price only, with the learned withholding; a "
+         "trained responder also moves the withholding. This one fits both, from the market's exact values on the "
+         f"`{prof.get('two_stage_weeks', '?')}` weeks: in every hour, the LEM is cleared again at each withholding of the "
+         "coarse grid (and the policy's own), and in each of those outcomes the LFM and balancing at each constant up "
+         "price; a network per aggregator maps its own LFM observation to the up prices' values, and another its LEM "
+         "observation to the value of each withholding followed by the up price the first network picks (backward "
+         "induction; `runs/studies/arbitrage_two_stage.py`). A stand-alone aggregator's withholding answers for its LEM "
+         "reward alone, as its primary learns. It is kept where it beats the policy on the validation weeks and scored on "
+         "the check weeks; the policy it answers is the learned one or the one fictitious play over fitted responders "
+         "kept. € per week; `*_a1_mean`: mean withholding.\n"]
+    show = tt.assign(scenario=tt.scenario.map(lambda x: SCENARIO_LABEL.get(x, x)), gain_share=100 * tt.gain_share)
+    L += [_md(show.rename(columns={"gain_share": "gain_%"})), ""]
+    for (sc, seed, policy), d in tt.groupby(["scenario", "seed", "policy"], sort=False):
+        over = d[d.gain_share > 0.10]
+        line = (f"- {SCENARIO_LABEL.get(sc, sc)} (seed {seed}), against the {policy} policy: {len(over)} of {len(d)} "
+                "aggregators' responders gain more than 10 %")
+        if len(over):
+            line += " (" + ", ".join(f"{int(r.aggregator)}: {100 * r.gain_share:+.0f} % = {r.gain_eur_per_week:+,.0f} €/week on "
+                                     f"{r.policy_eur_per_week:,.0f}, withholding {r.policy_a1_mean:.2f} → {r.responder_a1_mean:.2f}"
+                                     for r in over.itertuples()) + ")"
+        L.append(line + ".")
+    return L
+
+
 def _section_critics(cr: pd.DataFrame) -> list[str]:
     """Where learning falls short: do the trained critics rank each aggregator's own up prices right?"""
     if cr is None or cr.empty:
@@ -1783,6 +1895,12 @@ def reading(tables: ReportTables, prof: dict) -> str:
                      "10 %, learned → the policy it keeps: " + ", ".join(
                          f"{sc} {int(r[(sc, 'learned')])} → {int(r[(sc, 'fitted play')])}"
                          for sc in fp.scenario.unique() if (sc, "fitted play") in r.index and (sc, "learned") in r.index) + ".")
+    tt = tables.two_stage
+    if len(tt):
+        over = (tt.gain_share > 0.10).groupby([tt.scenario, tt.policy], sort=False).sum()
+        parts.append("Responders fitted for both withholding and up price gain more than 10 % for " + ", ".join(
+            f"{int(n)} of {int((tt.scenario == sc).sum() / tt[tt.scenario == sc].policy.nunique())} ({sc}, {policy} policy)"
+            for (sc, policy), n in over.items()) + ".")
     dt = tables.dynamics
     if len(dt):
         outcomes = dt.groupby(["scenario", "seed"], sort=False).outcome.first()
@@ -1818,6 +1936,7 @@ def build_report(study: Path) -> Path:
          *_section_baselines(tables.baselines), *_section_best_response(tables.exploitability, prof),
          *_section_every_aggregator(tables.aggregators, tables.convergence, prof, tables.exploitability),
          *_section_fitted(tables.fitted, prof), *_section_fitted_play(tables.fitted_play, prof),
+         *_section_two_stage(tables.two_stage, prof),
          *_section_critics(tables.critics),
          *_section_dynamics(tables.dynamics, prof), *_section_fictitious_play(tables.fictitious_play, tables.fp_ordering, tables.fp_markets),
          *_section_swap(tables.swap), *_section_figures(figs)]

@@ -28,6 +28,11 @@ Folder layout under --out:
                                          -policy.npz the policy kept; -constant_prices.csv, -best_response.csv,
                                          -fitted_responders.csv that policy checked as constant_prices/,
                                          best_response/ and fitted_responders/ check the learned one
+  two_stage/<scenario>-seed<k>.csv       every aggregator's fitted two-stage responder (first `responder_seeds` seeds;
+                                         `arbitrage_two_stage`): its withholding and up price fitted on the market's
+                                         values on `two_stage_weeks`, its picks per hour of the validation and check
+                                         weeks; fitted_play/<scenario>-seed<k>-two_stage.csv the same against the
+                                         fitted-play policy
   responders/<scenario>-seed<k>.csv      every aggregator's trained best responder: its gain over its learned
                                          policy on the best-response weeks (`runs.best_response`), and
                                          responders/<scenario>-seed<k>-curve.csv its evaluation-week curve
@@ -66,6 +71,7 @@ class ArbitrageProfile(Profile):
     fitted_play_weeks: str = "busy:7"  # the weeks it learns on (`resolve_fit_weeks`)
     fitted_play_fit_steps: tuple[int, int] = (3000, 300)  # Adam steps fitting the responders: first iteration, later ones
     fitted_responder_steps: int = 3000  # Adam steps fitting each fitted up-price responder (`fitted_up_price_responder`)
+    two_stage_weeks: str = ""  # weeks the fitted two-stage responders learn on (`resolve_fit_weeks`; "": none)
 
 
 SA, ONE, ALL = PAPER.scenarios
@@ -78,7 +84,7 @@ PROFILES = {
         hp_overrides={"lr_actor": 1e-3, "noise_sigma_final": 0.01, "updates_per_episode": 20, "gamma": 0.0,
                       "per_agent_batches": True},
         br_weeks=("test:1", "test:5", "test:12"), br_grid="coarse", responder_episodes=200, fp_iterations=150,
-        fit_weeks=FIT_WEEKS, fitted_play_iterations=40,
+        fit_weeks=FIT_WEEKS, fitted_play_iterations=40, two_stage_weeks="busy:7",
         note="short runs: 800 episodes (paper 5000). To learn anything in 6x fewer episodes, the reconstructed actor "
              "learning rate (1e-4 -> 1e-3) is raised, and two paper values "
              "change: 20 updates per episode instead of 5 (measured on one-arb, 2 seeds: aggregator 5's test score "
@@ -94,22 +100,24 @@ PROFILES = {
              "grid; every aggregator against constant bids and a trained best responder (200 weeks, seed 0); "
              "best-response dynamics among constant bids (seed 0); 150 iterations of fictitious play over learned and constant "
              "bids (every seed); 40 iterations of fictitious play over fitted best responders on the 7 busiest training "
-             "weeks, its policy checked like the learned one (seed 0)",
+             "weeks, its policy checked like the learned one (seed 0); fitted two-stage (withholding and up price) responders "
+             "on those weeks for the learned and the fitted-play policy (seed 0)",
     ),
     "paper": ArbitrageProfile(
         "paper", (SA, ONE, ALL, SA_SWAP, ALL_SWAP), episodes=5000, seeds=3, eval_every=50,
         checkpoint_every=250, br_weeks=tuple(f"test:{i}" for i in range(1, 13)), br_grid="fine", br_seeds=1,
         responder_episodes=1000, fp_iterations=150, fit_weeks=FIT_WEEKS, fitted_play_iterations=40,
+        two_stage_weeks="busy:7",
         note="the paper's 5000 episodes and hyperparameters; best response on all 12 test weeks (seed 0), fine grid; "
              "150 iterations of fictitious play over learned and constant bids on those weeks (every seed); 40 iterations of "
-             "fictitious play over fitted best responders (seed 0)",
+             "fictitious play over fitted best responders and fitted two-stage responders (seed 0)",
     ),
     "tiny": ArbitrageProfile(
         "tiny", (SA, ONE, ALL), episodes=2, seeds=1, eval_every=1, checkpoint_every=1,
         eval_weeks=("test:1", "test:2", "eval:1"), br_weeks=("test:1",), br_grid="tiny", br_max_hours=24, responder_episodes=2,
         responder_validation_weeks=("eval:1",), dynamics_rounds=2, fp_iterations=3, fit_weeks=("train:1", "train:2"),
         fitted_play_iterations=2, fitted_play_weeks="train:1", fitted_play_fit_steps=(200, 50),
-        fitted_responder_steps=200,
+        fitted_responder_steps=200, two_stage_weeks="train:1",
         note="smoke test of the pipeline: 2 episodes, 1 test week; its numbers mean nothing",
     ),
 }
@@ -193,6 +201,10 @@ def learned_job(out: str, profile: ArbitrageProfile, scenario: str, seed: int, e
     if (profile.fit_weeks and seed < profile.responder_seeds and cp_file.exists()
             and not (resume and fr_file.exists())):
         fitted_responders(run_dir, fr_file, cp_file, scenario, profile, seed)
+    ts_file = out / "two_stage" / f"{scenario}-seed{seed}.csv"
+    if (profile.two_stage_weeks and seed < profile.responder_seeds and profile.br_weeks
+            and not (resume and ts_file.exists())):
+        two_stage_responders(run_dir, ts_file, scenario, profile, seed)
     t5 = time.perf_counter()
     ffp_file = out / "fitted_play" / f"{scenario}-seed{seed}.csv"
     if (profile.fitted_play_iterations and seed < profile.responder_seeds and profile.br_weeks and profile.fit_weeks
@@ -234,7 +246,32 @@ def fitted_play(run_dir: Path, path: Path, scenario: str, profile: ArbitrageProf
                      br.best_response(scenario, policy, list(profile.br_weeks), PAPER.focus_aggregator, grid, seed=seed,
                                       max_hours=profile.br_max_hours), float_format="%.6g")
     fitted_responders(run_dir, Path(f"{stem}-fitted_responders.csv"), cp_file, scenario, profile, seed, policy=policy)
+    if profile.two_stage_weeks:
+        two_stage_responders(run_dir, Path(f"{stem}-two_stage.csv"), scenario, profile, seed, policy=policy)
     write_csv_atomic(path, history.assign(week_set=",".join(weeks)))  # last: its presence means the step finished
+
+
+def two_stage_responders(run_dir: Path, path: Path, scenario: str, profile: ArbitrageProfile, seed: int,
+                         policy=None) -> None:
+    """Every aggregator's fitted two-stage responder (`arbitrage_two_stage`): the exact values of its withholding
+    and up-price options against everyone else's `policy` (default: the run's learned policy) on
+    `profile.two_stage_weeks`, the validation weeks and the best-response weeks; fitted on the first, kept where it
+    wins on the validation weeks, scored on the best-response weeks (`use`: validation / check)."""
+    from runs.studies import arbitrage_best_response as br
+    from runs.studies import arbitrage_two_stage as ts
+    from runs.studies.arbitrage_fitted_play import resolve_fit_weeks
+    from runs.training import load_trained_policy
+
+    policy = load_trained_policy(run_dir)[0] if policy is None else policy
+    fit = resolve_fit_weeks(scenario, profile.two_stage_weeks, seed)
+    validation = [w for w in profile.responder_validation_weeks if w not in profile.br_weeks and w not in fit]
+    scored = validation + [w for w in profile.br_weeks if w not in fit]
+    grid = br.TINY if profile.br_grid == "tiny" else br.COARSE  # the fine grid's 11 x 16 options would take hours
+    tv = ts.two_stage_values(scenario, policy, fit + scored, grid, seed, profile.br_max_hours)
+    df = ts.fitted_two_stage_responder(tv, fit, steps=profile.fitted_responder_steps, seed=seed)
+    df["use"] = df.week.map(lambda w: "validation" if w in validation else "check")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_csv_atomic(path, df)
 
 
 def fitted_responders(run_dir: Path, path: Path, cp_file: Path, scenario: str, profile: ArbitrageProfile, seed: int,

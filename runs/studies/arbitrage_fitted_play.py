@@ -47,10 +47,11 @@ from runs.studies.arbitrage_best_response import COARSE, OptionValues, SearchGri
 DRAW_SALT = 0x5F  # keeps these draws apart from `MixedUpPrices`' (same seed, aggregator and observation)
 
 
-def round_uniforms(seed: int, row: int, obs_row: np.ndarray, rounds: int) -> np.ndarray:
-    """(rounds,) uniforms of one aggregator (its place `row`) in an hour, from its observation there."""
+def round_uniforms(seed: int, row: int, obs_row: np.ndarray, rounds: int, salt: int = DRAW_SALT) -> np.ndarray:
+    """(rounds,) uniforms of one aggregator (its place `row`) in an hour, from its observation there;
+    `salt` keeps the draws of different players of the same observation apart."""
     key = zlib.crc32(np.ascontiguousarray(obs_row).tobytes())
-    return np.random.default_rng([seed, int(row), key, DRAW_SALT]).random(rounds)
+    return np.random.default_rng([seed, int(row), key, salt]).random(rounds)
 
 
 def drawn_rounds(v: np.ndarray, population: int, linear: bool = False) -> np.ndarray:
@@ -74,7 +75,25 @@ def _mlp(weights: list[tuple[np.ndarray, np.ndarray]], x: np.ndarray) -> np.ndar
     return x
 
 
-class FittedPlayPolicy:
+class PlaysOverLearned:
+    """A policy that plays over a learned `base` policy and never explores; the learner's parts (slots, device,
+    hp) are the base's, so a trained responder can start from them."""
+
+    @property
+    def explore(self) -> bool:
+        return False
+
+    @explore.setter
+    def explore(self, value: bool) -> None:
+        self.base.explore = False
+
+    def __getattr__(self, name):
+        if name == "base":
+            raise AttributeError(name)
+        return getattr(self.base, name)
+
+
+class FittedPlayPolicy(PlaysOverLearned):
     """Plays every aggregator as `base` (its learned policy) does, except its LFM up price: every hour
     it draws one round r of its population (`drawn_rounds`; round 0: its learned bids) and bids the
     constant up price that round's fitted responder rates best for its own observation (withholding
@@ -103,19 +122,6 @@ class FittedPlayPolicy:
             raise ValueError(f"the fitted-play policy has responders for {len(snapshots[0][0][0])} aggregators, the run "
                              f"{len(self.ids)}: it was made from another scenario's run")
         base.explore = False
-
-    @property
-    def explore(self) -> bool:
-        return False
-
-    @explore.setter
-    def explore(self, value: bool) -> None:
-        self.base.explore = False
-
-    def __getattr__(self, name):  # the learner's parts (slots, device, hp): a trained responder starts from them
-        if name == "base":
-            raise AttributeError(name)
-        return getattr(self.base, name)
 
     def rounds_of(self, obs: np.ndarray, rows: np.ndarray) -> np.ndarray:
         v = np.stack([round_uniforms(self.seed, r, obs[i], self.rounds) for i, r in enumerate(rows)])
