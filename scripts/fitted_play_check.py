@@ -121,23 +121,38 @@ def summary(a) -> None:
                       f"({int((diff > 0).sum())} of {len(diff)}, p = {'-' if test is None else f'{test.pvalue:.3f}'})")
 
 
+def _played(a, run: Path):
+    """The policy to check: the study's learned run, or a fictitious play's policy file over it (--play, or the
+    study's fitted-play policy for --policy fitted-play)."""
+    from runs.studies.arbitrage_fitted_play import FittedPlayPolicy
+    from runs.studies.arbitrage_two_stage import TwoStagePlayPolicy
+    from runs.training import load_trained_policy
+
+    policy, meta = load_trained_policy(run)
+    path = a.play or (Path(a.study) / "fitted_play" / f"{a.scenario}-seed{run.name[4:]}-policy.npz"
+                      if getattr(a, "policy", "") == "fitted-play" else None)
+    if path:
+        with np.load(path, allow_pickle=False) as z:
+            kind = TwoStagePlayPolicy if "a1_levels" in z.files else FittedPlayPolicy
+        policy = kind.load(path, policy, meta["participant_ids"], base_sha256=meta["tensor_sha256"])
+    return policy, meta
+
+
 def responders(a) -> None:
     import torch
 
     from agents.learning.hyperparams import HyperParams
     from runs.best_response import train_best_response
-    from runs.studies.arbitrage_fitted_play import FittedPlayPolicy
     from runs.training import load_trained_policy
 
     torch.set_num_threads(1)
+    a.policy = "fitted-play"  # the study's, unless --play names another file
     study, prof = Path(a.study), PROFILES["quick"]
     run = study / "runs" / a.scenario / "seed0"
     _, meta = load_trained_policy(run)
     hp, rows = HyperParams.from_dict(meta["hyperparams"]), []
     for agg in meta["participant_ids"]:
-        learned, meta = load_trained_policy(run)  # a fresh copy: nothing of one responder reaches the next
-        policy = FittedPlayPolicy.load(study / "fitted_play" / f"{a.scenario}-seed0-policy.npz", learned,
-                                       meta["participant_ids"], base_sha256=meta["tensor_sha256"])
+        policy, _ = _played(a, run)  # a fresh copy: nothing of one responder reaches the next
         r = train_best_response(a.scenario, policy, agg, a.episodes, hp, list(prof.br_weeks), seed=0,
                                 curve_weeks=prof.responder_validation_weeks)
         r.pop("curve")
@@ -154,22 +169,11 @@ def two_stage(a) -> None:
 
     from runs.reports.arbitrage import summarise_two_stage
     from runs.studies.arbitrage import two_stage_responders
-    from runs.studies.arbitrage_fitted_play import FittedPlayPolicy
-    from runs.training import load_trained_policy
 
     torch.set_num_threads(1)
     study, prof = Path(a.study), PROFILES["quick"]
     run = study / "runs" / a.scenario / f"seed{a.seed}"
-    policy, meta = load_trained_policy(run)
-    if a.play:  # a policy file of a fictitious play over fitted (up-price or two-stage) responders
-        from runs.studies.arbitrage_two_stage import TwoStagePlayPolicy
-
-        with np.load(a.play, allow_pickle=False) as z:
-            kind = TwoStagePlayPolicy if "a1_levels" in z.files else FittedPlayPolicy
-        policy = kind.load(a.play, policy, meta["participant_ids"], base_sha256=meta["tensor_sha256"])
-    elif a.policy == "fitted-play":
-        policy = FittedPlayPolicy.load(study / "fitted_play" / f"{a.scenario}-seed{a.seed}-policy.npz", policy,
-                                       meta["participant_ids"], base_sha256=meta["tensor_sha256"])
+    policy, meta = _played(a, run)
     t0 = time.perf_counter()
     out = Path(a.out)
     two_stage_responders(run, out, a.scenario, prof, meta["seed"], policy=policy)  # as the study's step
@@ -194,6 +198,8 @@ def main() -> None:
     r.add_argument("scenario")
     r.add_argument("--episodes", type=int, default=PROFILES["quick"].responder_episodes)
     r.add_argument("--out", required=True)
+    r.add_argument("--play", help="against this policy file instead of the study's fitted-play policy (a fitted-play or "
+                                  "two-stage-play .npz made from the study's seed-0 run)")
     r.set_defaults(func=responders)
     t = sub.add_parser("two-stage")
     t.add_argument("--study", required=True)

@@ -1585,8 +1585,9 @@ def _section_fitted_play(fp: pd.DataFrame, prof: dict) -> list[str]:
          "constant up prices chosen on the validation weeks (`clearly_short`: short by more than the check weeks' "
          "day-to-day noise explains, a one-sided 95 % day-block bootstrap), aggregator "
          f"{AGG}'s hour-by-hour search, and a freshly fitted responder for every aggregator. It settles the up price "
-         "only: no trained responder, which also moves the withholding and the down price, is run against it here "
-         "(docs/arbitrage-study.md measures them). The learned policy remains the one every other table plays. "
+         "only: the two-stage responders of the next section also move the withholding (no trained responder is run "
+         "against it here; docs/arbitrage-study.md measures them). The learned policy remains the one every other "
+         "table plays. "
          "€ per week; shares in %.\n"]
     show = fp.assign(scenario=fp.scenario.map(lambda x: SCENARIO_LABEL.get(x, x)))
     for col in [c for c in show.columns if c.endswith("_share")]:
