@@ -49,6 +49,13 @@ def test_backward_induction_withholds_where_the_reachable_value_is_highest():
     at_w2 = want_w == 2
     assert (df.responder_up_eur_mwh.to_numpy()[at_w2] == np.where(want_j[at_w2] == 1, 10.0, 20.0)).mean() > 0.95
     assert df.responder_eur.mean() == pytest.approx(0.5 * 2.0 + 0.5 * 1.0, abs=0.05)  # the reachable optimum
+    still = tv.values.copy()  # an hour where no withholding changes anything: the policy's own (0.3) is reported
+    hour = int(np.flatnonzero(other)[0])
+    still[hour] = 1.0
+    same = ts.fitted_two_stage_responder(ts.TwoStageValues(**{**tv.__dict__, "values": still}), ["fit"], hidden=(32, 32),
+                                         steps=50, seed=0)
+    assert (same[same.hour_of_week == hour].responder_a1 == 0.3).all()
+    assert (same[same.hour_of_week != hour].responder_a1 != 0.3).mean() > 0.3  # elsewhere it reports its picks
     assert df.best_option_eur.min() == 2.7 and df.learned_eur.eq(1.0).all()
     df["use"] = np.where(df.hour_of_week % 2 == 0, "validation", "check")
     from runs.reports.arbitrage import summarise_two_stage

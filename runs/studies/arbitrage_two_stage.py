@@ -209,7 +209,8 @@ def fitted_two_stage_responder(tv: TwoStageValues, fit_weeks: list[str], hidden:
                                steps: int = 3000, seed: int = 0) -> pd.DataFrame:
     """Backward induction on `tv` (the module's docstring), fitted on the hours of `fit_weeks` and scored on
     the others. One row per aggregator and hour of the other weeks: learned_eur (the policy's own actions),
-    learned_a1, responder_eur (the responder's picks), responder_a1, responder_up_eur_mwh (NaN where it keeps
+    learned_a1, responder_eur (the responder's picks), responder_a1 (the policy's where no withholding option
+    changes the hour's values or r1), responder_up_eur_mwh (NaN where it keeps
     the policy's own up price), best_option_eur (the best (withholding, up price) option in hindsight: an upper
     bound on what any choice among the options earns)."""
     H, N, W, J = tv.values.shape
@@ -221,10 +222,14 @@ def fitted_two_stage_responder(tv: TwoStageValues, fit_weeks: list[str], hidden:
     hh, nn = np.meshgrid(np.arange(H), np.arange(N), indexing="ij")
     responder = tv.values[hh, nn, pick1, j]
     up = np.where(j > 0, tv.up_eur_mwh[np.maximum(j - 1, 0)], np.nan)
+    # where no withholding changes anything (nothing offered, or the offer out of merit) the pick is arbitrary:
+    # the responder is taken to keep the policy's withholding there
+    matters = (np.ptp(tv.values, axis=2).max(axis=2) > 1e-6) | (np.ptp(tv.r1, axis=2) > 1e-6)  # (H, N)
+    responder_a1 = np.where(matters, tv.a1[hh, nn, pick1], tv.a1[:, :, 0])
     out = pd.DataFrame({
         "week": np.repeat(tv.keys.week.to_numpy(), N), "hour_of_week": np.repeat(tv.keys.hour_of_week.to_numpy(), N),
         "aggregator": np.tile(tv.ids, H), "learned_eur": tv.values[:, :, 0, 0].ravel(), "learned_a1": tv.a1[:, :, 0].ravel(),
-        "responder_eur": responder.ravel(), "responder_a1": tv.a1[hh, nn, pick1].ravel(), "responder_up_eur_mwh": up.ravel(),
+        "responder_eur": responder.ravel(), "responder_a1": responder_a1.ravel(), "responder_up_eur_mwh": up.ravel(),
         "best_option_eur": tv.values.reshape(H, N, -1).max(2).ravel()})
     return out[~np.repeat(fit, N)].reset_index(drop=True)
 
