@@ -118,7 +118,7 @@ def main() -> None:
         hist.to_csv(run / "fitted_play.csv", index=False)
         played.save(run / "fitted_play.npz", base_sha256=meta["tensor_sha256"])
         last = hist[hist.iteration == played.population - 1]  # the populations it plays (keep: last or chosen)
-        fitted_play_res = {"fitted_play_iterations": a.fitted_play, "fitted_play_value_weight": a.fitted_play_value_weight,
+        played_res = {"fitted_play_iterations": a.fitted_play, "fitted_play_value_weight": a.fitted_play_value_weight,
                            "fitted_play_linear": a.fitted_play_linear, "fitted_play_weeks": fp_weeks,
                            "fitted_play_keep": a.fitted_play_keep, "fitted_play_population": played.population, "fitted_play_s": round(time.perf_counter() - t_fp, 1),
                            "fitted_play_max_constant_gain_in_sample": float(last.constant_gain_share.max())}
@@ -139,7 +139,7 @@ def main() -> None:
         hist.to_csv(run / "two_stage_play.csv", index=False)
         played.save(run / "two_stage_play.npz", base_sha256=meta["tensor_sha256"])
         kept = hist[hist.iteration == chosen]
-        fitted_play_res = {"two_stage_play_iterations": a.two_stage_play, "two_stage_play_weeks": fp_weeks,
+        played_res = {"two_stage_play_iterations": a.two_stage_play, "two_stage_play_weeks": fp_weeks,
                            "two_stage_play_window": a.two_stage_play_window, "two_stage_play_population": played.population,
                            "two_stage_play_s": round(time.perf_counter() - t_fp, 1),
                            "two_stage_play_max_fixed_gain_in_sample": float(kept.fixed_gain_share.max())}
@@ -160,7 +160,7 @@ def main() -> None:
            "aggregators_clearly_below_validated_constant": int((ag.seeds_clearly_short > 0).sum()),
            "shortfall_eur_per_week": cp.shortfall_eur.clip(lower=0).sum() / len(WEEKS)}
     if played is not None:
-        res |= fitted_play_res
+        res |= played_res
     else:  # the critics are the learned policy's
         cr = br.critic_ranking(a.scenario, learned, cp_all[cp_all.use == "check"], seed=a.seed)
         m = cr[cr.levels_matter]

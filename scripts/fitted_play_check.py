@@ -10,6 +10,7 @@ the learned policies against the policies fictitious play over fitted responders
               seed 0 only) are fitted first, as its step does, into --learned-fitted.
   responders  trained best responders (the study's `responders` budget and weeks) for every aggregator
               against the fitted-play policy the study kept (STUDY/fitted_play/SC-seed0-policy.npz).
+  skip-check  `two_stage_values` with and without skipping unsold up prices: speed and how far values differ.
   two-stage   fitted two-stage responders (withholding and up price, `runs.studies.arbitrage_two_stage`)
               for every aggregator against the learned policy or the study's fitted-play policy, as the
               study's `two_stage_responders` step fits them (a study made before that step lacks them).
@@ -121,7 +122,7 @@ def summary(a) -> None:
                       f"({int((diff > 0).sum())} of {len(diff)}, p = {'-' if test is None else f'{test.pvalue:.3f}'})")
 
 
-def _played(a, run: Path):
+def _played(a, run: Path, seed: int):
     """The policy to check: the study's learned run, or a fictitious play's policy file over it (--play, or the
     study's fitted-play policy for --policy fitted-play)."""
     from runs.studies.arbitrage_fitted_play import FittedPlayPolicy
@@ -129,7 +130,7 @@ def _played(a, run: Path):
     from runs.training import load_trained_policy
 
     policy, meta = load_trained_policy(run)
-    path = a.play or (Path(a.study) / "fitted_play" / f"{a.scenario}-seed{run.name[4:]}-policy.npz"
+    path = a.play or (Path(a.study) / "fitted_play" / f"{a.scenario}-seed{seed}-policy.npz"
                       if getattr(a, "policy", "") == "fitted-play" else None)
     if path:
         with np.load(path, allow_pickle=False) as z:
@@ -152,7 +153,7 @@ def responders(a) -> None:
     _, meta = load_trained_policy(run)
     hp, rows = HyperParams.from_dict(meta["hyperparams"]), []
     for agg in meta["participant_ids"]:
-        policy, _ = _played(a, run)  # a fresh copy: nothing of one responder reaches the next
+        policy, _ = _played(a, run, 0)  # a fresh copy: nothing of one responder reaches the next
         r = train_best_response(a.scenario, policy, agg, a.episodes, hp, list(prof.br_weeks), seed=0,
                                 curve_weeks=prof.responder_validation_weeks)
         r.pop("curve")
@@ -173,7 +174,7 @@ def two_stage(a) -> None:
     torch.set_num_threads(1)
     study, prof = Path(a.study), PROFILES["quick"]
     run = study / "runs" / a.scenario / f"seed{a.seed}"
-    policy, meta = _played(a, run)
+    policy, meta = _played(a, run, a.seed)
     t0 = time.perf_counter()
     out = Path(a.out)
     two_stage_responders(run, out, a.scenario, prof, meta["seed"], policy=policy)  # as the study's step
@@ -181,6 +182,27 @@ def two_stage(a) -> None:
     table.to_csv(out.with_name(out.stem + "-summary.csv"), index=False)
     print(f"{a.scenario} seed {a.seed}, {a.play or a.policy} policy, fitted on {prof.two_stage_weeks}: {time.perf_counter() - t0:.0f} s")
     print(table.round(3).to_string(index=False))
+
+
+def skip_check(a) -> None:
+    """`two_stage_values` with and without skipping the up prices above one at which the aggregator sells
+    nothing, on the study's learned run: wall times and how far the values differ."""
+    import torch
+
+    from runs.studies.arbitrage_two_stage import two_stage_values
+    from runs.training import load_trained_policy
+
+    torch.set_num_threads(1)
+    policy, meta = load_trained_policy(Path(a.study) / "runs" / a.scenario / f"seed{a.seed}")
+    weeks, got = a.weeks.split(","), {}
+    for skip in (False, True):
+        t0 = time.perf_counter()
+        got[skip] = (two_stage_values(a.scenario, policy, weeks, seed=meta["seed"], max_hours=a.hours, skip_unsold=skip).values,
+                     time.perf_counter() - t0)
+    d = np.abs(got[True][0] - got[False][0])
+    print(f"{a.scenario} seed {a.seed}, {weeks}, {a.hours} hours each: {got[False][1]:.1f} s -> {got[True][1]:.1f} s "
+          f"({got[False][1] / got[True][1]:.2f}x); values differ by at most {d.max():.3g} €, "
+          f"{int((d > 1e-6).sum())} of {d.size} by more than 1e-6")
 
 
 def main() -> None:
@@ -211,6 +233,13 @@ def main() -> None:
                                   "the study's run, e.g. convergence_levers.py --two-stage-play's)")
     t.add_argument("--out", required=True)
     t.set_defaults(func=two_stage)
+    k = sub.add_parser("skip-check")
+    k.add_argument("--study", required=True)
+    k.add_argument("scenario")
+    k.add_argument("--seed", type=int, default=0)
+    k.add_argument("--weeks", default="train:3,test:1")
+    k.add_argument("--hours", type=int, default=48, help="the first hours of each week")
+    k.set_defaults(func=skip_check)
     a = ap.parse_args()
     a.func(a)
 

@@ -175,6 +175,17 @@ def _shown(df: pd.DataFrame, share: str) -> str:
                .rename(columns={share: share.replace("_share", "_%")}))
 
 
+def _validated_responder(d: pd.DataFrame):
+    """One aggregator's per-hour responder rows (learned_eur, responder_eur, use): € per check week of the policy
+    and of the responder, whether the responder won on the validation weeks, the € per week of the one kept
+    (chosen without the check weeks), and the check rows."""
+    val, chk = d[d.use == "validation"], d[d.use == "check"]
+    weeks = chk.week.nunique()
+    wins = val.empty or val.responder_eur.sum() > val.learned_eur.sum()
+    policy, responder = chk.learned_eur.sum() / weeks, chk.responder_eur.sum() / weeks
+    return policy, responder, wins, responder if wins else policy, chk
+
+
 def fitted_responder_table(fr: pd.DataFrame, scenarios: list[str]) -> pd.DataFrame:
     """Per scenario and aggregator (mean over the seeds that have them), on the check weeks: the learned
     policy, its fitted up-price responder, the policy kept (the responder where it earned more than the
@@ -184,11 +195,8 @@ def fitted_responder_table(fr: pd.DataFrame, scenarios: list[str]) -> pd.DataFra
         return pd.DataFrame()
     rows = []
     for (sc, seed, agg), d in fr.groupby(["scenario", "seed", "aggregator"], sort=False):
-        val, chk = d[d.use == "validation"], d[d.use == "check"]
+        learned, fitted, fitted_wins, kept, chk = _validated_responder(d)
         weeks = chk.week.nunique()
-        fitted_wins = val.empty or val.responder_eur.sum() > val.learned_eur.sum()
-        learned, fitted = chk.learned_eur.sum() / weeks, chk.responder_eur.sum() / weeks
-        kept = fitted if fitted_wins else learned
         rows.append({"scenario": sc, "seed": seed, "aggregator": agg, "learned_eur_per_week": learned,
                      "fitted_responder_eur_per_week": fitted, "fitted_kept": float(fitted_wins),
                      "exploitability_eur_per_week": kept - learned, "exploitability_share": (kept - learned) / max(abs(learned), 1.0),
@@ -203,11 +211,8 @@ def summarise_two_stage(df: pd.DataFrame) -> pd.DataFrame:
     gain and its share of the policy's earnings, both mean withholdings, and the best option per hour in hindsight."""
     rows = []
     for agg, d in df.groupby("aggregator", sort=False):
-        val, chk = d[d.use == "validation"], d[d.use == "check"]
+        learned, resp, wins, kept, chk = _validated_responder(d)
         weeks = chk.week.nunique()
-        wins = val.empty or val.responder_eur.sum() > val.learned_eur.sum()
-        learned, resp = chk.learned_eur.sum() / weeks, chk.responder_eur.sum() / weeks
-        kept = resp if wins else learned
         rows.append({"aggregator": agg, "policy_eur_per_week": learned, "responder_eur_per_week": resp,
                      "responder_kept": wins, "gain_eur_per_week": kept - learned,
                      "gain_share": (kept - learned) / max(abs(learned), 1.0),

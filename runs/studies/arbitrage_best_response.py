@@ -34,6 +34,19 @@ from model.designs.arbitrage import PAPER, bought_flexibility
 from runs.training import make_model
 
 
+def each_hour(model, weeks: list[str], max_hours: int | None = None):
+    """Walk `model` through `weeks` (each from a cold solver, its first `max_hours` hours): yields the week's
+    label with the model at each hour, and steps on once the caller is done with it."""
+    from model import dataset
+
+    for label in weeks:
+        model.design.cold_start()
+        model.reset_week(dataset.resolve_week(label)[0])
+        while model.running and (max_hours is None or model.hour_of_week < max_hours):
+            yield label
+            model.step()
+
+
 @dataclass(frozen=True)
 class SearchGrid:
     a1: tuple[float, ...] = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
@@ -176,18 +189,10 @@ def best_response(scenario, learned, weeks: list[str], aggregator: int = PAPER.f
     """Per hour: the aggregator's learned total reward r1 + r2 and the best found by search.
 
     max_hours: stop each week after this many hours (smoke tests)."""
-    from model import dataset
-
     learned.explore = False
     model = make_model(scenario, learned, seed)
     search = HourSearch(model, learned, aggregator, grid)
-    rows = []
-    for label in weeks:
-        model.design.cold_start()
-        model.reset_week(dataset.resolve_week(label)[0])
-        while model.running and (max_hours is None or model.hour_of_week < max_hours):
-            rows.append(search.hour_row(label))
-            model.step()
+    rows = [search.hour_row(label) for label in each_hour(model, weeks, max_hours)]
     return pd.DataFrame(rows)
 
 
@@ -222,33 +227,28 @@ def constant_prices(scenario, learned, weeks: list[str], aggregators=None, grid:
     would have earned instead (its learned withholding and down price, everyone else learned): the
     simplest strategy an aggregator could play from its own observations. One row per aggregator and
     hour with `up_at_<price>_eur` columns, as in `best_response` (`summarise_constant_prices`)."""
-    from model import dataset
+    from model.scenario import load as load_scenario
 
     learned.explore = False
     rows = []
-    from model.scenario import load as load_scenario
 
     for agg in aggregators if aggregators is not None else load_scenario(scenario).aggregator_ids:
         model = make_model(scenario, learned, seed)
         search = HourSearch(model, learned, agg, grid)
         k, probe = search.k, search.probe
-        for label in weeks:
-            model.design.cold_start()
-            model.reset_week(dataset.resolve_week(label)[0])
-            while model.running and (max_hours is None or model.hour_of_week < max_hours):
-                probe.a1 = probe.prices = None
-                h = model.clear_hour()
-                row = {"week": label, "hour_of_week": model.hour_of_week, "aggregator": agg,
-                       "learned_eur": float(h.lem.r1[k] + h.balancing.r2[k])}
-                active = bool(bought_flexibility(h.lfm.up_mw.sum() + h.lfm.dn_mw.sum()))
-                dn = float(h.lfm.bid_eur_mwh[k, 1])
-                lem = search.lem_stage(None) if active else None
-                for lev in search.levels:
-                    v = search.lfm_value(lem, np.array([lev, dn]))[0] if active else row["learned_eur"]
-                    row[f"{UP_AT_PREFIX}{lev:.4g}{UP_AT_SUFFIX}"] = v
-                rows.append(row)
-                probe.a1 = probe.prices = None
-                model.step()
+        for label in each_hour(model, weeks, max_hours):
+            probe.a1 = probe.prices = None
+            h = model.clear_hour()
+            row = {"week": label, "hour_of_week": model.hour_of_week, "aggregator": agg,
+                   "learned_eur": float(h.lem.r1[k] + h.balancing.r2[k])}
+            active = bool(bought_flexibility(h.lfm.up_mw.sum() + h.lfm.dn_mw.sum()))
+            dn = float(h.lfm.bid_eur_mwh[k, 1])
+            lem = search.lem_stage(None) if active else None
+            for lev in search.levels:
+                v = search.lfm_value(lem, np.array([lev, dn]))[0] if active else row["learned_eur"]
+                row[f"{UP_AT_PREFIX}{lev:.4g}{UP_AT_SUFFIX}"] = v
+            rows.append(row)
+            probe.a1 = probe.prices = None
     return pd.DataFrame(rows)
 
 
@@ -632,22 +632,16 @@ def summarise_critic_ranking(df: pd.DataFrame, n_weeks: int) -> pd.DataFrame:
 def own_inputs(scenario, learned, weeks: list[str], seed: int = 0, max_hours: int | None = None) -> pd.DataFrame:
     """Every aggregator's secondary actor input (what its LFM policy sees) in every hour of `weeks`
     played by `learned`: one row per (week, hour_of_week, aggregator), columns x0..x{d-1}."""
-    from model import dataset
-
     slot = next(s for s in learned.slots if s.role.role == "secondary")
     learned.explore = False
     model = make_model(scenario, learned, seed)
     ids = list(model.scenario.aggregator_ids)
     frames = []
-    for label in weeks:
-        model.design.cold_start()
-        model.reset_week(dataset.resolve_week(label)[0])
-        while model.running and (max_hours is None or model.hour_of_week < max_hours):
-            h = model.clear_hour()
-            x = slot.group.features.actor_inputs(h.observations[slot.role.stage])
-            frames.append(pd.DataFrame(x, columns=[f"x{i}" for i in range(x.shape[1])])
-                          .assign(week=label, hour_of_week=model.hour_of_week, aggregator=ids))
-            model.step()
+    for label in each_hour(model, weeks, max_hours):
+        h = model.clear_hour()
+        x = slot.group.features.actor_inputs(h.observations[slot.role.stage])
+        frames.append(pd.DataFrame(x, columns=[f"x{i}" for i in range(x.shape[1])])
+                      .assign(week=label, hour_of_week=model.hour_of_week, aggregator=ids))
     return pd.concat(frames, ignore_index=True)
 
 

@@ -43,7 +43,7 @@ import numpy as np
 import pandas as pd
 
 from model.designs.arbitrage import bought_flexibility
-from runs.studies.arbitrage_best_response import COARSE, HourSearch, SearchGrid
+from runs.studies.arbitrage_best_response import COARSE, HourSearch, SearchGrid, each_hour
 from runs.studies.arbitrage_fitted_play import PlaysOverLearned
 from runs.training import make_model
 
@@ -90,63 +90,50 @@ def two_stage_values(scenario, policy, weeks: list[str], grid: SearchGrid = COAR
     everyone else playing `policy` (the module's docstring). In an hour where the LFM buys nothing at the
     policy's own prices it buys nothing at any positive price, so every up-price option earns the same;
     `skip_unsold`: prices above one at which it sells nothing are not cleared (`_up_price_values`)."""
-    from model import dataset
+    from model.scenario import load as load_scenario
 
     policy.explore = False
     slots = {s.role.role: s for s in policy.slots}
     lem_slot, lfm_slot = slots["primary"], slots["secondary"]
-    ids = None
+    ids = list(load_scenario(scenario).aggregator_ids)
+    options = [None, *grid.a1]  # withholding: the policy's own, then the grid's
     per_agg = []
-    for a in range(len(_ids(scenario))):
+    for a, agg in enumerate(ids):
         model = make_model(scenario, policy, seed)
-        ids = list(model.scenario.aggregator_ids)
-        search = HourSearch(model, policy, ids[a], grid)
-        k, probe = search.k, search.probe
-        levels = search.levels
+        search = HourSearch(model, policy, agg, grid)
+        k, probe, levels = search.k, search.probe, search.levels
         rows, vals, x1s, x2s, a1s, r1s = [], [], [], [], [], []
-        for label in weeks:
-            model.design.cold_start()
-            model.reset_week(dataset.resolve_week(label)[0])
-            while model.running and (max_hours is None or model.hour_of_week < max_hours):
-                probe.a1 = probe.prices = None
-                h = model.clear_hour()
-                options = [None, *grid.a1]
-                v = np.empty((len(options), len(levels) + 1))
-                x2 = []
-                a1, r1 = np.empty(len(options)), np.empty(len(options))
-                for wi, w in enumerate(options):
-                    lem = search.lem_stage(w)
-                    v0, h2 = search.lfm_value(lem, None)
-                    v[wi, 0] = v0
-                    a1[wi], r1[wi] = float(lem.lem.withhold[k]), float(lem.lem.r1[k])
-                    x2.append(lfm_slot.group.features.actor_inputs(h2.observations[lfm_slot.role.stage])[k])
-                    if bought_flexibility(h2.lfm.up_mw.sum() + h2.lfm.dn_mw.sum()):
-                        dn = float(h2.lfm.bid_eur_mwh[k, 1])
-                        v[wi, 1:] = _up_price_values(search, lem, dn, levels) if skip_unsold else [
-                            search.lfm_value(lem, np.array([up, dn]))[0] for up in levels]
-                    else:
-                        v[wi, 1:] = v0
-                rows.append((label, model.hour_of_week))
-                vals.append(v)
-                x1s.append(lem_slot.group.features.actor_inputs(h.observations[lem_slot.role.stage])[k])
-                x2s.append(np.stack(x2))
-                a1s.append(a1)
-                r1s.append(r1)
-                probe.a1 = probe.prices = None
-                model.step()
+        for label in each_hour(model, weeks, max_hours):
+            v = np.empty((len(options), len(levels) + 1))
+            x2 = []
+            a1, r1 = np.empty(len(options)), np.empty(len(options))
+            for wi, w in enumerate(options):
+                lem = search.lem_stage(w)
+                v0, h2 = search.lfm_value(lem, None)
+                v[wi, 0] = v0
+                a1[wi], r1[wi] = float(lem.lem.withhold[k]), float(lem.lem.r1[k])
+                x2.append(lfm_slot.group.features.actor_inputs(h2.observations[lfm_slot.role.stage])[k])
+                if wi == 0:  # the policy's own LEM: what its primary actor saw
+                    x1s.append(lem_slot.group.features.actor_inputs(lem.observations[lem_slot.role.stage])[k])
+                if bought_flexibility(h2.lfm.up_mw.sum() + h2.lfm.dn_mw.sum()):
+                    dn = float(h2.lfm.bid_eur_mwh[k, 1])
+                    v[wi, 1:] = _up_price_values(search, lem, dn, levels) if skip_unsold else [
+                        search.lfm_value(lem, np.array([up, dn]))[0] for up in levels]
+                else:
+                    v[wi, 1:] = v0
+            rows.append((label, model.hour_of_week))
+            vals.append(v)
+            x2s.append(np.stack(x2))
+            a1s.append(a1)
+            r1s.append(r1)
+            probe.a1 = probe.prices = None
         per_agg.append((rows, np.stack(vals), np.stack(x1s), np.stack(x2s), np.stack(a1s), np.stack(r1s)))
         if progress is not None:
-            progress(a, ids[a])
+            progress(a, agg)
     keys = pd.DataFrame(per_agg[0][0], columns=["week", "hour_of_week"])
     stack = lambda i: np.stack([p[i] for p in per_agg], axis=1)  # noqa: E731  (H, N, ...)
     return TwoStageValues(ids, keys, stack(1), stack(2), stack(3), stack(4), stack(5),
                           np.asarray(model.design.arbitrage_mask, dtype=bool), levels)
-
-
-def _ids(scenario) -> list:
-    from model.scenario import load as load_scenario
-
-    return list(load_scenario(scenario).aggregator_ids)
 
 
 class StageNet:
