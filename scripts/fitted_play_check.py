@@ -10,7 +10,8 @@ the learned policies against the policies fictitious play over fitted responders
               seed 0 only) are fitted first, as its step does, into --learned-fitted.
   responders  trained best responders (the study's `responders` budget and weeks) for every aggregator
               against the fitted-play policy the study kept (STUDY/fitted_play/SC-seed0-policy.npz).
-  skip-check  `two_stage_values` with and without skipping unsold up prices: speed and how far values differ.
+  skip-check  `two_stage_values` with and without its shortcuts (unsold up prices, shared LEM outcomes): speed and
+              how far values differ.
   two-stage   fitted two-stage responders (withholding and up price, `runs.studies.arbitrage_two_stage`)
               for every aggregator against the learned policy or the study's fitted-play policy, as the
               study's `two_stage_responders` step fits them (a study made before that step lacks them).
@@ -185,8 +186,9 @@ def two_stage(a) -> None:
 
 
 def skip_check(a) -> None:
-    """`two_stage_values` with and without skipping the up prices above one at which the aggregator sells
-    nothing, on the study's learned run: wall times and how far the values differ."""
+    """`two_stage_values` with every option cleared, then with its shortcuts one after the other (skipping the
+    up prices above one at which the aggregator sells nothing; sharing the LFM values of withholdings with the
+    same LEM outcome), on the study's learned run: wall times, side by side, and how far the values differ."""
     import torch
 
     from runs.studies.arbitrage_two_stage import two_stage_values
@@ -195,14 +197,20 @@ def skip_check(a) -> None:
     torch.set_num_threads(1)
     policy, meta = load_trained_policy(Path(a.study) / "runs" / a.scenario / f"seed{a.seed}")
     weeks, got = a.weeks.split(","), {}
-    for skip in (False, True):
+    two_stage_values(a.scenario, policy, weeks[:1], seed=meta["seed"], max_hours=1)  # imports and caches, untimed
+    variants = {"every option cleared": (False, False), "skip unsold": (True, False), "skip unsold + shared outcomes": (True, True)}
+    for name, (skip, share) in variants.items():
         t0 = time.perf_counter()
-        got[skip] = (two_stage_values(a.scenario, policy, weeks, seed=meta["seed"], max_hours=a.hours, skip_unsold=skip).values,
-                     time.perf_counter() - t0)
-    d = np.abs(got[True][0] - got[False][0])
-    print(f"{a.scenario} seed {a.seed}, {weeks}, {a.hours} hours each: {got[False][1]:.1f} s -> {got[True][1]:.1f} s "
-          f"({got[False][1] / got[True][1]:.2f}x); values differ by at most {d.max():.3g} €, "
-          f"{int((d > 1e-6).sum())} of {d.size} by more than 1e-6")
+        tv = two_stage_values(a.scenario, policy, weeks, seed=meta["seed"], max_hours=a.hours, skip_unsold=skip,
+                              share_outcomes=share)
+        got[name] = (tv, time.perf_counter() - t0)
+    full, t_full = got["every option cleared"]
+    print(f"{a.scenario} seed {a.seed}, {weeks}, {a.hours} hours each:")
+    for name, (tv, t) in got.items():
+        d = np.abs(tv.values - full.values)
+        print(f"  {name:30s} {t:6.1f} s ({t_full / t:.2f}x); values differ by at most {d.max():.3g} €, "
+              f"{int((d > 1e-6).sum())} of {d.size} by more than 1e-6; LFM inputs differ by at most "
+              f"{np.abs(tv.x_lfm - full.x_lfm).max():.3g}")
 
 
 def main() -> None:

@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from runs.studies import arbitrage_best_response as br
+from runs.studies import arbitrage_fitted_play as fp
 from runs.studies import arbitrage_two_stage as ts
 
 
@@ -144,6 +145,33 @@ def test_every_option_earns_what_a_plain_run_of_the_hour_pays(briefly_trained):
             assert tv.a1[h, k, w] == a1
     learned_plain = [plain(0, h, None, None)[0] for h in (0, 7, 19)]
     np.testing.assert_allclose(tv.values[[0, 7, 19], 0, 0, 0], learned_plain, atol=1e-6)
+
+
+def test_withholdings_with_one_lem_outcome_share_their_lfm_values(briefly_trained):
+    """On the real market (one-arb): valuing a withholding whose LEM outcome an earlier option already had by
+    that option's LFM values (`share_outcomes`) gives the values, LFM inputs and r1 of clearing every option, and
+    it does share (most withholdings move no merit-order step)."""
+    from runs.training import load_trained_policy
+
+    learned = load_trained_policy(briefly_trained)[0]
+    kw = dict(grid=br.TINY, seed=0, max_hours=20)
+    shared = ts.two_stage_values("one-arb", learned, ["test:1"], **kw)
+    cleared = ts.two_stage_values("one-arb", learned, ["test:1"], share_outcomes=False, **kw)
+    np.testing.assert_allclose(shared.values, cleared.values, atol=1e-6)
+    np.testing.assert_array_equal(shared.x_lfm, cleared.x_lfm)
+    np.testing.assert_array_equal(shared.r1, cleared.r1)
+    np.testing.assert_array_equal(shared.a1, cleared.a1)
+    same_outcome = (shared.x_lfm[:, :, 1:] == shared.x_lfm[:, :, :1]).all(3) & (shared.a1[:, :, 1:] != shared.a1[:, :, :1])
+    assert same_outcome.mean() > 0.3
+
+
+def test_gain_shares_floor_a_near_zero_base():
+    """A gain over an aggregator earning next to nothing counts against 1 % of the mean earnings (or 1 €),
+    not against its own few €."""
+    own = np.array([1000.0, 0.5, -200.0])
+    np.testing.assert_allclose(fp.gain_shares(np.array([100.0, 1.0, 10.0]), own),
+                               [0.1, 1.0 / (0.01 * 1200.5 / 3), 0.05])
+    np.testing.assert_allclose(fp.gain_shares(np.array([1.0, 2.0]), np.array([0.0, 0.5])), [1.0, 2.0])  # floor 1 €
 
 
 def test_fixed_options_leave_a_stand_alone_aggregators_withholding_alone():

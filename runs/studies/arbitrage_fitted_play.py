@@ -190,6 +190,15 @@ class FittedPlayPolicy(PlaysOverLearned):
         return cls(base, aggregator_ids, levels, snaps, seed, population, bool(linear))
 
 
+def gain_shares(gain_eur: np.ndarray, own_eur: np.ndarray, floor_share: float = 0.01) -> np.ndarray:
+    """Each aggregator's gain as a share of its own earnings (the plays' kept-iteration rule), the base floored at
+    `floor_share` of the aggregators' mean |earnings| and at 1 €: an aggregator earning next to nothing (S-a's
+    aggregator 7) would otherwise decide the rule with a gain of a few € (1 € on 0.5 € is +200 %)."""
+    own_eur = np.asarray(own_eur, dtype=float)
+    base = np.maximum(np.abs(own_eur), max(floor_share * float(np.abs(own_eur).mean()), 1.0))
+    return np.asarray(gain_eur, dtype=float) / base
+
+
 def fit_values(net, opt, x: np.ndarray, y: np.ndarray, steps: int, gen, batch: int = 256) -> None:
     """`steps` Adam steps of the stacked regression net on x (H, N, d) -> y (H, N, L)."""
     import torch
@@ -214,7 +223,7 @@ def fitted_play(values: OptionValues, learned, iterations: int, seed: int = 0, h
     `best_constant_eur_per_week` and `best_constant_up_eur_mwh` (its best constant up price against the
     others' draws), `responder_eur_per_week` (what the responder fitted in this iteration earns, in
     sample; NaN in the last), `constant_gain_share` = (best constant - mixture) / |mixture| and
-    `responder_gain_share` likewise. snapshots: `FittedPlayPolicy`'s, one per round 1..iterations."""
+    `responder_gain_share` likewise (the base floored, `gain_shares`). snapshots: `FittedPlayPolicy`'s, one per round 1..iterations."""
     import torch
 
     from agents.learning.networks import StackedMLP
@@ -256,13 +265,15 @@ def fitted_play(values: OptionValues, learned, iterations: int, seed: int = 0, h
             snapshots.append(snap)
             choice[t + 1] = pick + 1
             resp = (values.quiet_eur + hv[ar_h, ar_n, choice[t + 1]].sum(0)) / values.n_weeks
+        best_k = np.argmax(week[:, 1:], axis=1) + 1
+        constant_share = gain_shares(week[np.arange(n), best_k] - own, own)
+        responder_share = gain_shares(resp - own, own)
         for k, agg in enumerate(values.ids):
-            best = int(np.argmax(week[k, 1:])) + 1
+            best = int(best_k[k])
             rows.append({"iteration": t, "aggregator": agg, "mixture_eur_per_week": own[k],
                          "learned_eur_per_week": week[k, 0], "best_constant_eur_per_week": week[k, best],
                          "best_constant_up_eur_mwh": values.levels[best - 1], "responder_eur_per_week": resp[k],
-                         "constant_gain_share": (week[k, best] - own[k]) / max(abs(own[k]), 1.0),
-                         "responder_gain_share": (resp[k] - own[k]) / max(abs(own[k]), 1.0)})
+                         "constant_gain_share": constant_share[k], "responder_gain_share": responder_share[k]})
         if progress is not None:
             progress(t, rows[-n:])
     return pd.DataFrame(rows), snapshots

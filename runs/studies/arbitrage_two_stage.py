@@ -44,7 +44,7 @@ import pandas as pd
 
 from model.designs.arbitrage import bought_flexibility
 from runs.studies.arbitrage_best_response import COARSE, HourSearch, SearchGrid, each_hour
-from runs.studies.arbitrage_fitted_play import PlaysOverLearned
+from runs.studies.arbitrage_fitted_play import PlaysOverLearned, gain_shares
 from runs.training import make_model
 
 
@@ -84,12 +84,25 @@ def _up_price_values(search: HourSearch, lem, dn_eur_mwh: float, levels: np.ndar
     return out
 
 
+def _lem_outcome(rec) -> bytes:
+    """What the LFM and balancing stages read of a LEM outcome (`agents.aggregators.LemRecord`): everyone's
+    generation (schedules, reactive power and capacities left follow from it), the price and the r1 that
+    the rewards add. Two withholdings with the same outcome lead to the same LFM and balancing, whatever
+    the withholding asked for."""
+    return b"".join((rec.p_gen_mw.tobytes(), rec.r1.tobytes(), np.float64(rec.price_eur_mwh).tobytes()))
+
+
 def two_stage_values(scenario, policy, weeks: list[str], grid: SearchGrid = COARSE, seed: int = 0,
-                     max_hours: int | None = None, progress=None, skip_unsold: bool = True) -> TwoStageValues:
+                     max_hours: int | None = None, progress=None, skip_unsold: bool = True,
+                     share_outcomes: bool = True) -> TwoStageValues:
     """The exact value of every (withholding, up price) option of every aggregator in every hour of `weeks`,
-    everyone else playing `policy` (the module's docstring). In an hour where the LFM buys nothing at the
-    policy's own prices it buys nothing at any positive price, so every up-price option earns the same;
-    `skip_unsold`: prices above one at which it sells nothing are not cleared (`_up_price_values`)."""
+    everyone else playing `policy` (the module's docstring). Two shortcuts, each exact but for the warm-started
+    LFM solver's pick among tied optima (`scripts/fitted_play_check.py skip-check` measures both):
+    `skip_unsold`: in an hour where the LFM buys nothing at the policy's own prices it buys nothing at any
+    positive price, so every up-price option earns the same, and prices above one at which it sells nothing
+    are not cleared (`_up_price_values`); `share_outcomes`: a withholding whose LEM outcome equals an earlier
+    option's (`_lem_outcome`: most hours, where withholding more or less moves no merit-order step) takes
+    that option's LFM values and input instead of clearing them again."""
     from model.scenario import load as load_scenario
 
     policy.explore = False
@@ -107,14 +120,19 @@ def two_stage_values(scenario, policy, weeks: list[str], grid: SearchGrid = COAR
             v = np.empty((len(options), len(levels) + 1))
             x2 = []
             a1, r1 = np.empty(len(options)), np.empty(len(options))
+            seen = {}  # LEM outcome -> the first option with it
             for wi, w in enumerate(options):
                 lem = search.lem_stage(w)
-                v0, h2 = search.lfm_value(lem, None)
-                v[wi, 0] = v0
                 a1[wi], r1[wi] = float(lem.lem.withhold[k]), float(lem.lem.r1[k])
-                x2.append(lfm_slot.group.features.actor_inputs(h2.observations[lfm_slot.role.stage])[k])
                 if wi == 0:  # the policy's own LEM: what its primary actor saw
                     x1s.append(lem_slot.group.features.actor_inputs(lem.observations[lem_slot.role.stage])[k])
+                same = seen.setdefault(_lem_outcome(lem.lem), wi) if share_outcomes else wi
+                if same != wi:
+                    v[wi], x2 = v[same], x2 + [x2[same]]
+                    continue
+                v0, h2 = search.lfm_value(lem, None)
+                v[wi, 0] = v0
+                x2.append(lfm_slot.group.features.actor_inputs(h2.observations[lfm_slot.role.stage])[k])
                 if bought_flexibility(h2.lfm.up_mw.sum() + h2.lfm.dn_mw.sum()):
                     dn = float(h2.lfm.bid_eur_mwh[k, 1])
                     v[wi, 1:] = _up_price_values(search, lem, dn, levels) if skip_unsold else [
@@ -341,7 +359,8 @@ def two_stage_play(scenario, learned, weeks: list[str], iterations: int, grid=CO
     continue from the last round's; grid options only). Returns (history, policy with every round): history has
     one row per iteration and aggregator for the populations at its start (the extra last iteration scores the
     final ones): own_eur_per_week, best_fixed_eur_per_week and fixed_gain_share (`fixed_option_gains`),
-    responder_eur_per_week and responder_gain_share (the round fitted in that iteration, in sample), and
+    responder_eur_per_week and responder_gain_share (the round fitted in that iteration, in sample; shares of a
+    floored base, `gain_shares`), and
     `chosen` marking the iteration (>= 1) whose largest fixed_gain_share was smallest."""
     from model.scenario import load as load_scenario
 
@@ -366,10 +385,11 @@ def two_stage_play(scenario, learned, weeks: list[str], iterations: int, grid=CO
             j = np.take_along_axis(p2[-H:], p1[-H:, :, None], axis=2)[..., 0]
             hh, nn = np.meshgrid(np.arange(H), np.arange(len(ids)), indexing="ij")
             resp = tv.values[hh, nn, p1[-H:], j].sum(0) / len(weeks)
+        fixed_share, resp_share = gain_shares(best - own, own), gain_shares(resp - own, own)
         for k, agg in enumerate(ids):
             rows.append({"iteration": t, "aggregator": agg, "own_eur_per_week": own[k], "best_fixed_eur_per_week": best[k],
-                         "fixed_gain_share": (best[k] - own[k]) / max(abs(own[k]), 1.0), "responder_eur_per_week": resp[k],
-                         "responder_gain_share": (resp[k] - own[k]) / max(abs(own[k]), 1.0)})
+                         "fixed_gain_share": fixed_share[k], "responder_eur_per_week": resp[k],
+                         "responder_gain_share": resp_share[k]})
         if progress is not None:
             progress(t, rows[-len(ids):])
     history = pd.DataFrame(rows)
