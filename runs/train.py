@@ -41,8 +41,9 @@ def register(sub) -> None:
                    help="play the run's scenario with this setting changed (any the scenario lets a run override, "
                         "as a sweep does), e.g. --override lfm_tie_break_eur_mwh=1e-4; repeatable")
     e.add_argument("--fitted-play", default=None, metavar="FILE",
-                   help="play the fitted-play policy saved in FILE (an arbitrage study's "
-                        "fitted_play/SCENARIO-seedK-policy.npz, made from this run) instead of the learned one")
+                   help="play the policy a fictitious play saved in FILE (an arbitrage study's "
+                        "fitted_play/ or two_stage_play/SCENARIO-seedK-policy.npz, made from this run) instead of the "
+                        "learned one")
     e.add_argument("--overwrite", action="store_true")
     e.set_defaults(func=cmd_evaluate)
 
@@ -89,14 +90,15 @@ def cmd_train(args) -> int:
 
 
 def fitted_play_wrap(path: str):
-    """`evaluate_run`'s wrap: the fitted-play policy saved at `path` over the run's learned policy (refused
+    """`evaluate_run`'s wrap: the play's policy saved at `path` (`load_play`) over the run's learned policy (refused
     unless made from that policy file), and what config.json records of it."""
     def wrap(learner, meta):
         from model.atomic import file_sha256
-        from runs.studies.arbitrage_fitted_play import FittedPlayPolicy
+        from runs.studies.arbitrage_two_stage import load_play
 
-        policy = FittedPlayPolicy.load(path, learner, meta["participant_ids"], base_sha256=meta["tensor_sha256"])
-        return policy, {"fitted_play": {"file": str(path), "sha256": file_sha256(Path(path)), "population": policy.population}}
+        policy = load_play(path, learner, meta["participant_ids"], base_sha256=meta["tensor_sha256"])
+        return policy, {"fitted_play": {"file": str(path), "sha256": file_sha256(Path(path)), "kind": type(policy).__name__,
+                                        "population": policy.population}}
 
     return wrap
 

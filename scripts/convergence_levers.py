@@ -44,6 +44,7 @@ import pandas as pd  # noqa: E402
 
 from runs.reports.arbitrage import every_aggregator_table, fitted_responder_table  # noqa: E402
 from runs.studies.arbitrage import PROFILES, fitted_responders, responders  # noqa: E402
+from runs.studies.arbitrage_fitted_play import gain_shares  # noqa: E402
 from agents.learning.hyperparams import HyperParams  # noqa: E402
 from runs.training import design_hyperparams, load_trained_policy, train  # noqa: E402
 
@@ -177,7 +178,7 @@ def main() -> None:
         prof = dataclasses.replace(prof, responder_episodes=a.responders, br_weeks=tuple(WEEKS))
         responders(policy_dir, run / "responders.csv", a.scenario, prof, hp, a.seed)
         r = pd.read_csv(run / "responders.csv")
-        share = r.gain_eur / r.learned_eur.abs().clip(lower=1.0)
+        share = gain_shares(r.gain_eur.to_numpy(), r.learned_eur.to_numpy())  # the report's floored base
         res |= {"responder_weeks": a.responders, "responders_within_10pct": int((share <= 0.10).sum()),
                 "responders": len(r), "responder_max_gain_share": float(share.max())}
     if a.fitted:

@@ -10,6 +10,9 @@ the learned policies against the policies fictitious play over fitted responders
               seed 0 only) are fitted first, as its step does, into --learned-fitted.
   responders  trained best responders (the study's `responders` budget and weeks) for every aggregator
               against the fitted-play policy the study kept (STUDY/fitted_play/SC-seed0-policy.npz).
+  two-stage-play  the study's two-stage play step (fictitious play over fitted two-stage responders, with its
+              checks) on the study's learned runs of --seeds, and the report's table of them against the learned
+              policies, with paired differences over the seeds.
   skip-check  `two_stage_values` with and without its shortcuts (unsold up prices, shared LEM outcomes): speed and
               how far values differ.
   two-stage   fitted two-stage responders (withholding and up price, `runs.studies.arbitrage_two_stage`)
@@ -19,6 +22,7 @@ the learned policies against the policies fictitious play over fitted responders
     .venv/bin/python scripts/fitted_play_check.py summary --study STUDY --levers DIR --name NAME
                                                           [--learned-fitted DIR]
     .venv/bin/python scripts/fitted_play_check.py responders --study STUDY SCENARIO --out FILE.csv [--episodes N]
+    .venv/bin/python scripts/fitted_play_check.py two-stage-play --study STUDY SCENARIO --seeds 0,1,2 --out DIR
     .venv/bin/python scripts/fitted_play_check.py two-stage --study STUDY SCENARIO --out FILE.csv
                                                           [--policy learned|fitted-play | --play FILE] [--seed K]
 """
@@ -126,17 +130,14 @@ def summary(a) -> None:
 def _played(a, run: Path, seed: int):
     """The policy to check: the study's learned run, or a fictitious play's policy file over it (--play, or the
     study's fitted-play policy for --policy fitted-play)."""
-    from runs.studies.arbitrage_fitted_play import FittedPlayPolicy
-    from runs.studies.arbitrage_two_stage import TwoStagePlayPolicy
+    from runs.studies.arbitrage_two_stage import load_play
     from runs.training import load_trained_policy
 
     policy, meta = load_trained_policy(run)
     path = a.play or (Path(a.study) / "fitted_play" / f"{a.scenario}-seed{seed}-policy.npz"
                       if getattr(a, "policy", "") == "fitted-play" else None)
     if path:
-        with np.load(path, allow_pickle=False) as z:
-            kind = TwoStagePlayPolicy if "a1_levels" in z.files else FittedPlayPolicy
-        policy = kind.load(path, policy, meta["participant_ids"], base_sha256=meta["tensor_sha256"])
+        policy = load_play(path, policy, meta["participant_ids"], base_sha256=meta["tensor_sha256"])
     return policy, meta
 
 
@@ -183,6 +184,58 @@ def two_stage(a) -> None:
     table.to_csv(out.with_name(out.stem + "-summary.csv"), index=False)
     print(f"{a.scenario} seed {a.seed}, {a.play or a.policy} policy, fitted on {prof.two_stage_weeks}: {time.perf_counter() - t0:.0f} s")
     print(table.round(3).to_string(index=False))
+
+
+def two_stage_play_seeds(a) -> None:
+    """The study's two-stage play step (`runs.studies.arbitrage.two_stage_play`) on the study's learned runs of
+    --seeds, into --out/two_stage_play/ (a finished seed is kept); the learned policy's two-stage responders the
+    study lacks (it fits them for seed 0 only) are fitted into --out/two_stage/. Then the report's table
+    (`fitted_play_table`) of the learned and the two-stage-play policy per seed, and the paired differences."""
+    import torch
+    from scipy import stats
+
+    from runs.reports.arbitrage import fitted_play_table
+    from runs.studies import arbitrage as study_mod
+
+    torch.set_num_threads(1)
+    study, out, prof = Path(a.study), Path(a.out), PROFILES[a.profile]
+    seeds = [int(k) for k in a.seeds.split(",")]
+    for seed in seeds:
+        run = study / "runs" / a.scenario / f"seed{seed}"
+        learned_ts = study / "two_stage" / f"{a.scenario}-seed{seed}.csv"
+        if not learned_ts.exists() and not (out / "two_stage" / learned_ts.name).exists():
+            t0 = time.perf_counter()
+            study_mod.two_stage_responders(run, out / "two_stage" / learned_ts.name, a.scenario, prof, seed)
+            print(f"seed {seed}: learned policy's two-stage responders, {time.perf_counter() - t0:.0f} s", flush=True)
+        path = out / "two_stage_play" / f"{a.scenario}-seed{seed}.csv"
+        if not path.exists():
+            t0 = time.perf_counter()
+            study_mod.two_stage_play(run, path, a.scenario, prof, seed)
+            print(f"seed {seed}: two-stage play and its checks, {time.perf_counter() - t0:.0f} s", flush=True)
+
+    def read(folder: Path, suffix: str = "") -> pd.DataFrame:
+        parts = [pd.read_csv(f).assign(scenario=a.scenario, seed=k) for k in seeds
+                 if (f := folder / f"{a.scenario}-seed{k}{suffix}.csv").exists()]
+        return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+
+    data = {"best_response": read(study / "best_response"), "constant_prices": read(study / "constant_prices"),
+            "two_stage": pd.concat([read(study / "two_stage"), read(out / "two_stage")], ignore_index=True),
+            "two_stage_play": read(out / "two_stage_play"),
+            **{f"tsp_{k}": read(out / "two_stage_play", f"-{k}") for k in ("constant_prices", "best_response", "two_stage")}}
+    t = fitted_play_table(data, [a.scenario])
+    t.to_csv(out / f"{a.scenario}-two_stage_play.csv", index=False)
+    pd.set_option("display.width", 250)
+    cols = ["seed", "policy", "iteration", "in_sample_largest_fixed_gain_share", "agg5_regret_share", "all_aggregators_eur_per_week",
+            "at_least_validated_constant", "clearly_short", "shortfall_eur_per_week", "two_stage_over_10pct",
+            "largest_two_stage_gain_share"]
+    print(t[cols].round(3).to_string(index=False))
+    print("\npaired over the seeds, two-stage play - learned (Wilcoxon signed-rank where 5 or more):")
+    lr, tp = (t[t.policy == p].set_index("seed") for p in ("learned", "two-stage play"))
+    for col in cols[3:]:
+        d = (tp[col] - lr[col]).dropna()
+        test = stats.wilcoxon(d) if len(d) >= 5 and (d != 0).any() else None
+        print(f"  {col}: mean {d.mean():+,.3f}, per seed {', '.join(f'{v:+,.3g}' for v in d)}"
+              + (f", p = {test.pvalue:.3f}" if test is not None else ""))
 
 
 def skip_check(a) -> None:
@@ -241,6 +294,13 @@ def main() -> None:
                                   "the study's run, e.g. convergence_levers.py --two-stage-play's)")
     t.add_argument("--out", required=True)
     t.set_defaults(func=two_stage)
+    p = sub.add_parser("two-stage-play")
+    p.add_argument("--study", required=True)
+    p.add_argument("scenario")
+    p.add_argument("--seeds", default="0")
+    p.add_argument("--profile", default="quick", help="the study's profile (its weeks, iterations and budgets)")
+    p.add_argument("--out", required=True, help="folder for the play's files, its checks and the table")
+    p.set_defaults(func=two_stage_play_seeds)
     k = sub.add_parser("skip-check")
     k.add_argument("--study", required=True)
     k.add_argument("scenario")

@@ -132,14 +132,17 @@ def test_tiny_study_writes_the_report_tables_and_figures(tmp_path, capsys):
     # fictitious play over fitted responders (seed 0): the learned rows are the learned checks' own numbers, the policy
     # kept reloads from its file (no pickles) and earns, replayed, what its constant-bid check recorded
     fpt = pd.read_csv(out / "tables" / "fitted_play.csv")
-    assert list(fpt.scenario) == ["s-a", "s-a", "one-arb", "one-arb", "all-arb", "all-arb"]
-    assert list(fpt.policy) == ["learned", "fitted play"] * 3 and (fpt.iteration[fpt.policy == "learned"] == 0).all()
+    assert list(fpt.scenario) == ["s-a", "s-a", "one-arb", "one-arb", "all-arb", "all-arb", "all-arb"]
+    assert list(fpt.policy) == ["learned", "fitted play"] * 3 + ["two-stage play"]  # the two-stage play: all-arb only
+    assert (fpt.iteration[fpt.policy == "learned"] == 0).all()
     ea = pd.read_csv(out / "tables" / "exploitability_every_aggregator.csv")
     lr = fpt[fpt.policy == "learned"].set_index("scenario")
     for sc, d in ea.groupby("scenario"):
         assert lr.loc[sc, "all_aggregators_eur_per_week"] == pytest.approx(d.learned_eur_per_week.sum(), rel=1e-5)  # CSVs: 6 digits
         assert lr.loc[sc, "clearly_short"] == d.seeds_clearly_short.sum()
-    assert (fpt.in_sample_largest_constant_gain_share >= -1e-9).all()
+    assert (fpt.in_sample_largest_constant_gain_share.dropna() >= -1e-9).all()
+    assert fpt.in_sample_largest_constant_gain_share.notna().sum() == 6
+    assert (fpt.in_sample_largest_fixed_gain_share.dropna() >= -1e-9).all()
     from runs.studies import arbitrage_best_response as brm
     from runs.studies.arbitrage_fitted_play import FittedPlayPolicy
     from runs.training import load_trained_policy
@@ -159,13 +162,31 @@ def test_tiny_study_writes_the_report_tables_and_figures(tmp_path, capsys):
     assert len(both) == len(ts) == len(cp) and np.allclose(both.learned_eur, both.learned_eur_cp, rtol=1e-5, atol=1e-6)
     assert (ts.best_option_eur >= ts[["responder_eur", "learned_eur"]].max(axis=1) - 1e-6).all()
     tt = pd.read_csv(out / "tables" / "exploitability_two_stage.csv")
-    assert len(tt) == 60 and set(tt.policy) == {"learned", "fitted play"}
+    assert len(tt) == 70 and set(tt.policy) == {"learned", "fitted play", "two-stage play"}
+    assert set(tt[tt.policy == "two-stage play"].scenario) == {"all-arb"}
     kept = tt.responder_kept.astype(bool)  # chosen on the validation weeks: it can lose on the check weeks
     assert (tt.gain_eur_per_week[~kept] == 0).all()
     np.testing.assert_allclose(tt.gain_eur_per_week[kept], (tt.responder_eur_per_week - tt.policy_eur_per_week)[kept],
                                rtol=1e-5, atol=0.05)  # the CSV keeps 6 digits
     assert {"two_stage_over_10pct", "largest_two_stage_gain_share"} <= set(fpt.columns)
     assert "A best responder for both decisions" in report
+    # fictitious play over two-stage responders (all-arb, seed 0, 1 iteration): the policy kept reloads from its file
+    # and earns, replayed, what its constant-bid check recorded; the learned row's in-sample gain is iteration 0's
+    from runs.studies.arbitrage_two_stage import TwoStagePlayPolicy
+
+    hist = pd.read_csv(out / "two_stage_play" / "all-arb-seed0.csv")
+    tsp = fpt[(fpt.scenario == "all-arb")].set_index("policy")
+    assert tsp.loc["learned", "in_sample_largest_fixed_gain_share"] == pytest.approx(
+        hist[hist.iteration == 0].fixed_gain_share.max())
+    learned, meta = load_trained_policy(out / "runs" / "all-arb" / "seed0")
+    kept = TwoStagePlayPolicy.load(out / "two_stage_play" / "all-arb-seed0-policy.npz", learned, meta["participant_ids"],
+                                   base_sha256=meta["tensor_sha256"])
+    assert kept.population - 1 == tsp.loc["two-stage play", "iteration"] == hist[hist.chosen].iteration.iloc[0]
+    tcp = pd.read_csv(out / "two_stage_play" / "all-arb-seed0-constant_prices.csv")
+    again = brm.constant_prices("all-arb", kept, ["test:1"], aggregators=[7], grid=brm.COARSE, seed=0, max_hours=24)
+    np.testing.assert_allclose(again.learned_eur, tcp[(tcp.week == "test:1") & (tcp.aggregator == 7)].learned_eur,
+                               rtol=1e-5, atol=1e-6)
+    assert "fictitious play over those two-stage responders" in report
     for policy in ("truthful", "rule"):
         assert (out / "baselines" / policy / "scores.csv").exists()
     assert main(["study", "--profile", "tiny", "--out", str(out)]) == 2  # exists: needs --resume or --overwrite

@@ -65,7 +65,11 @@ def load(study: Path) -> dict:
                    "ffp_constant_prices": per_run("fitted_play", "-constant_prices"),
                    "ffp_best_response": per_run("fitted_play", "-best_response"),
                    "ffp_fitted_responders": per_run("fitted_play", "-fitted_responders"),
-                   "two_stage": per_run("two_stage"), "ffp_two_stage": per_run("fitted_play", "-two_stage")}
+                   "two_stage": per_run("two_stage"), "ffp_two_stage": per_run("fitted_play", "-two_stage"),
+                   "two_stage_play": per_run("two_stage_play"),
+                   "tsp_constant_prices": per_run("two_stage_play", "-constant_prices"),
+                   "tsp_best_response": per_run("two_stage_play", "-best_response"),
+                   "tsp_two_stage": per_run("two_stage_play", "-two_stage")}
 
 
 SHORT_CONFIDENCE = 0.95  # one-sided: a shortfall is "clear" where the day-block bootstrap's bound is above the tolerance
@@ -145,15 +149,20 @@ def every_aggregator_table(cp: pd.DataFrame, resp: pd.DataFrame, scenarios: list
         if len(r):
             weeks = n_weeks.loc[sc].iloc[0]
             gain = (r.gain_eur / weeks).mean()
-            learned = max(abs((r.learned_eur / weeks).mean()), 1.0)
             seeds = d.set_index("seed").reindex(r.seed.to_numpy())
             constant_gain = (seeds.validated_constant_eur.fillna(seeds.best_constant_eur) - seeds.learned_eur).to_numpy()
             exploit = float(np.mean(np.maximum(r.gain_eur.to_numpy() / weeks, constant_gain)))
             row |= {"responder_seeds": len(r), "responder_episodes": int(r.episodes.iloc[0]),
-                    "responder_gain_eur_per_week": gain, "responder_gain_share": gain / learned,
-                    "exploitability_eur_per_week": exploit, "exploitability_share": exploit / learned}
+                    "responder_gain_eur_per_week": gain, "responder_learned_eur_per_week": (r.learned_eur / weeks).mean(),
+                    "exploitability_eur_per_week": exploit}
         rows.append(row)
     out = pd.DataFrame(rows)
+    if "responder_gain_eur_per_week" in out:  # shares of a floored base, per scenario over its aggregators
+        for sc, d in out[out.responder_gain_eur_per_week.notna()].groupby("scenario", sort=False):
+            own = d.responder_learned_eur_per_week.to_numpy()
+            out.loc[d.index, "responder_gain_share"] = _shares(d.responder_gain_eur_per_week, own)
+            out.loc[d.index, "exploitability_share"] = _shares(d.exploitability_eur_per_week, own)
+        out = out.drop(columns="responder_learned_eur_per_week")
     order = {sc: i for i, sc in enumerate(scenarios)}
     return out.sort_values(["scenario", "aggregator"], key=lambda c: c.map(order) if c.name == "scenario" else c,
                            ignore_index=True)
@@ -173,6 +182,15 @@ def _shown(df: pd.DataFrame, share: str) -> str:
     """A per-aggregator table as the report shows it: scenario labels, the `share` column in %."""
     return _md(df.assign(scenario=df.scenario.map(lambda x: SCENARIO_LABEL.get(x, x)), **{share: 100 * df[share]})
                .rename(columns={share: share.replace("_share", "_%")}))
+
+
+def _shares(gain_eur, own_eur) -> np.ndarray:
+    """Gains as shares of the aggregators' own earnings, the base floored at 1 % of their mean |earnings| and 1 €
+    (`arbitrage_fitted_play.gain_shares`): a gain of a few € over an aggregator earning next to nothing is no
+    exploit worth a percentage. `own_eur`: every aggregator of one run (or of one scenario)."""
+    from runs.studies.arbitrage_fitted_play import gain_shares
+
+    return gain_shares(np.asarray(gain_eur, dtype=float), np.asarray(own_eur, dtype=float))
 
 
 def _validated_responder(d: pd.DataFrame):
@@ -199,33 +217,39 @@ def fitted_responder_table(fr: pd.DataFrame, scenarios: list[str]) -> pd.DataFra
         weeks = chk.week.nunique()
         rows.append({"scenario": sc, "seed": seed, "aggregator": agg, "learned_eur_per_week": learned,
                      "fitted_responder_eur_per_week": fitted, "fitted_kept": float(fitted_wins),
-                     "exploitability_eur_per_week": kept - learned, "exploitability_share": (kept - learned) / max(abs(learned), 1.0),
+                     "exploitability_eur_per_week": kept - learned,
                      "best_up_price_per_hour_eur_per_week": chk.best_up_price_eur.sum() / weeks})
-    return _mean_over_seeds(pd.DataFrame(rows), scenarios)
+    out = pd.DataFrame(rows)
+    for _, d in out.groupby(["scenario", "seed"], sort=False):  # shares of a floored base, per run
+        out.loc[d.index, "exploitability_share"] = _shares(d.exploitability_eur_per_week, d.learned_eur_per_week)
+    return _mean_over_seeds(out, scenarios)
 
 
 def summarise_two_stage(df: pd.DataFrame) -> pd.DataFrame:
     """Per aggregator of one run's fitted two-stage responders (`runs.studies.arbitrage_two_stage`), on the check
     weeks (`use` == "check"), € per week: the policy responded to, the responder, the one kept (the responder where
     it beat the policy on the validation weeks, else the policy: chosen without the check weeks), the kept one's
-    gain and its share of the policy's earnings, both mean withholdings, and the best option per hour in hindsight."""
+    gain and its share of the policy's earnings (`_shares`: the base floored at 1 % of the aggregators' mean), both
+    mean withholdings, and the best option per hour in hindsight."""
     rows = []
     for agg, d in df.groupby("aggregator", sort=False):
         learned, resp, wins, kept, chk = _validated_responder(d)
         weeks = chk.week.nunique()
         rows.append({"aggregator": agg, "policy_eur_per_week": learned, "responder_eur_per_week": resp,
-                     "responder_kept": wins, "gain_eur_per_week": kept - learned,
-                     "gain_share": (kept - learned) / max(abs(learned), 1.0),
+                     "responder_kept": wins, "gain_eur_per_week": kept - learned, "gain_share": np.nan,
                      "policy_a1_mean": chk.learned_a1.mean(), "responder_a1_mean": chk.responder_a1.mean(),
                      "best_option_per_hour_eur_per_week": chk.best_option_eur.sum() / weeks})
-    return pd.DataFrame(rows)
+    out = pd.DataFrame(rows)
+    out["gain_share"] = _shares(out.gain_eur_per_week, out.policy_eur_per_week)  # of a floored base (`_shares`)
+    return out
 
 
 def two_stage_table(data: dict, scenarios: list[str]) -> pd.DataFrame:
-    """`summarise_two_stage` per scenario, seed and policy responded to: the learned one (`two_stage/`) and the
-    one fictitious play over fitted responders kept (`fitted_play/*-two_stage.csv`)."""
+    """`summarise_two_stage` per scenario, seed and policy responded to: the learned one (`two_stage/`), the
+    one fictitious play over fitted responders kept (`fitted_play/*-two_stage.csv`) and the one fictitious play over
+    two-stage responders kept (`two_stage_play/*-two_stage.csv`)."""
     parts = []
-    for policy, key in (("learned", "two_stage"), ("fitted play", "ffp_two_stage")):
+    for policy, key in (("learned", "two_stage"), ("fitted play", "ffp_two_stage"), ("two-stage play", "tsp_two_stage")):
         df = data.get(key, pd.DataFrame())
         for (sc, seed), d in (df.groupby(["scenario", "seed"], sort=False) if len(df) else []):
             if sc in scenarios:
@@ -240,29 +264,38 @@ def two_stage_table(data: dict, scenarios: list[str]) -> pd.DataFrame:
 
 
 def fitted_play_table(data: dict, scenarios: list[str]) -> pd.DataFrame:
-    """Per scenario and seed that ran fictitious play over fitted responders (`fitted_play/`): the learned
-    policy and the policy the play kept, checked alike on the check weeks. Aggregator 5's € per week and
-    hour-by-hour regret (`exploitability_table`); all aggregators' € per week, how many earn at least their
-    validated constant up price and how many fall clearly short of it (`every_aggregator_table`); the fitted
-    responders (`fitted_responder_table`): how many gain more than 10 %, the largest gain, and the share of
-    aggregator 5's up-price regret (best up price per hour in hindsight - the policy) its responder recovers;
-    in sample (the play's weeks): the largest gain of a constant up price over an aggregator's play."""
-    fp = data.get("fitted_play", pd.DataFrame())
-    if fp.empty:
-        return pd.DataFrame()
+    """Per scenario and seed that ran fictitious play over fitted responders (`fitted_play/`) or over fitted
+    two-stage responders (`two_stage_play/`): the learned policy and the policies the plays kept, checked alike on
+    the check weeks. Aggregator 5's € per week and hour-by-hour regret (`exploitability_table`); all aggregators'
+    € per week, how many earn at least their validated constant up price and how many fall clearly short of it
+    (`every_aggregator_table`); the fitted responders (`fitted_responder_table`): how many gain more than 10 %,
+    the largest gain, and the share of aggregator 5's up-price regret (best up price per hour in hindsight - the
+    policy) its responder recovers; the fitted two-stage responders likewise; in sample (the play's weeks): the
+    largest gain of a constant up price over an aggregator's play (the up-price play) or of a fixed (withholding,
+    up price) option (the two-stage play)."""
+    plays = [(name, data.get(key, pd.DataFrame()), prefix, col) for name, key, prefix, col in (
+        ("fitted play", "fitted_play", "ffp_", "constant_gain_share"),
+        ("two-stage play", "two_stage_play", "tsp_", "fixed_gain_share"))]
+    runs = list(dict.fromkeys((sc, seed) for _, h, _, _ in plays if len(h)
+                              for sc, seed in h[["scenario", "seed"]].itertuples(index=False)))
     rows = []
-    for (sc, seed), hist in fp.groupby(["scenario", "seed"], sort=False):
+    for sc, seed in runs:
         if sc not in scenarios:
             continue
-        chosen = int(hist[hist.chosen].iteration.iloc[0])
-        in_sample = hist.groupby("iteration").constant_gain_share.max()
-        for policy, prefix, it in (("learned", "", 0), ("fitted play", "ffp_", chosen)):
+        policies = [("learned", "", 0, {})]
+        for name, hist, prefix, col in plays:
+            h = hist[(hist.scenario == sc) & (hist.seed == seed)] if len(hist) else hist
+            if len(h):
+                in_sample = h.groupby("iteration")[col].max()
+                policies[0][3][f"in_sample_largest_{col}"] = float(in_sample.loc[0])
+                chosen = int(h[h.chosen].iteration.iloc[0])
+                policies.append((name, prefix, chosen, {f"in_sample_largest_{col}": float(in_sample.loc[chosen])}))
+        for policy, prefix, it, in_sample in policies:
             def own(name):
                 df = data.get(prefix + name, pd.DataFrame())
                 return df[(df.scenario == sc) & (df.seed == seed)] if len(df) else df
 
-            row = {"scenario": sc, "seed": seed, "policy": policy, "iteration": it,
-                   "in_sample_largest_constant_gain_share": float(in_sample.loc[it])}
+            row = {"scenario": sc, "seed": seed, "policy": policy, "iteration": it} | in_sample
             ex = exploitability_table(own("best_response"), [sc])
             if len(ex):
                 row |= {"agg5_eur_per_week": ex.learned_eur_per_week.iloc[0], "agg5_regret_share": ex.regret_share.iloc[0]}
@@ -286,6 +319,8 @@ def fitted_play_table(data: dict, scenarios: list[str]) -> pd.DataFrame:
                 row |= {"two_stage_over_10pct": int((tt.gain_share > 0.10).sum()),
                         "largest_two_stage_gain_share": float(tt.gain_share.max())}
             rows.append(row)
+    if not rows:
+        return pd.DataFrame()
     order = {sc: i for i, sc in enumerate(scenarios)}
     return pd.DataFrame(rows).sort_values(["scenario", "seed"], key=lambda c: c.map(order) if c.name == "scenario" else c,
                                           kind="stable", ignore_index=True)
@@ -349,7 +384,7 @@ def fictitious_play_table(fp: pd.DataFrame, val: pd.DataFrame, scenarios: list[s
     for (sc, seed, profile, weeks), d in pd.concat(parts, ignore_index=True).groupby(
             ["scenario", "seed", "profile", "weeks"], sort=False):
         gain = (d.best - d.own).to_numpy()
-        share = gain / np.maximum(d.own.abs().to_numpy(), 1.0)
+        share = _shares(gain, d.own.to_numpy())
         k = int(np.argmax(share))
         rows.append({"scenario": sc, "seed": seed, "profile": profile, "weeks": weeks, "iterations": int(n[(sc, seed)]),
                      "mixtures_of_iteration": int(at[(sc, seed)]), "aggregators_over_1pct": int((share > 0.01).sum()),
@@ -995,66 +1030,77 @@ def fig_fictitious_play(fp: pd.DataFrame, scenarios, path: Path):
     _save(fig, path)
 
 
-def fig_fitted_play(history: pd.DataFrame, ft: pd.DataFrame, scenarios, path: Path):
+def fig_fitted_play(history: pd.DataFrame, ft: pd.DataFrame, scenarios, path: Path, two_stage: pd.DataFrame | None = None):
     """Left: per iteration of fictitious play over fitted responders (first seed), the largest gain of a constant
-    up price over an aggregator's play on the play's weeks. Middle and right, on the check weeks, learned vs the
-    policy kept: the largest fitted responder's gain, and aggregator 5's hour-by-hour regret."""
+    up price over an aggregator's play on the play's weeks (dashed: the two-stage play's largest gain of a fixed
+    option, from `two_stage`, its history). Middle and right, on the check weeks, learned vs the policies kept: the
+    largest fitted responder's gain (up price; two-stage responder for the two-stage play), and aggregator 5's
+    hour-by-hour regret."""
     plt = _plt()
-    scen = [sc for sc in scenarios if sc in set(history.scenario)]
+    two_stage = pd.DataFrame() if two_stage is None else two_stage
+    scen = [sc for sc in scenarios if sc in set(history.scenario) | set(two_stage.get("scenario", []))]
     fig, (a1, a2, a3) = plt.subplots(1, 3, figsize=(14, 4))
-    for sc in scen:
-        d = history[(history.scenario == sc) & (history.seed == history[history.scenario == sc].seed.min())]
-        g = 100 * d.groupby("iteration").constant_gain_share.max().clip(lower=1e-4)
-        a1.plot(g.index, g.values, color=COLORS.get(sc), label=SCENARIO_LABEL.get(sc, sc))
-        kept = int(d[d.chosen].iteration.iloc[0])
-        a1.plot([kept], [g.loc[kept]], "o", color=COLORS.get(sc), ms=6, mfc="none")
+    for hist, col, ls, what in ((history, "constant_gain_share", "-", ""), (two_stage, "fixed_gain_share", "--", ", two-stage play")):
+        for sc in [sc for sc in scen if len(hist) and sc in set(hist.scenario)]:
+            d = hist[(hist.scenario == sc) & (hist.seed == hist[hist.scenario == sc].seed.min())]
+            g = 100 * d.groupby("iteration")[col].max().clip(lower=1e-4)
+            a1.plot(g.index, g.values, ls, color=COLORS.get(sc), label=SCENARIO_LABEL.get(sc, sc) + what)
+            kept = int(d[d.chosen].iteration.iloc[0])
+            a1.plot([kept], [g.loc[kept]], "o", color=COLORS.get(sc), ms=6, mfc="none")
     from matplotlib.patches import Patch
     from matplotlib.ticker import FormatStrFormatter, FuncFormatter
 
-    a1.set(yscale="log", xlabel="iteration (0: the learned policies)", ylabel="largest gain of a constant up price, %",
+    a1.set(yscale="log", xlabel="iteration (0: the learned policies)",
+           ylabel="largest gain of a constant up price" + (" (--: of a fixed option)" if len(two_stage) else "") + ", %",
            title="In sample: how far from an equilibrium (o: kept)")
     a1.yaxis.set_major_formatter(FormatStrFormatter("%g"))
     a1.yaxis.set_minor_formatter(FuncFormatter(  # label 2 and 5 times a power of ten only
         lambda v, _: f"{v:g}" if v > 0 and round(v / 10 ** np.floor(np.log10(v))) in (2, 5) else ""))
     a1.legend(fontsize=8)
     t = ft[ft.scenario.isin(scen)].groupby(["scenario", "policy"], sort=False).mean(numeric_only=True)
+    if "largest_two_stage_gain_share" in t and "largest_fitted_responder_gain_share" in t:  # the two-stage play's
+        tsp = t.index.get_level_values("policy") == "two-stage play"  # responders answer both decisions
+        t.loc[tsp, "largest_fitted_responder_gain_share"] = t.loc[tsp, "largest_two_stage_gain_share"]
     x = np.arange(len(scen))
-    styles = (("learned", "", 0.45), ("fitted play", "//", 0.9))
+    styles = [st for st in (("learned", "", 0.45), ("fitted play", "//", 0.9), ("two-stage play", "xx", 0.9))
+              if st[0] in set(ft.policy)]
+    w = 0.8 / len(styles)
     for ax, col, title in ((a2, "largest_fitted_responder_gain_share", "Check weeks: largest fitted responder's gain"),
                            (a3, "agg5_regret_share", f"Check weeks: aggregator {AGG}'s hour-by-hour regret")):
         for i, (policy, hatch, alpha) in enumerate(styles):
-            v = [100 * t[col].get((sc, policy), np.nan) if col in t else np.nan for sc in scen]
-            bars = ax.bar(x + (i - 0.5) * 0.38, v, 0.38, color=[COLORS.get(sc) for sc in scen], hatch=hatch,
-                          edgecolor="k", alpha=alpha)
-            ax.bar_label(bars, fmt="%.1f", fontsize=7)
+            v = np.array([100 * t[col].get((sc, policy), np.nan) if col in t else np.nan for sc in scen])
+            bars = ax.bar(x + (i - (len(styles) - 1) / 2) * w, np.nan_to_num(v), w, color=[COLORS.get(sc) for sc in scen],
+                          hatch=hatch, edgecolor="k", alpha=alpha)
+            ax.bar_label(bars, labels=[f"{u:.1f}" if np.isfinite(u) else "" for u in v], fontsize=7)
         ax.set_xticks(x, [SCENARIO_LABEL.get(sc, sc) for sc in scen])
         ax.set(ylabel="%", title=title)
         ax.legend([Patch(facecolor="0.6", alpha=a, hatch=h, edgecolor="k") for _, h, a in styles],
                   [p for p, _, _ in styles], fontsize=8)
     a2.axhline(10.0, color="k", lw=0.6, ls="--")
-    fig.suptitle("Fictitious play over fitted best responders: learned policy vs the policy the play keeps (seed 0)")
+    fig.suptitle("Fictitious play over fitted best responders: learned policy vs the policies the plays keep (seed 0; "
+                 "the two-stage play's responders answer withholding and up price)", fontsize=10)
     _save(fig, path)
 
 
 def fig_two_stage(tt: pd.DataFrame, scenarios, path: Path):
     """Per scenario (first seed), every aggregator's fitted two-stage responder's gain over the policy it answers
-    (the responder kept on the validation weeks, scored on the check weeks): learned vs fitted-play policy. Gains
-    above the axis are drawn at its top with their value printed."""
+    (the responder kept on the validation weeks, scored on the check weeks): learned vs fitted-play policy (and the
+    two-stage play's, where it ran). Gains above the axis are drawn at its top with their value printed."""
     plt = _plt()
     scen = [sc for sc in scenarios if sc in set(tt.scenario)]
     top, cut = 80.0, 60.0
     fig, axes = plt.subplots(1, len(scen), figsize=(4.8 * len(scen), 4.2), squeeze=False, sharey=True)
-    styles = (("learned", "", 0.45), ("fitted play", "//", 0.9))
     for ax, sc in zip(axes[0], scen):
         d = tt[(tt.scenario == sc) & (tt.seed == tt[tt.scenario == sc].seed.min())]
         aggs = sorted(d.aggregator.unique())
         x = np.arange(len(aggs))
+        styles = [st for st in (("learned", "", 0.45), ("fitted play", "//", 0.9), ("two-stage play", "xx", 0.9))
+                  if st[0] in set(d.policy)]
+        w = 0.8 / len(styles)
         for i, (policy, hatch, alpha) in enumerate(styles):
             g = d[d.policy == policy].set_index("aggregator")
-            if g.empty:
-                continue
             v = np.array([100 * g.gain_share.get(a, np.nan) for a in aggs])
-            bars = ax.bar(x + (i - 0.5) * 0.4, np.clip(v, -top, cut), 0.4, color=COLORS.get(sc), hatch=hatch,
+            bars = ax.bar(x + (i - (len(styles) - 1) / 2) * w, np.clip(v, -top, cut), w, color=COLORS.get(sc), hatch=hatch,
                           edgecolor="k", alpha=alpha, label=f"against the {policy.replace(' ', '-')} policy")
             ax.bar_label(bars, labels=[f"{u:+.0f}" if abs(u) >= 10 else "" for u in v], fontsize=7, rotation=90, padding=2)
         ax.axhline(10.0, color="k", lw=0.6, ls="--")
@@ -1352,7 +1398,7 @@ def _figures(study: Path, data: dict, tables: ReportTables) -> dict[str, str]:
         fig_fictitious_play(data["fictitious_play"], scen, f / "fig_fictitious_play.png")
         figs["fig_fictitious_play.png"] = "Fictitious play over learned and constant bids"
     if len(data["fitted_play"]) and len(tables.fitted_play):
-        fig_fitted_play(data["fitted_play"], tables.fitted_play, scen, f / "fig_fitted_play.png")
+        fig_fitted_play(data["fitted_play"], tables.fitted_play, scen, f / "fig_fitted_play.png", data.get("two_stage_play"))
         figs["fig_fitted_play.png"] = "Fictitious play over fitted best responders"
     if len(tables.two_stage):
         fig_two_stage(tables.two_stage, scen, f / "fig_two_stage.png")
@@ -1591,9 +1637,15 @@ def _section_fitted_play(fp: pd.DataFrame, prof: dict) -> list[str]:
          "day-to-day noise explains, a one-sided 95 % day-block bootstrap), aggregator "
          f"{AGG}'s hour-by-hour search, and a freshly fitted responder for every aggregator. It settles the up price "
          "only: the two-stage responders of the next section also move the withholding (no trained responder is run "
-         "against it here; docs/arbitrage-study.md measures them). The learned policy remains the one every other "
-         "table plays. "
-         "€ per week; shares in %.\n"]
+         "against it here; docs/arbitrage-study.md measures them). "
+         + (f"Where every aggregator arbitrages, fictitious play over those two-stage responders also runs "
+            f"({prof.get('two_stage_play_iterations', '?')} iterations on the same weeks; `two_stage_play`): each "
+            "iteration values every (withholding, up price) option of the coarse grid against the others' current play, "
+            "and fits each aggregator a new round for both decisions by backward induction; the iteration kept is the one "
+            "whose largest in-sample gain of a fixed option was smallest (shares of a base floored at 1 % of the mean "
+            "aggregator's earnings). It is checked as the learned policy is, with two-stage responders in place of the "
+            "up-price ones. " if "two-stage play" in set(fp.policy) else "")
+         + "The learned policy remains the one every other table plays. € per week; shares in %.\n"]
     show = fp.assign(scenario=fp.scenario.map(lambda x: SCENARIO_LABEL.get(x, x)))
     for col in [c for c in show.columns if c.endswith("_share")]:
         show = show.assign(**{col: 100 * show[col]}).rename(columns={col: col.replace("_share", "_%")})
@@ -1622,6 +1674,25 @@ def _section_fitted_play(fp: pd.DataFrame, prof: dict) -> list[str]:
                          f"part" + (f" (it was kept on the validation weeks and loses {-100 * rec:.0f} % of it on the check "
                                     "weeks)" if rec < 0 else ""))
         L.append(line + ".")
+    for (sc, seed), d in fp[fp.policy.isin(["learned", "two-stage play"])].groupby(["scenario", "seed"], sort=False):
+        r = d.set_index("policy")
+        if "two-stage play" not in r.index:
+            continue
+        a, b = r.loc["learned"], r.loc["two-stage play"]
+        line = (f"- {SCENARIO_LABEL.get(sc, sc)} (seed {seed}), two-stage play: in sample, the largest gain of a fixed "
+                f"option {100 * a.in_sample_largest_fixed_gain_share:.1f} → {100 * b.in_sample_largest_fixed_gain_share:.1f} % "
+                f"(iteration {int(b.iteration)})")
+        if pd.notna(b.get("two_stage_over_10pct")) and pd.notna(a.get("two_stage_over_10pct")):
+            line += (f"; two-stage responders gaining more than 10 %: {int(a.two_stage_over_10pct)} → "
+                     f"{int(b.two_stage_over_10pct)} (largest {100 * a.largest_two_stage_gain_share:+.1f} → "
+                     f"{100 * b.largest_two_stage_gain_share:+.1f} %)")
+        if pd.notna(b.get("clearly_short")):
+            line += (f"; clearly short of their validated constant {int(a.clearly_short)} → {int(b.clearly_short)} of "
+                     f"{int(b.aggregators)}, shortfall {a.shortfall_eur_per_week:,.0f} → {b.shortfall_eur_per_week:,.0f} €/week; "
+                     f"all aggregators {a.all_aggregators_eur_per_week:,.0f} → {b.all_aggregators_eur_per_week:,.0f} €/week")
+        if pd.notna(b.get("agg5_regret_share")):
+            line += f"; aggregator {AGG}'s hour-by-hour regret {100 * a.agg5_regret_share:.0f} → {100 * b.agg5_regret_share:.0f} %"
+        L.append(line + ".")
     if "agg5_up_price_regret_recovered_share" in fp and (fp[fp.policy == "fitted play"].agg5_up_price_regret_recovered_share < 0.1).any():
         L.append(f"\nWhere a responder seeing aggregator {AGG}'s observations recovers little of its hour-by-hour regret "
                  "against the policy kept, what remains is what knowing each hour's outcome adds (the others' draws "
@@ -1642,8 +1713,9 @@ def _section_two_stage(tt: pd.DataFrame, prof: dict) -> list[str]:
          "observation to the value of each withholding followed by the up price the first network picks (backward "
          "induction; `runs/studies/arbitrage_two_stage.py`). A stand-alone aggregator's withholding answers for its LEM "
          "reward alone, as its primary learns. It is kept where it beats the policy on the validation weeks and scored on "
-         "the check weeks; the policy it answers is the learned one or the one fictitious play over fitted responders "
-         "kept. € per week; `*_a1_mean`: mean withholding.\n"]
+         "the check weeks; the policy it answers is the learned one, the one fictitious play over fitted responders "
+         "kept, or (where every aggregator arbitrages) the one fictitious play over these two-stage responders kept. "
+         "€ per week; `*_a1_mean`: mean withholding.\n"]
     show = tt.assign(scenario=tt.scenario.map(lambda x: SCENARIO_LABEL.get(x, x)), gain_share=100 * tt.gain_share)
     L += [_md(show.rename(columns={"gain_share": "gain_%"})), ""]
     for (sc, seed, policy), d in tt.groupby(["scenario", "seed", "policy"], sort=False):

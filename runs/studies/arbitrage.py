@@ -33,6 +33,10 @@ Folder layout under --out:
                                          values on `two_stage_weeks`, its picks per hour of the validation and check
                                          weeks; fitted_play/<scenario>-seed<k>-two_stage.csv the same against the
                                          fitted-play policy
+  two_stage_play/<scenario>-seed<k>.csv  fictitious play over fitted two-stage responders (`two_stage_play`, first
+                                         `responder_seeds` seeds, scenarios where every aggregator arbitrages): its
+                                         history; -policy.npz the policy kept; -constant_prices.csv, -best_response.csv,
+                                         -two_stage.csv that policy checked as the learned one is
   responders/<scenario>-seed<k>.csv      every aggregator's trained best responder: its gain over its learned
                                          policy on the best-response weeks (`runs.best_response`), and
                                          responders/<scenario>-seed<k>-curve.csv its evaluation-week curve
@@ -72,6 +76,8 @@ class ArbitrageProfile(Profile):
     fitted_play_fit_steps: tuple[int, int] = (3000, 300)  # Adam steps fitting the responders: first iteration, later ones
     fitted_responder_steps: int = 3000  # Adam steps fitting each fitted up-price responder (`fitted_up_price_responder`)
     two_stage_weeks: str = ""  # weeks the fitted two-stage responders learn on (`resolve_fit_weeks`; "": none)
+    two_stage_play_iterations: int = 0  # fictitious play over fitted two-stage responders (first `responder_seeds`
+    # seeds, scenarios where every aggregator arbitrages; 0: none), on `fitted_play_weeks` with `fitted_play_fit_steps`
 
 
 SA, ONE, ALL = PAPER.scenarios
@@ -84,7 +90,7 @@ PROFILES = {
         hp_overrides={"lr_actor": 1e-3, "noise_sigma_final": 0.01, "updates_per_episode": 20, "gamma": 0.0,
                       "per_agent_batches": True},
         br_weeks=("test:1", "test:5", "test:12"), br_grid="coarse", responder_episodes=200, fp_iterations=150,
-        fit_weeks=FIT_WEEKS, fitted_play_iterations=40, two_stage_weeks="busy:7",
+        fit_weeks=FIT_WEEKS, fitted_play_iterations=40, two_stage_weeks="busy:7", two_stage_play_iterations=12,
         note="short runs: 800 episodes (paper 5000). To learn anything in 6x fewer episodes, the reconstructed actor "
              "learning rate (1e-4 -> 1e-3) is raised, and two paper values "
              "change: 20 updates per episode instead of 5 (measured on one-arb, 2 seeds: aggregator 5's test score "
@@ -101,23 +107,25 @@ PROFILES = {
              "best-response dynamics among constant bids (seed 0); 150 iterations of fictitious play over learned and constant "
              "bids (every seed); 40 iterations of fictitious play over fitted best responders on the 7 busiest training "
              "weeks, its policy checked like the learned one (seed 0); fitted two-stage (withholding and up price) responders "
-             "on those weeks for the learned and the fitted-play policy (seed 0)",
+             "on those weeks for the learned and the fitted-play policy (seed 0); 12 iterations of fictitious play over fitted "
+             "two-stage responders where every aggregator arbitrages (all-arb, seed 0)",
     ),
     "paper": ArbitrageProfile(
         "paper", (SA, ONE, ALL, SA_SWAP, ALL_SWAP), episodes=5000, seeds=3, eval_every=50,
         checkpoint_every=250, br_weeks=tuple(f"test:{i}" for i in range(1, 13)), br_grid="fine", br_seeds=1,
         responder_episodes=1000, fp_iterations=150, fit_weeks=FIT_WEEKS, fitted_play_iterations=40,
-        two_stage_weeks="busy:7",
+        two_stage_weeks="busy:7", two_stage_play_iterations=12,
         note="the paper's 5000 episodes and hyperparameters; best response on all 12 test weeks (seed 0), fine grid; "
              "150 iterations of fictitious play over learned and constant bids on those weeks (every seed); 40 iterations of "
-             "fictitious play over fitted best responders and fitted two-stage responders (seed 0)",
+             "fictitious play over fitted best responders and fitted two-stage responders, 12 of fictitious play over "
+             "fitted two-stage responders where every aggregator arbitrages (seed 0)",
     ),
     "tiny": ArbitrageProfile(
         "tiny", (SA, ONE, ALL), episodes=2, seeds=1, eval_every=1, checkpoint_every=1,
         eval_weeks=("test:1", "test:2", "eval:1"), br_weeks=("test:1",), br_grid="tiny", br_max_hours=24, responder_episodes=2,
         responder_validation_weeks=("eval:1",), dynamics_rounds=2, fp_iterations=3, fit_weeks=("train:1", "train:2"),
         fitted_play_iterations=2, fitted_play_weeks="train:1", fitted_play_fit_steps=(200, 50),
-        fitted_responder_steps=200, two_stage_weeks="train:1",
+        fitted_responder_steps=200, two_stage_weeks="train:1", two_stage_play_iterations=1,
         note="smoke test of the pipeline: 2 episodes, 1 test week; its numbers mean nothing",
     ),
 }
@@ -210,6 +218,10 @@ def learned_job(out: str, profile: ArbitrageProfile, scenario: str, seed: int, e
     if (profile.fitted_play_iterations and seed < profile.responder_seeds and profile.br_weeks and profile.fit_weeks
             and not (resume and ffp_file.exists())):
         fitted_play(run_dir, ffp_file, scenario, profile, seed)
+    tsp_file = out / "two_stage_play" / f"{scenario}-seed{seed}.csv"
+    if (profile.two_stage_play_iterations and seed < profile.responder_seeds and profile.br_weeks
+            and everyone_arbitrages(scenario) and not (resume and tsp_file.exists())):
+        two_stage_play(run_dir, tsp_file, scenario, profile, seed)
     t6 = time.perf_counter()
     return {"job": f"{scenario} seed {seed}", "train_s": t1 - t0, "evaluate_s": t2 - t1, "best_response_s": t3 - t2,
             "constant_prices_dynamics_and_fictitious_play_s": t4 - t3, "responders_s": t5 - t4, "fitted_play_s": t6 - t5}
@@ -222,8 +234,8 @@ def fitted_play(run_dir: Path, path: Path, scenario: str, profile: ArbitrageProf
     """Fictitious play over fitted best responders (`run_fitted_play`, `FITTED_PLAY`) on `profile.fitted_play_weeks`,
     from the run's learned policy; the policy it keeps is checked as the learned one is: every aggregator's
     constant up prices on the best-response and validation weeks, aggregator 5's hour-by-hour best response,
-    and every aggregator's fitted up-price responder. Files beside `path` (the module docstring)."""
-    from runs.studies import arbitrage_best_response as br
+    every aggregator's fitted up-price responder and its fitted two-stage responder. Files beside `path` (the
+    module docstring)."""
     from runs.studies.arbitrage_fitted_play import resolve_fit_weeks, run_fitted_play
     from runs.training import load_trained_policy
 
@@ -232,6 +244,52 @@ def fitted_play(run_dir: Path, path: Path, scenario: str, profile: ArbitrageProf
     first_steps, steps = profile.fitted_play_fit_steps
     history, policy = run_fitted_play(scenario, learned, weeks, profile.fitted_play_iterations, seed=seed,
                                       max_hours=profile.br_max_hours, first_steps=first_steps, steps=steps, **FITTED_PLAY)
+    cp_file = _check_played(run_dir, path, policy, meta, scenario, profile, seed)
+    fitted_responders(run_dir, Path(f"{path.with_suffix('')}-fitted_responders.csv"), cp_file, scenario, profile, seed,
+                      policy=policy)
+    if profile.two_stage_weeks:
+        two_stage_responders(run_dir, Path(f"{path.with_suffix('')}-two_stage.csv"), scenario, profile, seed, policy=policy)
+    write_csv_atomic(path, history.assign(week_set=",".join(weeks)))  # last: its presence means the step finished
+
+
+def everyone_arbitrages(scenario: str) -> bool:
+    """Whether every aggregator of `scenario` arbitrages (all-arb): where the two-stage play is run, since a
+    stand-alone aggregator's withholding is no arbitrage decision (docs/arbitrage-study.md)."""
+    from model.scenario import load as load_scenario
+
+    sc = load_scenario(scenario)
+    return set(sc.aggregator_ids) <= set(sc.arbitrage)
+
+
+def two_stage_play(run_dir: Path, path: Path, scenario: str, profile: ArbitrageProfile, seed: int) -> None:
+    """Fictitious play over fitted two-stage responders (`arbitrage_two_stage.two_stage_play`: withholding and up
+    price) on `profile.fitted_play_weeks` for `profile.two_stage_play_iterations` iterations, from the run's learned
+    policy; it keeps the iteration whose largest in-sample gain of a fixed option was smallest. That policy is
+    checked as the learned one is: constant up prices, aggregator 5's hour-by-hour best response, every
+    aggregator's fitted two-stage responder (whose options include the up-price responder's). Files beside `path`."""
+    from runs.studies import arbitrage_best_response as br
+    from runs.studies import arbitrage_two_stage as ts
+    from runs.studies.arbitrage_fitted_play import resolve_fit_weeks
+    from runs.training import load_trained_policy
+
+    learned, meta = load_trained_policy(run_dir)
+    weeks = resolve_fit_weeks(scenario, profile.fitted_play_weeks, seed)
+    first_steps, steps = profile.fitted_play_fit_steps
+    grid = br.TINY if profile.br_grid == "tiny" else br.COARSE
+    history, policy = ts.two_stage_play(scenario, learned, weeks, profile.two_stage_play_iterations, grid=grid, seed=seed,
+                                        first_steps=first_steps, steps=steps, max_hours=profile.br_max_hours)
+    policy.population = int(history[history.chosen].iteration.iloc[0]) + 1  # the rounds as they played then
+    _check_played(run_dir, path, policy, meta, scenario, profile, seed)
+    two_stage_responders(run_dir, Path(f"{path.with_suffix('')}-two_stage.csv"), scenario, profile, seed, policy=policy)
+    write_csv_atomic(path, history.assign(week_set=",".join(weeks)))  # last: its presence means the step finished
+
+
+def _check_played(run_dir: Path, path: Path, policy, meta: dict, scenario: str, profile: ArbitrageProfile, seed: int) -> Path:
+    """A play's policy saved beside `path` (-policy.npz, recording the learned policy it was made from) and checked
+    as the learned one is: every aggregator's constant up prices on the best-response and validation weeks
+    (-constant_prices.csv, returned) and aggregator 5's hour-by-hour best response (-best_response.csv)."""
+    from runs.studies import arbitrage_best_response as br
+
     path.parent.mkdir(parents=True, exist_ok=True)
     stem = path.with_suffix("")
     policy.save(Path(f"{stem}-policy.npz"), base_sha256=meta["tensor_sha256"])
@@ -245,10 +303,7 @@ def fitted_play(run_dir: Path, path: Path, scenario: str, profile: ArbitrageProf
     write_csv_atomic(Path(f"{stem}-best_response.csv"),
                      br.best_response(scenario, policy, list(profile.br_weeks), PAPER.focus_aggregator, grid, seed=seed,
                                       max_hours=profile.br_max_hours), float_format="%.6g")
-    fitted_responders(run_dir, Path(f"{stem}-fitted_responders.csv"), cp_file, scenario, profile, seed, policy=policy)
-    if profile.two_stage_weeks:
-        two_stage_responders(run_dir, Path(f"{stem}-two_stage.csv"), scenario, profile, seed, policy=policy)
-    write_csv_atomic(path, history.assign(week_set=",".join(weeks)))  # last: its presence means the step finished
+    return cp_file
 
 
 def two_stage_responders(run_dir: Path, path: Path, scenario: str, profile: ArbitrageProfile, seed: int,

@@ -338,6 +338,20 @@ class TwoStagePlayPolicy(PlaysOverLearned):
         return cls(base, aggregator_ids, a1_levels, up_levels, snaps, seed, population, bool(linear))
 
 
+def load_play(path, base, aggregator_ids, base_sha256: str | None = None):
+    """A play's saved policy over `base`, whichever play wrote it: a `TwoStagePlayPolicy` (withholding and up price)
+    or a `FittedPlayPolicy` (up price); both refuse a corrupt file or one made from another learned policy."""
+    from runs.studies.arbitrage_fitted_play import FittedPlayPolicy
+
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            kind = TwoStagePlayPolicy if "a1_levels" in z.files else FittedPlayPolicy
+    except (OSError, ValueError, EOFError) as e:
+        raise ValueError(f"{path}: not a play's policy file ({e}); pass a fitted_play/ or two_stage_play/ "
+                         "SCENARIO-seedK-policy.npz written by the arbitrage study") from e
+    return kind.load(path, base, aggregator_ids, base_sha256=base_sha256)
+
+
 def fixed_option_gains(tv: TwoStageValues, n_weeks: int) -> tuple[np.ndarray, np.ndarray]:
     """Per aggregator: € per week of its own play (option (0, 0)) and of its best fixed option played in every
     hour: a grid withholding (arbitrageurs only; a stand-alone keeps its own) with its own or a constant up price,
