@@ -322,8 +322,11 @@ def fitted_play_table(data: dict, scenarios: list[str]) -> pd.DataFrame:
     if not rows:
         return pd.DataFrame()
     order = {sc: i for i, sc in enumerate(scenarios)}
-    return pd.DataFrame(rows).sort_values(["scenario", "seed"], key=lambda c: c.map(order) if c.name == "scenario" else c,
-                                          kind="stable", ignore_index=True)
+    out = pd.DataFrame(rows)
+    counts = ["aggregators", "at_least_validated_constant", "clearly_short", "fitted_responders_over_10pct", "two_stage_over_10pct"]
+    out = out.astype({c: "Int64" for c in counts if c in out})  # counts stay whole where a policy lacks a check
+    return out.sort_values(["scenario", "seed"], key=lambda c: c.map(order) if c.name == "scenario" else c,
+                           kind="stable", ignore_index=True)
 
 
 def critic_ranking_table(cr: pd.DataFrame, scenarios: list[str]) -> pd.DataFrame:
@@ -1966,6 +1969,7 @@ def reading(tables: ReportTables, prof: dict) -> str:
             f"{int(over.get(sc, 0))} of {n} ({sc}; aggregator {AGG} {100 * a5.get(sc, np.nan):+.0f} %)"
             for sc, n in fr.groupby("scenario", sort=False).size().items()) + ".")
     fp = tables.fitted_play
+    fp = fp[fp.policy.isin(["learned", "fitted play"])] if len(fp) else fp  # the two-stage play has no up-price responders
     if len(fp) and "fitted_responders_over_10pct" in fp and fp.fitted_responders_over_10pct.notna().all():
         r = fp.groupby(["scenario", "policy"], sort=False).fitted_responders_over_10pct.sum()  # over the seeds that ran it
         seeds = ", ".join(str(s) for s in sorted(fp.seed.unique()))

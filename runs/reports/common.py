@@ -170,6 +170,8 @@ def save_figure(fig, path: Path, **layout):
 def md_table(df: pd.DataFrame, floatfmt="{:,.1f}") -> str:
     """A DataFrame as a markdown table (NaN shown as —)."""
     def fmt(v):
+        if v is pd.NA:
+            return "—"
         if isinstance(v, (float, np.floating)):
             return "—" if not np.isfinite(v) else floatfmt.format(v)
         return str(v)

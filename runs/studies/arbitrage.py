@@ -218,13 +218,15 @@ def learned_job(out: str, profile: ArbitrageProfile, scenario: str, seed: int, e
     if (profile.fitted_play_iterations and seed < profile.responder_seeds and profile.br_weeks and profile.fit_weeks
             and not (resume and ffp_file.exists())):
         fitted_play(run_dir, ffp_file, scenario, profile, seed)
+    t6 = time.perf_counter()
     tsp_file = out / "two_stage_play" / f"{scenario}-seed{seed}.csv"
     if (profile.two_stage_play_iterations and seed < profile.responder_seeds and profile.br_weeks
             and everyone_arbitrages(scenario) and not (resume and tsp_file.exists())):
         two_stage_play(run_dir, tsp_file, scenario, profile, seed)
-    t6 = time.perf_counter()
+    t7 = time.perf_counter()
     return {"job": f"{scenario} seed {seed}", "train_s": t1 - t0, "evaluate_s": t2 - t1, "best_response_s": t3 - t2,
-            "constant_prices_dynamics_and_fictitious_play_s": t4 - t3, "responders_s": t5 - t4, "fitted_play_s": t6 - t5}
+            "constant_prices_dynamics_and_fictitious_play_s": t4 - t3, "responders_s": t5 - t4, "fitted_play_s": t6 - t5,
+            "two_stage_play_s": t7 - t6}
 
 
 FITTED_PLAY = {"new_value_weight": 0.25, "linear": True, "keep": "chosen"}  # measured in docs/arbitrage-study.md
