@@ -223,7 +223,8 @@ def fitted_play(values: OptionValues, learned, iterations: int, seed: int = 0, h
     `best_constant_eur_per_week` and `best_constant_up_eur_mwh` (its best constant up price against the
     others' draws), `responder_eur_per_week` (what the responder fitted in this iteration earns, in
     sample; NaN in the last), `constant_gain_share` = (best constant - mixture) / |mixture| and
-    `responder_gain_share` likewise (the base floored, `gain_shares`). snapshots: `FittedPlayPolicy`'s, one per round 1..iterations."""
+    `responder_gain_share` likewise (the base floored, `gain_shares`). snapshots: `FittedPlayPolicy`'s, one per
+    round 1..iterations."""
     import torch
 
     from agents.learning.networks import StackedMLP
