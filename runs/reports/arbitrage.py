@@ -1577,7 +1577,9 @@ def _section_every_aggregator(ag: pd.DataFrame, cv: pd.DataFrame, prof: dict, ex
              f"the actor kept is the one that scored best on the validation weeks ({val}; the learned actor included, so "
              "a gain of exactly 0 means nothing better was found) and it is scored on the best-response weeks. Its gain over the "
              "learned policy is that aggregator's exploitability as the multi-agent RL literature measures it: what a "
-             "policy seeing the same observations could still add. € per week.\n")
+             "policy seeing the same observations could still add. € per week; shares (%) are of the aggregator's own "
+             "earnings, floored at 1 % of the aggregators' mean and at 1 € (a few € over an aggregator earning about "
+             "nothing is no exploit worth a percentage; the same base in every exploitability table below).\n")
     show = ag.assign(scenario=ag.scenario.map(lambda s: SCENARIO_LABEL.get(s, s)))
     for col in ("responder_gain_share", "exploitability_share"):
         if col in show:
