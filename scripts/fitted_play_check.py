@@ -258,7 +258,13 @@ def skip_check(a) -> None:
                               share_outcomes=share)
         got[name] = (tv, time.perf_counter() - t0)
     full, t_full = got["every option cleared"]
-    print(f"{a.scenario} seed {a.seed}, {weeks}, {a.hours} hours each:")
+    H, N, W = full.r1.shape
+    same = np.zeros((H, N, W), bool)  # an option whose LFM input and r1 an earlier option of its hour has
+    for w in range(1, W):
+        same[:, :, w] = ((full.x_lfm[:, :, :w] == full.x_lfm[:, :, w:w + 1]).all(3)
+                         & (full.r1[:, :, :w] == full.r1[:, :, w:w + 1])).any(2)
+    print(f"{a.scenario} seed {a.seed}, {weeks}, {a.hours} hours each; {100 * same.mean():.0f} % of the withholding options "
+          f"have an earlier option's LFM input and r1 ({W - same.sum(2).mean():.2f} distinct of {W} per hour and aggregator):")
     for name, (tv, t) in got.items():
         d = np.abs(tv.values - full.values)
         print(f"  {name:30s} {t:6.1f} s ({t_full / t:.2f}x); values differ by at most {d.max():.3g} €, "
