@@ -29,6 +29,7 @@ class Job:
     fn: Callable
     args: tuple
     name: str
+    weight: float = 1.0  # its expected cost relative to the others (e.g. seconds), for the progress line's ETA
 
 
 class JobsFailed(RuntimeError):
@@ -40,18 +41,40 @@ class JobsFailed(RuntimeError):
 
 
 class Progress:
-    """One line on stderr per finished job: jobs done / total, elapsed, ETA."""
+    """One line on stderr per finished job: jobs done / total, elapsed, ETA.
+
+    `run_jobs` plans the jobs first (`plan`): with each job's expected cost (`Job.weight`, e.g. seconds) and the
+    workers taking the jobs in order, as the pool does, each job has an expected finish and the whole an expected
+    end. The ETA scales that end by how long the finished jobs actually took against their expected finishes, so a
+    few long jobs finishing first, or jobs running side by side, do not distort it."""
 
     def __init__(self, total: int, label: str, enabled: bool = True):
         self.total, self.label, self.enabled = total, label, enabled
         self.done, self.t0 = 0, time.perf_counter()
+        self.expected_finish: list[float] = []
+        self.expected_end = self.actual_sum = self.expected_sum = 0.0
 
-    def update(self, what: str):
+    def plan(self, weights: list[float], workers: int) -> None:
+        free = [0.0] * max(workers, 1)
+        self.expected_finish = []
+        for w in weights:
+            k = free.index(min(free))  # the next free worker takes the next job
+            free[k] += w
+            self.expected_finish.append(free[k])
+        self.expected_end = max(free)
+
+    def update(self, what: str, index: int | None = None):
         self.done += 1
+        elapsed = time.perf_counter() - self.t0
+        if index is not None and index < len(self.expected_finish):
+            self.actual_sum += elapsed
+            self.expected_sum += self.expected_finish[index]
         if not self.enabled:
             return
-        elapsed = time.perf_counter() - self.t0
-        eta = elapsed / self.done * (self.total - self.done)
+        if self.expected_sum > 0:
+            eta = max(self.expected_end * self.actual_sum / self.expected_sum - elapsed, 0.0)
+        else:
+            eta = elapsed / self.done * (self.total - self.done)
         print(f"{self.label}: {self.done}/{self.total} done ({what}), {elapsed:.1f} s elapsed, ETA {eta:.1f} s",
               file=sys.stderr, flush=True)
 
@@ -69,12 +92,13 @@ def run_jobs(jobs: list[Job], engine: str = "local", workers: int | None = None,
     check_engine(engine, address)
     workers = max(1, min(workers or os.cpu_count() or 1, len(jobs) or 1))
     progress = progress or Progress(len(jobs), "jobs", enabled=False)
+    progress.plan([job.weight for job in jobs], workers)
     out: list[Any] = [None] * len(jobs)
     failures: list[tuple[str, str]] = []
 
     def finished(i: int, result) -> None:
         out[i] = result
-        progress.update(jobs[i].name)
+        progress.update(jobs[i].name, i)
         if on_done is not None:
             on_done(i, result)
 

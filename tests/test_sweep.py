@@ -150,3 +150,24 @@ def test_local_and_ray_engines_write_identical_tables(tmp_path, monkeypatch):
     assert {"aggregators.csv", "market.csv", "config.json", "sweep.toml", "total_score.png",
             "market_vs_location_swap.png", "market_vs_v_slack_pu.png"} <= files
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no partial folders left
+
+
+def test_progress_eta_follows_the_planned_jobs_not_their_count(monkeypatch, capsys):
+    """A study's seed-0 jobs run its checks and finish first; counted as one job each, they made the ETA several
+    times the time left (the quick arbitrage study, replayed in docs/arbitrage-study.md: 'ETA 23291 s' after 1 of 17
+    jobs, 3,029 s before the end)."""
+    from runs import executor
+
+    clock = iter([0.0, 100.0, 130.0] + [0.0] * 3)  # then the second Progress and its jobs
+    monkeypatch.setattr(executor.time, "perf_counter", lambda: next(clock))
+    p = executor.Progress(4, "study")
+    p.plan([10, 10, 2, 2], workers=2)  # both workers start a long job, then each takes a short one: ends at 12
+    assert p.expected_finish == [10, 10, 12, 12] and p.expected_end == 12
+    p.update("seed 0", 0)  # finished at 100 s, expected at 10: 10 s a unit, so the end at 120 s
+    p.update("seed 1", 2)  # at 130 s, expected at 12: (100 + 130) / (10 + 12) s a unit, the end at 125.5 s
+    err = capsys.readouterr().err.splitlines()
+    assert err[0] == "study: 1/4 done (seed 0), 100.0 s elapsed, ETA 20.0 s"  # counting jobs: 300 s
+    assert err[1] == "study: 2/4 done (seed 1), 130.0 s elapsed, ETA 0.0 s"  # later than planned: nothing left to wait
+    q = executor.Progress(2, "jobs", enabled=False)
+    executor.run_jobs([executor.Job(len, ((1, 2),), "a", 3.0), executor.Job(len, ((),), "b", 1.0)], workers=1, progress=q)
+    assert q.done == 2 and q.expected_finish == [3.0, 4.0]  # one worker: one after the other
