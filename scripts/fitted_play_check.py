@@ -13,6 +13,9 @@ the learned policies against the policies fictitious play over fitted responders
   two-stage-play  the study's two-stage play step (fictitious play over fitted two-stage responders, with its
               checks) on the study's learned runs of --seeds, and the report's table of them against the learned
               policies, with paired differences over the seeds.
+  orderings   the paper's orderings (S-a < one-arb < all-arb; aggregator 5's S-a < one-arb) judged on played
+              policies: every saved play policy scored on the study's evaluation weeks (`localmarl evaluate
+              --fitted-play`), paired over seeds against the learned policies on the same weeks.
   skip-check  `two_stage_values` with and without its shortcuts (unsold up prices, shared LEM outcomes): speed and
               how far values differ.
   two-stage   fitted two-stage responders (withholding and up price, `runs.studies.arbitrage_two_stage`)
@@ -23,6 +26,8 @@ the learned policies against the policies fictitious play over fitted responders
                                                           [--learned-fitted DIR]
     .venv/bin/python scripts/fitted_play_check.py responders --study STUDY SCENARIO --out FILE.csv [--episodes N]
     .venv/bin/python scripts/fitted_play_check.py two-stage-play --study STUDY SCENARIO --seeds 0,1,2 --out DIR
+    .venv/bin/python scripts/fitted_play_check.py orderings --study STUDY --plays DIR [--plays DIR2]
+                                                          [--play SC:K=FILE] --out DIR
     .venv/bin/python scripts/fitted_play_check.py two-stage --study STUDY SCENARIO --out FILE.csv
                                                           [--policy learned|fitted-play | --play FILE] [--seed K]
 """
@@ -30,6 +35,7 @@ the learned policies against the policies fictitious play over fitted responders
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import time
@@ -40,7 +46,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from runs.reports.arbitrage import every_aggregator_table, exploitability_table, fitted_responder_table  # noqa: E402
+from runs.reports.arbitrage import AGG, every_aggregator_table, exploitability_table, fitted_responder_table  # noqa: E402
 from runs.studies.arbitrage import PROFILES  # noqa: E402
 
 SCENARIOS = ("s-a", "one-arb", "all-arb")
@@ -146,6 +152,7 @@ def responders(a) -> None:
 
     from agents.learning.hyperparams import HyperParams
     from runs.best_response import train_best_response
+    from runs.studies.arbitrage_fitted_play import gain_shares
     from runs.training import load_trained_policy
 
     torch.set_num_threads(1)
@@ -160,11 +167,14 @@ def responders(a) -> None:
                                 curve_weeks=prof.responder_validation_weeks)
         r.pop("curve")
         rows.append({"aggregator": agg, **{k: v for k, v in r.items() if k != "participant"}})
-        share = r["gain_eur"] / max(abs(r["learned_eur"]), 1.0)
-        print(f"{a.scenario} aggregator {agg}: gain {r['gain_eur']:+,.1f} € ({100 * share:+.1f} %), "
+        print(f"{a.scenario} aggregator {agg}: gain {r['gain_eur']:+,.1f} € on {len(prof.br_weeks)} weeks, "
               f"actor of episode {r['best_episode']}, {r['seconds']:.0f} s", flush=True)
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
-    pd.DataFrame(rows).to_csv(a.out, index=False)
+    t = pd.DataFrame(rows)
+    t.to_csv(a.out, index=False)
+    share = gain_shares(t.gain_eur.to_numpy(), t.learned_eur.to_numpy())  # the report's floored base: known at the end
+    print("gain shares (the report's base): " + ", ".join(f"{g}: {100 * v:+.1f} %" for g, v in zip(t.aggregator, share))
+          + f"; over 10 %: {int((share > 0.10).sum())} of {len(t)}")
 
 
 def two_stage(a) -> None:
@@ -199,6 +209,8 @@ def two_stage_play_seeds(a) -> None:
 
     torch.set_num_threads(1)
     study, out, prof = Path(a.study), Path(a.out), PROFILES[a.profile]
+    if a.weeks:
+        prof = dataclasses.replace(prof, fitted_play_weeks=a.weeks)
     seeds = [int(k) for k in a.seeds.split(",")]
     for seed in seeds:
         run = study / "runs" / a.scenario / f"seed{seed}"
@@ -236,6 +248,96 @@ def two_stage_play_seeds(a) -> None:
         test = stats.wilcoxon(d) if len(d) >= 5 and (d != 0).any() else None
         print(f"  {col}: mean {d.mean():+,.3f}, per seed {', '.join(f'{v:+,.3g}' for v in d)}"
               + (f", p = {test.pvalue:.3f}" if test is not None else ""))
+
+
+PLAY_KIND = {"TwoStagePlayPolicy": "two-stage play", "FittedPlayPolicy": "fitted play"}
+
+
+def _play_files(a) -> dict[tuple[str, int], Path]:
+    """(scenario, seed) -> policy file: --play SC:K=FILE, and every two_stage_play/SC-seedK-policy.npz under the
+    --plays folders (a folder's own SC-seedK-policy.npz files too)."""
+    found = {}
+    for folder in a.plays:
+        for f in sorted([*Path(folder).glob("*-seed*-policy.npz"), *Path(folder).glob("two_stage_play/*-seed*-policy.npz")]):
+            sc, _, seed = f.name[:-len("-policy.npz")].rpartition("-seed")
+            if sc and seed.isdigit():
+                found[(sc, int(seed))] = f
+    for spec in a.play:
+        key, eq, file = spec.partition("=")
+        sc, colon, seed = key.rpartition(":")
+        if not (eq and colon and sc and seed.isdigit()):
+            raise SystemExit(f"--play {spec!r}: write SCENARIO:SEED=FILE, e.g. one-arb:0=DIR/two_stage_play.npz")
+        found[(sc, int(seed))] = Path(file)
+    missing = [str(f) for f in found.values() if not f.is_file()]
+    if missing:
+        raise SystemExit(f"no such policy file: {', '.join(missing)}")
+    return found
+
+
+def orderings(a) -> None:
+    """The paper's orderings judged on played policies: each play's saved policy (`load_play`: the two-stage
+    play's or the fitted play's .npz) scored on the study's evaluation weeks as `localmarl evaluate --fitted-play`
+    does, into --out/eval/SC/seedK/ (kept when already made from the same file), against the learned policies'
+    scores on the same weeks; each step is judged on the seeds played in both its scenarios (`ordering_steps_table`:
+    paired differences, one-sided t-test), on the 12 test weeks, the profile's check weeks and the other test weeks."""
+    from model.atomic import file_sha256
+    from runs.reports.arbitrage import aggregator_week_means, ordering_steps_table
+    from runs.reports.common import is_test
+    from runs.train import fitted_play_wrap
+    from runs.training import evaluate_run
+
+    study, out, prof = Path(a.study), Path(a.out), PROFILES[a.profile]
+    files, played, kinds = _play_files(a), [], set()
+    if not files:
+        raise SystemExit("no play policies: give --plays DIR (holding two_stage_play/SC-seedK-policy.npz) or --play SC:K=FILE")
+    for (sc, seed), f in sorted(files.items()):
+        run, dest = study / "runs" / sc / f"seed{seed}", out / "eval" / sc / f"seed{seed}"
+        config = dest / "config.json"
+        made = json.loads(config.read_text()).get("fitted_play", {}) if config.exists() else {}
+        if not ((dest / "scores.csv").exists() and made.get("sha256") == file_sha256(f)):
+            t0 = time.perf_counter()
+            evaluate_run(run, dest, weeks=list(prof.eval_weeks) if prof.eval_weeks else None, overwrite=True,
+                         wrap=fitted_play_wrap(str(f)))
+            made = json.loads(config.read_text())["fitted_play"]
+            print(f"{sc} seed {seed}: {f} scored on the evaluation weeks, {time.perf_counter() - t0:.0f} s", flush=True)
+        kinds.add(PLAY_KIND.get(made["kind"], made["kind"]))
+        played.append(pd.read_csv(dest / "scores.csv").assign(scenario=sc, seed=seed))
+    play = pd.concat(played, ignore_index=True)
+    learned = pd.concat([pd.read_csv(study / "eval" / sc / f"seed{k}" / "scores.csv").assign(scenario=sc, seed=k)
+                         for sc, k in sorted(files)], ignore_index=True)
+    label = " / ".join(sorted(kinds))
+    check = list(prof.br_weeks)
+    selections = {"test weeks": is_test, "check weeks": lambda w: w.isin(check),
+                  "other test weeks": lambda w: is_test(w) & ~w.isin(check)}
+    frames = {(weeks, profile): aggregator_week_means(df[keep(df.week)], play)
+              for weeks, keep in selections.items() for profile, df in (("learned", learned), (label, play))}
+    t = ordering_steps_table(frames)
+    out.mkdir(parents=True, exist_ok=True)
+    t.to_csv(out / "orderings.csv", index=False)
+    pd.set_option("display.width", 250)
+    seeds = pd.Series([k for _, k in sorted(files)], index=[sc for sc, _ in sorted(files)]).groupby(level=0).apply(list)
+    print(f"\nthe paper's orderings, learned vs {label} (seeds played: {seeds.to_dict()}):")
+    print(t.drop(columns="per_seed_difference_eur_per_week").round(3).to_string(index=False))
+    by_week = pd.concat([_agg5_by_week(study / "eval", files, "learned"), _agg5_by_week(out / "eval", files, label)])
+    by_week = by_week.pivot_table(index="week", columns=["scenario", "profile"], values=["eur", "withhold"], sort=False)
+    order = {sc: i for i, sc in enumerate(SCENARIOS)}
+    by_week = by_week[sorted(by_week.columns, key=lambda c: (c[0], order.get(c[1], len(order)), c[1], c[2] != "learned"))]
+    by_week.to_csv(out / "agg5_by_week.csv")
+    print(f"\naggregator {AGG}'s € and mean withholding per week, mean over the seeds played:")
+    print(by_week.round(2).to_string())
+    print(f"\nwrote {out / 'orderings.csv'}, {out / 'agg5_by_week.csv'}")
+
+
+def _agg5_by_week(folder: Path, files: dict, profile: str) -> pd.DataFrame:
+    """Aggregator 5's € per week and its mean withholding (hours.csv) in each evaluation of `folder`/SC/seedK."""
+    rows = []
+    for sc, k in sorted(files):
+        scores = pd.read_csv(folder / sc / f"seed{k}" / "scores.csv")
+        hours = pd.read_csv(folder / sc / f"seed{k}" / "hours.csv", usecols=["week", "aggregator", "withhold"])
+        eur = scores[scores.aggregator == AGG].groupby("week", sort=False).total_eur.sum()
+        rows.append(pd.DataFrame({"scenario": sc, "seed": k, "profile": profile, "week": eur.index, "eur": eur.values,
+                                  "withhold": eur.index.map(hours[hours.aggregator == AGG].groupby("week").withhold.mean())}))
+    return pd.concat(rows, ignore_index=True)
 
 
 def skip_check(a) -> None:
@@ -305,8 +407,18 @@ def main() -> None:
     p.add_argument("scenario")
     p.add_argument("--seeds", default="0")
     p.add_argument("--profile", default="quick", help="the study's profile (its weeks, iterations and budgets)")
+    p.add_argument("--weeks", default=None, metavar="busy:K[+spread:M]|W1,W2,...",
+                   help="the weeks the play learns on (default: the profile's fitted_play_weeks)")
     p.add_argument("--out", required=True, help="folder for the play's files, its checks and the table")
     p.set_defaults(func=two_stage_play_seeds)
+    o = sub.add_parser("orderings")
+    o.add_argument("--study", required=True)
+    o.add_argument("--plays", action="append", default=[], metavar="DIR",
+                   help="a folder holding two_stage_play/SC-seedK-policy.npz (a study, or two-stage-play's --out); repeatable")
+    o.add_argument("--play", action="append", default=[], metavar="SC:K=FILE", help="one more policy file; repeatable")
+    o.add_argument("--profile", default="quick", help="the study's profile (its check weeks)")
+    o.add_argument("--out", required=True, help="folder for the played scores and orderings.csv")
+    o.set_defaults(func=orderings)
     k = sub.add_parser("skip-check")
     k.add_argument("--study", required=True)
     k.add_argument("scenario")

@@ -183,6 +183,13 @@ def test_busy_weeks_are_the_training_weeks_where_truthful_bidding_leaves_the_dso
             model.step()
         assert counts[label] == int(bought_flexibility(model.record.frame("market")["flex_mw"].to_numpy()).sum())
     assert fp.resolve_fit_weeks("one-arb", "busy:3") == labels
+    # and three more, one from each third of the other 36 training weeks (calendar order): the 7th, 19th and 31st
+    rest = [f"train:{k}" for k in range(1, 40) if f"train:{k}" not in labels]
+    assert fp.resolve_fit_weeks("one-arb", "busy:3+spread:3") == labels + [rest[6], rest[18], rest[30]]
+    for bad, match in (("busy:3+spread:x", "busy:K\\+spread:M"), ("busy:3+quiet:2", "busy:K\\+spread:M"),
+                       ("busy:3+spread:37", "0..36")):
+        with pytest.raises(ValueError, match=match):
+            fp.resolve_fit_weeks("one-arb", bad)
     assert fp.resolve_fit_weeks("one-arb", "train:2, train:7") == ["train:2", "train:7"]
     with pytest.raises(ValueError, match="busy:K"):
         fp.resolve_fit_weeks("one-arb", "busy:x")

@@ -1,6 +1,9 @@
 """The command line end to end: train / evaluate / resume, and a whole study on the tiny profile."""
 
 import json
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -8,6 +11,8 @@ import pytest
 
 from runs.cli import main
 from runs.studies.arbitrage_best_response import constant_up_prices
+
+ROOT = Path(__file__).resolve().parents[1]
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -187,6 +192,30 @@ def test_tiny_study_writes_the_report_tables_and_figures(tmp_path, capsys):
     np.testing.assert_allclose(again.learned_eur, tcp[(tcp.week == "test:1") & (tcp.aggregator == 7)].learned_eur,
                                rtol=1e-5, atol=1e-6)
     assert "fictitious play over those two-stage responders" in report
+    # the orderings on played policies (scripts/fitted_play_check.py orderings): each scenario's fitted-play policy
+    # scored on the evaluation weeks; a step's difference is the two scenarios' scored totals apart
+    ordering = [sys.executable, str(ROOT / "scripts" / "fitted_play_check.py"), "orderings", "--study", str(out), "--plays",
+                str(out / "fitted_play"), "--profile", "tiny", "--out", str(tmp_path / "ord")]
+    first = subprocess.run(ordering, capture_output=True, text=True, cwd=ROOT)
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.count("scored on the evaluation weeks") == 3
+    od = pd.read_csv(tmp_path / "ord" / "orderings.csv")
+    assert set(od.profile) == {"learned", "fitted play"} and set(od.weeks) == {"test weeks", "check weeks", "other test weeks"}
+
+    def test_week_total(folder, sc, weeks=("test:1", "test:2")):
+        d = pd.read_csv(folder / sc / "seed0" / "scores.csv")
+        return d[d.week.isin(weeks)].total_eur.sum() / len(weeks)
+
+    for profile, folder in (("fitted play", tmp_path / "ord" / "eval"), ("learned", out / "eval")):
+        row = od[(od.who == "all aggregators") & (od.weeks == "test weeks") & (od.profile == profile)].set_index("step")
+        assert row.loc["S-a < one-arb", "mean_difference_eur_per_week"] == pytest.approx(
+            test_week_total(folder, "one-arb") - test_week_total(folder, "s-a"), rel=1e-4, abs=0.05)
+    assert set(pd.read_csv(tmp_path / "ord" / "eval" / "all-arb" / "seed0" / "scores.csv").week) == {"test:1", "test:2", "eval:1"}
+    again = subprocess.run(ordering, capture_output=True, text=True, cwd=ROOT)  # the scored policies are kept
+    assert again.returncode == 0 and "scored on the evaluation weeks" not in again.stdout
+    bad = subprocess.run(ordering[:5] + ["--play", "one-arb=nope.npz", "--out", str(tmp_path / "x")],
+                         capture_output=True, text=True, cwd=ROOT)
+    assert bad.returncode != 0 and "write SCENARIO:SEED=FILE" in bad.stderr
     for policy in ("truthful", "rule"):
         assert (out / "baselines" / policy / "scores.csv").exists()
     assert main(["study", "--profile", "tiny", "--out", str(out)]) == 2  # exists: needs --resume or --overwrite

@@ -413,11 +413,23 @@ def fp_ordering_table(fp: pd.DataFrame, scores: pd.DataFrame | None = None, fp_s
               ("check", "mixtures"): fp[fp.chosen].rename(columns={"mixture_eur_per_week": "eur"})}
     if fp_scores is not None and len(fp_scores) and scores is not None and len(scores):
         def other_weeks(df):
-            df = df[_is_test(df.week) & ~df.week.isin(list(fp_weeks))]
-            df = df.merge(fp_scores[["scenario", "seed"]].drop_duplicates(), on=["scenario", "seed"])
-            return (df.groupby(["scenario", "seed", "aggregator", "week"]).total_eur.sum()
-                    .groupby(["scenario", "seed", "aggregator"]).mean().rename("eur").reset_index())
+            return aggregator_week_means(df[_is_test(df.week) & ~df.week.isin(list(fp_weeks))], fp_scores)
         frames |= {("other test weeks", "learned"): other_weeks(scores), ("other test weeks", "mixtures"): other_weeks(fp_scores)}
+    return ordering_steps_table(frames)
+
+
+def aggregator_week_means(scores: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
+    """Each aggregator's € per week, mean over the weeks of `scores` (an evaluation's scores.csv rows, with
+    scenario and seed), for the (scenario, seed) runs that `runs` holds: columns scenario, seed, aggregator, eur."""
+    df = scores.merge(runs[["scenario", "seed"]].drop_duplicates(), on=["scenario", "seed"])
+    return (df.groupby(["scenario", "seed", "aggregator", "week"]).total_eur.sum()
+            .groupby(["scenario", "seed", "aggregator"]).mean().rename("eur").reset_index())
+
+
+def ordering_steps_table(frames: dict[tuple[str, str], pd.DataFrame]) -> pd.DataFrame:
+    """The paper's orderings seed by seed (`paired_steps`) for each (weeks, profile) of `frames`, whose frames
+    hold each aggregator's € per week (columns scenario, seed, aggregator, eur): all aggregators (S-a < one-arb <
+    all-arb) and aggregator 5 (S-a < one-arb, the paper's arbitrage gain)."""
     out = []
     for (weeks, profile), d in frames.items():
         total = d.groupby(["seed", "scenario"]).eur.sum().unstack("scenario")

@@ -307,13 +307,24 @@ def busy_weeks(scenario, k: int, pool: str = "train", seed: int = 0) -> tuple[li
 
 
 def resolve_fit_weeks(scenario, spec: str, seed: int = 0) -> list[str]:
-    """Week labels for a fitted play: "busy:K" (`busy_weeks`) or a comma-separated list ("train:3,train:5")."""
-    kind, sep, num = spec.partition(":")
-    if kind == "busy" and sep:
-        if not num.isdigit():
-            raise ValueError(f"fit weeks {spec!r}: write busy:K with K a whole number, e.g. busy:7")
-        return busy_weeks(scenario, int(num), seed=seed)[0]
-    return [w.strip() for w in spec.split(",") if w.strip()]
+    """Week labels for a fitted play: "busy:K" (`busy_weeks`); "busy:K+spread:M", those and M of the other
+    training weeks spaced evenly through the year (the quiet weeks a policy fitted on busy weeks alone meets
+    unprepared); or a comma-separated list ("train:3,train:5")."""
+    busy, plus, spread = spec.partition("+")
+    kind, sep, num = busy.partition(":")
+    if kind != "busy" or not sep:
+        return [w.strip() for w in spec.split(",") if w.strip()]
+    spread_kind, _, m = spread.partition(":")
+    if not num.isdigit() or (plus and not (spread_kind == "spread" and m.isdigit())):
+        raise ValueError(f"fit weeks {spec!r}: write busy:K or busy:K+spread:M with K and M whole numbers, "
+                         "e.g. busy:7 or busy:7+spread:3")
+    labels, table = busy_weeks(scenario, int(num), seed=seed)
+    if not plus:
+        return labels
+    rest = [w for w in table.week if w not in labels]  # the pool's (calendar) order
+    if not 0 <= int(m) <= len(rest):
+        raise ValueError(f"fit weeks {spec!r}: M={m} must be in 0..{len(rest)} (the training weeks left after the busy ones)")
+    return labels + [rest[i] for i in ((np.arange(int(m)) + 0.5) * len(rest) / max(int(m), 1)).astype(int)]
 
 
 def run_fitted_play(scenario, learned, weeks: list[str], iterations: int, grid: SearchGrid = COARSE, seed: int = 0,
