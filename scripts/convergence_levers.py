@@ -76,8 +76,8 @@ def main() -> None:
                          "weeks with the most LFM hours under truthful bids")
     ap.add_argument("--two-stage-play", type=int, default=0, metavar="N",
                     help="check the policy N iterations of fictitious play over fitted two-stage responders keep")
-    ap.add_argument("--two-stage-play-weeks", default="busy:7", metavar="W1,W2,...|busy:K",
-                    help="the weeks the two-stage play learns on")
+    ap.add_argument("--two-stage-play-weeks", default=None, metavar="W1,W2,...|busy:K[+spread:M]",
+                    help="the weeks the two-stage play learns on (default: the profile's two_stage_play_weeks)")
     ap.add_argument("--two-stage-play-window", type=int, default=4, help="iterations of values each round is fitted on")
     ap.add_argument("--two-stage", action="store_true",
                     help="also fit every aggregator's two-stage (withholding and up price) responder")
@@ -129,7 +129,7 @@ def main() -> None:
         from runs.studies.arbitrage_two_stage import two_stage_play
 
         t_fp = time.perf_counter()
-        fp_weeks = resolve_fit_weeks(a.scenario, a.two_stage_play_weeks, a.seed)
+        fp_weeks = resolve_fit_weeks(a.scenario, a.two_stage_play_weeks or prof.two_stage_play_weeks, a.seed)
         hist, played = two_stage_play(a.scenario, learned, fp_weeks, a.two_stage_play, seed=a.seed,
                                       window=a.two_stage_play_window,
                                       progress=lambda t, rows: print(f"two-stage play iteration {t}: largest fixed gain "

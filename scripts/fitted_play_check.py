@@ -26,6 +26,7 @@ the learned policies against the policies fictitious play over fitted responders
                                                           [--learned-fitted DIR]
     .venv/bin/python scripts/fitted_play_check.py responders --study STUDY SCENARIO --out FILE.csv [--episodes N]
     .venv/bin/python scripts/fitted_play_check.py two-stage-play --study STUDY SCENARIO --seeds 0,1,2 --out DIR
+                                                          [--weeks busy:K+spread:M] [--no-checks]
     .venv/bin/python scripts/fitted_play_check.py orderings --study STUDY --plays DIR [--plays DIR2]
                                                           [--play SC:K=FILE] --out DIR
     .venv/bin/python scripts/fitted_play_check.py two-stage --study STUDY SCENARIO --out FILE.csv
@@ -210,20 +211,29 @@ def two_stage_play_seeds(a) -> None:
     torch.set_num_threads(1)
     study, out, prof = Path(a.study), Path(a.out), PROFILES[a.profile]
     if a.weeks:
-        prof = dataclasses.replace(prof, fitted_play_weeks=a.weeks)
+        prof = dataclasses.replace(prof, two_stage_play_weeks=a.weeks)
     seeds = [int(k) for k in a.seeds.split(",")]
     for seed in seeds:
         run = study / "runs" / a.scenario / f"seed{seed}"
         learned_ts = study / "two_stage" / f"{a.scenario}-seed{seed}.csv"
-        if not learned_ts.exists() and not (out / "two_stage" / learned_ts.name).exists():
+        if not a.no_checks and not learned_ts.exists() and not (out / "two_stage" / learned_ts.name).exists():
             t0 = time.perf_counter()
             study_mod.two_stage_responders(run, out / "two_stage" / learned_ts.name, a.scenario, prof, seed)
             print(f"seed {seed}: learned policy's two-stage responders, {time.perf_counter() - t0:.0f} s", flush=True)
         path = out / "two_stage_play" / f"{a.scenario}-seed{seed}.csv"
-        if not path.exists():
+        checked = Path(f"{path.with_suffix('')}-two_stage.csv").exists()  # the checks' last file
+        if not path.exists() or not (a.no_checks or checked):
             t0 = time.perf_counter()
-            study_mod.two_stage_play(run, path, a.scenario, prof, seed)
-            print(f"seed {seed}: two-stage play and its checks, {time.perf_counter() - t0:.0f} s", flush=True)
+            study_mod.two_stage_play(run, path, a.scenario, prof, seed, checks=not a.no_checks)
+            print(f"seed {seed}: two-stage play{'' if a.no_checks else ' and its checks'}, "
+                  f"{time.perf_counter() - t0:.0f} s", flush=True)
+    if a.no_checks:
+        for seed in seeds:
+            h = pd.read_csv(out / "two_stage_play" / f"{a.scenario}-seed{seed}.csv")
+            kept = h[h.chosen]
+            print(f"seed {seed}: kept iteration {int(kept.iteration.iloc[0])}, in-sample largest fixed gain "
+                  f"{kept.fixed_gain_share.max():.3f} (policy: {a.scenario}-seed{seed}-policy.npz; score it with orderings)")
+        return
 
     def read(folder: Path, suffix: str = "") -> pd.DataFrame:
         parts = [pd.read_csv(f).assign(scenario=a.scenario, seed=k) for k in seeds
@@ -408,7 +418,9 @@ def main() -> None:
     p.add_argument("--seeds", default="0")
     p.add_argument("--profile", default="quick", help="the study's profile (its weeks, iterations and budgets)")
     p.add_argument("--weeks", default=None, metavar="busy:K[+spread:M]|W1,W2,...",
-                   help="the weeks the play learns on (default: the profile's fitted_play_weeks)")
+                   help="the weeks the play learns on (default: the profile's two_stage_play_weeks)")
+    p.add_argument("--no-checks", action="store_true",
+                   help="the play's policy and history only, no checks and no table (to score more seeds with orderings)")
     p.add_argument("--out", required=True, help="folder for the play's files, its checks and the table")
     p.set_defaults(func=two_stage_play_seeds)
     o = sub.add_parser("orderings")

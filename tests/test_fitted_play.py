@@ -193,5 +193,7 @@ def test_busy_weeks_are_the_training_weeks_where_truthful_bidding_leaves_the_dso
     assert fp.resolve_fit_weeks("one-arb", "train:2, train:7") == ["train:2", "train:7"]
     with pytest.raises(ValueError, match="busy:K"):
         fp.resolve_fit_weeks("one-arb", "busy:x")
+    for spec in ("busy:3", "busy:3+spread:3", "busy:3+spread:0", "train:2, train:7"):  # the cost estimate's count
+        assert fp.fit_week_count(spec) == len(fp.resolve_fit_weeks("one-arb", spec))
     with pytest.raises(ValueError, match="k=0"):
         fp.busy_weeks("one-arb", 0)

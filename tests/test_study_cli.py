@@ -180,6 +180,7 @@ def test_tiny_study_writes_the_report_tables_and_figures(tmp_path, capsys):
     from runs.studies.arbitrage_two_stage import TwoStagePlayPolicy
 
     hist = pd.read_csv(out / "two_stage_play" / "all-arb-seed0.csv")
+    assert set(hist.week_set) == {"train:2"}  # its own weeks (tiny profile), not the fitted play's train:1
     tsp = fpt[(fpt.scenario == "all-arb")].set_index("policy")
     assert tsp.loc["learned", "in_sample_largest_fixed_gain_share"] == pytest.approx(
         hist[hist.iteration == 0].fixed_gain_share.max())
@@ -216,6 +217,15 @@ def test_tiny_study_writes_the_report_tables_and_figures(tmp_path, capsys):
     bad = subprocess.run(ordering[:5] + ["--play", "one-arb=nope.npz", "--out", str(tmp_path / "x")],
                          capture_output=True, text=True, cwd=ROOT)
     assert bad.returncode != 0 and "write SCENARIO:SEED=FILE" in bad.stderr
+    # the study's two-stage play step without its checks (more seeds, to score with orderings): the same play (same
+    # seed, weeks and iterations), its policy and history only
+    lone = subprocess.run([sys.executable, str(ROOT / "scripts" / "fitted_play_check.py"), "two-stage-play", "--study",
+                           str(out), "all-arb", "--profile", "tiny", "--no-checks", "--out", str(tmp_path / "tsp")],
+                          capture_output=True, text=True, cwd=ROOT)
+    assert lone.returncode == 0, lone.stderr
+    files = sorted(f.name for f in (tmp_path / "tsp" / "two_stage_play").iterdir())
+    assert files == ["all-arb-seed0-policy.npz", "all-arb-seed0.csv"] and not (tmp_path / "tsp" / "two_stage").exists()
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "tsp" / "two_stage_play" / "all-arb-seed0.csv"), hist)
     for policy in ("truthful", "rule"):
         assert (out / "baselines" / policy / "scores.csv").exists()
     assert main(["study", "--profile", "tiny", "--out", str(out)]) == 2  # exists: needs --resume or --overwrite

@@ -77,7 +77,8 @@ class ArbitrageProfile(Profile):
     fitted_responder_steps: int = 3000  # Adam steps fitting each fitted up-price responder (`fitted_up_price_responder`)
     two_stage_weeks: str = ""  # weeks the fitted two-stage responders learn on (`resolve_fit_weeks`; "": none)
     two_stage_play_iterations: int = 0  # fictitious play over fitted two-stage responders (first `responder_seeds`
-    # seeds, scenarios where every aggregator arbitrages; 0: none), on `fitted_play_weeks` with `fitted_play_fit_steps`
+    # seeds, scenarios where every aggregator arbitrages; 0: none) with `fitted_play_fit_steps`
+    two_stage_play_weeks: str = "busy:7"  # the weeks it learns on (`resolve_fit_weeks`)
 
 
 SA, ONE, ALL = PAPER.scenarios
@@ -125,7 +126,7 @@ PROFILES = {
         eval_weeks=("test:1", "test:2", "eval:1"), br_weeks=("test:1",), br_grid="tiny", br_max_hours=24, responder_episodes=2,
         responder_validation_weeks=("eval:1",), dynamics_rounds=2, fp_iterations=3, fit_weeks=("train:1", "train:2"),
         fitted_play_iterations=2, fitted_play_weeks="train:1", fitted_play_fit_steps=(200, 50),
-        fitted_responder_steps=200, two_stage_weeks="train:1", two_stage_play_iterations=1,
+        fitted_responder_steps=200, two_stage_weeks="train:1", two_stage_play_iterations=1, two_stage_play_weeks="train:2",
         note="smoke test of the pipeline: 2 episodes, 1 test week; its numbers mean nothing",
     ),
 }
@@ -263,26 +264,33 @@ def everyone_arbitrages(scenario: str) -> bool:
     return set(sc.aggregator_ids) <= set(sc.arbitrage)
 
 
-def two_stage_play(run_dir: Path, path: Path, scenario: str, profile: ArbitrageProfile, seed: int) -> None:
+def two_stage_play(run_dir: Path, path: Path, scenario: str, profile: ArbitrageProfile, seed: int,
+                   checks: bool = True) -> None:
     """Fictitious play over fitted two-stage responders (`arbitrage_two_stage.two_stage_play`: withholding and up
-    price) on `profile.fitted_play_weeks` for `profile.two_stage_play_iterations` iterations, from the run's learned
+    price) on `profile.two_stage_play_weeks` for `profile.two_stage_play_iterations` iterations, from the run's learned
     policy; it keeps the iteration whose largest in-sample gain of a fixed option was smallest. That policy is
     checked as the learned one is: constant up prices, aggregator 5's hour-by-hour best response, every
-    aggregator's fitted two-stage responder (whose options include the up-price responder's). Files beside `path`."""
+    aggregator's fitted two-stage responder (whose options include the up-price responder's). Files beside `path`;
+    checks=False saves the policy and the history only (for scoring it on more seeds, as
+    `scripts/fitted_play_check.py two-stage-play --no-checks` does)."""
     from runs.studies import arbitrage_best_response as br
     from runs.studies import arbitrage_two_stage as ts
     from runs.studies.arbitrage_fitted_play import resolve_fit_weeks
     from runs.training import load_trained_policy
 
     learned, meta = load_trained_policy(run_dir)
-    weeks = resolve_fit_weeks(scenario, profile.fitted_play_weeks, seed)
+    weeks = resolve_fit_weeks(scenario, profile.two_stage_play_weeks, seed)
     first_steps, steps = profile.fitted_play_fit_steps
     grid = br.TINY if profile.br_grid == "tiny" else br.COARSE
     history, policy = ts.two_stage_play(scenario, learned, weeks, profile.two_stage_play_iterations, grid=grid, seed=seed,
                                         first_steps=first_steps, steps=steps, max_hours=profile.br_max_hours)
     policy.population = int(history[history.chosen].iteration.iloc[0]) + 1  # the rounds as they played then
-    _check_played(run_dir, path, policy, meta, scenario, profile, seed)
-    two_stage_responders(run_dir, Path(f"{path.with_suffix('')}-two_stage.csv"), scenario, profile, seed, policy=policy)
+    if checks:
+        _check_played(run_dir, path, policy, meta, scenario, profile, seed)
+        two_stage_responders(run_dir, Path(f"{path.with_suffix('')}-two_stage.csv"), scenario, profile, seed, policy=policy)
+    else:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        policy.save(Path(f"{path.with_suffix('')}-policy.npz"), base_sha256=meta["tensor_sha256"])
     write_csv_atomic(path, history.assign(week_set=",".join(weeks)))  # last: its presence means the step finished
 
 
@@ -465,10 +473,14 @@ def expected_job_s(profile: ArbitrageProfile, scenario: str, seed: int, episodes
     """A rough cost of `learned_job` in seconds, for the progress line's ETA only. Measured on the quick profile
     (two workers, development machine): training 131-209 s for 800 episodes, the every-seed checks about 150 s;
     seed 0's dynamics about 190 s, its trained responders about 400 s (200 weeks each), its fitted responders, fitted
-    play and two-stage responders about 520 s (40 iterations), all-arb's two-stage play about 1,060 s (12 iterations)."""
+    play and two-stage responders about 520 s (40 iterations), all-arb's two-stage play about 1,060 s (12 iterations
+    on 7 weeks; its checks about 300 s of that, the play's valuations the rest, in proportion to the weeks)."""
+    from runs.studies.arbitrage_fitted_play import fit_week_count
+
     s = 0.2 * episodes + (150.0 if profile.br_weeks else 0.0)
     if seed < profile.responder_seeds and profile.br_weeks:
         s += 16.0 * profile.dynamics_rounds + 2.0 * profile.responder_episodes + 13.0 * profile.fitted_play_iterations
         if profile.two_stage_play_iterations and everyone_arbitrages(scenario):
-            s += 90.0 * profile.two_stage_play_iterations
+            weeks = fit_week_count(profile.two_stage_play_weeks)
+            s += 300.0 + 9.0 * profile.two_stage_play_iterations * weeks
     return s

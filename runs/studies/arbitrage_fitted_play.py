@@ -306,10 +306,8 @@ def busy_weeks(scenario, k: int, pool: str = "train", seed: int = 0) -> tuple[li
     return list(order.week[:k]), table
 
 
-def resolve_fit_weeks(scenario, spec: str, seed: int = 0) -> list[str]:
-    """Week labels for a fitted play: "busy:K" (`busy_weeks`); "busy:K+spread:M", those and M of the other
-    training weeks spaced evenly through the year (the quiet weeks a policy fitted on busy weeks alone meets
-    unprepared); or a comma-separated list ("train:3,train:5")."""
+def _parse_fit_weeks(spec: str) -> tuple[int, int | None] | list[str]:
+    """"busy:K" -> (K, None); "busy:K+spread:M" -> (K, M); otherwise the comma-separated week labels."""
     busy, plus, spread = spec.partition("+")
     kind, sep, num = busy.partition(":")
     if kind != "busy" or not sep:
@@ -318,13 +316,30 @@ def resolve_fit_weeks(scenario, spec: str, seed: int = 0) -> list[str]:
     if not num.isdigit() or (plus and not (spread_kind == "spread" and m.isdigit())):
         raise ValueError(f"fit weeks {spec!r}: write busy:K or busy:K+spread:M with K and M whole numbers, "
                          "e.g. busy:7 or busy:7+spread:3")
-    labels, table = busy_weeks(scenario, int(num), seed=seed)
-    if not plus:
+    return int(num), (int(m) if plus else None)
+
+
+def fit_week_count(spec: str) -> int:
+    """How many weeks `resolve_fit_weeks` gives for `spec`, without reading the data (for cost estimates)."""
+    parsed = _parse_fit_weeks(spec)
+    return len(parsed) if isinstance(parsed, list) else parsed[0] + (parsed[1] or 0)
+
+
+def resolve_fit_weeks(scenario, spec: str, seed: int = 0) -> list[str]:
+    """Week labels for a fitted play: "busy:K" (`busy_weeks`); "busy:K+spread:M", those and M of the other
+    training weeks spaced evenly through the year (the quiet weeks a policy fitted on busy weeks alone meets
+    unprepared); or a comma-separated list ("train:3,train:5")."""
+    parsed = _parse_fit_weeks(spec)
+    if isinstance(parsed, list):
+        return parsed
+    k, m = parsed
+    labels, table = busy_weeks(scenario, k, seed=seed)
+    if m is None:
         return labels
     rest = [w for w in table.week if w not in labels]  # the pool's (calendar) order
-    if not 0 <= int(m) <= len(rest):
+    if not 0 <= m <= len(rest):
         raise ValueError(f"fit weeks {spec!r}: M={m} must be in 0..{len(rest)} (the training weeks left after the busy ones)")
-    return labels + [rest[i] for i in ((np.arange(int(m)) + 0.5) * len(rest) / max(int(m), 1)).astype(int)]
+    return labels + [rest[i] for i in ((np.arange(m) + 0.5) * len(rest) / max(m, 1)).astype(int)]
 
 
 def run_fitted_play(scenario, learned, weeks: list[str], iterations: int, grid: SearchGrid = COARSE, seed: int = 0,

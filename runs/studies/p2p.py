@@ -211,12 +211,18 @@ def optimum_job(out: str, profile: P2PProfile, scenario: str) -> dict:
     return {"job": f"optimum {scenario}", "optimum_s": time.perf_counter() - t0}
 
 
+# each job's cost in seconds, for the progress line's ETA only (relative costs matter): the quick profile's jobs in
+# stop 26's `make run` (two workers); an unlisted method counts as 100 s
+EXPECTED_JOB_S = {"maddpg-ps": 108.0, "ddpg-ps": 79.0, "one-cluster": 38.0, "maddpg": 252.0, "maddpg-ps-nopeak": 83.0,
+                  "no-p2p-rules": 1.0, "p2p-rules": 1.0, "optimum": 17.0}
+
+
 def jobs(out: Path, profile: P2PProfile, seeds: int, episodes: int, device: str, resume: bool) -> list[Job]:
     out = str(out)
     learned = [m for m in profile.methods if METHODS[m].learner]
     rules = [m for m in profile.methods if not METHODS[m].learner]
     scenarios = sorted({METHODS[m].scenario for m in profile.methods})
-    return ([Job(learned_job, (out, profile, m, s, episodes, device, resume), f"{m} seed {s}")
-             for s in range(seeds) for m in learned]
-            + [Job(baseline_job, (out, profile, m), f"baseline {m}") for m in rules]
-            + [Job(optimum_job, (out, profile, sc), f"optimum {sc}") for sc in scenarios])
+    return ([Job(learned_job, (out, profile, m, s, episodes, device, resume), f"{m} seed {s}",
+                 EXPECTED_JOB_S.get(m, 100.0)) for s in range(seeds) for m in learned]
+            + [Job(baseline_job, (out, profile, m), f"baseline {m}", EXPECTED_JOB_S.get(m, 100.0)) for m in rules]
+            + [Job(optimum_job, (out, profile, sc), f"optimum {sc}", EXPECTED_JOB_S["optimum"]) for sc in scenarios])
