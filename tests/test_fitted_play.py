@@ -195,5 +195,8 @@ def test_busy_weeks_are_the_training_weeks_where_truthful_bidding_leaves_the_dso
         fp.resolve_fit_weeks("one-arb", "busy:x")
     for spec in ("busy:3", "busy:3+spread:3", "busy:3+spread:0", "train:2, train:7"):  # the cost estimate's count
         assert fp.fit_week_count(spec) == len(fp.resolve_fit_weeks("one-arb", spec))
+    assert fp.describe_fit_weeks("busy:7+spread:3") == "the 7 busiest training weeks and 3 others spread through the year"
+    assert fp.describe_fit_weeks("busy:7") == "the 7 busiest training weeks"
+    assert fp.describe_fit_weeks("train:2, train:7") == "the weeks train:2, train:7"
     with pytest.raises(ValueError, match="k=0"):
         fp.busy_weeks("one-arb", 0)

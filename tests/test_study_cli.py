@@ -192,7 +192,7 @@ def test_tiny_study_writes_the_report_tables_and_figures(tmp_path, capsys):
     again = brm.constant_prices("all-arb", kept, ["test:1"], aggregators=[7], grid=brm.COARSE, seed=0, max_hours=24)
     np.testing.assert_allclose(again.learned_eur, tcp[(tcp.week == "test:1") & (tcp.aggregator == 7)].learned_eur,
                                rtol=1e-5, atol=1e-6)
-    assert "fictitious play over those two-stage responders" in report
+    assert "fictitious play over those two-stage responders also runs (1 iterations on the weeks train:2;" in report
     # the orderings on played policies (scripts/fitted_play_check.py orderings): each scenario's fitted-play policy
     # scored on the evaluation weeks; a step's difference is the two scenarios' scored totals apart
     ordering = [sys.executable, str(ROOT / "scripts" / "fitted_play_check.py"), "orderings", "--study", str(out), "--plays",

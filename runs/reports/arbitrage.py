@@ -1633,6 +1633,14 @@ def _section_fitted(ft: pd.DataFrame, prof: dict) -> list[str]:
     return L
 
 
+def _weeks_in_words(spec: str | None) -> str:
+    from runs.studies.arbitrage_fitted_play import describe_fit_weeks
+
+    if not spec:
+        return "the profile's weeks"
+    return describe_fit_weeks(spec) + (f" (`{spec}`)" if spec.startswith("busy") else "")
+
+
 def _section_fitted_play(fp: pd.DataFrame, prof: dict) -> list[str]:
     """Fictitious play over fitted best responders: the learned policy against the policy the play keeps."""
     if fp is None or fp.empty:
@@ -1656,8 +1664,8 @@ def _section_fitted_play(fp: pd.DataFrame, prof: dict) -> list[str]:
          "only: the two-stage responders of the next section also move the withholding (no trained responder is run "
          "against it here; docs/arbitrage-study.md measures them). "
          + (f"Where every aggregator arbitrages, fictitious play over those two-stage responders also runs "
-            f"({prof.get('two_stage_play_iterations', '?')} iterations on the "
-            f"`{prof.get('two_stage_play_weeks', prof.get('fitted_play_weeks', '?'))}` weeks; `two_stage_play`): each "
+            f"({prof.get('two_stage_play_iterations', '?')} iterations on "
+            f"{_weeks_in_words(prof.get('two_stage_play_weeks', prof.get('fitted_play_weeks')))}; `two_stage_play`): each "
             "iteration values every (withholding, up price) option of the coarse grid against the others' current play, "
             "and fits each aggregator a new round for both decisions by backward induction; the iteration kept is the one "
             "whose largest in-sample gain of a fixed option was smallest (shares of a base floored at 1 % of the mean "

@@ -92,6 +92,7 @@ PROFILES = {
                       "per_agent_batches": True},
         br_weeks=("test:1", "test:5", "test:12"), br_grid="coarse", responder_episodes=200, fp_iterations=150,
         fit_weeks=FIT_WEEKS, fitted_play_iterations=40, two_stage_weeks="busy:7", two_stage_play_iterations=12,
+        two_stage_play_weeks="busy:7+spread:3",
         note="short runs: 800 episodes (paper 5000). To learn anything in 6x fewer episodes, the reconstructed actor "
              "learning rate (1e-4 -> 1e-3) is raised, and two paper values "
              "change: 20 updates per episode instead of 5 (measured on one-arb, 2 seeds: aggregator 5's test score "
@@ -109,17 +110,19 @@ PROFILES = {
              "bids (every seed); 40 iterations of fictitious play over fitted best responders on the 7 busiest training "
              "weeks, its policy checked like the learned one (seed 0); fitted two-stage (withholding and up price) responders "
              "on those weeks for the learned and the fitted-play policy (seed 0); 12 iterations of fictitious play over fitted "
-             "two-stage responders where every aggregator arbitrages (all-arb, seed 0)",
+             "two-stage responders where every aggregator arbitrages (all-arb, seed 0), on those weeks and 3 quieter ones "
+             "(busy:7+spread:3: fitted on busy weeks alone, the play withholds in quiet weeks too, where it loses)",
     ),
     "paper": ArbitrageProfile(
         "paper", (SA, ONE, ALL, SA_SWAP, ALL_SWAP), episodes=5000, seeds=3, eval_every=50,
         checkpoint_every=250, br_weeks=tuple(f"test:{i}" for i in range(1, 13)), br_grid="fine", br_seeds=1,
         responder_episodes=1000, fp_iterations=150, fit_weeks=FIT_WEEKS, fitted_play_iterations=40,
         two_stage_weeks="busy:7", two_stage_play_iterations=12,
+        two_stage_play_weeks="busy:7+spread:3",
         note="the paper's 5000 episodes and hyperparameters; best response on all 12 test weeks (seed 0), fine grid; "
              "150 iterations of fictitious play over learned and constant bids on those weeks (every seed); 40 iterations of "
              "fictitious play over fitted best responders and fitted two-stage responders, 12 of fictitious play over "
-             "fitted two-stage responders where every aggregator arbitrages (seed 0)",
+             "fitted two-stage responders where every aggregator arbitrages (seed 0; the 7 busiest and 3 other training weeks)",
     ),
     "tiny": ArbitrageProfile(
         "tiny", (SA, ONE, ALL), episodes=2, seeds=1, eval_every=1, checkpoint_every=1,
@@ -473,8 +476,8 @@ def expected_job_s(profile: ArbitrageProfile, scenario: str, seed: int, episodes
     """A rough cost of `learned_job` in seconds, for the progress line's ETA only. Measured on the quick profile
     (two workers, development machine): training 131-209 s for 800 episodes, the every-seed checks about 150 s;
     seed 0's dynamics about 190 s, its trained responders about 400 s (200 weeks each), its fitted responders, fitted
-    play and two-stage responders about 520 s (40 iterations), all-arb's two-stage play about 1,060 s (12 iterations
-    on 7 weeks; its checks about 300 s of that, the play's valuations the rest, in proportion to the weeks)."""
+    play and two-stage responders about 520 s (40 iterations), all-arb's two-stage play about 1,060 s on 7 weeks and
+    1,398 s on 10 (12 iterations; about 9 s per iteration and week, the checks the rest; one core, stop 27)."""
     from runs.studies.arbitrage_fitted_play import fit_week_count
 
     s = 0.2 * episodes + (150.0 if profile.br_weeks else 0.0)

@@ -325,6 +325,15 @@ def fit_week_count(spec: str) -> int:
     return len(parsed) if isinstance(parsed, list) else parsed[0] + (parsed[1] or 0)
 
 
+def describe_fit_weeks(spec: str) -> str:
+    """`spec` in words, for reports: "the 7 busiest training weeks and 3 others spread through the year"."""
+    parsed = _parse_fit_weeks(spec)
+    if isinstance(parsed, list):
+        return "the weeks " + ", ".join(parsed)
+    k, m = parsed
+    return f"the {k} busiest training weeks" + (f" and {m} others spread through the year" if m else "")
+
+
 def resolve_fit_weeks(scenario, spec: str, seed: int = 0) -> list[str]:
     """Week labels for a fitted play: "busy:K" (`busy_weeks`); "busy:K+spread:M", those and M of the other
     training weeks spaced evenly through the year (the quiet weeks a policy fitted on busy weeks alone meets
