@@ -50,7 +50,7 @@ def register(sub) -> None:
     s = sub.add_parser("study", help="a design's study: train its scenarios over seeds, evaluate, check, report "
                                      "(arbitrage: the paper's S-a, one-arb, all-arb (+ swaps))")
     s.add_argument("--design", default="arbitrage", help="the market design whose study runs (default arbitrage)")
-    s.add_argument("--profile", default="quick", help="quick (arbitrage ~75 min on 2 cores), paper (the paper's episodes), "
+    s.add_argument("--profile", default="quick", help="quick (arbitrage ~78 min on 2 cores), paper (the paper's episodes), "
                    "tiny (smoke test)")
     s.add_argument("--seeds", type=positive_int, default=None, help="seeds per scenario (default: the profile's)")
     s.add_argument("--episodes", type=positive_int, default=None, help="override the profile's episodes")
