@@ -327,7 +327,8 @@ def orderings(a) -> None:
     pd.set_option("display.width", 250)
     seeds = pd.Series([k for _, k in sorted(files)], index=[sc for sc, _ in sorted(files)]).groupby(level=0).apply(list)
     print(f"\nthe paper's orderings, learned vs {label} (seeds played: {seeds.to_dict()}):")
-    print(t.drop(columns="per_seed_difference_eur_per_week").round(3).to_string(index=False))
+    print(t.drop(columns="per_seed_difference_eur_per_week").round(3).to_string(index=False) if len(t) else
+          "  none: a step needs both of its scenarios played on the same seeds")
     by_week = pd.concat([_agg5_by_week(study / "eval", files, "learned"), _agg5_by_week(out / "eval", files, label)])
     by_week = by_week.pivot_table(index="week", columns=["scenario", "profile"], values=["eur", "withhold"], sort=False)
     order = {sc: i for i, sc in enumerate(SCENARIOS)}
