@@ -122,6 +122,51 @@ def resolve_profile(design: str, profile_name: str, hp_sets: list[str] | None):
     return profile
 
 
+STARTED_FILE = "study-started.json"
+
+
+def study_settings(design: str, profile: Profile, episodes: int) -> dict:
+    """What a study's runs are made with: the design and the profile's every field (`--set` included),
+    with `episodes` (JSON-normal: tuples as lists). The seed count is left out: a resumed study may
+    add seeds."""
+    import json
+
+    fields = dataclasses.asdict(profile) | {"episodes": episodes}
+    fields.pop("seeds")
+    return json.loads(json.dumps({"design": design, "profile": fields}, default=str))
+
+
+def check_resumed_settings(out: Path, settings: dict) -> None:
+    """Refuse to `--resume` a study with other settings than it was started with (a changed `--set`
+    or `--episodes`, or a profile changed by a newer localmarl): its finished runs would mix with new
+    ones made differently, and the report would name settings some of them did not use. The record
+    is `study-started.json`, or for a study finished before it existed, its `study.json`; a study
+    with neither is resumed as it is."""
+    import json
+
+    for name in (STARTED_FILE, "study.json"):
+        if (Path(out) / name).exists():
+            recorded = json.loads((Path(out) / name).read_text())
+            break
+    else:
+        return
+    was = {"design": recorded.get("design", "arbitrage"), "profile": dict(recorded.get("profile", {}))}
+    was["profile"].pop("seeds", None)
+    if was == settings:
+        return
+    changes = [f"design was {was['design']!r}, now {settings['design']!r}"] if was["design"] != settings["design"] else []
+    for key in sorted(set(was["profile"]) | set(settings["profile"])):
+        old, new = was["profile"].get(key, "<not recorded>"), settings["profile"].get(key, "<not recorded>")
+        if old != new:
+            changes.append(f"{key} was {json.dumps(old)}, now {json.dumps(new)}")
+    made_by = recorded.get("versions", {}).get("git_commit", "unknown")
+    raise ValueError(f"--resume: study folder {out} was started with other settings than this command's "
+                     f"({'; '.join(changes)}), so its finished runs would mix with runs made differently. Resume it with "
+                     f"the --profile, --set and --episodes it was started with (and the localmarl it was made with, "
+                     f"commit {made_by}, if the profile changed since), or start it again with --overwrite or "
+                     f"another --out.")
+
+
 def run_study(profile_name: str, out: Path, seeds: int | None = None, episodes: int | None = None, jobs: int = 2,
               device: str = "cpu", resume: bool = False, overwrite: bool = False, hp_sets: list[str] | None = None,
               design: str = "arbitrage", engine: str = "local", address: str | None = None) -> Path:
@@ -140,7 +185,13 @@ def run_study(profile_name: str, out: Path, seeds: int | None = None, episodes: 
     episodes = profile.episodes if episodes is None else episodes
     if seeds < 1 or episodes < 1 or jobs < 1:
         raise ValueError("--seeds, --episodes and --jobs must be >= 1")
+    settings = study_settings(design, profile, episodes)
+    if resume:
+        check_resumed_settings(out, settings)
     out = prepare_run_dir(out, resume, overwrite, what="study folder")
+    if not (out / STARTED_FILE).exists():  # what the study's runs are made with, for a later --resume to compare
+        write_json(out / STARTED_FILE, run_metadata("study", {"design": design, "profile": profile.name, "seeds": seeds,
+                                                              "episodes": episodes, "set": hp_sets or []}) | settings)
     study_jobs = plugin(design, "study").jobs(out, profile, seeds, episodes, device, resume)
 
     t0 = time.perf_counter()

@@ -1,5 +1,6 @@
 """The command line end to end: train / evaluate / resume, and a whole study on the tiny profile."""
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -251,10 +252,39 @@ def test_a_failed_job_is_reported_the_rest_kept_and_resume_redoes_only_it(tmp_pa
     assert not (out / "report.md").exists()
     trained = {sc: (out / "runs" / sc / "seed0" / "policy.pt").stat().st_mtime_ns for sc in ("s-a", "one-arb", "all-arb")}
     monkeypatch.setattr(baselines, "best_response", real)
+    # resuming with other settings than the study was started with is refused, naming them, and touches nothing
+    assert main(["study", "--profile", "tiny", "--jobs", "1", "--out", str(out), "--resume", "--set", "gamma=0.5"]) == 2
+    err = capsys.readouterr().err
+    assert "was started with other settings" in err and 'hp_overrides was {}, now {"gamma": 0.5}' in err
+    assert main(["study", "--profile", "tiny", "--jobs", "1", "--out", str(out), "--resume", "--episodes", "3"]) == 2
+    assert "episodes was 2, now 3" in capsys.readouterr().err
+    assert not (out / "best_response" / "one-arb-seed0.csv").exists()
     assert main(["study", "--profile", "tiny", "--jobs", "1", "--out", str(out), "--resume"]) == 0
     assert (out / "report.md").exists() and (out / "best_response" / "one-arb-seed0.csv").exists()
     for sc, mtime in trained.items():  # nothing was trained again
         assert (out / "runs" / sc / "seed0" / "policy.pt").stat().st_mtime_ns == mtime
+
+
+def test_resume_compares_with_the_settings_of_a_study_finished_before_they_were_recorded(tmp_path):
+    from runs.study import check_resumed_settings, resolve_profile, study_settings
+
+    profile = resolve_profile("arbitrage", "quick", None)
+    now = study_settings("arbitrage", profile, profile.episodes)
+    old = dataclasses.asdict(profile) | {"episodes": profile.episodes, "seeds": 3}
+    old.pop("two_stage_play_weeks")  # a field added since the study was made
+    old["fitted_play_weeks"] = "busy:5"
+    (tmp_path / "study.json").write_text(json.dumps({"profile": old}, default=str))  # no design: an arbitrage study
+    with pytest.raises(ValueError) as e:
+        check_resumed_settings(tmp_path, now)
+    assert 'fitted_play_weeks was "busy:5", now "busy:7"' in str(e.value)
+    assert f'two_stage_play_weeks was "<not recorded>", now "{profile.two_stage_play_weeks}"' in str(e.value)
+    assert "episodes was" not in str(e.value) and "seeds was" not in str(e.value)  # the same; seeds may be added
+    old |= {"fitted_play_weeks": "busy:7", "two_stage_play_weeks": profile.two_stage_play_weeks, "seeds": 5}
+    (tmp_path / "study.json").write_text(json.dumps({"profile": old}, default=str))
+    check_resumed_settings(tmp_path, now)  # the same settings, more seeds: resumed
+    with pytest.raises(ValueError, match="design was 'arbitrage', now 'p2p'"):
+        check_resumed_settings(tmp_path, now | {"design": "p2p"})
+    check_resumed_settings(tmp_path / "nothing-recorded", now)  # a study with no record is resumed as it is
 
 
 RESPONDER_COLUMNS = ["participant", "cluster", "weeks", "days", "learned_eur", "responder_eur", "gain_eur", "gain_share",

@@ -41,6 +41,7 @@ Folder layout under --out:
                                          policy on the best-response weeks (`runs.best_response`), and
                                          responders/<scenario>-seed<k>-curve.csv its evaluation-week curve
   tables/, figures/, report.md, study.json
+  study-started.json            the settings the study was started with (`--resume` refuses other ones)
 """
 
 from __future__ import annotations

@@ -17,6 +17,7 @@ Folder layout under --out:
                                 (`runs.best_response`), its gain on the check's weeks; and
                                 -curve.csv, each one's score on the validation weeks while it trains
   tables/, figures/, report.md, study.json
+  study-started.json            the settings the study was started with (`--resume` refuses other ones)
 """
 
 from __future__ import annotations

@@ -29,6 +29,7 @@ Folder layout under --out:
   checks/leader_br_seed<k>.csv, follower_br_seed<k>.csv
   checks/responders_seed<k>.csv (+ -curve.csv)  the trained best responders' gains (`p2p.train_responders`)
   tables/, figures/, report.md, study.json
+  study-started.json            the settings the study was started with (`--resume` refuses other ones)
 """
 
 from __future__ import annotations
