@@ -212,6 +212,10 @@ def two_stage_play_seeds(a) -> None:
     study, out, prof = Path(a.study), Path(a.out), PROFILES[a.profile]
     if a.weeks:
         prof = dataclasses.replace(prof, two_stage_play_weeks=a.weeks)
+    if a.rounds:
+        prof = dataclasses.replace(prof, two_stage_play_rounds=a.rounds)
+    if a.window:
+        prof = dataclasses.replace(prof, two_stage_play_window=a.window)
     seeds = [int(k) for k in a.seeds.split(",")]
     for seed in seeds:
         run = study / "runs" / a.scenario / f"seed{seed}"
@@ -420,6 +424,10 @@ def main() -> None:
     p.add_argument("--profile", default="quick", help="the study's profile (its weeks, iterations and budgets)")
     p.add_argument("--weeks", default=None, metavar="busy:K[+spread:M]|W1,W2,...",
                    help="the weeks the play learns on (default: the profile's two_stage_play_weeks)")
+    p.add_argument("--rounds", choices=("linear", "uniform"), default=None,
+                   help="how the play's mixture weighs its rounds (default: the profile's two_stage_play_rounds)")
+    p.add_argument("--window", type=int, default=None,
+                   help="iterations of values each round is fitted on (default: the profile's two_stage_play_window)")
     p.add_argument("--no-checks", action="store_true",
                    help="the play's policy and history only, no checks and no table (to score more seeds with orderings)")
     p.add_argument("--out", required=True, help="folder for the play's files, its checks and the table")

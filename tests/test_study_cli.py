@@ -227,6 +227,16 @@ def test_tiny_study_writes_the_report_tables_and_figures(tmp_path, capsys):
     files = sorted(f.name for f in (tmp_path / "tsp" / "two_stage_play").iterdir())
     assert files == ["all-arb-seed0-policy.npz", "all-arb-seed0.csv"] and not (tmp_path / "tsp" / "two_stage").exists()
     pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "tsp" / "two_stage_play" / "all-arb-seed0.csv"), hist)
+    # the textbook variant: rounds weighed uniformly, each fitted on the last iteration's values only
+    uniform = subprocess.run([sys.executable, str(ROOT / "scripts" / "fitted_play_check.py"), "two-stage-play", "--study",
+                              str(out), "all-arb", "--profile", "tiny", "--no-checks", "--rounds", "uniform", "--window", "1",
+                              "--out", str(tmp_path / "tsu")], capture_output=True, text=True, cwd=ROOT)
+    assert uniform.returncode == 0, uniform.stderr
+    with np.load(tmp_path / "tsu" / "two_stage_play" / "all-arb-seed0-policy.npz") as z:
+        assert int(z["meta"][3]) == 0  # saved as uniform, so it plays back as the play valued it
+    hu = pd.read_csv(tmp_path / "tsu" / "two_stage_play" / "all-arb-seed0.csv")
+    pd.testing.assert_frame_equal(hu[hu.iteration == 0], hist[hist.iteration == 0])  # the learned policy's values
+    assert not np.allclose(hu[hu.iteration == 1].own_eur_per_week, hist[hist.iteration == 1].own_eur_per_week)
     for policy in ("truthful", "rule"):
         assert (out / "baselines" / policy / "scores.csv").exists()
     assert main(["study", "--profile", "tiny", "--out", str(out)]) == 2  # exists: needs --resume or --overwrite

@@ -80,6 +80,8 @@ class ArbitrageProfile(Profile):
     two_stage_play_iterations: int = 0  # fictitious play over fitted two-stage responders (first `responder_seeds`
     # seeds, scenarios where every aggregator arbitrages; 0: none) with `fitted_play_fit_steps`
     two_stage_play_weeks: str = "busy:7"  # the weeks it learns on (`resolve_fit_weeks`)
+    two_stage_play_rounds: str = "linear"  # how its mixture weighs round s: "linear" (s + 1) or "uniform"
+    two_stage_play_window: int = 4  # each round is fitted on the values of the last this many iterations
 
 
 SA, ONE, ALL = PAPER.scenarios
@@ -282,12 +284,16 @@ def two_stage_play(run_dir: Path, path: Path, scenario: str, profile: ArbitrageP
     from runs.studies.arbitrage_fitted_play import resolve_fit_weeks
     from runs.training import load_trained_policy
 
+    if profile.two_stage_play_rounds not in ("linear", "uniform") or profile.two_stage_play_window < 1:
+        raise ValueError(f"two_stage_play_rounds must be 'linear' or 'uniform' (got {profile.two_stage_play_rounds!r}) and "
+                         f"two_stage_play_window >= 1 (got {profile.two_stage_play_window})")
     learned, meta = load_trained_policy(run_dir)
     weeks = resolve_fit_weeks(scenario, profile.two_stage_play_weeks, seed)
     first_steps, steps = profile.fitted_play_fit_steps
     grid = br.TINY if profile.br_grid == "tiny" else br.COARSE
     history, policy = ts.two_stage_play(scenario, learned, weeks, profile.two_stage_play_iterations, grid=grid, seed=seed,
-                                        first_steps=first_steps, steps=steps, max_hours=profile.br_max_hours)
+                                        first_steps=first_steps, steps=steps, window=profile.two_stage_play_window,
+                                        linear=profile.two_stage_play_rounds == "linear", max_hours=profile.br_max_hours)
     policy.population = int(history[history.chosen].iteration.iloc[0]) + 1  # the rounds as they played then
     if checks:
         _check_played(run_dir, path, policy, meta, scenario, profile, seed)
