@@ -78,7 +78,10 @@ def main() -> None:
                     help="check the policy N iterations of fictitious play over fitted two-stage responders keep")
     ap.add_argument("--two-stage-play-weeks", default=None, metavar="W1,W2,...|busy:K[+spread:M]",
                     help="the weeks the two-stage play learns on (default: the profile's two_stage_play_weeks)")
-    ap.add_argument("--two-stage-play-window", type=int, default=4, help="iterations of values each round is fitted on")
+    ap.add_argument("--two-stage-play-window", type=int, default=None,
+                    help="iterations of values each round is fitted on (default: the profile's two_stage_play_window)")
+    ap.add_argument("--two-stage-play-rounds", choices=("linear", "uniform"), default=None,
+                    help="how the play's mixture weighs its rounds (default: the profile's two_stage_play_rounds)")
     ap.add_argument("--two-stage", action="store_true",
                     help="also fit every aggregator's two-stage (withholding and up price) responder")
     ap.add_argument("--run", help="check this trained run instead of training one (no overrides then)")
@@ -130,8 +133,10 @@ def main() -> None:
 
         t_fp = time.perf_counter()
         fp_weeks = resolve_fit_weeks(a.scenario, a.two_stage_play_weeks or prof.two_stage_play_weeks, a.seed)
+        window = a.two_stage_play_window or prof.two_stage_play_window
+        rounds = a.two_stage_play_rounds or prof.two_stage_play_rounds
         hist, played = two_stage_play(a.scenario, learned, fp_weeks, a.two_stage_play, seed=a.seed,
-                                      window=a.two_stage_play_window,
+                                      window=window, linear=rounds == "linear",
                                       progress=lambda t, rows: print(f"two-stage play iteration {t}: largest fixed gain "
                                                                      f"{max(r['fixed_gain_share'] for r in rows):.3f}, "
                                                                      f"{time.perf_counter() - t_fp:.0f} s", file=sys.stderr, flush=True))
@@ -141,7 +146,8 @@ def main() -> None:
         played.save(run / "two_stage_play.npz", base_sha256=meta["tensor_sha256"])
         kept = hist[hist.iteration == chosen]
         played_res = {"two_stage_play_iterations": a.two_stage_play, "two_stage_play_weeks": fp_weeks,
-                           "two_stage_play_window": a.two_stage_play_window, "two_stage_play_population": played.population,
+                           "two_stage_play_window": window, "two_stage_play_rounds": rounds,
+                           "two_stage_play_population": played.population,
                            "two_stage_play_s": round(time.perf_counter() - t_fp, 1),
                            "two_stage_play_max_fixed_gain_in_sample": float(kept.fixed_gain_share.max())}
         learned = played
