@@ -1667,7 +1667,11 @@ def _section_fitted_play(fp: pd.DataFrame, prof: dict) -> list[str]:
             f"({prof.get('two_stage_play_iterations', '?')} iterations on "
             f"{_weeks_in_words(prof.get('two_stage_play_weeks', prof.get('fitted_play_weeks')))}; `two_stage_play`): each "
             "iteration values every (withholding, up price) option of the coarse grid against the others' current play, "
-            "and fits each aggregator a new round for both decisions by backward induction; the iteration kept is the one "
+            "and fits each aggregator a new round for both decisions by backward induction, on the values of the last "
+            f"{prof.get('two_stage_play_window', 4)} iterations; each aggregator plays, in each stage of each hour, a draw "
+            "from its learned policy and its rounds so far ("
+            + ("equally weighted, as textbook fictitious play does" if prof.get("two_stage_play_rounds") == "uniform"
+               else "later ones weighted more") + "); the iteration kept is the one "
             "whose largest in-sample gain of a fixed option was smallest (shares of a base floored at 1 % of the mean "
             "aggregator's earnings). It is checked as the learned policy is, with two-stage responders in place of the "
             "up-price ones. " if "two-stage play" in set(fp.policy) else "")
