@@ -141,7 +141,7 @@ def check_resumed_settings(out: Path, settings: dict) -> None:
     or `--episodes`, or a profile changed by a newer localmarl): its finished runs would mix with new
     ones made differently, and the report would name settings some of them did not use. The record
     is `study-started.json`, or for a study finished before it existed, its `study.json`; a study
-    with neither is resumed as it is."""
+    with neither is resumed as it is (and its settings are recorded from then on)."""
     import json
 
     for name in (STARTED_FILE, "study.json"):

@@ -92,6 +92,8 @@ def main() -> None:
     if (a.fitted_play or a.two_stage_play) and (a.dynamics or a.responders or a.fictitious_play):
         ap.error("--fitted-play checks the fitted play's policy: --dynamics, --responders and --fictitious-play start "
                  "from the learned policy; run them without --fitted-play")
+    if a.two_stage_play_window is not None and a.two_stage_play_window < 1:
+        ap.error("--two-stage-play-window must be >= 1")
     if a.run and a.sets:
         ap.error(f"--run checks a trained run as it is; drop the overrides {a.sets} or train without --run")
     prof = PROFILES[a.profile]
@@ -133,7 +135,7 @@ def main() -> None:
 
         t_fp = time.perf_counter()
         fp_weeks = resolve_fit_weeks(a.scenario, a.two_stage_play_weeks or prof.two_stage_play_weeks, a.seed)
-        window = a.two_stage_play_window or prof.two_stage_play_window
+        window = a.two_stage_play_window if a.two_stage_play_window is not None else prof.two_stage_play_window
         rounds = a.two_stage_play_rounds or prof.two_stage_play_rounds
         hist, played = two_stage_play(a.scenario, learned, fp_weeks, a.two_stage_play, seed=a.seed,
                                       window=window, linear=rounds == "linear",

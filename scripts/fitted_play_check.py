@@ -214,7 +214,7 @@ def two_stage_play_seeds(a) -> None:
         prof = dataclasses.replace(prof, two_stage_play_weeks=a.weeks)
     if a.rounds:
         prof = dataclasses.replace(prof, two_stage_play_rounds=a.rounds)
-    if a.window:
+    if a.window is not None:
         prof = dataclasses.replace(prof, two_stage_play_window=a.window)
     seeds = [int(k) for k in a.seeds.split(",")]
     for seed in seeds:
