@@ -210,12 +210,14 @@ def two_stage_play_seeds(a) -> None:
 
     torch.set_num_threads(1)
     study, out, prof = Path(a.study), Path(a.out), PROFILES[a.profile]
-    if a.weeks:
-        prof = dataclasses.replace(prof, two_stage_play_weeks=a.weeks)
-    if a.rounds:
-        prof = dataclasses.replace(prof, two_stage_play_rounds=a.rounds)
-    if a.window is not None:
-        prof = dataclasses.replace(prof, two_stage_play_window=a.window)
+    if a.iterations is not None and a.iterations < 1:
+        raise SystemExit(f"--iterations must be at least 1, got {a.iterations}")
+    changes = {"two_stage_play_weeks": a.weeks, "two_stage_play_rounds": a.rounds, "two_stage_play_window": a.window,
+               "two_stage_play_iterations": a.iterations}
+    try:  # the profile refuses values no play can run
+        prof = dataclasses.replace(prof, **{k: v for k, v in changes.items() if v is not None and v != ""})
+    except ValueError as e:
+        raise SystemExit(str(e)) from None
     seeds = [int(k) for k in a.seeds.split(",")]
     for seed in seeds:
         run = study / "runs" / a.scenario / f"seed{seed}"
@@ -428,6 +430,9 @@ def main() -> None:
                    help="how the play's mixture weighs its rounds (default: the profile's two_stage_play_rounds)")
     p.add_argument("--window", type=int, default=None,
                    help="iterations of values each round is fitted on (default: the profile's two_stage_play_window)")
+    p.add_argument("--iterations", type=int, default=None,
+                   help="iterations of the play (default: the profile's two_stage_play_iterations); the first ones "
+                        "are the same as a shorter play's")
     p.add_argument("--no-checks", action="store_true",
                    help="the play's policy and history only, no checks and no table (to score more seeds with orderings)")
     p.add_argument("--out", required=True, help="folder for the play's files, its checks and the table")

@@ -200,3 +200,20 @@ def test_busy_weeks_are_the_training_weeks_where_truthful_bidding_leaves_the_dso
     assert fp.describe_fit_weeks("train:2, train:7") == "the weeks train:2, train:7"
     with pytest.raises(ValueError, match="k=0"):
         fp.busy_weeks("one-arb", 0)
+
+
+def test_a_profile_no_step_can_run_is_refused_when_it_is_made():
+    import dataclasses
+
+    from runs.studies.arbitrage import PROFILES
+
+    quick = PROFILES["quick"]
+    for change, named in ((dict(two_stage_play_window=0), "two_stage_play_window must be at least 1"),
+                          (dict(two_stage_play_rounds="cubic"), "two_stage_play_rounds must be 'linear' or 'uniform'"),
+                          (dict(fp_iterations=-1), "fp_iterations must be 0 or more"),
+                          (dict(fitted_play_fit_steps=(300, 0)), "fitted_play_fit_steps must be positive"),
+                          (dict(br_grid="medium"), "br_grid must be")):
+        with pytest.raises(ValueError, match=f"arbitrage profile 'quick': {named}"):
+            dataclasses.replace(quick, **change)
+    ok = dataclasses.replace(quick, two_stage_play_rounds="uniform", two_stage_play_window=1)
+    assert (ok.two_stage_play_rounds, ok.two_stage_play_window) == ("uniform", 1)

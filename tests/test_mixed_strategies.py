@@ -63,6 +63,32 @@ def test_the_mixed_actor_loss_is_minimised_by_the_logit_response_to_its_critic()
     assert g0.probabilities(g0._own_inputs(x).numpy())[0, :, 2].min() > 0.97
 
 
+def test_a_relative_temperature_gives_the_same_logit_response_at_any_reward_scale():
+    """mixed_temperature_relative: T in units of the levels' spread of Q, so Q and 1000 Q give the same
+    policy, softmax(Q / (T std Q)); with T in reward units the larger scale is a near best response."""
+    q, temperature = np.array([0.0, 0.02, 0.05, 0.01]), 1.0
+    obs_dim = Features(FEATURES).joint_dim(1)
+    x = torch.from_numpy(np.random.default_rng(0).random((32, obs_dim), dtype=np.float32))
+    a = torch.zeros(32, 2)
+
+    def learned_pi(scale: float, relative: bool) -> np.ndarray:
+        hp = HyperParams(mixed_levels=4, mixed_temperature=temperature if relative else 0.02, hidden_sizes=(8,), lr_actor=1e-2,
+                         mixed_temperature_relative=relative)
+        g = MixedJointGroup(1, Features(FEATURES), 2, hp, torch.device("cpu"), torch.Generator().manual_seed(0), sigmoid=False)
+        g.critic = TableCritic(q * scale, obs_dim)
+        for _ in range(1500):
+            g.actor_opt.zero_grad()
+            g.actor_loss(x, a).backward(inputs=list(g.actor.parameters()))
+            g.actor_opt.step()
+        return g.probabilities(g._own_inputs(x).numpy())[0]
+
+    z = q / (temperature * q.std())
+    want = np.exp(z - z.max()) / np.exp(z - z.max()).sum()
+    for scale in (1.0, 1000.0):
+        np.testing.assert_allclose(learned_pi(scale, True), np.broadcast_to(want, (32, 4)), atol=0.01)
+    assert learned_pi(1000.0, False)[:, 2].min() > 0.97  # T = 0.02 reward units against values 1000x larger
+
+
 def test_draws_follow_the_policy_repeat_for_the_same_observation_and_differ_between_agents():
     hp = HyperParams(mixed_levels=5, hidden_sizes=(8,))
     g = MixedJointGroup(3, Features(FEATURES), 2, hp, torch.device("cpu"), torch.Generator().manual_seed(1), sigmoid=False)

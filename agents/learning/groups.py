@@ -352,7 +352,9 @@ class MixedJointGroup(JointGroup):
 
     The first term's gradient in the logits is pi_k (Q_k - V) - T * dH: an entropy-regularised
     (logit) response, whose fixed points are quantal-response equilibria that approach Nash
-    equilibria as T -> 0. A deterministic actor cannot represent a mixed equilibrium at all.
+    equilibria as T -> 0. A deterministic actor cannot represent a mixed equilibrium at all. With
+    `mixed_temperature_relative`, T is multiplied by each sample's standard deviation of Q over the
+    levels (detached), so the response softmax(Q / (T std Q)) does not depend on the reward's scale.
     Bootstrapped targets (gamma > 0) draw the target actor's level the same way."""
 
     def __init__(self, n_agents: int, features: Features, act_dim: int, hp: HyperParams, device: torch.device,
@@ -420,7 +422,10 @@ class MixedJointGroup(JointGroup):
                 q_of(out[..., k:])
             loss = 0.0
         entropy = -(pi * log_pi).sum(-1)
-        return loss - ((pi * seen["q"]).sum(-1) + self.hp.mixed_temperature * entropy).mean(1).sum()
+        temperature = self.hp.mixed_temperature
+        if self.hp.mixed_temperature_relative:  # scale-free: softmax(Q / (T * std_k Q)) in every observation
+            temperature = temperature * seen["q"].std(-1, unbiased=False)
+        return loss - ((pi * seen["q"]).sum(-1) + temperature * entropy).mean(1).sum()
 
 
 class MemberGroup(_Group):

@@ -68,6 +68,11 @@ class HyperParams:
     # of a constant bid, by 3-12x the deterministic learner's shortfall, so it is off
     mixed_temperature: float = 0.01  # weight of the mixed strategies' entropy in their actor loss, in scaled reward
     # units (reward_scale * euro): a softmax (logit) response, less greedy than a best response where levels earn alike
+    mixed_temperature_relative: bool = False  # True: mixed_temperature is in units of each observation's spread of the
+    # critic's level values (their standard deviation over the K levels), so the response is softmax(Q / (T * std Q)):
+    # one T for hours and aggregators whose values differ by orders of magnitude (False: T in scaled reward units).
+    # Measured (one-arb, 2 seeds, T = 0.1 / 0.3 / 1; docs/arbitrage-study.md "Mixed strategies with a scale-free
+    # temperature"): more aggregators clearly short of a constant bid than the deterministic learner at every T, so off
     counterfactual_samples: int = 0  # M > 0: every hour, HMADDPG's secondaries (LFM) also store M re-cleared variants of
     # it, each with one random aggregator playing a uniformly random bid (`Team.counterfactuals`): what other prices would
     # have earned, which the critics otherwise only see near the current policy. Needs gamma = 0 (0: off)
@@ -173,4 +178,4 @@ class HyperParams:
 #: Hyperparameters the paper does not give (its extracted text lost them): shown in every config.
 RECONSTRUCTED = ("buffer_size", "lr_actor", "lr_critic", "noise_sigma_final", "hidden_sizes", "reward_scale", "actor_output", "actor_reg",
                  "per_agent_batches", "lr_final_factor", "action_search", "action_search_weight", "actor_z_max",
-                 "mixed_levels", "mixed_temperature", "counterfactual_samples")
+                 "mixed_levels", "mixed_temperature", "mixed_temperature_relative", "counterfactual_samples")

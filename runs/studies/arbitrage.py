@@ -83,6 +83,25 @@ class ArbitrageProfile(Profile):
     two_stage_play_rounds: str = "linear"  # how its mixture weighs round s: "linear" (s + 1) or "uniform"
     two_stage_play_window: int = 4  # each round is fitted on the values of the last this many iterations
 
+    def __post_init__(self):
+        """A profile with a value no step can run is refused when it is made (`dataclasses.replace` too),
+        not hours later when its step comes."""
+        problems = []
+        if self.two_stage_play_rounds not in ("linear", "uniform"):
+            problems.append(f"two_stage_play_rounds must be 'linear' or 'uniform' (got {self.two_stage_play_rounds!r})")
+        if self.two_stage_play_window < 1:
+            problems.append(f"two_stage_play_window must be at least 1 iteration (got {self.two_stage_play_window})")
+        for name in ("responder_episodes", "responder_seeds", "dynamics_rounds", "fp_iterations", "fitted_play_iterations",
+                     "two_stage_play_iterations", "fitted_responder_steps"):
+            if getattr(self, name) < 0:
+                problems.append(f"{name} must be 0 or more (got {getattr(self, name)})")
+        if min(self.fitted_play_fit_steps) < 1:
+            problems.append(f"fitted_play_fit_steps must be positive (got {self.fitted_play_fit_steps})")
+        if self.br_grid not in ("fine", "coarse", "tiny"):
+            problems.append(f"br_grid must be 'fine', 'coarse' or 'tiny' (got {self.br_grid!r})")
+        if problems:
+            raise ValueError(f"arbitrage profile {self.name!r}: " + "; ".join(problems))
+
 
 SA, ONE, ALL = PAPER.scenarios
 FIT_WEEKS = tuple(f"train:{k}" for k in range(1, 40, 3))  # 13 training weeks, every season
@@ -284,9 +303,6 @@ def two_stage_play(run_dir: Path, path: Path, scenario: str, profile: ArbitrageP
     from runs.studies.arbitrage_fitted_play import resolve_fit_weeks
     from runs.training import load_trained_policy
 
-    if profile.two_stage_play_rounds not in ("linear", "uniform") or profile.two_stage_play_window < 1:
-        raise ValueError(f"two_stage_play_rounds must be 'linear' or 'uniform' (got {profile.two_stage_play_rounds!r}) and "
-                         f"two_stage_play_window >= 1 (got {profile.two_stage_play_window})")
     learned, meta = load_trained_policy(run_dir)
     weeks = resolve_fit_weeks(scenario, profile.two_stage_play_weeks, seed)
     first_steps, steps = profile.fitted_play_fit_steps
