@@ -16,6 +16,9 @@ the learned policies against the policies fictitious play over fitted responders
   orderings   the paper's orderings (S-a < one-arb < all-arb; aggregator 5's S-a < one-arb) judged on played
               policies: every saved play policy scored on the study's evaluation weeks (`localmarl evaluate
               --fitted-play`), paired over seeds against the learned policies on the same weeks.
+  play-iterations  every iteration of a saved two-stage play (its policy file keeps all rounds) checked with
+              constant up prices on the profile's check and validation weeks: which iteration a choice on the
+              validation weeks would keep, and how each does on the check weeks.
   skip-check  `two_stage_values` with and without its shortcuts (unsold up prices, shared LEM outcomes): speed and
               how far values differ.
   two-stage   fitted two-stage responders (withholding and up price, `runs.studies.arbitrage_two_stage`)
@@ -29,6 +32,7 @@ the learned policies against the policies fictitious play over fitted responders
                                                           [--weeks busy:K+spread:M] [--no-checks]
     .venv/bin/python scripts/fitted_play_check.py orderings --study STUDY --plays DIR [--plays DIR2]
                                                           [--play SC:K=FILE] --out DIR
+    .venv/bin/python scripts/fitted_play_check.py play-iterations --run RUN --play FILE.npz --out DIR [--iterations 1,2,...]
     .venv/bin/python scripts/fitted_play_check.py two-stage --study STUDY SCENARIO --out FILE.csv
                                                           [--policy learned|fitted-play | --play FILE] [--seed K]
 """
@@ -357,6 +361,50 @@ def _agg5_by_week(folder: Path, files: dict, profile: str) -> pd.DataFrame:
     return pd.concat(rows, ignore_index=True)
 
 
+def play_iterations(a) -> None:
+    """Each iteration t of a saved two-stage play (population t + 1) against constant up prices, as the study's
+    checks score the play it keeps: per iteration, the validation weeks' largest and summed constant gain and the
+    check weeks' counts (`_constant_bids`). Each iteration's constant prices are kept in --out and reused."""
+    import torch
+
+    from runs.studies import arbitrage_best_response as br
+    from runs.studies.arbitrage_fitted_play import gain_shares
+    from runs.studies.arbitrage_two_stage import TwoStagePlayPolicy
+    from runs.training import load_trained_policy
+
+    torch.set_num_threads(1)
+    prof, out = PROFILES[a.profile], Path(a.out)
+    learned, meta = load_trained_policy(Path(a.run))
+    policy = TwoStagePlayPolicy.load(a.play, learned, meta["participant_ids"], base_sha256=meta["tensor_sha256"])
+    its = [int(t) for t in a.iterations.split(",")] if a.iterations else list(range(1, len(policy.snapshots) + 1))
+    if not all(1 <= t <= len(policy.snapshots) for t in its):
+        raise SystemExit(f"--iterations must be in 1..{len(policy.snapshots)} (the rounds {a.play} holds), got {a.iterations}")
+    check, val = list(prof.br_weeks), [w for w in prof.responder_validation_weeks if w not in prof.br_weeks]
+    scenario, seed = meta["scenario_arg"], int(meta["seed"])
+    out.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for t in its:
+        f = out / f"constant_prices-iteration{t}.csv"
+        if not f.exists():
+            t0 = time.perf_counter()
+            policy.population = t + 1
+            policy._memo.clear()
+            cp = br.constant_prices(scenario, policy, check + val, grid=br.COARSE, seed=seed)
+            cp["use"] = cp.week.map(lambda w: "validation" if w in val else "check")
+            cp.to_csv(f, index=False, float_format="%.6g")
+            print(f"iteration {t}: {time.perf_counter() - t0:.0f} s", flush=True)
+        cp = pd.read_csv(f)
+        const = [c for c in cp.columns if c.startswith("up_at_")]
+        v = cp[cp.use == "validation"].groupby("aggregator")[["learned_eur", *const]].sum() / len(val)
+        gain = v[const].max(axis=1).to_numpy() - v.learned_eur.to_numpy()
+        rows.append({"iteration": t, "validation_largest_constant_gain_share": float(gain_shares(gain, v.learned_eur.to_numpy()).max()),
+                     "validation_summed_gain_eur_per_week": float(gain.clip(min=0).sum()),
+                     **_constant_bids(cp, scenario, seed)})
+    table = pd.DataFrame(rows)
+    table.to_csv(out / "play_iterations.csv", index=False)
+    print(table.round(3).to_string(index=False))
+
+
 def skip_check(a) -> None:
     """`two_stage_values` with every option cleared, then with its shortcuts one after the other (skipping the
     up prices above one at which the aggregator sells nothing; sharing the LFM values of withholdings with the
@@ -445,6 +493,13 @@ def main() -> None:
     o.add_argument("--profile", default="quick", help="the study's profile (its check weeks)")
     o.add_argument("--out", required=True, help="folder for the played scores and orderings.csv")
     o.set_defaults(func=orderings)
+    i = sub.add_parser("play-iterations")
+    i.add_argument("--run", required=True, help="the learned run the play was made from")
+    i.add_argument("--play", required=True, help="a two-stage play's policy file (two_stage_play/SC-seedK-policy.npz)")
+    i.add_argument("--iterations", default="", help="comma-separated iterations (default: every one the file holds)")
+    i.add_argument("--profile", default="quick", help="the study's profile (its check and validation weeks)")
+    i.add_argument("--out", required=True, help="folder for each iteration's constant prices and play_iterations.csv")
+    i.set_defaults(func=play_iterations)
     k = sub.add_parser("skip-check")
     k.add_argument("--study", required=True)
     k.add_argument("scenario")
