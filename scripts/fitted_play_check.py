@@ -388,7 +388,6 @@ def play_iterations(a) -> None:
         if not f.exists():
             t0 = time.perf_counter()
             policy.population = t + 1
-            policy._memo.clear()
             cp = br.constant_prices(scenario, policy, check + val, grid=br.COARSE, seed=seed)
             cp["use"] = cp.week.map(lambda w: "validation" if w in val else "check")
             cp.to_csv(f, index=False, float_format="%.6g")

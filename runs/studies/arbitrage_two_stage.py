@@ -266,9 +266,19 @@ class TwoStagePlayPolicy(PlaysOverLearned):
         self.a1_levels = np.asarray(a1_levels, dtype=float)
         self.up_levels = np.asarray(up_levels_eur_mwh, dtype=float)
         self.snapshots = snapshots
-        self.population = len(snapshots) + 1 if population is None else population
         self._memo: dict[tuple, tuple] = {}  # (stage, rows) -> (observation, actions) of the last hour asked
+        self.population = len(snapshots) + 1 if population is None else population
         base.explore = False
+
+    @property
+    def population(self) -> int:
+        """Rounds drawn from, the learned policy (round 0) included."""
+        return self._population
+
+    @population.setter
+    def population(self, value: int) -> None:
+        self._population = int(value)
+        self._memo.clear()  # actions memoised for another population are not this one's
 
     def rounds_of(self, stage: str, obs: np.ndarray, rows: np.ndarray) -> np.ndarray:
         from runs.studies.arbitrage_fitted_play import drawn_rounds, round_uniforms
@@ -385,7 +395,6 @@ def two_stage_play(scenario, learned, weeks: list[str], iterations: int, grid=CO
     nets, recent, rows = None, [], []
     for t in range(iterations + 1):
         policy.population = t + 1
-        policy._memo.clear()
         tv = two_stage_values(scenario, policy, weeks, grid, seed, max_hours)
         own, best = fixed_option_gains(tv, len(weeks))
         resp = np.full(len(ids), np.nan)
