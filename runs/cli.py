@@ -109,7 +109,12 @@ def cmd_bench(args) -> int:
     from model.scenario import load_scenario
 
     design = get_design(load_scenario(args.scenario).design)
+    if args.profile and not args.training:
+        raise ValueError("--profile measures training speed: add --training")
     if "bench" in design.plugins:  # a design with a benchmark of its own (P2P: env, training, reference, scaling)
+        if args.profile:
+            raise ValueError(f"--profile is for the arbitrage design's training bench; the {design.name} bench "
+                             f"measures its design's hyperparameters (change them with --set NAME=VALUE)")
         result = importlib.import_module(design.plugins["bench"]).bench(args)
         print_result(result, args.json, width=34)
         return 0
@@ -162,6 +167,10 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--json", action="store_true", help="print one JSON object")
     b.add_argument("--training", action="store_true", help="measure training speed instead (market hours per second)")
     add_hp_set(b, "with --training: override a hyperparameter of the paper defaults, e.g. --set gamma=0")
+    b.add_argument("--profile", help="with --training: also measure a study profile's hyperparameters (e.g. quick: "
+                                     "the ones `make run` trains with), side by side with the paper defaults")
+    b.add_argument("--rounds", type=positive_int, default=3,
+                   help="with --training --profile: alternating rounds of each (medians printed)")
     b.set_defaults(func=cmd_bench)
     for module in EXTENSIONS:
         importlib.import_module(module).register(sub)

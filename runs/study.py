@@ -49,6 +49,16 @@ class Method:
     overrides: tuple = ()  # scenario overrides of the evaluation (e.g. no platform)
 
 
+def profile_hyperparams(scenario, profile: Profile, episodes: int | None = None):
+    """The hyperparameters a study with `profile` trains `scenario` with: the design's
+    (`design_hyperparams`), the profile's `hp_overrides` on top, and `episodes` (default the profile's)."""
+    from runs.training import design_hyperparams
+
+    base = design_hyperparams(scenario)
+    hp = type(base).from_dict(base.to_dict() | profile.hp_overrides)
+    return dataclasses.replace(hp, episodes=profile.episodes if episodes is None else episodes)
+
+
 def train_and_evaluate(out: str, profile: Profile, method: str, scenario: str, learner: str, seed: int, episodes: int,
                        device: str, resume: bool, weeks: list[str]) -> tuple[dict, Path, Path]:
     """A learned method's job: train `learner` on `scenario` into `out/runs/<method>/seed<k>` (its
@@ -59,13 +69,12 @@ def train_and_evaluate(out: str, profile: Profile, method: str, scenario: str, l
 
     import torch
 
-    from runs.training import design_hyperparams, evaluate_run, train
+    from runs.training import evaluate_run, train
 
     torch.set_num_threads(1)
     run_dir = Path(out) / "runs" / method / f"seed{seed}"
     eval_dir = Path(out) / "eval" / method / f"seed{seed}"
-    base = design_hyperparams(scenario)
-    hp = dataclasses.replace(type(base).from_dict(base.to_dict() | profile.hp_overrides), episodes=episodes)
+    hp = profile_hyperparams(scenario, profile, episodes)
     t0 = time.perf_counter()
     if not ((run_dir / "policy.json").exists() and resume):
         r = train(scenario, seed=seed, out=run_dir, eval_every=profile.eval_every, device=device, resume=resume, hp=hp,

@@ -198,17 +198,15 @@ def _acting_ms_per_hour(model, learner, episode: int) -> float:
     return (time.perf_counter() - t0) / len(seen) * 1e3
 
 
-def bench_training(args) -> int:
-    """Market hours per second while training (clearing + acting + learning), the design's default
-    learner at the paper's hyperparameters unless `--set NAME=VALUE` overrides some."""
-    import torch
+BENCH_EPISODES = 30  # timed training episodes per measurement (168 market hours each)
 
-    from runs.training import default_policy_name, design_hyperparams, make_model
 
-    torch.set_num_threads(1)
-    episodes = 30
-    hp = design_hyperparams(args.scenario, args.set)
-    model = make_model(args.scenario, default_policy_name(args.scenario), 0, week="train:1")
+def _bench_one(scenario: str, hp, episodes: int) -> dict:
+    """One training-speed measurement: the design's default learner with `hp`, `episodes` timed
+    episodes after 2 warm-up ones, in a fresh model."""
+    from runs.training import default_policy_name, make_model
+
+    model = make_model(scenario, default_policy_name(scenario), 0, week="train:1")
     design = model.design
     learner = design.default_learner(hp, 0, "cpu")
     model.set_policy(learner)
@@ -217,7 +215,7 @@ def bench_training(args) -> int:
     act_ms = _acting_ms_per_hour(model, learner, int(pool[0]))
     hours, wall = t["hours"], t["wall_s"]
     ms = wall / hours * 1e3
-    result = {
+    return {
         "market_hours_per_s": round(hours / wall, 1),
         "ms_per_hour": round(ms, 4),
         "clearing_and_acting_ms_per_hour": round(t["step_s"] / hours * 1e3, 4),
@@ -232,12 +230,53 @@ def bench_training(args) -> int:
         "hours": hours,
         "scenario": model.scenario.name,
         "learner": learner.kind,
-        "hyperparams": "paper defaults (agents.learning.hyperparams.HyperParams())" + (f" with {', '.join(args.set)}" if args.set else ""),
-        "torch_threads": torch.get_num_threads(),
-        "device": "cpu",
-        "note": "untrained, exploring policy",
     }
-    print_result(result, args.json, width=34)
+
+
+def bench_training(args) -> int:
+    """Market hours per second while training (clearing + acting + learning), the design's default
+    learner at the paper's hyperparameters unless `--set NAME=VALUE` overrides some. With
+    `--profile NAME`, the paper's hyperparameters and the study profile's (its `hp_overrides`, e.g. the
+    quick profile's 20 updates per episode) are measured side by side, alternating for `--rounds`
+    rounds, and the medians and their ratio printed."""
+    import statistics
+
+    import torch
+
+    from model.design import get_design
+    from model.scenario import load_scenario
+    from runs.study import profile_hyperparams, resolve_profile
+    from runs.training import design_hyperparams
+
+    torch.set_num_threads(1)
+    episodes = BENCH_EPISODES
+    paper_label = "paper defaults (agents.learning.hyperparams.HyperParams())" + (f" with {', '.join(args.set)}"
+                                                                                 if args.set else "")
+    common = {"torch_threads": torch.get_num_threads(), "device": "cpu", "note": "untrained, exploring policy"}
+    paper_hp = design_hyperparams(args.scenario, args.set)
+    if not args.profile:
+        print_result(_bench_one(args.scenario, paper_hp, episodes) | {"hyperparams": paper_label} | common,
+                     args.json, width=34)
+        return 0
+    profile = resolve_profile(get_design(load_scenario(args.scenario).design).name, args.profile, args.set)
+    configs = {"paper": paper_hp, args.profile: profile_hyperparams(args.scenario, profile)}
+    runs: dict[str, list[dict]] = {name: [] for name in configs}
+    for _ in range(args.rounds):  # alternating, so that a slower spell of a shared machine hits both
+        for name, hp in configs.items():
+            runs[name].append(_bench_one(args.scenario, hp, episodes))
+    median = {name: statistics.median(r["market_hours_per_s"] for r in rs) for name, rs in runs.items()}
+    result = {}
+    for name, rs in runs.items():
+        mid = sorted(rs, key=lambda r: r["market_hours_per_s"])[len(rs) // 2]  # the median round's breakdown
+        result[f"{name}_market_hours_per_s"] = median[name]
+        result[f"{name}_market_hours_per_s_rounds"] = [r["market_hours_per_s"] for r in rs]
+        for k in ("clearing_and_acting_ms_per_hour", "learning_ms_per_hour", "projected_5000_episode_run_min"):
+            result[f"{name}_{k}"] = mid[k]
+    result[f"{args.profile}_over_paper"] = round(median[args.profile] / median["paper"], 3)
+    result |= {"rounds": args.rounds, "episodes_per_round": episodes, "scenario": runs["paper"][0]["scenario"],
+               "learner": runs["paper"][0]["learner"], "paper_hyperparams": paper_label,
+               f"{args.profile}_hp_overrides": json.dumps(profile.hp_overrides, sort_keys=True)} | common
+    print_result(result, args.json, width=44)
     return 0
 
 

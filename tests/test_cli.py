@@ -82,6 +82,30 @@ def test_bench_training_names_a_bad_hyperparameter(capsys):
     assert "--set 'gama=0'" in err and "gamma" in err  # names the typo and lists the valid names
 
 
+def test_bench_training_measures_a_profile_beside_the_paper_defaults(capsys, monkeypatch):
+    import runs.train
+
+    monkeypatch.setattr(runs.train, "BENCH_EPISODES", 1)
+    assert main(["bench", "--training", "--profile", "quick", "--rounds", "3", "--set", "batch_size=16", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    paper, quick = result["paper_market_hours_per_s_rounds"], result["quick_market_hours_per_s_rounds"]
+    assert len(paper) == len(quick) == 3 and result["episodes_per_round"] == 1
+    assert result["paper_market_hours_per_s"] == sorted(paper)[1] and result["quick_market_hours_per_s"] == sorted(quick)[1]
+    assert result["quick_over_paper"] == pytest.approx(sorted(quick)[1] / sorted(paper)[1], abs=1e-3)
+    overrides = json.loads(result["quick_hp_overrides"])  # the profile's own, with --set on top of both
+    assert overrides["updates_per_episode"] == 20 and overrides["gamma"] == 0.0 and overrides["batch_size"] == 16
+    assert "batch_size=16" in result["paper_hyperparams"]
+
+
+def test_bench_training_profile_errors_name_the_fix(capsys):
+    assert main(["bench", "--training", "--profile", "fast"]) == 2
+    assert "unknown study profile 'fast'" in capsys.readouterr().err
+    assert main(["bench", "--profile", "quick"]) == 2
+    assert "add --training" in capsys.readouterr().err
+    assert main(["bench", "--training", "--profile", "quick", "--scenario", "p2p-mmr"]) == 2
+    assert "--profile is for the arbitrage design" in capsys.readouterr().err
+
+
 def test_flex_share_prints_the_share_last(capsys):
     assert main(["flex-share", "--scenario", "s-a"]) == 0
     last = capsys.readouterr().out.strip().splitlines()[-1]

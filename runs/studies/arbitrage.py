@@ -46,7 +46,6 @@ Folder layout under --out:
 
 from __future__ import annotations
 
-import dataclasses
 import shutil
 import time
 from dataclasses import dataclass
@@ -55,7 +54,7 @@ from pathlib import Path
 from model.atomic import write_csv_atomic
 from model.designs.arbitrage import PAPER
 from runs.executor import Job
-from runs.study import Profile
+from runs.study import Profile, profile_hyperparams
 
 
 @dataclass(frozen=True)
@@ -166,7 +165,6 @@ def learned_job(out: str, profile: ArbitrageProfile, scenario: str, seed: int, e
     """Train one scenario and seed, evaluate it, and run the best-response check for aggregator 5."""
     import torch
 
-    from agents.learning.hyperparams import HyperParams
     from runs.studies import arbitrage_best_response as br
     from runs.training import evaluate_run, load_trained_policy, train
 
@@ -176,7 +174,7 @@ def learned_job(out: str, profile: ArbitrageProfile, scenario: str, seed: int, e
     eval_dir = out / "eval" / scenario / f"seed{seed}"
     br_file = out / "best_response" / f"{scenario}-seed{seed}.csv"
     t0 = time.perf_counter()
-    hp = dataclasses.replace(HyperParams.from_dict(HyperParams().to_dict() | profile.hp_overrides), episodes=episodes)
+    hp = profile_hyperparams(scenario, profile, episodes)
     finished = (run_dir / "policy.json").exists() and resume
     if not finished:
         train(scenario, seed=seed, out=run_dir, eval_every=profile.eval_every, device=device, resume=resume, hp=hp,
