@@ -121,7 +121,7 @@ def cmd_bench(args) -> int:
     if args.training:
         from runs.train import bench_training
 
-        return bench_training(args)
+        return bench_training(args, design.name)
     from model.model import MarketModel
     from runs.bench import model_step_ms, run_bench
 

@@ -233,7 +233,7 @@ def _bench_one(scenario: str, hp, episodes: int) -> dict:
     }
 
 
-def bench_training(args) -> int:
+def bench_training(args, design_name: str) -> int:
     """Market hours per second while training (clearing + acting + learning), the design's default
     learner at the paper's hyperparameters unless `--set NAME=VALUE` overrides some. With
     `--profile NAME`, the paper's hyperparameters and the study profile's (its `hp_overrides`, e.g. the
@@ -243,8 +243,6 @@ def bench_training(args) -> int:
 
     import torch
 
-    from model.design import get_design
-    from model.scenario import load_scenario
     from runs.study import profile_hyperparams, resolve_profile
     from runs.training import design_hyperparams
 
@@ -258,23 +256,23 @@ def bench_training(args) -> int:
         print_result(_bench_one(args.scenario, paper_hp, episodes) | {"hyperparams": paper_label} | common,
                      args.json, width=34)
         return 0
-    profile = resolve_profile(get_design(load_scenario(args.scenario).design).name, args.profile, args.set)
+    profile = resolve_profile(design_name, args.profile, args.set)
     configs = {"paper": paper_hp, args.profile: profile_hyperparams(args.scenario, profile)}
-    runs: dict[str, list[dict]] = {name: [] for name in configs}
+    measured: dict[str, list[dict]] = {name: [] for name in configs}
     for _ in range(args.rounds):  # alternating, so that a slower spell of a shared machine hits both
         for name, hp in configs.items():
-            runs[name].append(_bench_one(args.scenario, hp, episodes))
-    median = {name: statistics.median(r["market_hours_per_s"] for r in rs) for name, rs in runs.items()}
+            measured[name].append(_bench_one(args.scenario, hp, episodes))
+    median = {name: statistics.median(r["market_hours_per_s"] for r in rs) for name, rs in measured.items()}
     result = {}
-    for name, rs in runs.items():
+    for name, rs in measured.items():
         mid = sorted(rs, key=lambda r: r["market_hours_per_s"])[len(rs) // 2]  # the median round's breakdown
         result[f"{name}_market_hours_per_s"] = median[name]
         result[f"{name}_market_hours_per_s_rounds"] = [r["market_hours_per_s"] for r in rs]
         for k in ("clearing_and_acting_ms_per_hour", "learning_ms_per_hour", "projected_5000_episode_run_min"):
             result[f"{name}_{k}"] = mid[k]
     result[f"{args.profile}_over_paper"] = round(median[args.profile] / median["paper"], 3)
-    result |= {"rounds": args.rounds, "episodes_per_round": episodes, "scenario": runs["paper"][0]["scenario"],
-               "learner": runs["paper"][0]["learner"], "paper_hyperparams": paper_label,
+    result |= {"rounds": args.rounds, "episodes_per_round": episodes, "scenario": measured["paper"][0]["scenario"],
+               "learner": measured["paper"][0]["learner"], "paper_hyperparams": paper_label,
                f"{args.profile}_hp_overrides": json.dumps(profile.hp_overrides, sort_keys=True)} | common
     print_result(result, args.json, width=44)
     return 0
