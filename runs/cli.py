@@ -111,9 +111,11 @@ def cmd_bench(args) -> int:
     design = get_design(load_scenario(args.scenario).design)
     if args.profile and not args.training:
         raise ValueError("--profile measures training speed: add --training")
+    if args.rounds and not args.training:
+        raise ValueError("--rounds repeats the training bench: add --training (the clearing bench takes --repeats)")
     if "bench" in design.plugins:  # a design with a benchmark of its own (P2P: env, training, reference, scaling)
-        if args.profile:
-            raise ValueError(f"--profile is for the arbitrage design's training bench; the {design.name} bench "
+        if args.profile or args.rounds:
+            raise ValueError(f"--profile and --rounds are for the arbitrage design's training bench; the {design.name} bench "
                              f"measures its design's hyperparameters (change them with --set NAME=VALUE)")
         result = importlib.import_module(design.plugins["bench"]).bench(args)
         print_result(result, args.json, width=34)
@@ -169,8 +171,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_hp_set(b, "with --training: override a hyperparameter of the paper defaults, e.g. --set gamma=0")
     b.add_argument("--profile", help="with --training: also measure a study profile's hyperparameters (e.g. quick: "
                                      "the ones `make run` trains with), side by side with the paper defaults")
-    b.add_argument("--rounds", type=positive_int, default=3,
-                   help="with --training --profile: alternating rounds of each (medians printed)")
+    b.add_argument("--rounds", type=positive_int, default=None,
+                   help="with --training: rounds to measure, medians printed (default 1; with --profile 3, alternating)")
     b.set_defaults(func=cmd_bench)
     for module in EXTENSIONS:
         importlib.import_module(module).register(sub)

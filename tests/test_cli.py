@@ -103,7 +103,26 @@ def test_bench_training_profile_errors_name_the_fix(capsys):
     assert main(["bench", "--profile", "quick"]) == 2
     assert "add --training" in capsys.readouterr().err
     assert main(["bench", "--training", "--profile", "quick", "--scenario", "p2p-mmr"]) == 2
-    assert "--profile is for the arbitrage design" in capsys.readouterr().err
+    assert "--profile and --rounds are for the arbitrage design" in capsys.readouterr().err
+    assert main(["bench", "--rounds", "3"]) == 2
+    assert "--rounds repeats the training bench: add --training" in capsys.readouterr().err
+    assert main(["bench", "--training", "--profile", "paper"]) == 2  # nothing to compare: same settings twice
+    err = capsys.readouterr().err
+    assert "trains with the paper defaults" in err and "bench --training --rounds K" in err
+
+
+def test_bench_training_rounds_without_a_profile_print_the_median(capsys, monkeypatch):
+    import runs.train
+
+    monkeypatch.setattr(runs.train, "BENCH_EPISODES", 1)
+    assert main(["bench", "--training", "--rounds", "3", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    rounds = result["market_hours_per_s_rounds"]
+    assert result["rounds"] == 3 and len(rounds) == 3 and result["market_hours_per_s"] == sorted(rounds)[1]
+    assert result["episodes"] == 1 and "paper defaults" in result["hyperparams"]
+    assert main(["bench", "--training", "--json"]) == 0  # one round by default, as before: no rounds keys
+    single = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert "rounds" not in single and "market_hours_per_s_rounds" not in single and single["market_hours_per_s"] > 0
 
 
 def test_flex_share_prints_the_share_last(capsys):

@@ -102,6 +102,7 @@ def load_policy(run_dir: str | Path, legacy_roles=None, device: str = "cpu"):
     still training. The learner acts without exploration. `legacy_roles`: the roles of a run written
     before runs recorded them (a callable of the metadata, giving `RoleSpec`s)."""
     from agents.learning.builders import build_learner
+    from agents.learning.groups import NETS, TWIN_NETS
     from agents.learning.hyperparams import HyperParams
     from agents.learning.team import RoleSpec
 
@@ -124,7 +125,7 @@ def load_policy(run_dir: str | Path, legacy_roles=None, device: str = "cpu"):
     learner = build_learner(meta["learner"], roles, HyperParams.from_dict(meta["hyperparams"]), meta["seed"], device,
                             meta.get("learner_config", {}))
     try:
-        learner.load_state({name: {k: s[k] for k in ("actor", "critic", "actor_target", "critic_target")}
+        learner.load_state({name: {k: v for k, v in s.items() if k in NETS + TWIN_NETS}  # not the optimisers
                             for name, s in policy.items()})
     except (KeyError, RuntimeError, TypeError, AttributeError) as e:
         raise CheckpointError(f"{run_dir}: policy tensors do not fit the networks its metadata describes ({e})") from None

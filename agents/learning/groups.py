@@ -25,6 +25,10 @@ Update of a group (both kinds), with s = reward_scale:
     bounds: mu = sigmoid(z), or clip(0.5 + z, 0, 1) with inverted gradients at the bounds
             (Hausknecht & Stone 2016): the step toward a bound shrinks with the distance to it
     targets: theta' <- tau * theta + (1 - tau) * theta'
+    MATD3 options (off by default): `twin_critics` fits a second critic Q2 on the same y and bootstraps
+    from min(Q1', Q2'); `target_noise` adds clip(N(0, sigma), -2 sigma, 2 sigma) to mu'(next
+    observation) inside y; `policy_delay` = d updates the actors and all targets after every d-th
+    critic step only.
 
 Actions inside a group are in [0, 1] per component; the policy maps them to the stage's bounds.
 """
@@ -48,6 +52,10 @@ try:  # numpy's clip ufunc: exactly np.clip's result, without its Python wrapper
     from numpy._core.umath import clip as _clip
 except ImportError:  # numpy < 2
     from numpy.core.umath import clip as _clip
+
+
+NETS = ("actor", "critic", "actor_target", "critic_target")  # every group's networks
+TWIN_NETS = ("critic2", "critic2_target")  # a group's second critic, with `HyperParams.twin_critics`
 
 
 def searched_actions(mu: torch.Tensor, q_many, n_candidates: int, rng: np.random.Generator) -> torch.Tensor:
@@ -97,7 +105,6 @@ def policy_gradient_loss(z: torch.Tensor, sigmoid: bool, q_of, actor_reg: float,
 class _Group:
     """What both kinds share: the networks and their optimisers, acting, targets, (de)serialisation."""
 
-    NETS = ("actor", "critic", "actor_target", "critic_target")
     critic_only = False  # True: updates fit the critic and leave the actor as it is (a best responder's warm-up)
 
     def _build(self, n_nets: int, actor_in: int, critic_in: int, act_dim: int, generator):
@@ -107,9 +114,17 @@ class _Group:
         self.critic = StackedMLP(n_nets, [critic_in, *hp.hidden_sizes, 1], False, generator).to(device)
         self.actor_target = copy.deepcopy(self.actor)
         self.critic_target = copy.deepcopy(self.critic)
+        self.nets = NETS
+        critic_params = list(self.critic.parameters())
+        if hp.twin_critics:  # drawn after the others, so the default networks' initial weights do not change
+            self.critic2 = StackedMLP(n_nets, [critic_in, *hp.hidden_sizes, 1], False, generator).to(device)
+            self.critic2_target = copy.deepcopy(self.critic2)
+            self.nets = NETS + TWIN_NETS
+            critic_params += list(self.critic2.parameters())
+        self.critic_steps = 0  # critic updates so far (`policy_delay`)
         fused = device.type in ("cpu", "cuda")
         self.actor_opt = torch.optim.Adam(self.actor.parameters(), lr=hp.lr_actor, fused=fused)
-        self.critic_opt = torch.optim.Adam(self.critic.parameters(), lr=hp.lr_critic, fused=fused)
+        self.critic_opt = torch.optim.Adam(critic_params, lr=hp.lr_critic, fused=fused)
         self._np_actor = ([(layer.weight.detach().numpy(), layer.bias.detach().numpy()) for layer in self.actor.layers]
                           if device.type == "cpu" else None)  # views of the live parameters, for `act`
 
@@ -164,23 +179,54 @@ class _Group:
         out = actor(inputs)  # already squashed when sigmoid
         return out if self.sigmoid else (out + 0.5).clamp(0.0, 1.0)
 
+    def target_policy(self, inputs: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
+        """The target actors' next actions for the bootstrapped target: `policy(actor_target, inputs)`,
+        with `target_noise` > 0 smoothed by clipped Gaussian noise (TD3), kept in [0, 1]."""
+        a = self.policy(self.actor_target, inputs)
+        sigma = self.hp.target_noise
+        if sigma:
+            noise = torch.from_numpy(rng.standard_normal(a.shape, dtype=np.float32)).to(a.device)
+            a = (a + (sigma * noise).clamp(-2.0 * sigma, 2.0 * sigma)).clamp(0.0, 1.0)
+        return a
+
+    def target_value(self, critic_input: torch.Tensor) -> torch.Tensor:
+        """Q'(critic_input) (N, B), with twin critics the smaller of the two target critics' values."""
+        q = self.critic_target(critic_input)[..., 0]
+        return torch.minimum(q, self.critic2_target(critic_input)[..., 0]) if self.hp.twin_critics else q
+
+    def critic_loss(self, critic_input: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """SmoothL1(Q(critic_input), y), averaged over the batch and summed over networks (twin critics:
+        both critics' losses)."""
+        loss = F.smooth_l1_loss(self.critic(critic_input)[..., 0], y, reduction="none").mean(1).sum()
+        if self.hp.twin_critics:
+            loss = loss + F.smooth_l1_loss(self.critic2(critic_input)[..., 0], y, reduction="none").mean(1).sum()
+        return loss
+
+    def _soft_update_critics(self) -> None:
+        soft_update(self.critic_target, self.critic, self.hp.tau)
+        if self.hp.twin_critics:
+            soft_update(self.critic2_target, self.critic2, self.hp.tau)
+
     def _step(self, critic_loss: torch.Tensor, actor_loss_fn) -> None:
         self.critic_opt.zero_grad(set_to_none=True)
         critic_loss.backward()
         self.critic_opt.step()
+        self.critic_steps += 1
         if self.critic_only:
-            soft_update(self.critic_target, self.critic, self.hp.tau)
+            self._soft_update_critics()
+            return
+        if self.critic_steps % self.hp.policy_delay:  # TD3's delayed policy updates (1: every step)
             return
         actor_loss = actor_loss_fn()
         self.actor_opt.zero_grad(set_to_none=True)
         actor_loss.backward(inputs=list(self.actor.parameters()))
         self.actor_opt.step()
         soft_update(self.actor_target, self.actor, self.hp.tau)
-        soft_update(self.critic_target, self.critic, self.hp.tau)
+        self._soft_update_critics()
 
     # --- (de)serialisation -------------------------------------------------------------------
     def policy_state(self) -> dict:
-        return {k: getattr(self, k).state_dict() for k in self.NETS}
+        return {k: getattr(self, k).state_dict() for k in self.nets}
 
     def training_state(self) -> dict:
         return {
@@ -188,15 +234,17 @@ class _Group:
             "actor_opt": self.actor_opt.state_dict(),
             "critic_opt": self.critic_opt.state_dict(),
             "buffer": self.buffer.state_dict(),
+            "critic_steps": torch.tensor(self.critic_steps),  # where a resumed run is in the `policy_delay` cycle
         }
 
     def load(self, state: dict):
-        for k in self.NETS:
+        for k in self.nets:
             getattr(self, k).load_state_dict(state[k])
         if "actor_opt" in state:
             self.actor_opt.load_state_dict(state["actor_opt"])
             self.critic_opt.load_state_dict(state["critic_opt"])
             self.buffer.load_state_dict(state["buffer"])
+            self.critic_steps = int(state.get("critic_steps", 0))  # checkpoints written before it: policy_delay 1
 
 
 class JointGroup(_Group):
@@ -262,12 +310,10 @@ class JointGroup(_Group):
         with torch.no_grad():
             y = hp.reward_scale * r
             if hp.gamma:  # gamma = 0: the target is the reward alone, no target networks to evaluate
-                a_next = self.policy(self.actor_target, self._own_inputs(x_next))  # (N, B, act): mu'_k(o'_k)
+                a_next = self.target_policy(self._own_inputs(x_next), rng)  # (N, B, act): mu'_k(o'_k)
                 a_next = a_next.transpose(0, 1).reshape(len(idx), self.n * self.act_dim)
-                q_next = self.critic_target(self._critic_input(x_next, a_next))[..., 0]
-                y = y + hp.gamma * (1.0 - done) * q_next
-        q = self.critic(self._critic_input(x, a))[..., 0]
-        critic_loss = F.smooth_l1_loss(q, y, reduction="none").mean(1).sum()
+                y = y + hp.gamma * (1.0 - done) * self.target_value(self._critic_input(x_next, a_next))
+        critic_loss = self.critic_loss(self._critic_input(x, a), y)
         self._step(critic_loss, lambda: self.actor_loss(x, a, rng))
         return {"critic_loss": critic_loss.item() / self.n}
 
@@ -284,12 +330,10 @@ class JointGroup(_Group):
             y = hp.reward_scale * r
             if hp.gamma:  # every target actor acts on every agent's next observations
                 flat = x_next.reshape(n * B, -1)
-                a_next = self.policy(self.actor_target, self._own_inputs(flat))  # (N actors, N*B, act)
+                a_next = self.target_policy(self._own_inputs(flat), rng)  # (N actors, N*B, act)
                 a_next = a_next.reshape(n, n, B, self.act_dim).permute(1, 2, 0, 3).reshape(n, B, n * self.act_dim)
-                q_next = self.critic_target(torch.cat([x_next, a_next], -1))[..., 0]
-                y = y + hp.gamma * (1.0 - done) * q_next
-        q = self.critic(torch.cat([x, a], -1))[..., 0]
-        critic_loss = F.smooth_l1_loss(q, y, reduction="none").mean(1).sum()
+                y = y + hp.gamma * (1.0 - done) * self.target_value(torch.cat([x_next, a_next], -1))
+        critic_loss = self.critic_loss(torch.cat([x, a], -1), y)
         rows = torch.arange(n, device=dev)[:, None, None]
         own = x[rows, torch.arange(B, device=dev)[None, :, None], self.actor_index[:, None, :]]  # (N, B, actor_dim)
         self._step(critic_loss, lambda: self._policy_loss(x, a, own, rng))
@@ -504,11 +548,9 @@ class MemberGroup(_Group):
         with torch.no_grad():
             y = hp.reward_scale * r
             if hp.gamma:
-                a_next = self.policy(self.actor_target, o_next)
-                q_next = self.critic_target(self._critic_input(o_next, a_next, info_next))[..., 0]
-                y = y + hp.gamma * (1.0 - done) * q_next
-        q = self.critic(self._critic_input(o, a, info))[..., 0]
-        critic_loss = F.smooth_l1_loss(q, y, reduction="none").mean(1).sum()
+                a_next = self.target_policy(o_next, rng)
+                y = y + hp.gamma * (1.0 - done) * self.target_value(self._critic_input(o_next, a_next, info_next))
+        critic_loss = self.critic_loss(self._critic_input(o, a, info), y)
 
         def actor_loss():
             q_of = lambda mu: self.critic(self._critic_input(o, mu, info))[..., 0].mean(1).sum()  # noqa: E731

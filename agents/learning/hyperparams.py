@@ -76,6 +76,15 @@ class HyperParams:
     counterfactual_samples: int = 0  # M > 0: every hour, HMADDPG's secondaries (LFM) also store M re-cleared variants of
     # it, each with one random aggregator playing a uniformly random bid (`Team.counterfactuals`): what other prices would
     # have earned, which the critics otherwise only see near the current policy. Needs gamma = 0 (0: off)
+    # MATD3 (Fujimoto et al. 2018, "Addressing function approximation error in actor-critic methods", ICML; its
+    # multi-agent form: Ackermann et al. 2019, arXiv:1910.01465), three independent switches, all off as the paper:
+    twin_critics: bool = False  # clipped double Q: a second critic per agent, fitted on the same target, which
+    # bootstraps from the smaller of the two target critics' values (the actors follow the first critic). Acts on the
+    # bootstrapped target only, so it needs gamma > 0
+    target_noise: float = 0.0  # target-policy smoothing: std of the Gaussian noise (in [0, 1] action units, clipped to
+    # +-2 std) added to the target actors' next actions in the bootstrapped target (TD3: 0.2 of a [-1, 1] range, i.e.
+    # 0.1 here); needs gamma > 0
+    policy_delay: int = 1  # the actors and all target networks are updated after every d-th critic update (TD3: 2)
     lr_final_factor: float = 1.0  # both learning rates decay geometrically to this factor of their value by the
     # last episode (1: constant, as the paper)
 
@@ -102,6 +111,11 @@ class HyperParams:
             ("mixed_temperature", self.mixed_temperature >= 0.0, "must be >= 0"),
             ("counterfactual_samples", self.counterfactual_samples >= 0 and (self.counterfactual_samples == 0 or self.gamma == 0.0),
              "must be >= 0, and needs gamma = 0 (counterfactual transitions break the stored order of hours)"),
+            ("twin_critics", not self.twin_critics or self.gamma > 0.0,
+             "needs gamma > 0: the second critic only clips the bootstrapped target, which gamma = 0 removes"),
+            ("target_noise", self.target_noise >= 0.0 and (self.target_noise == 0.0 or self.gamma > 0.0),
+             "must be >= 0, and needs gamma > 0: it smooths the target actions of the bootstrapped target"),
+            ("policy_delay", self.policy_delay >= 1, "must be >= 1 (1: every update, as the paper; TD3: 2)"),
             ("lr_final_factor", 0.0 < self.lr_final_factor <= 1.0, "must be in (0, 1] (1: constant learning rates)"),
             ("hidden_sizes", all(h >= 1 for h in self.hidden_sizes), "must be positive layer widths, e.g. 64,64"),
         ):
@@ -178,4 +192,5 @@ class HyperParams:
 #: Hyperparameters the paper does not give (its extracted text lost them): shown in every config.
 RECONSTRUCTED = ("buffer_size", "lr_actor", "lr_critic", "noise_sigma_final", "hidden_sizes", "reward_scale", "actor_output", "actor_reg",
                  "per_agent_batches", "lr_final_factor", "action_search", "action_search_weight", "actor_z_max",
-                 "mixed_levels", "mixed_temperature", "mixed_temperature_relative", "counterfactual_samples")
+                 "mixed_levels", "mixed_temperature", "mixed_temperature_relative", "counterfactual_samples",
+                 "twin_critics", "target_noise", "policy_delay")
