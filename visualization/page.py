@@ -54,6 +54,9 @@ DEFAULT_TITLE = "localmarl: agent-based local electricity markets"
 FIGURE_INTERVAL_S = 0.5
 #: ... and playing waits for them to be drawn, at most this long (seconds).
 FIGURE_WAIT_S = 2.0
+#: ... and where drawing is slow (a slower machine), at most every this many times the last drawing's time, so
+#: that drawing takes at most about a fifth of playing and the hours keep to the speed (0.6 s figures: every 2.4 s).
+FIGURE_DRAW_FACTOR = 4.0
 #: Playing keeps to its speed by catching up after drawing, but never by more than this (seconds).
 CATCH_UP_S = 0.5
 #: The Play speed slider's range and start (hours/s).
@@ -190,18 +193,21 @@ class Runner:
     def play_loop(self, cancel: threading.Event):
         """Runs in a thread while playing; stops when paused, when the model changes, or at the end.
         The status line follows every hour, the figures every `FIGURE_INTERVAL_S` (and playing
-        waits until they are drawn: on busy cores they would otherwise fall seconds behind), and
-        always the hour at which playing stopped."""
+        waits until they are drawn: on busy cores they would otherwise fall seconds behind), or every
+        `FIGURE_DRAW_FACTOR` times their last drawing time where that is longer (a slow machine: the
+        hours keep to the speed), and always the hour at which playing stopped."""
         if not self.signals.playing.value:
             return
         due = time.monotonic()  # when the next hour is due: hours keep to the speed, drawing included
+        interval_s = FIGURE_INTERVAL_S
         try:
             while not cancel.is_set():
                 if not self.advance():
                     break
-                if time.monotonic() - self._shown_at >= FIGURE_INTERVAL_S:
+                if time.monotonic() - self._shown_at >= interval_s:
                     self.show_figures()
                     self.drawing.wait_idle(FIGURE_WAIT_S)
+                    interval_s = max(FIGURE_INTERVAL_S, FIGURE_DRAW_FACTOR * (time.monotonic() - self._shown_at))
                 now = time.monotonic()
                 due = max(due + 1.0 / self.signals.speed.value, now - CATCH_UP_S)
                 cancel.wait(max(0.0, due - now))
