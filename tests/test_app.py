@@ -519,3 +519,44 @@ def test_app_cli_import_is_light():
             "heavy = {'solara', 'matplotlib', 'model.model'} & set(sys.modules); print(sorted(heavy))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+class _SlowDrawingRunner:
+    """What `Runner.play_loop` uses, with figures that take `draw_s` to draw (a slow machine) and a
+    week of hours that step at once: counts the hours played and the drawings."""
+
+    def __init__(self, draw_s: float, hours: int):
+        self.draw_s, self.hours_left, self.hours, self.draws = draw_s, hours, 0, 0
+        self.signals = type("S", (), {})()
+        self.signals.playing = solara.reactive(True)
+        self.signals.speed = solara.reactive(50.0)
+        self._shown_at = 0.0
+        self.drawing = self
+
+    def advance(self) -> bool:
+        if self.hours_left == 0:
+            return False
+        self.hours_left -= 1
+        self.hours += 1
+        return True
+
+    def show_figures(self):
+        self._shown_at = time.monotonic()
+        self.draws += 1
+
+    def wait_idle(self, timeout_s: float) -> bool:
+        time.sleep(min(self.draw_s, timeout_s))
+        return True
+
+
+def test_play_keeps_its_speed_when_figures_draw_slower_than_their_interval():
+    """Figures that take longer to draw than `FIGURE_INTERVAL_S` (0.6 s: stop 31's machine) are drawn
+    at most every `FIGURE_DRAW_FACTOR` x that time, so the hours keep close to the speed, instead of
+    every hour waiting for a full drawing (1.6 hours/s at 50 hours/s)."""
+    slow = _SlowDrawingRunner(draw_s=0.6, hours=100)
+    started = time.monotonic()
+    page.Runner.play_loop(slow, threading.Event())
+    played_s = time.monotonic() - started
+    assert slow.hours == 100 and not slow.signals.playing.value  # the whole week, then stopped
+    assert slow.hours / played_s > 15  # at most ~1/5 of the time drawing: ~40 hours/s (1.6 without)
+    assert 2 <= slow.draws <= 6  # the first hour, about every 2.4 s, and the hour it stopped at
