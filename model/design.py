@@ -231,6 +231,13 @@ class MarketDesign:
     def hour_scores(self, hour: Hour) -> tuple[np.ndarray, ...]:
         raise NotImplementedError
 
+    def selection_score(self, total: np.ndarray) -> float:
+        """One number for a learned policy from every participant's total score over the evaluation week
+        (`total`, in `participant_ids` order; higher is better): what a run with `keep_best` keeps the best
+        snapshot by. Default: the sum over participants (the community's net reward; in a competitive design
+        it favours snapshots where the participants earn well together, not ones closer to an equilibrium)."""
+        return float(np.sum(total))
+
     def training_episodes(self) -> np.ndarray:
         """The ids of the episodes training draws from (`episode_start` maps an id to its first hour)."""
         return np.array(dataset.week_split().train)

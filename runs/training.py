@@ -11,7 +11,9 @@ A run folder holds:
     config.json                 what made the run (arguments, scenario, hyperparameters, versions)
     train_curve.csv             episode, participant, eval_score_eur (+ the design's score parts)
     checkpoints/ep<E>.pt/.json  full training state + metadata (`agents.learning.checkpoint`)
-    policy.pt / policy.json     the final policy, for `load_trained_policy`
+    policy.pt / policy.json     the final policy, for `load_trained_policy`; with the hyperparameter
+                                `keep_best`, the snapshot that scored best on the evaluation week (the
+                                design's `selection_score`), and policy_last.pt / .json the final one
 
 Exact resume: every random stream is checkpointed (episode choice, exploration and mini-batches,
 the model's own generator, torch), checkpoints are taken at episode boundaries, and each episode
@@ -21,6 +23,7 @@ make a resumed run differ from an uninterrupted one.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import sys
 import time
@@ -30,8 +33,8 @@ import numpy as np
 import pandas as pd
 
 from agents.learning.checkpoint import (
-    CHECKPOINT_KIND, POLICY_META, CheckpointError, latest_checkpoint, load_policy, read_verified, save_checkpoint,
-    save_policy,
+    CHECKPOINT_KIND, LAST_POLICY_FILE, POLICY_META, CheckpointError, latest_checkpoint, load_policy, read_verified,
+    save_checkpoint, save_policy,
 )
 from model import dataset
 from model.atomic import write_csv_atomic, write_json_atomic
@@ -155,6 +158,16 @@ def _set_rng_state(rng: np.random.Generator, state: dict) -> None:
     rng.bit_generator.state = state
 
 
+def _same_hyperparams(recorded, expect: dict) -> bool:
+    """Whether a checkpoint's hyperparameters are `expect`, fields added since it was written taking their defaults."""
+    from agents.learning.hyperparams import HyperParams
+
+    try:
+        return HyperParams.from_dict(recorded).to_dict() == expect
+    except (TypeError, ValueError):
+        return False
+
+
 def _check_same_run(meta: dict, expect: dict, where: Path) -> None:
     for key, what, fix in (
         ("scenario_sha256", "scenario", "pass the same --scenario (or the scenario files changed since)"),
@@ -162,7 +175,8 @@ def _check_same_run(meta: dict, expect: dict, where: Path) -> None:
         ("seed", "seed", "pass the same --seed"),
         ("learner", "learner", "pass the same --learner"),
     ):
-        if meta.get(key) != expect[key]:
+        same = _same_hyperparams(meta.get(key), expect[key]) if key == "hyperparams" else meta.get(key) == expect[key]
+        if not same:
             got = meta.get("scenario_name") if key == "scenario_sha256" else meta.get(key)
             want = expect["scenario_name"] if key == "scenario_sha256" else expect[key]
             raise CheckpointError(
@@ -247,6 +261,7 @@ def train(scenario="s-a", episodes: int | None = None, seed: int = 0, out: str |
     curve_columns = ["episode", design.participant_label, "eval_score_eur", *design.score_columns]
 
     start, curve = 0, []
+    best = {}  # keep_best: the best snapshot so far ({"episode", "score", "state"})
     if resume:
         ck = latest_checkpoint(run_dir)
         if ck is None:
@@ -265,6 +280,8 @@ def train(scenario="s-a", episodes: int | None = None, seed: int = 0, out: str |
             _set_rng_state(model.np_rng, ck_meta["rng"]["model"])
             learner.sigma = ck_meta["sigma"]
             start, curve = ck_meta["episode"], ck_meta["curve"]
+            if hp.keep_best:
+                best = {**ck_meta["best"], "state": state["best_policy"]}
     config = run_metadata("train", {
         "scenario": meta["scenario_arg"], "episodes": hp.episodes, "seed": seed, "out": str(run_dir),
         "eval_every": eval_every, "checkpoint_every": checkpoint_every, "device": str(learner.device),
@@ -284,6 +301,11 @@ def train(scenario="s-a", episodes: int | None = None, seed: int = 0, out: str |
                           **{c: float(s[i]) for c, s in zip(design.score_columns, sums)}})
         write_csv_atomic(run_dir / TRAIN_CURVE, pd.DataFrame(curve, columns=curve_columns))
         text = f"eval: all €{float(total.sum()):,.0f}"
+        if hp.keep_best:
+            score = design.selection_score(total)
+            if not best or score > best["score"]:  # a tie keeps the earlier snapshot
+                best.update(episode=episode, score=score, state=copy.deepcopy(learner.policy_state()))
+            text += f", best ep {best['episode']}"
         return text + (f", {design.participant_label} {ids[focus]} €{float(total[focus]):,.0f}" if focus is not None else "")
 
     if start == 0:
@@ -306,10 +328,12 @@ def train(scenario="s-a", episodes: int | None = None, seed: int = 0, out: str |
                 if bar is not None:
                     bar.set_postfix_str(text, refresh=False)
             if episode % checkpoint_every == 0 or episode == hp.episodes:
+                kept = {"best": {"episode": best["episode"], "score": best["score"]}} if hp.keep_best else {}
                 save_checkpoint(run_dir, episode, learner, {
                     "sigma": learner.sigma, "curve": curve,
                     "rng": {"weeks": _rng_state(train_rng), "brain": _rng_state(learner.rng), "model": _rng_state(model.np_rng)},
-                }, meta)
+                    **kept,
+                }, meta, tensors={"best_policy": best["state"]} if hp.keep_best else None)
             if bar is not None:
                 bar.update(1)
             if callback is not None:
@@ -318,7 +342,13 @@ def train(scenario="s-a", episodes: int | None = None, seed: int = 0, out: str |
         if bar is not None:
             bar.close()
     seconds = time.perf_counter() - t0
-    save_policy(run_dir, learner, meta | {"episode": hp.episodes, "train_seconds_last_session": seconds})
+    final = meta | {"episode": hp.episodes, "train_seconds_last_session": seconds}
+    if hp.keep_best:
+        save_policy(run_dir, learner, final, name=LAST_POLICY_FILE)
+        save_policy(run_dir, learner, final | {"selected_episode": best["episode"], "selected_score": best["score"],
+                                               "selected_on": "eval:1"}, state=best["state"])
+    else:
+        save_policy(run_dir, learner, final)
     return TrainResult(run_dir, hp.episodes, seconds, model.hours_done - hours0, pd.DataFrame(curve, columns=curve_columns))
 
 
@@ -331,11 +361,11 @@ def _legacy_roles(meta: dict):
     return model.design.role_specs()
 
 
-def load_trained_policy(run_dir: str | Path, device: str = "cpu"):
-    """(learner, metadata) of a run folder: its final policy, or its newest checkpoint while it is
-    still training. Works on the CPU with only the run folder; the learner acts without exploration.
-    Use it as `MarketModel(scenario=meta["scenario_arg"], policy=learner)`."""
-    return load_policy(run_dir, legacy_roles=_legacy_roles, device=device)
+def load_trained_policy(run_dir: str | Path, device: str = "cpu", last: bool = False):
+    """(learner, metadata) of a run folder: its policy (with `keep_best`, the snapshot kept; `last`: the
+    final one), or its newest checkpoint while it is still training. Works on the CPU with only the run
+    folder; the learner acts without exploration. Use it as `MarketModel(scenario=meta["scenario_arg"], policy=learner)`."""
+    return load_policy(run_dir, legacy_roles=_legacy_roles, device=device, last=last)
 
 
 def evaluate_run(run_dir: str | Path, out: str | Path, weeks=None, overwrite: bool = False,

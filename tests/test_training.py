@@ -170,3 +170,92 @@ def test_resume_from_any_checkpoint_on_the_real_data_ends_with_the_uninterrupted
         train("s-a", out=resumed, resume=True, **kw)
         for name in ("policy.pt", "train_curve.csv"):
             assert filecmp.cmp(tmp_path / "X" / name, resumed / name, shallow=False), (episode, name)
+
+
+def test_keep_best_hands_on_the_snapshot_chosen_and_resumes_to_it(scenario, tmp_path, monkeypatch):
+    """With `keep_best`, policy.pt is the snapshot of the evaluation that scored best by the design's
+    `selection_score` (here scripted per episode: best at episode 2), policy_last.pt the final one; a run
+    killed after the best snapshot's checkpoint resumes to the same files, the snapshot coming from the
+    checkpoint."""
+    from model.design import MarketDesign
+
+    hp = HyperParams(hidden_sizes=(16,), buffer_size=5000, batch_size=16, keep_best=True)
+    scripted = {0: 0.0, 1: 1.0, 2: 5.0, 3: 2.0, 4: 5.0}  # a tie (episode 4) keeps the earlier snapshot
+    now = {"episode": 0}
+    monkeypatch.setattr(MarketDesign, "selection_score", lambda self, total: scripted[now["episode"]])
+    seen = {}
+
+    def follow(episode, learner, kill_at=None):
+        import copy
+
+        seen[episode] = copy.deepcopy(learner.policy_state())
+        now["episode"] = episode + 1  # the next evaluation's episode
+        if episode == kill_at:
+            raise Killed
+
+    kw = dict(episodes=4, seed=3, eval_every=1, checkpoint_every=2, progress=False, hp=hp)
+    train(scenario, out=tmp_path / "ref", callback=follow, **kw)
+    ref = tmp_path / "ref"
+    meta = json.loads((ref / "policy.json").read_text())
+    assert meta["selected_episode"] == 2 and meta["selected_score"] == 5.0 and meta["episode"] == 4
+    _assert_same_tensors(_policy_tensors(ref), seen[2])
+    _assert_same_tensors(torch.load(ref / "policy_last.pt", weights_only=True), seen[4])
+    with pytest.raises(AssertionError):
+        _assert_same_tensors(_policy_tensors(ref), seen[4])
+    last, last_meta = load_trained_policy(ref, last=True)
+    assert "selected_episode" not in last_meta and last_meta["episode"] == 4
+
+    now["episode"] = 0
+    with pytest.raises(Killed):
+        train(scenario, out=tmp_path / "run", callback=lambda e, ln: follow(e, ln, kill_at=3), **kw)
+    assert json.loads(latest_checkpoint(tmp_path / "run").read_text())["best"] == {"episode": 2, "score": 5.0}
+    now["episode"] = 3
+    train(scenario, out=tmp_path / "run", resume=True, callback=follow, **kw)
+    for name in ("policy.pt", "policy_last.pt"):
+        _assert_same_tensors(torch.load(ref / name, weights_only=True), torch.load(tmp_path / "run" / name, weights_only=True))
+    assert json.loads((tmp_path / "run" / "policy.json").read_text())["selected_episode"] == 2
+
+
+def test_keep_best_policy_replays_the_evaluation_it_was_chosen_by(scenario, tmp_path, monkeypatch):
+    """Replayed by `evaluate_policy` on the evaluation week, policy.pt scores exactly the training curve's
+    evaluation it was chosen by, and policy_last.pt the curve's last. The criterion is turned around here
+    (the lowest total: the design's own, the highest, is usually the last of a short run), so the two differ;
+    without `keep_best` a run has one policy, the last."""
+    from model.design import MarketDesign
+
+    assert MarketDesign.selection_score(None, np.array([1.5, -4.0, 2.5])) == 0.0  # the default: the sum
+    monkeypatch.setattr(MarketDesign, "selection_score", lambda self, total: -float(np.sum(total)))
+    kw = dict(episodes=4, seed=0, eval_every=1, checkpoint_every=4, progress=False)
+    result = train(scenario, out=tmp_path / "best", hp=HyperParams(hidden_sizes=(16,), buffer_size=5000, batch_size=16,
+                                                                   keep_best=True), **kw)
+    curve = result.curve.groupby("episode").eval_score_eur.sum()
+    assert curve.min() != curve.loc[4]
+    for last, expect in ((False, curve.min()), (True, curve.loc[4])):
+        learner, meta = load_trained_policy(tmp_path / "best", last=last)
+        scores, _ = evaluate_policy(scenario, learner, seed=0, weeks=["eval:1"], keep_hours=False)
+        assert scores.total_eur.sum() == pytest.approx(expect, rel=1e-9)
+    assert json.loads((tmp_path / "best" / "policy.json").read_text())["selected_episode"] == int(curve.idxmin())
+    train(scenario, out=tmp_path / "plain", hp=HP, **kw)
+    assert not (tmp_path / "plain" / "policy_last.pt").exists()
+    learner, meta = load_trained_policy(tmp_path / "plain")
+    assert "selected_episode" not in meta
+
+
+def test_a_checkpoint_written_before_a_hyperparameter_existed_resumes(scenario, tmp_path):
+    """A checkpoint whose hyperparameters lack a field added since (here `keep_best`) resumes, the field
+    taking its default, to the uninterrupted run's policy."""
+    kw = dict(episodes=2, seed=0, eval_every=1, checkpoint_every=1, progress=False, hp=HP)
+    train(scenario, out=tmp_path / "ref", **kw)
+
+    def kill_after_1(episode, learner):
+        if episode == 1:
+            raise Killed
+
+    with pytest.raises(Killed):
+        train(scenario, out=tmp_path / "run", callback=kill_after_1, **kw)
+    ck = latest_checkpoint(tmp_path / "run")
+    meta = json.loads(ck.read_text())
+    del meta["hyperparams"]["keep_best"]
+    ck.write_text(json.dumps(meta))
+    train(scenario, out=tmp_path / "run", resume=True, **kw)
+    _assert_same_tensors(_policy_tensors(tmp_path / "ref"), _policy_tensors(tmp_path / "run"))

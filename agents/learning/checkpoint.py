@@ -3,7 +3,8 @@
 A run folder (`localmarl train`) holds:
 
     checkpoints/ep<E>.pt/.json  full training state (networks, Adam, replay buffers, RNG states) + metadata
-    policy.pt / policy.json     the final policy (actors and critics only)
+    policy.pt / policy.json     the final policy (actors and critics only); with `keep_best`, the best
+                                snapshot on the evaluation week, and policy_last.pt / .json the final one
 
 The JSON of each pair is written last and carries the SHA-256 of its tensor file, the learner's
 kind (`learner`, e.g. "hmaddpg"), its configuration and the roles it plays (features and action
@@ -20,6 +21,7 @@ from model.atomic import file_sha256, write_atomic, write_json_atomic
 
 CHECKPOINTS = "checkpoints"
 POLICY_FILE, POLICY_META = "policy.pt", "policy.json"
+LAST_POLICY_FILE, LAST_POLICY_META = "policy_last.pt", "policy_last.json"  # a `keep_best` run's final policy
 CHECKPOINT_KIND, POLICY_KIND = "localmarl-checkpoint", "localmarl-policy"
 LEGACY_KINDS = {"localmarl-hmaddpg-checkpoint": CHECKPOINT_KIND, "localmarl-hmaddpg-policy": POLICY_KIND}
 FORMAT_VERSION = 2
@@ -30,14 +32,16 @@ class CheckpointError(ValueError):
     """A checkpoint or policy file is missing, corrupt, or belongs to a different run."""
 
 
-def save_checkpoint(run_dir: Path, episode: int, learner, state_extra: dict, meta: dict, keep: int = 2) -> Path:
-    """Write checkpoints/ep<episode>.pt/.json (tensor file first, its JSON last); keep the newest `keep`."""
+def save_checkpoint(run_dir: Path, episode: int, learner, state_extra: dict, meta: dict, keep: int = 2,
+                    tensors: dict | None = None) -> Path:
+    """Write checkpoints/ep<episode>.pt/.json (tensor file first, its JSON last); keep the newest `keep`.
+    `tensors`: more tensors to keep beside the learner's state (e.g. the best snapshot so far)."""
     import torch
 
     ck = Path(run_dir) / CHECKPOINTS
     ck.mkdir(parents=True, exist_ok=True)
     pt = ck / f"ep{episode:06d}.pt"
-    state = {"brain": learner.training_state(), "torch_rng": torch.get_rng_state()}
+    state = {**(tensors or {}), "brain": learner.training_state(), "torch_rng": torch.get_rng_state()}
     write_atomic(pt, lambda p: torch.save(state, p))
     write_json_atomic(pt.with_suffix(".json"), {
         **meta, **state_extra, "kind": CHECKPOINT_KIND, "format_version": FORMAT_VERSION, "episode": episode,
@@ -49,11 +53,13 @@ def save_checkpoint(run_dir: Path, episode: int, learner, state_extra: dict, met
     return pt
 
 
-def save_policy(run_dir: Path, learner, meta: dict) -> None:
+def save_policy(run_dir: Path, learner, meta: dict, state: dict | None = None, name: str = POLICY_FILE) -> None:
+    """Write <name> (the learner's policy, or `state`, a `policy_state()` taken earlier) and its JSON."""
     import torch
 
-    pt = Path(run_dir) / POLICY_FILE
-    write_atomic(pt, lambda p: torch.save(learner.policy_state(), p))
+    pt = Path(run_dir) / name
+    policy = learner.policy_state() if state is None else state
+    write_atomic(pt, lambda p: torch.save(policy, p))
     write_json_atomic(pt.with_suffix(".json"), meta | {
         "kind": POLICY_KIND, "format_version": FORMAT_VERSION, "tensor_file": pt.name, "tensor_sha256": file_sha256(pt),
     })
@@ -97,17 +103,21 @@ def read_verified(json_path: Path, kind: str) -> tuple[dict, dict]:
     return meta, state
 
 
-def load_policy(run_dir: str | Path, legacy_roles=None, device: str = "cpu"):
-    """(learner, metadata) of a run folder: its final policy, or its newest checkpoint while it is
-    still training. The learner acts without exploration. `legacy_roles`: the roles of a run written
-    before runs recorded them (a callable of the metadata, giving `RoleSpec`s)."""
+def load_policy(run_dir: str | Path, legacy_roles=None, device: str = "cpu", last: bool = False):
+    """(learner, metadata) of a run folder: its policy (`last`: the final one, where a `keep_best` run
+    kept a better snapshot as its policy), or its newest checkpoint while it is still training. The
+    learner acts without exploration. `legacy_roles`: the roles of a run written before runs recorded
+    them (a callable of the metadata, giving `RoleSpec`s)."""
     from agents.learning.builders import build_learner
     from agents.learning.groups import NETS, TWIN_NETS
     from agents.learning.hyperparams import HyperParams
     from agents.learning.team import RoleSpec
 
     run_dir = Path(run_dir)
-    if (run_dir / POLICY_META).exists():
+    if last and (run_dir / LAST_POLICY_META).exists():
+        meta, state = read_verified(run_dir / LAST_POLICY_META, POLICY_KIND)
+        policy = state
+    elif (run_dir / POLICY_META).exists():
         meta, state = read_verified(run_dir / POLICY_META, POLICY_KIND)
         policy = state
     else:

@@ -87,6 +87,10 @@ class HyperParams:
     policy_delay: int = 1  # the actors and all target networks are updated after every d-th critic update (TD3: 2)
     lr_final_factor: float = 1.0  # both learning rates decay geometrically to this factor of their value by the
     # last episode (1: constant, as the paper)
+    keep_best: bool = False  # True: the run's policy.pt is the snapshot that scored best on the evaluation week (the
+    # design's `selection_score` of the training curve's evaluations, every `eval_every` episodes), not the last one; the
+    # last is kept as policy_last.pt. It changes no training step, only which snapshot a run hands on (False: the last,
+    # as the paper). The evaluation week is then a validation week: its scores flatter the run; the test weeks do not
 
     def __post_init__(self):
         if self.actor_output not in ACTOR_OUTPUTS:
@@ -193,4 +197,4 @@ class HyperParams:
 RECONSTRUCTED = ("buffer_size", "lr_actor", "lr_critic", "noise_sigma_final", "hidden_sizes", "reward_scale", "actor_output", "actor_reg",
                  "per_agent_batches", "lr_final_factor", "action_search", "action_search_weight", "actor_z_max",
                  "mixed_levels", "mixed_temperature", "mixed_temperature_relative", "counterfactual_samples",
-                 "twin_critics", "target_noise", "policy_delay")
+                 "twin_critics", "target_noise", "policy_delay", "keep_best")
