@@ -231,6 +231,9 @@ class MarketDesign:
     def hour_scores(self, hour: Hour) -> tuple[np.ndarray, ...]:
         raise NotImplementedError
 
+    #: why a run of this design cannot keep its best snapshot (`keep_best`; None: it can, by `selection_score`)
+    keep_best_refused: ClassVar[str | None] = None
+
     def selection_score(self, total: np.ndarray) -> float:
         """One number for a learned policy from every participant's total score over the evaluation week
         (`total`, in `participant_ids` order; higher is better): what a run with `keep_best` keeps the best

@@ -44,6 +44,9 @@ def register(sub) -> None:
                    help="play the policy a fictitious play saved in FILE (an arbitrage study's "
                         "fitted_play/ or two_stage_play/SCENARIO-seedK-policy.npz, made from this run) instead of the "
                         "learned one")
+    e.add_argument("--last", action="store_true",
+                   help="score the run's last snapshot (policy_last.pt) where it kept its best on the evaluation week "
+                        "(keep_best: the p2p and stackelberg default) as policy.pt")
     e.add_argument("--overwrite", action="store_true")
     e.set_defaults(func=cmd_evaluate)
 
@@ -104,13 +107,18 @@ def fitted_play_wrap(path: str):
 
 
 def cmd_evaluate(args) -> int:
+    from agents.learning.checkpoint import LAST_POLICY_META
     from runs.training import evaluate_run, score_table
 
     default = "evaluation" if args.fitted_play is None else "evaluation-fitted-play"  # not over the learned policy's
+    default += "-last" if args.last else ""
+    if args.last and not (Path(args.run) / LAST_POLICY_META).exists():
+        raise ValueError(f"--last: {args.run} has no {LAST_POLICY_META}; only a run trained with keep_best keeps a "
+                         "snapshot other than its last (its policy.pt is then the last one: drop --last)")
     out = Path(args.out) if args.out else Path(args.run) / default
     weeks = args.weeks.split(",") if args.weeks else None
     args.interrupt_hint = f"Nothing was written to {out}."
-    scores = evaluate_run(args.run, out, weeks=weeks, overwrite=args.overwrite, overrides=dict(args.override),
+    scores = evaluate_run(args.run, out, weeks=weeks, overwrite=args.overwrite, overrides=dict(args.override), last=args.last,
                           wrap=None if args.fitted_play is None else fitted_play_wrap(args.fitted_play))
     who = scores.columns[1]  # the design's participant label
     per = score_table(json.loads((Path(args.run) / "policy.json").read_text())["scenario_arg"], scores, who,

@@ -230,6 +230,12 @@ def train(scenario="s-a", episodes: int | None = None, seed: int = 0, out: str |
 
     resolve_device(device)  # a bad --device is an error before the run folder is touched
     sc = load_scenario_arg(scenario)
+    if hp.keep_best:
+        from model.design import get_design
+
+        refused = get_design(sc.design).keep_best_refused
+        if refused:
+            raise ValueError(f"keep_best: the {sc.design} design has no score to keep a best snapshot by: {refused}")
     run_dir = prepare_run_dir(out, resume, overwrite)
 
     model = make_model(sc, default_policy_name(sc), seed, week="train:1")
@@ -303,6 +309,7 @@ def train(scenario="s-a", episodes: int | None = None, seed: int = 0, out: str |
         text = f"eval: all €{float(total.sum()):,.0f}"
         if hp.keep_best:
             score = design.selection_score(total)
+            score = score if np.isfinite(score) else -np.inf  # a diverged evaluation is never kept
             if not best or score > best["score"]:  # a tie keeps the earlier snapshot
                 best.update(episode=episode, score=score, state=copy.deepcopy(learner.policy_state()))
             text += f", best ep {best['episode']}"
@@ -369,11 +376,12 @@ def load_trained_policy(run_dir: str | Path, device: str = "cpu", last: bool = F
 
 
 def evaluate_run(run_dir: str | Path, out: str | Path, weeks=None, overwrite: bool = False,
-                 overrides: dict | None = None, wrap=None) -> pd.DataFrame:
+                 overrides: dict | None = None, wrap=None, last: bool = False) -> pd.DataFrame:
     """Write `out/scores.csv` (12 test weeks + evaluation week) and `out/hours.csv` for a trained run,
     on its scenario with `overrides` applied (settings a run may override, e.g. a market rule; checked
     before anything is written; recorded in config.json). `wrap(learner, meta) -> (policy, record)`: play
-    that policy instead of the learned one (e.g. a fitted-play policy over it), `record` added to config.json."""
+    that policy instead of the learned one (e.g. a fitted-play policy over it), `record` added to config.json.
+    last: the run's last snapshot where it kept a better one (`keep_best`)."""
     import json
 
     import torch
@@ -382,7 +390,7 @@ def evaluate_run(run_dir: str | Path, out: str | Path, weeks=None, overwrite: bo
 
     torch.set_num_threads(1)
     check_out(out, overwrite)  # a bad --out fails now, not after the evaluation
-    learner, meta = load_trained_policy(run_dir)
+    learner, meta = load_trained_policy(run_dir, last=last)
     played = {}
     if wrap is not None:
         learner, played = wrap(learner, meta)
@@ -397,6 +405,6 @@ def evaluate_run(run_dir: str | Path, out: str | Path, weeks=None, overwrite: bo
         hours.to_csv(tmp / "hours.csv", index=False, float_format="%.6g")
         (tmp / "config.json").write_text(json.dumps(
             run_metadata("evaluate", {"run": str(run_dir), "out": str(out), "overrides": overrides or {}}, sc) | {"trained": {
-                k: meta.get(k) for k in ("scenario_name", "seed", "episode", "hyperparams", "learner")}} | played,
+                k: meta.get(k) for k in ("scenario_name", "seed", "episode", "selected_episode", "hyperparams", "learner")}} | played,
             indent=2, default=str) + "\n")
     return scores

@@ -19,13 +19,12 @@ overrides, then check the policy against everyone else's frozen learned policy o
     (withholding and up price, `runs.studies.arbitrage_two_stage.two_stage_play`) on --two-stage-play-weeks;
   - with --two-stage: every aggregator's fitted two-stage responder (withholding and up price; the study's
     `two_stage_responders`, fitted on the profile's `two_stage_weeks`) against the policy checked.
-With --run DIR the checks run on that trained run (e.g. a study's runs/one-arb/seed0) instead of training;
---last checks a keep_best run's last snapshot (the policy the same training hands on without keep_best).
+With --run DIR the checks run on that trained run (e.g. a study's runs/one-arb/seed0) instead of training.
 
     .venv/bin/python scripts/convergence_levers.py NAME SCENARIO SEED [name=value ...] [--out DIR]
                                 [--profile quick|paper] [--episodes N] [--dynamics] [--responders N]
                                 [--fictitious-play N] [--fitted] [--fitted-play N] [--two-stage-play N]
-                                [--two-stage] [--run DIR [--last]]
+                                [--two-stage] [--run DIR]
 
 prints one JSON line (and appends it to DIR/results.jsonl; default runs/out/levers)."""
 
@@ -86,8 +85,6 @@ def main() -> None:
     ap.add_argument("--two-stage", action="store_true",
                     help="also fit every aggregator's two-stage (withholding and up price) responder")
     ap.add_argument("--run", help="check this trained run instead of training one (no overrides then)")
-    ap.add_argument("--last", action="store_true",
-                    help="with --run of a keep_best run: check its last snapshot (policy_last.pt), not the one it kept")
     ap.add_argument("--out", default="runs/out/levers")
     a = ap.parse_args()
     if a.fitted_play and a.two_stage_play:
@@ -97,10 +94,6 @@ def main() -> None:
                  "from the learned policy; run them without --fitted-play")
     if a.two_stage_play_window is not None and a.two_stage_play_window < 1:
         ap.error("--two-stage-play-window must be >= 1")
-    if a.last and (not a.run or a.dynamics or a.responders or a.fitted or a.two_stage or a.fictitious_play
-                   or a.fitted_play or a.two_stage_play):
-        ap.error("--last checks a --run's last snapshot with the base checks only (no --dynamics, --responders, --fitted, "
-                 "--two-stage, --fictitious-play, --fitted-play, --two-stage-play)")
     if a.run and a.sets:
         ap.error(f"--run checks a trained run as it is; drop the overrides {a.sets} or train without --run")
     prof = PROFILES[a.profile]
@@ -112,12 +105,11 @@ def main() -> None:
     if a.run:
         run.mkdir(parents=True, exist_ok=True)  # this script's outputs; the trained run is only read
     else:
-        # no training curve (it changes no training step), but for keep_best: the study's evaluations to choose from
-        train(a.scenario, seed=a.seed, out=run, eval_every=prof.eval_every if hp.keep_best else hp.episodes, hp=hp,
-              checkpoint_every=10**9, progress=False, overwrite=True)
+        train(a.scenario, seed=a.seed, out=run, eval_every=hp.episodes, hp=hp, checkpoint_every=10**9, progress=False,
+              overwrite=True)
     t1 = time.perf_counter()
     policy_dir = Path(a.run) if a.run else run
-    learned, meta = load_trained_policy(policy_dir, last=a.last)
+    learned, meta = load_trained_policy(policy_dir)
     if a.run:
         hp = HyperParams.from_dict(meta["hyperparams"])
     played = None  # the fitted play's policy, checked instead of the learned one
@@ -169,7 +161,7 @@ def main() -> None:
     b = br.summarise_best_response(br.best_response(a.scenario, learned, WEEKS, 5, br.COARSE, seed=a.seed))
     short = cp.shortfall_eur > 1e-3 * cp.best_constant_up_eur.abs() + 1e-6
     res = {"name": a.name, "profile": a.profile, "scenario": a.scenario, "seed": a.seed, "sets": a.sets,
-           "run": str(policy_dir), "last": a.last, "selected_episode": meta.get("selected_episode"), "episodes": hp.episodes, "train_s": None if a.run else round(t1 - t0, 1),
+           "run": str(policy_dir), "episodes": hp.episodes, "train_s": None if a.run else round(t1 - t0, 1),
            "agg5_learned_eur_per_week": b.learned_eur.sum() / len(WEEKS), "agg5_regret_share": b.regret_eur.sum() / b.best_eur.sum(),
            "all_learned_eur_per_week": cp.learned_eur.sum() / len(WEEKS),
            "aggregators_below_constant": int(short.sum()),

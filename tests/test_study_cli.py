@@ -25,7 +25,7 @@ def scenario(tmp_path_factory):
     return str(p)
 
 
-def test_train_evaluate_and_resume_from_the_command_line(scenario, tmp_path, capsys):
+def test_train_evaluate_and_resume_from_the_command_line(scenario, tmp_path, capsys, monkeypatch):
     run = tmp_path / "run"
     args = ["train", "--scenario", scenario, "--episodes", "2", "--eval-every", "1", "--seed", "1",
             "--out", str(run), "--set", "hidden_sizes=16", "--set", "buffer_size=1000"]
@@ -67,6 +67,25 @@ def test_train_evaluate_and_resume_from_the_command_line(scenario, tmp_path, cap
     capsys.readouterr()
     assert main(["evaluate", "--run", str(run), "--out", str(tmp_path / "bad"), "--override", "no_such_key=1"]) == 2
     assert "no_such_key" in capsys.readouterr().err and not (tmp_path / "bad").exists()
+    # --last: only a run that kept a better snapshot has another one to score
+    assert main(["evaluate", "--run", str(run), "--last", "--weeks", "test:3"]) == 2
+    assert "only a run trained with keep_best" in capsys.readouterr().err and not (run / "evaluation-last").exists()
+    best = tmp_path / "best"
+    keep = args[:-4] + ["--out", str(best), "--set", "keep_best=true", "--set", "buffer_size=1000"]
+    assert main(keep) == 2 and "has no score to keep a best snapshot by" in capsys.readouterr().err
+    from model.designs.arbitrage import ArbitrageDesign
+
+    monkeypatch.setattr(ArbitrageDesign, "keep_best_refused", None)  # the mechanism, on the fastest design
+    assert main(keep) == 0
+    for extra, folder, policy in (([], "evaluation", "policy.pt"), (["--last"], "evaluation-last", "policy_last.pt")):
+        assert main(["evaluate", "--run", str(best), "--weeks", "eval:1", *extra]) == 0
+        config = json.loads((best / folder / "config.json").read_text())
+        assert ("selected_episode" in json.loads((best / policy).with_suffix(".json").read_text())) == (not extra)
+        assert config["trained"]["selected_episode"] == (None if extra else json.loads(
+            (best / "policy.json").read_text())["selected_episode"])
+        want, _ = evaluate_policy(scenario, load_trained_policy(best, last=bool(extra))[0], seed=1, weeks=["eval:1"],
+                                  keep_hours=False)
+        np.testing.assert_allclose(pd.read_csv(best / folder / "scores.csv").total_eur, want.total_eur, rtol=1e-5)
 
 
 def test_tiny_study_writes_the_report_tables_and_figures(tmp_path, capsys):
@@ -361,6 +380,14 @@ def test_the_household_designs_tiny_studies_write_their_reports(tmp_path, design
         assert np.allclose(rt.learned_cost_eur_per_day, ex.learned_cost_eur_per_day.loc[rt.cluster], rtol=1e-4)
         assert np.allclose(rt.lp_regret_eur_per_day, ex.regret_eur_per_day.loc[rt.cluster], rtol=1e-4)
         assert "gain_pct_of_learned_cost" in report and "**+ = the responder pays less**" in report
+        # the design keeps each run's best evaluation-week snapshot (keep_best): the report names it, per run
+        for run in (out / "runs").glob("*/seed0"):
+            meta = json.loads((run / "policy.json").read_text())
+            curve = pd.read_csv(run / "train_curve.csv").groupby("episode").eval_score_eur.sum()
+            assert curve.loc[meta["selected_episode"]] == pytest.approx(curve.max(), rel=1e-5), run  # the csv rounds
+            assert f"{run.parent.name}: seed 0 day {meta['selected_episode']}" in report
+            assert (run / "policy_last.pt").exists()
+        assert "Learned policies are the snapshots that scored best on the evaluation week" in report
     if design == "stackelberg":
         lbr = pd.read_csv(out / "checks" / "leader_br_seed0.csv")
         assert (lbr.best_response_profit_eur >= lbr.learned_profit_eur - 1e-9).all()

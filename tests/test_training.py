@@ -178,7 +178,9 @@ def test_keep_best_hands_on_the_snapshot_chosen_and_resumes_to_it(scenario, tmp_
     killed after the best snapshot's checkpoint resumes to the same files, the snapshot coming from the
     checkpoint."""
     from model.design import MarketDesign
+    from model.designs.arbitrage import ArbitrageDesign
 
+    monkeypatch.setattr(ArbitrageDesign, "keep_best_refused", None)  # the mechanism, on the fastest design
     hp = HyperParams(hidden_sizes=(16,), buffer_size=5000, batch_size=16, keep_best=True)
     scripted = {0: 0.0, 1: 1.0, 2: 5.0, 3: 2.0, 4: 5.0}  # a tie (episode 4) keeps the earlier snapshot
     now = {"episode": 0}
@@ -222,7 +224,9 @@ def test_keep_best_policy_replays_the_evaluation_it_was_chosen_by(scenario, tmp_
     (the lowest total: the design's own, the highest, is usually the last of a short run), so the two differ;
     without `keep_best` a run has one policy, the last."""
     from model.design import MarketDesign
+    from model.designs.arbitrage import ArbitrageDesign
 
+    monkeypatch.setattr(ArbitrageDesign, "keep_best_refused", None)  # the mechanism, on the fastest design
     assert MarketDesign.selection_score(None, np.array([1.5, -4.0, 2.5])) == 0.0  # the default: the sum
     monkeypatch.setattr(MarketDesign, "selection_score", lambda self, total: -float(np.sum(total)))
     kw = dict(episodes=4, seed=0, eval_every=1, checkpoint_every=4, progress=False)
@@ -259,3 +263,13 @@ def test_a_checkpoint_written_before_a_hyperparameter_existed_resumes(scenario, 
     ck.write_text(json.dumps(meta))
     train(scenario, out=tmp_path / "run", resume=True, **kw)
     _assert_same_tensors(_policy_tensors(tmp_path / "ref"), _policy_tensors(tmp_path / "run"))
+
+
+def test_keep_best_is_refused_where_the_design_has_no_score_for_it(scenario, tmp_path):
+    """The arbitrage aggregators compete: their summed earnings would keep collusive snapshots, so a run
+    with `keep_best` is a named error before anything is written."""
+    hp = HyperParams(hidden_sizes=(16,), buffer_size=5000, batch_size=16, keep_best=True)
+    with pytest.raises(ValueError, match="keep_best: the arbitrage design has no score to keep a best snapshot by: "
+                                         "the aggregators compete.*Train without keep_best"):
+        train(scenario, out=tmp_path / "r", episodes=1, progress=False, hp=hp)
+    assert not (tmp_path / "r").exists()

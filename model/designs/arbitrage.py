@@ -204,6 +204,11 @@ class ArbitrageDesign(MarketDesign):
     score_columns = ("first_stage_eur", "second_stage_eur")  # the paper's first- and second-stage scores
     learners = ("hmaddpg",)
     focus_participant = PAPER.focus_aggregator
+    keep_best_refused = (
+        "the aggregators compete, and the one cheap score, their summed earnings on the evaluation week, rewards "
+        "collusive bids: measured (one-arb, quick profile, seeds 0 and 1), it kept the untrained policy, whose high bids "
+        "earn the ten aggregators 3.6-4.3x what the trained ones do, while every one of them falls short of a constant bid "
+        "(docs/arbitrage-study.md, 'Keeping the best snapshot'). Train without keep_best")
 
     def hour_scores(self, h: Hour):
         return h.lem.r1, h.balancing.r2

@@ -77,7 +77,42 @@ def load_methods(study: Path, methods) -> dict:
                 times.append({"method": m, "seed": int(d.name[4:]), **json.loads((d / "train_time.json").read_text())})
     meta = json.loads((study / "study.json").read_text()) if (study / "study.json").exists() else {}
     return {"methods": found, "scores": frames("eval", "scores.csv"), "hours": frames("eval", "hours.csv"),
-            "curves": frames("runs", "train_curve.csv"), "times": pd.DataFrame(times), "meta": meta}
+            "curves": frames("runs", "train_curve.csv"), "times": pd.DataFrame(times), "meta": meta,
+            "selected": selected_snapshots(study, found)}
+
+
+def selected_snapshots(study: Path, methods) -> pd.DataFrame:
+    """method, seed, selected_episode of every run that kept its best evaluation-week snapshot
+    (`keep_best`: its policy.json names the episode) rather than its last."""
+    rows = []
+    for m in methods:
+        for d in sorted((Path(study) / "runs" / m).glob("seed*")):
+            f = d / "policy.json"
+            meta = json.loads(f.read_text()) if f.exists() else {}
+            if "selected_episode" in meta:
+                rows.append({"method": m, "seed": int(d.name[4:]), "selected_episode": int(meta["selected_episode"])})
+    return pd.DataFrame(rows, columns=["method", "seed", "selected_episode"])
+
+
+def selection_note(selected: pd.DataFrame) -> str:
+    """A report's sentence on the runs that kept their best evaluation-week snapshot ('' when none did)."""
+    if selected is None or selected.empty:
+        return ""
+    kept = "; ".join(f"{m}: " + ", ".join(f"seed {r.seed} day {r.selected_episode}" for r in g.itertuples())
+                     for m, g in selected.groupby("method", sort=False))
+    return ("Learned policies are the snapshots that scored best on the evaluation week (`keep_best`; the "
+            f"design's selection score), not the last ones ({kept}; circles in the training curves). The evaluation "
+            "week is then a validation week and flatters them; the test days do not.\n")
+
+
+def mark_selected(ax, per: pd.DataFrame, selected: pd.DataFrame, method: str, color, labelled: list) -> None:
+    """Mark on `ax` each seed's kept snapshot (`selected_snapshots`) on its curve `per` (episodes x seeds)."""
+    for row in selected[selected.method == method].itertuples():
+        if row.seed in per.columns and row.selected_episode in per.index:
+            if ax not in labelled:  # one legend entry per axes, in black: the circles take their method's colour
+                ax.plot([], [], "o", mfc="none", color="k", ms=7, label="policy kept (each seed's best on the evaluation week)")
+                labelled.append(ax)
+            ax.plot(row.selected_episode, per.loc[row.selected_episode, row.seed], "o", mfc="none", color=color, ms=7)
 
 
 def per_cluster_per_day(hours: pd.DataFrame, cost: pd.Series, hours_per_day: int = 24) -> pd.DataFrame:

@@ -10,7 +10,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from runs.reports.common import load_methods, md_table, per_cluster_per_day, plt, save_figure, train_time_columns
+from runs.reports.common import (
+    load_methods, mark_selected, md_table, per_cluster_per_day, plt, save_figure, selection_note, train_time_columns,
+)
 from runs.studies.p2p import METHODS
 
 LEARNERS = ("maddpg-ps", "ddpg-ps", "one-cluster", "maddpg")
@@ -214,13 +216,16 @@ def fig_methods(mt: pd.DataFrame, path: Path):
     save_figure(fig, path)
 
 
-def fig_curves(curves: pd.DataFrame, path: Path):
+def fig_curves(curves: pd.DataFrame, path: Path, selected: pd.DataFrame | None = None):
     p = plt()
     fig, ax = p.subplots(figsize=(9, 4))
+    labelled = []
     for m, g in curves.groupby("method"):
         per = g.groupby(["seed", "episode"]).eval_score_eur.sum().unstack(0) / 7
         ax.plot(per.index, -per.mean(1), color=COLORS.get(m), label=_label(m))
         ax.fill_between(per.index, -per.max(1), -per.min(1), color=COLORS.get(m), alpha=0.2, lw=0)
+        if selected is not None:
+            mark_selected(ax, -per, selected, m, COLORS.get(m), labelled)
     ax.set(xlabel="training day (episode)", ylabel="community cost, € per day", title="Training curves: the evaluation week (band = seeds)")
     ax.legend(fontsize=8)
     save_figure(fig, path)
@@ -409,7 +414,7 @@ def build_report(study: Path) -> Path:
         fig_methods(mt, f / "methods.png")
         figs["methods.png"] = "Community cost and peak per method, beside the centralised optimum"
     if len(data["curves"]):
-        fig_curves(data["curves"], f / "training_curves.png")
+        fig_curves(data["curves"], f / "training_curves.png", data.get("selected"))
         figs["training_curves.png"] = "Training curves"
     day = fig_typical_day(data["hours"], f / "typical_day.png") if len(data["hours"]) else None
     if day:
@@ -431,6 +436,7 @@ def build_report(study: Path) -> Path:
          "Costs are the community's (the households' MMR bills, which sum to its grid bill, plus peak and device "
          "penalties, minus the value of energy stored over the day), € per day over the test days. Numbers are "
          "bitwise reproducible on one machine for the same seeds; across machines, expect small differences.\n",
+         selection_note(data.get("selected")),
          "## The paper's claims on our data\n"]
     if cl:
         L.append(md_table(pd.DataFrame([{"claim": c["claim"], "held here": "yes" if c["held"] else "**no**",

@@ -12,7 +12,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from runs.reports.common import load_methods, md_table, per_cluster_per_day, plt, save_figure, train_time_columns
+from runs.reports.common import (
+    load_methods, mark_selected, md_table, per_cluster_per_day, plt, save_figure, selection_note, train_time_columns,
+)
 from runs.studies.stackelberg import METHODS
 
 COLORS = {"retail-only": "tab:gray", "p2p-tariff-rules": "tab:olive", "p2p-margin-rules": "tab:green",
@@ -302,15 +304,18 @@ def fig_methods(mt: pd.DataFrame, path: Path):
     save_figure(fig, path)
 
 
-def fig_curves(curves: pd.DataFrame, path: Path):
+def fig_curves(curves: pd.DataFrame, path: Path, selected: pd.DataFrame | None = None):
     p = plt()
     fig, axes = p.subplots(1, 2, figsize=(12, 4))
+    labelled = []
     for m, g in curves.groupby("method"):
         leader = g[g.participant.astype(str) == LEADER].pivot_table(index="episode", columns="seed", values="eval_score_eur") / 7
         followers = -g[g.participant.astype(str) != LEADER].groupby(["episode", "seed"]).eval_score_eur.sum().unstack("seed") / 7
         for ax, per in ((axes[0], leader), (axes[1], followers)):
             ax.plot(per.index, per.mean(1), color=COLORS.get(m), label=_label(m))
             ax.fill_between(per.index, per.min(1), per.max(1), color=COLORS.get(m), alpha=0.2, lw=0)
+            if selected is not None:
+                mark_selected(ax, per, selected, m, COLORS.get(m), labelled)
     axes[0].set(xlabel="training day (episode)", ylabel="€ per day", title="Leader profit on the evaluation week")
     axes[1].set(xlabel="training day (episode)", ylabel="€ per day", title="Followers' total cost on the evaluation week")
     axes[1].set_yscale("symlog", linthresh=100)
@@ -481,7 +486,7 @@ def build_report(study: Path) -> Path:
         fig_methods(mt, f / "methods.png")
         figs["methods.png"] = "Leader profit, followers' cost, P2P volume and imbalance per method"
     if len(data["curves"]):
-        fig_curves(data["curves"], f / "training_curves.png")
+        fig_curves(data["curves"], f / "training_curves.png", data.get("selected"))
         figs["training_curves.png"] = "Training curves: leader and followers"
     week = fig_day(hours, f / "test_day.png") if len(hours) else None
     if week:
@@ -507,6 +512,7 @@ def build_report(study: Path) -> Path:
           f"it stored over the day; € per day over {n_days} test days. The system's cost is the followers' cost less "
           "the leader's profit (the money between them cancels). Reconstructed settings (the paper gives only its "
           "abstract): docs/stackelberg.md.\n"),
+         selection_note(data.get("selected")),
          "## Does the leader-follower structure enhance market performance?\n"]
     if cl:
         L.append(md_table(pd.DataFrame([{"claim": c["claim"], "held here": "yes" if c["held"] else "**no**",
