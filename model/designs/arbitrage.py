@@ -207,8 +207,9 @@ class ArbitrageDesign(MarketDesign):
     keep_best_refused = (
         "the aggregators compete, and the one cheap score, their summed earnings on the evaluation week, rewards "
         "collusive bids: measured (one-arb, quick profile, seeds 0 and 1), it kept the untrained policy, whose high bids "
-        "earn the ten aggregators 3.6-4.3x what the trained ones do, while every one of them falls short of a constant bid "
-        "(docs/arbitrage-study.md, 'Keeping the best snapshot'). Train without keep_best")
+        "earn the ten aggregators 3.6-4.3x what the trained ones do, while every one of them falls short of a constant bid; "
+        "the shortfall against constant bids on the evaluation week, measured offline, chose no better than the last "
+        "snapshot (docs/arbitrage-study.md, 'Keeping the best snapshot'). Train without keep_best")
 
     def hour_scores(self, h: Hour):
         return h.lem.r1, h.balancing.r2
