@@ -46,7 +46,7 @@ def register(sub) -> None:
                         "learned one")
     e.add_argument("--last", action="store_true",
                    help="score the run's last snapshot (policy_last.pt) where it kept its best on the evaluation week "
-                        "(keep_best: the p2p and stackelberg default) as policy.pt")
+                        "(keep_best: the p2p default) as policy.pt")
     e.add_argument("--overwrite", action="store_true")
     e.set_defaults(func=cmd_evaluate)
 
