@@ -15,6 +15,7 @@ from pettingzoo.test import parallel_api_test
 
 from model.env import parallel_env
 from model.markets.settlement import balancing_costs_eur
+from model.designs.stackelberg import FOLLOWER_OBSERVATION
 from model.model import MarketModel
 from model.scenario import ScenarioError, load_scenario
 from runs.cli import main
@@ -98,6 +99,9 @@ def test_retail_only_has_no_auction_and_bills_at_retail_prices():
     np.testing.assert_allclose(x.retail_eur, bill, atol=1e-12)
 
 
+RETAIL_BUY = [f.name for f in FOLLOWER_OBSERVATION].index("retail_buy_eur_mwh")  # retail_sell_eur_mwh follows
+
+
 def test_the_followers_see_this_hours_prices_only_in_the_stackelberg_setting():
     seen = {}
 
@@ -111,7 +115,7 @@ def test_the_followers_see_this_hours_prices_only_in_the_stackelberg_setting():
             if stage == "retail":
                 self.t += 1
                 return np.array([[0.1 * (self.t % 5), 0.5, 0.0]])
-            seen.setdefault(self.key, []).append(obs[0, 10:12].copy())
+            seen.setdefault(self.key, []).append(obs[0, [RETAIL_BUY, RETAIL_BUY + 1]].copy())
             return np.zeros((len(rows), 4))
 
     for visible in ("true", "false"):

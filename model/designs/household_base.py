@@ -30,8 +30,11 @@ OWN_OBSERVATION = (
     Feature("ev_energy_kwh", OWN, 50.0, low=0.0),
     Feature("ev_hours_to_departure", OWN, 24.0, low=0.0, high=24.0),
     Feature("ev_need_kwh", OWN, 50.0, low=0.0),
+    Feature("ev_shortfall_kwh", OWN, 50.0, low=0.0),
     Feature("t_in_c", OWN, 20.0),
 )
+#: the column of a household design's first shared feature (after the hour and the own features)
+FIRST_SHARED = 1 + len(OWN_OBSERVATION)
 CONSTANT_OBSERVATION = (
     Feature("pv_kwp", OWN, 5.0, low=0.0),
     Feature("battery_kwh", OWN, 10.0, low=0.0),
@@ -233,11 +236,13 @@ class HouseholdDesign(MarketDesign):
         obs[:, 3] = s.bat_energy_kwh / np.where(p.bat_capacity_kwh > 0, p.bat_capacity_kwh, 1.0)
         home = (hour_of_day < p.ev_departure_hour) | (hour_of_day >= p.ev_arrival_hour)
         obs[:, 4] = home & (p.ev_capacity_kwh > 0)
-        obs[:, 5] = s.ev_energy_kwh
-        before = hour_of_day < p.ev_departure_hour
-        obs[:, 6] = np.where(before & p.has_trip, p.ev_departure_hour - hour_of_day, 0.0)
-        obs[:, 7] = np.where(before & p.has_trip, p.ev_need_kwh, 0.0)
-        obs[:, 8] = s.t_in_c
+        e_ev = devices.ev_arrival_departure(p, s.ev_energy_kwh, hour_of_day)[0]
+        obs[:, 5] = e_ev
+        before = (hour_of_day <= p.ev_departure_hour) & p.has_trip
+        obs[:, 6] = np.where(before, p.ev_departure_hour - hour_of_day, 0.0)
+        obs[:, 7] = np.where(before, p.ev_need_kwh, 0.0)
+        obs[:, 8] = np.where(before, np.maximum(p.ev_need_kwh - e_ev, 0.0), 0.0)
+        obs[:, 9] = s.t_in_c
         obs[:, -len(CONSTANT_OBSERVATION):] = self._constants
 
     def training_episodes(self) -> np.ndarray:

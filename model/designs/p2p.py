@@ -29,7 +29,7 @@ import numpy as np
 from agents.households import ACTIONS, P2PInputs, PassivePolicy, Platform, RandomPolicy, RulePolicy
 from model import devices
 from model.design import SHARED, ActionSpec, Feature, Hour, Stage
-from model.designs.household_base import HOURS_PER_DAY, HouseholdDesign, observation
+from model.designs.household_base import FIRST_SHARED, HOURS_PER_DAY, HouseholdDesign, observation
 from model.designs.p2p_scenario import P2PScenario
 from model.markets import p2p_mmr
 from model.record import Output, TableSpec
@@ -138,10 +138,11 @@ class P2PDesign(HouseholdDesign):
         x = h.inputs
         obs = np.empty((self.n, len(COLUMNS)))
         self.fill_household_columns(obs, h, x.hour_of_day)
-        obs[:, 9] = x.t_out_c
-        obs[:, 10] = x.import_eur_mwh
-        obs[:, 11] = x.export_eur_mwh
-        obs[:, 12:16] = self._last
+        k = FIRST_SHARED
+        obs[:, k] = x.t_out_c
+        obs[:, k + 1] = x.import_eur_mwh
+        obs[:, k + 2] = x.export_eur_mwh
+        obs[:, k + 3:k + 7] = self._last
         return obs
 
     # --- the platform's rules (called by the Platform operator) -------------------------------------

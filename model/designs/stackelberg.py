@@ -32,7 +32,7 @@ from agents.stackelberg import (
     FOLLOWER_ACTIONS, LEADER_ACTIONS, Aggregator, Auctioneer, RulePlay, StackelbergInputs,
 )
 from model.design import SHARED, TIME, ActionSpec, Feature, Hour, Stage
-from model.designs.household_base import HOURS_PER_DAY, HouseholdDesign, observation
+from model.designs.household_base import FIRST_SHARED, HOURS_PER_DAY, HouseholdDesign, observation
 from model.designs.stackelberg_scenario import StackelbergScenario
 from model.record import Output, TableSpec
 
@@ -209,9 +209,10 @@ class StackelbergDesign(HouseholdDesign):
         x = h.inputs
         obs = np.empty((self.n, len(FOLLOWER_OBSERVATION)))
         self.fill_household_columns(obs, h, x.hour_of_day)
-        obs[:, 9] = x.t_out_c
-        obs[:, 10:12] = (h.retail.buy_eur_mwh, h.retail.sell_eur_mwh) if self.visible else self._last_retail
-        obs[:, 12:14] = self._last[:2]
+        k = FIRST_SHARED
+        obs[:, k] = x.t_out_c
+        obs[:, k + 1:k + 3] = (h.retail.buy_eur_mwh, h.retail.sell_eur_mwh) if self.visible else self._last_retail
+        obs[:, k + 3:k + 5] = self._last[:2]
         return obs
 
     def collective(self, retail, auction, residual_kw: float) -> np.ndarray:
