@@ -88,7 +88,12 @@ class MarketModel(mesa.Model):
 
     # --- participants and their policies ---------------------------------------------------------
     def set_policy(self, policy, participant_ids=None) -> None:
-        """Give `policy` to the listed participants (all by default), e.g. one aggregator's probe."""
+        """Give `policy` to the listed participants (all by default), e.g. one aggregator's probe. A policy
+        with `check_fits` (a learner) is checked against the design's roles first (a named error where
+        it was trained on another observation)."""
+        fits = getattr(policy, "check_fits", None)
+        if fits is not None:
+            fits(self.design.role_specs())
         for agent, pid in zip(self.design.participants(), self.design.participant_ids()):
             if participant_ids is None or pid in participant_ids:
                 agent.policy = policy

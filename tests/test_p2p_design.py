@@ -205,3 +205,60 @@ def test_p2p_training_resumes_exactly_and_records_its_learner(tmp_path):
     train(str(scenario), out=tmp_path / "Y", resume=True, **kw)
     for name in ("policy.pt", "train_curve.csv"):
         assert (tmp_path / "X" / name).read_bytes() == (tmp_path / "Y" / name).read_bytes(), name
+
+
+def test_a_household_sees_its_ev_shortfall_in_the_hour_its_penalty_is_charged():
+    """The EV penalty is charged in the departure hour, so that hour's observation shows the need and
+    the shortfall it is charged on (a critic that cannot see them cannot learn what charging avoids);
+    the hour the car comes back, the observed energy is what it came back with."""
+    from model.designs.p2p import OBSERVATION
+
+    col = {f.name: k for k, f in enumerate(OBSERVATION)}
+    seen, params = [], []
+
+    class Trickle:  # charges at 5 % of the charger's power, so most cars that leave are short
+        name = "trickle"
+
+        def act(self, stage, obs, rows):
+            seen.append(obs.copy())
+            params.append(m.design.params)
+            return np.tile([0.0, 0.05, 0.0], (len(rows), 1))
+
+    m = MarketModel(**SMALL, week="test:1", policy=Trickle(), collect=True)
+    m.run_hours(24)
+    p = params[0]
+    assert all(q is p for q in params)  # one day
+    hh = m.record.frame("households")
+    unmet = hh.pivot(index="hour", columns="household", values="ev_unmet_kwh").to_numpy()
+    penalty = hh.pivot(index="hour", columns="household", values="device_penalty_eur").to_numpy()
+    stored = hh.pivot(index="hour", columns="household", values="ev_energy_kwh").to_numpy()  # at each hour's end
+    imp = m.design.week_import[:24]
+    trips = np.flatnonzero(p.has_trip)
+    assert len(trips) >= 4 and (unmet[p.ev_departure_hour[trips], trips] > 0.5).sum() >= 3
+    for i in trips:
+        dep, arr = int(p.ev_departure_hour[i]), int(p.ev_arrival_hour[i])
+        at_dep = seen[dep][i]
+        assert at_dep[col["ev_hours_to_departure"]] == 0 and at_dep[col["ev_need_kwh"]] == p.ev_need_kwh[i]
+        assert at_dep[col["ev_shortfall_kwh"]] == pytest.approx(unmet[dep, i], abs=1e-12)
+        assert penalty[dep, i] == pytest.approx(2.0 * imp[dep] / 1000 * at_dep[col["ev_shortfall_kwh"]], rel=1e-12, abs=1e-15)
+        away = seen[dep + 1][i]
+        assert away[col["ev_need_kwh"]] == away[col["ev_shortfall_kwh"]] == away[col["ev_home"]] == 0
+        assert stored[arr - 1, i] != pytest.approx(p.ev_arrival_kwh[i])  # what it left with, not what it comes back with
+        assert seen[arr][i][col["ev_energy_kwh"]] == p.ev_arrival_kwh[i] and seen[arr][i][col["ev_home"]] == 1
+
+
+def test_a_policy_trained_on_another_observation_is_refused_by_name():
+    import dataclasses
+
+    from agents.learning.builders import build_learner
+    from agents.learning.hyperparams import HyperParams
+
+    m = MarketModel(**SMALL, week="test:1", policy="rule", collect=False)
+    specs = m.design.role_specs()
+    older = [dataclasses.replace(s, features=tuple(f for f in s.features if f.name != "ev_shortfall_kwh")) for s in specs]
+    assert len(older[0].features) == len(specs[0].features) - 1
+    config = {"variant": "maddpg-ps", **m.design.learner_groups("maddpg-ps")}
+    learner = build_learner("maddpg-ps", older, HyperParams(), 0, "cpu", config)
+    with pytest.raises(ValueError, match=r"household policy was trained on a different observation .*adds \['ev_shortfall_kwh'\].*retrain"):
+        m.set_policy(learner)
+    m.set_policy(build_learner("maddpg-ps", specs, HyperParams(), 0, "cpu", config))  # the design's own roles fit

@@ -121,6 +121,27 @@ class Team:
     def roles(self) -> list[RoleSpec]:
         return list({s.role.role: s.role for s in self.slots}.values())
 
+    def check_fits(self, specs: list[RoleSpec]) -> None:
+        """Raise a named error where the design (its `role_specs()`) observes or acts differently from
+        the roles this team was built for, e.g. a run trained before the design's observation changed:
+        its networks would read the wrong columns and act on them without any error."""
+        by_role = {s.role: s for s in specs}
+        for mine in self.roles:
+            spec = by_role.get(mine.role)
+            if spec is None:
+                raise ValueError(f"this policy plays the role {mine.role!r}, which the design does not have "
+                                 f"(it has {sorted(by_role)}); use a policy trained on this design")
+            for what, have, want in (("observation", [f.name for f in mine.features], [f.name for f in spec.features]),
+                                     ("action", list(mine.action.names), list(spec.action.names))):
+                if have != want:
+                    extra, missing = sorted(set(want) - set(have)), sorted(set(have) - set(want))
+                    raise ValueError(
+                        f"the {mine.role} policy was trained on a different {what} than the design's "
+                        f"(the design {'adds ' + str(extra) if extra else 'has'}{' and drops ' + str(missing) if missing else ''}"
+                        f"{' the same features in another order' if not extra and not missing else ''}): "
+                        f"it was trained with an older version of localmarl; retrain it (`localmarl train`), or use the "
+                        f"version named in the run's config.json (versions.git_commit)")
+
     # --- the Policy the model calls --------------------------------------------------------------
     def act(self, stage: str, obs: np.ndarray, rows: np.ndarray) -> np.ndarray:
         """Raw actions (len(rows), dim) for the rows' observations; one forward per slot."""
