@@ -134,3 +134,13 @@ def test_peak_rate_prices_every_households_peak_share(form):
     shares = checks._column(hours, "peak_share_eur") + checks._column(hours, "daily_peak_share_eur")
     assert shares.sum() > 0.1 and (np.count_nonzero(rate) == 1) == (form == "daily")
     np.testing.assert_allclose((rate[:, None] * np.maximum(net, 0) / 1000).sum(axis=0), shares.sum(axis=0), atol=1e-12)
+
+
+def test_the_responders_are_not_chosen_on_the_weeks_they_are_scored_on_or_the_learners_were_kept_on():
+    from runs.studies.p2p import PROFILES, P2PProfile
+
+    for profile in PROFILES.values():
+        chosen = set(profile.responder_validation_weeks)
+        assert chosen and not chosen & set(profile.br_weeks) and "eval:1" not in chosen
+    with pytest.raises(ValueError, match=r"share \['test:2'\].*Pick another week"):
+        P2PProfile("x", (), 1, 1, 1, 1, br_weeks=("test:2",), responder_validation_weeks=("test:2",))

@@ -60,9 +60,18 @@ class P2PProfile(Profile):
     br_weeks: tuple[str, ...] = ("test:2",)
     br_per_cluster: int = 4
     #: trained best responders (`runs.best_response`) for one household per learning cluster of that
-    #: check's sample: training days each (0: none), and the weeks their actor is chosen on
+    #: check's sample: training days each (0: none), and the weeks their actor is chosen on: a test week
+    #: apart from `br_weeks` and from the evaluation week, because the learners' policy is the snapshot
+    #: that scored best on the evaluation week (`keep_best`): chosen there too, the learned actor would
+    #: be favoured over the responder's
     responder_episodes: int = 0
-    responder_validation_weeks: tuple[str, ...] = ("eval:1",)
+    responder_validation_weeks: tuple[str, ...] = ("test:5",)
+
+    def __post_init__(self):
+        shared = sorted(set(self.responder_validation_weeks) & set(self.br_weeks))
+        if shared:
+            raise ValueError(f"profile {self.name!r}: responder_validation_weeks and br_weeks share {shared}; the "
+                             "responders' actor would be chosen on the days it is scored on. Pick another week")
 
 
 PROFILES = {
