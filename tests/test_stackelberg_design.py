@@ -217,3 +217,23 @@ def test_stackelberg_training_resumes_exactly(tmp_path):
     train(str(scenario), out=tmp_path / "Y", resume=True, **kw)
     for name in ("policy.pt", "train_curve.csv"):
         assert (tmp_path / "X" / name).read_bytes() == (tmp_path / "Y" / name).read_bytes(), name
+
+
+def test_the_imbalance_spread_cost_is_what_deviating_adds_to_buying_the_residual_day_ahead():
+    """Leader profit = retail revenue - day-ahead price x residual - spread cost: the settlement's
+    energy part is not a cost of deviating. Hand-worked: long 2 MW at DA 50, long price 40 -> 20 EUR;
+    short 1 MW at DA 50, short price 65 -> 15 EUR; no spread -> 0."""
+    from model.markets.settlement import imbalance_spread_cost_eur
+
+    np.testing.assert_allclose(imbalance_spread_cost_eur(np.array([2.0, -1.0, -3.0]), 50.0, np.array([40.0, 40.0, 50.0]),
+                                                         np.array([65.0, 65.0, 50.0])), [20.0, 15.0, 0.0])
+    m = MarketModel(**SMALL, week="test:1", policy="random", collect=True)
+    m.run_hours(48)
+    c, hh = m.record.frame("community"), m.record.frame("households")
+    spread = imbalance_spread_cost_eur(c.imbalance_kw / 1000, c.da_price_eur_mwh, c.imb_long_eur_mwh, c.imb_short_eur_mwh)
+    assert (spread >= -1e-12).all() and spread.sum() > 0 and (c.imbalance_kw.abs() > 1).mean() > 0.9
+    revenue = hh.groupby("hour").retail_eur.sum().to_numpy()
+    np.testing.assert_allclose(c.leader_profit_eur, revenue - c.da_price_eur_mwh * c.residual_kw / 1000 - spread, atol=1e-9)
+    _, market = m.design.sweep_rows(m.record)
+    assert market["imbalance_spread_cost_eur_per_day"] == pytest.approx(spread.sum() / 2)
+    assert market["imbalance_cost_eur_per_day"] != pytest.approx(market["imbalance_spread_cost_eur_per_day"])

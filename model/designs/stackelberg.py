@@ -34,6 +34,7 @@ from agents.stackelberg import (
 from model.design import SHARED, TIME, ActionSpec, Feature, Hour, Stage
 from model.designs.household_base import FIRST_SHARED, HOURS_PER_DAY, HouseholdDesign, observation
 from model.designs.stackelberg_scenario import StackelbergScenario
+from model.markets import settlement
 from model.record import Output, TableSpec
 
 LEADER_ACTION = ActionSpec(LEADER_ACTIONS, (0.0, 0.0, -1.0), (1.0, 1.0, 1.0))
@@ -283,9 +284,16 @@ class StackelbergDesign(HouseholdDesign):
             f"(tariffs {c.import_tariff_eur_mwh.mean():.1f} / {c.export_tariff_eur_mwh.mean():.1f})",
             f"auction                    {c.auction_volume_kwh.sum() / days:,.1f} kWh/day in {int(traded.sum())} of "
             f"{len(c)} hours, mean price {c.auction_price_eur_mwh[traded].mean() if traded.any() else float('nan'):.1f} €/MWh",
-            f"aggregator's imbalance     {c.imbalance_kw.abs().sum() / days:,.1f} kWh/day, {c.imbalance_cost_eur.sum() / days:,.2f} €/day",
+            f"aggregator's imbalance     {c.imbalance_kw.abs().sum() / days:,.1f} kWh/day, settled for "
+            f"{c.imbalance_cost_eur.sum() / days:,.2f} €/day, of which {self._spread_cost(c) / days:,.2f} €/day beyond the day-ahead price",
             f"community peak import      {c.grid_import_kw.max():,.1f} kW",
         ])
+
+    @staticmethod
+    def _spread_cost(c) -> float:
+        """What the leader's deviations cost beyond the day-ahead price, over the community rows `c` (EUR)."""
+        return float(settlement.imbalance_spread_cost_eur(c.imbalance_kw / 1000, c.da_price_eur_mwh, c.imb_long_eur_mwh,
+                                                          c.imb_short_eur_mwh).sum())
 
     CLUSTER_SUMS = ("load_kw", "pv_kw", "net_kw", "auction_kwh", "auction_eur", "retail_eur", "device_penalty_eur",
                     "storage_value_eur", "battery_kw", "ev_kw", "hp_kw", "ev_unmet_kwh", "comfort_violation_kh", "reward_eur")
@@ -322,6 +330,7 @@ class StackelbergDesign(HouseholdDesign):
                   "mean_retail_sell_eur_mwh": float(c.retail_sell_eur_mwh.mean()),
                   "imbalance_kwh_per_day": float(c.imbalance_kw.abs().sum() / days),
                   "imbalance_cost_eur_per_day": float(c.imbalance_cost_eur.sum() / days),
+                  "imbalance_spread_cost_eur_per_day": float(self._spread_cost(c) / days),
                   "peak_import_kw": float(c.grid_import_kw.max()),
                   "ev_unmet_kwh_per_day": float(hh.ev_unmet_kwh.sum() / days),
                   "comfort_violation_kh_per_day": float(hh.comfort_violation_kh.sum() / days)}

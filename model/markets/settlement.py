@@ -33,6 +33,15 @@ def balancing_costs_eur(imbalance, imb_long_eur_mwh, imb_short_eur_mwh):
     return short_price * np.maximum(-imbalance, 0.0) - long_price * np.maximum(imbalance, 0.0)
 
 
+def imbalance_spread_cost_eur(imbalance, da_eur_mwh, imb_long_eur_mwh, imb_short_eur_mwh):
+    """What a deviation costs beyond settling the same energy at the day-ahead price (>= 0 where the
+    imbalance prices lie outside the day-ahead price): (da - long price) * long + (short price - da) * short.
+    `balancing_costs_eur` is the whole settlement, which also pays for (or is paid for) the energy
+    itself; this is the part that deviating adds. Units as `balancing_costs_eur`'s (MW -> EUR per hour)."""
+    d, da = np.asarray(imbalance), np.asarray(da_eur_mwh)
+    return balancing_costs_eur(d, imb_long_eur_mwh, imb_short_eur_mwh) + da * d
+
+
 def second_stage_costs_eur(cost_eur_mwh, dlmp_eur_mwh, up_mw, dn_mw, imb_long_eur_mwh, imb_short_eur_mwh,
                            forecast_error_mw=0.0):
     """One hour's stage 2 per aggregator: (deviation Delta [MW], C^LFM (19), C^BM (20)) [euro]."""

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from model.markets.settlement import imbalance_spread_cost_eur
 from runs.reports.common import (
     load_methods, mark_selected, md_table, per_cluster_per_day, plt, save_figure, selection_note, train_time_columns,
 )
@@ -65,11 +66,14 @@ def daily(hours: pd.DataFrame) -> pd.DataFrame:
     h = h.assign(follower_cost_eur=h.auction_eur + h.retail_eur + h.device_penalty_eur - h.storage_value_eur)
     keys = ["method", "seed", "week", "day"]
     f = h.groupby(keys)[["follower_cost_eur", "ev_unmet_kwh", "comfort_violation_kh"]].sum()
-    c = h.drop_duplicates(["method", "seed", "hour"]).assign(imbalance_kwh=lambda x: x.imbalance_kw.abs(),
-                                                               priced=lambda x: x.auction_price_eur_mwh * x.auction_volume_kwh)
+    c = h.drop_duplicates(["method", "seed", "hour"]).assign(
+        imbalance_kwh=lambda x: x.imbalance_kw.abs(), priced=lambda x: x.auction_price_eur_mwh * x.auction_volume_kwh,
+        imbalance_spread_cost_eur=lambda x: imbalance_spread_cost_eur(x.imbalance_kw / 1000, x.da_price_eur_mwh,
+                                                                      x.imb_long_eur_mwh, x.imb_short_eur_mwh))
     c = c.groupby(keys).agg(leader_profit_eur=("leader_profit_eur", "sum"), auction_kwh=("auction_volume_kwh", "sum"),
                             auction_value=("priced", "sum"), imbalance_kwh=("imbalance_kwh", "sum"),
-                            imbalance_cost_eur=("imbalance_cost_eur", "sum"), peak_import_kw=("grid_import_kw", "max"),
+                            imbalance_cost_eur=("imbalance_cost_eur", "sum"),
+                            imbalance_spread_cost_eur=("imbalance_spread_cost_eur", "sum"), peak_import_kw=("grid_import_kw", "max"),
                             retail_buy_eur_mwh=("retail_buy_eur_mwh", "mean"),
                             retail_sell_eur_mwh=("retail_sell_eur_mwh", "mean"))
     return f.join(c).reset_index()
@@ -80,7 +84,7 @@ def methods_table(days: pd.DataFrame, times: pd.DataFrame, n_followers: dict[str
     leader's profit and the followers' cost, and training time."""
     d = days[_kind(days.week) == "test"]
     cols = ["leader_profit_eur", "follower_cost_eur", "auction_kwh", "auction_value", "imbalance_kwh", "imbalance_cost_eur",
-            "peak_import_kw", "retail_buy_eur_mwh", "retail_sell_eur_mwh", "ev_unmet_kwh", "comfort_violation_kh"]
+            "imbalance_spread_cost_eur", "peak_import_kw", "retail_buy_eur_mwh", "retail_sell_eur_mwh", "ev_unmet_kwh", "comfort_violation_kh"]
     per_seed = d.groupby(["method", "seed"])[cols].mean()
     rows = []
     for m, g in per_seed.groupby(level="method"):
@@ -93,6 +97,7 @@ def methods_table(days: pd.DataFrame, times: pd.DataFrame, n_followers: dict[str
                "p2p_price_eur_mwh": mean.auction_value / mean.auction_kwh if mean.auction_kwh > 0 else np.nan,
                "retail_buy_eur_mwh": mean.retail_buy_eur_mwh, "retail_sell_eur_mwh": mean.retail_sell_eur_mwh,
                "imbalance_kwh_per_day": mean.imbalance_kwh, "imbalance_cost_eur_per_day": mean.imbalance_cost_eur,
+               "imbalance_spread_cost_eur_per_day": mean.imbalance_spread_cost_eur,
                "peak_import_kw": mean.peak_import_kw, "ev_unmet_kwh_per_day": mean.ev_unmet_kwh,
                "comfort_violation_kh_per_day": mean.comfort_violation_kh}
         rows.append(row | train_time_columns(times, m))
@@ -510,7 +515,10 @@ def build_report(study: Path) -> Path:
          ("The leader's profit is its retail revenue less its day-ahead and imbalance costs; a follower's cost is "
           "what it pays in the auction and to the aggregator, plus its device penalties, less the value of the energy "
           f"it stored over the day; € per day over {n_days} test days. The system's cost is the followers' cost less "
-          "the leader's profit (the money between them cancels). Reconstructed settings (the paper gives only its "
+          "the leader's profit (the money between them cancels). `imbalance_cost_eur_per_day` is the whole imbalance "
+          "settlement, which also pays for the energy the day-ahead position did not buy; "
+          "`imbalance_spread_cost_eur_per_day` is what deviating added beyond buying the residual at the day-ahead "
+          "price. Reconstructed settings (the paper gives only its "
           "abstract): docs/stackelberg.md.\n"),
          selection_note(data.get("selected")),
          "## Does the leader-follower structure enhance market performance?\n"]
