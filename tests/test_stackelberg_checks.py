@@ -208,6 +208,35 @@ def test_leader_best_response_beats_the_learned_leader_and_replays(run):
         assert replay.hour_result.auction.leader_profit_eur == pytest.approx(hours.loc[t, "best_profit_eur"], abs=1e-9)
 
 
+def test_leader_regret_splits_into_the_position_and_the_prices(run):
+    """The position part of the leader's regret is the learned prices replayed with the best day-ahead
+    position for each hour's residual: the same followers' play, a different wholesale settlement."""
+    days, hours = checks.leader_best_response(run, ["test:1"], grid=(0.0, 1.0), days=[1])
+    row = days.iloc[0]
+    assert row.position_regret_eur >= -1e-9
+    assert row.position_regret_eur + row.price_regret_eur == pytest.approx(row.regret_eur)
+    learner, meta = load_trained_policy(run)
+    probe = checks.Probe(learner)
+    replay = make_model(meta["scenario_arg"], probe, meta["seed"])
+    prices = checks.day_prices(replay.design, 1)  # test:1 is week 0, day 1
+    replay.design.cold_start()
+    replay.reset_episode(0, 24, H)
+    profit = 0.0
+    for t in range(H):
+        h = hours.loc[t]
+        spread = prices.import_eur_mwh[t] - prices.export_eur_mwh[t]
+        sell_share = (h.learned_sell_eur_mwh - prices.export_eur_mwh[t]) / spread
+        room = prices.import_eur_mwh[t] - h.learned_sell_eur_mwh
+        buy_share = (h.learned_buy_eur_mwh - h.learned_sell_eur_mwh) / room if room > 0 else 0.0
+        probe.leader = np.array([sell_share, buy_share, h.learned_best_da_position_kw / prices.da_bound_kw])
+        replay.step()
+        r = replay.hour_result
+        assert r.auction.residual_kw == pytest.approx(h.learned_residual_kw, abs=1e-9)  # the same followers' play
+        assert r.auction.leader_profit_eur == pytest.approx(h.learned_position_profit_eur, abs=1e-9)
+        profit += r.auction.leader_profit_eur
+    assert profit - row.learned_profit_eur == pytest.approx(row.position_regret_eur, abs=1e-9)
+
+
 def test_myopic_leader_best_response_is_the_brute_force_best_hour(run):
     grid = (0.0, 0.5, 1.0)
     _, hours = checks.leader_best_response(run, ["test:1"], grid=grid, days=[1], rollout=False)

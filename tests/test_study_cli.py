@@ -391,6 +391,8 @@ def test_the_household_designs_tiny_studies_write_their_reports(tmp_path, design
     if design == "stackelberg":
         lbr = pd.read_csv(out / "checks" / "leader_br_seed0.csv")
         assert (lbr.best_response_profit_eur >= lbr.learned_profit_eur - 1e-9).all()
+        assert np.allclose(lbr.position_regret_eur + lbr.price_regret_eur, lbr.regret_eur)
+        assert "position_regret" in report and "points of it the day-ahead position" in reading
         rs = pd.read_csv(out / "checks" / "responders_seed0.csv")
         _check_responders(rs, pd.read_csv(out / "checks" / "responders_seed0-curve.csv"), episodes=2)
         # the leader and one follower per learning cluster

@@ -272,8 +272,12 @@ def reading(mt: pd.DataFrame, cl: list[dict], ex: pd.DataFrame, lbr: pd.DataFram
                         "of the exact profit against the same LP followers." if "replayed_profit_eur" in ex else "."))
     if len(lbr):
         regret = lbr.best_response_profit_eur.sum() - lbr.learned_profit_eur.sum()
-        parts.append(f"The learned leader leaves {100 * regret / max(abs(lbr.best_response_profit_eur.sum()), 1e-9):.0f} % "
-                     "of its hour-by-hour best response's profit unclaimed.")
+        best = max(abs(lbr.best_response_profit_eur.sum()), 1e-9)
+        parts.append(f"The learned leader leaves {100 * regret / best:.0f} % of its hour-by-hour best response's profit "
+                     "unclaimed" + (f" ({100 * lbr.position_regret_eur.sum() / best:.0f} points of it the day-ahead position "
+                                    "best for the realised residual, which the leader only forecasts; "
+                                    f"{100 * lbr.price_regret_eur.sum() / best:.0f} points its retail prices)."
+                                    if "position_regret_eur" in lbr else "."))
     if rt is not None and len(rt):
         t = rt.set_index("who")
         said = []
@@ -553,10 +557,14 @@ def build_report(study: Path) -> Path:
     if len(lbr) or len(fbr) or len(rt):
         L.append("\n## Exploitability\n")
     if len(lbr):
-        per = lbr.groupby("seed")[["learned_profit_eur", "best_response_profit_eur"]].sum()
+        parts = [c for c in ("position_regret_eur", "price_regret_eur") if c in lbr]
+        per = lbr.groupby("seed")[["learned_profit_eur", "best_response_profit_eur", *parts]].sum()
         per["regret_pct"] = 100 * (per.best_response_profit_eur - per.learned_profit_eur) / per.learned_profit_eur.abs()
         L.append("The leader's hour-by-hour best response with the followers' learned policies fixed (a lower bound "
-                 "on its true best response), over the checked days:\n")
+                 "on its true best response), over the checked days. Its regret splits into `position_regret` (the "
+                 "learned play with the day-ahead position best for each hour's realised residual: the check knows the "
+                 "residual, the leader only forecasts it, so this part is partly clairvoyant) and `price_regret` (the "
+                 "rest: better retail prices and the followers' response to them), € over the checked days:\n")
         L.append(md_table(per.reset_index(), "{:,.2f}"))
     if len(fbr):
         L.append(f"\nSampled followers' best responses (their day's LP at the retail prices they faced, everyone else "

@@ -358,9 +358,14 @@ def leader_best_response(run_dir, weeks, grid=QUICK_SHARES, days=None, rollout: 
     response (an action sequence over the whole day), which a greedy grid search need not find.
 
     Returns (days, hours): per day (week, week_number, day, learned_profit_eur,
-    best_response_profit_eur, regret_eur = best - learned, learned_follower_cost_eur,
+    best_response_profit_eur, regret_eur = best - learned, split into position_regret_eur (what the
+    best day-ahead position for the realised residual alone adds to the learned play: it knows the
+    residual, which the leader only forecasts) and price_regret_eur (the rest: the retail prices and the
+    followers' response to them), learned_follower_cost_eur,
     best_response_follower_cost_eur, mean retail prices of both); per hour of both plays (prices,
-    day-ahead position, profit, and the best response's action shares, which replay it)."""
+    day-ahead position, profit, and the best response's action shares, which replay it) and the
+    learned play's profit with the best position (`learned_best_da_position_kw`,
+    `learned_position_profit_eur`)."""
     model, probe = _trained_model(run_dir)
     d = model.design
     retail, auction = d.stages
@@ -390,9 +395,11 @@ def leader_best_response(run_dir, weeks, grid=QUICK_SHARES, days=None, rollout: 
             committed.append(model.hour_result)
         probe.leader = None
         for t, (hl, hb) in enumerate(zip(learned, committed)):
+            q_learned, position_profit = _hour_profit(hl, prices, t)
             hour_rows.append({
                 "week": label, "week_number": week, "day": day, "hour": t,
-                **_hour_columns("learned", hl), **_hour_columns("best", hb),
+                **_hour_columns("learned", hl), "learned_best_da_position_kw": q_learned,
+                "learned_position_profit_eur": position_profit, **_hour_columns("best", hb),
                 "best_sell_share": float(hb.actions["retail"][0, 0]), "best_buy_share": float(hb.actions["retail"][0, 1]),
                 "best_da_share": float(hb.actions["retail"][0, 2]),
             })
@@ -404,6 +411,9 @@ def leader_best_response(run_dir, weeks, grid=QUICK_SHARES, days=None, rollout: 
     days_df = days_df.rename(columns={"best_profit_eur": "best_response_profit_eur",
                                       "best_follower_cost_eur": "best_response_follower_cost_eur"})
     days_df.insert(2, "regret_eur", days_df["best_response_profit_eur"] - days_df["learned_profit_eur"])
+    position = sums["learned_position_profit_eur"].sum() - days_df["learned_profit_eur"]
+    days_df.insert(3, "position_regret_eur", position)
+    days_df.insert(4, "price_regret_eur", days_df["regret_eur"] - position)
     means = sums[["learned_buy_eur_mwh", "learned_sell_eur_mwh", "best_buy_eur_mwh", "best_sell_eur_mwh"]].mean()
     return pd.concat([days_df, means.add_prefix("mean_")], axis=1).reset_index(), hours
 
