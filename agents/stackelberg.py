@@ -23,8 +23,28 @@ from model.markets import double_auction, settlement
 FOLLOWER_ACTIONS = ("battery", "ev", "heat_pump", "limit_price")
 #: The leader's action: the retail sell price, a share of the way from the export to the import tariff;
 #: the retail buy price, a share of the way from the retail sell price to the import tariff; the day-ahead
-#: position, a share (- sold, + bought) of its bound.
-LEADER_ACTIONS = ("sell_price_share", "buy_price_share", "da_position_share")
+#: position relative to the leader's forecast of the residual: 0 buys the forecast, + a share of the way
+#: from it up to the bound, - down to minus the bound (`da_position_kw`).
+LEADER_ACTIONS = ("sell_price_share", "buy_price_share", "da_position_share_from_forecast")
+
+
+def da_position_kw(share, forecast_kw, bound_kw) -> float:
+    """The leader's day-ahead position q (kW, + bought) for its action share a in [-1, 1]: the forecast
+    F of the residual (clipped to the bound B) for a = 0, F + a (B - F) for a > 0 and F + a (B + F) for
+    a < 0, so a = +-1 reach +-B from any forecast. Hedging the forecast is the zero action, and a
+    learner's exploration around it stays near the residual (an absolute share of the bound puts the
+    zero action at a 0 kW position whatever the community needs)."""
+    f = float(np.clip(forecast_kw, -bound_kw, bound_kw))
+    a = float(np.clip(share, -1.0, 1.0))
+    return f + a * (bound_kw - f) if a >= 0 else f + a * (bound_kw + f)
+
+
+def da_position_share(position_kw, forecast_kw, bound_kw) -> float:
+    """The action share that `da_position_kw` maps to `position_kw` (clipped to the bound)."""
+    f = float(np.clip(forecast_kw, -bound_kw, bound_kw))
+    q = float(np.clip(position_kw, -bound_kw, bound_kw))
+    room = bound_kw - f if q >= f else bound_kw + f
+    return (q - f) / room if room > 0 else 0.0
 
 
 class Aggregator(mesa.Agent):
@@ -93,7 +113,8 @@ class Auctioneer(mesa.Agent):
         x = hour.inputs
         sell = x.export_eur_mwh + actions[0, 0] * (x.import_eur_mwh - x.export_eur_mwh)
         buy = sell + actions[0, 1] * (x.import_eur_mwh - sell)
-        return RetailRecord(float(buy), float(sell), float(actions[0, 2] * self.design.da_bound_kw))
+        d = self.design
+        return RetailRecord(float(buy), float(sell), da_position_kw(actions[0, 2], d.forecast_residual_kw(), d.da_bound_kw))
 
     def clear(self, hour, actions: np.ndarray) -> AuctionRecord:
         d, x, r = self.design, hour.inputs, hour.retail
@@ -135,7 +156,8 @@ class TariffLeader:
         self.forecast = forecast or (lambda d: d.forecast_residual_kw())
 
     def act(self, stage, obs, rows):
-        da = np.clip(self.forecast(self.design) / max(self.design.da_bound_kw, 1e-9), -1.0, 1.0)
+        d = self.design
+        da = da_position_share(self.forecast(d), d.forecast_residual_kw(), d.da_bound_kw)
         return np.array([[self.margin, 1.0 - self.margin, da]])[rows]
 
 

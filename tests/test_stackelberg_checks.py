@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from agents.stackelberg import da_position_kw, da_position_share
 from model import devices
 from model.markets import settlement
 from model.markets.p2p_optimum import simulate_day
@@ -21,16 +22,21 @@ WINTER_DAY = 0  # week 0 (test:1)
 
 
 class ReplayPolicy:
-    """Plays given actions by hour of day: the leader's (24, 3) shares, the followers' (24, N, 4)."""
+    """Plays given actions by hour of day: the leader's (24, 2) price shares and (24,) day-ahead positions
+    (kW, turned into its action share against the hour's forecast), the followers' (24, N, 4) or a policy's."""
 
     name = "replay"
 
-    def __init__(self, leader, followers):
-        self.leader, self.followers = leader, followers
+    def __init__(self, design, prices, positions_kw, followers):
+        self.design, self.prices, self.positions_kw, self.followers = design, prices, positions_kw, followers
 
     def act(self, stage, obs, rows):
         t = int(obs[0, 0]) % H  # column 0 of both roles' observations: the hour of the week
-        return self.leader[t][None] if stage == "retail" else self.followers[t][rows]
+        if stage == "auction":
+            return self.followers.act(stage, obs, rows) if hasattr(self.followers, "act") else self.followers[t][rows]
+        d = self.design
+        share = da_position_share(self.positions_kw[t], d.forecast_residual_kw(), d.da_bound_kw)
+        return np.array([[*self.prices[t], share]])
 
 
 def write_scenario(path, body: str):
@@ -92,9 +98,11 @@ def test_leader_outcome_equals_the_model_replaying_the_same_actions(ten, day):
     r = checks.follower_response(d, day, buy, sell)
     out = checks.leader_outcome(d, day, buy, sell, r)
 
-    leader = np.column_stack([s, b, out.da_position_kw / prices.da_bound_kw])
-    model = MarketModel(scenario=ten.scenario, policy=ReplayPolicy(leader, r.actions()), seed=0, collect=False)
+    policy = ReplayPolicy(None, np.column_stack([s, b]), out.da_position_kw, r.actions())
+    model = MarketModel(scenario=ten.scenario, policy=policy, seed=0, collect=False)
+    policy.design = model.design
     hours = day_of_model(model, day)
+    np.testing.assert_allclose([h.retail.da_position_kw for h in hours], out.da_position_kw, rtol=0, atol=1e-9)
     np.testing.assert_allclose([h.retail.buy_eur_mwh for h in hours], buy, rtol=0, atol=1e-12)
     np.testing.assert_allclose([h.auction.leader_profit_eur for h in hours], out.leader_profit_eur, rtol=0, atol=1e-9)
     np.testing.assert_allclose([-h.auction.follower_reward for h in hours], out.follower_cost_eur, rtol=0, atol=1e-9)
@@ -104,6 +112,17 @@ def test_leader_outcome_equals_the_model_replaying_the_same_actions(ten, day):
     np.testing.assert_allclose(volume, out.auction_volume_kwh, rtol=0, atol=1e-12)
     if day == SUMMER_DAY:
         assert out.auction_volume_kwh.max() > 0.1  # the auction trades: the test exercises it
+
+
+def test_the_day_ahead_share_is_relative_to_the_forecast():
+    """Hand-worked: bound 150 kW, forecast 30 kW; 0 buys the forecast, +-1 the bounds, halfway on each side."""
+    assert da_position_kw(0.0, 30.0, 150.0) == 30.0
+    assert da_position_kw(1.0, 30.0, 150.0) == 150.0 and da_position_kw(-1.0, 30.0, 150.0) == -150.0
+    assert da_position_kw(0.5, 30.0, 150.0) == 90.0 and da_position_kw(-0.5, 30.0, 150.0) == -60.0
+    assert da_position_kw(0.0, 400.0, 150.0) == 150.0 and da_position_kw(-2.0, 0.0, 150.0) == -150.0  # clipped
+    for q in (-150.0, -60.0, 0.0, 30.0, 90.0, 150.0):
+        assert da_position_kw(da_position_share(q, 30.0, 150.0), 30.0, 150.0) == pytest.approx(q, abs=1e-12)
+    assert da_position_share(500.0, 30.0, 150.0) == 1.0
 
 
 def test_best_da_position_is_the_brute_force_minimum():
@@ -216,21 +235,22 @@ def test_leader_regret_splits_into_the_position_and_the_prices(run):
     assert row.position_regret_eur >= -1e-9
     assert row.position_regret_eur + row.price_regret_eur == pytest.approx(row.regret_eur)
     learner, meta = load_trained_policy(run)
-    probe = checks.Probe(learner)
-    replay = make_model(meta["scenario_arg"], probe, meta["seed"])
-    prices = checks.day_prices(replay.design, 1)  # test:1 is week 0, day 1
+    learner.explore = False
+    prices = checks.day_prices(make_model(meta["scenario_arg"], "rule", 0).design, 1)  # test:1 is week 0, day 1
+    room = np.maximum(prices.import_eur_mwh - hours.learned_sell_eur_mwh, 1e-12)
+    shares = np.column_stack([(hours.learned_sell_eur_mwh - prices.export_eur_mwh) / (prices.import_eur_mwh - prices.export_eur_mwh),
+                              (hours.learned_buy_eur_mwh - hours.learned_sell_eur_mwh) / room])
+    policy = ReplayPolicy(None, shares, hours.learned_best_da_position_kw.to_numpy(), learner)
+    replay = make_model(meta["scenario_arg"], policy, meta["seed"])
+    policy.design = replay.design
     replay.design.cold_start()
     replay.reset_episode(0, 24, H)
     profit = 0.0
     for t in range(H):
         h = hours.loc[t]
-        spread = prices.import_eur_mwh[t] - prices.export_eur_mwh[t]
-        sell_share = (h.learned_sell_eur_mwh - prices.export_eur_mwh[t]) / spread
-        room = prices.import_eur_mwh[t] - h.learned_sell_eur_mwh
-        buy_share = (h.learned_buy_eur_mwh - h.learned_sell_eur_mwh) / room if room > 0 else 0.0
-        probe.leader = np.array([sell_share, buy_share, h.learned_best_da_position_kw / prices.da_bound_kw])
         replay.step()
         r = replay.hour_result
+        assert r.retail.da_position_kw == pytest.approx(h.learned_best_da_position_kw, abs=1e-9)
         assert r.auction.residual_kw == pytest.approx(h.learned_residual_kw, abs=1e-9)  # the same followers' play
         assert r.auction.leader_profit_eur == pytest.approx(h.learned_position_profit_eur, abs=1e-9)
         profit += r.auction.leader_profit_eur
@@ -256,7 +276,7 @@ def test_myopic_leader_best_response_is_the_brute_force_best_hour(run):
                 best = max(best, model.hour_result.auction.leader_profit_eur)
     top = hours.loc[0, "best_profit_eur"]
     assert top >= best - 1e-9
-    assert top <= best + 2 * bound / 80 * 200 / 1000  # within the day-ahead grid's step at <= 200 EUR/MWh
+    assert top <= best + 2 * bound / 40 * 200 / 1000  # within the day-ahead grid's step (<= 2 bound / 40) at <= 200 EUR/MWh
     assert hours.loc[0, "best_profit_eur"] >= hours.loc[0, "learned_profit_eur"] - 1e-9
 
 

@@ -5,7 +5,8 @@ Each hour, two stages:
 
     retail   the leader (the aggregator) acts: retail sell price within [export tariff, import
              tariff], retail buy price within [retail sell, import tariff], and a day-ahead position
-             (paid: nothing yet; its profit is known once the hour clears)
+             relative to its forecast of the residual (`agents.stackelberg.da_position_kw`; paid: nothing
+             yet; its profit is known once the hour clears)
     auction  the followers (households in DER clusters, as in the P2P design) act: devices and a limit
              price within [retail sell, retail buy]; their net positions are their orders in a
              uniform-price call double auction (k = 1/2); what it does not match trades with the

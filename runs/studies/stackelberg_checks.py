@@ -38,6 +38,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pandas as pd
 
+from agents.stackelberg import da_position_share
 from model import dataset, devices
 from model.markets import double_auction, settlement
 from model.markets.p2p_optimum import solve_day
@@ -390,7 +391,7 @@ def leader_best_response(run_dir, weeks, grid=QUICK_SHARES, days=None, rollout: 
                 if best is None or now + later > best[0] + TIE_EUR:
                     best = (now + later, *h.actions["retail"][0, :2], q)
             _, s, b, q = best
-            probe.leader = np.array([s, b, q / prices.da_bound_kw if prices.da_bound_kw > 0 else 0.0])
+            probe.leader = np.array([s, b, da_position_share(q, d.forecast_residual_kw(), prices.da_bound_kw)])
             model.step()
             committed.append(model.hour_result)
         probe.leader = None
