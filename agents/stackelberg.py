@@ -114,7 +114,7 @@ class Auctioneer(mesa.Agent):
         sell = x.export_eur_mwh + actions[0, 0] * (x.import_eur_mwh - x.export_eur_mwh)
         buy = sell + actions[0, 1] * (x.import_eur_mwh - sell)
         d = self.design
-        return RetailRecord(float(buy), float(sell), da_position_kw(actions[0, 2], d.forecast_residual_kw(), d.da_bound_kw))
+        return RetailRecord(float(buy), float(sell), da_position_kw(actions[0, 2], d.forecast_residual_kw(x), d.da_bound_kw))
 
     def clear(self, hour, actions: np.ndarray) -> AuctionRecord:
         d, x, r = self.design, hour.inputs, hour.retail
@@ -153,11 +153,11 @@ class TariffLeader:
 
     def __init__(self, design, margin: float = 0.0, forecast=None):
         self.design, self.margin = design, margin
-        self.forecast = forecast or (lambda d: d.forecast_residual_kw())
+        self.forecast = forecast or (lambda d: d.forecast_residual_kw(d.current_inputs))
 
     def act(self, stage, obs, rows):
         d = self.design
-        da = da_position_share(self.forecast(d), d.forecast_residual_kw(), d.da_bound_kw)
+        da = da_position_share(self.forecast(d), d.forecast_residual_kw(d.current_inputs), d.da_bound_kw)
         return np.array([[self.margin, 1.0 - self.margin, da]])[rows]
 
 

@@ -35,7 +35,7 @@ class ReplayPolicy:
         if stage == "auction":
             return self.followers.act(stage, obs, rows) if hasattr(self.followers, "act") else self.followers[t][rows]
         d = self.design
-        share = da_position_share(self.positions_kw[t], d.forecast_residual_kw(), d.da_bound_kw)
+        share = da_position_share(self.positions_kw[t], d.forecast_residual_kw(d.current_inputs), d.da_bound_kw)
         return np.array([[*self.prices[t], share]])
 
 
@@ -213,6 +213,12 @@ def test_leader_best_response_beats_the_learned_leader_and_replays(run):
 
     learner, meta = load_trained_policy(run)
     model = make_model(meta["scenario_arg"], learner, meta["seed"])
+    # every committed hour holds the day-ahead position it was valued with: the best one for its residual
+    # (the search's rollouts clear later hours, whose inputs must not leak into the hour it commits)
+    prices = checks.day_prices(model.design, 1)
+    best_q, _ = checks.best_da_position(hours.best_residual_kw.to_numpy(), prices.da_eur_mwh, prices.imb_long_eur_mwh,
+                                        prices.imb_short_eur_mwh, prices.da_bound_kw)
+    np.testing.assert_allclose(hours.best_da_position_kw, best_q, atol=1e-9)
     scores = play_episode(model, 0, 24)  # test:1 is week 0; day 1 starts at hour 24
     assert row.learned_profit_eur == pytest.approx(scores[0][0], abs=1e-9)
 

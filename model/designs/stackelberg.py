@@ -182,16 +182,19 @@ class StackelbergDesign(HouseholdDesign):
         self._last = (price, volume / self.n, a.residual_kw / self.n)
         self._last_retail = (r.buy_eur_mwh, r.sell_eur_mwh)
 
-    def forecast_residual_kw(self) -> float:
-        """The leader's forecast of this hour's community residual: load minus PV (perfect, *reconstructed*)."""
-        x = self.current_inputs
+    @staticmethod
+    def forecast_residual_kw(x: StackelbergInputs) -> float:
+        """The leader's forecast of the community residual in the hour of inputs `x` (`Hour.inputs`; a
+        policy that acts without the hour: `current_inputs`): load minus PV (perfect, *reconstructed*).
+        Always from the hour's own inputs: a check that clears later hours before it commits an earlier
+        one (`runs.studies.stackelberg_checks.leader_best_response`) leaves `current_inputs` at the later hour."""
         return float(x.load_kw.sum() - x.pv_kw.sum())
 
     # --- observations ------------------------------------------------------------------------------------
     def observe_leader(self, h: Hour) -> np.ndarray:
         x = h.inputs
         return np.array([[h.hour_of_week, x.da_eur_mwh, x.import_eur_mwh, x.export_eur_mwh, x.imb_long_eur_mwh,
-                          x.imb_short_eur_mwh, self.forecast_residual_kw() / self.n, *self._last, x.t_out_c,
+                          x.imb_short_eur_mwh, self.forecast_residual_kw(x) / self.n, *self._last, x.t_out_c,
                           *self.portfolio_state(x.hour_of_day)]])
 
     def portfolio_state(self, hour_of_day: int) -> tuple[float, float, float]:
