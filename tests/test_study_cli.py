@@ -344,7 +344,8 @@ def _check_responders(rs: pd.DataFrame, curve: pd.DataFrame, episodes: int) -> N
     ("stackelberg", ("Does the leader-follower structure enhance market performance?", "Followers against retail only",
                      "exact Stackelberg solution of the small instance", "Exploitability", "Trained best responders"),
      ("methods", "training_curves", "test_day", "exact_solution", "follower_savings", "exploitability"),
-     ("methods_test_days", "versus_retail_only", "stackelberg_vs_simultaneous", "exact_solution", "responders")),
+     ("methods_test_days", "versus_retail_only", "stackelberg_vs_simultaneous", "exact_solution", "responders",
+      "leader_exploitability")),
 ])
 def test_the_household_designs_tiny_studies_write_their_reports(tmp_path, design, headings, figures, tables):
     out = tmp_path / design
@@ -393,6 +394,10 @@ def test_the_household_designs_tiny_studies_write_their_reports(tmp_path, design
         assert (lbr.best_response_profit_eur >= lbr.learned_profit_eur - 1e-9).all()
         assert np.allclose(lbr.position_regret_eur + lbr.price_regret_eur, lbr.regret_eur)
         assert "position_regret" in report and "points of it the day-ahead position" in reading
+        lex = pd.read_csv(out / "tables" / "leader_exploitability.csv")  # the tiny profile checks one week
+        pooled = lex[lex.seed.astype(str) == "all"].iloc[-1]
+        assert pooled.regret_eur == pytest.approx(lbr.regret_eur.sum(), rel=1e-5, abs=1e-6)
+        assert pooled.regret_pct == pytest.approx(100 * lbr.regret_eur.sum() / abs(lbr.learned_profit_eur.sum()), rel=1e-4)
         rs = pd.read_csv(out / "checks" / "responders_seed0.csv")
         _check_responders(rs, pd.read_csv(out / "checks" / "responders_seed0-curve.csv"), episodes=2)
         # the leader and one follower per learning cluster

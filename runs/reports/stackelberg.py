@@ -209,6 +209,35 @@ def responder_table(rs: pd.DataFrame, lbr: pd.DataFrame, fbr: pd.DataFrame) -> p
     return pd.DataFrame(rows)
 
 
+def _week_order(week: str) -> tuple[str, int]:
+    kind, _, number = str(week).partition(":")
+    return kind, int(number) if number.isdigit() else 0
+
+
+def leader_exploitability(lbr: pd.DataFrame) -> pd.DataFrame:
+    """The leader check (`checks/leader_br_seed*.csv`) per checked week and seed, each week's seeds
+    pooled (seed "all") and, with more than one week, every week pooled (week "all"): € over the days;
+    regret_pct: the best response's profit above the learned one, % of the learned profit's magnitude,
+    split into its position and price points. Weeks differ by season (a winter and a summer week in the
+    profiles), and so does the leader's regret, so a pooled figure alone hides where it sits."""
+    parts = [c for c in ("position_regret_eur", "price_regret_eur") if c in lbr]
+    cols = ["learned_profit_eur", "best_response_profit_eur", "regret_eur", *parts]
+    weeks = sorted(lbr.week.unique(), key=_week_order)
+    pools = [(w, s, lbr[(lbr.week == w) & (lbr.seed == s)]) for w in weeks for s in sorted(lbr[lbr.week == w].seed.unique())]
+    pools += [(w, "all", lbr[lbr.week == w]) for w in weeks]
+    if len(weeks) > 1:
+        pools.append(("all", "all", lbr))
+    rows = []
+    for week, seed, g in pools:
+        row = {"week": week, "seed": seed, "days": len(g), **g[cols].sum().to_dict()}
+        scale = 100 / max(abs(row["learned_profit_eur"]), 1e-9)
+        row["regret_pct"] = scale * row["regret_eur"]
+        for c in parts:
+            row[c.replace("_regret_eur", "_points")] = scale * row[c]
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
 def claims(days: pd.DataFrame, vr: pd.DataFrame) -> list[dict]:
     """The abstract's claim, that coordinating the two levels as a Stackelberg game "enhances market
     performance", judged against the simultaneous-move and no-leader baselines on the system's cost
@@ -249,7 +278,7 @@ def claims(days: pd.DataFrame, vr: pd.DataFrame) -> list[dict]:
     return out
 
 
-def reading(mt: pd.DataFrame, cl: list[dict], ex: pd.DataFrame, lbr: pd.DataFrame, prof: dict,
+def reading(mt: pd.DataFrame, cl: list[dict], ex: pd.DataFrame, lex: pd.DataFrame, prof: dict,
             rt: pd.DataFrame | None = None) -> str:
     """One paragraph for the index of studies (`runs.index`)."""
     parts = [f"An aggregator (leader, DDPG) sets retail prices and trades day-ahead; 50 prosumers (followers, "
@@ -270,14 +299,16 @@ def reading(mt: pd.DataFrame, cl: list[dict], ex: pd.DataFrame, lbr: pd.DataFram
                      + ("the grid tariffs on every checked day" if at_tariffs else "inside the tariffs on some days")
                      + (f"; the learned leader's prices earn {100 * (ex.replayed_profit_eur / ex.exact_profit_eur).mean():.0f} % "
                         "of the exact profit against the same LP followers." if "replayed_profit_eur" in ex else "."))
-    if len(lbr):
-        regret = lbr.best_response_profit_eur.sum() - lbr.learned_profit_eur.sum()
-        best = max(abs(lbr.best_response_profit_eur.sum()), 1e-9)
-        parts.append(f"The learned leader leaves {100 * regret / best:.0f} % of its hour-by-hour best response's profit "
-                     "unclaimed" + (f" ({100 * lbr.position_regret_eur.sum() / best:.0f} points of it the day-ahead position "
-                                    "best for the realised residual, which the leader only forecasts; "
-                                    f"{100 * lbr.price_regret_eur.sum() / best:.0f} points its retail prices)."
-                                    if "position_regret_eur" in lbr else "."))
+    if len(lex):
+        pooled = lex[lex.seed == "all"].set_index("week")
+        overall = pooled.loc["all"] if "all" in pooled.index else pooled.iloc[0]
+        weeks = [w for w in pooled.index if w != "all"]
+        by_week = f" ({', '.join(f'{w} {pooled.regret_pct[w]:.1f} %' for w in weeks)})" if len(weeks) > 1 else ""
+        parts.append(f"The leader's hour-by-hour best response earns {overall.regret_pct:.1f} % more than the learned "
+                     f"leader{by_week}" + (f"; {overall.position_points:.1f} points of it the day-ahead position best for "
+                                           "the realised residual, which the leader only forecasts, "
+                                           f"{overall.price_points:.1f} points its retail prices."
+                                           if "position_points" in pooled else "."))
     if rt is not None and len(rt):
         t = rt.set_index("who")
         said = []
@@ -402,16 +433,29 @@ def fig_savings(fc: pd.DataFrame, path: Path):
     save_figure(fig, path)
 
 
-def fig_exploitability(lbr: pd.DataFrame, fbr: pd.DataFrame, path: Path):
+def fig_exploitability(lex: pd.DataFrame, fbr: pd.DataFrame, path: Path):
     p = plt()
     fig, axes = p.subplots(1, 2, figsize=(12, 4))
-    if len(lbr):
-        per = lbr.groupby("seed")[["learned_profit_eur", "best_response_profit_eur"]].sum()
-        x = np.arange(len(per))
-        axes[0].bar(x - 0.2, per.learned_profit_eur, 0.4, label="learned leader")
-        axes[0].bar(x + 0.2, per.best_response_profit_eur, 0.4, label="hour-by-hour best response")
-        axes[0].set_xticks(x, [f"seed {s}" for s in per.index])
-        axes[0].set(ylabel="€ over the checked days", title="Leader: learned vs best response (followers fixed)")
+    rows = lex[(lex.week != "all") & (lex.seed != "all")] if len(lex) else lex
+    if len(rows):
+        split = "position_points" in rows
+        weeks = list(dict.fromkeys(rows.week))
+        seeds = sorted(set(rows.seed))
+        width = 0.8 / len(weeks)
+        x = np.arange(len(seeds))
+        for k, (week, colour) in enumerate(zip(weeks, ("tab:blue", "tab:red", "tab:green", "tab:purple") * 4)):
+            g = rows[rows.week == week].set_index("seed").reindex(seeds)
+            at = x - 0.4 + (k + 0.5) * width
+            if split:
+                axes[0].bar(at, g.position_points, width, color=colour, alpha=0.45, label=f"{week}: day-ahead position")
+                axes[0].bar(at, g.price_points, width, bottom=g.position_points, color=colour,
+                            label=f"{week}: retail prices")
+            else:
+                axes[0].bar(at, g.regret_pct, width, color=colour, label=week)
+        axes[0].axhline(0, color="k", lw=0.8)
+        axes[0].set_xticks(x, [f"seed {s}" for s in seeds])
+        axes[0].set(ylabel="% of the learned profit",
+                    title="Leader: hour-by-hour best response's gain (followers fixed)")
         axes[0].legend(fontsize=8)
     if len(fbr):
         axes[1].hist(fbr.regret_eur, bins=20, color="tab:orange")
@@ -483,10 +527,11 @@ def build_report(study: Path) -> Path:
     lbr, fbr = data["leader_br"], data["follower_br"]
     rs = data["responders"]
     rt = responder_table(rs, lbr, fbr) if len(rs) else pd.DataFrame()
+    lex = leader_exploitability(lbr) if len(lbr) else pd.DataFrame()
     cl = claims(days, vr) if len(days) else []
     for name, df in (("methods_test_days", mt), ("clusters", ct), ("days", days), ("versus_retail_only", vr),
                      ("stackelberg_vs_simultaneous", po), ("exact_solution", ex), ("follower_costs", fc),
-                     ("responders", rt)):
+                     ("responders", rt), ("leader_exploitability", lex)):
         if len(df):
             df.to_csv(study / "tables" / f"{name}.csv", index=name == "follower_costs", float_format="%.6g")
 
@@ -507,7 +552,7 @@ def build_report(study: Path) -> Path:
         fig_savings(fc, f / "follower_savings.png")
         figs["follower_savings.png"] = "Followers' savings against retail only"
     if len(lbr) or len(fbr):
-        fig_exploitability(lbr, fbr, f / "exploitability.png")
+        fig_exploitability(lex, fbr, f / "exploitability.png")
         figs["exploitability.png"] = "Exploitability of both levels"
 
     prof = data["meta"].get("profile", {})
@@ -556,16 +601,15 @@ def build_report(study: Path) -> Path:
         L.append(md_table(ex, "{:,.3f}"))
     if len(lbr) or len(fbr) or len(rt):
         L.append("\n## Exploitability\n")
-    if len(lbr):
-        parts = [c for c in ("position_regret_eur", "price_regret_eur") if c in lbr]
-        per = lbr.groupby("seed")[["learned_profit_eur", "best_response_profit_eur", *parts]].sum()
-        per["regret_pct"] = 100 * (per.best_response_profit_eur - per.learned_profit_eur) / per.learned_profit_eur.abs()
+    if len(lex):
         L.append("The leader's hour-by-hour best response with the followers' learned policies fixed (a lower bound "
-                 "on its true best response), over the checked days. Its regret splits into `position_regret` (the "
+                 "on its true best response), per checked week and seed, € over the checked days (seed `all`: the "
+                 "week's seeds pooled; week `all`: every week). Its regret splits into `position_regret` (the "
                  "learned play with the day-ahead position best for each hour's realised residual: the check knows the "
                  "residual, the leader only forecasts it, so this part is partly clairvoyant) and `price_regret` (the "
-                 "rest: better retail prices and the followers' response to them), € over the checked days:\n")
-        L.append(md_table(per.reset_index(), "{:,.2f}"))
+                 "rest: better retail prices and the followers' response to them); `regret_pct` is the regret in % of "
+                 "the learned profit, `*_points` its parts. `tables/leader_exploitability.csv`:\n")
+        L.append(md_table(lex.drop(columns="regret_eur"), "{:,.2f}"))
     if len(fbr):
         L.append(f"\nSampled followers' best responses (their day's LP at the retail prices they faced, everyone else "
                  f"fixed): mean regret {fbr.regret_eur.mean():.3f} €/day, median "
@@ -582,5 +626,5 @@ def build_report(study: Path) -> Path:
              "`leader_best_response`, `follower_best_response`). Tidy CSVs: `tables/`, `checks/`, `eval/`.")
     path = study / "report.md"
     path.write_text("\n".join(L) + "\n")
-    (study / "reading.md").write_text(reading(mt, cl, ex, lbr, prof, rt) + "\n")
+    (study / "reading.md").write_text(reading(mt, cl, ex, lex, prof, rt) + "\n")
     return path

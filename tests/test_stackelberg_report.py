@@ -1,0 +1,51 @@
+"""The Stackelberg report's leader exploitability table (`runs.reports.stackelberg.leader_exploitability`)
+against hand-worked sums: per week and seed, each week's seeds pooled, every week pooled."""
+
+import pandas as pd
+import pytest
+
+from runs.reports.stackelberg import leader_exploitability, reading
+
+
+def _checks() -> pd.DataFrame:
+    """Two checked weeks (a summer week listed first, so the order must come from the labels), two seeds,
+    two days each: learned profit, best response's profit and the regret's two parts (€ per day)."""
+    rows = [  # week, seed, learned, best response, position part
+        ("test:8", 0, 10.0, 14.0, 1.0), ("test:8", 0, 10.0, 12.0, 2.0),
+        ("test:8", 1, 20.0, 21.0, 0.5), ("test:8", 1, 20.0, 23.0, 1.5),
+        ("test:2", 0, 50.0, 52.0, 1.0), ("test:2", 0, 50.0, 51.0, 0.0),
+        ("test:2", 1, 40.0, 44.0, 2.0), ("test:2", 1, 40.0, 40.0, 0.0),
+    ]
+    df = pd.DataFrame(rows, columns=["week", "seed", "learned_profit_eur", "best_response_profit_eur", "position_regret_eur"])
+    df["regret_eur"] = df.best_response_profit_eur - df.learned_profit_eur
+    df["price_regret_eur"] = df.regret_eur - df.position_regret_eur
+    return df
+
+
+def test_leader_exploitability_splits_the_regret_by_week_and_pools_seeds_and_weeks():
+    t = leader_exploitability(_checks())
+    assert list(zip(t.week, t.seed)) == [("test:2", 0), ("test:2", 1), ("test:8", 0), ("test:8", 1),
+                                         ("test:2", "all"), ("test:8", "all"), ("all", "all")]
+    t = t.set_index(["week", "seed"])
+    # test:8, seed 0: learned 20, best 26, position 3 -> 30 %, 15 points position, 15 points prices
+    assert t.loc[("test:8", 0), ["days", "regret_pct", "position_points", "price_points"]].tolist() == pytest.approx(
+        [2, 30.0, 15.0, 15.0])
+    # test:2 pooled: learned 180, best 187 (regret 7), position 3 -> 7/180 and 3/180
+    row = t.loc[("test:2", "all")]
+    assert (row.days, row.learned_profit_eur, row.regret_eur) == (4, 180.0, 7.0)
+    assert (row.regret_pct, row.position_points, row.price_points) == pytest.approx((700 / 180, 300 / 180, 400 / 180))
+    # every week pooled: learned 240, regret 7 + 10 = 17
+    row = t.loc[("all", "all")]
+    assert (row.days, row.regret_eur) == (8, 17.0) and row.regret_pct == pytest.approx(1700 / 240)
+    assert row.position_points + row.price_points == pytest.approx(row.regret_pct)
+
+
+def test_one_checked_week_has_no_all_weeks_row_and_the_reading_quotes_the_pooled_week():
+    one = _checks().query("week == 'test:2'")
+    t = leader_exploitability(one)
+    assert list(t.week) == ["test:2"] * 3 and list(t.seed) == [0, 1, "all"]
+    text = reading(pd.DataFrame(), [], pd.DataFrame(), t, {})
+    assert "earns 3.9 % more than the learned leader;" in text  # 7 / 180, no per-week list for one week
+    assert "1.7 points of it the day-ahead position" in text
+    both = reading(pd.DataFrame(), [], pd.DataFrame(), leader_exploitability(_checks()), {})
+    assert "earns 7.1 % more than the learned leader (test:2 3.9 %, test:8 16.7 %)" in both  # 17/240; 10/60
