@@ -68,6 +68,8 @@ class StackelbergInputs(NamedTuple):
     imb_long_eur_mwh: float  # paid for a long position
     imb_short_eur_mwh: float  # paid when short
     hour_of_day: int
+    forecast_residual_kw: float  # the leader's forecast of the community residual R this hour: load minus PV
+    # (perfect, *reconstructed*; the abstract gives no forecast model), computed once in `begin_hour`
 
 
 class RetailRecord(NamedTuple):
@@ -114,7 +116,7 @@ class Auctioneer(mesa.Agent):
         sell = x.export_eur_mwh + actions[0, 0] * (x.import_eur_mwh - x.export_eur_mwh)
         buy = sell + actions[0, 1] * (x.import_eur_mwh - sell)
         d = self.design
-        return RetailRecord(float(buy), float(sell), da_position_kw(actions[0, 2], d.forecast_residual_kw(x), d.da_bound_kw))
+        return RetailRecord(float(buy), float(sell), da_position_kw(actions[0, 2], x.forecast_residual_kw, d.da_bound_kw))
 
     def clear(self, hour, actions: np.ndarray) -> AuctionRecord:
         d, x, r = self.design, hour.inputs, hour.retail
@@ -153,11 +155,12 @@ class TariffLeader:
 
     def __init__(self, design, margin: float = 0.0, forecast=None):
         self.design, self.margin = design, margin
-        self.forecast = forecast or (lambda d: d.forecast_residual_kw(d.current_inputs))
+        self.forecast = forecast
 
     def act(self, stage, obs, rows):
         d = self.design
-        da = da_position_share(self.forecast(d), d.forecast_residual_kw(d.current_inputs), d.da_bound_kw)
+        da = 0.0 if self.forecast is None else da_position_share(self.forecast(d), d.current_inputs.forecast_residual_kw,
+                                                                 d.da_bound_kw)  # 0: the leader's own forecast
         return np.array([[self.margin, 1.0 - self.margin, da]])[rows]
 
 

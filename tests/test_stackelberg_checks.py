@@ -35,7 +35,7 @@ class ReplayPolicy:
         if stage == "auction":
             return self.followers.act(stage, obs, rows) if hasattr(self.followers, "act") else self.followers[t][rows]
         d = self.design
-        share = da_position_share(self.positions_kw[t], d.forecast_residual_kw(d.current_inputs), d.da_bound_kw)
+        share = da_position_share(self.positions_kw[t], d.current_inputs.forecast_residual_kw, d.da_bound_kw)
         return np.array([[*self.prices[t], share]])
 
 

@@ -171,7 +171,7 @@ class StackelbergDesign(HouseholdDesign):
         self.current_inputs = x = StackelbergInputs(
             self.week_load[t], self.week_pv[t], float(self.week_t_out[t]), float(self.week_import[t]),
             float(self.week_export[t]), float(self.week_da[t]), float(self.week_imb_long[t]), float(self.week_imb_short[t]),
-            t % HOURS_PER_DAY)
+            t % HOURS_PER_DAY, float(self.week_load[t].sum() - self.week_pv[t].sum()))
         return Hour(week, t, x)
 
     def end_hour(self, hour: Hour) -> None:
@@ -182,19 +182,11 @@ class StackelbergDesign(HouseholdDesign):
         self._last = (price, volume / self.n, a.residual_kw / self.n)
         self._last_retail = (r.buy_eur_mwh, r.sell_eur_mwh)
 
-    @staticmethod
-    def forecast_residual_kw(x: StackelbergInputs) -> float:
-        """The leader's forecast of the community residual in the hour of inputs `x` (`Hour.inputs`; a
-        policy that acts without the hour: `current_inputs`): load minus PV (perfect, *reconstructed*).
-        Always from the hour's own inputs: a check that clears later hours before it commits an earlier
-        one (`runs.studies.stackelberg_checks.leader_best_response`) leaves `current_inputs` at the later hour."""
-        return float(x.load_kw.sum() - x.pv_kw.sum())
-
     # --- observations ------------------------------------------------------------------------------------
     def observe_leader(self, h: Hour) -> np.ndarray:
         x = h.inputs
         return np.array([[h.hour_of_week, x.da_eur_mwh, x.import_eur_mwh, x.export_eur_mwh, x.imb_long_eur_mwh,
-                          x.imb_short_eur_mwh, self.forecast_residual_kw(x) / self.n, *self._last, x.t_out_c,
+                          x.imb_short_eur_mwh, x.forecast_residual_kw / self.n, *self._last, x.t_out_c,
                           *self.portfolio_state(x.hour_of_day)]])
 
     def portfolio_state(self, hour_of_day: int) -> tuple[float, float, float]:

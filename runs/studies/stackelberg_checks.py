@@ -391,7 +391,7 @@ def leader_best_response(run_dir, weeks, grid=QUICK_SHARES, days=None, rollout: 
                 if best is None or now + later > best[0] + TIE_EUR:
                     best = (now + later, *h.actions["retail"][0, :2], q)
             _, s, b, q = best
-            probe.leader = np.array([s, b, da_position_share(q, d.forecast_residual_kw(h0.inputs), prices.da_bound_kw)])
+            probe.leader = np.array([s, b, da_position_share(q, h0.inputs.forecast_residual_kw, prices.da_bound_kw)])
             model.step()
             committed.append(model.hour_result)
         probe.leader = None
