@@ -134,6 +134,17 @@ def exploitability_table(br: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def exploitability_by_week(br: pd.DataFrame) -> pd.DataFrame:
+    """`exploitability_table` for each checked week on its own (a `week` column first), where more than
+    one week is checked (the paper profile: a winter and a summer week, whose devices and prices differ);
+    empty for one week, which the pooled table already is."""
+    weeks = sorted(br.week.unique(), key=lambda w: (str(w).partition(":")[0], int(str(w).partition(":")[2] or 0)))
+    if len(weeks) < 2:
+        return pd.DataFrame()
+    return pd.concat([exploitability_table(br[br.week == w]).assign(week=w) for w in weeks], ignore_index=True).pipe(
+        lambda t: t[["week", *t.columns[:-1]]])
+
+
 def responder_table(rs: pd.DataFrame, br: pd.DataFrame) -> pd.DataFrame:
     """Per cluster (and all together), the trained best responders (`checks/household_responders_seed*.csv`,
     one household per cluster and seed): how many, their learned cost and the responder's, both € per
@@ -405,10 +416,12 @@ def build_report(study: Path) -> Path:
     cl = claims(days, mt, mt_train) if len(mt) else []
     br = data["household_br"]
     ex = exploitability_table(br) if len(br) else pd.DataFrame()
+    exw = exploitability_by_week(br) if len(br) else pd.DataFrame()
     rs = data["responders"]
     rt = responder_table(rs, br) if len(rs) else pd.DataFrame()
     for name, df in (("methods_test_days", mt), ("methods_training_days", mt_train), ("clusters", ct),
-                     ("days", days), ("optimum_days", opt), ("exploitability", ex), ("responders", rt)):
+                     ("days", days), ("optimum_days", opt), ("exploitability", ex),
+                     ("exploitability_by_week", exw), ("responders", rt)):
         if len(df):
             df.to_csv(study / "tables" / f"{name}.csv", index=False, float_format="%.6g")
     if len(sv):
@@ -477,6 +490,9 @@ def build_report(study: Path) -> Path:
         L.append(f"MADDPG-PS, {weeks}, € per household and day (mean over each household's checked days; "
                  f"`checks/household_br_seed*.csv`):\n")
         L.append(md_table(ex, "{:,.3f}"))
+        if len(exw):
+            L.append("\nThe same for each checked week on its own (`tables/exploitability_by_week.csv`):\n")
+            L.append(md_table(exw, "{:,.3f}"))
     if len(rt):
         L += ["", *_section_responders(rt, rs, prof)]
     L.append("\n## Figures\n")

@@ -1,9 +1,11 @@
-"""The Stackelberg report's leader exploitability table (`runs.reports.stackelberg.leader_exploitability`)
-against hand-worked sums: per week and seed, each week's seeds pooled, every week pooled."""
+"""The household designs' exploitability tables against hand-worked sums: the Stackelberg leader's
+(`runs.reports.stackelberg.leader_exploitability`: per week and seed, each week's seeds pooled, every
+week pooled) and the P2P households' per checked week (`runs.reports.p2p.exploitability_by_week`)."""
 
 import pandas as pd
 import pytest
 
+from runs.reports.p2p import exploitability_by_week, exploitability_table
 from runs.reports.stackelberg import leader_exploitability, reading
 
 
@@ -49,3 +51,35 @@ def test_one_checked_week_has_no_all_weeks_row_and_the_reading_quotes_the_pooled
     assert "1.7 points of it the day-ahead position" in text
     both = reading(pd.DataFrame(), [], pd.DataFrame(), leader_exploitability(_checks()), {})
     assert "earns 7.1 % more than the learned leader (test:2 3.9 %, test:8 16.7 %)" in both  # 17/240; 10/60
+
+
+def _household_checks() -> pd.DataFrame:
+    """P2P household checks: two weeks (the later listed first), seeds 0 and 1, two clusters; one row per
+    household and day, € per day."""
+    rows = [  # week, seed, household, cluster, learned, best response, LP at the faced prices
+        ("test:8", 0, 3, "pv-ev", 2.0, 1.0, 0.5), ("test:8", 0, 3, "pv-ev", 4.0, 3.0, 2.5),
+        ("test:8", 0, 7, "heat-pump", 5.0, 5.5, 4.0), ("test:8", 1, 3, "pv-ev", 1.0, 1.0, 1.0),
+        ("test:2", 0, 3, "pv-ev", 6.0, 5.0, 5.0), ("test:2", 0, 7, "heat-pump", 9.0, 7.0, 6.0),
+        ("test:2", 1, 3, "pv-ev", 3.0, 3.5, 2.0),
+    ]
+    df = pd.DataFrame(rows, columns=["week", "seed", "household", "cluster", "learned_cost_eur",
+                                     "best_response_cost_eur", "lp_cost_eur"])
+    return df.assign(regret_eur=df.learned_cost_eur - df.best_response_cost_eur)
+
+
+def test_p2p_exploitability_by_week_is_the_pooled_table_of_each_week():
+    br = _household_checks()
+    t = exploitability_by_week(br)
+    assert list(t.columns) == ["week", *exploitability_table(br).columns]
+    assert list(zip(t.week, t.cluster)) == [("test:2", "heat-pump"), ("test:2", "pv-ev"), ("test:2", "all"),
+                                            ("test:8", "heat-pump"), ("test:8", "pv-ev"), ("test:8", "all")]
+    t = t.set_index(["week", "cluster"])
+    # test:8, pv-ev: household 3 in seed 0 (days: regret 1, 1 -> mean 1) and in seed 1 (regret 0): mean 0.5
+    row = t.loc[("test:8", "pv-ev")]
+    assert (row.households_sampled, row.regret_eur_per_day, row.share_positive_regret) == (2, 0.5, 0.5)
+    # its price-taker's regret: seed 0 mean (1.5 + 1.5) / 2 = 1.5, seed 1: 0 -> 0.75
+    assert row.price_taker_regret_eur_per_day == pytest.approx(0.75)
+    # test:2, all: regrets 1 (pv-ev seed 0), 2 (heat-pump), -0.5 (pv-ev seed 1) -> mean 5/6, 2 of 3 positive
+    row = t.loc[("test:2", "all")]
+    assert row.regret_eur_per_day == pytest.approx(2.5 / 3) and row.share_positive_regret == pytest.approx(2 / 3)
+    assert exploitability_by_week(br[br.week == "test:2"]).empty  # one week: the pooled table says it all
