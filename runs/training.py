@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import json
 import sys
 import time
 from pathlib import Path
@@ -174,8 +175,15 @@ def _check_same_run(meta: dict, expect: dict, where: Path) -> None:
         ("hyperparams", "hyperparameters", "pass the same --episodes / --set values"),
         ("seed", "seed", "pass the same --seed"),
         ("learner", "learner", "pass the same --learner"),
+        ("learner_config", "learner's configuration",
+         "resume it with the localmarl version that started it (config.json: versions.git_commit)"),
     ):
-        same = _same_hyperparams(meta.get(key), expect[key]) if key == "hyperparams" else meta.get(key) == expect[key]
+        if key == "hyperparams":
+            same = _same_hyperparams(meta.get(key), expect[key])
+        elif key == "learner_config":  # as the checkpoint's JSON holds it
+            same = meta.get(key) == json.loads(json.dumps(expect[key], default=str))
+        else:
+            same = meta.get(key) == expect[key]
         if not same:
             got = meta.get("scenario_name") if key == "scenario_sha256" else meta.get(key)
             want = expect["scenario_name"] if key == "scenario_sha256" else expect[key]

@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 from pettingzoo.test import parallel_api_test
 
+from agents.learning.checkpoint import CheckpointError
 from model.env import parallel_env
 from model.markets.settlement import balancing_costs_eur
 from model.designs.stackelberg import FOLLOWER_OBSERVATION
@@ -195,6 +196,13 @@ def test_the_learner_updates_followers_k_times_per_leader_update_and_every_follo
     assert by["pv-battery"].components == (0, 3)
     same = m.design.default_learner(hp, 0, "cpu", {"variant": "simultaneous"})
     assert all(s.updates == hp.updates_per_episode for s in same.slots)
+    # both variants' leaders learn each hour's profit (gamma 0); the followers, whose devices carry energy
+    # between hours, keep the learner's gamma; `leader_gamma` None gives the leader that gamma too
+    assert hp.gamma == 0.95
+    for t in (team, same):
+        assert [s.group.hp.gamma for s in t.slots] == [0.0] + [hp.gamma] * (len(t.slots) - 1)
+    far = m.design.default_learner(hp, 0, "cpu", {"leader_gamma": None})
+    assert {s.group.hp.gamma for s in far.slots} == {hp.gamma}
 
 
 def test_stackelberg_training_resumes_exactly(tmp_path):
@@ -217,6 +225,17 @@ def test_stackelberg_training_resumes_exactly(tmp_path):
     train(str(scenario), out=tmp_path / "Y", resume=True, **kw)
     for name in ("policy.pt", "train_curve.csv"):
         assert (tmp_path / "X" / name).read_bytes() == (tmp_path / "Y" / name).read_bytes(), name
+    # a checkpoint of a learner configured otherwise (here: written before the leader learned myopically)
+    # is refused by name, not continued under today's configuration
+    (tmp_path / "Z" / "checkpoints").mkdir(parents=True)
+    for f in (tmp_path / "ck4").glob("ep000004.*"):
+        shutil.copy(f, tmp_path / "Z" / "checkpoints")
+    ck = tmp_path / "Z" / "checkpoints" / "ep000004.json"
+    meta = json.loads(ck.read_text())
+    del meta["learner_config"]["leader_gamma"]
+    ck.write_text(json.dumps(meta))
+    with pytest.raises(CheckpointError, match="learner's configuration differs .* versions.git_commit"):
+        train(str(scenario), out=tmp_path / "Z", resume=True, **kw)
 
 
 def test_the_imbalance_spread_cost_is_what_deviating_adds_to_buying_the_residual_day_ahead():

@@ -23,6 +23,7 @@ VARIANTS = ("stackelberg", "simultaneous")
 
 def leader_follower_learner(roles, hp, seed: int = 0, device="cpu", config: dict | None = None) -> Team:
     """config: {"variant": "stackelberg" | "simultaneous", "follower_updates_per_leader_update": K,
+    "leader_gamma": the leader's discount factor (absent or None: hp.gamma, as the followers'),
     "names", "clusters", "components": the follower groups (as `HouseholdDesign.learner_groups`)}."""
     config = dict(config or {})
     variant = config.get("variant", "stackelberg")
@@ -37,6 +38,8 @@ def leader_follower_learner(roles, hp, seed: int = 0, device="cpu", config: dict
     else:  # "learning-rate": as often as the followers, with learning rates K times smaller
         leader_hp = dataclasses.replace(hp, lr_actor=hp.lr_actor / k, lr_critic=hp.lr_critic / k)
         leader_updates = hp.updates_per_episode
+    if config.get("leader_gamma") is not None:  # the leader's own discount (default: the learner's gamma)
+        leader_hp = dataclasses.replace(leader_hp, gamma=float(config["leader_gamma"]))
     slots = [Slot("leader", leader, JointGroup(1, Features(leader.features), leader.action.dim, leader_hp, device, init,
                                                sigmoid=False), updates=leader_updates)]
     features = Features(follower.features)

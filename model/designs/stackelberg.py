@@ -224,10 +224,13 @@ class StackelbergDesign(HouseholdDesign):
 
     def default_learner(self, hp, seed: int, device, config=None):
         """The leader with DDPG and the followers with MADDPG-PS per cluster; "stackelberg": followers
-        update K times per leader update (two time scales); "simultaneous": the same rate."""
+        update K times per leader update (two time scales); "simultaneous": the same rate. Both variants'
+        leaders learn myopically (`leader_gamma` 0: each hour's profit; the followers keep the learner's
+        gamma, since their devices carry energy between hours). Measured (stop 37, docs/stackelberg.md
+        "A myopic leader"): the leader's check regret halves against gamma 0.95."""
         from agents.learning.stackelberg import leader_follower_learner
 
-        config = {"variant": "stackelberg", "follower_updates_per_leader_update": 4, **(config or {})}
+        config = {"variant": "stackelberg", "follower_updates_per_leader_update": 4, "leader_gamma": 0.0, **(config or {})}
         followers = self.learner_groups("maddpg-ps")
         return leader_follower_learner(self.role_specs(), hp, seed, device, config | followers)
 
