@@ -146,6 +146,12 @@ def test_index(week: pd.Series) -> pd.Series:
     return week.astype(str).str.split(":").str[1].astype(int)
 
 
+def week_order(week: str) -> tuple[str, int]:
+    """A sort key for week labels ("test:2" before "test:10"; labels without a number first in their kind)."""
+    kind, _, number = str(week).partition(":")
+    return kind, int(number) if number.isdigit() else 0
+
+
 def is_eval(week: pd.Series) -> pd.Series:
     return week.astype(str).str.startswith("eval")
 

@@ -12,6 +12,7 @@ import pandas as pd
 
 from runs.reports.common import (
     load_methods, mark_selected, md_table, per_cluster_per_day, plt, save_figure, selection_note, train_time_columns,
+    week_order,
 )
 from runs.studies.p2p import METHODS
 
@@ -138,7 +139,7 @@ def exploitability_by_week(br: pd.DataFrame) -> pd.DataFrame:
     """`exploitability_table` for each checked week on its own (a `week` column first), where more than
     one week is checked (the paper profile: a winter and a summer week, whose devices and prices differ);
     empty for one week, which the pooled table already is."""
-    weeks = sorted(br.week.unique(), key=lambda w: (str(w).partition(":")[0], int(str(w).partition(":")[2] or 0)))
+    weeks = sorted(br.week.unique(), key=week_order)
     if len(weeks) < 2:
         return pd.DataFrame()
     return pd.concat([exploitability_table(br[br.week == w]).assign(week=w) for w in weeks], ignore_index=True).pipe(

@@ -15,6 +15,7 @@ import pandas as pd
 from model.markets.settlement import imbalance_spread_cost_eur
 from runs.reports.common import (
     load_methods, mark_selected, md_table, per_cluster_per_day, plt, save_figure, selection_note, train_time_columns,
+    week_order,
 )
 from runs.studies.stackelberg import METHODS
 
@@ -209,11 +210,6 @@ def responder_table(rs: pd.DataFrame, lbr: pd.DataFrame, fbr: pd.DataFrame) -> p
     return pd.DataFrame(rows)
 
 
-def _week_order(week: str) -> tuple[str, int]:
-    kind, _, number = str(week).partition(":")
-    return kind, int(number) if number.isdigit() else 0
-
-
 def leader_exploitability(lbr: pd.DataFrame) -> pd.DataFrame:
     """The leader check (`checks/leader_br_seed*.csv`) per checked week and seed, each week's seeds
     pooled (seed "all") and, with more than one week, every week pooled (week "all"): € over the days;
@@ -222,7 +218,7 @@ def leader_exploitability(lbr: pd.DataFrame) -> pd.DataFrame:
     profiles), and so does the leader's regret, so a pooled figure alone hides where it sits."""
     parts = [c for c in ("position_regret_eur", "price_regret_eur") if c in lbr]
     cols = ["learned_profit_eur", "best_response_profit_eur", "regret_eur", *parts]
-    weeks = sorted(lbr.week.unique(), key=_week_order)
+    weeks = sorted(lbr.week.unique(), key=week_order)
     pools = [(w, s, lbr[(lbr.week == w) & (lbr.seed == s)]) for w in weeks for s in sorted(lbr[lbr.week == w].seed.unique())]
     pools += [(w, "all", lbr[lbr.week == w]) for w in weeks]
     if len(weeks) > 1:
