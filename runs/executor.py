@@ -40,42 +40,71 @@ class JobsFailed(RuntimeError):
         super().__init__(f"{len(failures)} job(s) failed: " + "; ".join(f"{n}: {m}" for n, m in failures))
 
 
+#: a job that reports taking less than this did no work (a resumed study's job whose outputs were all there)
+NO_WORK_S = 0.5
+
+
+def _timed(fn: Callable, *args) -> tuple[Any, float]:
+    """fn(*args) and the seconds it took, measured where it runs (a worker process or a Ray task)."""
+    t0 = time.perf_counter()
+    result = fn(*args)
+    return result, time.perf_counter() - t0
+
+
 class Progress:
     """One line on stderr per finished job: jobs done / total, elapsed, ETA.
 
     `run_jobs` plans the jobs first (`plan`): with each job's expected cost (`Job.weight`, e.g. seconds) and the
     workers taking the jobs in order, as the pool does, each job has an expected finish and the whole an expected
     end. The ETA scales that end by how long the finished jobs actually took against their expected finishes, so a
-    few long jobs finishing first, or jobs running side by side, do not distort it."""
+    few long jobs finishing first, or jobs running side by side, do not distort it. A job that reports doing no
+    work (under `NO_WORK_S`: `--resume` found its outputs) costs nothing in the plan and says nothing about the
+    pace, so a resumed study's ETA comes from the jobs that train; until one has finished it is unknown."""
 
     def __init__(self, total: int, label: str, enabled: bool = True):
         self.total, self.label, self.enabled = total, label, enabled
         self.done, self.t0 = 0, time.perf_counter()
+        self.weights: list[float] = []
+        self.workers = 1
+        self.skipped: set[int] = set()  # jobs that did no work
+        self.finished_at: dict[int, float] = {}  # job -> elapsed seconds when it finished, jobs that worked
         self.expected_finish: list[float] = []
-        self.expected_end = self.actual_sum = self.expected_sum = 0.0
+        self.expected_end = 0.0
 
     def plan(self, weights: list[float], workers: int) -> None:
-        free = [0.0] * max(workers, 1)
+        self.weights, self.workers = list(weights), max(workers, 1)
+        self._plan()
+
+    def _plan(self) -> None:
+        free = [0.0] * self.workers
         self.expected_finish = []
-        for w in weights:
+        for i, w in enumerate(self.weights):
             k = free.index(min(free))  # the next free worker takes the next job
-            free[k] += w
+            free[k] += 0.0 if i in self.skipped else w
             self.expected_finish.append(free[k])
         self.expected_end = max(free)
 
-    def update(self, what: str, index: int | None = None):
+    def update(self, what: str, index: int | None = None, seconds: float | None = None):
+        """A job finished: `index` in the plan, `seconds` what it took where it ran (None: not measured)."""
         self.done += 1
         elapsed = time.perf_counter() - self.t0
-        if index is not None and index < len(self.expected_finish):
-            self.actual_sum += elapsed
-            self.expected_sum += self.expected_finish[index]
+        if index is not None and index < len(self.weights):
+            if seconds is not None and seconds < NO_WORK_S:
+                self.skipped.add(index)
+                self._plan()
+            else:
+                self.finished_at[index] = elapsed
         if not self.enabled:
             return
-        if self.expected_sum > 0:
-            eta = max(self.expected_end * self.actual_sum / self.expected_sum - elapsed, 0.0)
+        expected_sum = sum(self.expected_finish[i] for i in self.finished_at)
+        if expected_sum > 0:
+            actual_sum = sum(self.finished_at.values())
+            eta = f"{max(self.expected_end * actual_sum / expected_sum - elapsed, 0.0):.1f} s"
+        elif self.skipped:
+            eta = "? (so far only jobs whose outputs were there)"
         else:
-            eta = elapsed / self.done * (self.total - self.done)
-        print(f"{self.label}: {self.done}/{self.total} done ({what}), {elapsed:.1f} s elapsed, ETA {eta:.1f} s",
+            eta = f"{elapsed / self.done * (self.total - self.done):.1f} s"
+        print(f"{self.label}: {self.done}/{self.total} done ({what}), {elapsed:.1f} s elapsed, ETA {eta}",
               file=sys.stderr, flush=True)
 
 
@@ -96,9 +125,9 @@ def run_jobs(jobs: list[Job], engine: str = "local", workers: int | None = None,
     out: list[Any] = [None] * len(jobs)
     failures: list[tuple[str, str]] = []
 
-    def finished(i: int, result) -> None:
-        out[i] = result
-        progress.update(jobs[i].name, i)
+    def finished(i: int, timed: tuple[Any, float]) -> None:
+        out[i], seconds = timed
+        progress.update(jobs[i].name, i, seconds)
         if on_done is not None:
             on_done(i, result)
 
@@ -113,7 +142,7 @@ def run_jobs(jobs: list[Job], engine: str = "local", workers: int | None = None,
     elif workers == 1:
         for i, job in enumerate(jobs):
             try:
-                finished(i, job.fn(*job.args))
+                finished(i, _timed(job.fn, *job.args))
             except Exception as e:  # noqa: BLE001 - reported; the other jobs still run when keep_going
                 failed(i, e)
     else:
@@ -131,7 +160,7 @@ def _run_local(jobs, workers, finished, failed) -> None:
 
     with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
                              initializer=ignore_interrupts) as pool:
-        futures = {pool.submit(job.fn, *job.args): i for i, job in enumerate(jobs)}
+        futures = {pool.submit(_timed, job.fn, *job.args): i for i, job in enumerate(jobs)}
         try:
             for f in as_completed(futures):
                 i = futures[f]
@@ -169,7 +198,8 @@ def _run_ray(jobs, workers, address, finished, failed) -> None:
     elif started:
         ray.init(num_cpus=workers, include_dashboard=False, logging_level=logging.WARNING)
     try:
-        refs = [ray.remote(num_cpus=1, max_retries=0)(job.fn).remote(*job.args) for job in jobs]
+        timed = ray.remote(num_cpus=1, max_retries=0)(_timed)
+        refs = [timed.remote(job.fn, *job.args) for job in jobs]
         index = {ref: i for i, ref in enumerate(refs)}
         pending = list(refs)
         while pending:

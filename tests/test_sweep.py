@@ -1,6 +1,7 @@
 """`localmarl sweep`: config validation (exact messages), one run's rows, local vs Ray equality."""
 
 import inspect
+import itertools
 from pathlib import Path
 
 import pandas as pd
@@ -158,7 +159,7 @@ def test_progress_eta_follows_the_planned_jobs_not_their_count(monkeypatch, caps
     jobs, 3,029 s before the end)."""
     from runs import executor
 
-    clock = iter([0.0, 100.0, 130.0] + [0.0] * 3)  # then the second Progress and its jobs
+    clock = itertools.chain([0.0, 100.0, 130.0], itertools.repeat(0.0))  # then the second Progress and its jobs
     monkeypatch.setattr(executor.time, "perf_counter", lambda: next(clock))
     p = executor.Progress(4, "study")
     p.plan([10, 10, 2, 2], workers=2)  # both workers start a long job, then each takes a short one: ends at 12
@@ -169,5 +170,26 @@ def test_progress_eta_follows_the_planned_jobs_not_their_count(monkeypatch, caps
     assert err[0] == "study: 1/4 done (seed 0), 100.0 s elapsed, ETA 20.0 s"  # counting jobs: 300 s
     assert err[1] == "study: 2/4 done (seed 1), 130.0 s elapsed, ETA 0.0 s"  # later than planned: nothing left to wait
     q = executor.Progress(2, "jobs", enabled=False)
-    executor.run_jobs([executor.Job(len, ((1, 2),), "a", 3.0), executor.Job(len, ((),), "b", 1.0)], workers=1, progress=q)
-    assert q.done == 2 and q.expected_finish == [3.0, 4.0]  # one worker: one after the other
+    q.plan([3.0, 1.0], workers=1)
+    assert q.expected_finish == [3.0, 4.0]  # one worker: one after the other
+    assert executor.run_jobs([executor.Job(len, ((1, 2),), "a", 3.0), executor.Job(len, ((),), "b", 1.0)], workers=1,
+                             progress=q) == [2, 0]
+    assert q.done == 2 and q.skipped == {0, 1}  # each reported its own time: too short to count as work
+
+
+def test_progress_eta_of_a_resumed_study_comes_from_the_jobs_that_work(monkeypatch, capsys):
+    """A resumed study's finished jobs return at once; counted as planned, they made the paper P2P study's ETA
+    '36.5 s' with 11 jobs of 10-20 minutes left (stop 37). Jobs that report no work cost nothing in the plan."""
+    from runs import executor
+
+    clock = iter([0.0, 0.1, 0.2, 50.0])
+    monkeypatch.setattr(executor.time, "perf_counter", lambda: next(clock))
+    p = executor.Progress(5, "study")
+    p.plan([10] * 5, workers=2)
+    p.update("seed 0", 0, seconds=0.01)  # resumed: its outputs were there
+    p.update("seed 1", 1, seconds=0.02)
+    assert p.expected_finish == [0, 0, 10, 10, 20]  # job 0 and 1 cost nothing: jobs 2 and 3 start at once
+    p.update("seed 2", 2, seconds=49.9)  # 5 s a unit, so the end at 20 x 5 = 100 s
+    err = capsys.readouterr().err.splitlines()
+    assert err[0] == "study: 1/5 done (seed 0), 0.1 s elapsed, ETA ? (so far only jobs whose outputs were there)"
+    assert err[2] == "study: 3/5 done (seed 2), 50.0 s elapsed, ETA 50.0 s"  # counted as planned: 0.0 s

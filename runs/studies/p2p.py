@@ -222,9 +222,17 @@ def optimum_job(out: str, profile: P2PProfile, scenario: str) -> dict:
 
 
 # each job's cost in seconds, for the progress line's ETA only (relative costs matter): the quick profile's jobs in
-# stop 26's `make run` (two workers); an unlisted method counts as 100 s
+# stop 26's `make run` (two workers; 1,200 training days, which a learned job's cost scales with); an unlisted
+# method counts as 100 s
 EXPECTED_JOB_S = {"maddpg-ps": 108.0, "ddpg-ps": 79.0, "one-cluster": 38.0, "maddpg": 252.0, "maddpg-ps-nopeak": 83.0,
                   "no-p2p-rules": 1.0, "p2p-rules": 1.0, "optimum": 17.0}
+EXPECTED_JOB_EPISODES = {"maddpg": 150}  # the quick profile's training days per method (default 1,200)
+
+
+def expected_job_s(profile: P2PProfile, method: str, episodes: int) -> float:
+    """A learned job's rough cost in seconds (`EXPECTED_JOB_S` scaled by its training days)."""
+    days = min(episodes, profile.unshared_episodes) if method == "maddpg" and profile.unshared_episodes else episodes
+    return EXPECTED_JOB_S.get(method, 100.0) * days / EXPECTED_JOB_EPISODES.get(method, 1200)
 
 
 def jobs(out: Path, profile: P2PProfile, seeds: int, episodes: int, device: str, resume: bool) -> list[Job]:
@@ -233,6 +241,6 @@ def jobs(out: Path, profile: P2PProfile, seeds: int, episodes: int, device: str,
     rules = [m for m in profile.methods if not METHODS[m].learner]
     scenarios = sorted({METHODS[m].scenario for m in profile.methods})
     return ([Job(learned_job, (out, profile, m, s, episodes, device, resume), f"{m} seed {s}",
-                 EXPECTED_JOB_S.get(m, 100.0)) for s in range(seeds) for m in learned]
+                 expected_job_s(profile, m, episodes)) for s in range(seeds) for m in learned]
             + [Job(baseline_job, (out, profile, m), f"baseline {m}", EXPECTED_JOB_S.get(m, 100.0)) for m in rules]
             + [Job(optimum_job, (out, profile, sc), f"optimum {sc}", EXPECTED_JOB_S["optimum"]) for sc in scenarios])

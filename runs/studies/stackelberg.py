@@ -198,9 +198,11 @@ def exact_job(out: str, profile: StackelbergProfile) -> dict:
 
 
 # each job's cost in seconds, for the progress line's ETA only (relative costs matter): the quick profile's jobs in
-# stop 26's `make run` (two workers); an unlisted method counts as 100 s
+# stop 26's `make run` (two workers; 1,500 training days, which a learned job's cost scales with); an unlisted
+# method counts as 100 s
 EXPECTED_JOB_S = {"stackelberg": 207.0, "simultaneous": 146.0, "stackelberg-small": 119.0, "retail-only": 1.0,
                   "p2p-tariff-rules": 2.0, "p2p-margin-rules": 1.0, "exact": 9.0}
+EXPECTED_JOB_EPISODES = 1500
 
 
 def jobs(out: Path, profile: StackelbergProfile, seeds: int, episodes: int, device: str, resume: bool) -> list[Job]:
@@ -208,6 +210,6 @@ def jobs(out: Path, profile: StackelbergProfile, seeds: int, episodes: int, devi
     learned = [m for m in profile.methods if METHODS[m].learner]
     rules = [m for m in profile.methods if not METHODS[m].learner]
     return ([Job(learned_job, (out, profile, m, s, episodes, device, resume), f"{m} seed {s}",
-                 EXPECTED_JOB_S.get(m, 100.0)) for s in range(seeds) for m in learned]
+                 EXPECTED_JOB_S.get(m, 100.0) * episodes / EXPECTED_JOB_EPISODES) for s in range(seeds) for m in learned]
             + [Job(baseline_job, (out, profile, m), f"baseline {m}", EXPECTED_JOB_S.get(m, 100.0)) for m in rules]
             + [Job(exact_job, (out, profile), "exact Stackelberg solution", EXPECTED_JOB_S["exact"])])
