@@ -129,7 +129,7 @@ def run_jobs(jobs: list[Job], engine: str = "local", workers: int | None = None,
         out[i], seconds = timed
         progress.update(jobs[i].name, i, seconds)
         if on_done is not None:
-            on_done(i, result)
+            on_done(i, out[i])
 
     def failed(i: int, e: BaseException) -> None:
         failures.append((jobs[i].name, f"{type(e).__name__}: {e}"))

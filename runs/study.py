@@ -59,6 +59,12 @@ def profile_hyperparams(scenario, profile: Profile, episodes: int | None = None)
     return dataclasses.replace(hp, episodes=profile.episodes if episodes is None else episodes)
 
 
+def resumes(run_dir: Path, resume: bool) -> bool:
+    """Whether a study job continues the run in `run_dir` (`--resume` and a run there, finished or not)
+    rather than starting it: a resumed study also runs the jobs it had not started when it stopped."""
+    return resume and run_dir.is_dir() and any(run_dir.iterdir())
+
+
 def train_and_evaluate(out: str, profile: Profile, method: str, scenario: str, learner: str, seed: int, episodes: int,
                        device: str, resume: bool, weeks: list[str]) -> tuple[dict, Path, Path]:
     """A learned method's job: train `learner` on `scenario` into `out/runs/<method>/seed<k>` (its
@@ -77,7 +83,8 @@ def train_and_evaluate(out: str, profile: Profile, method: str, scenario: str, l
     hp = profile_hyperparams(scenario, profile, episodes)
     t0 = time.perf_counter()
     if not ((run_dir / "policy.json").exists() and resume):
-        r = train(scenario, seed=seed, out=run_dir, eval_every=profile.eval_every, device=device, resume=resume, hp=hp,
+        r = train(scenario, seed=seed, out=run_dir, eval_every=profile.eval_every, device=device,
+                  resume=resumes(run_dir, resume), hp=hp,
                   checkpoint_every=profile.checkpoint_every, progress=False, learner=learner)
         shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)
         (run_dir / "train_time.json").write_text(json.dumps({"seconds": r.seconds, "episodes": r.episodes,

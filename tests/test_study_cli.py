@@ -2,6 +2,7 @@
 
 import dataclasses
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -292,6 +293,15 @@ def test_a_failed_job_is_reported_the_rest_kept_and_resume_redoes_only_it(tmp_pa
     assert (out / "report.md").exists() and (out / "best_response" / "one-arb-seed0.csv").exists()
     for sc, mtime in trained.items():  # nothing was trained again
         assert (out / "runs" / sc / "seed0" / "policy.pt").stat().st_mtime_ns == mtime
+    # a study stopped before some of its jobs started: --resume starts them (stop 37: it refused each, "nothing to
+    # resume" in a run folder that did not exist yet)
+    for p in sorted(out.rglob("*all-arb*"), reverse=True):
+        shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
+    assert not (out / "runs" / "all-arb").exists()
+    assert main(["study", "--profile", "tiny", "--jobs", "1", "--out", str(out), "--resume"]) == 0
+    assert (out / "runs" / "all-arb" / "seed0" / "policy.pt").exists() and (out / "eval" / "all-arb" / "seed0").is_dir()
+    for sc in ("s-a", "one-arb"):
+        assert (out / "runs" / sc / "seed0" / "policy.pt").stat().st_mtime_ns == trained[sc]
 
 
 def test_resume_compares_with_the_settings_of_a_study_finished_before_they_were_recorded(tmp_path):

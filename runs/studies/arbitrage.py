@@ -54,7 +54,7 @@ from pathlib import Path
 from model.atomic import write_csv_atomic
 from model.designs.arbitrage import PAPER
 from runs.executor import Job
-from runs.study import Profile, profile_hyperparams
+from runs.study import Profile, profile_hyperparams, resumes
 
 
 @dataclass(frozen=True)
@@ -177,8 +177,8 @@ def learned_job(out: str, profile: ArbitrageProfile, scenario: str, seed: int, e
     hp = profile_hyperparams(scenario, profile, episodes)
     finished = (run_dir / "policy.json").exists() and resume
     if not finished:
-        train(scenario, seed=seed, out=run_dir, eval_every=profile.eval_every, device=device, resume=resume, hp=hp,
-              checkpoint_every=profile.checkpoint_every, progress=False)
+        train(scenario, seed=seed, out=run_dir, eval_every=profile.eval_every, device=device,
+              resume=resumes(run_dir, resume), hp=hp, checkpoint_every=profile.checkpoint_every, progress=False)
         shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)  # ~40 MB each; the final policy stays
     t1 = time.perf_counter()
     if not (resume and (eval_dir / "scores.csv").exists()):
