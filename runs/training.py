@@ -170,6 +170,7 @@ def _same_hyperparams(recorded, expect: dict) -> bool:
 
 
 def _check_same_run(meta: dict, expect: dict, where: Path) -> None:
+    config = json.loads(json.dumps(expect["learner_config"], default=str))  # as the checkpoint's JSON holds it
     for key, what, fix in (
         ("scenario_sha256", "scenario", "pass the same --scenario (or the scenario files changed since)"),
         ("hyperparams", "hyperparameters", "pass the same --episodes / --set values"),
@@ -180,13 +181,16 @@ def _check_same_run(meta: dict, expect: dict, where: Path) -> None:
     ):
         if key == "hyperparams":
             same = _same_hyperparams(meta.get(key), expect[key])
-        elif key == "learner_config":  # as the checkpoint's JSON holds it
-            same = meta.get(key) == json.loads(json.dumps(expect[key], default=str))
         else:
-            same = meta.get(key) == expect[key]
+            same = meta.get(key) == (config if key == "learner_config" else expect[key])
         if not same:
-            got = meta.get("scenario_name") if key == "scenario_sha256" else meta.get(key)
-            want = expect["scenario_name"] if key == "scenario_sha256" else expect[key]
+            got, want = meta.get(key), expect[key]
+            if key == "scenario_sha256":
+                got, want = meta.get("scenario_name"), expect["scenario_name"]
+            elif key == "learner_config":  # only the settings that differ: the follower groups' rows are long
+                old = got or {}
+                keys = sorted(k for k in {*old, *config} if old.get(k) != config.get(k))
+                got, want = {k: old.get(k) for k in keys}, {k: config.get(k) for k in keys}
             raise CheckpointError(
                 f"{where}: checkpoint does not match this run: {what} differs "
                 f"(checkpoint: {got!r}, requested: {want!r}); {fix}, or use a new --out"
