@@ -41,6 +41,16 @@ from model import dataset
 from model.spaces import OWN, SHARED, TIME, ActionSpec, Feature  # noqa: F401  (re-exported for designs)
 
 
+@dataclass(frozen=True)
+class LearnerSetting:
+    """A key of a design's learner configuration (`MarketDesign.default_learner(config=...)`) that
+    users may change (`localmarl train|study --learner-config NAME=VALUE`): what it means, and how
+    its text is read (`parse` raises ValueError naming what it accepts)."""
+
+    help: str
+    parse: Callable[[str], Any]
+
+
 @dataclass(frozen=True, eq=False)
 class Stage:
     """One market stage of an hour (see the module docstring)."""
@@ -265,9 +275,33 @@ class MarketDesign:
     #: the design's learner hyperparameters where they differ from `HyperParams()` (the paper's arbitrage values)
     hyperparams: ClassVar[Mapping[str, object]] = MappingProxyType({})
 
+    #: the learner configuration keys users may change (`--learner-config NAME=VALUE`); none by default
+    learner_settings: ClassVar[Mapping[str, LearnerSetting]] = MappingProxyType({})
+
     def default_learner(self, hp, seed: int, device, config: dict | None = None):
-        """The learner `localmarl train` trains for this design (`config["variant"]`: one of `learners`)."""
+        """The learner `localmarl train` trains for this design (`config["variant"]`: one of `learners`;
+        the keys of `learner_settings` on top of the design's values)."""
         raise NotImplementedError
+
+    @classmethod
+    def learner_config(cls, pairs: list[str] | None) -> dict:
+        """`NAME=VALUE` texts (`--learner-config`) as a learner configuration: NAME one of
+        `learner_settings`, VALUE read by its `parse`. A clear ValueError for any other."""
+        out = {}
+        for pair in pairs or ():
+            name, eq, text = (part.strip() for part in pair.partition("="))
+            if not cls.learner_settings:
+                raise ValueError(f"--learner-config {pair!r}: the {cls.name} design's learner has no settings to change "
+                                 "(its hyperparameters change with --set NAME=VALUE)")
+            if not eq or name not in cls.learner_settings:
+                known = "; ".join(f"{k}: {v.help}" for k, v in cls.learner_settings.items())
+                raise ValueError(f"--learner-config {pair!r}: use NAME=VALUE with NAME one of the {cls.name} learner's "
+                                 f"settings ({known})")
+            try:
+                out[name] = cls.learner_settings[name].parse(text)
+            except ValueError as e:
+                raise ValueError(f"--learner-config {pair!r}: {e}") from None
+        return out
 
     def observation_bounds(self, stage: Stage) -> tuple[np.ndarray, np.ndarray]:
         """(low, high), each (n_participants, n_features): the env's observation space per participant."""

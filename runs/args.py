@@ -63,6 +63,12 @@ def add_hp_set(parser, help: str) -> None:
     parser.add_argument("--set", action="append", metavar="NAME=VALUE", default=[], help=help)
 
 
+def add_learner_config(parser, help: str) -> None:
+    """`--learner-config NAME=VALUE` (repeatable): settings of the design's learner (its
+    `learner_settings`, read by `MarketDesign.learner_config`)."""
+    parser.add_argument("--learner-config", action="append", metavar="NAME=VALUE", default=[], help=help)
+
+
 def check_device(device: str) -> str:
     """A `--device` value checked before any work (cpu, cuda, cuda:N, auto); returns it."""
     from agents.learning.team import resolve_device

@@ -33,6 +33,8 @@ class Profile:
     eval_every: int
     checkpoint_every: int
     hp_overrides: dict = field(default_factory=dict)
+    #: settings of the learner (`--learner-config`; the design's `learner_settings`) over its own values
+    learner_config: dict = field(default_factory=dict)
     eval_weeks: tuple[str, ...] | None = None
     note: str = ""
 
@@ -85,7 +87,8 @@ def train_and_evaluate(out: str, profile: Profile, method: str, scenario: str, l
     if not ((run_dir / "policy.json").exists() and resume):
         r = train(scenario, seed=seed, out=run_dir, eval_every=profile.eval_every, device=device,
                   resume=resumes(run_dir, resume), hp=hp,
-                  checkpoint_every=profile.checkpoint_every, progress=False, learner=learner)
+                  checkpoint_every=profile.checkpoint_every, progress=False, learner=learner,
+                  learner_config=profile.learner_config)
         shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)
         (run_dir / "train_time.json").write_text(json.dumps({"seconds": r.seconds, "episodes": r.episodes,
                                                              "market_hours": r.market_hours}))
@@ -123,8 +126,9 @@ class StudyJobsFailed(RuntimeError):
     """Some jobs of a study raised; the others finished and are kept for --resume."""
 
 
-def resolve_profile(design: str, profile_name: str, hp_sets: list[str] | None):
-    """The design's profile by name, with `--set NAME=VALUE` hyperparameter overrides on top (validated)."""
+def resolve_profile(design: str, profile_name: str, hp_sets: list[str] | None, learner_sets: list[str] | None = None):
+    """The design's profile by name, with `--set NAME=VALUE` hyperparameter overrides and
+    `--learner-config NAME=VALUE` learner settings on top (validated)."""
     profiles = plugin(design, "study").PROFILES
     if profile_name not in profiles:
         raise ValueError(f"unknown study profile '{profile_name}' for design {design!r}: use one of {sorted(profiles)}")
@@ -135,6 +139,11 @@ def resolve_profile(design: str, profile_name: str, hp_sets: list[str] | None):
         parsed = HyperParams().with_overrides(hp_sets).to_dict()  # validates names and values
         named = [pair.partition("=")[0].strip() for pair in hp_sets]
         profile = dataclasses.replace(profile, hp_overrides=profile.hp_overrides | {n: parsed[n] for n in named})
+    if learner_sets:
+        from model.design import get_design
+
+        profile = dataclasses.replace(profile, learner_config=profile.learner_config
+                                      | get_design(design).learner_config(learner_sets))
     return profile
 
 
@@ -149,6 +158,8 @@ def study_settings(design: str, profile: Profile, episodes: int) -> dict:
 
     fields = dataclasses.asdict(profile) | {"episodes": episodes}
     fields.pop("seeds")
+    if not fields["learner_config"]:  # as studies recorded before the field existed
+        fields.pop("learner_config")
     return json.loads(json.dumps({"design": design, "profile": fields}, default=str))
 
 
@@ -168,6 +179,8 @@ def check_resumed_settings(out: Path, settings: dict) -> None:
         return
     was = {"design": recorded.get("design", "arbitrage"), "profile": dict(recorded.get("profile", {}))}
     was["profile"].pop("seeds", None)
+    if was["profile"].get("learner_config") == {}:  # study.json records it even when empty; study_settings does not
+        was["profile"].pop("learner_config")
     if was == settings:
         return
     changes = [f"design was {was['design']!r}, now {settings['design']!r}"] if was["design"] != settings["design"] else []
@@ -178,25 +191,26 @@ def check_resumed_settings(out: Path, settings: dict) -> None:
     made_by = recorded.get("versions", {}).get("git_commit", "unknown")
     raise ValueError(f"--resume: study folder {out} was started with other settings than this command's "
                      f"({'; '.join(changes)}), so its finished runs would mix with runs made differently. Resume it with "
-                     f"the --profile, --set and --episodes it was started with (and the localmarl it was made with, "
+                     f"the --profile, --set, --learner-config and --episodes it was started with (and the localmarl it was made with, "
                      f"commit {made_by}, if the profile changed since), or start it again with --overwrite or "
                      f"another --out.")
 
 
 def run_study(profile_name: str, out: Path, seeds: int | None = None, episodes: int | None = None, jobs: int = 2,
               device: str = "cpu", resume: bool = False, overwrite: bool = False, hp_sets: list[str] | None = None,
-              design: str = "arbitrage", engine: str = "local", address: str | None = None) -> Path:
+              design: str = "arbitrage", engine: str = "local", address: str | None = None,
+              learner_sets: list[str] | None = None) -> Path:
     """Run every job of the design's profile, then write the report; returns report.md.
 
-    `hp_sets`: `NAME=VALUE` hyperparameter overrides on top of the profile's (recorded in study.json
-    and the report)."""
+    `hp_sets`: `NAME=VALUE` hyperparameter overrides on top of the profile's; `learner_sets`:
+    `NAME=VALUE` settings of the design's learner (both recorded in study.json and the report)."""
     from agents.learning.team import resolve_device
     from runs.executor import JobsFailed, Progress, check_engine, run_jobs
     from runs.output import prepare_run_dir, run_metadata, write_json
 
     check_engine(engine, address)
     resolve_device(device)  # every argument is checked before the study folder is touched
-    profile = resolve_profile(design, profile_name, hp_sets)
+    profile = resolve_profile(design, profile_name, hp_sets, learner_sets)
     seeds = profile.seeds if seeds is None else seeds
     episodes = profile.episodes if episodes is None else episodes
     if seeds < 1 or episodes < 1 or jobs < 1:
@@ -207,7 +221,8 @@ def run_study(profile_name: str, out: Path, seeds: int | None = None, episodes: 
     out = prepare_run_dir(out, resume, overwrite, what="study folder")
     if not (out / STARTED_FILE).exists():  # what the study's runs are made with, for a later --resume to compare
         write_json(out / STARTED_FILE, run_metadata("study", {"design": design, "profile": profile.name, "seeds": seeds,
-                                                              "episodes": episodes, "set": hp_sets or []}) | settings)
+                                                              "episodes": episodes, "set": hp_sets or [],
+                                                              "learner_config": learner_sets or []}) | settings)
     study_jobs = plugin(design, "study").jobs(out, profile, seeds, episodes, device, resume)
 
     t0 = time.perf_counter()
@@ -229,7 +244,8 @@ def run_study(profile_name: str, out: Path, seeds: int | None = None, episodes: 
                               "fix the cause and run the same command with --resume to redo only what is missing.") from None
     jobs_s = time.perf_counter() - t0
     meta = run_metadata("study", {"design": design, "profile": profile.name, "seeds": seeds, "episodes": episodes,
-                                  "jobs": jobs, "engine": engine, "set": hp_sets or [], "resume": resume,
+                                  "jobs": jobs, "engine": engine, "set": hp_sets or [],
+                                  "learner_config": learner_sets or [], "resume": resume,
                                   "device": device, "out": str(out)})
     meta |= {"design": design, "profile": dataclasses.asdict(profile) | {"episodes": episodes, "seeds": seeds},
              "job_timings": timings, "jobs_wall_s": jobs_s}

@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from runs.args import add_hp_set, check_device, nonnegative_int, positive_int, scenario_override
+from runs.args import add_hp_set, add_learner_config, check_device, nonnegative_int, positive_int, scenario_override
 from runs.output import DEFAULT_OUT, print_result
 
 
@@ -30,6 +30,8 @@ def register(sub) -> None:
     t.add_argument("--resume", action="store_true", help="continue the run in --out from its newest checkpoint")
     t.add_argument("--overwrite", action="store_true", help="start over in a non-empty --out")
     add_hp_set(t, "override a hyperparameter, e.g. --set lr_actor=3e-4 --set hidden_sizes=64,64")
+    add_learner_config(t, "change a setting of the design's learner (stackelberg: leader_gamma, "
+                          "follower_updates_per_leader_update, leader_timescale), e.g. --learner-config leader_gamma=0.95")
     t.set_defaults(func=cmd_train)
 
     e = sub.add_parser("evaluate", help="score a trained run on the 12 test weeks and the evaluation week")
@@ -66,20 +68,23 @@ def register(sub) -> None:
     s.add_argument("--resume", action="store_true", help="reuse finished runs / resume unfinished ones in --out")
     s.add_argument("--overwrite", action="store_true", help="replace a non-empty --out")
     add_hp_set(s, "override a hyperparameter of every run on top of the profile's, e.g. --set gamma=0")
+    add_learner_config(s, "change a setting of every run's learner (stackelberg: leader_gamma, "
+                          "follower_updates_per_leader_update, leader_timescale), e.g. --learner-config leader_gamma=0.95")
     s.set_defaults(func=cmd_study)
 
 
 def cmd_train(args) -> int:
-    from runs.training import design_hyperparams, score_table, train
+    from runs.training import design_hyperparams, design_learner_config, score_table, train
 
     hp = design_hyperparams(args.scenario, args.set)
+    learner_config = design_learner_config(args.scenario, args.learner_config)
     check_device(args.device)
     out = Path(args.out) if args.out else DEFAULT_OUT / f"train-{Path(args.scenario).stem}-seed{args.seed}"
     args.interrupt_hint = (f"The run folder {out} keeps its newest checkpoint: continue with the same command "
                            "and --resume (it ends with the numbers an uninterrupted run gives).")
     r = train(args.scenario, episodes=args.episodes, seed=args.seed, out=out, eval_every=args.eval_every,
               device=args.device, resume=args.resume, hp=hp, checkpoint_every=args.checkpoint_every,
-              overwrite=args.overwrite, learner=args.learner)
+              overwrite=args.overwrite, learner=args.learner, learner_config=learner_config)
     last = r.curve[r.curve.episode == r.curve.episode.max()]
     who = r.curve.columns[1]  # the design's participant label
     print(f"trained {r.episodes} episodes; this session {r.seconds:.0f} s, "
@@ -140,7 +145,7 @@ def cmd_study(args) -> int:
     try:
         report = run_study(args.profile, out, seeds=args.seeds, episodes=args.episodes, jobs=args.jobs,
                            device=args.device, resume=args.resume, overwrite=args.overwrite, hp_sets=args.set,
-                           design=args.design, engine=args.engine, address=args.address)
+                           learner_sets=args.learner_config, design=args.design, engine=args.engine, address=args.address)
     except StudyJobsFailed as e:
         print(f"localmarl study: error: {e}", file=sys.stderr)
         return 1

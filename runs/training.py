@@ -216,12 +216,23 @@ def design_hyperparams(scenario, pairs: list[str] | None = None):
     return HyperParams.from_dict(HyperParams().to_dict() | dict(design.hyperparams)).with_overrides(pairs)
 
 
+def design_learner_config(scenario, pairs: list[str] | None = None) -> dict:
+    """`--learner-config NAME=VALUE` texts as the learner configuration of a scenario's design
+    (`MarketDesign.learner_config`: its `learner_settings` only, each value checked)."""
+    from model.design import get_design
+
+    return get_design(load_scenario_arg(scenario).design).learner_config(pairs)
+
+
 def train(scenario="s-a", episodes: int | None = None, seed: int = 0, out: str | Path = "runs/out/train",
           eval_every: int = 50, device: str = "cpu", resume: bool = False, hp=None, checkpoint_every: int = 250,
-          progress: bool = True, overwrite: bool = False, callback=None, learner: str | None = None) -> TrainResult:
+          progress: bool = True, overwrite: bool = False, callback=None, learner: str | None = None,
+          learner_config: dict | None = None) -> TrainResult:
     """Train the design's learner for `scenario` (name, TOML path or scenario) and write a run folder.
 
-    learner: one of the design's learner kinds (default its first). hp: default the design's
+    learner: one of the design's learner kinds (default its first). learner_config: keys of the
+    design's `learner_settings` over its learner's own values (`design_learner_config` reads them
+    from `--learner-config` texts); recorded with the run. hp: default the design's
     (`design_hyperparams`). episodes overrides `hp.episodes`. eval_every: episodes between
     evaluations (the training curve; also at episode 0 and the last). resume: continue from the
     newest checkpoint in `out` (same scenario, seed, hyperparameters); a finished run is returned
@@ -242,19 +253,24 @@ def train(scenario="s-a", episodes: int | None = None, seed: int = 0, out: str |
 
     resolve_device(device)  # a bad --device is an error before the run folder is touched
     sc = load_scenario_arg(scenario)
-    if hp.keep_best:
-        from model.design import get_design
+    from model.design import get_design
 
-        refused = get_design(sc.design).keep_best_refused
-        if refused:
-            raise ValueError(f"keep_best: the {sc.design} design has no score to keep a best snapshot by: {refused}")
+    kind = get_design(sc.design)  # everything is checked before the run folder is touched
+    if hp.keep_best and kind.keep_best_refused:
+        raise ValueError(f"keep_best: the {sc.design} design has no score to keep a best snapshot by: "
+                         f"{kind.keep_best_refused}")
+    if learner is not None and learner not in kind.learners:
+        raise ValueError(f"--learner {learner!r}: the {sc.design} design trains one of {list(kind.learners)}")
+    unknown = sorted(set(learner_config or {}) - set(kind.learner_settings))
+    if unknown:
+        raise ValueError(f"learner_config {unknown}: not settings of the {sc.design} design's learner "
+                         f"(it has {sorted(kind.learner_settings) or 'none'})")
     run_dir = prepare_run_dir(out, resume, overwrite)
 
     model = make_model(sc, default_policy_name(sc), seed, week="train:1")
     design = model.design
-    if learner is not None and learner not in design.learners:
-        raise ValueError(f"--learner {learner!r}: the {design.name} design trains one of {list(design.learners)}")
-    learner = design.default_learner(hp, seed, device, {"variant": learner} if learner else None)
+    config = ({"variant": learner} if learner else {}) | dict(learner_config or {})
+    learner = design.default_learner(hp, seed, device, config or None)
     model.set_policy(learner)
     eval_model = make_model(sc, learner, seed)
     eval_rng_state = _rng_state(eval_model.np_rng)

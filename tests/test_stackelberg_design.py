@@ -203,6 +203,54 @@ def test_the_learner_updates_followers_k_times_per_leader_update_and_every_follo
         assert [s.group.hp.gamma for s in t.slots] == [0.0] + [hp.gamma] * (len(t.slots) - 1)
     far = m.design.default_learner(hp, 0, "cpu", {"leader_gamma": None})
     assert {s.group.hp.gamma for s in far.slots} == {hp.gamma}
+    # a trained best responder learns with the discount of the slot it replaces: the leader's 0, a follower's 0.95
+    from agents.learning.best_response import best_responder
+
+    assert [s.group.hp.gamma for s in best_responder(team, {"leader": 0}, hp).slots] == [0.0]
+    follower = int(by["pv-battery"].rows[0])
+    assert [s.group.hp.gamma for s in best_responder(team, {"follower": follower}, hp).slots] == [hp.gamma]
+    assert [s.group.hp.gamma for s in best_responder(far, {"leader": 0}, hp).slots] == [hp.gamma]
+
+
+def test_learner_config_reads_the_stackelberg_learners_settings_and_refuses_anything_else():
+    """`--learner-config NAME=VALUE`: the design's `learner_settings` only, each value checked, with a
+    message naming what is accepted; a design with none refuses every one."""
+    from model.design import get_design
+
+    st, p2p = get_design("stackelberg"), get_design("p2p")
+    assert st.learner_config(["leader_gamma=0.95", "follower_updates_per_leader_update=2",
+                              "leader_timescale=learning-rate"]) == {
+        "leader_gamma": 0.95, "follower_updates_per_leader_update": 2, "leader_timescale": "learning-rate"}
+    assert st.learner_config(["leader_gamma=none"]) == {"leader_gamma": None} and st.learner_config(None) == {}
+    for bad, says in [("leader_gamma=1.5", "not a discount factor"), ("leader_gamma=nan", "not a discount factor"),
+                      ("leader_gamma=x", "not a discount factor"), ("follower_updates_per_leader_update=0", ">= 1"),
+                      ("follower_updates_per_leader_update=2.5", ">= 1"), ("leader_timescale=fast", "updates or learning-rate"),
+                      ("gamma=0.9", "NAME one of the stackelberg learner's settings"), ("leader_gamma", "NAME=VALUE")]:
+        with pytest.raises(ValueError, match=says):
+            st.learner_config([bad])
+    with pytest.raises(ValueError, match="the p2p design's learner has no settings to change"):
+        p2p.learner_config(["leader_gamma=0"])
+
+
+def test_train_records_the_learner_config_it_was_given_and_checks_it_before_writing(tmp_path):
+    from runs.training import train
+
+    scenario = tmp_path / "small.toml"
+    scenario.write_text('extends = "stackelberg"\nn_households = 10\n')
+    assert main(["train", "--scenario", str(scenario), "--episodes", "1", "--eval-every", "1", "--out", str(tmp_path / "A"),
+                 "--learner-config", "leader_gamma=0.95", "--learner-config", "follower_updates_per_leader_update=2"]) == 0
+    meta = json.loads((tmp_path / "A" / "policy.json").read_text())
+    assert meta["learner_config"]["leader_gamma"] == 0.95 and meta["learner_config"]["follower_updates_per_leader_update"] == 2
+    from runs.training import load_trained_policy
+
+    learned, _ = load_trained_policy(tmp_path / "A")  # rebuilt from the record: the leader's gamma and update count
+    by = {s.name: s for s in learned.slots}
+    assert by["leader"].group.hp.gamma == 0.95 and by["leader"].updates == learned.hp.updates_per_episode // 2
+    assert main(["train", "--scenario", str(scenario), "--episodes", "1", "--out", str(tmp_path / "B"),
+                 "--learner-config", "leader_gamma=2"]) == 2
+    with pytest.raises(ValueError, match="not settings of the stackelberg design's learner"):
+        train(str(scenario), episodes=1, out=tmp_path / "C", progress=False, learner_config={"lr": 1})
+    assert not (tmp_path / "B").exists() and not (tmp_path / "C").exists()  # refused before the run folder is made
 
 
 def test_stackelberg_training_resumes_exactly(tmp_path):

@@ -326,6 +326,21 @@ def test_resume_compares_with_the_settings_of_a_study_finished_before_they_were_
     check_resumed_settings(tmp_path / "nothing-recorded", now)  # a study with no record is resumed as it is
 
 
+def test_a_study_resumed_with_another_learner_config_is_refused_by_name(tmp_path):
+    from runs.study import check_resumed_settings, resolve_profile, study_settings
+
+    plain = resolve_profile("stackelberg", "quick", None)
+    far = resolve_profile("stackelberg", "quick", None, ["leader_gamma=0.95"])
+    assert plain.learner_config == {} and far.learner_config == {"leader_gamma": 0.95}
+    recorded = dataclasses.asdict(plain) | {"episodes": plain.episodes}  # study.json records the empty config
+    (tmp_path / "study.json").write_text(json.dumps({"design": "stackelberg", "profile": recorded}, default=str))
+    check_resumed_settings(tmp_path, study_settings("stackelberg", plain, plain.episodes))
+    with pytest.raises(ValueError, match=r'learner_config was "<not recorded>", now \{"leader_gamma": 0.95\}.*--learner-config'):
+        check_resumed_settings(tmp_path, study_settings("stackelberg", far, far.episodes))
+    with pytest.raises(ValueError, match="the arbitrage design's learner has no settings to change"):
+        resolve_profile("arbitrage", "quick", None, ["leader_gamma=0"])
+
+
 RESPONDER_COLUMNS = ["participant", "cluster", "weeks", "days", "learned_eur", "responder_eur", "gain_eur", "gain_share",
                      "episodes", "best_episode", "seconds"]
 
@@ -359,8 +374,11 @@ def _check_responders(rs: pd.DataFrame, curve: pd.DataFrame, episodes: int) -> N
 ])
 def test_the_household_designs_tiny_studies_write_their_reports(tmp_path, design, headings, figures, tables):
     out = tmp_path / design
-    assert main(["study", "--design", design, "--profile", "tiny", "--jobs", "2", "--out", str(out)]) == 0
+    # the Stackelberg study runs with a learner setting changed: every run records it, the report's command names it
+    options = ["--learner-config", "leader_gamma=0.95"] if design == "stackelberg" else []
+    assert main(["study", "--design", design, "--profile", "tiny", "--jobs", "2", "--out", str(out), *options]) == 0
     report = (out / "report.md").read_text()
+    assert f"--profile tiny{' ' * bool(options)}{' '.join(options)}`" in report
     for heading in headings:
         assert heading in report
     for fig in figures:
@@ -400,6 +418,11 @@ def test_the_household_designs_tiny_studies_write_their_reports(tmp_path, design
             assert (run / "policy_last.pt").exists()
         assert "Learned policies are the snapshots that scored best on the evaluation week" in report
     if design == "stackelberg":
+        runs = sorted((out / "runs").glob("*/seed0"))
+        assert len(runs) == 3  # the Stackelberg, simultaneous and small-instance learners
+        assert {json.loads((run / "policy.json").read_text())["learner_config"]["leader_gamma"] for run in runs} == {0.95}
+        started = json.loads((out / "study-started.json").read_text())
+        assert started["profile"]["learner_config"] == {"leader_gamma": 0.95}
         lbr = pd.read_csv(out / "checks" / "leader_br_seed0.csv")
         assert (lbr.best_response_profit_eur >= lbr.learned_profit_eur - 1e-9).all()
         assert np.allclose(lbr.position_regret_eur + lbr.price_regret_eur, lbr.regret_eur)

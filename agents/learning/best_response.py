@@ -13,6 +13,8 @@ exist within reach of these observations.
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import torch
 
@@ -35,7 +37,9 @@ def _copy_actor(src_group, index: int, dst_group) -> None:
 def best_responder(learned: Team, rows: dict[str, int], hp, seed: int = 0, warm_start: bool = True) -> Team:
     """A team that plays one participant: `rows` maps each role it plays to its row in that role's
     population (`participant_rows`). One slot per learned slot that plays the row, with its action
-    components and update schedule (`hp.updates_per_episode` per episode)."""
+    components and update schedule (`hp.updates_per_episode` per episode), learning with `hp` and the
+    discount factor of the slot it replaces (a slot's own gamma, as the Stackelberg leader's myopic
+    0, says what return the role learns; a responder handed another would learn another objective)."""
     init = torch.Generator().manual_seed(seed)
     slots = []
     for slot in learned.slots:
@@ -43,11 +47,12 @@ def best_responder(learned: Team, rows: dict[str, int], hp, seed: int = 0, warm_
         if row is None or (slot.rows is not None and row not in slot.rows):
             continue
         g = slot.group
+        hp_slot = dataclasses.replace(hp, gamma=g.hp.gamma)
         index = row if slot.rows is None else int(np.searchsorted(slot.rows, row))
         if isinstance(g, JointGroup):
-            group = type(g)(1, Features(slot.role.features), g.act_dim, hp, learned.device, init, sigmoid=g.sigmoid)
+            group = type(g)(1, Features(slot.role.features), g.act_dim, hp_slot, learned.device, init, sigmoid=g.sigmoid)
         elif isinstance(g, MemberGroup):
-            group = MemberGroup(1, g.features, g.act_dim, hp, learned.device, init, sigmoid=g.sigmoid, share=True,
+            group = MemberGroup(1, g.features, g.act_dim, hp_slot, learned.device, init, sigmoid=g.sigmoid, share=True,
                                 critic=g.critic_kind, info_dim=g.info_dim)
             index = 0 if g.share else index
         else:

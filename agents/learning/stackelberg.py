@@ -24,6 +24,8 @@ VARIANTS = ("stackelberg", "simultaneous")
 def leader_follower_learner(roles, hp, seed: int = 0, device="cpu", config: dict | None = None) -> Team:
     """config: {"variant": "stackelberg" | "simultaneous", "follower_updates_per_leader_update": K,
     "leader_gamma": the leader's discount factor (absent or None: hp.gamma, as the followers'),
+    "leader_timescale": "updates" (the leader updates K times less often; the default) or "learning-rate"
+    (as often as the followers, with K times smaller learning rates),
     "names", "clusters", "components": the follower groups (as `HouseholdDesign.learner_groups`)}."""
     config = dict(config or {})
     variant = config.get("variant", "stackelberg")

@@ -32,7 +32,7 @@ from agents.households import RandomPolicy
 from agents.stackelberg import (
     FOLLOWER_ACTIONS, LEADER_ACTIONS, Aggregator, Auctioneer, RulePlay, StackelbergInputs,
 )
-from model.design import SHARED, TIME, ActionSpec, Feature, Hour, Stage
+from model.design import SHARED, TIME, ActionSpec, Feature, Hour, LearnerSetting, Stage
 from model.designs.household_base import FIRST_SHARED, HOURS_PER_DAY, HouseholdDesign, observation
 from model.designs.stackelberg_scenario import StackelbergScenario
 from model.markets import settlement
@@ -90,6 +90,46 @@ SIMULATE_OUTPUTS = {
 }
 
 
+
+def _discount_or_none(text: str) -> float | None:
+    """A discount factor in [0, 1], or "none" (the learner's gamma)."""
+    if text.lower() == "none":
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(f"{text!r} is not a discount factor: use a number from 0 to 1, or none (the learner's gamma)")
+    return value
+
+
+def _updates_ratio(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise ValueError(f"{text!r} is not a whole number of updates >= 1")
+    return int(text)
+
+
+def _timescale(text: str) -> str:
+    if text not in ("updates", "learning-rate"):
+        raise ValueError(f"{text!r}: use updates or learning-rate")
+    return text
+
+
+#: what `--learner-config NAME=VALUE` may change (`agents.learning.stackelberg.leader_follower_learner`)
+LEARNER_SETTINGS = MappingProxyType({
+    "leader_gamma": LearnerSetting(
+        "the leader's discount factor, 0 to 1, or none for the learner's gamma (default 0: myopic; stop 37 measured "
+        "0.95 against it)", _discount_or_none),
+    "follower_updates_per_leader_update": LearnerSetting(
+        "K, the followers' updates per leader update, >= 1 (default 4; the simultaneous variant always uses 1)",
+        _updates_ratio),
+    "leader_timescale": LearnerSetting(
+        "how the leader is slowed K-fold: updates (K times fewer, the default) or learning-rate (as many updates, "
+        "K times smaller learning rates)", _timescale),
+})
+
+
 class StackelbergDesign(HouseholdDesign):
     """An aggregator leading prosumers in P2P auctions (see the module docstring)."""
 
@@ -101,6 +141,7 @@ class StackelbergDesign(HouseholdDesign):
     scenario_class = StackelbergScenario
     score_columns = ("payoff_eur",)  # the leader's profit; a follower's reward (- its cost)
     learners = ("stackelberg", "simultaneous")
+    learner_settings = LEARNER_SETTINGS
     hyperparams = MappingProxyType({
         "gamma": 0.95, "batch_size": 256, "updates_per_episode": 8, "tau": 0.01, "noise_sigma0": 0.2,
         "noise_sigma_final": 0.02, "episodes": 3000, "buffer_size": 200_000, "lr_actor": 1e-3, "lr_critic": 1e-3,

@@ -17,6 +17,14 @@ SIGNIFICANCE = 0.05  # one-sided paired t-test level at which a step counts as r
 # ---------------------------------------------------------------------------------------------
 # a study folder
 # ---------------------------------------------------------------------------------------------
+def typed_options(meta: dict) -> str:
+    """The `--set` and `--learner-config` options of the command that ran a study (study.json's
+    args), as typed: what a reader adds to the profile's command to make the same runs."""
+    args = meta.get("args", {})
+    return "".join(f" --set {p}" for p in args.get("set", [])) + "".join(
+        f" --learner-config {p}" for p in args.get("learner_config", []))
+
+
 def study_scenarios(study: Path, order: list[str]) -> list[str]:
     """The scenarios with evaluations in `study/eval/`, in `order` (others after)."""
     found = [p.name for p in (study / "eval").iterdir() if p.is_dir()] if (study / "eval").exists() else []
