@@ -417,6 +417,13 @@ def test_the_household_designs_tiny_studies_write_their_reports(tmp_path, design
             assert f"{run.parent.name}: seed 0 day {meta['selected_episode']}" in report
             assert (run / "policy_last.pt").exists()
         assert "Learned policies are the snapshots that scored best on the evaluation week" in report
+        assert "has not finished" not in report
+        # a report built from a study that has not finished (no study.json) names its profile and says so
+        from runs.reports.p2p import build_report
+
+        (out / "study.json").unlink()
+        partial = build_report(out).read_text()
+        assert "profile `tiny`" in partial and "**This study has not finished**" in partial and "1 seed(s)" in partial
     if design == "stackelberg":
         runs = sorted((out / "runs").glob("*/seed0"))
         assert len(runs) == 3  # the Stackelberg, simultaneous and small-instance learners

@@ -25,6 +25,28 @@ def typed_options(meta: dict) -> str:
         f" --learner-config {p}" for p in args.get("learner_config", []))
 
 
+def study_meta(study: Path) -> dict:
+    """study.json; for a study that has not finished (a report built from its finished runs), what
+    study-started.json recorded: the profile, with the seed count its command asked for."""
+    from runs.study import STARTED_FILE
+
+    if (study / "study.json").exists():
+        return json.loads((study / "study.json").read_text())
+    if not (study / STARTED_FILE).exists():
+        return {}
+    meta = json.loads((study / STARTED_FILE).read_text())
+    seeds = meta.get("args", {}).get("seeds")
+    return meta | {"profile": meta.get("profile", {}) | ({"seeds": seeds} if seeds is not None else {}), "unfinished": True}
+
+
+def unfinished_note(meta: dict) -> str:
+    """A warning line for the report of a study that has not finished (`study_meta`), else ""."""
+    if not meta.get("unfinished"):
+        return ""
+    return ("**This study has not finished** (no study.json): the tables and figures cover the runs finished so far, "
+            "not every seed the profile names. Run its command again with `--resume` to complete it.\n")
+
+
 def study_scenarios(study: Path, order: list[str]) -> list[str]:
     """The scenarios with evaluations in `study/eval/`, in `order` (others after)."""
     found = [p.name for p in (study / "eval").iterdir() if p.is_dir()] if (study / "eval").exists() else []
@@ -55,7 +77,7 @@ def load_study(study: Path, order: list[str]) -> dict:
     for f in sorted((study / "best_response").glob("*.csv")) if (study / "best_response").exists() else []:
         sc, _, seed = f.stem.rpartition("-seed")
         br.append(pd.read_csv(f).assign(scenario=sc, seed=int(seed)))
-    meta = json.loads((study / "study.json").read_text()) if (study / "study.json").exists() else {}
+    meta = study_meta(study)
     return {
         "study": study, "scenarios": scen, "scores": scores, "curves": curves, "meta": meta,
         "baselines": pd.concat(base, ignore_index=True) if base else pd.DataFrame(),
@@ -83,7 +105,7 @@ def load_methods(study: Path, methods) -> dict:
         for d in sorted((study / "runs" / m).glob("seed*")):
             if (d / "train_time.json").exists():
                 times.append({"method": m, "seed": int(d.name[4:]), **json.loads((d / "train_time.json").read_text())})
-    meta = json.loads((study / "study.json").read_text()) if (study / "study.json").exists() else {}
+    meta = study_meta(study)
     return {"methods": found, "scores": frames("eval", "scores.csv"), "hours": frames("eval", "hours.csv"),
             "curves": frames("runs", "train_curve.csv"), "times": pd.DataFrame(times), "meta": meta,
             "selected": selected_snapshots(study, found)}
