@@ -90,7 +90,6 @@ SIMULATE_OUTPUTS = {
 }
 
 
-
 def _discount_or_none(text: str) -> float | None:
     """A discount factor in [0, 1], or "none" (the learner's gamma)."""
     if text.lower() == "none":
