@@ -456,7 +456,7 @@ def fig_exploitability(lex: pd.DataFrame, fbr: pd.DataFrame, path: Path):
     if len(fbr):
         axes[1].hist(fbr.regret_eur, bins=20, color="tab:orange")
         axes[1].axvline(0, color="k", lw=0.8)
-        axes[1].set(xlabel="regret, € per day (+ = the LP schedule would have saved this)", ylabel="sampled followers",
+        axes[1].set(xlabel="regret, € per day (+ = the LP schedule would have saved this)", ylabel="follower-days (sampled followers x days x seeds)",
                     title="Followers: one follower's best response, everyone else fixed")
     save_figure(fig, path)
 
