@@ -63,8 +63,8 @@ class Progress:
     end. The ETA scales that end by how long the finished jobs actually took against their expected finishes, so a
     few long jobs finishing first, or jobs running side by side, do not distort it. A job that reports doing no
     work (under `NO_WORK_S`, or `NO_WORK_SHARE` of its weight: `--resume` found its outputs) costs nothing in the
-    plan and says nothing about the
-    pace, so a resumed study's ETA comes from the jobs that train; until one has finished it is unknown."""
+    plan and says nothing about the pace, so a resumed study's ETA comes from the jobs that train; until one has
+    finished it is unknown."""
 
     def __init__(self, total: int, label: str, enabled: bool = True):
         self.total, self.label, self.enabled = total, label, enabled

@@ -156,11 +156,17 @@ def study_settings(design: str, profile: Profile, episodes: int) -> dict:
     add seeds."""
     import json
 
-    fields = dataclasses.asdict(profile) | {"episodes": episodes}
-    fields.pop("seeds")
-    if not fields["learner_config"]:  # as studies recorded before the field existed
-        fields.pop("learner_config")
+    fields = _comparable(dataclasses.asdict(profile) | {"episodes": episodes})
     return json.loads(json.dumps({"design": design, "profile": fields}, default=str))
+
+
+def _comparable(fields: dict) -> dict:
+    """A profile's recorded fields as a resume compares them: without the seed count (a resumed study may add
+    seeds) and without an empty learner_config (as studies recorded before the field existed)."""
+    fields = {k: v for k, v in fields.items() if k != "seeds"}
+    if fields.get("learner_config") == {}:
+        fields.pop("learner_config")
+    return fields
 
 
 def check_resumed_settings(out: Path, settings: dict) -> None:
@@ -177,10 +183,7 @@ def check_resumed_settings(out: Path, settings: dict) -> None:
             break
     else:
         return
-    was = {"design": recorded.get("design", "arbitrage"), "profile": dict(recorded.get("profile", {}))}
-    was["profile"].pop("seeds", None)
-    if was["profile"].get("learner_config") == {}:  # study.json records it even when empty; study_settings does not
-        was["profile"].pop("learner_config")
+    was = {"design": recorded.get("design", "arbitrage"), "profile": _comparable(recorded.get("profile", {}))}
     if was == settings:
         return
     changes = [f"design was {was['design']!r}, now {settings['design']!r}"] if was["design"] != settings["design"] else []
