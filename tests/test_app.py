@@ -554,9 +554,7 @@ def test_play_keeps_its_speed_when_figures_draw_slower_than_their_interval():
     at most every `FIGURE_DRAW_FACTOR` x that time, so the hours keep close to the speed, instead of
     every hour waiting for a full drawing (1.6 hours/s at 50 hours/s)."""
     slow = _SlowDrawingRunner(draw_s=0.6, hours=100)
-    started = time.monotonic()
     page.Runner.play_loop(slow, threading.Event())
-    played_s = time.monotonic() - started
     assert slow.hours == 100 and not slow.signals.playing.value  # the whole week, then stopped
-    assert slow.hours / played_s > 15  # at most ~1/5 of the time drawing: ~40 hours/s (1.6 without)
-    assert 2 <= slow.draws <= 6  # the first hour, about every 2.4 s, and the hour it stopped at
+    # the first hour, about every 2.4 s, and the hour it stopped at: 100 drawings without the rule
+    assert 2 <= slow.draws <= 6

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import time
 from dataclasses import replace
 
 import numpy as np
@@ -210,14 +209,11 @@ def test_synthetic_seeded_reproducible():
     assert not np.array_equal(a.profiles["h0_a"], c.profiles["h0_a"])
 
 
-def test_synthetic_n_weeks_and_speed():
+def test_synthetic_n_weeks():
     two = synthetic_raw_data(0, n_weeks=2)
     assert two.n_hours == 2 * HOURS_PER_WEEK and two.n_weeks == 2
     with pytest.raises(ValueError):
         synthetic_raw_data(0, n_weeks=0)
-    t0 = time.perf_counter()
-    synthetic_raw_data(7)
-    assert time.perf_counter() - t0 < 0.5  # ~20 ms; generous for loaded CI machines
 
 
 # ---------------------------------------------------------------------------------------------
@@ -313,14 +309,18 @@ def test_week_data_on_real_and_synthetic_data():
     assert [w.week for w in many] == list(week_split().train)
 
 
-def test_week_data_is_fast():
+def test_week_data_returns_fresh_copies_for_every_week():
     raw = load_raw_data()
     pf = [_portfolio(load_profile="h0_a", pv_profile="pv_1", wind_profile="wind_1")] * 10
-    week_data(raw, 0, pf)
-    t0 = time.perf_counter()
-    for w in range(52):
-        week_data(raw, w, pf)
-    assert (time.perf_counter() - t0) / 52 < 0.01  # ~0.05 ms typical
+    before = {k: v.copy() for k, v in raw.profiles.items()}
+    for w in range(raw.n_weeks):
+        wd = week_data(raw, w, pf)
+        assert wd.load_mw.shape == (HOURS_PER_WEEK, 10)
+        assert (wd.load_mw == wd.load_mw[:, :1]).all()  # ten equal portfolios, ten equal columns
+        wd.load_mw[:] = -1.0  # writable, and not a view of the raw profiles
+        wd.pv_mw[:] = -1.0
+    for k, v in raw.profiles.items():
+        assert np.array_equal(v, before[k]), k
 
 
 def test_unknown_profile_error_message():

