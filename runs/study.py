@@ -67,6 +67,30 @@ def resumes(run_dir: Path, resume: bool) -> bool:
     return resume and run_dir.is_dir() and any(run_dir.iterdir())
 
 
+def run_folder(out: str | Path, method: str, seed: int) -> Path:
+    """Where a study trains `method` with `seed`: `out/runs/<method>/seed<k>`."""
+    return Path(out) / "runs" / method / f"seed{seed}"
+
+
+def expected_training_s(seconds: float, reference_days: int, days: int, run_dir: Path, resume: bool) -> float:
+    """A learned job's expected cost for the progress line's ETA: `seconds` measured for `reference_days` training
+    days, scaled to the `days` it trains, less the days its latest checkpoint already holds when it resumes (a
+    run stopped at day 500 of 1,500 has two thirds of its cost left)."""
+    done = 0
+    if resume:
+        from agents.learning.checkpoint import latest_checkpoint
+
+        ck = latest_checkpoint(run_dir)
+        if ck is not None:
+            import json
+
+            try:
+                done = int(json.loads(ck.read_text()).get("episode", 0))
+            except (OSError, ValueError, AttributeError):
+                done = 0  # an unreadable checkpoint: the job's own resume names the problem
+    return seconds * max(days - min(max(done, 0), days), 0) / reference_days
+
+
 def train_and_evaluate(out: str, profile: Profile, method: str, scenario: str, learner: str, seed: int, episodes: int,
                        device: str, resume: bool, weeks: list[str]) -> tuple[dict, Path, Path]:
     """A learned method's job: train `learner` on `scenario` into `out/runs/<method>/seed<k>` (its
@@ -80,7 +104,7 @@ def train_and_evaluate(out: str, profile: Profile, method: str, scenario: str, l
     from runs.training import evaluate_run, train
 
     torch.set_num_threads(1)
-    run_dir = Path(out) / "runs" / method / f"seed{seed}"
+    run_dir = run_folder(out, method, seed)
     eval_dir = Path(out) / "eval" / method / f"seed{seed}"
     hp = profile_hyperparams(scenario, profile, episodes)
     t0 = time.perf_counter()

@@ -341,6 +341,30 @@ def test_a_study_resumed_with_another_learner_config_is_refused_by_name(tmp_path
         resolve_profile("arbitrage", "quick", None, ["leader_gamma=0"])
 
 
+def test_a_resumed_jobs_eta_weight_counts_only_the_days_after_its_checkpoint(tmp_path):
+    """The P2P paper study stopped with MADDPG (no sharing) seed 2 at day 500 of 1,500: its resume printed an ETA
+    of 3,404 s for about 25 min of work, the whole job's cost. Its weight is now the two thirds left."""
+    from runs.studies import p2p, stackelberg
+    from runs.study import resolve_profile
+
+    profile = resolve_profile("p2p", "paper", None)
+    ck = tmp_path / "runs" / "maddpg" / "seed2" / "checkpoints"
+    ck.mkdir(parents=True)
+    (ck / "ep000500.json").write_text(json.dumps({"episode": 500}))
+    fresh = {j.name: j.weight for j in p2p.jobs(tmp_path, profile, 3, profile.episodes, "cpu", resume=False)}
+    resumed = {j.name: j.weight for j in p2p.jobs(tmp_path, profile, 3, profile.episodes, "cpu", resume=True)}
+    assert fresh["maddpg seed 2"] == pytest.approx(252.0 * 1500 / 150)  # stop 26's 252 s per 150 days
+    assert resumed["maddpg seed 2"] == pytest.approx(252.0 * 1000 / 150)
+    assert {k: v for k, v in resumed.items() if k != "maddpg seed 2"} == {k: v for k, v in fresh.items() if k != "maddpg seed 2"}
+    # the Stackelberg study (and the arbitrage one) share the rule; a checkpoint past the end leaves nothing
+    sp = resolve_profile("stackelberg", "quick", None)
+    ck = tmp_path / "runs" / "stackelberg" / "seed0" / "checkpoints"
+    ck.mkdir(parents=True)
+    (ck / "ep009999.json").write_text(json.dumps({"episode": 9999}))
+    weights = {j.name: j.weight for j in stackelberg.jobs(tmp_path, sp, 1, 1500, "cpu", resume=True)}
+    assert weights["stackelberg seed 0"] == 0.0 and weights["simultaneous seed 0"] == pytest.approx(146.0)
+
+
 RESPONDER_COLUMNS = ["participant", "cluster", "weeks", "days", "learned_eur", "responder_eur", "gain_eur", "gain_share",
                      "episodes", "best_episode", "seconds"]
 

@@ -54,7 +54,7 @@ from pathlib import Path
 from model.atomic import write_csv_atomic
 from model.designs.arbitrage import PAPER
 from runs.executor import Job
-from runs.study import Profile, profile_hyperparams, resumes
+from runs.study import Profile, expected_training_s, profile_hyperparams, resumes, run_folder
 
 
 @dataclass(frozen=True)
@@ -170,7 +170,7 @@ def learned_job(out: str, profile: ArbitrageProfile, scenario: str, seed: int, e
 
     torch.set_num_threads(1)
     out = Path(out)
-    run_dir = out / "runs" / scenario / f"seed{seed}"
+    run_dir = run_folder(out, scenario, seed)
     eval_dir = out / "eval" / scenario / f"seed{seed}"
     br_file = out / "best_response" / f"{scenario}-seed{seed}.csv"
     t0 = time.perf_counter()
@@ -488,20 +488,21 @@ def jobs(out: Path, profile: ArbitrageProfile, seeds: int, episodes: int, device
     locations = sorted({location_of(sc) for sc in profile.scenarios})
     out = str(out)
     return ([Job(learned_job, (out, profile, sc, s, episodes, device, resume), f"{sc} seed {s}",
-                 expected_job_s(profile, sc, s, episodes)) for sc, s in learned]
+                 expected_job_s(out, profile, sc, s, episodes, resume)) for sc, s in learned]
             + [Job(baseline_job, (out, profile, p, loc), f"baseline {p} ({loc})", 2.0)
                for loc in locations for p in ("truthful", "rule")])
 
 
-def expected_job_s(profile: ArbitrageProfile, scenario: str, seed: int, episodes: int) -> float:
+def expected_job_s(out: str, profile: ArbitrageProfile, scenario: str, seed: int, episodes: int, resume: bool) -> float:
     """A rough cost of `learned_job` in seconds, for the progress line's ETA only. Measured on the quick profile
     (two workers, development machine): training 131-209 s for 800 episodes, the every-seed checks about 150 s;
     seed 0's dynamics about 190 s, its trained responders about 400 s (200 weeks each), its fitted responders, fitted
     play and two-stage responders about 520 s (40 iterations), all-arb's two-stage play about 1,060 s on 7 weeks and
-    1,398 s on 10 (12 iterations; about 9 s per iteration and week, the checks the rest; one core, stop 27)."""
+    1,398 s on 10 (12 iterations; about 9 s per iteration and week, the checks the rest; one core, stop 27). A resumed
+    run counts only the training episodes after its checkpoint (`runs.study.expected_training_s`)."""
     from runs.studies.arbitrage_fitted_play import fit_week_count
 
-    s = 0.2 * episodes + (150.0 if profile.br_weeks else 0.0)
+    s = expected_training_s(0.2, 1, episodes, run_folder(out, scenario, seed), resume) + (150.0 if profile.br_weeks else 0.0)
     if seed < profile.responder_seeds and profile.br_weeks:
         s += 16.0 * profile.dynamics_rounds + 2.0 * profile.responder_episodes + 13.0 * profile.fitted_play_iterations
         if profile.two_stage_play_iterations and everyone_arbitrages(scenario):

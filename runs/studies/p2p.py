@@ -32,7 +32,7 @@ import pandas as pd
 
 from model.atomic import write_csv_atomic
 from runs.executor import Job
-from runs.study import Method, Profile, evaluate_rules, train_and_evaluate
+from runs.study import Method, Profile, evaluate_rules, expected_training_s, run_folder, train_and_evaluate
 
 SCENARIO, NO_PEAK = "p2p-mmr", "p2p-mmr-nopeak"
 DAYS_PER_WEEK = 7  # a household design's week: seven one-day episodes
@@ -229,10 +229,11 @@ EXPECTED_JOB_S = {"maddpg-ps": 108.0, "ddpg-ps": 79.0, "one-cluster": 38.0, "mad
 EXPECTED_JOB_EPISODES = {"maddpg": 150}  # the quick profile's training days per method (default 1,200)
 
 
-def expected_job_s(profile: P2PProfile, method: str, episodes: int) -> float:
-    """A learned job's rough cost in seconds (`EXPECTED_JOB_S` scaled by its training days)."""
+def expected_job_s(out: str, profile: P2PProfile, method: str, seed: int, episodes: int, resume: bool) -> float:
+    """A learned job's rough cost in seconds (`EXPECTED_JOB_S` scaled by the training days it has left)."""
     days = min(episodes, profile.unshared_episodes) if method == "maddpg" and profile.unshared_episodes else episodes
-    return EXPECTED_JOB_S.get(method, 100.0) * days / EXPECTED_JOB_EPISODES.get(method, 1200)
+    return expected_training_s(EXPECTED_JOB_S.get(method, 100.0), EXPECTED_JOB_EPISODES.get(method, 1200), days,
+                               run_folder(out, method, seed), resume)
 
 
 def jobs(out: Path, profile: P2PProfile, seeds: int, episodes: int, device: str, resume: bool) -> list[Job]:
@@ -241,6 +242,6 @@ def jobs(out: Path, profile: P2PProfile, seeds: int, episodes: int, device: str,
     rules = [m for m in profile.methods if not METHODS[m].learner]
     scenarios = sorted({METHODS[m].scenario for m in profile.methods})
     return ([Job(learned_job, (out, profile, m, s, episodes, device, resume), f"{m} seed {s}",
-                 expected_job_s(profile, m, episodes)) for s in range(seeds) for m in learned]
+                 expected_job_s(out, profile, m, s, episodes, resume)) for s in range(seeds) for m in learned]
             + [Job(baseline_job, (out, profile, m), f"baseline {m}", EXPECTED_JOB_S.get(m, 100.0)) for m in rules]
             + [Job(optimum_job, (out, profile, sc), f"optimum {sc}", EXPECTED_JOB_S["optimum"]) for sc in scenarios])

@@ -41,7 +41,7 @@ from pathlib import Path
 import pandas as pd
 
 from runs.executor import Job
-from runs.study import Method, Profile, evaluate_rules, train_and_evaluate
+from runs.study import Method, Profile, evaluate_rules, expected_training_s, run_folder, train_and_evaluate
 
 SCENARIO, SIMULTANEOUS, RETAIL, SMALL = "stackelberg", "stackelberg-simultaneous", "stackelberg-retail", "stackelberg-small"
 
@@ -210,6 +210,7 @@ def jobs(out: Path, profile: StackelbergProfile, seeds: int, episodes: int, devi
     learned = [m for m in profile.methods if METHODS[m].learner]
     rules = [m for m in profile.methods if not METHODS[m].learner]
     return ([Job(learned_job, (out, profile, m, s, episodes, device, resume), f"{m} seed {s}",
-                 EXPECTED_JOB_S.get(m, 100.0) * episodes / EXPECTED_JOB_EPISODES) for s in range(seeds) for m in learned]
+                 expected_training_s(EXPECTED_JOB_S.get(m, 100.0), EXPECTED_JOB_EPISODES, episodes, run_folder(out, m, s),
+                                     resume)) for s in range(seeds) for m in learned]
             + [Job(baseline_job, (out, profile, m), f"baseline {m}", EXPECTED_JOB_S.get(m, 100.0)) for m in rules]
             + [Job(exact_job, (out, profile), "exact Stackelberg solution", EXPECTED_JOB_S["exact"])])
