@@ -42,6 +42,29 @@ def test_leader_exploitability_splits_the_regret_by_week_and_pools_seeds_and_wee
     assert row.position_points + row.price_points == pytest.approx(row.regret_pct)
 
 
+def test_the_schedule_check_is_in_points_of_the_learned_profit_beside_the_prices_part():
+    checks = _checks().assign(day=[35, 36] * 4)
+    gains = [2.0, 0.5, 0.0, 1.0, 0.5, 0.0, 1.0, 0.0]  # the schedule above the learned prices, per day
+    schedule = checks[["seed", "week", "day"]].assign(  # the learned prices with the best positions, and the schedule
+        learned_position_profit_eur=checks.learned_profit_eur + checks.position_regret_eur)
+    schedule = schedule.assign(schedule_profit_eur=schedule.learned_position_profit_eur + gains)
+    t = leader_exploitability(checks, schedule).set_index(["week", "seed"])
+    # test:8 seed 0: learned 20, gains 2.5 -> 12.5 points (of its 15 price points)
+    assert t.loc[("test:8", 0), "schedule_points"] == pytest.approx(12.5)
+    assert t.loc[("test:8", 0), "price_points"] == pytest.approx(15.0)
+    # test:2 pooled: learned 180, gains 1.5 -> 1.5 / 180; every week: learned 240, gains 5.0
+    assert t.loc[("test:2", "all"), "schedule_points"] == pytest.approx(150 / 180)
+    assert t.loc[("all", "all"), "schedule_points"] == pytest.approx(500 / 240)
+    assert "schedule_gain_eur" not in t and "schedule_profit_eur" not in t
+    text = reading(pd.DataFrame(), [], pd.DataFrame(), t.reset_index(), {})
+    assert "(of which one price schedule by hour of day reaches 2.1)" in text
+    # a seed without the schedule check leaves its pools without the figure, not a partial sum
+    t = leader_exploitability(checks, schedule[schedule.seed == 0]).set_index(["week", "seed"])
+    assert t.loc[("test:8", 0), "schedule_points"] == pytest.approx(12.5)
+    assert pd.isna(t.loc[("test:8", 1), "schedule_points"]) and pd.isna(t.loc[("all", "all"), "schedule_points"])
+    assert "schedule" not in reading(pd.DataFrame(), [], pd.DataFrame(), t.reset_index(), {})
+
+
 def test_one_checked_week_has_no_all_weeks_row_and_the_reading_quotes_the_pooled_week():
     one = _checks().query("week == 'test:2'")
     t = leader_exploitability(one)

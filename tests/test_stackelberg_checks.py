@@ -286,6 +286,40 @@ def test_myopic_leader_best_response_is_the_brute_force_best_hour(run):
     assert hours.loc[0, "best_profit_eur"] >= hours.loc[0, "learned_profit_eur"] - 1e-9
 
 
+def test_leader_schedule_response_improves_on_the_learned_leader_and_replays(run):
+    """The best price schedule by hour of day over two days at once: it keeps or beats the learned play
+    summed over the days, and its schedule replayed through fresh models, one day at a time, earns what it
+    reports (the best day-ahead position for each hour's residual, as in the hour-by-hour search)."""
+    days, schedule = checks.leader_schedule_response(run, ["test:1"], grid=(0.0, 1.0), days=[1, 3])
+    assert days.day.tolist() == [1, 3] and len(schedule) == H
+    assert days.schedule_profit_eur.sum() >= days.learned_profit_eur.sum() - 1e-9
+    by_hour, _ = checks.leader_best_response(run, ["test:1"], grid=(0.0, 1.0), days=[1, 3])
+    np.testing.assert_allclose(days.learned_profit_eur, by_hour.learned_profit_eur, atol=1e-9)
+
+    learner, meta = load_trained_policy(run)
+    learner.explore = False
+    for row in days.itertuples():
+        probe = checks.Probe(learner)
+        model = make_model(meta["scenario_arg"], probe, meta["seed"])
+        prices = checks.day_prices(model.design, row.day)
+        model.design.cold_start()
+        model.reset_episode(0, 24 * row.day, H)  # test:1 is week 0
+        profit = cost = 0.0
+        for t in range(H):
+            s, b = schedule.loc[t, ["sell_share", "buy_share"]]
+            probe.leader = None if np.isnan(s) else np.array([s, b, 0.0])  # the position changes no follower
+            model.step()
+            h = model.hour_result
+            if not np.isnan(s):
+                assert h.actions["retail"][0, :2].tolist() == [s, b]
+            profit += checks.best_da_position(h.auction.residual_kw, prices.da_eur_mwh[t], prices.imb_long_eur_mwh[t],
+                                              prices.imb_short_eur_mwh[t], prices.da_bound_kw)[1] * -1
+            profit += float(h.auction.residual.payment_eur.sum())
+            cost -= float(h.auction.follower_reward.sum())
+        assert profit == pytest.approx(row.schedule_profit_eur, abs=1e-6)
+        assert cost == pytest.approx(row.schedule_follower_cost_eur, abs=1e-9)
+
+
 def test_follower_best_response_plays_its_plan_through_the_model(run):
     table = checks.follower_best_response(run, ["test:1"], sample=3, seed=4, days=[1])
     assert len(table) == 3 and table.follower.is_unique

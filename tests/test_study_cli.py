@@ -458,6 +458,12 @@ def test_the_household_designs_tiny_studies_write_their_reports(tmp_path, design
         assert (lbr.best_response_profit_eur >= lbr.learned_profit_eur - 1e-9).all()
         assert np.allclose(lbr.position_regret_eur + lbr.price_regret_eur, lbr.regret_eur)
         assert "position_regret" in report and "points of it the day-ahead position" in reading
+        sched = pd.read_csv(out / "checks" / "leader_schedule_seed0.csv")  # the same days as the hour-by-hour check
+        assert sched.day.tolist() == lbr.day.tolist()
+        np.testing.assert_allclose(sched.learned_profit_eur, lbr.learned_profit_eur, rtol=1e-5)
+        assert sched.schedule_profit_eur.sum() >= sched.learned_profit_eur.sum() - 1e-6
+        assert len(pd.read_csv(out / "checks" / "leader_schedule_hours_seed0.csv")) == 24
+        assert "schedule_points" in report and "one price schedule by hour of day reaches" in reading
         lex = pd.read_csv(out / "tables" / "leader_exploitability.csv")  # the tiny profile checks one week
         pooled = lex[lex.seed.astype(str) == "all"].iloc[-1]
         assert pooled.regret_eur == pytest.approx(lbr.regret_eur.sum(), rel=1e-5, abs=1e-6)

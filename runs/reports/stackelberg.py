@@ -47,6 +47,7 @@ def load(study: Path) -> dict:
 
     data |= {"exact_grid": read("exact_grid.csv"), "exact_days": read("exact_days.csv"),
              "replayed": read("learned_prices_replayed_seed*.csv"), "leader_br": read("leader_br_seed*.csv"),
+             "leader_schedule": read("leader_schedule_seed*.csv"),
              "follower_br": read("follower_br_seed*.csv")}
     files = sorted(checks.glob("responders_seed*.csv")) if checks.exists() else []
     for key, curve in (("responders", False), ("responder_curves", True)):
@@ -210,13 +211,22 @@ def responder_table(rs: pd.DataFrame, lbr: pd.DataFrame, fbr: pd.DataFrame) -> p
     return pd.DataFrame(rows)
 
 
-def leader_exploitability(lbr: pd.DataFrame) -> pd.DataFrame:
+def leader_exploitability(lbr: pd.DataFrame, schedule: pd.DataFrame | None = None) -> pd.DataFrame:
     """The leader check (`checks/leader_br_seed*.csv`) per checked week and seed, each week's seeds
     pooled (seed "all") and, with more than one week, every week pooled (week "all"): € over the days;
     regret_pct: the best response's profit above the learned one, % of the learned profit's magnitude,
     split into its position and price points. Weeks differ by season (a winter and a summer week in the
-    profiles), and so does the leader's regret, so a pooled figure alone hides where it sits."""
+    profiles), and so does the leader's regret, so a pooled figure alone hides where it sits.
+    With `schedule` (`checks/leader_schedule_seed*.csv`), `schedule_points`: what the best price schedule
+    by hour of day earns above the learned prices (both with the best day-ahead positions), in the same
+    points, the part of the price points that a policy seeing only the clock reaches."""
     parts = [c for c in ("position_regret_eur", "price_regret_eur") if c in lbr]
+    if schedule is not None and len(schedule):
+        keys = ["seed", "week", "day"]
+        lbr = lbr.merge(schedule[[*keys, "schedule_profit_eur", "learned_position_profit_eur"]], on=keys,
+                        how="left", validate="one_to_one")
+        lbr = lbr.assign(schedule_gain_eur=lbr.schedule_profit_eur - lbr.learned_position_profit_eur)
+        parts.append("schedule_gain_eur")
     cols = ["learned_profit_eur", "best_response_profit_eur", "regret_eur", *parts]
     weeks = sorted(lbr.week.unique(), key=week_order)
     pools = [(w, s, lbr[(lbr.week == w) & (lbr.seed == s)]) for w in weeks for s in sorted(lbr[lbr.week == w].seed.unique())]
@@ -229,7 +239,10 @@ def leader_exploitability(lbr: pd.DataFrame) -> pd.DataFrame:
         scale = 100 / max(abs(row["learned_profit_eur"]), 1e-9)
         row["regret_pct"] = scale * row["regret_eur"]
         for c in parts:
-            row[c.replace("_regret_eur", "_points")] = scale * row[c]
+            row[c.replace("_regret_eur", "_points").replace("_gain_eur", "_points")] = scale * row[c]
+        row.pop("schedule_gain_eur", None)
+        if "schedule_gain_eur" in parts and g.schedule_gain_eur.isna().any():
+            row["schedule_points"] = float("nan")  # some days of the pool have no schedule check
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -303,7 +316,10 @@ def reading(mt: pd.DataFrame, cl: list[dict], ex: pd.DataFrame, lex: pd.DataFram
         parts.append(f"The leader's hour-by-hour best response earns {overall.regret_pct:.1f} % more than the learned "
                      f"leader{by_week}" + (f"; {overall.position_points:.1f} points of it the day-ahead position best for "
                                            "the realised residual, which the leader only forecasts, "
-                                           f"{overall.price_points:.1f} points its retail prices."
+                                           f"{overall.price_points:.1f} points its retail prices"
+                                           + (f" (of which one price schedule by hour of day reaches "
+                                              f"{overall.schedule_points:.1f})" if "schedule_points" in pooled
+                                              and pd.notna(overall.schedule_points) else "") + "."
                                            if "position_points" in pooled else "."))
     if rt is not None and len(rt):
         t = rt.set_index("who")
@@ -446,9 +462,15 @@ def fig_exploitability(lex: pd.DataFrame, fbr: pd.DataFrame, path: Path):
                 axes[0].bar(at, g.position_points, width, color=colour, alpha=0.45, label=f"{week}: day-ahead position")
                 axes[0].bar(at, g.price_points, width, bottom=g.position_points, color=colour,
                             label=f"{week}: retail prices")
+                if "schedule_points" in g and g.schedule_points.notna().any():
+                    axes[0].scatter(at, g.position_points + g.schedule_points, marker="_", s=900 * width, color="k",
+                                    zorder=3, label="one price schedule by hour of day reaches" if k == 0 else None)
             else:
                 axes[0].bar(at, g.regret_pct, width, color=colour, label=week)
         axes[0].axhline(0, color="k", lw=0.8)
+        top = float(np.nanmax(rows.regret_pct)) if rows.regret_pct.notna().any() else 0.0
+        if top > 0:
+            axes[0].set_ylim(top=1.5 * top)  # room for the legend above the bars
         axes[0].set_xticks(x, [f"seed {s}" for s in seeds])
         axes[0].set(ylabel="% of the learned profit",
                     title="Leader: hour-by-hour best response's gain (followers fixed)")
@@ -523,7 +545,7 @@ def build_report(study: Path) -> Path:
     lbr, fbr = data["leader_br"], data["follower_br"]
     rs = data["responders"]
     rt = responder_table(rs, lbr, fbr) if len(rs) else pd.DataFrame()
-    lex = leader_exploitability(lbr) if len(lbr) else pd.DataFrame()
+    lex = leader_exploitability(lbr, data.get("leader_schedule")) if len(lbr) else pd.DataFrame()
     cl = claims(days, vr) if len(days) else []
     for name, df in (("methods_test_days", mt), ("clusters", ct), ("days", days), ("versus_retail_only", vr),
                      ("stackelberg_vs_simultaneous", po), ("exact_solution", ex), ("follower_costs", fc),
@@ -605,7 +627,11 @@ def build_report(study: Path) -> Path:
                  "learned play with the day-ahead position best for each hour's realised residual: the check knows the "
                  "residual, the leader only forecasts it, so this part is partly clairvoyant) and `price_regret` (the "
                  "rest: better retail prices and the followers' response to them); `regret_pct` is the regret in % of "
-                 "the learned profit, `*_points` its parts. `tables/leader_exploitability.csv`:\n")
+                 "the learned profit, `*_points` its parts. `schedule_points`: the best single price schedule by hour "
+                 "of day for the week (`leader_schedule_response`, searched the same way over all the week's days at "
+                 "once, the same best positions), above the learned prices: the part of `price_points` that a policy "
+                 "seeing only the clock reaches; the rest needs what each day's followers will do. "
+                 "`tables/leader_exploitability.csv`:\n")
         L.append(md_table(lex.drop(columns="regret_eur"), "{:,.2f}"))
     if len(fbr):
         L.append(f"\nSampled followers' best responses (their day's LP at the retail prices they faced, everyone else "

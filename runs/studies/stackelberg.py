@@ -19,6 +19,8 @@ Checks:
   exploitability      for each learned `stackelberg` seed: the leader's hour-by-hour best response
                       with the followers' policies fixed, and a sample of followers' best responses
                       with everyone else fixed (`leader_best_response`, `follower_best_response`);
+                      the leader's best price schedule by hour of day, one per checked week (what a
+                      policy seeing only the clock takes of the price regret: `leader_schedule_response`);
                       and trained best responders (`runs.best_response`) for the leader and a seeded
                       sample of followers per cluster, each learning against everyone else's frozen policy
 
@@ -26,7 +28,8 @@ Folder layout under --out:
   runs/<method>/seed<k>/        training run folders (`localmarl train`)
   eval/<method>/seed<k>/        scores.csv (per participant and week), hours.csv (per hour and cluster)
   checks/exact_grid.csv, exact_days.csv, learned_prices_replayed.csv
-  checks/leader_br_seed<k>.csv, follower_br_seed<k>.csv
+  checks/leader_br_seed<k>.csv, follower_br_seed<k>.csv (+ leader_br_hours_seed<k>.csv)
+  checks/leader_schedule_seed<k>.csv (+ leader_schedule_hours_seed<k>.csv: the schedule)
   checks/responders_seed<k>.csv (+ -curve.csv)  the trained best responders' gains (`p2p.train_responders`)
   tables/, figures/, report.md, study.json
   study-started.json            the settings the study was started with (`--resume` refuses other ones)
@@ -132,6 +135,12 @@ def learned_job(out: str, profile: StackelbergProfile, method: str, seed: int, e
         if not (resume and f.exists()):
             days, hours = checks.leader_best_response(run_dir, list(profile.leader_br_weeks), _shares(profile.leader_br_grid))
             hours.to_csv(folder / f"leader_br_hours_seed{seed}.csv", index=False, float_format="%.6g")
+            days.to_csv(f, index=False, float_format="%.6g")
+        f = folder / f"leader_schedule_seed{seed}.csv"
+        if not (resume and f.exists()):
+            days, schedule = checks.leader_schedule_response(run_dir, list(profile.leader_br_weeks),
+                                                             _shares(profile.leader_br_grid))
+            schedule.to_csv(folder / f"leader_schedule_hours_seed{seed}.csv", index=False, float_format="%.6g")
             days.to_csv(f, index=False, float_format="%.6g")
         f = folder / f"follower_br_seed{seed}.csv"
         if not (resume and f.exists()):

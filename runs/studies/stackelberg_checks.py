@@ -280,14 +280,23 @@ class Probe:
 
 def _trained_model(run_dir):
     """A model of the run's scenario in which a `Probe` of its learned policy plays everyone."""
+    models, probe = _trained_models(run_dir, 1)
+    return models[0], probe
+
+
+def _trained_models(run_dir, copies: int) -> tuple[list, Probe]:
+    """`copies` models of the run's scenario (one per day played side by side), one `Probe` of its learned
+    policy playing everyone in all of them."""
     learner, meta = load_trained_policy(run_dir)
     learner.explore = False
     sc = load_scenario(meta["scenario_arg"])
     if scenario_sha256(sc) != meta["scenario_sha256"]:
         warnings.warn(f"scenario '{sc.name}' changed since {run_dir} was trained; checking it on the current one",
-                      stacklevel=3)
+                      stacklevel=4)
     probe = Probe(learner)
-    return make_model(sc, probe, meta["seed"]), probe
+    models = [make_model(sc, probe, meta["seed"])]
+    models += [make_model(load_scenario(meta["scenario_arg"]), probe, meta["seed"]) for _ in range(copies - 1)]
+    return models, probe
 
 
 def _days(model, weeks, days):
@@ -417,6 +426,73 @@ def leader_best_response(run_dir, weeks, grid=QUICK_SHARES, days=None, rollout: 
     days_df.insert(4, "price_regret_eur", days_df["regret_eur"] - position)
     means = sums[["learned_buy_eur_mwh", "learned_sell_eur_mwh", "best_buy_eur_mwh", "best_sell_eur_mwh"]].mean()
     return pd.concat([days_df, means.add_prefix("mean_")], axis=1).reset_index(), hours
+
+
+def leader_schedule_response(run_dir, weeks, grid=QUICK_SHARES, days=None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """How much of the leader's price regret a policy that sees only the clock could take: its best
+    response among price schedules by hour of day, one schedule per week, found as `leader_best_response`
+    finds the hour-by-hour one, with every day of the week (`days`: which of them, 0..6; default all)
+    played side by side.
+
+    Hour by hour, each candidate (a grid point, or the learned leader's own prices of each day) is cleared
+    in all of the week's days from the state the schedule so far left them in, valued by its profit this
+    hour plus the learned leader's over the rest of each day, summed over the days; the best is committed
+    in all of them. The day-ahead position is the best for the realised residual, as in
+    `leader_best_response`, so the difference between the two searches is the prices' information alone:
+    the hour-by-hour search may set each day's price on what that day's followers will do; the schedule,
+    only on the hour. A one-step improvement of the learned play (its own prices are a candidate), and a
+    lower bound on what the leader's observations (the hour among them) could reach.
+
+    Returns (days, schedule): per day (week, week_number, day, learned_profit_eur,
+    learned_position_profit_eur (the learned prices with the best position), schedule_profit_eur,
+    learned_follower_cost_eur, schedule_follower_cost_eur); each week's schedule by hour of day (week,
+    hour, sell_share, buy_share; NaN where the learned prices were kept)."""
+    candidates = [None, *itertools.product(grid, grid)]
+    day_rows, schedule_rows = [], []
+    for label in weeks:
+        week = dataset.resolve_week(label)[0]
+        models, probe = _trained_models(run_dir, 7 if days is None else len(days))
+        firsts = [first for _, _, first in _days(models[0], [label], days)]
+        models = models[:len(firsts)]
+        prices = [day_prices(m.design, week * 7 + first // H) for m, first in zip(models, firsts)]
+        probe.leader = None
+        learned = [_play_day(m, week, first) for m, first in zip(models, firsts)]
+        for m, first in zip(models, firsts):
+            m.design.cold_start()
+            m.reset_episode(week, first, H)
+        committed: list[list] = [[] for _ in models]
+        for t in range(H):
+            starts = [m.begin_hour() for m in models]
+            best = None
+            for c in candidates:
+                total, acts = 0.0, []
+                for m, first, h0, p, done in zip(models, firsts, starts, prices, committed):
+                    probe.leader = None if c is None else np.array([c[0], c[1], 0.0])
+                    retail, auction = m.design.stages  # each model's own stages (operators, agents)
+                    h = m.clear_stage(m.clear_stage(h0, retail), auction)
+                    q, now = _hour_profit(h, p, t)
+                    total += now + (_rest_of_day(m, probe, h, first, done) if t < H - 1 else 0.0)
+                    acts.append((*h.actions["retail"][0, :2], q))
+                if best is None or total > best[0] + TIE_EUR:
+                    best = (total, c, acts)
+            _, c, acts = best
+            schedule_rows.append({"week": label, "hour": t, "sell_share": np.nan if c is None else c[0],
+                                  "buy_share": np.nan if c is None else c[1]})
+            for m, h0, p, done, (s, b, q) in zip(models, starts, prices, committed, acts):
+                probe.leader = np.array([s, b, da_position_share(q, h0.inputs.forecast_residual_kw, p.da_bound_kw)])
+                m.step()
+                done.append(m.hour_result)
+        probe.leader = None
+        for first, p, hl, hs in zip(firsts, prices, learned, committed):
+            day_rows.append({
+                "week": label, "week_number": week, "day": week * 7 + first // H,
+                "learned_profit_eur": sum(h.auction.leader_profit_eur for h in hl),
+                "learned_position_profit_eur": sum(_hour_profit(h, p, t)[1] for t, h in enumerate(hl)),
+                "schedule_profit_eur": sum(h.auction.leader_profit_eur for h in hs),
+                "learned_follower_cost_eur": -sum(float(h.auction.follower_reward.sum()) for h in hl),
+                "schedule_follower_cost_eur": -sum(float(h.auction.follower_reward.sum()) for h in hs),
+            })
+    return pd.DataFrame(day_rows), pd.DataFrame(schedule_rows)
 
 
 def _hour_columns(who: str, h) -> dict:
