@@ -26,6 +26,7 @@ def leader_follower_learner(roles, hp, seed: int = 0, device="cpu", config: dict
     "leader_gamma": the leader's discount factor (absent or None: hp.gamma, as the followers'),
     "leader_timescale": "updates" (the leader updates K times less often; the default) or "learning-rate"
     (as often as the followers, with K times smaller learning rates),
+    "leader_action_search": N, the leader's `HyperParams.action_search` (absent or 0: hp's),
     "names", "clusters", "components": the follower groups (as `HouseholdDesign.learner_groups`)}."""
     config = dict(config or {})
     variant = config.get("variant", "stackelberg")
@@ -42,6 +43,8 @@ def leader_follower_learner(roles, hp, seed: int = 0, device="cpu", config: dict
         leader_updates = hp.updates_per_episode
     if config.get("leader_gamma") is not None:  # the leader's own discount (default: the learner's gamma)
         leader_hp = dataclasses.replace(leader_hp, gamma=float(config["leader_gamma"]))
+    if config.get("leader_action_search"):  # the leader's own sampled policy improvement (default: hp's)
+        leader_hp = dataclasses.replace(leader_hp, action_search=int(config["leader_action_search"]))
     slots = [Slot("leader", leader, JointGroup(1, Features(leader.features), leader.action.dim, leader_hp, device, init,
                                                sigmoid=False), updates=leader_updates)]
     features = Features(follower.features)

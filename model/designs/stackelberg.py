@@ -109,6 +109,12 @@ def _updates_ratio(text: str) -> int:
     return int(text)
 
 
+def _search_size(text: str) -> int:
+    if not text.isdigit():
+        raise ValueError(f"{text!r} is not a whole number of candidate actions >= 0 (0: off)")
+    return int(text)
+
+
 def _timescale(text: str) -> str:
     if text not in ("updates", "learning-rate"):
         raise ValueError(f"{text!r}: use updates or learning-rate")
@@ -126,6 +132,9 @@ LEARNER_SETTINGS = MappingProxyType({
     "leader_timescale": LearnerSetting(
         "how the leader is slowed K-fold: updates (K times fewer, the default) or learning-rate (as many updates, "
         "K times smaller learning rates)", _timescale),
+    "leader_action_search": LearnerSetting(
+        "N >= 0: every leader actor update also pulls its actions toward the best, by its critic, of N random "
+        "actions and its own (the learner's action_search, for the leader alone; default 0: off)", _search_size),
 })
 
 
