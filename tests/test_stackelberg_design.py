@@ -203,6 +203,11 @@ def test_the_learner_updates_followers_k_times_per_leader_update_and_every_follo
         assert [s.group.hp.gamma for s in t.slots] == [0.0] + [hp.gamma] * (len(t.slots) - 1)
     far = m.design.default_learner(hp, 0, "cpu", {"leader_gamma": None})
     assert {s.group.hp.gamma for s in far.slots} == {hp.gamma}
+    # `leader_action_search` gives the leader alone the learner's sampled policy improvement
+    assert hp.action_search == 0 and {s.group.hp.action_search for s in team.slots} == {0}
+    searching = m.design.default_learner(hp, 0, "cpu", {"leader_action_search": 32})
+    assert [s.group.hp.action_search for s in searching.slots] == [32] + [0] * (len(searching.slots) - 1)
+    assert searching.slots[0].group.hp.gamma == 0.0  # with the leader's other settings kept
     # a trained best responder learns with the discount of the slot it replaces: the leader's 0, a follower's 0.95
     from agents.learning.best_response import best_responder
 
@@ -222,9 +227,11 @@ def test_learner_config_reads_the_stackelberg_learners_settings_and_refuses_anyt
                               "leader_timescale=learning-rate"]) == {
         "leader_gamma": 0.95, "follower_updates_per_leader_update": 2, "leader_timescale": "learning-rate"}
     assert st.learner_config(["leader_gamma=none"]) == {"leader_gamma": None} and st.learner_config(None) == {}
+    assert st.learner_config(["leader_action_search=32"]) == {"leader_action_search": 32}
     for bad, says in [("leader_gamma=1.5", "not a discount factor"), ("leader_gamma=nan", "not a discount factor"),
                       ("leader_gamma=x", "not a discount factor"), ("follower_updates_per_leader_update=0", ">= 1"),
                       ("follower_updates_per_leader_update=2.5", ">= 1"), ("leader_timescale=fast", "updates or learning-rate"),
+                      ("leader_action_search=-1", "candidate actions >= 0"), ("leader_action_search=4.5", "candidate actions >= 0"),
                       ("gamma=0.9", "NAME one of the stackelberg learner's settings"), ("leader_gamma", "NAME=VALUE")]:
         with pytest.raises(ValueError, match=says):
             st.learner_config([bad])
