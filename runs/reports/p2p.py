@@ -236,7 +236,7 @@ def fig_methods(mt: pd.DataFrame, path: Path):
 
 def fig_curves(curves: pd.DataFrame, path: Path, selected: pd.DataFrame | None = None):
     p = plt()
-    fig, ax = p.subplots(figsize=(9, 4))
+    fig, ax = p.subplots(figsize=(11, 4))
     labelled = []
     for m, g in curves.groupby("method"):
         per = g.groupby(["seed", "episode"]).eval_score_eur.sum().unstack(0) / 7
@@ -245,7 +245,7 @@ def fig_curves(curves: pd.DataFrame, path: Path, selected: pd.DataFrame | None =
         if selected is not None:
             mark_selected(ax, -per, selected, m, COLORS.get(m), labelled)
     ax.set(xlabel="training day (episode)", ylabel="community cost, € per day", title="Training curves: the evaluation week (band = seeds)")
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # beside the axes: the curves fill them
     save_figure(fig, path)
 
 
