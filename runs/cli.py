@@ -9,7 +9,7 @@ from pathlib import Path
 
 import importlib
 
-from runs.args import Terminated, add_hp_set, nonnegative_int, positive_int, scenario_override, sigterm_as_interrupt
+from runs.args import Terminated, add_hp_set, add_learner_config, nonnegative_int, positive_int, scenario_override, sigterm_as_interrupt
 from runs.output import DEFAULT_OUT, check_out, output_dir, print_result, run_metadata, write_json
 
 
@@ -109,6 +109,7 @@ def cmd_bench(args) -> int:
     from model.scenario import load_scenario
 
     design = get_design(load_scenario(args.scenario).design)
+    args.learner_settings = design.learner_config(args.learner_config)  # a design without settings refuses any
     if args.profile and not args.training:
         raise ValueError("--profile measures training speed: add --training")
     if args.rounds and not args.training:
@@ -173,6 +174,8 @@ def build_parser() -> argparse.ArgumentParser:
                                      "the ones `make run` trains with), side by side with the paper defaults")
     b.add_argument("--rounds", type=positive_int, default=None,
                    help="with --training: rounds to measure, medians printed (default 1; with --profile 3, alternating)")
+    add_learner_config(b, "stackelberg: a setting of the learner the bench measures, e.g. leader_action_search=32 "
+                          "(repeatable; the settings: `localmarl train --help`)")
     b.set_defaults(func=cmd_bench)
     for module in EXTENSIONS:
         importlib.import_module(module).register(sub)

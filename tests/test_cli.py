@@ -125,6 +125,38 @@ def test_bench_training_rounds_without_a_profile_print_the_median(capsys, monkey
     assert "rounds" not in single and "market_hours_per_s_rounds" not in single and single["market_hours_per_s"] > 0
 
 
+def test_bench_measures_the_stackelberg_learner_with_its_learner_config(capsys, monkeypatch):
+    """`localmarl bench --scenario stackelberg --learner-config NAME=VALUE`: the learner the bench trains
+    is built with the setting (and says so); a bad value or a design without settings is refused by name."""
+    import runs.benches.households as hh
+    import runs.benches.stackelberg as sb
+
+    seen = {}
+    real = hh.env_and_training
+
+    def small(scenario, hp, n=None, config=None):  # 10 followers, one day: the wiring, not the speed
+        seen["training"] = config
+        return real(scenario, hp, 10, config)
+
+    def scaling(scenario, hp, sizes, config=None):
+        seen["scaling"] = config
+        return {}
+
+    monkeypatch.setattr(hh, "DAYS", 1)
+    monkeypatch.setattr(hh, "env_and_training", small)
+    monkeypatch.setattr(hh, "reference", lambda *a, **k: {"reference_household_hours_per_s": 1.0})
+    monkeypatch.setattr(hh, "scaling", scaling)
+    monkeypatch.setattr(sb, "follower_response_day", lambda scenario: {})
+    assert main(["bench", "--scenario", "stackelberg", "--learner-config", "leader_action_search=8", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert result["learner_config"] == {"leader_action_search": 8} and result["households"] == 10
+    assert seen == {"training": {"leader_action_search": 8}, "scaling": {"leader_action_search": 8}}
+    assert main(["bench", "--scenario", "stackelberg", "--learner-config", "leader_action_search=x"]) == 2
+    assert "'x' is not a whole number of candidate actions" in capsys.readouterr().err
+    assert main(["bench", "--learner-config", "leader_gamma=0"]) == 2
+    assert "the arbitrage design's learner has no settings to change" in capsys.readouterr().err
+
+
 def test_flex_share_prints_the_share_last(capsys):
     assert main(["flex-share", "--scenario", "s-a"]) == 0
     last = capsys.readouterr().out.strip().splitlines()[-1]

@@ -58,9 +58,9 @@ def _play(model, learner, days: int, learn: bool) -> tuple[int, float, float]:
     return hours, wall, learn_s
 
 
-def env_and_training(scenario, hp, n: int | None = None) -> dict:
+def env_and_training(scenario, hp, n: int | None = None, config: dict | None = None) -> dict:
     model = _model(scenario, n)
-    learner = model.design.default_learner(hp, 0, "cpu")
+    learner = model.design.default_learner(hp, 0, "cpu", config)
     model.set_policy(learner)
     learner.explore = True
     n = model.design.n
@@ -154,7 +154,7 @@ def reference(scenario, hp, n: int | None = None) -> dict:
                          "one by one, the same model hours and updates per day"}
 
 
-def scaling(scenario, hp, sizes=(300, 1000, 3000)) -> dict:
+def scaling(scenario, hp, sizes=(300, 1000, 3000), config: dict | None = None) -> dict:
     """The env's ms per hour at each population size (median of 3 days each), how the time grows
     from the first size to 3,000 against linear growth (1.0 = linear), and the seconds to build the
     model at each size (the households' year drawn from the data, the markets, the agents)."""
@@ -163,7 +163,7 @@ def scaling(scenario, hp, sizes=(300, 1000, 3000)) -> dict:
         t0 = time.perf_counter()
         model = _model(scenario, n)
         build_s[n] = time.perf_counter() - t0
-        learner = model.design.default_learner(hp, 0, "cpu")
+        learner = model.design.default_learner(hp, 0, "cpu", config)
         model.set_policy(learner)
         learner.explore = True
         times = []
@@ -189,15 +189,16 @@ def bench(args, n: int | None = None, sizes=(300, 1000, 3000), day_optimisation=
 
     torch.set_num_threads(1)
     hp = design_hyperparams(args.scenario, args.set)
+    config = getattr(args, "learner_settings", None) or {}  # `--learner-config`, read by the design
     t0 = time.perf_counter()
-    result = {"scenario": args.scenario, **env_and_training(args.scenario, hp, n)}
+    result = {"scenario": args.scenario, **env_and_training(args.scenario, hp, n, config)}
     print(f"bench: env and training measured ({time.perf_counter() - t0:.0f} s); reference ...", file=sys.stderr)
     result |= reference(args.scenario, hp, n)
     result["speedup"] = round(result["training_household_hours_per_s"] / result["reference_household_hours_per_s"], 1)
     print("bench: scaling ...", file=sys.stderr)
-    result |= scaling(args.scenario, hp, sizes)
+    result |= scaling(args.scenario, hp, sizes, config)
     if day_optimisation is not None:
         result |= day_optimisation(args.scenario)
-    result |= {"torch_threads": torch.get_num_threads(), "device": "cpu", "days_timed": DAYS,
+    result |= {"learner_config": config, "torch_threads": torch.get_num_threads(), "device": "cpu", "days_timed": DAYS,
                "note": "untrained, exploring policy; household-hours = households x simulated hours"}
     return result
