@@ -43,6 +43,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from model.atomic import write_csv_atomic
 from runs.executor import Job
 from runs.study import Method, Profile, evaluate_rules, expected_training_s, run_folder, train_and_evaluate
 
@@ -134,18 +135,18 @@ def learned_job(out: str, profile: StackelbergProfile, method: str, seed: int, e
         f = folder / f"leader_br_seed{seed}.csv"
         if not (resume and f.exists()):
             days, hours = checks.leader_best_response(run_dir, list(profile.leader_br_weeks), _shares(profile.leader_br_grid))
-            hours.to_csv(folder / f"leader_br_hours_seed{seed}.csv", index=False, float_format="%.6g")
-            days.to_csv(f, index=False, float_format="%.6g")
+            write_csv_atomic(folder / f"leader_br_hours_seed{seed}.csv", hours)
+            write_csv_atomic(f, days)  # last: its presence means the check finished
         f = folder / f"leader_schedule_seed{seed}.csv"
         if not (resume and f.exists()):
             days, schedule = checks.leader_schedule_response(run_dir, list(profile.leader_br_weeks),
                                                              _shares(profile.leader_br_grid))
-            schedule.to_csv(folder / f"leader_schedule_hours_seed{seed}.csv", index=False, float_format="%.6g")
-            days.to_csv(f, index=False, float_format="%.6g")
+            write_csv_atomic(folder / f"leader_schedule_hours_seed{seed}.csv", schedule)
+            write_csv_atomic(f, days)
         f = folder / f"follower_br_seed{seed}.csv"
         if not (resume and f.exists()):
-            checks.follower_best_response(run_dir, list(profile.follower_br_weeks), profile.follower_br_sample).to_csv(
-                f, index=False, float_format="%.6g")
+            write_csv_atomic(f, checks.follower_best_response(run_dir, list(profile.follower_br_weeks),
+                                                              profile.follower_br_sample))
         t1 = time.perf_counter()
         f = folder / f"responders_seed{seed}.csv"
         if profile.responder_episodes and not (resume and f.exists()):
@@ -159,8 +160,7 @@ def learned_job(out: str, profile: StackelbergProfile, method: str, seed: int, e
     if method == "stackelberg-small":
         f = folder / f"learned_prices_replayed_seed{seed}.csv"
         if not (resume and f.exists()):
-            checks.replay_learned_prices(run_dir, [_day(d)[1] for d in profile.exact_days]).to_csv(
-                f, index=False, float_format="%.6g")
+            write_csv_atomic(f, checks.replay_learned_prices(run_dir, [_day(d)[1] for d in profile.exact_days]))
     timings["checks_s"] = time.perf_counter() - t0
     return timings
 
@@ -201,8 +201,8 @@ def exact_job(out: str, profile: StackelbergProfile) -> dict:
         best.append({"day_label": spec, "day": day, **argmax.to_dict()})
     folder = Path(out) / "checks"
     folder.mkdir(parents=True, exist_ok=True)
-    pd.concat(grids, ignore_index=True).to_csv(folder / "exact_grid.csv", index=False, float_format="%.6g")
-    pd.DataFrame(best).to_csv(folder / "exact_days.csv", index=False, float_format="%.6g")
+    write_csv_atomic(folder / "exact_grid.csv", pd.concat(grids, ignore_index=True))
+    write_csv_atomic(folder / "exact_days.csv", pd.DataFrame(best))
     return {"job": "exact Stackelberg solution", "exact_s": time.perf_counter() - t0}
 
 
