@@ -76,19 +76,18 @@ def expected_training_s(seconds: float, reference_days: int, days: int, run_dir:
     """A learned job's expected cost for the progress line's ETA: `seconds` measured for `reference_days` training
     days, scaled to the `days` it trains, less the days its latest checkpoint already holds when it resumes (a
     run stopped at day 500 of 1,500 has two thirds of its cost left)."""
+    import json
+
+    from agents.learning.checkpoint import latest_checkpoint
+
+    ck = latest_checkpoint(run_dir) if resume else None
     done = 0
-    if resume:
-        from agents.learning.checkpoint import latest_checkpoint
-
-        ck = latest_checkpoint(run_dir)
-        if ck is not None:
-            import json
-
-            try:
-                done = int(json.loads(ck.read_text()).get("episode", 0))
-            except (OSError, ValueError, AttributeError):
-                done = 0  # an unreadable checkpoint: the job's own resume names the problem
-    return seconds * max(days - min(max(done, 0), days), 0) / reference_days
+    if ck is not None:
+        try:
+            done = int(json.loads(ck.read_text()).get("episode", 0))
+        except (OSError, ValueError, AttributeError):
+            pass  # an unreadable checkpoint counts as no progress: the job's own resume names the problem
+    return seconds * (days - min(max(done, 0), days)) / reference_days
 
 
 def train_and_evaluate(out: str, profile: Profile, method: str, scenario: str, learner: str, seed: int, episodes: int,

@@ -350,6 +350,28 @@ def _rest_of_day(model, probe: Probe, h, first: int, committed: list) -> float:
     return total
 
 
+def _value_candidate(model, probe: Probe, candidate, h0, prices: DayPrices, t: int, first: int, committed: list,
+                     rollout: bool = True) -> tuple[float, tuple[float, float, float]]:
+    """Hour t cleared from its start h0 with the leader's `candidate` (sell share, buy share; None: the learned
+    prices): its profit with the best day-ahead position plus, with `rollout`, the learned leader's over the rest
+    of the day (the model then put back at h0's hour), and the action that replays it (sell share, buy share,
+    best position kW)."""
+    probe.leader = None if candidate is None else np.array([candidate[0], candidate[1], 0.0])
+    retail, auction = model.design.stages
+    h = model.clear_stage(model.clear_stage(h0, retail), auction)
+    q, now = _hour_profit(h, prices, t)
+    later = _rest_of_day(model, probe, h, first, committed) if rollout and t < H - 1 else 0.0
+    return now + later, (*h.actions["retail"][0, :2], q)
+
+
+def _commit(model, probe: Probe, h0, prices: DayPrices, action: tuple[float, float, float], committed: list) -> None:
+    """Play h0's hour with `action` (from `_value_candidate`), its position as the leader's day-ahead share."""
+    s, b, q = action
+    probe.leader = np.array([s, b, da_position_share(q, h0.inputs.forecast_residual_kw, prices.da_bound_kw)])
+    model.step()
+    committed.append(model.hour_result)
+
+
 def leader_best_response(run_dir, weeks, grid=QUICK_SHARES, days=None, rollout: bool = True):
     """The leader's best response to the followers' learned policies of a trained run, searched hour
     by hour over the days of `weeks` (labels: "test:1", ...; `days`: which days of the week, 0..6).
@@ -378,7 +400,6 @@ def leader_best_response(run_dir, weeks, grid=QUICK_SHARES, days=None, rollout: 
     `learned_position_profit_eur`)."""
     model, probe = _trained_model(run_dir)
     d = model.design
-    retail, auction = d.stages
     candidates = [None, *itertools.product(grid, grid)]
     hour_rows = []
     for label, week, first in _days(model, weeks, days):
@@ -393,16 +414,10 @@ def leader_best_response(run_dir, weeks, grid=QUICK_SHARES, days=None, rollout: 
             h0 = model.begin_hour()
             best = None
             for c in candidates:
-                probe.leader = None if c is None else np.array([c[0], c[1], 0.0])
-                h = model.clear_stage(model.clear_stage(h0, retail), auction)
-                q, now = _hour_profit(h, prices, t)
-                later = _rest_of_day(model, probe, h, first, committed) if rollout and t < H - 1 else 0.0
-                if best is None or now + later > best[0] + TIE_EUR:
-                    best = (now + later, *h.actions["retail"][0, :2], q)
-            _, s, b, q = best
-            probe.leader = np.array([s, b, da_position_share(q, h0.inputs.forecast_residual_kw, prices.da_bound_kw)])
-            model.step()
-            committed.append(model.hour_result)
+                value, action = _value_candidate(model, probe, c, h0, prices, t, first, committed, rollout)
+                if best is None or value > best[0] + TIE_EUR:
+                    best = (value, action)
+            _commit(model, probe, h0, prices, best[1], committed)
         probe.leader = None
         for t, (hl, hb) in enumerate(zip(learned, committed)):
             q_learned, position_profit = _hour_profit(hl, prices, t)
@@ -467,21 +482,16 @@ def leader_schedule_response(run_dir, weeks, grid=QUICK_SHARES, days=None) -> tu
             for c in candidates:
                 total, acts = 0.0, []
                 for m, first, h0, p, done in zip(models, firsts, starts, prices, committed):
-                    probe.leader = None if c is None else np.array([c[0], c[1], 0.0])
-                    retail, auction = m.design.stages  # each model's own stages (operators, agents)
-                    h = m.clear_stage(m.clear_stage(h0, retail), auction)
-                    q, now = _hour_profit(h, p, t)
-                    total += now + (_rest_of_day(m, probe, h, first, done) if t < H - 1 else 0.0)
-                    acts.append((*h.actions["retail"][0, :2], q))
+                    value, action = _value_candidate(m, probe, c, h0, p, t, first, done)
+                    total += value
+                    acts.append(action)
                 if best is None or total > best[0] + TIE_EUR:
                     best = (total, c, acts)
             _, c, acts = best
             schedule_rows.append({"week": label, "hour": t, "sell_share": np.nan if c is None else c[0],
                                   "buy_share": np.nan if c is None else c[1]})
-            for m, h0, p, done, (s, b, q) in zip(models, starts, prices, committed, acts):
-                probe.leader = np.array([s, b, da_position_share(q, h0.inputs.forecast_residual_kw, p.da_bound_kw)])
-                m.step()
-                done.append(m.hour_result)
+            for m, h0, p, done, action in zip(models, starts, prices, committed, acts):
+                _commit(m, probe, h0, p, action, done)
         probe.leader = None
         for first, p, hl, hs in zip(firsts, prices, learned, committed):
             day_rows.append({
