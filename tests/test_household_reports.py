@@ -1,10 +1,12 @@
 """The household designs' exploitability tables against hand-worked sums: the Stackelberg leader's
 (`runs.reports.stackelberg.leader_exploitability`: per week and seed, each week's seeds pooled, every
-week pooled) and the P2P households' per checked week (`runs.reports.p2p.exploitability_by_week`)."""
+week pooled) and the P2P households' per checked week (`runs.reports.p2p.exploitability_by_week`); the heat
+pumps' comfort by week and seed beside the rule thermostat's (`runs.reports.common.comfort_by_week`)."""
 
 import pandas as pd
 import pytest
 
+from runs.reports.common import comfort_by_week, comfort_sentence
 from runs.reports.p2p import exploitability_by_week, exploitability_table
 from runs.reports.stackelberg import leader_exploitability, reading
 
@@ -106,3 +108,40 @@ def test_p2p_exploitability_by_week_is_the_pooled_table_of_each_week():
     row = t.loc[("test:2", "all")]
     assert row.regret_eur_per_day == pytest.approx(2.5 / 3) and row.share_positive_regret == pytest.approx(2 / 3)
     assert exploitability_by_week(br[br.week == "test:2"]).empty  # one week: the pooled table says it all
+
+
+def _comfort_days() -> pd.DataFrame:
+    """Per-day comfort violation (K·h, the community's heat pumps) of a rule thermostat (one seed) and two learned
+    methods: test:10 listed before test:2 (the order must come from the labels); an evaluation and a training week
+    that the table must leave out."""
+    rows = [  # method, seed, week, day, K·h
+        ("rules", 0, "test:10", 0, 4.0), ("rules", 0, "test:10", 1, 6.0), ("rules", 0, "test:2", 7, 0.0),
+        ("rules", 0, "test:2", 8, 2.0), ("rules", 0, "eval:1", 20, 9.0),
+        ("learned", 0, "test:10", 0, 30.0), ("learned", 0, "test:10", 1, 10.0), ("learned", 0, "test:2", 7, 1.0),
+        ("learned", 0, "test:2", 8, 1.0), ("learned", 0, "eval:1", 20, 99.0), ("learned", 0, "train:3", 30, 99.0),
+        ("learned", 1, "test:10", 0, 3.0), ("learned", 1, "test:10", 1, 5.0), ("learned", 1, "test:2", 7, 3.0),
+        ("learned", 1, "test:2", 8, 5.0),
+        ("other", 0, "test:10", 0, 0.0), ("other", 0, "test:10", 1, 0.0), ("other", 0, "test:2", 7, 0.0),
+        ("other", 0, "test:2", 8, 0.0),
+    ]
+    return pd.DataFrame(rows, columns=["method", "seed", "week", "day", "comfort_violation_kh"])
+
+
+def test_comfort_by_week_is_each_seeds_daily_mean_beside_the_thermostats():
+    t = comfort_by_week(_comfort_days(), "rules", ("other", "learned"))
+    assert list(zip(t.method, t.seed, t.week)) == [("other", 0, "test:2"), ("other", 0, "test:10"),
+                                                   ("learned", 0, "test:2"), ("learned", 0, "test:10"),
+                                                   ("learned", 1, "test:2"), ("learned", 1, "test:10")]
+    assert t.comfort_violation_kh_per_day.tolist() == [0.0, 0.0, 1.0, 20.0, 4.0, 4.0]
+    assert t.thermostat_kh_per_day.tolist() == [1.0, 5.0] * 3  # test:2 (0 + 2) / 2, test:10 (4 + 6) / 2
+    assert t.excess_kh_per_day.tolist() == [-1.0, -5.0, 0.0, 15.0, 3.0, -1.0]
+
+
+def test_the_comfort_sentence_quotes_the_methods_mean_and_its_seed_furthest_above_the_thermostat():
+    t = comfort_by_week(_comfort_days(), "rules", ("other", "learned"))
+    text = comfort_sentence(t, "learned")
+    # learned: (1 + 20 + 4 + 4) / 4 = 7.25 K·h/day; the thermostat's weeks (1 + 5) / 2 = 3.0; seed 0 in test:10 worst
+    assert "learned leave the houses 7.2 K·h per day" in text and "the rule thermostat's 3.0" in text
+    assert "seed 0 in test:10: 20.0 against 5.0" in text
+    # a method never above the thermostat names no worst seed
+    assert "furthest" not in comfort_sentence(t, "other") and comfort_sentence(t, "absent") == ""

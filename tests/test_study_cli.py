@@ -387,14 +387,16 @@ def _check_responders(rs: pd.DataFrame, curve: pd.DataFrame, episodes: int) -> N
 
 
 @pytest.mark.parametrize("design, headings, figures, tables", [
-    ("p2p", ("The paper's claims on our data", "Every method on the test days", "Per cluster", "Trained best responders"),
-     ("methods", "training_curves", "typical_day", "clusters", "savings", "exploitability"),
-     ("methods_test_days", "clusters", "days", "optimum_days", "responders")),
+    ("p2p", ("The paper's claims on our data", "Every method on the test days", "Per cluster", "Trained best responders",
+             "The heat pumps' comfort by test week and seed"),
+     ("methods", "training_curves", "typical_day", "clusters", "savings", "exploitability", "comfort"),
+     ("methods_test_days", "clusters", "days", "optimum_days", "responders", "comfort_by_week")),
     ("stackelberg", ("Does the leader-follower structure enhance market performance?", "Followers against retail only",
-                     "exact Stackelberg solution of the small instance", "Exploitability", "Trained best responders"),
-     ("methods", "training_curves", "test_day", "exact_solution", "follower_savings", "exploitability"),
+                     "exact Stackelberg solution of the small instance", "Exploitability", "Trained best responders",
+                     "The heat pumps' comfort by test week and seed"),
+     ("methods", "training_curves", "test_day", "exact_solution", "follower_savings", "exploitability", "comfort"),
      ("methods_test_days", "versus_retail_only", "stackelberg_vs_simultaneous", "exact_solution", "responders",
-      "leader_exploitability")),
+      "leader_exploitability", "comfort_by_week")),
 ])
 def test_the_household_designs_tiny_studies_write_their_reports(tmp_path, design, headings, figures, tables):
     out = tmp_path / design

@@ -217,6 +217,93 @@ def paired_steps(per_seed: pd.DataFrame, steps, label=str) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def comfort_by_week(days: pd.DataFrame, reference: str, learned) -> pd.DataFrame:
+    """The heat pumps' comfort violation per learned method, seed and test week, beside the rule
+    thermostat's (`reference`, a rule-based method: the same days, one seed), K·h per day summed over the
+    community's houses (`days`: a household design's per-day table with `comfort_violation_kh`).
+    `excess_kh_per_day`: the learned policy's violation less the thermostat's (+ = less comfortable). Rows in
+    the order of `learned`, then seed and week."""
+    d = days[is_test(days.week)]
+    per = d.groupby(["method", "seed", "week"]).comfort_violation_kh.mean().rename("comfort_violation_kh_per_day")
+    ref = d[d.method == reference].groupby("week").comfort_violation_kh.mean().rename("thermostat_kh_per_day")
+    out = per.reset_index()
+    out = out[out.method.isin(list(learned))].merge(ref.reset_index(), on="week", how="left")
+    out["excess_kh_per_day"] = out.comfort_violation_kh_per_day - out.thermostat_kh_per_day
+    order = {m: i for i, m in enumerate(learned)}
+    out = out.assign(_m=out.method.map(order), _k=out.week.map(week_order))
+    return out.sort_values(["_m", "seed", "_k"]).drop(columns=["_m", "_k"]).reset_index(drop=True)
+
+
+def comfort_sentence(cw: pd.DataFrame, method: str, label=str) -> str:
+    """One sentence on the heat pumps' comfort: `method`'s mean over seeds and test weeks against the rule
+    thermostat's, and its seed and week furthest above the thermostat ("" without data)."""
+    g = cw[cw.method == method]
+    if not len(g):
+        return ""
+    text = (f"The heat pumps under {label(method)} leave the houses {g.comfort_violation_kh_per_day.mean():,.1f} K·h "
+            f"per day outside their comfort band over the test weeks, against the rule thermostat's "
+            f"{g.drop_duplicates('week').thermostat_kh_per_day.mean():,.1f}")
+    if g.excess_kh_per_day.notna().any():
+        w = g.loc[g.excess_kh_per_day.idxmax()]
+        if w.excess_kh_per_day > 0:
+            text += (f"; furthest above it, seed {int(w.seed)} in {w.week}: {w.comfort_violation_kh_per_day:,.1f} "
+                     f"against {w.thermostat_kh_per_day:,.1f}")
+    return text + "."
+
+
+def comfort_section(cw: pd.DataFrame, label=str) -> list[str]:
+    """The report's section on the heat pumps' comfort: per learned method, the seeds' K·h per day in each test
+    week beside the rule thermostat's (`comfort_by_week`)."""
+    wide = cw.assign(method=cw.method.map(label)).pivot_table(
+        index=["method", "seed"], columns="week", values="comfort_violation_kh_per_day", sort=False)
+    weeks = sorted(wide.columns, key=week_order)
+    ref = cw.drop_duplicates("week").set_index("week").thermostat_kh_per_day.reindex(weeks)
+    table = pd.concat([pd.DataFrame([["rule thermostat", "—", *ref.to_numpy()]], columns=["method", "seed", *weeks]),
+                       wide[weeks].reset_index()], ignore_index=True)
+    table.columns = ["method", "seed", *[w.split(":")[1] for w in weeks]]
+    return ["\n## The heat pumps' comfort by test week and seed\n",
+            "Degree-hours per day outside the comfort band, summed over the community's heat-pump houses, for each "
+            "learned run in each test week (columns: test week), beside the rule thermostat's (which heats to a "
+            "set point inside the band; a heat pump cannot cool, so warm weeks overheat some houses whatever it does). "
+            "A seed far above the thermostat in one season learned a worse heating policy there. "
+            "`tables/comfort_by_week.csv`:\n",
+            md_table(table, "{:,.1f}"), "\n" + comfort_sentence(cw, cw.method.iloc[0], label) + "\n"]
+
+
+def fig_comfort(cw: pd.DataFrame, path: Path, label=str):
+    """One heat map per learned method: seeds × test weeks, the heat pumps' comfort violation (K·h per day),
+    the rule thermostat's on the top row."""
+    pyplot = plt()
+    methods = list(dict.fromkeys(cw.method))
+    weeks = sorted(cw.week.unique(), key=week_order)
+    height = sum(0.8 + 0.3 * (cw[cw.method == m].seed.nunique() + 1) for m in methods)
+    fig, axes = pyplot.subplots(len(methods), 1, figsize=(1.6 + 0.55 * len(weeks), height), squeeze=False)
+    from matplotlib.colors import PowerNorm
+
+    # a square-root colour scale: a few K·h in cold weeks stay visible beside tens in a warm one
+    vmax = max(float(np.nanmax(np.r_[cw.comfort_violation_kh_per_day.to_numpy(), cw.thermostat_kh_per_day.to_numpy()])), 1.0)
+    norm = PowerNorm(0.5, vmin=0.0, vmax=vmax)
+    for ax, m in zip(axes[:, 0], methods):
+        g = cw[cw.method == m]
+        grid = g.pivot(index="seed", columns="week", values="comfort_violation_kh_per_day").reindex(columns=weeks)
+        ref = g.drop_duplicates("week").set_index("week").thermostat_kh_per_day.reindex(weeks)
+        values = np.vstack([ref.to_numpy()[None, :], grid.to_numpy()])
+        rows = ["thermostat"] + [f"seed {s}" for s in grid.index]
+        im = ax.imshow(values, aspect="auto", cmap="Reds", norm=norm)
+        for (i, j), v in np.ndenumerate(values):
+            if np.isfinite(v):
+                ax.text(j, i, f"{v:.0f}", ha="center", va="center", fontsize=7,
+                        color="white" if v > 0.4 * vmax else "black")
+        ax.axhline(0.5, color="black", lw=1.0)
+        ax.set_xticks(range(len(weeks)), [w.split(":")[1] for w in weeks])
+        ax.set_xlabel("test week")
+        ax.set_yticks(range(len(rows)), rows)
+        ax.set_title(f"{label(m)}: heat pumps' comfort violation, K·h per day (test week)")
+        ax.grid(False)
+        fig.colorbar(im, ax=ax, fraction=0.025, pad=0.01)
+    save_figure(fig, path)
+
+
 # ---------------------------------------------------------------------------------------------
 # output
 # ---------------------------------------------------------------------------------------------

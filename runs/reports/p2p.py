@@ -11,12 +11,15 @@ import numpy as np
 import pandas as pd
 
 from runs.reports.common import (
-    load_methods, mark_selected, md_table, per_cluster_per_day, plt, save_figure, selection_note, train_time_columns,
-    typed_options, unfinished_note, week_order,
+    comfort_by_week, comfort_section, comfort_sentence, fig_comfort, load_methods, mark_selected, md_table,
+    per_cluster_per_day, plt, save_figure, selection_note, train_time_columns, typed_options, unfinished_note, week_order,
 )
 from runs.studies.p2p import METHODS
 
 LEARNERS = ("maddpg-ps", "ddpg-ps", "one-cluster", "maddpg")
+#: the learned methods whose heat pumps' comfort the report shows by week and seed (not the one-cluster baseline,
+#: whose diverged seeds would set the figure's scale), and the rule thermostat beside them
+COMFORT_METHODS, THERMOSTAT = ("maddpg-ps", "ddpg-ps", "maddpg", "maddpg-ps-nopeak"), "p2p-rules"
 COLORS = {"no-p2p-rules": "tab:gray", "p2p-rules": "tab:olive", "maddpg-ps": "tab:blue", "ddpg-ps": "tab:orange",
           "one-cluster": "tab:purple", "maddpg": "tab:brown", "maddpg-ps-nopeak": "tab:cyan", "optimum": "k"}
 HOURS_PER_DAY = 24
@@ -350,7 +353,7 @@ def fig_savings(s: pd.Series, path: Path):
 # the report
 # ---------------------------------------------------------------------------------------------
 def reading(mt: pd.DataFrame, cl: list[dict], prof: dict, ex: pd.DataFrame | None = None,
-            rt: pd.DataFrame | None = None) -> str:
+            rt: pd.DataFrame | None = None, cw: pd.DataFrame | None = None) -> str:
     """One paragraph for the index of studies (`runs.index`): costs, peaks and the paper's claims."""
     parts = [f"300 households in DER clusters trade on a mid-market-rate platform with a peak penalty; MADDPG with "
              f"parameter sharing per cluster and its variants ({prof.get('episodes', '?')} training days x "
@@ -376,6 +379,8 @@ def reading(mt: pd.DataFrame, cl: list[dict], prof: dict, ex: pd.DataFrame | Non
         parts.append(f"A best responder trained for {int(a.episodes):,} days (one household per cluster, everyone else "
                      f"frozen) gains it {a.gain_eur_per_day:,.2f} €/day ({a.gain_pct_of_learned_cost:+.1f} % of its "
                      f"learned cost; {int(a.kept_learned)} of {int(a.households)} found nothing better).")
+    if cw is not None and len(cw):
+        parts.append(comfort_sentence(cw, "maddpg-ps", _label))
     return " ".join(parts)
 
 
@@ -420,9 +425,10 @@ def build_report(study: Path) -> Path:
     exw = exploitability_by_week(br) if len(br) else pd.DataFrame()
     rs = data["responders"]
     rt = responder_table(rs, br) if len(rs) else pd.DataFrame()
+    cw = comfort_by_week(days, THERMOSTAT, COMFORT_METHODS) if len(days) else pd.DataFrame()
     for name, df in (("methods_test_days", mt), ("methods_training_days", mt_train), ("clusters", ct),
                      ("days", days), ("optimum_days", opt), ("exploitability", ex),
-                     ("exploitability_by_week", exw), ("responders", rt)):
+                     ("exploitability_by_week", exw), ("responders", rt), ("comfort_by_week", cw)):
         if len(df):
             df.to_csv(study / "tables" / f"{name}.csv", index=False, float_format="%.6g")
     if len(sv):
@@ -448,6 +454,9 @@ def build_report(study: Path) -> Path:
     if len(br):
         fig_exploitability(br, f / "exploitability.png")
         figs["exploitability.png"] = "Exploitability of MADDPG-PS: sampled households' regret by cluster"
+    if len(cw):
+        fig_comfort(cw, f / "comfort.png", _label)
+        figs["comfort.png"] = "The heat pumps' comfort violation by test week and seed"
 
     prof = data["meta"].get("profile", {})
     L = [f"# P2P study report: profile `{prof.get('name', '?')}`\n", unfinished_note(data["meta"]),
@@ -497,12 +506,14 @@ def build_report(study: Path) -> Path:
             L.append(md_table(exw, "{:,.3f}"))
     if len(rt):
         L += ["", *_section_responders(rt, rs, prof)]
+    if len(cw):
+        L += comfort_section(cw, _label)
     L.append("\n## Figures\n")
     for name, cap in figs.items():
         L.append(f"### {cap}\n\n![{cap}](figures/{name})\n")
     path = study / "report.md"
     path.write_text("\n".join(L) + "\n")
-    (study / "reading.md").write_text(reading(mt, cl, prof, ex, rt) + "\n")
+    (study / "reading.md").write_text(reading(mt, cl, prof, ex, rt, cw) + "\n")
     return path
 
 

@@ -14,11 +14,13 @@ import pandas as pd
 
 from model.markets.settlement import imbalance_spread_cost_eur
 from runs.reports.common import (
-    load_methods, mark_selected, md_table, per_cluster_per_day, plt, save_figure, selection_note, train_time_columns,
-    typed_options, unfinished_note, week_order,
+    comfort_by_week, comfort_section, comfort_sentence, fig_comfort, load_methods, mark_selected, md_table, per_cluster_per_day, plt,
+    save_figure, selection_note, train_time_columns, typed_options, unfinished_note, week_order,
 )
 from runs.studies.stackelberg import METHODS
 
+#: the learned methods whose heat pumps' comfort the report shows by week and seed, and the rule thermostat beside them
+LEARNED, THERMOSTAT = ("stackelberg", "simultaneous"), "p2p-tariff-rules"
 COLORS = {"retail-only": "tab:gray", "p2p-tariff-rules": "tab:olive", "p2p-margin-rules": "tab:green",
           "stackelberg": "tab:blue", "simultaneous": "tab:orange", "stackelberg-small": "tab:purple"}
 HOURS_PER_DAY = 24
@@ -288,7 +290,7 @@ def claims(days: pd.DataFrame, vr: pd.DataFrame) -> list[dict]:
 
 
 def reading(mt: pd.DataFrame, cl: list[dict], ex: pd.DataFrame, lex: pd.DataFrame, prof: dict,
-            rt: pd.DataFrame | None = None) -> str:
+            rt: pd.DataFrame | None = None, cw: pd.DataFrame | None = None) -> str:
     """One paragraph for the index of studies (`runs.index`)."""
     parts = [f"An aggregator (leader, DDPG) sets retail prices and trades day-ahead; 50 prosumers (followers, "
              f"MADDPG-PS per cluster) trade in P2P double auctions ({prof.get('episodes', '?')} training days x "
@@ -332,6 +334,8 @@ def reading(mt: pd.DataFrame, cl: list[dict], ex: pd.DataFrame, lex: pd.DataFram
                         f"({t.loc['all followers', 'gain_pct_of_learned']:+.1f} % of its learned cost)")
         parts.append(f"A best responder trained for {int(rt.episodes.max()):,} days against everyone else's frozen "
                      f"policies gains {' and '.join(said)}.")
+    if cw is not None and len(cw):
+        parts.append(comfort_sentence(cw, "stackelberg", _label))
     return " ".join(parts)
 
 
@@ -547,9 +551,10 @@ def build_report(study: Path) -> Path:
     rt = responder_table(rs, lbr, fbr) if len(rs) else pd.DataFrame()
     lex = leader_exploitability(lbr, data.get("leader_schedule")) if len(lbr) else pd.DataFrame()
     cl = claims(days, vr) if len(days) else []
+    cw = comfort_by_week(days, THERMOSTAT, LEARNED) if len(days) else pd.DataFrame()
     for name, df in (("methods_test_days", mt), ("clusters", ct), ("days", days), ("versus_retail_only", vr),
                      ("stackelberg_vs_simultaneous", po), ("exact_solution", ex), ("follower_costs", fc),
-                     ("responders", rt), ("leader_exploitability", lex)):
+                     ("responders", rt), ("leader_exploitability", lex), ("comfort_by_week", cw)):
         if len(df):
             df.to_csv(study / "tables" / f"{name}.csv", index=name == "follower_costs", float_format="%.6g")
 
@@ -572,6 +577,9 @@ def build_report(study: Path) -> Path:
     if len(lbr) or len(fbr):
         fig_exploitability(lex, fbr, f / "exploitability.png")
         figs["exploitability.png"] = "Exploitability of both levels"
+    if len(cw):
+        fig_comfort(cw, f / "comfort.png", _label)
+        figs["comfort.png"] = "The heat pumps' comfort violation by test week and seed"
 
     prof = data["meta"].get("profile", {})
     n_days = int(days[_kind(days.week) == "test"].groupby(["week", "day"]).ngroups) if len(days) else 0
@@ -641,6 +649,8 @@ def build_report(study: Path) -> Path:
                  "by trading in the auction.\n")
     if len(rt):
         L += _section_responders(rt, rs, prof)
+    if len(cw):
+        L += comfort_section(cw, _label)
     L.append("\n## Figures\n")
     for name, cap in figs.items():
         L.append(f"### {cap}\n\n![{cap}](figures/{name})\n")
@@ -649,5 +659,5 @@ def build_report(study: Path) -> Path:
              "`leader_best_response`, `follower_best_response`). Tidy CSVs: `tables/`, `checks/`, `eval/`.")
     path = study / "report.md"
     path.write_text("\n".join(L) + "\n")
-    (study / "reading.md").write_text(reading(mt, cl, ex, lex, prof, rt) + "\n")
+    (study / "reading.md").write_text(reading(mt, cl, ex, lex, prof, rt, cw) + "\n")
     return path
