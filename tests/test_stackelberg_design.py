@@ -190,7 +190,7 @@ def test_the_learner_updates_followers_k_times_per_leader_update_and_every_follo
     hp = design_hyperparams("stackelberg")
     team = m.design.default_learner(hp, 0, "cpu")
     by = {s.name: s for s in team.slots}
-    assert by["leader"].updates == hp.updates_per_episode // 4
+    assert by["leader"].updates == hp.updates_per_episode // 2  # K = 2 (stop 39)
     assert all(s.updates == hp.updates_per_episode for name, s in by.items() if name != "leader")
     assert by["pv-only"].components == (3,)  # no device: only the limit price
     assert by["pv-battery"].components == (0, 3)
@@ -245,14 +245,14 @@ def test_train_records_the_learner_config_it_was_given_and_checks_it_before_writ
     scenario = tmp_path / "small.toml"
     scenario.write_text('extends = "stackelberg"\nn_households = 10\n')
     assert main(["train", "--scenario", str(scenario), "--episodes", "1", "--eval-every", "1", "--out", str(tmp_path / "A"),
-                 "--learner-config", "leader_gamma=0.95", "--learner-config", "follower_updates_per_leader_update=2"]) == 0
+                 "--learner-config", "leader_gamma=0.95", "--learner-config", "follower_updates_per_leader_update=4"]) == 0
     meta = json.loads((tmp_path / "A" / "policy.json").read_text())
-    assert meta["learner_config"]["leader_gamma"] == 0.95 and meta["learner_config"]["follower_updates_per_leader_update"] == 2
+    assert meta["learner_config"]["leader_gamma"] == 0.95 and meta["learner_config"]["follower_updates_per_leader_update"] == 4
     from runs.training import load_trained_policy
 
     learned, _ = load_trained_policy(tmp_path / "A")  # rebuilt from the record: the leader's gamma and update count
     by = {s.name: s for s in learned.slots}
-    assert by["leader"].group.hp.gamma == 0.95 and by["leader"].updates == learned.hp.updates_per_episode // 2
+    assert by["leader"].group.hp.gamma == 0.95 and by["leader"].updates == learned.hp.updates_per_episode // 4
     assert main(["train", "--scenario", str(scenario), "--episodes", "1", "--out", str(tmp_path / "B"),
                  "--learner-config", "leader_gamma=2"]) == 2
     with pytest.raises(ValueError, match="not settings of the stackelberg design's learner"):

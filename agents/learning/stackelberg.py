@@ -35,7 +35,7 @@ def leader_follower_learner(roles, hp, seed: int = 0, device="cpu", config: dict
     leader, follower = roles
     device = resolve_device(device)
     init = torch.Generator().manual_seed(seed)
-    k = int(config.get("follower_updates_per_leader_update", 4)) if variant == "stackelberg" else 1
+    k = int(config.get("follower_updates_per_leader_update", 2)) if variant == "stackelberg" else 1
     if config.get("leader_timescale", "updates") == "updates":  # the leader updates K times less often
         leader_hp, leader_updates = hp, max(1, hp.updates_per_episode // k)
     else:  # "learning-rate": as often as the followers, with learning rates K times smaller
