@@ -488,3 +488,19 @@ def test_the_household_designs_tiny_studies_write_their_reports(tmp_path, design
         assert "check_regret_eur_per_day" in report and "**gain + = the responder does better**" in report
         exact = pd.read_csv(out / "tables" / "exact_solution.csv")
         assert (exact.exact_profit_eur >= exact.tariff_profit_eur - 1e-9).all()  # the argmax is no worse than the tariffs
+        # scripts/stackelberg_levers.py on the study's run gives the study's check and the evaluation's comfort
+        lever = subprocess.run([sys.executable, str(ROOT / "scripts" / "stackelberg_levers.py"), "study-run", "0",
+                                "--profile", "tiny", "--run", str(out / "runs" / "stackelberg" / "seed0"),
+                                "--out", str(tmp_path / "levers")], capture_output=True, text=True, cwd=ROOT)
+        assert lever.returncode == 0, lever.stderr
+        r = json.loads(lever.stdout.strip().splitlines()[-1])
+        assert r["leader"]["all"]["regret_pct"] == pytest.approx(pooled.regret_pct, rel=1e-4)
+        assert r["leader"]["test:2"]["follower_cost_eur_per_day"] == pytest.approx(lbr.learned_follower_cost_eur.mean(), rel=1e-5)
+        study_days = pd.read_csv(out / "tables" / "days.csv")
+        comfort = study_days[(study_days.method == "stackelberg") & (study_days.week == "test:2")].comfort_violation_kh.mean()
+        assert r["heat_pumps"]["test:2"]["comfort_violation_kh_per_day"] == pytest.approx(comfort, rel=1e-5, abs=1e-9)
+        assert (tmp_path / "levers" / "results.jsonl").read_text().count("\n") == 1
+        bad = subprocess.run([sys.executable, str(ROOT / "scripts" / "stackelberg_levers.py"), "x", "0", "--learner-config",
+                              "follower_updates_per_leader_update=0", "--out", str(tmp_path / "bad")],
+                             capture_output=True, text=True, cwd=ROOT)
+        assert bad.returncode != 0 and ">= 1" in bad.stderr and not (tmp_path / "bad").exists()

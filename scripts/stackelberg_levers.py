@@ -1,0 +1,112 @@
+"""Measure one lever of the Stackelberg learner on one seed (docs/stackelberg.md, "Learning"): train the
+quick (or, with --profile paper, the paper) profile's leader-follower learner with learner settings and
+hyperparameter overrides, exactly as the study trains its `stackelberg` method, then on the profile's
+checked weeks (test:2, a winter week, and test:8, a summer week):
+
+  - the leader's hour-by-hour best response to the followers' learned policies (the study's
+    `leader_best_response`, on the profile's price grid): its regret in % of the learned profit, the
+    day-ahead position's part of it, the leader's profit and the followers' cost per day;
+  - the heat pumps under the learned play (`localmarl evaluate` of the run on those weeks): their comfort
+    violation (K·h per day, summed over the community's houses) and the heat drawn (kWh per day), the
+    follower-side outcome that a leader lever can tip (the summer overheating of docs/stackelberg.md).
+
+With the same seed and no overrides it reproduces the study's seed to the digit on the same machine.
+With --run DIR the checks run on that trained run (e.g. a study's runs/stackelberg/seed0) instead.
+
+    .venv/bin/python scripts/stackelberg_levers.py NAME SEED [--learner-config NAME=VALUE ...]
+                                [--set NAME=VALUE ...] [--profile quick|paper|tiny] [--episodes N] [--run DIR]
+                                [--out DIR]
+
+prints one JSON line (and appends it to DIR/results.jsonl; default runs/out/levers-stackelberg); the run,
+its checks and evaluation go to DIR/NAME-seedK/."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import pandas as pd  # noqa: E402
+
+from model.atomic import write_csv_atomic  # noqa: E402
+from runs.study import profile_hyperparams  # noqa: E402
+from runs.studies import stackelberg_checks as checks  # noqa: E402
+from runs.studies.stackelberg import PROFILES, SCENARIO, _shares  # noqa: E402
+from runs.training import design_learner_config, evaluate_run, train  # noqa: E402
+
+
+def leader_summary(days: pd.DataFrame) -> dict:
+    """Per checked week and pooled ("all"): the leader's check regret (% of its learned profit), the
+    position part in points, its learned profit and the followers' cost, € per day."""
+    out = {}
+    for week, g in [*days.groupby("week"), ("all", days)]:
+        learned, best = g.learned_profit_eur.sum(), g.best_response_profit_eur.sum()
+        out[week] = {"regret_pct": 100 * (best - learned) / abs(learned),
+                     "position_points": 100 * g.position_regret_eur.sum() / abs(learned),
+                     "leader_profit_eur_per_day": learned / len(g),
+                     "follower_cost_eur_per_day": g.learned_follower_cost_eur.sum() / len(g)}
+    return out
+
+
+def heat_pump_summary(hours: pd.DataFrame) -> dict:
+    """Per evaluated week: the heat pumps' comfort violation (K·h) and heat drawn (kWh) per day, over the
+    community (`hours`: an evaluation's hours.csv, one row per hour and cluster)."""
+    out = {}
+    for week, g in hours.groupby("week"):
+        days = g.hour.nunique() / 24
+        out[week] = {"comfort_violation_kh_per_day": g.comfort_violation_kh.sum() / days,
+                     "heat_pump_kwh_per_day": g.hp_kw.sum() / days}
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("name")
+    ap.add_argument("seed", type=int)
+    ap.add_argument("--learner-config", action="append", default=[], metavar="NAME=VALUE",
+                    help="a setting of the Stackelberg learner (`localmarl train --help`); repeatable")
+    ap.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                    help="a hyperparameter on top of the profile's; repeatable")
+    ap.add_argument("--profile", default="quick", choices=("quick", "paper", "tiny"))
+    ap.add_argument("--episodes", type=int, help="training days (default: the profile's)")
+    ap.add_argument("--run", type=Path, help="check this trained run instead of training one")
+    ap.add_argument("--out", type=Path, default=Path("runs/out/levers-stackelberg"))
+    a = ap.parse_args()
+
+    profile = PROFILES[a.profile]
+    config = design_learner_config(SCENARIO, a.learner_config)  # both checked before anything runs
+    hp = profile_hyperparams(SCENARIO, profile, a.episodes).with_overrides(a.set)
+    folder = a.out / f"{a.name}-seed{a.seed}"
+    t0 = time.perf_counter()
+    run = a.run
+    if run is None:
+        run = folder / "run"
+        train(SCENARIO, seed=a.seed, out=run, eval_every=profile.eval_every, hp=hp,
+              checkpoint_every=profile.checkpoint_every, progress=True, overwrite=True, learner_config=config)
+    t1 = time.perf_counter()
+    weeks = list(profile.leader_br_weeks)
+    days, hours = checks.leader_best_response(run, weeks, _shares(profile.leader_br_grid))
+    folder.mkdir(parents=True, exist_ok=True)
+    write_csv_atomic(folder / "leader_br_hours.csv", hours)
+    write_csv_atomic(folder / "leader_br.csv", days)
+    evaluate_run(run, folder / "eval", weeks=weeks, overwrite=True)
+    evaluated = pd.read_csv(folder / "eval" / "hours.csv")
+    t2 = time.perf_counter()
+    result = {"name": a.name, "seed": a.seed, "profile": a.profile, "run": str(run),
+              "learner_config": dict(config), "set": a.set, "train_s": round(t1 - t0, 1), "check_s": round(t2 - t1, 1),
+              "leader": leader_summary(days), "heat_pumps": heat_pump_summary(evaluated)}
+    line = json.dumps(result)
+    print(line)
+    with open(a.out / "results.jsonl", "a") as f:
+        f.write(line + "\n")
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except ValueError as e:  # a bad setting or value: its named message, no traceback
+        sys.exit(f"stackelberg_levers.py: {e}")
