@@ -145,3 +145,7 @@ def test_the_comfort_sentence_quotes_the_methods_mean_and_its_seed_furthest_abov
     assert "seed 0 in test:10: 20.0 against 5.0" in text
     # a method never above the thermostat names no worst seed
     assert "furthest" not in comfort_sentence(t, "other") and comfort_sentence(t, "absent") == ""
+    # an unfinished study without the thermostat's evaluation: the learned mean alone, no NaN
+    alone = comfort_by_week(_comfort_days()[lambda d: d.method != "rules"], "rules", ("learned",))
+    assert alone.thermostat_kh_per_day.isna().all()
+    assert comfort_sentence(alone, "learned").endswith("7.2 K·h per day outside their comfort band over the test weeks.")

@@ -241,8 +241,11 @@ def comfort_sentence(cw: pd.DataFrame, method: str, label=str) -> str:
     if not len(g):
         return ""
     text = (f"The heat pumps under {label(method)} leave the houses {g.comfort_violation_kh_per_day.mean():,.1f} K·h "
-            f"per day outside their comfort band over the test weeks, against the rule thermostat's "
-            f"{g.drop_duplicates('week').thermostat_kh_per_day.mean():,.1f}")
+            f"per day outside their comfort band over the test weeks")
+    thermostat = g.drop_duplicates("week").thermostat_kh_per_day
+    if thermostat.isna().any():  # the rule thermostat has not been evaluated on every week (an unfinished study)
+        return text + "."
+    text += f", against the rule thermostat's {thermostat.mean():,.1f}"
     if g.excess_kh_per_day.notna().any():
         w = g.loc[g.excess_kh_per_day.idxmax()]
         if w.excess_kh_per_day > 0:
@@ -267,21 +270,22 @@ def comfort_section(cw: pd.DataFrame, label=str) -> list[str]:
             "set point inside the band; a heat pump cannot cool, so warm weeks overheat some houses whatever it does). "
             "A seed far above the thermostat in one season learned a worse heating policy there. "
             "`tables/comfort_by_week.csv`:\n",
-            md_table(table, "{:,.1f}"), "\n" + comfort_sentence(cw, cw.method.iloc[0], label) + "\n"]
+            md_table(table, "{:,.1f}"), "\n" + comfort_sentence(cw, cw.method.iloc[0], label) + "\n"]  # the first method's
 
 
 def fig_comfort(cw: pd.DataFrame, path: Path, label=str):
     """One heat map per learned method: seeds × test weeks, the heat pumps' comfort violation (K·h per day),
     the rule thermostat's on the top row."""
     pyplot = plt()
+    from matplotlib.colors import PowerNorm
+
     methods = list(dict.fromkeys(cw.method))
     weeks = sorted(cw.week.unique(), key=week_order)
     height = sum(0.8 + 0.3 * (cw[cw.method == m].seed.nunique() + 1) for m in methods)
     fig, axes = pyplot.subplots(len(methods), 1, figsize=(1.6 + 0.55 * len(weeks), height), squeeze=False)
-    from matplotlib.colors import PowerNorm
-
     # a square-root colour scale: a few K·h in cold weeks stay visible beside tens in a warm one
-    vmax = max(float(np.nanmax(np.r_[cw.comfort_violation_kh_per_day.to_numpy(), cw.thermostat_kh_per_day.to_numpy()])), 1.0)
+    values = np.r_[cw.comfort_violation_kh_per_day.to_numpy(), cw.thermostat_kh_per_day.to_numpy()]
+    vmax = max(float(np.nanmax(values)) if np.isfinite(values).any() else 1.0, 1.0)
     norm = PowerNorm(0.5, vmin=0.0, vmax=vmax)
     for ax, m in zip(axes[:, 0], methods):
         g = cw[cw.method == m]
