@@ -14,8 +14,8 @@ import pandas as pd
 
 from model.markets.settlement import imbalance_spread_cost_eur
 from runs.reports.common import (
-    comfort_by_week, comfort_section, comfort_sentence, fig_comfort, load_methods, mark_selected, md_table, per_cluster_per_day, plt,
-    save_figure, selection_note, train_time_columns, typed_options, unfinished_note, week_order,
+    comfort_by_week, comfort_section, comfort_sentence, fig_comfort, load_methods, mark_selected, md_table,
+    per_cluster_per_day, plt, save_figure, selection_note, train_time_columns, typed_options, unfinished_note, week_order,
 )
 from runs.studies.stackelberg import METHODS
 
