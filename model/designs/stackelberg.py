@@ -279,9 +279,11 @@ class StackelbergDesign(HouseholdDesign):
         gamma, since their devices carry energy between hours). Measured (stop 37, docs/stackelberg.md
         "A myopic leader"): the leader's check regret halves against gamma 0.95. K = 2 (stop 39, 8 paired
         seeds against K = 4): check regret 6.4 -> 4.5 %, lower in 7 of 8, followers' cost not higher."""
-        from agents.learning.stackelberg import leader_follower_learner
+        from agents.learning.stackelberg import FOLLOWER_UPDATES_PER_LEADER_UPDATE, leader_follower_learner
 
-        config = {"variant": "stackelberg", "follower_updates_per_leader_update": 2, "leader_gamma": 0.0, **(config or {})}
+        # K is written into the configuration (not left to the learner's fallback) so that every run records it
+        config = {"variant": "stackelberg", "follower_updates_per_leader_update": FOLLOWER_UPDATES_PER_LEADER_UPDATE,
+                  "leader_gamma": 0.0, **(config or {})}
         followers = self.learner_groups("maddpg-ps")
         return leader_follower_learner(self.role_specs(), hp, seed, device, config | followers)
 
