@@ -47,8 +47,8 @@ def register(sub) -> None:
                         "fitted_play/ or two_stage_play/SCENARIO-seedK-policy.npz, made from this run) instead of the "
                         "learned one")
     e.add_argument("--last", action="store_true",
-                   help="score the run's last snapshot (policy_last.pt) where it kept its best on the evaluation week "
-                        "(keep_best: the p2p default) as policy.pt")
+                   help="score the run's last snapshot (policy_last.pt) where it kept its best on its selection "
+                        "weeks (keep_best: the p2p and stackelberg default) as policy.pt")
     e.add_argument("--overwrite", action="store_true")
     e.set_defaults(func=cmd_evaluate)
 

@@ -277,6 +277,9 @@ def train(scenario="s-a", episodes: int | None = None, seed: int = 0, out: str |
     train_rng = np.random.default_rng([seed, 1])  # which training episode each episode plays
     pool = design.training_episodes()
     eval_week = dataset.week_split().eval[0]
+    # keep_best: the weeks whose summed score selects the snapshot; those past the evaluation week are played too
+    selection_weeks = hp.selection_week_numbers() if hp.keep_best else [eval_week]
+    extra_weeks = [w for w in selection_weeks if w != eval_week]
     ids = list(design.participant_ids())
     meta = {
         "scenario_name": sc.name,
@@ -292,7 +295,8 @@ def train(scenario="s-a", episodes: int | None = None, seed: int = 0, out: str |
         "seed": seed,
         "device": str(learner.device),
     }
-    curve_columns = ["episode", design.participant_label, "eval_score_eur", *design.score_columns]
+    curve_columns = ["episode", design.participant_label, "eval_score_eur", *design.score_columns,
+                     *(["selection_score_eur"] if extra_weeks else [])]
 
     start, curve = 0, []
     best = {}  # keep_best: the best snapshot so far ({"episode", "score", "state"})
@@ -330,13 +334,19 @@ def train(scenario="s-a", episodes: int | None = None, seed: int = 0, out: str |
         _set_rng_state(eval_model.np_rng, eval_rng_state)
         sums = play_week(eval_model, eval_week)
         total = sum(sums[1:], sums[0])
+        selected = {w: total for w in selection_weeks if w == eval_week}  # each selection week's total
+        for week in extra_weeks:  # after the evaluation week, whose scores stay those of a run without them
+            week_sums = play_week(eval_model, week)
+            selected[week] = sum(week_sums[1:], week_sums[0])
+        selection_total = sum(selected.values())
         for i, pid in enumerate(ids):
             curve.append({"episode": episode, design.participant_label: pid, "eval_score_eur": float(total[i]),
-                          **{c: float(s[i]) for c, s in zip(design.score_columns, sums)}})
+                          **{c: float(s[i]) for c, s in zip(design.score_columns, sums)},
+                          **({"selection_score_eur": float(selection_total[i])} if extra_weeks else {})})
         write_csv_atomic(run_dir / TRAIN_CURVE, pd.DataFrame(curve, columns=curve_columns))
         text = f"eval: all €{float(total.sum()):,.0f}"
         if hp.keep_best:
-            score = design.selection_score(total)
+            score = design.selection_score(selection_total)
             score = score if np.isfinite(score) else -np.inf  # a diverged evaluation is never kept
             if not best or score > best["score"]:  # a tie keeps the earlier snapshot
                 best.update(episode=episode, score=score, state=copy.deepcopy(learner.policy_state()))
@@ -381,7 +391,7 @@ def train(scenario="s-a", episodes: int | None = None, seed: int = 0, out: str |
     if hp.keep_best:
         save_policy(run_dir, learner, final, name=LAST_POLICY_FILE)
         save_policy(run_dir, learner, final | {"selected_episode": best["episode"], "selected_score": best["score"],
-                                               "selected_on": "eval:1"}, state=best["state"])
+                                               "selected_on": hp.selection_weeks}, state=best["state"])
     else:
         save_policy(run_dir, learner, final)
     return TrainResult(run_dir, hp.episodes, seconds, model.hours_done - hours0, pd.DataFrame(curve, columns=curve_columns))

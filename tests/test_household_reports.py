@@ -135,6 +135,11 @@ def test_comfort_by_week_is_each_seeds_daily_mean_beside_the_thermostats():
     assert t.comfort_violation_kh_per_day.tolist() == [0.0, 0.0, 1.0, 20.0, 4.0, 4.0]
     assert t.thermostat_kh_per_day.tolist() == [1.0, 5.0] * 3  # test:2 (0 + 2) / 2, test:10 (4 + 6) / 2
     assert t.excess_kh_per_day.tolist() == [-1.0, -5.0, 0.0, 15.0, 3.0, -1.0]
+    assert t.optimum_kh_per_day.isna().all()  # no optimum given
+    # the day optimum's days: its mean per test week beside every row of that week (its evaluation week left out)
+    optimum = pd.DataFrame({"week": ["test:2", "test:2", "test:10", "eval:1"], "comfort_violation_kh": [0.5, 1.5, 3.0, 9.0]})
+    t = comfort_by_week(_comfort_days(), "rules", ("other", "learned"), optimum)
+    assert t.optimum_kh_per_day.tolist() == [1.0, 3.0] * 3
 
 
 def test_the_comfort_sentence_quotes_the_methods_mean_and_its_seed_furthest_above_the_thermostat():
@@ -142,7 +147,10 @@ def test_the_comfort_sentence_quotes_the_methods_mean_and_its_seed_furthest_abov
     text = comfort_sentence(t, "learned")
     # learned: (1 + 20 + 4 + 4) / 4 = 7.25 K·h/day; the thermostat's weeks (1 + 5) / 2 = 3.0; seed 0 in test:10 worst
     assert "learned leave the houses 7.2 K·h per day" in text and "the rule thermostat's 3.0" in text
-    assert "seed 0 in test:10: 20.0 against 5.0" in text
+    assert "seed 0 in test:10: 20.0 against 5.0" in text and "optimum" not in text
+    optimum = pd.DataFrame({"week": ["test:2", "test:10"], "comfort_violation_kh": [1.0, 3.0]})
+    with_optimum = comfort_sentence(comfort_by_week(_comfort_days(), "rules", ("learned",), optimum), "learned")
+    assert "the rule thermostat's 3.0 and the perfect-foresight day optimum's 2.0 (which trades" in with_optimum
     # a method never above the thermostat names no worst seed
     assert "furthest" not in comfort_sentence(t, "other") and comfort_sentence(t, "absent") == ""
     # an unfinished study without the thermostat's evaluation: the learned mean alone, no NaN

@@ -137,10 +137,21 @@ def test_peak_rate_prices_every_households_peak_share(form):
 
 
 def test_the_responders_are_not_chosen_on_the_weeks_they_are_scored_on_or_the_learners_were_kept_on():
-    from runs.studies.p2p import PROFILES, P2PProfile
+    """In both household designs the trained responders' actor is chosen on weeks that are neither scored by the
+    checks nor among the learners' selection weeks (`keep_best` kept the learned snapshot there)."""
+    from runs.studies import p2p, stackelberg
+    from runs.study import profile_hyperparams
 
-    for profile in PROFILES.values():
-        chosen = set(profile.responder_validation_weeks)
-        assert chosen and not chosen & set(profile.br_weeks) and "eval:1" not in chosen
+    for study in (p2p, stackelberg):
+        for profile in study.PROFILES.values():
+            chosen = {w for spec in profile.responder_validation_weeks for w in dataset.resolve_week(spec)}
+            scored = {w for spec in getattr(profile, "br_weeks", ()) + getattr(profile, "leader_br_weeks", ())
+                      + getattr(profile, "follower_br_weeks", ()) for w in dataset.resolve_week(spec)}
+            hp = profile_hyperparams(study.SCENARIO, profile)
+            assert hp.keep_best, study.__name__
+            assert chosen and scored and not chosen & scored and not chosen & set(hp.selection_week_numbers())
     with pytest.raises(ValueError, match=r"share \['test:2'\].*Pick another week"):
-        P2PProfile("x", (), 1, 1, 1, 1, br_weeks=("test:2",), responder_validation_weeks=("test:2",))
+        p2p.P2PProfile("x", (), 1, 1, 1, 1, br_weeks=("test:2",), responder_validation_weeks=("test:2",))
+    with pytest.raises(ValueError, match=r"the checks' weeks share \['test:8'\].*Pick another week"):
+        stackelberg.StackelbergProfile("x", (), 1, 1, 1, 1, follower_br_weeks=("test:8",),
+                                       responder_validation_weeks=("test:8",))

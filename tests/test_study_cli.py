@@ -414,6 +414,13 @@ def test_the_household_designs_tiny_studies_write_their_reports(tmp_path, design
     for table in tables:
         assert len(pd.read_csv(out / "tables" / f"{table}.csv")) > 0, table
     assert len((out / "reading.md").read_text()) > 200  # the index's paragraph
+    # the comfort view's day-optimum reference: the study's own day LPs' mean K·h per day in each test week
+    cw = pd.read_csv(out / "tables" / "comfort_by_week.csv")
+    lp = pd.read_csv(out / "optimum" / f"{'p2p-mmr' if design == 'p2p' else 'stackelberg'}.csv")
+    assert {"heat_pump_kwh", "comfort_violation_kh"} <= set(lp.columns) and (lp.heat_pump_kwh >= 0).all()
+    assert len(cw) and np.allclose(cw.optimum_kh_per_day, cw.week.map(lp.groupby("week").comfort_violation_kh.mean()),
+                                   rtol=1e-5)
+    assert "| day optimum | — |" in report and "perfect-foresight day optimum's" in report
     reading = (out / "reading.md").read_text()
     assert "A best responder trained for 2 days" in reading
     rt = pd.read_csv(out / "tables" / "responders.csv")
@@ -456,6 +463,17 @@ def test_the_household_designs_tiny_studies_write_their_reports(tmp_path, design
         assert {json.loads((run / "policy.json").read_text())["learner_config"]["leader_gamma"] for run in runs} == {0.95}
         started = json.loads((out / "study-started.json").read_text())
         assert started["profile"]["learner_config"] == {"leader_gamma": 0.95}
+        # every run keeps its best snapshot on the evaluation week and the hottest training week together
+        # (keep_best, selection_weeks): the curve's summed selection score is highest there; the report names it
+        for run in runs:
+            meta = json.loads((run / "policy.json").read_text())
+            curve = pd.read_csv(run / "train_curve.csv").groupby("episode")[["eval_score_eur", "selection_score_eur"]].sum()
+            assert meta["selected_on"] == "eval:1,train:23" and (run / "policy_last.pt").exists()
+            assert curve.selection_score_eur.loc[meta["selected_episode"]] == pytest.approx(curve.selection_score_eur.max(), rel=1e-5)
+            assert (curve.selection_score_eur != curve.eval_score_eur).all()  # the summer week counts too
+            assert f"{run.parent.name}: seed 0 day {meta['selected_episode']}" in report
+        assert ("scored best on the evaluation week (week 48) and training week 23 (week 29) together (`keep_best`, "
+                "`selection_weeks`") in report
         lbr = pd.read_csv(out / "checks" / "leader_br_seed0.csv")
         assert (lbr.best_response_profit_eur >= lbr.learned_profit_eur - 1e-9).all()
         assert np.allclose(lbr.position_regret_eur + lbr.price_regret_eur, lbr.regret_eur)

@@ -245,6 +245,45 @@ def test_keep_best_policy_replays_the_evaluation_it_was_chosen_by(scenario, tmp_
     assert "selected_episode" not in meta
 
 
+def test_keep_best_selects_on_the_sum_over_its_selection_weeks(scenario, tmp_path, monkeypatch):
+    """With `selection_weeks` "eval:1,train:1" every evaluation also plays training week 1: the curve's
+    evaluation-week scores are those of a run selecting on the evaluation week alone (training untouched),
+    its `selection_score_eur` is the evaluation week's plus that week's, and policy.pt, replayed on both weeks by
+    `evaluate_policy`, scores the highest of those sums, at the episode policy.json names."""
+    from model.designs.arbitrage import ArbitrageDesign
+
+    monkeypatch.setattr(ArbitrageDesign, "keep_best_refused", None)  # the mechanism, on the fastest design
+    base = dict(hidden_sizes=(16,), buffer_size=5000, batch_size=16, keep_best=True)
+    kw = dict(episodes=3, seed=0, eval_every=1, checkpoint_every=3, progress=False)
+    plain = train(scenario, out=tmp_path / "plain", hp=HyperParams(**base), **kw)
+    both = train(scenario, out=tmp_path / "both", hp=HyperParams(**base, selection_weeks="eval:1,train:1"), **kw)
+    assert "selection_score_eur" not in plain.curve
+    pd.testing.assert_series_equal(plain.curve.eval_score_eur, both.curve.eval_score_eur)
+    per_episode = both.curve.groupby("episode")[["eval_score_eur", "selection_score_eur"]].sum()
+    assert (per_episode.selection_score_eur != per_episode.eval_score_eur).all()  # the second week counts
+    meta = json.loads((tmp_path / "both" / "policy.json").read_text())
+    assert meta["selected_on"] == "eval:1,train:1"
+    assert meta["selected_episode"] == int(per_episode.selection_score_eur.idxmax())
+    learner, _ = load_trained_policy(tmp_path / "both")
+    scores, _ = evaluate_policy(scenario, learner, seed=0, weeks=["eval:1", "train:1"], keep_hours=False)
+    assert scores.total_eur.sum() == pytest.approx(per_episode.selection_score_eur.max(), rel=1e-9)
+    assert scores[scores.week == "eval:1"].total_eur.sum() == pytest.approx(
+        per_episode.eval_score_eur.loc[meta["selected_episode"]], rel=1e-9)
+
+
+@pytest.mark.parametrize("weeks, problem", [
+    ("eval:1,test:8", "'test:8' is \\(or holds\\) test week 31: selecting a snapshot on a test week would flatter"),
+    (" , ", "no week given"),
+    ("eval:1,summer", "bad week spec 'summer'; accepted forms"),
+])
+def test_selection_weeks_are_training_or_evaluation_weeks(weeks, problem):
+    """A test week among `selection_weeks` (it would flatter the test scores), an empty list or a bad spec is a
+    named error when the hyperparameters are made, before any run; a whole set of weeks is accepted."""
+    assert HyperParams(selection_weeks="train,eval:1").selection_week_numbers()[-2:] == [51, 48]
+    with pytest.raises(ValueError, match=f"hyperparameter selection_weeks = .*{problem}"):
+        HyperParams(selection_weeks=weeks)
+
+
 def test_a_checkpoint_written_before_a_hyperparameter_existed_resumes(scenario, tmp_path):
     """A checkpoint whose hyperparameters lack a field added since (here `keep_best`) resumes, the field
     taking its default, to the uninterrupted run's policy."""

@@ -91,10 +91,15 @@ class HyperParams:
     # design's `selection_score` of the training curve's evaluations, every `eval_every` episodes), not the last one; the
     # last is kept as policy_last.pt. It changes no training step, only which snapshot a run hands on (False: the last,
     # as the paper). The evaluation week is then a validation week: its scores flatter the run; the test weeks do not
+    selection_weeks: str = "eval:1"  # the weeks (comma-separated week specs, e.g. "eval:1,train:23") whose summed
+    # `selection_score` decides which snapshot `keep_best` keeps; weeks past the first are played at every evaluation
+    # too (the training curve's `selection_score_eur`). Test weeks are refused: selecting on them would flatter the
+    # test scores. "eval:1" alone: the evaluation week (week 48, winter), which cannot see a summer failure
 
     def __post_init__(self):
         if self.actor_output not in ACTOR_OUTPUTS:
             raise ValueError(f"actor_output {self.actor_output!r}: use one of {ACTOR_OUTPUTS}")
+        selection_problem = self._selection_week_problem()
         for name, ok, rule in (
             ("gamma", 0.0 <= self.gamma < 1.0, "must be in [0, 1) (the paper: 0.99)"),
             ("batch_size", self.batch_size >= 1, "must be >= 1 (the paper: 35)"),
@@ -122,11 +127,39 @@ class HyperParams:
             ("policy_delay", self.policy_delay >= 1, "must be >= 1 (1: every update, as the paper; TD3: 2)"),
             ("lr_final_factor", 0.0 < self.lr_final_factor <= 1.0, "must be in (0, 1] (1: constant learning rates)"),
             ("hidden_sizes", all(h >= 1 for h in self.hidden_sizes), "must be positive layer widths, e.g. 64,64"),
+            ("selection_weeks", selection_problem is None,
+             f"is not a list of training or evaluation weeks: {selection_problem}"),
         ):
             value = getattr(self, name)
-            finite = all(math.isfinite(v) for v in (value if isinstance(value, tuple) else (value,)))
+            finite = all(math.isfinite(v) for v in (value if isinstance(value, tuple) else (value,)) if not isinstance(v, str))
             if not (finite and ok):
                 raise ValueError(f"hyperparameter {name} = {value!r} {rule}")
+
+    def _selection_week_problem(self) -> str | None:
+        """What is wrong with `selection_weeks` (None: nothing)."""
+        try:
+            self.selection_week_numbers()
+        except ValueError as e:
+            return str(e)
+        return None
+
+    def selection_week_numbers(self) -> list[int]:
+        """The absolute weeks of `selection_weeks`, in order, each once: a bad spec, a test week or none at all is
+        a ValueError naming it."""
+        from model import dataset
+
+        specs = [s.strip() for s in str(self.selection_weeks).split(",") if s.strip()]
+        if not specs:
+            raise ValueError("no week given; e.g. \"eval:1\" or \"eval:1,train:23\"")
+        test, weeks = set(dataset.week_split().test), []
+        for spec in specs:
+            for week in dataset.resolve_week(spec):
+                if week in test:
+                    raise ValueError(f"{spec!r} is (or holds) test week {week}: selecting a snapshot on a test week "
+                                     "would flatter its test scores; use training or evaluation weeks")
+                if week not in weeks:
+                    weeks.append(week)
+        return weeks
 
     def sigmoid_actor(self, stage: str) -> bool:
         """Whether the actors of `stage` ("primary" or "secondary") squash with a sigmoid (else
@@ -197,4 +230,4 @@ class HyperParams:
 RECONSTRUCTED = ("buffer_size", "lr_actor", "lr_critic", "noise_sigma_final", "hidden_sizes", "reward_scale", "actor_output", "actor_reg",
                  "per_agent_batches", "lr_final_factor", "action_search", "action_search_weight", "actor_z_max",
                  "mixed_levels", "mixed_temperature", "mixed_temperature_relative", "counterfactual_samples",
-                 "twin_critics", "target_noise", "policy_delay", "keep_best")
+                 "twin_critics", "target_noise", "policy_delay", "keep_best", "selection_weeks")

@@ -11,6 +11,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from model import dataset
+
 SIGNIFICANCE = 0.05  # one-sided paired t-test level at which a step counts as resolved beyond seed noise
 
 
@@ -112,27 +114,47 @@ def load_methods(study: Path, methods) -> dict:
 
 
 def selected_snapshots(study: Path, methods) -> pd.DataFrame:
-    """method, seed, selected_episode of every run that kept its best evaluation-week snapshot
-    (`keep_best`: its policy.json names the episode) rather than its last."""
+    """method, seed, selected_episode, selected_on (the run's `selection_weeks`) of every run that kept its best
+    snapshot (`keep_best`: its policy.json names the episode) rather than its last."""
     rows = []
     for m in methods:
         for d in sorted((Path(study) / "runs" / m).glob("seed*")):
             f = d / "policy.json"
             meta = json.loads(f.read_text()) if f.exists() else {}
             if "selected_episode" in meta:
-                rows.append({"method": m, "seed": int(d.name[4:]), "selected_episode": int(meta["selected_episode"])})
-    return pd.DataFrame(rows, columns=["method", "seed", "selected_episode"])
+                rows.append({"method": m, "seed": int(d.name[4:]), "selected_episode": int(meta["selected_episode"]),
+                             "selected_on": meta.get("selected_on", "eval:1")})
+    return pd.DataFrame(rows, columns=["method", "seed", "selected_episode", "selected_on"])
+
+
+def selection_weeks_words(spec: str) -> str:
+    """Words for a run's `selection_weeks`: "eval:1,train:23" -> "the evaluation week (week 48) and training week
+    23 (week 29)"."""
+    words = []
+    for part in (p.strip() for p in str(spec).split(",") if p.strip()):
+        weeks = dataset.resolve_week(part)
+        kind, _, number = part.partition(":")
+        name = {"eval": "the evaluation week", "train": f"training week {number}", "week": "week"}.get(kind, part)
+        words.append(f"{name} (week {weeks[0]})" if len(weeks) == 1 and kind != "week" else
+                     f"week {weeks[0]}" if len(weeks) == 1 else f"the {len(weeks)} weeks of {part!r}")
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
 
 
 def selection_note(selected: pd.DataFrame) -> str:
-    """A report's sentence on the runs that kept their best evaluation-week snapshot ('' when none did)."""
+    """A report's sentence on the runs that kept their best snapshot on their selection weeks ('' when none did)."""
     if selected is None or selected.empty:
         return ""
     kept = "; ".join(f"{m}: " + ", ".join(f"seed {r.seed} day {r.selected_episode}" for r in g.itertuples())
                      for m, g in selected.groupby("method", sort=False))
-    return ("Learned policies are the snapshots that scored best on the evaluation week (`keep_best`; the "
-            f"design's selection score), not the last ones ({kept}; circles in the training curves). The evaluation "
-            "week is then a validation week and flatters them; the test days do not.\n")
+    specs = list(dict.fromkeys(selected.get("selected_on", pd.Series(["eval:1"])).fillna("eval:1")))
+    if specs == ["eval:1"]:
+        return ("Learned policies are the snapshots that scored best on the evaluation week (`keep_best`; the "
+                f"design's selection score), not the last ones ({kept}; circles in the training curves). The evaluation "
+                "week is then a validation week and flatters them; the test days do not.\n")
+    on = "; ".join(selection_weeks_words(spec) for spec in specs)
+    return ("Learned policies are the snapshots that scored best on " + on + " together (`keep_best`, `selection_weeks`; "
+            f"the design's selection score), not the last ones ({kept}; circles in the training curves, which show the "
+            "evaluation week alone). Those weeks are then validation weeks and flatter them; the test days do not.\n")
 
 
 def mark_selected(ax, per: pd.DataFrame, selected: pd.DataFrame, method: str, color, labelled: list) -> None:
@@ -140,7 +162,8 @@ def mark_selected(ax, per: pd.DataFrame, selected: pd.DataFrame, method: str, co
     for row in selected[selected.method == method].itertuples():
         if row.seed in per.columns and row.selected_episode in per.index:
             if ax not in labelled:  # one legend entry per axes, in black: the circles take their method's colour
-                ax.plot([], [], "o", mfc="none", color="k", ms=7, label="policy kept (each seed's best on the evaluation week)")
+                on = "the evaluation week" if set(selected.get("selected_on", ["eval:1"])) <= {"eval:1"} else "its selection weeks"
+                ax.plot([], [], "o", mfc="none", color="k", ms=7, label=f"policy kept (each seed's best on {on})")
                 labelled.append(ax)
             ax.plot(row.selected_episode, per.loc[row.selected_episode, row.seed], "o", mfc="none", color=color, ms=7)
 
@@ -217,18 +240,22 @@ def paired_steps(per_seed: pd.DataFrame, steps, label=str) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def comfort_by_week(days: pd.DataFrame, reference: str, learned) -> pd.DataFrame:
+def comfort_by_week(days: pd.DataFrame, reference: str, learned, optimum: pd.DataFrame | None = None) -> pd.DataFrame:
     """The heat pumps' comfort violation per learned method, seed and test week, beside the rule
     thermostat's (`reference`, a rule-based method: the same days, one seed), K·h per day summed over the
     community's houses (`days`: a household design's per-day table with `comfort_violation_kh`).
-    `excess_kh_per_day`: the learned policy's violation less the thermostat's (+ = less comfortable). Rows in
-    the order of `learned`, then seed and week."""
+    `excess_kh_per_day`: the learned policy's violation less the thermostat's (+ = less comfortable).
+    `optimum` (optional): the perfect-foresight day optimum's days (week, comfort_violation_kh), its K·h per day
+    per week as `optimum_kh_per_day` (NaN without it). Rows in the order of `learned`, then seed and week."""
     d = days[is_test(days.week)]
     per = d.groupby(["method", "seed", "week"]).comfort_violation_kh.mean().rename("comfort_violation_kh_per_day")
     ref = d[d.method == reference].groupby("week").comfort_violation_kh.mean().rename("thermostat_kh_per_day")
     out = per.reset_index()
     out = out[out.method.isin(list(learned))].merge(ref.reset_index(), on="week", how="left")
     out["excess_kh_per_day"] = out.comfort_violation_kh_per_day - out.thermostat_kh_per_day
+    best = (optimum.groupby("week").comfort_violation_kh.mean() if optimum is not None and len(optimum)
+            else pd.Series(dtype=float))
+    out["optimum_kh_per_day"] = out.week.map(best).astype(float)
     order = {m: i for i, m in enumerate(learned)}
     out = out.assign(_m=out.method.map(order), _k=out.week.map(week_order))
     return out.sort_values(["_m", "seed", "_k"]).drop(columns=["_m", "_k"]).reset_index(drop=True)
@@ -246,6 +273,10 @@ def comfort_sentence(cw: pd.DataFrame, method: str, label=str) -> str:
     if thermostat.isna().any():  # the rule thermostat has not been evaluated on every week (an unfinished study)
         return text + "."
     text += f", against the rule thermostat's {thermostat.mean():,.1f}"
+    optimum = g.drop_duplicates("week").get("optimum_kh_per_day")
+    if optimum is not None and optimum.notna().all():
+        text += (f" and the perfect-foresight day optimum's {optimum.mean():,.1f} (which trades comfort against energy "
+                 "at the scenario's penalty per K·h)")
     if g.excess_kh_per_day.notna().any():
         w = g.loc[g.excess_kh_per_day.idxmax()]
         if w.excess_kh_per_day > 0:
@@ -260,45 +291,58 @@ def comfort_section(cw: pd.DataFrame, label=str) -> list[str]:
     wide = cw.assign(method=cw.method.map(label)).pivot_table(
         index=["method", "seed"], columns="week", values="comfort_violation_kh_per_day", sort=False)
     weeks = sorted(wide.columns, key=week_order)
-    ref = cw.drop_duplicates("week").set_index("week").thermostat_kh_per_day.reindex(weeks)
-    table = pd.concat([pd.DataFrame([["rule thermostat", "—", *ref.to_numpy()]], columns=["method", "seed", *weeks]),
+    refs = _comfort_references(cw, weeks)
+    table = pd.concat([pd.DataFrame([[name, "—", *row.to_numpy()] for name, row in refs.items()],
+                                    columns=["method", "seed", *weeks]),
                        wide[weeks].reset_index()], ignore_index=True)
     table.columns = ["method", "seed", *[w.split(":")[1] for w in weeks]]
+    optimum = ("; the perfect-foresight day optimum, which plans each day's heating knowing its weather and trades "
+               "comfort against energy at the scenario's penalty per K·h, shows how much of it no schedule avoids"
+               if "day optimum" in refs else "")
     return ["\n## The heat pumps' comfort by test week and seed\n",
             "Degree-hours per day outside the comfort band, summed over the community's heat-pump houses, for each "
             "learned run in each test week (columns: test week), beside the rule thermostat's (which heats to a "
-            "set point inside the band; a heat pump cannot cool, so warm weeks overheat some houses whatever it does). "
-            "A seed far above the thermostat in one season learned a worse heating policy there. "
+            "set point inside the band; a heat pump cannot cool, so warm weeks overheat some houses whatever it does"
+            f"{optimum}). A seed far above the thermostat in one season learned a worse heating policy there. "
             "`tables/comfort_by_week.csv`:\n",
             md_table(table, "{:,.1f}"), "\n" + comfort_sentence(cw, cw.method.iloc[0], label) + "\n"]  # the first method's
 
 
+def _comfort_references(cw: pd.DataFrame, weeks) -> dict[str, pd.Series]:
+    """The comfort view's reference rows per week: the rule thermostat's, and the day optimum's where known."""
+    per_week = cw.drop_duplicates("week").set_index("week")
+    refs = {"rule thermostat": per_week.thermostat_kh_per_day.reindex(weeks)}
+    if "optimum_kh_per_day" in per_week and per_week.optimum_kh_per_day.notna().any():
+        refs["day optimum"] = per_week.optimum_kh_per_day.reindex(weeks)
+    return refs
+
+
 def fig_comfort(cw: pd.DataFrame, path: Path, label=str):
     """One heat map per learned method: seeds × test weeks, the heat pumps' comfort violation (K·h per day),
-    the rule thermostat's on the top row."""
+    the rule thermostat's (and, where known, the day optimum's) on the top rows."""
     pyplot = plt()
     from matplotlib.colors import PowerNorm
 
     methods = list(dict.fromkeys(cw.method))
     weeks = sorted(cw.week.unique(), key=week_order)
-    height = sum(0.8 + 0.3 * (cw[cw.method == m].seed.nunique() + 1) for m in methods)
+    height = sum(0.8 + 0.3 * (cw[cw.method == m].seed.nunique() + 2) for m in methods)
     fig, axes = pyplot.subplots(len(methods), 1, figsize=(1.6 + 0.55 * len(weeks), height), squeeze=False)
     # a square-root colour scale: a few K·h in cold weeks stay visible beside tens in a warm one
-    values = np.r_[cw.comfort_violation_kh_per_day.to_numpy(), cw.thermostat_kh_per_day.to_numpy()]
+    refs = _comfort_references(cw, weeks)
+    values = np.r_[cw.comfort_violation_kh_per_day.to_numpy(), *[r.to_numpy() for r in refs.values()]]
     vmax = max(float(np.nanmax(values)) if np.isfinite(values).any() else 1.0, 1.0)
     norm = PowerNorm(0.5, vmin=0.0, vmax=vmax)
     for ax, m in zip(axes[:, 0], methods):
         g = cw[cw.method == m]
         grid = g.pivot(index="seed", columns="week", values="comfort_violation_kh_per_day").reindex(columns=weeks)
-        ref = g.drop_duplicates("week").set_index("week").thermostat_kh_per_day.reindex(weeks)
-        values = np.vstack([ref.to_numpy()[None, :], grid.to_numpy()])
-        rows = ["thermostat"] + [f"seed {s}" for s in grid.index]
+        values = np.vstack([*[r.to_numpy()[None, :] for r in refs.values()], grid.to_numpy()])
+        rows = [name.replace("rule ", "") for name in refs] + [f"seed {s}" for s in grid.index]
         im = ax.imshow(values, aspect="auto", cmap="Reds", norm=norm)
         for (i, j), v in np.ndenumerate(values):
             if np.isfinite(v):
                 ax.text(j, i, f"{v:.0f}", ha="center", va="center", fontsize=7,
                         color="white" if v > 0.4 * vmax else "black")
-        ax.axhline(0.5, color="black", lw=1.0)
+        ax.axhline(len(refs) - 0.5, color="black", lw=1.0)
         ax.set_xticks(range(len(weeks)), [w.split(":")[1] for w in weeks])
         ax.set_xlabel("test week")
         ax.set_yticks(range(len(rows)), rows)

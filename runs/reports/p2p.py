@@ -14,7 +14,7 @@ from runs.reports.common import (
     comfort_by_week, comfort_section, comfort_sentence, fig_comfort, load_methods, mark_selected, md_table,
     per_cluster_per_day, plt, save_figure, selection_note, train_time_columns, typed_options, unfinished_note, week_order,
 )
-from runs.studies.p2p import METHODS
+from runs.studies.p2p import METHODS, SCENARIO
 
 LEARNERS = ("maddpg-ps", "ddpg-ps", "one-cluster", "maddpg")
 #: the learned methods whose heat pumps' comfort the report shows by week and seed (not the one-cluster baseline,
@@ -425,7 +425,8 @@ def build_report(study: Path) -> Path:
     exw = exploitability_by_week(br) if len(br) else pd.DataFrame()
     rs = data["responders"]
     rt = responder_table(rs, br) if len(rs) else pd.DataFrame()
-    cw = comfort_by_week(days, THERMOSTAT, COMFORT_METHODS) if len(days) else pd.DataFrame()
+    cw = (comfort_by_week(days, THERMOSTAT, COMFORT_METHODS, opt[opt.scenario == SCENARIO] if len(opt) else None)
+          if len(days) else pd.DataFrame())
     for name, df in (("methods_test_days", mt), ("methods_training_days", mt_train), ("clusters", ct),
                      ("days", days), ("optimum_days", opt), ("exploitability", ex),
                      ("exploitability_by_week", exw), ("responders", rt), ("comfort_by_week", cw)):

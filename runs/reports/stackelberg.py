@@ -17,7 +17,7 @@ from runs.reports.common import (
     comfort_by_week, comfort_section, comfort_sentence, fig_comfort, load_methods, mark_selected, md_table,
     per_cluster_per_day, plt, save_figure, selection_note, train_time_columns, typed_options, unfinished_note, week_order,
 )
-from runs.studies.stackelberg import METHODS
+from runs.studies.stackelberg import METHODS, SCENARIO
 
 #: the learned methods whose heat pumps' comfort the report shows by week and seed, and the rule thermostat beside them
 LEARNED, THERMOSTAT = ("stackelberg", "simultaneous"), "p2p-tariff-rules"
@@ -38,6 +38,8 @@ def _kind(week: pd.Series) -> pd.Series:
 def load(study: Path) -> dict:
     study = Path(study)
     data = load_methods(study, METHODS)
+    optimum = study / "optimum" / f"{SCENARIO}.csv"  # the followers' day optimum at the grid tariffs (comfort reference)
+    data["optimum"] = pd.read_csv(optimum) if optimum.exists() else pd.DataFrame()
     checks = study / "checks"
 
     def read(pattern: str) -> pd.DataFrame:
@@ -551,7 +553,7 @@ def build_report(study: Path) -> Path:
     rt = responder_table(rs, lbr, fbr) if len(rs) else pd.DataFrame()
     lex = leader_exploitability(lbr, data.get("leader_schedule")) if len(lbr) else pd.DataFrame()
     cl = claims(days, vr) if len(days) else []
-    cw = comfort_by_week(days, THERMOSTAT, LEARNED) if len(days) else pd.DataFrame()
+    cw = comfort_by_week(days, THERMOSTAT, LEARNED, data.get("optimum")) if len(days) else pd.DataFrame()
     for name, df in (("methods_test_days", mt), ("clusters", ct), ("days", days), ("versus_retail_only", vr),
                      ("stackelberg_vs_simultaneous", po), ("exact_solution", ex), ("follower_costs", fc),
                      ("responders", rt), ("leader_exploitability", lex), ("comfort_by_week", cw)):

@@ -80,3 +80,35 @@ def trained_model(run_dir, stage: str):
     probe = HouseholdProbe(learned, stage)
     model.set_policy(probe)
     return model, probe
+
+
+def day_optimum(scenario, weeks) -> "pd.DataFrame":
+    """The community's centralised perfect-foresight optimum of every day of `weeks` (labels, e.g. "test:8"): each
+    day's LP (`solve_day` over the design's `day_problem`: the same data, grid tariffs, penalties and start states
+    the simulation plays), one row per day: week, week_number, day (0..6), solve_s, the cost parts (`DayCost`),
+    peak_import_kw, ev_unmet_kwh, comfort_violation_kh (the heat pumps' K·h outside their bands) and heat_pump_kwh
+    (what they draw). In the P2P design the platform's optimum; in the Stackelberg design the followers' at the grid
+    tariffs, with no leader between them and the grid."""
+    import dataclasses
+    import time
+
+    import pandas as pd
+
+    from model import dataset
+    from runs.training import default_policy_name, make_model
+
+    design = make_model(scenario, default_policy_name(scenario), 0).design
+    rows = []
+    for label in weeks:
+        week = dataset.resolve_week(label)[0]
+        for day in range(7):
+            params, state, inputs = design.day_problem(week * 7 + day)
+            t = time.perf_counter()
+            opt = solve_day(params, state, inputs)
+            rows.append({"week": label, "week_number": week, "day": day, "solve_s": time.perf_counter() - t,
+                         **dataclasses.asdict(opt.cost), "peak_import_kw": float(opt.grid_import_kw.max()),
+                         "ev_unmet_kwh": float(opt.ev_unmet_kwh.sum()),
+                         "comfort_violation_kh": float(opt.comfort_violation_kh.sum()),
+                         "heat_pump_kwh": float(opt.hp_kw.sum())})
+    return pd.DataFrame(rows)
+

@@ -22,7 +22,6 @@ Folder layout under --out:
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,9 +60,9 @@ class P2PProfile(Profile):
     br_per_cluster: int = 4
     #: trained best responders (`runs.best_response`) for one household per learning cluster of that
     #: check's sample: training days each (0: none), and the weeks their actor is chosen on: a test week
-    #: apart from `br_weeks` and from the evaluation week, because the learners' policy is the snapshot
-    #: that scored best on the evaluation week (`keep_best`): chosen there too, the learned actor would
-    #: be favoured over the responder's
+    #: apart from `br_weeks` and from the learners' selection weeks, because the learners' policy is the
+    #: snapshot that scored best there (`keep_best`, `selection_weeks`): chosen there too, the learned actor
+    #: would be favoured over the responder's
     responder_episodes: int = 0
     responder_validation_weeks: tuple[str, ...] = ("test:5",)
 
@@ -197,27 +196,19 @@ def baseline_job(out: str, profile: P2PProfile, method: str) -> dict:
 
 
 def optimum_job(out: str, profile: P2PProfile, scenario: str) -> dict:
-    """The centralised optimum of every evaluated day: its cost parts and the community's peak."""
-    from model import dataset
-    from model.markets.p2p_optimum import solve_day
-    from runs.training import make_model
+    """The centralised optimum of every evaluated day (`household_checks.day_optimum`): its cost parts, the
+    community's peak and the heat pumps' comfort."""
+    return write_day_optimum(out, scenario, _weeks(profile, learned=True))
+
+
+def write_day_optimum(out: str, scenario: str, weeks) -> dict:
+    """`household_checks.day_optimum` of `weeks`, written to out/optimum/<scenario>.csv (atomically)."""
+    from runs.studies.household_checks import day_optimum
 
     t0 = time.perf_counter()
-    design = make_model(scenario, "rule", 0).design
-    labels = [(w, dataset.resolve_week(w)[0]) for w in _weeks(profile, learned=True)]
-    rows = []
-    for label, week in labels:
-        for day in range(7):
-            params, state, inputs = design.day_problem(week * 7 + day)
-            t = time.perf_counter()
-            opt = solve_day(params, state, inputs)
-            rows.append({"week": label, "week_number": week, "day": day, "solve_s": time.perf_counter() - t,
-                         **dataclasses.asdict(opt.cost), "peak_import_kw": float(opt.grid_import_kw.max()),
-                         "ev_unmet_kwh": float(opt.ev_unmet_kwh.sum()),
-                         "comfort_violation_kh": float(opt.comfort_violation_kh.sum())})
     f = Path(out) / "optimum" / f"{scenario}.csv"
     f.parent.mkdir(parents=True, exist_ok=True)
-    pd.DataFrame(rows).to_csv(f, index=False, float_format="%.6g")
+    write_csv_atomic(f, day_optimum(scenario, weeks), float_format="%.6g")
     return {"job": f"optimum {scenario}", "optimum_s": time.perf_counter() - t0}
 
 

@@ -23,6 +23,8 @@ Checks:
                       policy seeing only the clock takes of the price regret: `leader_schedule_response`);
                       and trained best responders (`runs.best_response`) for the leader and a seeded
                       sample of followers per cluster, each learning against everyone else's frozen policy
+  optimum             the followers' centralised perfect-foresight optimum at the grid tariffs of every
+                      evaluated day (`household_checks.day_optimum`): the comfort view's reference
 
 Folder layout under --out:
   runs/<method>/seed<k>/        training run folders (`localmarl train`)
@@ -31,6 +33,7 @@ Folder layout under --out:
   checks/leader_br_seed<k>.csv, follower_br_seed<k>.csv (+ leader_br_hours_seed<k>.csv)
   checks/leader_schedule_seed<k>.csv (+ leader_schedule_hours_seed<k>.csv: the schedule)
   checks/responders_seed<k>.csv (+ -curve.csv)  the trained best responders' gains (`p2p.train_responders`)
+  optimum/stackelberg.csv       the followers' day optimum per evaluated day (cost parts, comfort, heat)
   tables/, figures/, report.md, study.json
   study-started.json            the settings the study was started with (`--resume` refuses other ones)
 """
@@ -70,10 +73,18 @@ class StackelbergProfile(Profile):
     follower_br_weeks: tuple[str, ...] = ("test:2",)
     follower_br_sample: int = 8
     #: trained best responders (`runs.best_response`) for the leader and `responder_per_cluster` seeded
-    #: followers of each learning cluster: training days each (0: none), and the weeks their actor is chosen on
+    #: followers of each learning cluster: training days each (0: none), and the weeks their actor is chosen on: a
+    #: test week apart from the checks' weeks and from the learners' selection weeks (the evaluation week and
+    #: train:23, `keep_best` since stop 40): chosen there too, the learned actor would be favoured over the responder's
     responder_episodes: int = 0
     responder_per_cluster: int = 1
-    responder_validation_weeks: tuple[str, ...] = ("eval:1",)
+    responder_validation_weeks: tuple[str, ...] = ("test:5",)
+
+    def __post_init__(self):
+        shared = sorted(set(self.responder_validation_weeks) & (set(self.leader_br_weeks) | set(self.follower_br_weeks)))
+        if shared:
+            raise ValueError(f"profile {self.name!r}: responder_validation_weeks and the checks' weeks share {shared}; "
+                             "the responders' actor would be chosen on the days it is scored on. Pick another week")
 
 
 PROFILES = {
@@ -208,10 +219,20 @@ def exact_job(out: str, profile: StackelbergProfile) -> dict:
 
 # each job's cost in seconds, for the progress line's ETA only (relative costs matter): the quick profile's jobs in
 # stop 26's `make run` (two workers; 1,500 training days, which a learned job's cost scales with); an unlisted
-# method counts as 100 s; the Stackelberg job's checks grew since (stop 38: +~85 s for the leader's schedule check)
+# method counts as 100 s; the Stackelberg job's checks grew since (stop 38: +~85 s for the leader's schedule check);
+# the optimum: stop 40, alone
 EXPECTED_JOB_S = {"stackelberg": 290.0, "simultaneous": 146.0, "stackelberg-small": 119.0, "retail-only": 1.0,
-                  "p2p-tariff-rules": 2.0, "p2p-margin-rules": 1.0, "exact": 9.0}
+                  "p2p-tariff-rules": 2.0, "p2p-margin-rules": 1.0, "exact": 9.0, "optimum": 11.0}
 EXPECTED_JOB_EPISODES = 1500
+
+
+def optimum_job(out: str, profile: StackelbergProfile) -> dict:
+    """The followers' centralised perfect-foresight optimum at the grid tariffs of every evaluated day
+    (`household_checks.day_optimum`, out/optimum/<scenario>.csv): the report's reference for the heat pumps'
+    comfort, what a day's heating planned knowing its weather leaves outside the bands."""
+    from runs.studies.p2p import write_day_optimum
+
+    return write_day_optimum(out, SCENARIO, _weeks(profile))
 
 
 def jobs(out: Path, profile: StackelbergProfile, seeds: int, episodes: int, device: str, resume: bool) -> list[Job]:
@@ -222,4 +243,5 @@ def jobs(out: Path, profile: StackelbergProfile, seeds: int, episodes: int, devi
                  expected_training_s(EXPECTED_JOB_S.get(m, 100.0), EXPECTED_JOB_EPISODES, episodes, run_folder(out, m, s),
                                      resume)) for s in range(seeds) for m in learned]
             + [Job(baseline_job, (out, profile, m), f"baseline {m}", EXPECTED_JOB_S.get(m, 100.0)) for m in rules]
-            + [Job(exact_job, (out, profile), "exact Stackelberg solution", EXPECTED_JOB_S["exact"])])
+            + [Job(exact_job, (out, profile), "exact Stackelberg solution", EXPECTED_JOB_S["exact"]),
+               Job(optimum_job, (out, profile), f"optimum {SCENARIO}", EXPECTED_JOB_S["optimum"])])
