@@ -134,9 +134,14 @@ def selection_weeks_words(spec: str) -> str:
     for part in (p.strip() for p in str(spec).split(",") if p.strip()):
         weeks = dataset.resolve_week(part)
         kind, _, number = part.partition(":")
-        name = {"eval": "the evaluation week", "train": f"training week {number}", "week": "week"}.get(kind, part)
-        words.append(f"{name} (week {weeks[0]})" if len(weeks) == 1 and kind != "week" else
-                     f"week {weeks[0]}" if len(weeks) == 1 else f"the {len(weeks)} weeks of {part!r}")
+        if len(weeks) > 1:
+            words.append(f"the {len(weeks)} weeks of {part!r}")
+        elif kind == "eval":
+            words.append(f"the evaluation week (week {weeks[0]})")
+        elif kind == "train":
+            words.append(f"training week {number} (week {weeks[0]})")
+        else:
+            words.append(f"week {weeks[0]}")
     return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
 
 
