@@ -144,8 +144,8 @@ def test_sigterm_while_writing_an_output_folder_leaves_nothing_behind(tmp_path):
                                              (signal.SIGINT, 130, "interrupted (Ctrl-C)")])
 def test_an_interrupted_training_says_how_to_resume_and_resumes(tmp_path, sig, code, said):
     out = tmp_path / "run"
-    cmd = [sys.executable, "-m", "runs.cli", "train", "--scenario", "s-a", "--episodes", "100", "--checkpoint-every", "2",
-           "--eval-every", "100", "--out", str(out), *SMALL]
+    cmd = [sys.executable, "-m", "runs.cli", "train", "--scenario", "s-a", "--episodes", "16", "--checkpoint-every", "2",
+           "--eval-every", "16", "--out", str(out), *SMALL]
     # a shell without job control starts background commands with SIGINT ignored, and Python keeps an
     # ignored SIGINT ignored: give the training the default disposition, as a terminal's Ctrl-C finds it
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,

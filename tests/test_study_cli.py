@@ -89,6 +89,7 @@ def test_train_evaluate_and_resume_from_the_command_line(scenario, tmp_path, cap
         np.testing.assert_allclose(pd.read_csv(best / folder / "scores.csv").total_eur, want.total_eur, rtol=1e-5)
 
 
+@pytest.mark.long
 def test_tiny_study_writes_the_report_tables_and_figures(tmp_path, capsys):
     out = tmp_path / "study"
     assert main(["study", "--profile", "tiny", "--seeds", "1", "--jobs", "1", "--out", str(out), "--set", "gamma=0.5"]) == 0
@@ -265,6 +266,7 @@ def test_tiny_study_writes_the_report_tables_and_figures(tmp_path, capsys):
 
 
 def test_a_failed_job_is_reported_the_rest_kept_and_resume_redoes_only_it(tmp_path, capsys, monkeypatch):
+    from runs.studies import arbitrage
     from runs.studies import arbitrage_best_response as baselines
 
     real = baselines.best_response
@@ -274,6 +276,12 @@ def test_a_failed_job_is_reported_the_rest_kept_and_resume_redoes_only_it(tmp_pa
             raise RuntimeError("injected failure")
         return real(scenario, *a, **k)
 
+    # the tiny profile less the checks after the best response (the failure is injected there): what is tested is
+    # the study's bookkeeping, and the full tiny profile (test_tiny_study_writes_the_report_tables_and_figures) would
+    # be played four times over (~280 s of the suite)
+    light = dataclasses.replace(arbitrage.PROFILES["tiny"], responder_episodes=0, dynamics_rounds=0, fp_iterations=0,
+                                fit_weeks=(), fitted_play_iterations=0, two_stage_weeks="", two_stage_play_iterations=0)
+    monkeypatch.setitem(arbitrage.PROFILES, "tiny", light)
     out = tmp_path / "study"
     monkeypatch.setattr(baselines, "best_response", flaky)
     assert main(["study", "--profile", "tiny", "--jobs", "1", "--out", str(out)]) == 1
@@ -386,17 +394,18 @@ def _check_responders(rs: pd.DataFrame, curve: pd.DataFrame, episodes: int) -> N
             assert r.gain_eur == pytest.approx(0.0, abs=1e-3)  # nothing better found: it plays the learned policy
 
 
+@pytest.mark.long
 @pytest.mark.parametrize("design, headings, figures, tables", [
-    ("p2p", ("The paper's claims on our data", "Every method on the test days", "Per cluster", "Trained best responders",
-             "The heat pumps' comfort by test week and seed"),
-     ("methods", "training_curves", "typical_day", "clusters", "savings", "exploitability", "comfort"),
-     ("methods_test_days", "clusters", "days", "optimum_days", "responders", "comfort_by_week")),
     ("stackelberg", ("Does the leader-follower structure enhance market performance?", "Followers against retail only",
                      "exact Stackelberg solution of the small instance", "Exploitability", "Trained best responders",
                      "The heat pumps' comfort by test week and seed"),
      ("methods", "training_curves", "test_day", "exact_solution", "follower_savings", "exploitability", "comfort"),
      ("methods_test_days", "versus_retail_only", "stackelberg_vs_simultaneous", "exact_solution", "responders",
       "leader_exploitability", "comfort_by_week")),
+    ("p2p", ("The paper's claims on our data", "Every method on the test days", "Per cluster", "Trained best responders",
+             "The heat pumps' comfort by test week and seed"),
+     ("methods", "training_curves", "typical_day", "clusters", "savings", "exploitability", "comfort"),
+     ("methods_test_days", "clusters", "days", "optimum_days", "responders", "comfort_by_week"))
 ])
 def test_the_household_designs_tiny_studies_write_their_reports(tmp_path, design, headings, figures, tables):
     out = tmp_path / design

@@ -37,6 +37,7 @@ most profiles repeat between iterations and `OptionValues` need not clear them a
 
 from __future__ import annotations
 
+import functools
 import zlib
 
 import numpy as np
@@ -286,24 +287,33 @@ def busy_weeks(scenario, k: int, pool: str = "train", seed: int = 0) -> tuple[li
     learning, so the weeks a fitted play learns on are not picked from the policy it is checked on.
     Returns (labels like "train:3", every week's count: week, hours_bought)."""
     from model import dataset
-    from model.designs.arbitrage import bought_flexibility
-    from model.model import MarketModel
 
     weeks = dataset.resolve_week(pool)
     if not 1 <= k <= len(weeks):
         raise ValueError(f"busy weeks: k={k} must be in 1..{len(weeks)} (the {pool} weeks)")
+    table = pd.DataFrame(_hours_bought(scenario, pool, seed, len(weeks)), columns=["week", "hours_bought"])
+    order = table.sort_values("hours_bought", ascending=False, kind="stable")
+    return list(order.week[:k]), table
+
+
+@functools.lru_cache(maxsize=16)
+def _hours_bought(scenario, pool: str, seed: int, n_weeks: int) -> tuple[tuple[str, int], ...]:
+    """(week label, hours in which the LFM buys flexibility under truthful bids) for each of `pool`'s weeks: one
+    truthful replay of the pool (39 training weeks, ~5 s), kept for the process, since a study job resolves its
+    fit weeks for several checks."""
+    from model.designs.arbitrage import bought_flexibility
+    from model.model import MarketModel
+
     counts = []
-    for i in range(1, len(weeks) + 1):
+    for i in range(1, n_weeks + 1):
         model = MarketModel(scenario=scenario, week=f"{pool}:{i}", policy="truthful", collect=False, seed=seed)
         n = 0
         while model.running:
             model.step()
             lfm = model.hour_result.lfm
             n += bool(bought_flexibility(lfm.up_mw.sum() + lfm.dn_mw.sum()))
-        counts.append({"week": f"{pool}:{i}", "hours_bought": n})
-    table = pd.DataFrame(counts)
-    order = table.sort_values("hours_bought", ascending=False, kind="stable")
-    return list(order.week[:k]), table
+        counts.append((f"{pool}:{i}", n))
+    return tuple(counts)
 
 
 def _parse_fit_weeks(spec: str) -> tuple[int, int | None] | list[str]:
