@@ -145,13 +145,19 @@ def selection_weeks_words(spec: str) -> str:
     return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
 
 
+def selection_specs(selected: pd.DataFrame) -> list[str]:
+    """The distinct `selection_weeks` of the kept snapshots (`selected_snapshots`), in order; a run recorded before
+    stop 40 (no `selected_on`) was chosen on the evaluation week, "eval:1"."""
+    return list(dict.fromkeys(selected.get("selected_on", pd.Series(["eval:1"])).fillna("eval:1")))
+
+
 def selection_note(selected: pd.DataFrame) -> str:
     """A report's sentence on the runs that kept their best snapshot on their selection weeks ('' when none did)."""
     if selected is None or selected.empty:
         return ""
     kept = "; ".join(f"{m}: " + ", ".join(f"seed {r.seed} day {r.selected_episode}" for r in g.itertuples())
                      for m, g in selected.groupby("method", sort=False))
-    specs = list(dict.fromkeys(selected.get("selected_on", pd.Series(["eval:1"])).fillna("eval:1")))
+    specs = selection_specs(selected)
     if specs == ["eval:1"]:
         return ("Learned policies are the snapshots that scored best on the evaluation week (`keep_best`; the "
                 f"design's selection score), not the last ones ({kept}; circles in the training curves). The evaluation "
@@ -167,7 +173,7 @@ def mark_selected(ax, per: pd.DataFrame, selected: pd.DataFrame, method: str, co
     for row in selected[selected.method == method].itertuples():
         if row.seed in per.columns and row.selected_episode in per.index:
             if ax not in labelled:  # one legend entry per axes, in black: the circles take their method's colour
-                on = "the evaluation week" if set(selected.get("selected_on", ["eval:1"])) <= {"eval:1"} else "its selection weeks"
+                on = "the evaluation week" if selection_specs(selected) == ["eval:1"] else "its selection weeks"
                 ax.plot([], [], "o", mfc="none", color="k", ms=7, label=f"policy kept (each seed's best on {on})")
                 labelled.append(ax)
             ax.plot(row.selected_episode, per.loc[row.selected_episode, row.seed], "o", mfc="none", color=color, ms=7)
