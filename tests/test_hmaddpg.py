@@ -148,6 +148,16 @@ def test_gamma_zero_targets_the_reward_alone_without_the_target_networks():
     expected = np.where(np.abs(err) < 1, 0.5 * err**2, np.abs(err) - 0.5).mean(0).sum() / 2
     assert stage.update(np.random.default_rng(1))["critic_loss"] == pytest.approx(expected, rel=1e-6)
     assert all(torch.isfinite(p).all() for p in stage.critic.parameters())
+    # nothing reads them, so nothing updates them either: zeroed targets stay zero through an update
+    # (a soft update would move them tau of the way to the networks' weights)
+    targets = list(stage.critic_target.parameters()) + list(stage.actor_target.parameters())
+    with torch.no_grad():
+        for p in targets:
+            p.zero_()
+    critic_before = [p.detach().clone() for p in stage.critic.parameters()]
+    stage.update(np.random.default_rng(2))
+    assert all(not torch.equal(p, q) for p, q in zip(stage.critic.parameters(), critic_before))  # the critic did learn
+    assert all(torch.count_nonzero(p) == 0 for p in targets)
 
 
 def _critics_liking(stage, own0: float, own1: float):

@@ -24,7 +24,8 @@ Update of a group (both kinds), with s = reward_scale:
             improvement step: it can jump to a distant better action the local gradient does not reach)
     bounds: mu = sigmoid(z), or clip(0.5 + z, 0, 1) with inverted gradients at the bounds
             (Hausknecht & Stone 2016): the step toward a bound shrinks with the distance to it
-    targets: theta' <- tau * theta + (1 - tau) * theta'
+    targets: theta' <- tau * theta + (1 - tau) * theta'; at gamma = 0 no target is read (y = s r), so none
+            is updated: a gamma = 0 run's targets stay its initial networks, and its training is the same
     MATD3 options (off by default): `twin_critics` fits a second critic Q2 on the same y and bootstraps
     from min(Q1', Q2'); `target_noise` adds clip(N(0, sigma), -2 sigma, 2 sigma) to mu'(next
     observation) inside y; `policy_delay` = d updates the actors and all targets after every d-th
@@ -46,7 +47,7 @@ from torch.nn import functional as F
 from agents.learning.buffers import MemberBuffer, ReplayBuffer
 from agents.learning.features import Features
 from agents.learning.hyperparams import HyperParams
-from agents.learning.networks import StackedMLP, soft_update
+from agents.learning.networks import StackedMLP, soft_update_params
 
 try:  # numpy's clip ufunc: exactly np.clip's result, without its Python wrapper (~1 us less per call)
     from numpy._core.umath import clip as _clip
@@ -102,6 +103,12 @@ def policy_gradient_loss(z: torch.Tensor, sigmoid: bool, q_of, actor_reg: float,
     return loss
 
 
+def _clear_grads(params: list[torch.Tensor]) -> None:
+    """What `Optimizer.zero_grad(set_to_none=True)` does, without its profiler and compiler wrappers."""
+    for p in params:
+        p.grad = None
+
+
 class _Group:
     """What both kinds share: the networks and their optimisers, acting, targets, (de)serialisation."""
 
@@ -123,8 +130,15 @@ class _Group:
             critic_params += list(self.critic2.parameters())
         self.critic_steps = 0  # critic updates so far (`policy_delay`)
         fused = device.type in ("cpu", "cuda")
-        self.actor_opt = torch.optim.Adam(self.actor.parameters(), lr=hp.lr_actor, fused=fused)
+        self._actor_params, self._critic_params = list(self.actor.parameters()), critic_params
+        self.actor_opt = torch.optim.Adam(self._actor_params, lr=hp.lr_actor, fused=fused)
         self.critic_opt = torch.optim.Adam(critic_params, lr=hp.lr_critic, fused=fused)
+        # (target, source) parameter lists of the soft updates, actor first; none at gamma = 0, where no
+        # target is read (the parameters are updated in place, by Adam and `load_state_dict`, so the lists stay valid)
+        pairs = [("actor_target", "actor"), ("critic_target", "critic")] + ([("critic2_target", "critic2")]
+                                                                           if hp.twin_critics else [])
+        self._soft_pairs = [(list(getattr(self, t).parameters()), list(getattr(self, s).parameters()))
+                            for t, s in pairs] if hp.gamma else []
         self._np_actor = ([(layer.weight.detach().numpy(), layer.bias.detach().numpy()) for layer in self.actor.layers]
                           if device.type == "cpu" else None)  # views of the live parameters, for `act`
 
@@ -202,27 +216,26 @@ class _Group:
             loss = loss + F.smooth_l1_loss(self.critic2(critic_input)[..., 0], y, reduction="none").mean(1).sum()
         return loss
 
-    def _soft_update_critics(self) -> None:
-        soft_update(self.critic_target, self.critic, self.hp.tau)
-        if self.hp.twin_critics:
-            soft_update(self.critic2_target, self.critic2, self.hp.tau)
+    def _soft_update(self, critics_only: bool) -> None:
+        """theta' <- tau theta + (1 - tau) theta' for the critics' targets (and the actor's); nothing at gamma = 0."""
+        for target, source in self._soft_pairs[1:] if critics_only else self._soft_pairs:
+            soft_update_params(target, source, self.hp.tau)
 
     def _step(self, critic_loss: torch.Tensor, actor_loss_fn) -> None:
-        self.critic_opt.zero_grad(set_to_none=True)
+        _clear_grads(self._critic_params)
         critic_loss.backward()
         self.critic_opt.step()
         self.critic_steps += 1
         if self.critic_only:
-            self._soft_update_critics()
+            self._soft_update(critics_only=True)
             return
         if self.critic_steps % self.hp.policy_delay:  # TD3's delayed policy updates (1: every step)
             return
         actor_loss = actor_loss_fn()
-        self.actor_opt.zero_grad(set_to_none=True)
-        actor_loss.backward(inputs=list(self.actor.parameters()))
+        _clear_grads(self._actor_params)
+        actor_loss.backward(inputs=self._actor_params)
         self.actor_opt.step()
-        soft_update(self.actor_target, self.actor, self.hp.tau)
-        self._soft_update_critics()
+        self._soft_update(critics_only=False)
 
     # --- (de)serialisation -------------------------------------------------------------------
     def policy_state(self) -> dict:
@@ -324,11 +337,12 @@ class JointGroup(_Group):
         b = self.buffer
         idx = self.buffer.sample_indices(rng, n * B).reshape(n, B)
         t = lambda arr: torch.from_numpy(arr).to(dev)  # noqa: E731
-        x, a, x_next = t(b.obs[idx]), t(b.act[idx]), t(b.obs[(idx + 1) % b.capacity])  # (N, B, ...)
-        r, done = t(b.rew[idx, np.arange(n)[:, None]]), t(b.done[idx])  # (N, B): agent n's own reward
+        x, a = t(b.obs[idx]), t(b.act[idx])  # (N, B, ...)
+        r = t(b.rew[idx, np.arange(n)[:, None]])  # (N, B): agent n's own reward
         with torch.no_grad():
             y = hp.reward_scale * r
             if hp.gamma:  # every target actor acts on every agent's next observations
+                x_next, done = t(b.obs[(idx + 1) % b.capacity]), t(b.done[idx])
                 flat = x_next.reshape(n * B, -1)
                 a_next = self.target_policy(self._own_inputs(flat), rng)  # (N actors, N*B, act)
                 a_next = a_next.reshape(n, n, B, self.act_dim).permute(1, 2, 0, 3).reshape(n, B, n * self.act_dim)

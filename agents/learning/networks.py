@@ -46,7 +46,12 @@ class StackedMLP(nn.Module):
         return torch.sigmoid(z) if self.squash else z
 
 
-@torch.no_grad()
 def soft_update(target: nn.Module, source: nn.Module, tau: float):
     """theta' <- tau * theta + (1 - tau) * theta'  (paper (26)-(27))."""
-    torch._foreach_lerp_(list(target.parameters()), list(source.parameters()), tau)
+    soft_update_params(list(target.parameters()), list(source.parameters()), tau)
+
+
+@torch.no_grad()
+def soft_update_params(target: list[torch.Tensor], source: list[torch.Tensor], tau: float):
+    """`soft_update` on parameter lists (a learner keeps its lists, not asking the modules every update)."""
+    torch._foreach_lerp_(target, source, tau)

@@ -409,16 +409,16 @@ class LfmSolver:
         feasible; it is then the LinDistFlow of the schedule, with nothing binding (all limits
         hold with `SCREEN_MARGIN`), so every constraint's dual, hence every DLMP, is 0.
         `injections`: `_bus_injections(bids)` if the caller has them already."""
-        if not (np.all(bids.up_eur_mwh > 0) and np.all(bids.dn_eur_mwh > 0)):
+        if not ((bids.up_eur_mwh > 0).all() and (bids.dn_eur_mwh > 0).all()):  # (methods: no numpy wrapper per call)
             return None  # zero-price bids: several optima; the LP picks one
         net, B, K = self.net, self.net.feeder.n_bus, self.net.n_agg
         p_bus, q_bus, p_max = self._bus_injections(bids) if injections is None else injections
-        if np.any(np.abs(p_bus) > p_max - SCREEN_MARGIN):
+        if (np.abs(p_bus) > p_max - SCREEN_MARGIN).any():
             return None
         flow_p, flow_q, dv2 = (self._screen_map @ np.concatenate([p_bus, q_bus])).reshape(3, B - 1)
         if dv2.min() < self._dv2_lo or dv2.max() > self._dv2_hi:
             return None
-        if np.any(np.column_stack([flow_p, flow_q]) @ self._poly > self._poly_limit):
+        if (np.column_stack([flow_p, flow_q]) @ self._poly > self._poly_limit).any():
             return None
         zeros_k, zeros_b = np.zeros(K), np.zeros(B)
         return LfmResult(
@@ -440,7 +440,7 @@ class LfmSolver:
 
     def solve(self, bids: LfmBids) -> LfmResult:
         h, net = self._h, self.net
-        if not (np.all(np.isfinite(bids.up_eur_mwh)) and np.all(np.isfinite(bids.dn_eur_mwh))):
+        if not (np.isfinite(bids.up_eur_mwh).all() and np.isfinite(bids.dn_eur_mwh).all()):
             raise ValueError("LFM bid prices must be finite (got NaN or inf); check the policy's actions.")
         injections = self._bus_injections(bids)
         quiet = self.screen(bids, injections)
