@@ -30,6 +30,13 @@ class Job:
     args: tuple
     name: str
     weight: float = 1.0  # its expected cost relative to the others (e.g. seconds), for the progress line's ETA
+    #: asked in this process while the job runs, for the heartbeat line: (units done, units in all, unit) or None
+    #: (nothing to say yet); e.g. `runs.study.training_watch`, the episodes a training run's curve has reached
+    watch: Callable[[], tuple[int, int, str] | None] | None = None
+
+
+#: seconds without a finished job after which the progress line says where the running jobs are (local pool)
+HEARTBEAT_S = 120.0
 
 
 class JobsFailed(RuntimeError):
@@ -75,6 +82,7 @@ class Progress:
         self.finished_at: dict[int, float] = {}  # job -> elapsed seconds when it finished, jobs that worked
         self.expected_finish: list[float] = []
         self.expected_end = 0.0
+        self._watched: dict[str, tuple[float, int]] = {}  # job -> (when, units done) when a heartbeat first saw it
 
     def plan(self, weights: list[float], workers: int) -> None:
         self.weights, self.workers = list(weights), max(workers, 1)
@@ -101,16 +109,37 @@ class Progress:
                 self.finished_at[index] = elapsed
         if not self.enabled:
             return
+        print(f"{self.label}: {self.done}/{self.total} done ({what}), {elapsed:.1f} s elapsed, ETA {self._eta(elapsed)}",
+              file=sys.stderr, flush=True)
+
+    def _eta(self, elapsed: float) -> str:
         expected_sum = sum(self.expected_finish[i] for i in self.finished_at)
         if expected_sum > 0:
             actual_sum = sum(self.finished_at.values())
-            eta = f"{max(self.expected_end * actual_sum / expected_sum - elapsed, 0.0):.1f} s"
-        elif self.skipped:
-            eta = "? (so far only jobs whose outputs were there)"
-        else:
-            eta = f"{elapsed / self.done * (self.total - self.done):.1f} s"
-        print(f"{self.label}: {self.done}/{self.total} done ({what}), {elapsed:.1f} s elapsed, ETA {eta}",
-              file=sys.stderr, flush=True)
+            return f"{max(self.expected_end * actual_sum / expected_sum - elapsed, 0.0):.1f} s"
+        if self.skipped:
+            return "? (so far only jobs whose outputs were there)"
+        return f"{elapsed / self.done * (self.total - self.done):.1f} s" if self.done else "?"
+
+    def heartbeat(self, running: list[tuple[str, tuple[int, int, str]]]) -> None:
+        """A line on stderr while no job finishes: where each running job is (`Job.watch`: units done of all,
+        their rate since a heartbeat first saw the job and what is left at that rate), then the study's ETA."""
+        now = time.perf_counter()
+        elapsed = now - self.t0
+        parts = []
+        for name, (done, total, unit) in running:
+            if done >= total:
+                parts.append(f"{name} ({unit} {total:,} of {total:,}: trained, evaluating and checking)")
+                continue
+            text = f"{name} ({unit} {done:,} of {total:,}"
+            first = self._watched.setdefault(name, (now, done))  # the rate since this job was first seen running
+            if done > first[1]:
+                rate = (done - first[1]) / (now - first[0])  # units per second
+                text += f", {rate * 60:.3g} per min, {(total - done) / rate / 60:.1f} min left"
+            parts.append(text + ")")
+        if self.enabled:
+            print(f"{self.label}: {self.done}/{self.total} done, {elapsed:.1f} s elapsed; running: "
+                  f"{'; '.join(parts) if parts else 'jobs with no progress to show'}; ETA {self._eta(elapsed)}", file=sys.stderr, flush=True)
 
 
 def check_engine(engine: str, address: str | None) -> None:
@@ -151,30 +180,45 @@ def run_jobs(jobs: list[Job], engine: str = "local", workers: int | None = None,
             except Exception as e:  # noqa: BLE001 - reported; the other jobs still run when keep_going
                 failed(i, e)
     else:
-        _run_local(jobs, workers, finished, failed)
+        _run_local(jobs, workers, finished, failed, progress)
     if failures:
         raise JobsFailed(failures, out)
     return out
 
 
-def _run_local(jobs, workers, finished, failed) -> None:
+def _watch(job: Job) -> tuple[int, int, str] | None:
+    """`job.watch()`, or None when it has none or cannot say (a heartbeat never stops the jobs)."""
+    try:
+        return job.watch() if job.watch is not None else None
+    except Exception:  # noqa: BLE001 - e.g. a curve being written; the next heartbeat asks again
+        return None
+
+
+def _run_local(jobs, workers, finished, failed, progress: Progress) -> None:
     import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor, as_completed
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
     from runs.args import ignore_interrupts
 
     with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
                              initializer=ignore_interrupts) as pool:
         futures = {pool.submit(_timed, job.fn, *job.args): i for i, job in enumerate(jobs)}
+        pending = set(futures)
         try:
-            for f in as_completed(futures):
-                i = futures[f]
-                try:
-                    result = f.result()
-                except Exception as e:  # noqa: BLE001
-                    failed(i, e)
-                    continue
-                finished(i, result)
+            while pending:
+                done, pending = wait(pending, timeout=HEARTBEAT_S, return_when=FIRST_COMPLETED)
+                if not done:  # a quiet spell: say where the running jobs that can tell are (the pool may count a
+                    # queued job as running, but it has no progress yet)
+                    seen = [(jobs[i].name, _watch(jobs[i])) for i in sorted(futures[f] for f in pending if f.running())]
+                    progress.heartbeat([(name, w) for name, w in seen if w is not None])
+                for f in sorted(done, key=futures.get):
+                    i = futures[f]
+                    try:
+                        result = f.result()
+                    except Exception as e:  # noqa: BLE001
+                        failed(i, e)
+                        continue
+                    finished(i, result)
         except BaseException:  # a failure (sweeps), Ctrl-C or SIGTERM: stop the workers now, not after their jobs
             for process in list(getattr(pool, "_processes", {}).values()):  # the executor has no public terminate
                 process.terminate()

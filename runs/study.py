@@ -12,6 +12,7 @@ in place for `--resume`.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import importlib
 import shutil
 import sys
@@ -88,6 +89,28 @@ def expected_training_s(seconds: float, reference_days: int, days: int, run_dir:
         except (OSError, ValueError, AttributeError):
             pass  # an unreadable checkpoint counts as no progress: the job's own resume names the problem
     return seconds * (days - min(max(done, 0), days)) / reference_days
+
+
+def training_progress(run_dir: str | Path, episodes: int, unit: str = "episode") -> tuple[int, int, str] | None:
+    """How far a study job's training in `run_dir` is, for the heartbeat line (`runs.executor.Job.watch`):
+    (episodes done, `episodes`, `unit`) from the last row of its train_curve.csv (written at every evaluation),
+    all of them once its policy.json is there (the job is then evaluating and checking); None before
+    its first evaluation."""
+    run_dir = Path(run_dir)
+    if (run_dir / "policy.json").exists():
+        return episodes, episodes, unit
+    try:
+        with open(run_dir / "train_curve.csv", "rb") as f:
+            last = f.read().rstrip().rsplit(b"\n", 1)[-1]
+        done = int(last.split(b",", 1)[0])
+    except (OSError, ValueError):  # no curve yet (or only its header)
+        return None
+    return min(done, episodes), episodes, unit
+
+
+def training_watch(run_dir: str | Path, episodes: int, unit: str = "episode"):
+    """`training_progress` of a study job's run, as its `Job.watch`."""
+    return functools.partial(training_progress, run_dir, episodes, unit)
 
 
 def train_and_evaluate(out: str, profile: Profile, method: str, scenario: str, learner: str, seed: int, episodes: int,

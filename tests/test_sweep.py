@@ -215,3 +215,54 @@ def test_progress_a_resumed_job_that_paid_its_workers_imports_still_did_no_work(
     assert err[2] == "study: 3/4 done (baseline), 2.9 s elapsed, ETA 722.1 s"  # the baseline's pace: 1.45 x planned
     # the pace over both working jobs: (2.9 + 300) / (2 + 500); 500 x that - 300 = 1.7 s
     assert err[3] == "study: 4/4 done (seed 2), 300.0 s elapsed, ETA 1.7 s"
+
+
+def test_heartbeat_says_where_the_running_jobs_are_with_their_rate_and_time_left(monkeypatch, capsys):
+    """A paper study's first job trains for 20-25 minutes; the progress line came only when a job finished, so a
+    study said nothing for that long (stop 42). While no job finishes, a heartbeat says how far each running job is."""
+    from runs import executor
+
+    clock = iter([0.0, 120.0, 240.0])
+    monkeypatch.setattr(executor.time, "perf_counter", lambda: next(clock))
+    p = executor.Progress(3, "study")
+    p.plan([10, 10, 10], workers=2)
+    p.heartbeat([("stackelberg seed 1", (400, 6000, "day")), ("simultaneous seed 1", (6000, 6000, "day"))])
+    p.heartbeat([("stackelberg seed 1", (1000, 6000, "day"))])  # 600 days in 120 s: 300 a minute, 5,000 left
+    err = capsys.readouterr().err.splitlines()
+    assert err[0] == ("study: 0/3 done, 120.0 s elapsed; running: stackelberg seed 1 (day 400 of 6,000); "
+                      "simultaneous seed 1 (day 6,000 of 6,000: trained, evaluating and checking); ETA ?")
+    assert err[1] == ("study: 0/3 done, 240.0 s elapsed; running: stackelberg seed 1 (day 1,000 of 6,000, 300 per min, "
+                      "16.7 min left); ETA ?")
+
+
+def test_training_progress_reads_the_runs_curve(tmp_path):
+    from runs.study import training_progress
+
+    run = tmp_path / "seed0"
+    assert training_progress(run, 800) is None  # not started
+    run.mkdir()
+    (run / "train_curve.csv").write_text("episode,participant,eval_score_eur\n")
+    assert training_progress(run, 800) is None  # before its first evaluation
+    (run / "train_curve.csv").write_text("episode,participant,eval_score_eur\n0,a,1.0\n0,b,2.0\n50,a,1.5\n50,b,2.5\n")
+    assert training_progress(run, 800, "week") == (50, 800, "week")
+    (run / "policy.json").write_text("{}")
+    assert training_progress(run, 800) == (800, 800, "episode")  # trained: the job is evaluating and checking
+
+
+def test_a_local_pool_prints_heartbeats_between_finished_jobs(monkeypatch, capsys):
+    import time
+
+    from runs import executor
+
+    monkeypatch.setattr(executor, "HEARTBEAT_S", 0.3)
+    calls = []
+
+    def watch():
+        calls.append(1)
+        return len(calls), 100, "episode"
+
+    jobs = [executor.Job(time.sleep, (3.0,), "slow", 3.0, watch), executor.Job(time.sleep, (3.0,), "unwatched", 3.0)]
+    assert executor.run_jobs(jobs, workers=2, progress=executor.Progress(2, "study")) == [None, None]
+    err = [line for line in capsys.readouterr().err.splitlines() if "running:" in line]
+    assert err and all("slow (episode " in line and "unwatched" not in line for line in err)
+    assert "per min" in err[-1]

@@ -54,7 +54,7 @@ from pathlib import Path
 from model.atomic import write_csv_atomic
 from model.designs.arbitrage import PAPER
 from runs.executor import Job
-from runs.study import Profile, expected_training_s, profile_hyperparams, resumes, run_folder
+from runs.study import Profile, expected_training_s, profile_hyperparams, resumes, run_folder, training_watch
 
 
 @dataclass(frozen=True)
@@ -488,7 +488,8 @@ def jobs(out: Path, profile: ArbitrageProfile, seeds: int, episodes: int, device
     locations = sorted({location_of(sc) for sc in profile.scenarios})
     out = str(out)
     return ([Job(learned_job, (out, profile, sc, s, episodes, device, resume), f"{sc} seed {s}",
-                 expected_job_s(out, profile, sc, s, episodes, resume)) for sc, s in learned]
+                 expected_job_s(out, profile, sc, s, episodes, resume), training_watch(run_folder(out, sc, s), episodes))
+             for sc, s in learned]
             + [Job(baseline_job, (out, profile, p, loc), f"baseline {p} ({loc})", 2.0)
                for loc in locations for p in ("truthful", "rule")])
 

@@ -31,7 +31,8 @@ import pandas as pd
 
 from model.atomic import write_csv_atomic
 from runs.executor import Job
-from runs.study import Method, Profile, evaluate_rules, expected_training_s, run_folder, train_and_evaluate
+from runs.study import (Method, Profile, evaluate_rules, expected_training_s, run_folder, train_and_evaluate,
+                        training_watch)
 
 SCENARIO, NO_PEAK = "p2p-mmr", "p2p-mmr-nopeak"
 DAYS_PER_WEEK = 7  # a household design's week: seven one-day episodes
@@ -107,8 +108,7 @@ def learned_job(out: str, profile: P2PProfile, method: str, seed: int, episodes:
     MADDPG-PS also its exploitability checks (checks/household_br_seed<k>.csv, and with
     `profile.responder_episodes` checks/household_responders_seed<k>.csv)."""
     m = METHODS[method]
-    if m.learner == "maddpg" and profile.unshared_episodes:
-        episodes = min(episodes, profile.unshared_episodes)
+    episodes = training_days(profile, method, episodes)
     timings, run_dir, _ = train_and_evaluate(out, profile, method, m.scenario, m.learner, seed, episodes, device, resume,
                                              _weeks(profile, learned=True))
     if method == "maddpg-ps":
@@ -220,9 +220,15 @@ EXPECTED_JOB_S = {"maddpg-ps": 108.0, "ddpg-ps": 79.0, "one-cluster": 38.0, "mad
 EXPECTED_JOB_EPISODES = {"maddpg": 150}  # the quick profile's training days per method (default 1,200)
 
 
+def training_days(profile: P2PProfile, method: str, episodes: int) -> int:
+    """The days `method` trains: `episodes`, or fewer for MADDPG without sharing (`unshared_episodes`)."""
+    unshared = METHODS[method].learner == "maddpg" and profile.unshared_episodes
+    return min(episodes, profile.unshared_episodes) if unshared else episodes
+
+
 def expected_job_s(out: str, profile: P2PProfile, method: str, seed: int, episodes: int, resume: bool) -> float:
     """A learned job's rough cost in seconds (`EXPECTED_JOB_S` scaled by the training days it has left)."""
-    days = min(episodes, profile.unshared_episodes) if method == "maddpg" and profile.unshared_episodes else episodes
+    days = training_days(profile, method, episodes)
     return expected_training_s(EXPECTED_JOB_S.get(method, 100.0), EXPECTED_JOB_EPISODES.get(method, 1200), days,
                                run_folder(out, method, seed), resume)
 
@@ -233,6 +239,8 @@ def jobs(out: Path, profile: P2PProfile, seeds: int, episodes: int, device: str,
     rules = [m for m in profile.methods if not METHODS[m].learner]
     scenarios = sorted({METHODS[m].scenario for m in profile.methods})
     return ([Job(learned_job, (out, profile, m, s, episodes, device, resume), f"{m} seed {s}",
-                 expected_job_s(out, profile, m, s, episodes, resume)) for s in range(seeds) for m in learned]
+                 expected_job_s(out, profile, m, s, episodes, resume),
+                 training_watch(run_folder(out, m, s), training_days(profile, m, episodes), "day"))
+             for s in range(seeds) for m in learned]
             + [Job(baseline_job, (out, profile, m), f"baseline {m}", EXPECTED_JOB_S.get(m, 100.0)) for m in rules]
             + [Job(optimum_job, (out, profile, sc), f"optimum {sc}", EXPECTED_JOB_S["optimum"]) for sc in scenarios])

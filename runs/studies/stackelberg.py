@@ -48,7 +48,8 @@ import pandas as pd
 
 from model.atomic import write_csv_atomic
 from runs.executor import Job
-from runs.study import Method, Profile, evaluate_rules, expected_training_s, run_folder, train_and_evaluate
+from runs.study import (Method, Profile, evaluate_rules, expected_training_s, run_folder, train_and_evaluate,
+                        training_watch)
 
 SCENARIO, SIMULTANEOUS, RETAIL, SMALL = "stackelberg", "stackelberg-simultaneous", "stackelberg-retail", "stackelberg-small"
 
@@ -241,7 +242,8 @@ def jobs(out: Path, profile: StackelbergProfile, seeds: int, episodes: int, devi
     rules = [m for m in profile.methods if not METHODS[m].learner]
     return ([Job(learned_job, (out, profile, m, s, episodes, device, resume), f"{m} seed {s}",
                  expected_training_s(EXPECTED_JOB_S.get(m, 100.0), EXPECTED_JOB_EPISODES, episodes, run_folder(out, m, s),
-                                     resume)) for s in range(seeds) for m in learned]
+                                     resume), training_watch(run_folder(out, m, s), episodes, "day"))
+             for s in range(seeds) for m in learned]
             + [Job(baseline_job, (out, profile, m), f"baseline {m}", EXPECTED_JOB_S.get(m, 100.0)) for m in rules]
             + [Job(exact_job, (out, profile), "exact Stackelberg solution", EXPECTED_JOB_S["exact"]),
                Job(optimum_job, (out, profile), f"optimum {SCENARIO}", EXPECTED_JOB_S["optimum"])])
