@@ -113,6 +113,8 @@ class Progress:
               file=sys.stderr, flush=True)
 
     def _eta(self, elapsed: float) -> str:
+        if self.done >= self.total:
+            return "0.0 s"  # (the pace of the last jobs no longer says anything about what is left: nothing)
         expected_sum = sum(self.expected_finish[i] for i in self.finished_at)
         if expected_sum > 0:
             actual_sum = sum(self.finished_at.values())

@@ -201,20 +201,22 @@ def test_progress_a_resumed_job_that_paid_its_workers_imports_still_did_no_work(
     a light job (a baseline weighing 2 s) that takes 1.4 s did work."""
     from runs import executor
 
-    clock = iter([0.0, 1.4, 1.5, 2.9, 300.0])
+    clock = iter([0.0, 1.4, 1.5, 2.9, 300.0, 301.0])
     monkeypatch.setattr(executor.time, "perf_counter", lambda: next(clock))
-    p = executor.Progress(4, "study")
-    p.plan([500, 500, 2, 500], workers=2)
+    p = executor.Progress(5, "study")
+    p.plan([500, 500, 2, 500, 0], workers=2)
     p.update("seed 0", 0, seconds=1.4)  # 0.28 % of 500 s: its outputs were there
     p.update("seed 1", 1, seconds=1.4)
     p.update("baseline", 2, seconds=1.4)  # 70 % of its 2 s: work
-    assert p.skipped == {0, 1} and p.expected_finish == [0, 0, 2, 500]
+    assert p.skipped == {0, 1} and p.expected_finish == [0, 0, 2, 500, 2]
     p.update("seed 2", 3, seconds=297.1)
     err = capsys.readouterr().err.splitlines()
     assert err[1].endswith("ETA ? (so far only jobs whose outputs were there)")
-    assert err[2] == "study: 3/4 done (baseline), 2.9 s elapsed, ETA 722.1 s"  # the baseline's pace: 1.45 x planned
+    assert err[2] == "study: 3/5 done (baseline), 2.9 s elapsed, ETA 722.1 s"  # the baseline's pace: 1.45 x planned
     # the pace over both working jobs: (2.9 + 300) / (2 + 500); 500 x that - 300 = 1.7 s
-    assert err[3] == "study: 4/4 done (seed 2), 300.0 s elapsed, ETA 1.7 s"
+    assert err[3] == "study: 4/5 done (seed 2), 300.0 s elapsed, ETA 1.7 s"
+    p.update("last", 4, seconds=1.0)
+    assert capsys.readouterr().err == "study: 5/5 done (last), 301.0 s elapsed, ETA 0.0 s\n"  # all done: nothing left
 
 
 def test_heartbeat_says_where_the_running_jobs_are_with_their_rate_and_time_left(monkeypatch, capsys):
