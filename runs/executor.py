@@ -140,8 +140,9 @@ class Progress:
                 text += f", {rate * 60:.3g} per min, {(total - done) / rate / 60:.1f} min left"
             parts.append(text + ")")
         if self.enabled:
-            print(f"{self.label}: {self.done}/{self.total} done, {elapsed:.1f} s elapsed; running: "
-                  f"{'; '.join(parts) if parts else 'jobs with no progress to show'}; ETA {self._eta(elapsed)}", file=sys.stderr, flush=True)
+            where = "; ".join(parts) if parts else "jobs with no progress to show"
+            print(f"{self.label}: {self.done}/{self.total} done, {elapsed:.1f} s elapsed; running: {where}; "
+                  f"ETA {self._eta(elapsed)}", file=sys.stderr, flush=True)
 
 
 def check_engine(engine: str, address: str | None) -> None:
@@ -210,7 +211,7 @@ def _run_local(jobs, workers, finished, failed, progress: Progress) -> None:
             while pending:
                 done, pending = wait(pending, timeout=HEARTBEAT_S, return_when=FIRST_COMPLETED)
                 if not done:  # a quiet spell: say where the running jobs that can tell are (the pool may count a
-                    # queued job as running, but it has no progress yet)
+                    # queued job as running; a fresh one has no progress to show)
                     seen = [(jobs[i].name, _watch(jobs[i])) for i in sorted(futures[f] for f in pending if f.running())]
                     progress.heartbeat([(name, w) for name, w in seen if w is not None])
                 for f in sorted(done, key=futures.get):
