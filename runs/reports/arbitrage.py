@@ -1436,7 +1436,7 @@ def _section_intro(data: dict) -> list[str]:
              f"Scenarios: {', '.join(SCENARIO_LABEL.get(s, s) for s in scen)}; {prof.get('seeds', '?')} seed(s) each; "
              f"{prof.get('episodes', '?')} episodes per run (paper: 5000); scores over {n_test} test week(s) and the evaluation week.")
     if prof.get("note"):
-        L.append(f"\nProfile: {prof['note']}.")
+        L.append(f"\nThe profile as defined: {prof['note']}.")
     if prof.get("hp_overrides"):
         L.append(f"Hyperparameters: defaults of `agents.learning.hyperparams.HyperParams` (paper values + labelled reconstructions) "
                  f"except, for this profile: `{json.dumps(prof['hp_overrides'])}`.")
