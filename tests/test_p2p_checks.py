@@ -1,6 +1,7 @@
 """The P2P exploitability check (runs/studies/p2p_checks.py) against independent things: the learned
 play's own record, the schedules priced by `p2p_optimum.simulate_day`, random schedules, and the
-plan replayed through the model.
+plan replayed through the model; and the clock check (`household_checks.clock_schedule`: one household's
+best device schedule by hour of day) against each day's LP, whose optimum no executable schedule beats.
 
 Regret signs: the price-taker's regret at the faced prices (learned - LP) is >= 0, since the LP is
 optimal for those prices and its peak rate; the realised regret (learned - the replay's cost) is
@@ -13,13 +14,14 @@ from __future__ import annotations
 from dataclasses import replace
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from model import dataset, devices
 from model.markets.p2p_optimum import simulate_day
 from model.scenario import load_scenario
 from runs.studies import p2p_checks as checks
-from runs.studies.household_checks import household_plans, trained_model
+from runs.studies.household_checks import clock_schedule, clock_schedule_check, household_plans, trained_model
 from runs.studies.stackelberg_checks import _play_day
 from runs.training import load_trained_policy, make_model, train
 
@@ -155,3 +157,80 @@ def test_the_responders_are_not_chosen_on_the_weeks_they_are_scored_on_or_the_le
     with pytest.raises(ValueError, match=r"the checks' weeks share \['test:8'\].*Pick another week"):
         stackelberg.StackelbergProfile("x", (), 1, 1, 1, 1, follower_br_weeks=("test:8",),
                                        responder_validation_weeks=("test:8",))
+
+
+# --- the clock check (household_checks.clock_schedule): one household's best device schedule by hour of day
+def _battery_household(design) -> int:
+    return int(np.flatnonzero(design.params.bat_capacity_kwh > 0)[0])
+
+
+def _played(run, days):
+    """The days played with the learned policies: (design, buy (D, 24), sell, learned stage actions (D, 24, 3))."""
+    model, probe = trained_model(run, "p2p")
+    buy, sell, acts = [], [], []
+    for day in days:
+        week, first = model.design.episode_start(day)
+        probe.seen = {}
+        hours = _play_day(model, week, first)
+        b, s = checks.faced_prices(model.design, hours)
+        buy.append(b)
+        sell.append(s)
+        acts.append(probe.seen)
+    return model.design, np.array(buy), np.array(sell), acts, first
+
+
+def test_one_day_the_schedule_reaches_the_lp_and_never_beats_it(run):
+    """Over a single day a schedule by hour of day is a day plan: the search starts from the LP's own actions
+    and ends at the LP's optimum to the solver's tolerance (priced by stepping the devices, not by the LP)."""
+    day = dataset.resolve_week(WEEK)[0] * 7 + 1
+    d, buy, sell, seen, first = _played(run, [day])
+    row = _battery_household(d)
+    learned = np.array([[seen[0][(first + t, row)] for t in range(H)]])
+    s = clock_schedule(d, [day], buy, sell, learned, row, levels=5, max_passes=1)
+    lp = household_plans(d, day, buy[0], sell[0], [row]).cost_eur[0]
+    assert s.lp_eur[0] == pytest.approx(lp, abs=1e-12)
+    assert s.clock_eur[0] == pytest.approx(lp, abs=1e-6)
+    assert s.learned_eur[0] >= lp - 1e-6
+
+
+def test_the_week_check_prices_the_learned_play_as_the_record_and_orders_lp_clock_learned(run):
+    """Over a week: the learned actions priced at the faced prices cost what the model says the household paid
+    (P2P: bills and the peak share are linear at fixed prices and rate); the LP of each day (hindsight) <= the
+    best schedule by the clock <= the learned actions; the replay plays the schedule's device actions."""
+    model, _ = trained_model(run, "p2p")
+    row = _battery_household(model.design)
+    table = clock_schedule_check(run, [WEEK], [row], "p2p", checks.faced_prices, checks.day_costs, levels=5)
+    r = table.iloc[0]
+    assert r.household == row and r.week == WEEK
+    assert r.learned_priced_eur == pytest.approx(r.learned_cost_eur, abs=1e-9)
+    assert r.lp_eur <= r.clock_eur + 1e-7 <= r.learned_priced_eur + 2e-7
+    assert 0.0 <= r.clock_share_of_lp_gap <= 1.0 + 1e-9
+
+    # the replay: the household's first three stage actions are the schedule's, by hour of day
+    schedule = np.array([r[f"battery_h{t:02d}"] for t in range(H)])
+    m, probe = trained_model(run, "p2p")
+    week, first = dataset.resolve_week(WEEK)[0], 24
+    probe.plan = (row, np.column_stack([schedule, np.zeros(H), np.zeros(H)]))
+    probe.seen = {}
+    _play_day(m, week, first)
+    played = np.array([probe.seen[(first + t, row)][0] for t in range(H)])
+    np.testing.assert_array_equal(played, schedule)
+    others = [k for k in probe.seen if k[1] != row]
+    assert others  # everyone else acted through the learned policy
+
+
+def test_the_reports_table_pools_households_and_seeds_per_cluster():
+    """`clock_table`: means per cluster over weeks, households and seeds; the share of the gap closed is taken on
+    the pooled means, NaN where the learned play is already the LP's."""
+    from runs.reports.common import clock_table
+
+    rows = [  # cluster, household, seed, learned, clock realised, learned priced, clock, lp
+        ("pv-battery", 1, 0, 1.0, 0.5, 1.2, 0.6, 0.2), ("pv-battery", 2, 1, 3.0, 2.5, 3.2, 2.6, 2.2),
+        ("pv-only", 3, 0, 0.5, 0.5, 0.4, 0.4, 0.4)]
+    df = pd.DataFrame(rows, columns=["cluster", "household", "seed", "learned_cost_eur", "clock_realised_cost_eur",
+                                     "learned_priced_eur", "clock_eur", "lp_eur"])
+    t = clock_table(df).set_index("cluster")
+    assert t.loc["pv-battery", "households"] == 2 and t.loc["pv-battery", "seeds"] == 2
+    assert t.loc["pv-battery", "learned_priced_eur_per_day"] == pytest.approx(2.2)
+    assert t.loc["pv-battery", "clock_share_of_lp_gap"] == pytest.approx((2.2 - 1.6) / (2.2 - 1.2))
+    assert np.isnan(t.loc["pv-only", "clock_share_of_lp_gap"])

@@ -433,6 +433,12 @@ def test_the_household_designs_tiny_studies_write_their_reports(tmp_path, design
     reading = (out / "reading.md").read_text()
     assert "A best responder trained for 2 days" in reading
     rt = pd.read_csv(out / "tables" / "responders.csv")
+    # the clock check: the same sampled households as the LP check; the day LP <= the schedule <= the learned actions
+    who = "household" if design == "p2p" else "follower"
+    ck = pd.read_csv(out / "checks" / f"{who}_clock_seed0.csv")
+    assert sorted(ck.household.unique()) == sorted(pd.read_csv(out / "checks" / f"{who}_br_seed0.csv")[who].unique())
+    assert (ck.lp_eur <= ck.clock_eur + 1e-7).all() and (ck.clock_eur <= ck.learned_priced_eur + 1e-7).all()
+    assert "## What the clock alone could do" in report and len(pd.read_csv(out / "tables" / "clock_schedule.csv"))
     if design == "p2p":
         br = pd.read_csv(out / "checks" / "household_br_seed0.csv")
         rs = pd.read_csv(out / "checks" / "household_responders_seed0.csv")

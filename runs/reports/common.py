@@ -319,6 +319,60 @@ def comfort_section(cw: pd.DataFrame, label=str) -> list[str]:
             md_table(table, "{:,.1f}"), "\n" + comfort_sentence(cw, cw.method.iloc[0], label) + "\n"]  # the first method's
 
 
+CLOCK_COLUMNS = ("learned_cost_eur", "clock_realised_cost_eur", "learned_priced_eur", "clock_eur", "lp_eur")
+
+
+def clock_table(clock: pd.DataFrame) -> pd.DataFrame:
+    """Per cluster, pooled over the checked weeks, households and seeds (`household_checks.clock_schedule_check`
+    rows with a `seed`): households and seeds checked, the means per household and day of the learned play and the
+    best schedule by hour of day (realised through the model), the price-taker's learned, schedule and LP costs,
+    and `clock_share_of_lp_gap` = (learned priced - schedule) / (learned priced - LP) of the pooled means (NaN where
+    the learned play is the LP's to 1e-6 EUR per day)."""
+    g = clock.groupby("cluster", sort=True)
+    out = g[list(CLOCK_COLUMNS)].mean()
+    out.insert(0, "households", g.household.nunique())
+    out.insert(1, "seeds", g.seed.nunique())
+    gap = out.learned_priced_eur - out.lp_eur
+    out["clock_share_of_lp_gap"] = ((out.learned_priced_eur - out.clock_eur) / gap).where(gap > 1e-6)
+    return out.reset_index().rename(columns={c: c.replace("_eur", "_eur_per_day") for c in CLOCK_COLUMNS})
+
+
+def clock_sentences(ct: pd.DataFrame, who: str = "households") -> str:
+    """The clock check read off `clock_table`: the clusters whose gap to the LP a schedule by hour of day closes
+    mostly (>= 50 %: a learning shortfall, the clock alone allows it) and those where it does not."""
+    if not len(ct) or ct.clock_share_of_lp_gap.isna().all():
+        return ""
+    most = ct[ct.clock_share_of_lp_gap >= 0.5]
+    parts = []
+    if len(most):
+        parts.append("A device schedule by hour of day, the same every day of a checked week, closes " + "; ".join(
+            f"{100 * r.clock_share_of_lp_gap:.0f} % of the {r.cluster} {who}' gap to the day LP (realised "
+            f"{r.learned_cost_eur_per_day:,.2f} → {r.clock_realised_cost_eur_per_day:,.2f} € per day)"
+            for r in most.itertuples()) + ": there the learned policy falls short of what the clock alone allows, a "
+            "learning shortfall, not missing information")
+    rest = ct[ct.clock_share_of_lp_gap < 0.5]
+    if len(rest):
+        parts.append("for the " + ", ".join(rest.cluster) + f" {who} it closes "
+                     + ", ".join(f"{100 * v:.0f} %" for v in rest.clock_share_of_lp_gap)
+                     + " (below 0: worse than the learned play, which reacts to what it observes beyond the clock)")
+    return "; ".join(parts) + "."
+
+
+def clock_section(ct: pd.DataFrame, files: str, who: str = "households") -> list[str]:
+    """The report's section on the clock check (`clock_table`), naming the check files `files`."""
+    return ["\n## What the clock alone could do\n",
+            f"For the same sampled {who}, the best device schedule by hour of day, one for all days of a checked week "
+            "(what a policy that sees only the clock could play; found in hindsight over the week by a coordinate "
+            "search over 21 levels per device and hour), beside the learned play and each day's perfect-foresight LP "
+            "(which also knows the day's load, sun and weather), all three priced as a price-taker at the prices each "
+            "faced (`*_priced`, `clock`, `lp`). `clock_share_of_lp_gap`: how much of the gap between the learned "
+            "actions and the LP the schedule closes (1: all of it); where it is large, the learned policy falls short "
+            "of what its own observations (the clock among them) allow. `learned`, `clock_realised`: the learned play "
+            f"and the schedule replayed through the model, everyone else learned (a follower keeps its learned limit price). € per "
+            f"household and day, `{files}`:\n",
+            md_table(ct, "{:,.3f}"), "\n" + clock_sentences(ct, who) + "\n"]
+
+
 def _comfort_references(cw: pd.DataFrame, weeks) -> dict[str, pd.Series]:
     """The comfort view's reference rows per week: the rule thermostat's, and the day optimum's where known."""
     per_week = cw.drop_duplicates("week").set_index("week")

@@ -11,8 +11,9 @@ import numpy as np
 import pandas as pd
 
 from runs.reports.common import (
-    comfort_by_week, comfort_section, comfort_sentence, fig_comfort, load_methods, mark_selected, md_table,
-    per_cluster_per_day, plt, save_figure, selection_note, train_time_columns, typed_options, unfinished_note, week_order,
+    clock_section, clock_table, comfort_by_week, comfort_section, comfort_sentence, fig_comfort, load_methods,
+    mark_selected, md_table, per_cluster_per_day, plt, save_figure, selection_note, train_time_columns, typed_options,
+    unfinished_note, week_order,
 )
 from runs.studies.p2p import METHODS, SCENARIO
 
@@ -42,6 +43,10 @@ def load(study: Path) -> dict:
           for f in sorted(checks.glob("household_br_seed*.csv"))] if checks.exists() else []
     br = [b for b in br if len(b)]
     data["household_br"] = pd.concat(br, ignore_index=True) if br else pd.DataFrame()
+    clock = [pd.read_csv(f).assign(seed=int(f.stem.rpartition("seed")[2]))
+             for f in sorted(checks.glob("household_clock_seed*.csv"))] if checks.exists() else []
+    clock = [c for c in clock if len(c)]
+    data["household_clock"] = pd.concat(clock, ignore_index=True) if clock else pd.DataFrame()
     files = sorted(checks.glob("household_responders_seed*.csv")) if checks.exists() else []
     for key, curve in (("responders", False), ("responder_curves", True)):
         frames = [pd.read_csv(f).assign(seed=int(f.stem.rpartition("seed")[2].removesuffix("-curve")))
@@ -425,11 +430,12 @@ def build_report(study: Path) -> Path:
     exw = exploitability_by_week(br) if len(br) else pd.DataFrame()
     rs = data["responders"]
     rt = responder_table(rs, br) if len(rs) else pd.DataFrame()
+    ck = clock_table(data["household_clock"]) if len(data.get("household_clock", ())) else pd.DataFrame()
     cw = (comfort_by_week(days, THERMOSTAT, COMFORT_METHODS, opt[opt.scenario == SCENARIO] if len(opt) else None)
           if len(days) else pd.DataFrame())
     for name, df in (("methods_test_days", mt), ("methods_training_days", mt_train), ("clusters", ct),
                      ("days", days), ("optimum_days", opt), ("exploitability", ex),
-                     ("exploitability_by_week", exw), ("responders", rt), ("comfort_by_week", cw)):
+                     ("exploitability_by_week", exw), ("responders", rt), ("comfort_by_week", cw), ("clock_schedule", ck)):
         if len(df):
             df.to_csv(study / "tables" / f"{name}.csv", index=False, float_format="%.6g")
     if len(sv):
@@ -505,6 +511,8 @@ def build_report(study: Path) -> Path:
         if len(exw):
             L.append("\nThe same for each checked week on its own (`tables/exploitability_by_week.csv`):\n")
             L.append(md_table(exw, "{:,.3f}"))
+    if len(ck):
+        L += clock_section(ck, "checks/household_clock_seed*.csv")
     if len(rt):
         L += ["", *_section_responders(rt, rs, prof)]
     if len(cw):

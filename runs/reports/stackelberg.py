@@ -14,8 +14,9 @@ import pandas as pd
 
 from model.markets.settlement import imbalance_spread_cost_eur
 from runs.reports.common import (
-    comfort_by_week, comfort_section, comfort_sentence, fig_comfort, load_methods, mark_selected, md_table,
-    per_cluster_per_day, plt, save_figure, selection_note, train_time_columns, typed_options, unfinished_note, week_order,
+    clock_section, clock_table, comfort_by_week, comfort_section, comfort_sentence, fig_comfort, load_methods,
+    mark_selected, md_table, per_cluster_per_day, plt, save_figure, selection_note, train_time_columns, typed_options,
+    unfinished_note, week_order,
 )
 from runs.studies.stackelberg import METHODS, SCENARIO
 
@@ -52,7 +53,7 @@ def load(study: Path) -> dict:
     data |= {"exact_grid": read("exact_grid.csv"), "exact_days": read("exact_days.csv"),
              "replayed": read("learned_prices_replayed_seed*.csv"), "leader_br": read("leader_br_seed*.csv"),
              "leader_schedule": read("leader_schedule_seed*.csv"),
-             "follower_br": read("follower_br_seed*.csv")}
+             "follower_br": read("follower_br_seed*.csv"), "follower_clock": read("follower_clock_seed*.csv")}
     files = sorted(checks.glob("responders_seed*.csv")) if checks.exists() else []
     for key, curve in (("responders", False), ("responder_curves", True)):
         frames = [pd.read_csv(f).assign(seed=int(f.stem.rpartition("seed")[2].removesuffix("-curve")))
@@ -551,12 +552,14 @@ def build_report(study: Path) -> Path:
     lbr, fbr = data["leader_br"], data["follower_br"]
     rs = data["responders"]
     rt = responder_table(rs, lbr, fbr) if len(rs) else pd.DataFrame()
+    ck = clock_table(data["follower_clock"]) if len(data.get("follower_clock", ())) else pd.DataFrame()
     lex = leader_exploitability(lbr, data.get("leader_schedule")) if len(lbr) else pd.DataFrame()
     cl = claims(days, vr) if len(days) else []
     cw = comfort_by_week(days, THERMOSTAT, LEARNED, data.get("optimum")) if len(days) else pd.DataFrame()
     for name, df in (("methods_test_days", mt), ("clusters", ct), ("days", days), ("versus_retail_only", vr),
                      ("stackelberg_vs_simultaneous", po), ("exact_solution", ex), ("follower_costs", fc),
-                     ("responders", rt), ("leader_exploitability", lex), ("comfort_by_week", cw)):
+                     ("responders", rt), ("leader_exploitability", lex), ("comfort_by_week", cw),
+                     ("clock_schedule", ck)):
         if len(df):
             df.to_csv(study / "tables" / f"{name}.csv", index=name == "follower_costs", float_format="%.6g")
 
@@ -649,6 +652,8 @@ def build_report(study: Path) -> Path:
                  f"{fbr.regret_eur.median():.3f}, {100 * (fbr.regret_eur > 0).mean():.0f} % of "
                  f"{len(fbr)} followers could have done better; negative: the learned follower beat the retail-price LP "
                  "by trading in the auction.\n")
+    if len(ck):
+        L += clock_section(ck, "checks/follower_clock_seed*.csv", "followers")
     if len(rt):
         L += _section_responders(rt, rs, prof)
     if len(cw):
@@ -658,7 +663,7 @@ def build_report(study: Path) -> Path:
         L.append(f"### {cap}\n\n![{cap}](figures/{name})\n")
     L.append("Commands: `localmarl study --design stackelberg --profile NAME --out DIR` (everything above); the checks "
              "alone: `runs.studies.stackelberg_checks` (`exact_stackelberg`, `replay_learned_prices`, "
-             "`leader_best_response`, `follower_best_response`). Tidy CSVs: `tables/`, `checks/`, `eval/`.")
+             "`leader_best_response`, `follower_best_response`; `household_checks.clock_schedule_check`). Tidy CSVs: `tables/`, `checks/`, `eval/`.")
     path = study / "report.md"
     path.write_text("\n".join(L) + "\n")
     (study / "reading.md").write_text(reading(mt, cl, ex, lex, prof, rt, cw) + "\n")

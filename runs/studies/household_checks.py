@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from model import devices
-from model.markets.p2p_optimum import solve_day
+from model.markets.p2p_optimum import simulate_day, solve_day
 from runs.studies.stackelberg_checks import _state_of, _trained_model
 
 H = devices.HOURS_PER_DAY
@@ -55,19 +55,25 @@ def household_plans(design, day: int, buy_eur_mwh, sell_eur_mwh, rows) -> Househ
 
 class HouseholdProbe:
     """Plays the policy `base` for everyone, except one household's actions at `stage` where `plan`
-    is set: (row, (24, k) actions by hour of day; column 0 of the observation is the hour of the week)."""
+    is set: (row, (24, k) actions by hour of day, which replace the first k columns of its stage action;
+    column 0 of the observation is the hour of the week). With `seen` a dict, every action the stage's
+    policy gives (after the plan) is recorded as seen[(hour of the week, row)]."""
 
     name = "probe"
 
     def __init__(self, base, stage: str):
         self.base, self.stage = base, stage
         self.plan: tuple[int, np.ndarray] | None = None
+        self.seen: dict[tuple[int, int], np.ndarray] | None = None
 
     def act(self, stage, obs, rows):
         out = np.array(self.base.act(stage, obs, rows), dtype=float)
         if stage == self.stage and self.plan is not None:
             row, actions = self.plan
-            out[np.asarray(rows) == row] = actions[int(obs[0, 0]) % H]
+            out[np.asarray(rows) == row, :actions.shape[1]] = actions[int(obs[0, 0]) % H]
+        if stage == self.stage and self.seen is not None:
+            hour = int(obs[0, 0])
+            self.seen.update({(hour, int(r)): a.copy() for r, a in zip(rows, out)})
         return out
 
 
@@ -112,3 +118,140 @@ def day_optimum(scenario, weeks) -> "pd.DataFrame":
                          "heat_pump_kwh": float(opt.hp_kw.sum())})
     return pd.DataFrame(rows)
 
+
+
+# ---------------------------------------------------------------------------------------------
+# what a household seeing only the clock could do: its best device schedule by hour of day
+# ---------------------------------------------------------------------------------------------
+ACTION_LOW, ACTION_HIGH = np.array([-1.0, 0.0, 0.0]), np.array([1.0, 1.0, 1.0])  # battery, EV, heat pump (`devices.step`)
+
+
+@dataclass(frozen=True, eq=False)
+class ClockSchedule:
+    """One household's best device schedule by hour of day over some days, against its learned actions and
+    each day's LP, all priced alike: as a price-taker at the prices it faced (per day (D,) EUR)."""
+
+    actions: np.ndarray  # (24, 3) battery, EV and heat-pump actions by hour of day, the same every day
+    learned_eur: np.ndarray  # (D,) the learned actions' cost
+    clock_eur: np.ndarray  # (D,) the schedule's
+    lp_eur: np.ndarray  # (D,) each day's LP optimum (perfect foresight of the day)
+    passes: int  # coordinate-search passes made
+
+
+def _priced_days(problems, row: int, actions: np.ndarray) -> np.ndarray:
+    """(D, K) each day's cost of K candidates for household `row` (actions: (D, 24, K, 3) stage device
+    actions), stepped through `devices.step` and billed at the day's problem prices (`simulate_day` without
+    the P2P settlement or a peak term): bills + EV and comfort penalties - the stored energy's value."""
+    k = actions.shape[2]
+    rows = np.full(k, row)
+    out = np.empty((len(problems), k))
+    for d, (params, state, day_in) in enumerate(problems):
+        one = replace(day_in, load_kw=day_in.load_kw[:, rows], pv_kw=day_in.pv_kw[:, rows], peak_form=None)
+        a = actions[d]
+        out[d] = simulate_day(params.select(rows), _state_of(state, rows), one, (a[..., 0], a[..., 1], a[..., 2]),
+                              p2p=False).household_cost_eur
+    return out
+
+
+def clock_schedule(design, days, buy_eur_mwh, sell_eur_mwh, learned_actions, row: int, levels: int = 21,
+                   max_passes: int = 6) -> ClockSchedule:
+    """Household `row`'s best device schedule by hour of day, one for all of `days` (absolute days; the
+    designs start every day from its own start state): what a policy that sees only the clock could reach,
+    found in hindsight over these days as a price-taker at the prices it faced (`buy`, `sell`: (D, 24) EUR/MWh;
+    in the P2P design the buy price carries the peak rate, as `household_plans`). Beside it, priced alike:
+    its learned actions (`learned_actions` (D, 24, 3)) and each day's LP (`household_plans`, which also knows
+    the day's load, sun and weather).
+
+    Coordinate search: from the better of the learned and the LP actions' hourly means, hour by hour and
+    device by device (those the household has) over `levels` evenly spaced actions in each device's range,
+    all days side by side, kept where the days' summed cost falls by over 1e-9 EUR; passes until one
+    changes nothing (or `max_passes`). A lower bound on what the clock could reach: the grid and the
+    search's order may miss a better schedule. The LP's hindsight of the day is the rest of the gap."""
+    days = [int(x) for x in days]
+    buy, sell = np.asarray(buy_eur_mwh, dtype=float), np.asarray(sell_eur_mwh, dtype=float)
+    learned = np.asarray(learned_actions, dtype=float)[..., :3]
+    problems = [design.day_problem(day, buy[d], sell[d]) for d, day in enumerate(days)]
+    plans = [household_plans(design, day, buy[d], sell[d], [row]) for d, day in enumerate(days)]
+    lp_eur = np.array([p.cost_eur[0] for p in plans])
+    learned_eur = _priced_days(problems, row, learned[:, :, None, :])[:, 0]
+    params = problems[0][0]
+    present = [c for c, size in enumerate((params.bat_capacity_kwh, params.ev_capacity_kwh, params.hp_p_max_kw))
+               if size[row] > 0]
+    starts = np.stack([learned.mean(axis=0), np.mean([p.actions[:, 0] for p in plans], axis=0)])  # (2, 24, 3)
+    totals = _priced_days(problems, row, np.broadcast_to(starts.transpose(1, 0, 2)[None], (len(days), H, 2, 3))).sum(0)
+    best = starts[int(np.argmin(totals))].copy()
+    best_total = float(totals.min())
+    grids = np.linspace(ACTION_LOW, ACTION_HIGH, levels)  # (levels, 3)
+    passes = 0
+    while passes < max_passes:
+        passes += 1
+        changed = False
+        for t in range(H):
+            for c in present:
+                cand = np.repeat(best[None], levels, axis=0)  # (levels, 24, 3)
+                cand[:, t, c] = grids[:, c]
+                totals = _priced_days(problems, row, np.broadcast_to(cand.transpose(1, 0, 2)[None],
+                                                                   (len(days), H, levels, 3))).sum(0)
+                k = int(np.argmin(totals))
+                if totals[k] < best_total - 1e-9:
+                    best, best_total, changed = cand[k].copy(), float(totals[k]), True
+        if not changed:
+            break
+    clock_eur = _priced_days(problems, row, np.broadcast_to(best[None, :, None, :], (len(days), H, 1, 3)))[:, 0]
+    return ClockSchedule(best, learned_eur, clock_eur, lp_eur, passes)
+
+
+def clock_schedule_check(run_dir, weeks, rows, stage: str, faced, cost_of, levels: int = 21) -> "pd.DataFrame":
+    """For each household of `rows` and each week of `weeks`: its learned play, its best schedule by hour of
+    day over the week's days (`clock_schedule`) and each day's LP, priced as a price-taker at the prices it
+    faced, and the schedule replayed through the model (its device actions by the hour of day, its learned
+    limit price or order kept; everyone else learned, reacting as they do).
+
+    `faced(design, hours) -> (buy (24,), sell (24,))` the prices a household faced in a played day (the
+    design's own: retail prices; MMR prices with the peak rate); `cost_of(hours) -> (N,)` each household's
+    realised cost of a played day.
+
+    One row per (week, household), EUR per day (means over the week's days): learned_cost_eur and
+    clock_realised_cost_eur (played through the model), learned_priced_eur, clock_eur and lp_eur (priced
+    at the faced prices), clock_share_of_lp_gap (how much of the price-taker's gap between the learned
+    actions and the LP the clock schedule closes: 1 = all of it), passes, and the schedule's mean battery
+    action by hour as `battery_h00`..`battery_h23`."""
+    import pandas as pd
+
+    from model import dataset
+    from runs.studies.stackelberg_checks import _days, _play_day
+
+    model, probe = trained_model(run_dir, stage)
+    d = model.design
+    out = []
+    for label in weeks:
+        week = dataset.resolve_week(label)[0]
+        firsts = [first for _, _, first in _days(model, [label], None)]
+        days = [week * 7 + first // H for first in firsts]
+        probe.plan, probe.seen = None, {}
+        learned_cost, buy, sell = [], [], []
+        for first in firsts:
+            hours = _play_day(model, week, first)
+            learned_cost.append(cost_of(hours))
+            b, s = faced(d, hours)
+            buy.append(b)
+            sell.append(s)
+        seen, probe.seen = probe.seen, None
+        for i in rows:
+            i = int(i)
+            acts = np.array([[seen[(first + t, i)] for t in range(H)] for first in firsts])  # (D, 24, k)
+            sched = clock_schedule(d, days, np.array(buy), np.array(sell), acts, i, levels)
+            probe.plan = (i, sched.actions)
+            realised = [cost_of(_play_day(model, week, first))[i] for first in firsts]
+            probe.plan = None
+            gap = float(sched.learned_eur.mean() - sched.lp_eur.mean())
+            out.append({
+                "week": label, "week_number": week, "household": i, "cluster": d.cluster_names[d.cluster[i]],
+                "learned_cost_eur": float(np.mean([c[i] for c in learned_cost])),
+                "clock_realised_cost_eur": float(np.mean(realised)),
+                "learned_priced_eur": float(sched.learned_eur.mean()), "clock_eur": float(sched.clock_eur.mean()),
+                "lp_eur": float(sched.lp_eur.mean()),
+                "clock_share_of_lp_gap": float((sched.learned_eur.mean() - sched.clock_eur.mean()) / gap) if gap > 1e-9 else np.nan,
+                "passes": sched.passes, **{f"battery_h{t:02d}": float(sched.actions[t, 0]) for t in range(H)},
+            })
+    return pd.DataFrame(out)

@@ -16,6 +16,8 @@ Folder layout under --out:
                                 learning cluster learns against everyone else's frozen policy
                                 (`runs.best_response`), its gain on the check's weeks; and
                                 -curve.csv, each one's score on the validation weeks while it trains
+  checks/household_clock_seed<k>.csv  the same sampled households' best device schedule by hour of day
+                                (`household_checks.clock_schedule_check`)
   tables/, figures/, report.md, study.json
   study-started.json            the settings the study was started with (`--resume` refuses other ones)
 """
@@ -121,6 +123,14 @@ def learned_job(out: str, profile: P2PProfile, method: str, seed: int, episodes:
             # the same households for every seed (the sample's own seed is 0)
             household_best_response(run_dir, list(profile.br_weeks), profile.br_per_cluster).to_csv(
                 f, index=False, float_format="%.6g")
+        f = Path(out) / "checks" / f"household_clock_seed{seed}.csv"
+        if not (resume and f.exists()):
+            from runs.studies.household_checks import clock_schedule_check
+            from runs.studies.p2p_checks import day_costs, faced_prices, sample_households
+            from runs.training import make_model
+
+            rows = sample_households(make_model(m.scenario, "rule", 0).design, profile.br_per_cluster, 0)
+            write_csv_atomic(f, clock_schedule_check(run_dir, list(profile.br_weeks), rows, "p2p", faced_prices, day_costs))
         t1 = time.perf_counter()
         timings["checks_s"] = t1 - t0
         f = Path(out) / "checks" / f"household_responders_seed{seed}.csv"

@@ -76,6 +76,18 @@ def _peak_share(hours: list) -> np.ndarray:
     return (_column(hours, "peak_share_eur") + _column(hours, "daily_peak_share_eur")).sum(axis=0)
 
 
+def faced_prices(design, hours: list) -> tuple[np.ndarray, np.ndarray]:
+    """(buy, sell) (24,) EUR/MWh a household faced in a played day as a price-taker: the MMR prices, the
+    buy price with the peak rate (`peak_rate_eur_mwh`), as `household_best_response` plans."""
+    buy = _column(hours, "mmr.buy_eur_mwh") + peak_rate_eur_mwh(design, _column(hours, "net_kw"))
+    return buy, _column(hours, "mmr.sell_eur_mwh")
+
+
+def day_costs(hours: list) -> np.ndarray:
+    """(N,) each household's cost of a played day (its rewards' negative: bills, peak share, penalties)."""
+    return -_column(hours, "reward").sum(axis=0)
+
+
 def household_best_response(run_dir, weeks, per_cluster: int = 4, seed: int = 0, days=None) -> pd.DataFrame:
     """One household's best response with everyone else at their learned policies, for a seeded sample
     of `per_cluster` learning households per cluster (`sample_households`), on the days of `weeks`

@@ -32,6 +32,7 @@ Folder layout under --out:
   checks/exact_grid.csv, exact_days.csv, learned_prices_replayed.csv
   checks/leader_br_seed<k>.csv, follower_br_seed<k>.csv (+ leader_br_hours_seed<k>.csv)
   checks/leader_schedule_seed<k>.csv (+ leader_schedule_hours_seed<k>.csv: the schedule)
+  checks/follower_clock_seed<k>.csv  the sampled followers' best device schedule by hour of day (`household_checks.clock_schedule_check`)
   checks/responders_seed<k>.csv (+ -curve.csv)  the trained best responders' gains (`p2p.train_responders`)
   optimum/stackelberg.csv       the followers' day optimum per evaluated day (cost parts, comfort, heat)
   tables/, figures/, report.md, study.json
@@ -159,6 +160,15 @@ def learned_job(out: str, profile: StackelbergProfile, method: str, seed: int, e
         if not (resume and f.exists()):
             write_csv_atomic(f, checks.follower_best_response(run_dir, list(profile.follower_br_weeks),
                                                               profile.follower_br_sample))
+        f = folder / f"follower_clock_seed{seed}.csv"
+        if not (resume and f.exists()):
+            from model.scenario import load_scenario
+            from runs.studies.household_checks import clock_schedule_check
+
+            n = load_scenario(m.scenario).n_households
+            write_csv_atomic(f, clock_schedule_check(run_dir, list(profile.follower_br_weeks),
+                                                     checks.follower_sample(n, profile.follower_br_sample), "auction",
+                                                     checks.follower_faced_prices, checks.follower_day_costs))
         t1 = time.perf_counter()
         f = folder / f"responders_seed{seed}.csv"
         if profile.responder_episodes and not (resume and f.exists()):

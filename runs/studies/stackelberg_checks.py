@@ -512,6 +512,22 @@ def _hour_columns(who: str, h) -> dict:
             f"{who}_follower_cost_eur": -float(h.auction.follower_reward.sum())}
 
 
+def follower_sample(n: int, sample: int, seed: int = 0) -> np.ndarray:
+    """The followers the checks sample: `sample` of the `n`, seeded, sorted rows."""
+    return np.sort(np.random.default_rng(seed).choice(n, size=min(sample, n), replace=False))
+
+
+def follower_faced_prices(design, hours: list) -> tuple[np.ndarray, np.ndarray]:
+    """(buy, sell) (24,) EUR/MWh: the retail prices the followers faced in a played day."""
+    buy, sell = (np.array([getattr(h.retail, f) for h in hours]) for f in ("buy_eur_mwh", "sell_eur_mwh"))
+    return buy, sell
+
+
+def follower_day_costs(hours: list) -> np.ndarray:
+    """(N,) each follower's cost of a played day (its rewards' negative: auction, retail, penalties)."""
+    return -sum(np.asarray(h.auction.follower_reward, dtype=float) for h in hours)
+
+
 def follower_best_response(run_dir, weeks, sample: int = 5, seed: int = 0, days=None) -> pd.DataFrame:
     """One follower's best response with everyone else (the leader and the other followers) at their
     learned policies, for a seeded sample of `sample` followers, on the days of `weeks` (`days`:
@@ -532,7 +548,7 @@ def follower_best_response(run_dir, weeks, sample: int = 5, seed: int = 0, days=
     vs first play), learned_leader_profit_eur, best_response_leader_profit_eur."""
     model, probe = _trained_model(run_dir)
     d = model.design
-    rows = np.sort(np.random.default_rng(seed).choice(d.n, size=min(sample, d.n), replace=False))
+    rows = follower_sample(d.n, sample, seed)
     out = []
     for label, week, first in _days(model, weeks, days):
         day = week * 7 + first // H
