@@ -57,7 +57,8 @@ class PlatformRecord(NamedTuple):
     peak_penalty_eur: float  # the community's peak penalty: this hour's (hourly form) or the day's (daily, last hour)
     ev_penalty_eur: np.ndarray  # (N,)
     comfort_penalty_eur: np.ndarray  # (N,)
-    storage_value_eur: np.ndarray  # (N,) at the day's last hour: the value of the energy stored over the day
+    storage_value_eur: np.ndarray  # (N,) the value of stored energy credited this hour (at the day's last hour, or
+    # hourly for the battery: [penalties].storage_credit)
     reward: np.ndarray  # (N,) - (bill + peak shares + penalties) + stored value  (EUR)
     collective: np.ndarray  # what the platform tells the critics (see P2PDesign.COLLECTIVE)
 
@@ -85,6 +86,7 @@ class Platform(mesa.Agent):
             stored, daily_share, daily_total = d.day_end(net, step.state)
         else:
             stored, daily_share, daily_total = d.zeros, d.zeros, 0.0
+        stored = d.storage_credit_eur(stored, step.state, x.hour_of_day == devices.HOURS_PER_DAY - 1)
         reward = stored - (mmr.bill_eur + peak_share + daily_share + ev_pen + comfort_pen)
         return PlatformRecord(actions, executed, step, net, mmr, peak_share, daily_share, peak_total + daily_total, ev_pen,
                               comfort_pen, stored, reward, d.collective(mmr, executed))

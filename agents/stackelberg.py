@@ -97,7 +97,7 @@ class AuctionRecord(NamedTuple):
     leader_profit_eur: float  # retail revenue - day-ahead cost - imbalance cost
     ev_penalty_eur: np.ndarray
     comfort_penalty_eur: np.ndarray
-    storage_value_eur: np.ndarray  # at the day's last hour
+    storage_value_eur: np.ndarray  # credited this hour (the day's last, or hourly for the battery: [penalties].storage_credit)
     follower_reward: np.ndarray  # - (auction + retail payments + device penalties) + stored value
     collective: np.ndarray  # the auction's public information for the critics
 
@@ -139,7 +139,8 @@ class Auctioneer(mesa.Agent):
         profit = float(residual.payment_eur.sum()) - da_cost - imb_cost
         ev_pen = step.ev_unmet_kwh * (d.ev_penalty_factor * x.import_eur_mwh / 1000.0)
         comfort = step.comfort_violation_kh * d.comfort_eur_kh
-        stored = d.stored_value(step.state) if x.hour_of_day == devices.HOURS_PER_DAY - 1 else d.zeros
+        last = x.hour_of_day == devices.HOURS_PER_DAY - 1
+        stored = d.storage_credit_eur(d.stored_value(step.state) if last else d.zeros, step.state, last)
         reward = stored - (paid + residual.payment_eur + ev_pen + comfort)
         return AuctionRecord(actions, executed, step, net, limit, auction, residual, resid_kw, imbalance_kw, da_cost,
                              imb_cost, profit, ev_pen, comfort, stored, reward, d.collective(r, auction, resid_kw))

@@ -107,6 +107,7 @@ class HouseholdDesign(MarketDesign):
         self.n = n
         self.zeros = np.zeros(n)
         self.ev_penalty_factor, self.comfort_eur_kh = sc.penalties.ev_penalty_factor, sc.penalties.comfort_eur_kh
+        self.storage_credit = sc.penalties.storage_credit  # when the battery's stored energy is credited
         self.raw = dataset.synthetic_raw_data(seed=sc.data.synthetic_seed) if sc.data.source == "synthetic" else dataset.load_raw_data()
         self.import_all, self.export_all = grid_tariffs(self.raw.da_eur_mwh, sc.tariffs)
         self.households = [Household(model, i, int(i), self.cluster_names[c]) for i, c in enumerate(self.cluster)]
@@ -226,6 +227,21 @@ class HouseholdDesign(MarketDesign):
         """The value of the energy each household stored over the day, at the day's mean mid-market
         rate (+ = it ends the day with more than it started with)."""
         return devices.terminal_value_eur(self.params, self._day_state, end_state, self._day_mid)
+
+    def storage_credit_eur(self, day_end_eur: np.ndarray, end_state: devices.DeviceState, last_hour: bool) -> np.ndarray:
+        """The value of stored energy credited to each household this hour (EUR, + = it gains), given `day_end_eur`,
+        what the day's last hour credits as the scenario's day-end value (`stored_value`; zeros before that hour) and
+        the devices' state after this hour. `storage_credit = "day_end"`: `day_end_eur` unchanged. "hourly": the
+        battery's change this hour at the day's mid-market rate, and in the last hour the day-end value less the
+        battery's part of it (the EV's energy stays valued at the day's end, against its arrival energy), so the
+        day's credits add up to the same (to rounding). The battery's value then reaches the learner in the hour
+        that charges or discharges it, not hours later through the discount."""
+        if self.storage_credit == "day_end":
+            return day_end_eur
+        credit = self._day_mid * (end_state.bat_energy_kwh - self.state.bat_energy_kwh) / 1000.0
+        if last_hour:
+            day_end_eur = day_end_eur - self._day_mid * (end_state.bat_energy_kwh - self._day_state.bat_energy_kwh) / 1000.0
+        return day_end_eur + credit
 
     def fill_household_columns(self, obs: np.ndarray, h, hour_of_day: int) -> None:
         """Write the hour, the households' own features and constants into `obs` (see `observation`)."""

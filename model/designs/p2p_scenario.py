@@ -21,6 +21,9 @@
     [penalties]
     ev_penalty_factor = 2.0     # unmet EV energy at departure: x the import tariff of that hour (EUR/kWh)
     comfort_eur_kh = 0.5        # per degree-hour outside the comfort band
+    storage_credit = "day_end"  # when the battery's stored energy is valued (at the day's mid-market rate):
+                                # "day_end" (its change over the day, in the last hour) or "hourly" (each
+                                # hour's change in that hour); the day's total is the same
 
     [[clusters]]                # one per DER portfolio; `share` of the households
     name = "pv-battery"
@@ -88,10 +91,22 @@ class PlatformSettings:
     peak_pi_eur_kw: float = 0.5
 
 
+STORAGE_CREDITS = ("day_end", "hourly")  # PenaltySettings.storage_credit
+
+
 @dataclass(frozen=True)
 class PenaltySettings:
     ev_penalty_factor: float = 2.0
     comfort_eur_kh: float = 0.5
+    storage_credit: str = "day_end"  # when the battery's stored energy is credited (`HouseholdDesign.storage_credit_eur`)
+
+    def to_dict(self) -> dict:
+        """The settings; `storage_credit` only where it is not the default, so scenarios written before it existed
+        keep their fingerprint (`scenario_sha256`) and trained runs stay valid."""
+        d = asdict(self)
+        if d["storage_credit"] == "day_end":
+            del d["storage_credit"]
+        return d
 
 
 @dataclass(frozen=True)
@@ -114,6 +129,7 @@ class P2PScenario:
         "feed_in_eur_mwh": float,
         "p2p": str,  # "true" / "false" (a string, as the app and sweep files give it)
         "battery_share": float,  # the share of the first cluster with a battery; the others shrink to fit
+        "storage_credit": str,  # [penalties].storage_credit
     }
 
     name: str
@@ -131,7 +147,7 @@ class P2PScenario:
         return {"design": self.design, "name": self.name, "description": self.description, "source": self.source,
                 "n_households": self.n_households, "seed": self.seed,
                 "clusters": clusters_dict(self.clusters),
-                "tariffs": asdict(self.tariffs), "platform": asdict(self.platform), "penalties": asdict(self.penalties),
+                "tariffs": asdict(self.tariffs), "platform": asdict(self.platform), "penalties": self.penalties.to_dict(),
                 "data": asdict(self.data)}
 
     def with_overrides(self, **kw) -> "P2PScenario":
@@ -150,6 +166,8 @@ class P2PScenario:
             sc = replace(sc, platform=replace(sc.platform, p2p=value == "true"))
         if "battery_share" in kw:
             sc = replace(sc, clusters=_with_battery_share(sc.clusters, _number(kw.pop("battery_share"), "override battery_share")))
+        if "storage_credit" in kw:
+            sc = replace(sc, penalties=_check_penalties(replace(sc.penalties, storage_credit=str(kw.pop("storage_credit"))), "override"))
         if "feed_in_eur_mwh" in kw:
             sc = replace(sc, tariffs=_check_tariffs(replace(sc.tariffs, feed_in_eur_mwh=_number(kw.pop("feed_in_eur_mwh"), "override feed_in_eur_mwh")), "override"))
         platform = {k: (v if k == "peak_penalty" else _number(v, f"override {k}")) for k, v in kw.items()}
@@ -287,6 +305,8 @@ def _check_penalties(p: PenaltySettings, where) -> PenaltySettings:
     for k in ("ev_penalty_factor", "comfort_eur_kh"):
         if getattr(p, k) < 0:
             raise ScenarioError(f"{where}: [penalties].{k} = {getattr(p, k):g} must be >= 0")
+    if p.storage_credit not in STORAGE_CREDITS:
+        raise ScenarioError(f"{where}: [penalties].storage_credit = {p.storage_credit!r} must be one of {list(STORAGE_CREDITS)}")
     return p
 
 

@@ -48,7 +48,8 @@ class StackelbergScenario:
 
     design: ClassVar[str] = "stackelberg"
     OVERRIDES: ClassVar[dict[str, type]] = {"n_households": int, "visible": str, "auction": str,
-                                            "da_position_kw_per_household": float, "imbalance_spread_factor": float}
+                                            "da_position_kw_per_household": float, "imbalance_spread_factor": float,
+                                            "storage_credit": str}
 
     name: str
     description: str
@@ -66,7 +67,7 @@ class StackelbergScenario:
         return {"design": self.design, "name": self.name, "description": self.description, "source": self.source,
                 "n_households": self.n_households, "seed": self.seed,
                 "clusters": clusters_dict(self.clusters),
-                "tariffs": asdict(self.tariffs), "penalties": asdict(self.penalties), "leader": asdict(self.leader),
+                "tariffs": asdict(self.tariffs), "penalties": self.penalties.to_dict(), "leader": asdict(self.leader),
                 "auction": asdict(self.auction), "data": asdict(self.data)}
 
     def with_overrides(self, **kw) -> "StackelbergScenario":
@@ -77,6 +78,8 @@ class StackelbergScenario:
         kw = {k: v for k, v in kw.items() if v is not None}
         if "n_households" in kw:
             sc = replace(sc, n_households=_count(kw["n_households"], "override n_households"))
+        if "storage_credit" in kw:
+            sc = replace(sc, penalties=_check_penalties(replace(sc.penalties, storage_credit=str(kw["storage_credit"])), "override"))
         for key, section, attr in (("visible", "leader", "visible"), ("auction", "auction", "enabled")):
             if key in kw:
                 value = str(kw[key]).lower()
