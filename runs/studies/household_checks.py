@@ -2,8 +2,11 @@
 household's own day LP at given prices, and a probe through which one household plays that plan
 while the learned policy plays everyone else.
 
-Both generalise parts of `stackelberg_checks` (which does not use them yet): `household_plans` is
-the LP half of its `follower_response`, without the design's peak term (a community's penalty is
+`clock_schedule` asks what a household seeing only the clock could do: its best device schedule by hour of day
+over a week's days, beside its learned play and each day's LP (`clock_schedule_check` runs it on a trained run).
+
+`household_plans` and `HouseholdProbe` generalise parts of `stackelberg_checks` (which does not use them yet):
+`household_plans` is the LP half of its `follower_response`, without the design's peak term (a community's penalty is
 not one household's to pay), and `HouseholdProbe` is the follower branch of its `Probe` for any
 stage (the Stackelberg followers act at "auction", the P2P households at "p2p").
 
@@ -117,7 +120,6 @@ def day_optimum(scenario, weeks) -> "pd.DataFrame":
                          "comfort_violation_kh": float(opt.comfort_violation_kh.sum()),
                          "heat_pump_kwh": float(opt.hp_kw.sum())})
     return pd.DataFrame(rows)
-
 
 
 # ---------------------------------------------------------------------------------------------
