@@ -437,8 +437,9 @@ def test_the_household_designs_tiny_studies_write_their_reports(tmp_path, design
     who = "household" if design == "p2p" else "follower"
     ck = pd.read_csv(out / "checks" / f"{who}_clock_seed0.csv")
     assert sorted(ck.household.unique()) == sorted(pd.read_csv(out / "checks" / f"{who}_br_seed0.csv")[who].unique())
-    assert (ck.lp_eur <= ck.clock_eur + 1e-7).all() and (ck.clock_eur <= ck.learned_priced_eur + 1e-7).all()
+    assert (ck.lp_eur <= ck.clock_eur + 1e-7).all()  # no executable schedule beats each day's LP
     assert "## What the clock alone could do" in report and len(pd.read_csv(out / "tables" / "clock_schedule.csv"))
+    assert "search over 3 levels per device and hour, at most 1 passes" in report  # the tiny profile's light search
     if design == "p2p":
         br = pd.read_csv(out / "checks" / "household_br_seed0.csv")
         rs = pd.read_csv(out / "checks" / "household_responders_seed0.csv")

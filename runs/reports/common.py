@@ -358,12 +358,15 @@ def clock_sentences(ct: pd.DataFrame, who: str = "households") -> str:
     return "; ".join(parts) + "."
 
 
-def clock_section(ct: pd.DataFrame, files: str, who: str = "households") -> list[str]:
-    """The report's section on the clock check (`clock_table`), naming the check files `files`."""
+def clock_section(ct: pd.DataFrame, files: str, who: str = "households", prof: dict | None = None) -> list[str]:
+    """The report's section on the clock check (`clock_table`), naming the check files `files` and the search's
+    levels and passes of the study's profile `prof` (its recorded dict)."""
+    prof = prof or {}
     return ["\n## What the clock alone could do\n",
             f"For the same sampled {who}, the best device schedule by hour of day, one for all days of a checked week "
             "(what a policy that sees only the clock could play; found in hindsight over the week by a coordinate "
-            "search over 21 levels per device and hour), beside the learned play and each day's perfect-foresight LP "
+            f"search over {prof.get('clock_levels', 21)} levels per device and hour, at most {prof.get('clock_passes', 6)} "
+            "passes), beside the learned play and each day's perfect-foresight LP "
             "(which also knows the day's load, sun and weather), all three priced as a price-taker at the prices each "
             "faced (`*_priced`, `clock`, `lp`). `clock_share_of_lp_gap`: how much of the gap between the learned "
             "actions and the LP the schedule closes (1: all of it); where it is large, the learned policy falls short "

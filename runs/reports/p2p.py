@@ -512,7 +512,7 @@ def build_report(study: Path) -> Path:
             L.append("\nThe same for each checked week on its own (`tables/exploitability_by_week.csv`):\n")
             L.append(md_table(exw, "{:,.3f}"))
     if len(ck):
-        L += clock_section(ck, "checks/household_clock_seed*.csv")
+        L += clock_section(ck, "checks/household_clock_seed*.csv", prof=prof)
     if len(rt):
         L += ["", *_section_responders(rt, rs, prof)]
     if len(cw):

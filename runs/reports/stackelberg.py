@@ -653,7 +653,7 @@ def build_report(study: Path) -> Path:
                  f"{len(fbr)} followers could have done better; negative: the learned follower beat the retail-price LP "
                  "by trading in the auction.\n")
     if len(ck):
-        L += clock_section(ck, "checks/follower_clock_seed*.csv", "followers")
+        L += clock_section(ck, "checks/follower_clock_seed*.csv", "followers", prof)
     if len(rt):
         L += _section_responders(rt, rs, prof)
     if len(cw):

@@ -203,7 +203,8 @@ def clock_schedule(design, days, buy_eur_mwh, sell_eur_mwh, learned_actions, row
     return ClockSchedule(best, learned_eur, clock_eur, lp_eur, passes)
 
 
-def clock_schedule_check(run_dir, weeks, rows, stage: str, faced, cost_of, levels: int = 21) -> "pd.DataFrame":
+def clock_schedule_check(run_dir, weeks, rows, stage: str, faced, cost_of, levels: int = 21,
+                         max_passes: int = 6) -> "pd.DataFrame":
     """For each household of `rows` and each week of `weeks`: its learned play, its best schedule by hour of
     day over the week's days (`clock_schedule`) and each day's LP, priced as a price-taker at the prices it
     faced, and the schedule replayed through the model (its device actions by the hour of day, its learned
@@ -213,7 +214,7 @@ def clock_schedule_check(run_dir, weeks, rows, stage: str, faced, cost_of, level
     design's own: retail prices; MMR prices with the peak rate); `cost_of(hours) -> (N,)` each household's
     realised cost of a played day.
 
-    One row per (week, household), EUR per day (means over the week's days): learned_cost_eur and
+    `levels`, `max_passes`: the search's (`clock_schedule`). One row per (week, household), EUR per day (means over the week's days): learned_cost_eur and
     clock_realised_cost_eur (played through the model), learned_priced_eur, clock_eur and lp_eur (priced
     at the faced prices), clock_share_of_lp_gap (how much of the price-taker's gap between the learned
     actions and the LP the clock schedule closes: 1 = all of it), passes, and the schedule's mean battery
@@ -242,7 +243,7 @@ def clock_schedule_check(run_dir, weeks, rows, stage: str, faced, cost_of, level
         for i in rows:
             i = int(i)
             acts = np.array([[seen[(first + t, i)] for t in range(H)] for first in firsts])  # (D, 24, k)
-            sched = clock_schedule(d, days, np.array(buy), np.array(sell), acts, i, levels)
+            sched = clock_schedule(d, days, np.array(buy), np.array(sell), acts, i, levels, max_passes)
             probe.plan = (i, sched.actions)
             realised = [cost_of(_play_day(model, week, first))[i] for first in firsts]
             probe.plan = None

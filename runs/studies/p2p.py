@@ -61,6 +61,9 @@ class P2PProfile(Profile):
     #: households sampled per learning cluster
     br_weeks: tuple[str, ...] = ("test:2",)
     br_per_cluster: int = 4
+    #: the clock check's search (`household_checks.clock_schedule`): levels per device and hour, passes at most
+    clock_levels: int = 21
+    clock_passes: int = 6
     #: trained best responders (`runs.best_response`) for one household per learning cluster of that
     #: check's sample: training days each (0: none), and the weeks their actor is chosen on: a test week
     #: apart from `br_weeks` and from the learners' selection weeks, because the learners' policy is the
@@ -90,7 +93,7 @@ PROFILES = {
     ),
     "tiny": P2PProfile(
         "tiny", (SCENARIO, NO_PEAK), episodes=2, seeds=1, eval_every=1, checkpoint_every=1, eval_weeks=("test:1", "eval:1"),
-        unshared_episodes=2, train_check_weeks=("train:2",), br_per_cluster=1, responder_episodes=2,
+        unshared_episodes=2, train_check_weeks=("train:2",), br_per_cluster=1, responder_episodes=2, clock_levels=3, clock_passes=1,
         note="smoke test of the pipeline: 2 days of training, 1 test week; its numbers mean nothing",
     ),
 }
@@ -130,7 +133,8 @@ def learned_job(out: str, profile: P2PProfile, method: str, seed: int, episodes:
             from runs.training import make_model
 
             rows = sample_households(make_model(m.scenario, "rule", 0).design, profile.br_per_cluster, 0)
-            write_csv_atomic(f, clock_schedule_check(run_dir, list(profile.br_weeks), rows, "p2p", faced_prices, day_costs))
+            write_csv_atomic(f, clock_schedule_check(run_dir, list(profile.br_weeks), rows, "p2p", faced_prices, day_costs,
+                                                     profile.clock_levels, profile.clock_passes))
         t1 = time.perf_counter()
         timings["checks_s"] = t1 - t0
         f = Path(out) / "checks" / f"household_responders_seed{seed}.csv"

@@ -74,6 +74,9 @@ class StackelbergProfile(Profile):
     leader_br_grid: int = 6
     follower_br_weeks: tuple[str, ...] = ("test:2",)
     follower_br_sample: int = 8
+    #: the clock check's search (`household_checks.clock_schedule`): levels per device and hour, passes at most
+    clock_levels: int = 21
+    clock_passes: int = 6
     #: trained best responders (`runs.best_response`) for the leader and `responder_per_cluster` seeded
     #: followers of each learning cluster: training days each (0: none), and the weeks their actor is chosen on: a
     #: test week apart from the checks' weeks and from the learners' selection weeks (the evaluation week and
@@ -107,7 +110,7 @@ PROFILES = {
     "tiny": StackelbergProfile(
         "tiny", (SCENARIO, SIMULTANEOUS, SMALL), episodes=2, seeds=1, eval_every=1, checkpoint_every=1,
         eval_weeks=("test:2", "eval:1"), exact_days=("test:2:0",), exact_grid=3, leader_br_grid=2,
-        follower_br_sample=2, responder_episodes=2, note="smoke test of the pipeline: 2 days of training, 1 test week; its numbers mean nothing",
+        follower_br_sample=2, responder_episodes=2, clock_levels=3, clock_passes=1, note="smoke test of the pipeline: 2 days of training, 1 test week; its numbers mean nothing",
     ),
 }
 
@@ -168,7 +171,8 @@ def learned_job(out: str, profile: StackelbergProfile, method: str, seed: int, e
             n = load_scenario(m.scenario).n_households
             write_csv_atomic(f, clock_schedule_check(run_dir, list(profile.follower_br_weeks),
                                                      checks.follower_sample(n, profile.follower_br_sample), "auction",
-                                                     checks.follower_faced_prices, checks.follower_day_costs))
+                                                     checks.follower_faced_prices, checks.follower_day_costs,
+                                                     profile.clock_levels, profile.clock_passes))
         t1 = time.perf_counter()
         f = folder / f"responders_seed{seed}.csv"
         if profile.responder_episodes and not (resume and f.exists()):
