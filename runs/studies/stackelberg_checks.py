@@ -554,14 +554,14 @@ def follower_best_response(run_dir, weeks, sample: int = 5, seed: int = 0, days=
         day = week * 7 + first // H
         probe.follower = None
         learned = _play_day(model, week, first)
-        buy, sell = (np.array([getattr(h.retail, f) for h in learned]) for f in ("buy_eur_mwh", "sell_eur_mwh"))
+        buy, sell = follower_faced_prices(d, learned)
         learned_cost = -sum(h.auction.follower_reward for h in learned)
         response = follower_response(d, day, buy, sell, rows)
         plans = response.actions()
         for k, i in enumerate(rows):
             probe.follower = (int(i), plans[:, k])
             played = _play_day(model, week, first)
-            buy2, sell2 = (np.array([getattr(h.retail, f) for h in played]) for f in ("buy_eur_mwh", "sell_eur_mwh"))
+            buy2, sell2 = follower_faced_prices(d, played)
             net = np.array([h.auction.net_kw[i] for h in played])
             cost = -sum(float(h.auction.follower_reward[i]) for h in played)
             auction_eur = sum(float(h.auction.auction.payment_eur[i]) for h in played if h.auction.auction is not None)
