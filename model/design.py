@@ -243,6 +243,9 @@ class MarketDesign:
 
     #: why a run of this design cannot keep its best snapshot (`keep_best`; None: it can, by `selection_score`)
     keep_best_refused: ClassVar[str | None] = None
+    #: why a run of this design cannot start training episodes part-way (`exploring_starts`; None: it can: an episode
+    #: that `reset_episode` starts after the episode's first hour begins from the design's exploring start states)
+    exploring_starts_refused: ClassVar[str | None] = "its episodes carry no state from hour to hour to explore"
 
     def selection_score(self, total: np.ndarray) -> float:
         """One number for a learned policy from every participant's total score over the evaluation week

@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from model import dataset
-from runs.training import make_model, play_episode, play_week
+from runs.training import make_model, play_episode, play_week, training_episode
 
 
 def participant_scores(scenario, learned, weeks: list[str], participant=None, responder=None, seed: int = 0) -> pd.DataFrame:
@@ -49,7 +49,8 @@ def participant_scores(scenario, learned, weeks: list[str], participant=None, re
 def train_best_response(scenario, learned, participant, episodes: int, hp, weeks: list[str], seed: int = 0,
                         curve_every: int | None = None, curve_weeks: tuple[str, ...] = ("eval:1",), warmup: float = 0.1) -> dict:
     """Train a best responder for `participant` against the frozen `learned` policy (`episodes`
-    training episodes, hyperparameters `hp` with its episodes set to the budget), keep the actor that
+    training episodes, hyperparameters `hp` with its episodes set to the budget, its days started part-way as
+    the run's were: `hp.exploring_starts`), keep the actor that
     scored best on the validation weeks `curve_weeks` (keep them apart from `weeks`) and score it on
     `weeks`. Returns {"participant", "learned_eur", "responder_eur", "gain_eur", "episodes",
     "best_episode", "seconds", "curve": [(episode, score on the validation weeks)]}; scores are the
@@ -71,6 +72,7 @@ def train_best_response(scenario, learned, participant, episodes: int, hp, weeks
     model.set_policy(responder, [participant])
     pid = list(design.participant_ids()).index(participant)
     rng = np.random.default_rng([seed, 2, pid])  # which training episode each episode plays
+    start_rng = np.random.default_rng([seed, 6, pid])  # the run's exploring starts, if it trained with them
     pool = design.training_episodes()
     curve_model = make_model(scenario, learned, seed)
     curve_model.set_policy(responder, [participant])
@@ -95,9 +97,9 @@ def train_best_response(scenario, learned, participant, episodes: int, hp, weeks
     for episode in range(1, episodes + 1):
         for s in responder.slots:
             s.group.critic_only = episode <= n_warmup
-        week, first_hour = design.episode_start(int(rng.choice(pool)))
+        week, first_hour, hours = training_episode(design, pool, rng, hp.exploring_starts, start_rng)
         responder.explore = True
-        play_episode(model, week, first_hour, learner=responder)
+        play_episode(model, week, first_hour, hours, learner=responder)
         responder.end_episode()
         if episode % every == 0 or episode == episodes:
             score_curve(episode)

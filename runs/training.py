@@ -95,6 +95,19 @@ def play_episode(model, week: int, first_hour: int = 0, hours: int | None = None
     return sums
 
 
+def training_episode(design, pool: np.ndarray, rng: np.random.Generator, exploring_starts: float = 0.0,
+                     start_rng: np.random.Generator | None = None) -> tuple[int, int, int | None]:
+    """(week, first hour, hours) of the next training episode: one of `pool` (the design's `training_episodes`) drawn
+    with `rng`, whole (hours None), or with probability `exploring_starts` (drawn with `start_rng`, which nothing else
+    draws from, so that the default's draws stay as they were) started at a random later hour of it and played to its
+    end (`HyperParams.exploring_starts`)."""
+    week, first_hour = design.episode_start(int(rng.choice(pool)))
+    if exploring_starts and start_rng.random() < exploring_starts:
+        offset = int(start_rng.integers(1, design.episode_hours))
+        return week, first_hour + offset, design.episode_hours - offset
+    return week, first_hour, None
+
+
 def store_hour(learner, model, hour, last: bool) -> None:
     """Store a cleared hour in the learner's buffers, and its counterfactual variants where the learner
     asks for them (`HyperParams.counterfactual_samples`, `Team.counterfactuals`)."""
@@ -259,6 +272,9 @@ def train(scenario="s-a", episodes: int | None = None, seed: int = 0, out: str |
     if hp.keep_best and kind.keep_best_refused:
         raise ValueError(f"keep_best: the {sc.design} design has no score to keep a best snapshot by: "
                          f"{kind.keep_best_refused}")
+    if hp.exploring_starts and kind.exploring_starts_refused:
+        raise ValueError(f"exploring_starts: the {sc.design} design cannot start training episodes part-way: "
+                         f"{kind.exploring_starts_refused}. Train with exploring_starts=0")
     if learner is not None and learner not in kind.learners:
         raise ValueError(f"--learner {learner!r}: the {sc.design} design trains one of {list(kind.learners)}")
     unknown = sorted(set(learner_config or {}) - set(kind.learner_settings))
@@ -275,6 +291,7 @@ def train(scenario="s-a", episodes: int | None = None, seed: int = 0, out: str |
     eval_model = make_model(sc, learner, seed)
     eval_rng_state = _rng_state(eval_model.np_rng)
     train_rng = np.random.default_rng([seed, 1])  # which training episode each episode plays
+    start_rng = np.random.default_rng([seed, 5])  # exploring starts: which episodes start part-way, and where
     pool = design.training_episodes()
     eval_week = dataset.week_split().eval[0]
     # keep_best: the weeks whose summed score selects the snapshot; those past the evaluation week are played too
@@ -316,6 +333,8 @@ def train(scenario="s-a", episodes: int | None = None, seed: int = 0, out: str |
             _set_rng_state(train_rng, ck_meta["rng"]["weeks"])
             _set_rng_state(learner.rng, ck_meta["rng"]["brain"])
             _set_rng_state(model.np_rng, ck_meta["rng"]["model"])
+            if "starts" in ck_meta["rng"]:  # (checkpoints written before exploring starts existed have none)
+                _set_rng_state(start_rng, ck_meta["rng"]["starts"])
             learner.sigma = ck_meta["sigma"]
             start, curve = ck_meta["episode"], ck_meta["curve"]
             if hp.keep_best:
@@ -364,9 +383,9 @@ def train(scenario="s-a", episodes: int | None = None, seed: int = 0, out: str |
                    mininterval=1.0, file=sys.stderr, dynamic_ncols=True)
     try:
         for episode in range(start + 1, hp.episodes + 1):
-            week, first_hour = design.episode_start(int(train_rng.choice(pool)))
+            week, first_hour, hours = training_episode(design, pool, train_rng, hp.exploring_starts, start_rng)
             learner.explore = True
-            play_episode(model, week, first_hour, learner=learner)
+            play_episode(model, week, first_hour, hours, learner=learner)
             learner.end_episode()
             if episode % eval_every == 0 or episode == hp.episodes:
                 text = evaluate(episode)
@@ -376,7 +395,8 @@ def train(scenario="s-a", episodes: int | None = None, seed: int = 0, out: str |
                 kept = {"best": {"episode": best["episode"], "score": best["score"]}} if hp.keep_best else {}
                 save_checkpoint(run_dir, episode, learner, {
                     "sigma": learner.sigma, "curve": curve,
-                    "rng": {"weeks": _rng_state(train_rng), "brain": _rng_state(learner.rng), "model": _rng_state(model.np_rng)},
+                    "rng": {"weeks": _rng_state(train_rng), "brain": _rng_state(learner.rng), "model": _rng_state(model.np_rng),
+                            "starts": _rng_state(start_rng)},
                     **kept,
                 }, meta, tensors={"best_policy": best["state"]} if hp.keep_best else None)
             if bar is not None:

@@ -56,6 +56,10 @@ class HyperParams:
     action_search: int = 0  # K > 0: each actor update also pulls every sampled action toward the critic's best of
     # the actor's action and K uniform random actions (sampled policy improvement; 0: the plain policy gradient)
     action_search_weight: float = 1.0  # weight of that pull (squared distance in [0, 1] action units)
+    explore_uniform: float = 0.0  # share of exploring actions (each agent's each action component, each hour) drawn
+    # uniformly from the action's range instead of the actor's action plus Gaussian noise, at the start; it decays with
+    # sigma (share * sigma / noise_sigma0). The Gaussian noise around an action at a bound whose neighbourhood all
+    # executes alike (a discharge request on an empty battery) never shows the critic the other side (0: off)
     actor_z_max: float = 0.0  # > 0: sigmoid actors pay max(|z| - actor_z_max, 0)^2 on their raw outputs z, so
     # they cannot drift into deep saturation (sigmoid(-30) ~ 1e-13), where sigmoid'(z) ~ 0 and no critic gradient
     # moves the action any more (0: off). Unlike actor_reg it does not pull interior actions toward 0.5.
@@ -91,6 +95,10 @@ class HyperParams:
     # design's `selection_score` of the training curve's evaluations, every `eval_every` episodes), not the last one; the
     # last is kept as policy_last.pt. It changes no training step, only which snapshot a run hands on (False: the last,
     # as the paper). The evaluation week is then a validation week: its scores flatter the run; the test weeks do not
+    exploring_starts: float = 0.0  # share of training episodes that start at a random later hour of their day, from
+    # random storage states (the design's `exploring_start`; household designs only): states a learner's own play
+    # never reaches (a battery still holding energy in the afternoon) get visited and valued. Evaluation always plays
+    # whole days from the day's own start states (0: off, every episode starts at midnight)
     selection_weeks: str = "eval:1"  # the weeks (comma-separated week specs, e.g. "eval:1,train:23") whose summed
     # `selection_score` decides which snapshot `keep_best` keeps; weeks past the first are played at every evaluation
     # too (the training curve's `selection_score_eur`). Test weeks are refused: selecting on them would flatter the
@@ -125,6 +133,8 @@ class HyperParams:
             ("target_noise", self.target_noise >= 0.0 and (self.target_noise == 0.0 or self.gamma > 0.0),
              "must be >= 0, and needs gamma > 0: it smooths the target actions of the bootstrapped target"),
             ("policy_delay", self.policy_delay >= 1, "must be >= 1 (1: every update, as the paper; TD3: 2)"),
+            ("exploring_starts", 0.0 <= self.exploring_starts <= 1.0, "must be a share in [0, 1] (0: off)"),
+            ("explore_uniform", 0.0 <= self.explore_uniform <= 1.0, "must be a share in [0, 1] (0: off)"),
             ("lr_final_factor", 0.0 < self.lr_final_factor <= 1.0, "must be in (0, 1] (1: constant learning rates)"),
             ("hidden_sizes", all(h >= 1 for h in self.hidden_sizes), "must be positive layer widths, e.g. 64,64"),
             ("selection_weeks", selection_problem is None,
@@ -228,6 +238,6 @@ class HyperParams:
 
 #: Hyperparameters the paper does not give (its extracted text lost them): shown in every config.
 RECONSTRUCTED = ("buffer_size", "lr_actor", "lr_critic", "noise_sigma_final", "hidden_sizes", "reward_scale", "actor_output", "actor_reg",
-                 "per_agent_batches", "lr_final_factor", "action_search", "action_search_weight", "actor_z_max",
+                 "per_agent_batches", "lr_final_factor", "action_search", "action_search_weight", "explore_uniform", "actor_z_max",
                  "mixed_levels", "mixed_temperature", "mixed_temperature_relative", "counterfactual_samples",
-                 "twin_critics", "target_noise", "policy_delay", "keep_best", "selection_weeks")
+                 "twin_critics", "target_noise", "policy_delay", "exploring_starts", "keep_best", "selection_weeks")

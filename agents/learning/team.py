@@ -95,7 +95,8 @@ def resolve_device(device: str | torch.device) -> torch.device:
 class Team:
     """Learning slots playing a design's roles (see the module docstring).
 
-    `explore=True` adds Gaussian noise (std `sigma`, in [0, 1] action units) to the actions (32);
+    `explore=True` adds Gaussian noise (std `sigma`, in [0, 1] action units) to the actions (32) and, with
+    `hp.explore_uniform`, draws a decaying share of them uniformly instead;
     `remember(hour, last)` stores a cleared hour; `end_episode()` runs each slot's updates and decays
     sigma. With `explore=False` it is a fixed policy (evaluation, the app, best responses)."""
 
@@ -185,6 +186,9 @@ class Team:
         u = slot.group.act(inputs)[local_rows]
         if self.explore:
             u = _clip(u + self.rng.normal(0.0, self.sigma, u.shape), 0.0, 1.0)
+            if self.hp.explore_uniform:  # some actions uniformly random instead, as many fewer as sigma has decayed
+                swap = self.rng.random(u.shape) < self.hp.explore_uniform * self.sigma / self.hp.noise_sigma0
+                u = np.where(swap, self.rng.random(u.shape), u)
         return slot.action.from_unit(np.asarray(u, dtype=float))  # no copy when already float64 (exploring)
 
     # --- learning --------------------------------------------------------------------------------

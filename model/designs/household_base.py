@@ -165,14 +165,33 @@ class HouseholdDesign(MarketDesign):
         self.week_import, self.week_export = self.import_all[lo:hi], self.export_all[lo:hi]
         self.week = week
 
+    exploring_starts_refused = None  # a day that training starts part-way begins from `exploring_start`'s states
+
     def begin_day(self) -> None:
-        """Start of a day: that day's EV trips, and the start states drawn for (scenario seed, day)."""
+        """Start of a day: that day's EV trips, and the start states drawn for (scenario seed, day); an episode
+        that starts part-way through its day (training's `exploring_starts`) begins from `exploring_start`'s
+        states instead. The energy stored from here to the day's end is valued at the whole day's mean
+        mid-market rate."""
         day = self.week * 7 + self.model.hour_of_week // HOURS_PER_DAY
         self.params, self.state = self.day_start(day)
-        first = self.model.hour_of_week
+        first = self.model.hour_of_week - self.model.hour_of_week % HOURS_PER_DAY  # the day's first hour
+        if self.model.hour_of_week > first:
+            self.state = self.exploring_start(day, self.model.hour_of_week - first)
         self._day_mid = float(np.mean(0.5 * (self.week_import[first:first + HOURS_PER_DAY]
                                              + self.week_export[first:first + HOURS_PER_DAY])))
         self._day_state = self.state
+
+    def exploring_start(self, day: int, hour_of_day: int) -> devices.DeviceState:
+        """The device states of an episode that training starts at `hour_of_day` (> 0) of `day`: battery energy and
+        indoor temperature uniform within each household's limits, the EV's energy as at the day's start (what it
+        came home with the night before; a trip's departure and arrival still reset it). Drawn for (scenario seed,
+        day, hour): the same start is always the same. States the learners' own play may never reach (a battery
+        that still holds energy in the afternoon, a house at the top of its band) are visited this way."""
+        s = self.sizes
+        rng = np.random.default_rng([self.model.scenario.seed, 4, day, hour_of_day])
+        soc = rng.uniform(s["soc_min"], s["soc_max"])
+        t_in = rng.uniform(s["t_min_c"], s["t_max_c"])
+        return devices.DeviceState(soc * s["battery_kwh"], self.state.ev_energy_kwh, t_in)
 
     def day_start(self, day: int) -> tuple[devices.DeviceParams, devices.DeviceState]:
         """The day's device parameters (its EV trips) and start states, the same for the same day."""
