@@ -156,3 +156,46 @@ def scenario_sha256(scenario) -> str:
     d = scenario.to_dict()
     d.pop("source", None)
     return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()
+
+
+def _toml_value(value, where: str) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)) and math.isfinite(value):
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value)  # a TOML basic string is a JSON string
+    if isinstance(value, (list, tuple)) and all(not isinstance(v, (dict, list, tuple)) for v in value):
+        return "[" + ", ".join(_toml_value(v, where) for v in value) + "]"
+    raise ScenarioError(f"{where}, which is not a plain value ({type(value).__name__}) and cannot be written as one "
+                        "scenario key here; write the scenario file by hand (extends = ... and what changes)")
+
+
+def write_overridden(name_or_path: str | Path, overrides: dict, path: Path) -> Path:
+    """Write `path`, a scenario file that extends `name_or_path` with `overrides` (as `with_overrides`, checked by the
+    scenario): the scenario a run trained with overrides can be replayed from (a run records its scenario by name or
+    path, and every check reloads it from there). Returns `path`. Only overrides that change plain keys (of the top
+    level or of a table) can be written; others are an error naming the fix."""
+    base = load_scenario(name_or_path)
+    changed, before = base.with_overrides(**overrides).to_dict(), base.to_dict()
+    said = ", ".join(f"{k}={v}" for k, v in overrides.items())
+    lines = [f"extends = {json.dumps(str(scenario_path(name_or_path).resolve()))}", f"name = {json.dumps(base.name + '-overridden')}",
+             f"description = {json.dumps(f'{base.name} with {said}')}"]
+    tables = []
+    for key in sorted(changed):
+        if key in ("name", "description", "source") or changed[key] == before.get(key):
+            continue
+        if isinstance(changed[key], dict) and isinstance(before.get(key), dict):
+            tables += [f"\n[{key}]"] + [f"{k} = {_toml_value(v, f'override {said} changes [{key}] {k}')}"
+                                        for k, v in changed[key].items() if before[key].get(k, object()) != v]
+        else:
+            lines.append(f"{key} = {_toml_value(changed[key], f'override {said} changes {key}')}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines + tables) + "\n")
+    label = ("name", "description", "source")
+    what = sorted(k for k, v in load_scenario(path).to_dict().items() if k not in label and v != changed.get(k))
+    if what:
+        path.unlink()
+        raise ScenarioError(f"override {said}: the scenario file written for it differs from the overridden scenario in "
+                            f"{what}; write the scenario file by hand (extends = ... and the changed table)")
+    return path

@@ -124,3 +124,12 @@ def print_result(result: dict, as_json: bool, width: int = 28) -> None:
 
 def write_json(path: Path, obj) -> None:
     Path(path).write_text(json.dumps(obj, indent=2, default=str) + "\n")
+
+
+def log_result(out: Path, result: dict) -> None:
+    """A measuring script's result (scripts/*_levers.py): printed as one JSON line and appended to out/results.jsonl."""
+    line = json.dumps(result)
+    print(line)
+    Path(out).mkdir(parents=True, exist_ok=True)
+    with open(Path(out) / "results.jsonl", "a") as f:
+        f.write(line + "\n")

@@ -1,6 +1,6 @@
 """Measure one lever of the Stackelberg learner on one seed (docs/stackelberg.md, "Learning"): train the
 quick (or, with --profile paper, the paper) profile's leader-follower learner with learner settings and
-hyperparameter overrides, exactly as the study trains its `stackelberg` method, then on the profile's
+hyperparameter and scenario overrides, exactly as the study trains its `stackelberg` method, then on the profile's
 checked weeks (test:2, a winter week, and test:8, a summer week):
 
   - the leader's hour-by-hour best response to the followers' learned policies (the study's
@@ -11,10 +11,13 @@ checked weeks (test:2, a winter week, and test:8, a summer week):
     follower-side outcome that a leader lever can tip (the summer overheating of docs/stackelberg.md).
 
 With the same seed and no overrides it reproduces the study's seed to the digit on the same machine.
+A scenario override (`--override`, e.g. storage_credit=hourly) is written as a scenario file extending
+stackelberg (DIR/NAME-seedK/scenario.toml), so the run and its checks replay the scenario it trained on.
 With --run DIR the checks run on that trained run (e.g. a study's runs/stackelberg/seed0) instead.
 
     .venv/bin/python scripts/stackelberg_levers.py NAME SEED [--learner-config NAME=VALUE ...]
-                                [--set NAME=VALUE ...] [--profile quick|paper|tiny] [--episodes N] [--run DIR]
+                                [--set NAME=VALUE ...] [--override NAME=VALUE ...] [--profile quick|paper|tiny]
+                                [--episodes N] [--run DIR]
                                 [--out DIR]
 
 prints one JSON line (and appends it to DIR/results.jsonl; default runs/out/levers-stackelberg); the run,
@@ -23,7 +26,6 @@ its checks and evaluation go to DIR/NAME-seedK/."""
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -33,6 +35,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import pandas as pd  # noqa: E402
 
 from model.atomic import write_csv_atomic  # noqa: E402
+from runs.output import log_result  # noqa: E402
+from model.scenario import write_overridden  # noqa: E402
+from runs.args import scenario_override  # noqa: E402
 from runs.study import profile_hyperparams  # noqa: E402
 from runs.studies import stackelberg_checks as checks  # noqa: E402
 from runs.studies.stackelberg import PROFILES, SCENARIO, _shares  # noqa: E402
@@ -71,6 +76,8 @@ def main() -> None:
                     help="a setting of the Stackelberg learner (`localmarl train --help`); repeatable")
     ap.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                     help="a hyperparameter on top of the profile's; repeatable")
+    ap.add_argument("--override", action="append", default=[], type=scenario_override, metavar="NAME=VALUE",
+                    help="a scenario setting of stackelberg (as `localmarl simulate --override`); repeatable")
     ap.add_argument("--profile", default="quick", choices=("quick", "paper", "tiny"))
     ap.add_argument("--episodes", type=int, help="training days (default: the profile's)")
     ap.add_argument("--run", type=Path, help="check this trained run instead of training one")
@@ -78,14 +85,16 @@ def main() -> None:
     a = ap.parse_args()
 
     profile = PROFILES[a.profile]
-    config = design_learner_config(SCENARIO, a.learner_config)  # both checked before anything runs
+    config = design_learner_config(SCENARIO, a.learner_config)  # all checked before anything runs
     hp = profile_hyperparams(SCENARIO, profile, a.episodes).with_overrides(a.set)
     folder = a.out / f"{a.name}-seed{a.seed}"
+    # a scenario file extending stackelberg with the overrides, which the run records and its checks reload
+    scenario = str(write_overridden(SCENARIO, dict(a.override), folder / "scenario.toml")) if a.override else SCENARIO
     t0 = time.perf_counter()
     run = a.run
     if run is None:
         run = folder / "run"
-        train(SCENARIO, seed=a.seed, out=run, eval_every=profile.eval_every, hp=hp,
+        train(scenario, seed=a.seed, out=run, eval_every=profile.eval_every, hp=hp,
               checkpoint_every=profile.checkpoint_every, progress=True, overwrite=True, learner_config=config)
     t1 = time.perf_counter()
     weeks = list(profile.leader_br_weeks)
@@ -97,12 +106,9 @@ def main() -> None:
     evaluated = pd.read_csv(folder / "eval" / "hours.csv")
     t2 = time.perf_counter()
     result = {"name": a.name, "seed": a.seed, "profile": a.profile, "run": str(run),
-              "learner_config": dict(config), "set": a.set, "train_s": round(t1 - t0, 1), "check_s": round(t2 - t1, 1),
+              "learner_config": dict(config), "set": a.set, "override": [f"{k}={v}" for k, v in a.override], "train_s": round(t1 - t0, 1), "check_s": round(t2 - t1, 1),
               "leader": leader_summary(days), "heat_pumps": heat_pump_summary(evaluated)}
-    line = json.dumps(result)
-    print(line)
-    with open(a.out / "results.jsonl", "a") as f:
-        f.write(line + "\n")
+    log_result(a.out, result)
 
 
 if __name__ == "__main__":

@@ -105,3 +105,30 @@ def test_overrides_are_validated():
         sc.with_overrides(v_slack_pu=1.5)
     with pytest.raises(ScenarioError, match="unknown scenario override"):
         sc.with_overrides(colour="red")
+
+
+@pytest.mark.parametrize("name, overrides", [
+    ("p2p-mmr", {"storage_credit": "hourly", "peak_rho_eur_mwh": 200}),
+    ("stackelberg", {"storage_credit": "hourly"}),
+    ("s-a", {"line_limit_factor": 0.8, "arbitrage": "5,8"}),
+])
+def test_an_overridden_scenario_is_written_as_a_file_that_loads_to_it(tmp_path, name, overrides):
+    from model.scenario import scenario_sha256, write_overridden
+
+    path = write_overridden(name, overrides, tmp_path / "o" / "sc.toml")
+    loaded, expected = load_scenario(path), load_scenario(name).with_overrides(**overrides)
+    assert loaded.name == f"{name}-overridden" and path.read_text().startswith("extends = ")
+    assert scenario_sha256(loaded) != scenario_sha256(load_scenario(name))
+    label = ("name", "description", "source")
+    assert {k: v for k, v in loaded.to_dict().items() if k not in label} == \
+        {k: v for k, v in expected.to_dict().items() if k not in label}
+
+
+def test_an_override_that_cannot_be_written_as_a_key_is_refused_by_name(tmp_path):
+    from model.scenario import write_overridden
+
+    with pytest.raises(ScenarioError, match="battery_share=0.5 changes clusters, which is not a plain value"):
+        write_overridden("p2p-mmr", {"battery_share": 0.5}, tmp_path / "sc.toml")
+    with pytest.raises(ScenarioError, match="storage_credit = 'weekly'"):
+        write_overridden("p2p-mmr", {"storage_credit": "weekly"}, tmp_path / "sc.toml")
+    assert not (tmp_path / "sc.toml").exists()

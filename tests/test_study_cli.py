@@ -467,6 +467,28 @@ def test_the_household_designs_tiny_studies_write_their_reports(tmp_path, design
             assert (run / "policy_last.pt").exists()
         assert "Learned policies are the snapshots that scored best on the evaluation week" in report
         assert "has not finished" not in report
+        # scripts/p2p_levers.py on the study's run gives the study's LP and clock checks; a bad override is refused
+        lever = subprocess.run([sys.executable, str(ROOT / "scripts" / "p2p_levers.py"), "study-run", "0", "--profile", "tiny",
+                                "--run", str(out / "runs" / "maddpg-ps" / "seed0"), "--check-weeks", "test:2",
+                                "--out", str(tmp_path / "levers")], capture_output=True, text=True, cwd=ROOT)
+        assert lever.returncode == 0, lever.stderr
+        r = json.loads(lever.stdout.strip().splitlines()[-1])
+        assert r["lp_regret_eur_per_household_day"] == pytest.approx(br.regret_eur.mean(), rel=1e-5)
+        clock = pd.read_csv(out / "tables" / "clock_schedule.csv").set_index("cluster")
+        got = pd.Series(r["clock_share_of_lp_gap"], dtype=float).sort_index()  # None where the table has NaN
+        np.testing.assert_allclose(got, clock.clock_share_of_lp_gap.round(3).sort_index(), atol=1e-9)
+        assert r["test"]["test_days"] == 84 and r["test"]["battery_discharge_kwh_per_day"] > 0
+        # scripts/battery_value_check.py on it: one line per household, the means, and the critic along the charge
+        check = subprocess.run([sys.executable, str(ROOT / "scripts" / "battery_value_check.py"),
+                                str(out / "runs" / "maddpg-ps" / "seed0"), "--households", "2", "--soc-sweep"],
+                               capture_output=True, text=True, cwd=ROOT)
+        assert check.returncode == 0, check.stderr
+        lines = check.stdout.strip().splitlines()
+        assert sum(line.startswith("household ") and "critic_gain" in line for line in lines) == 2
+        assert sum(line.strip().startswith("soc ") for line in lines) == 5 and lines[-1].startswith("mean over 2:")
+        bad = subprocess.run([sys.executable, str(ROOT / "scripts" / "p2p_levers.py"), "x", "0", "--override",
+                              "storage_credit=weekly", "--out", str(tmp_path / "bad")], capture_output=True, text=True, cwd=ROOT)
+        assert bad.returncode != 0 and "storage_credit = 'weekly'" in bad.stderr and not (tmp_path / "bad").exists()
         # a report built from a study that has not finished (no study.json) names its profile and says so
         from runs.reports.p2p import build_report
 
