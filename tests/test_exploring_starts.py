@@ -2,7 +2,8 @@
 training days that start part-way through the day from random storage states, in both household designs, valued
 over the rest of the day at the whole day's rate; evaluation's days and the default training untouched; refused
 where a design has nothing to explore. Uniform exploration (`HyperParams.explore_uniform`): a share of the
-exploring actions drawn from the whole action range, decaying with the Gaussian noise."""
+exploring actions drawn from the whole action range, decaying with the Gaussian noise. Requested actions
+(`HyperParams.requested_actions`): the named action components stored as the policy asked for them."""
 
 from __future__ import annotations
 
@@ -131,3 +132,38 @@ def test_uniform_exploration_reaches_the_whole_action_range_and_decays_with_sigm
         assert lo <= far.mean() <= hi, (share, far.mean())
     with pytest.raises(ValueError, match=r"explore_uniform = -0.1 must be a share in \[0, 1\]"):
         HyperParams(explore_uniform=-0.1)
+
+
+def _stored_actions(requested_actions: str):
+    """A day of 60 households asking every hour for full discharge, full EV charging, heat pumps off, stored in a
+    fresh MADDPG-PS learner's buffers: per cluster name, the (24, members, components) unit actions stored."""
+    model = make_model(load_scenario("p2p-mmr").with_overrides(n_households=60), "rule", 0)
+    hp = dataclasses.replace(design_hyperparams("p2p-mmr"), requested_actions=requested_actions)
+    learner = model.design.default_learner(hp, 0, "cpu")
+
+    class Ask:  # a fixed request; the learner only stores
+        name = "ask"
+
+        def act(self, stage, obs, rows):
+            return np.tile([-1.0, 1.0, 0.0], (len(rows), 1))
+
+    model.set_policy(Ask())
+    model.reset_episode(*model.design.episode_start(7 * 40 + 2), H)
+    while model.running:
+        model.step()
+        learner.remember(model.hour_result, last=not model.running)
+    return {s.name: s.group.buffer.act[:H] for s in learner.slots}, model.design
+
+
+def test_requested_actions_store_what_the_policy_asked_for_in_the_named_components_only():
+    executed, d = _stored_actions("")
+    requested, _ = _stored_actions("battery")
+    # executed: the batteries' discharge stops once they are empty (unit 0.5 = battery 0), so "discharge" is stored only
+    # where there was energy; requested: the discharge asked for in every hour (unit 0 = -1)
+    assert (executed["pv-battery"][:, :, 0] == 0.0).any() and (executed["pv-battery"][-1, :, 0] == 0.5).all()
+    assert (requested["pv-battery"][:, :, 0] == 0.0).all()
+    # the EV is not named: stored as executed either way (no charging while the car is away)
+    np.testing.assert_array_equal(requested["pv-ev"], executed["pv-ev"])
+    assert (executed["pv-ev"] < 1.0).any()
+    with pytest.raises(ValueError, match=r"requested_actions \['batery'\]: not actions of these roles"):
+        d.default_learner(dataclasses.replace(design_hyperparams("p2p-mmr"), requested_actions="batery"), 0, "cpu")

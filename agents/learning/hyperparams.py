@@ -56,6 +56,11 @@ class HyperParams:
     action_search: int = 0  # K > 0: each actor update also pulls every sampled action toward the critic's best of
     # the actor's action and K uniform random actions (sampled policy improvement; 0: the plain policy gradient)
     action_search_weight: float = 1.0  # weight of that pull (squared distance in [0, 1] action units)
+    requested_actions: str = ""  # action components (comma-separated names, e.g. "battery") stored in the buffers as
+    # the policy asked for them, not as the devices executed them ("": every component as executed, the default). A
+    # battery asked to discharge when empty executes nothing; stored as executed, "discharge" is recorded only where
+    # there was energy, and the critic learns a value of the discharge action instead of the energy (docs/p2p.md,
+    # "Why the batteries do not learn")
     explore_uniform: float = 0.0  # share of exploring actions (each agent's each action component, each hour) drawn
     # uniformly from the action's range instead of the actor's action plus Gaussian noise, at the start; it decays with
     # sigma (share * sigma / noise_sigma0). The Gaussian noise around an action at a bound whose neighbourhood all
@@ -238,6 +243,6 @@ class HyperParams:
 
 #: Hyperparameters the paper does not give (its extracted text lost them): shown in every config.
 RECONSTRUCTED = ("buffer_size", "lr_actor", "lr_critic", "noise_sigma_final", "hidden_sizes", "reward_scale", "actor_output", "actor_reg",
-                 "per_agent_batches", "lr_final_factor", "action_search", "action_search_weight", "explore_uniform", "actor_z_max",
+                 "per_agent_batches", "lr_final_factor", "action_search", "action_search_weight", "requested_actions", "explore_uniform", "actor_z_max",
                  "mixed_levels", "mixed_temperature", "mixed_temperature_relative", "counterfactual_samples",
                  "twin_critics", "target_noise", "policy_delay", "exploring_starts", "keep_best", "selection_weeks")

@@ -116,6 +116,13 @@ class Team:
             self._by_stage.setdefault(slot.role.stage, []).append(slot)
         self._layouts: dict[str, tuple] = {}  # `_layout`'s, per stage
         self._info_div = {s.role.role: np.array([f.divisor for f in s.role.collective]) for s in slots}
+        # the action components stored as requested, not as executed (`hp.requested_actions`), per role
+        wanted = [n.strip() for n in hp.requested_actions.split(",") if n.strip()]
+        known = {n for s in slots for n in s.role.action.names}
+        if set(wanted) - known:
+            raise ValueError(f"requested_actions {sorted(set(wanted) - known)}: not actions of these roles "
+                             f"(they have {sorted(known)})")
+        self._requested = {s.role.role: [i for i, n in enumerate(s.role.action.names) if n in wanted] for s in slots}
         self.config: dict = {}  # how the builder set it up (`agents.learning.builders`), saved with checkpoints
 
     @property
@@ -201,9 +208,14 @@ class Team:
     def _remember_slot(self, slot: Slot, hour, last: bool) -> None:
         r = slot.role
         record = hour.records[r.stage]
-        # what the devices or markets executed, where the stage projects the actions (it records them)
-        act = getattr(record, "executed_actions", None)
-        act = hour.actions[r.stage] if act is None else act
+        # what the devices or markets executed, where the stage projects the actions (it records them), except the
+        # components stored as requested (`hp.requested_actions`)
+        executed = getattr(record, "executed_actions", None)
+        act = hour.actions[r.stage] if executed is None else executed
+        keep = self._requested[r.role]
+        if keep and executed is not None:
+            act = act.copy()
+            act[:, keep] = hour.actions[r.stage][:, keep]
         obs, rew = hour.observations[r.stage], hour.rewards[r.role]
         if slot.rows is not None:
             obs, act, rew = obs[slot.rows], act[slot.rows], rew[slot.rows]
