@@ -473,7 +473,7 @@ def test_the_household_designs_tiny_studies_write_their_reports(tmp_path, design
                                 "--out", str(tmp_path / "levers")], capture_output=True, text=True, cwd=ROOT)
         assert lever.returncode == 0, lever.stderr
         r = json.loads(lever.stdout.strip().splitlines()[-1])
-        assert r["lp_regret_eur_per_household_day"] == pytest.approx(br.regret_eur.mean(), rel=1e-5)
+        assert r["lp_regret_eur_per_household_day"] == pytest.approx(br.regret_eur.mean(), abs=5e-4)  # rounded to 3 digits
         clock = pd.read_csv(out / "tables" / "clock_schedule.csv").set_index("cluster")
         got = pd.Series(r["clock_share_of_lp_gap"], dtype=float).sort_index()  # None where the table has NaN
         np.testing.assert_allclose(got, clock.clock_share_of_lp_gap.round(3).sort_index(), atol=1e-9)
