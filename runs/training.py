@@ -281,10 +281,15 @@ def train(scenario="s-a", episodes: int | None = None, seed: int = 0, out: str |
     if unknown:
         raise ValueError(f"learner_config {unknown}: not settings of the {sc.design} design's learner "
                          f"(it has {sorted(kind.learner_settings) or 'none'})")
-    run_dir = prepare_run_dir(out, resume, overwrite)
-
     model = make_model(sc, default_policy_name(sc), seed, week="train:1")
     design = model.design
+    actions = {n for r in design.role_specs() for n in r.action.names}
+    wanted = {n.strip() for n in hp.requested_actions.split(",") if n.strip()}
+    if wanted - actions:
+        raise ValueError(f"requested_actions {sorted(wanted - actions)}: not actions of the {sc.design} design "
+                         f"(it has {sorted(actions)})")
+    run_dir = prepare_run_dir(out, resume, overwrite)
+
     config = ({"variant": learner} if learner else {}) | dict(learner_config or {})
     learner = design.default_learner(hp, seed, device, config or None)
     model.set_policy(learner)

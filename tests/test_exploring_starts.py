@@ -152,12 +152,11 @@ def _stored_actions(requested_actions: str):
     while model.running:
         model.step()
         learner.remember(model.hour_result, last=not model.running)
-    return {s.name: s.group.buffer.act[:H] for s in learner.slots}, model.design
+    return {s.name: s.group.buffer.act[:H] for s in learner.slots}
 
 
 def test_requested_actions_store_what_the_policy_asked_for_in_the_named_components_only():
-    executed, d = _stored_actions("")
-    requested, _ = _stored_actions("battery")
+    executed, requested = _stored_actions(""), _stored_actions("battery")
     # executed: the batteries' discharge stops once they are empty (unit 0.5 = battery 0), so "discharge" is stored only
     # where there was energy; requested: the discharge asked for in every hour (unit 0 = -1)
     assert (executed["pv-battery"][:, :, 0] == 0.0).any() and (executed["pv-battery"][-1, :, 0] == 0.5).all()
@@ -165,5 +164,12 @@ def test_requested_actions_store_what_the_policy_asked_for_in_the_named_componen
     # the EV is not named: stored as executed either way (no charging while the car is away)
     np.testing.assert_array_equal(requested["pv-ev"], executed["pv-ev"])
     assert (executed["pv-ev"] < 1.0).any()
-    with pytest.raises(ValueError, match=r"requested_actions \['batery'\]: not actions of these roles"):
-        d.default_learner(dataclasses.replace(design_hyperparams("p2p-mmr"), requested_actions="batery"), 0, "cpu")
+
+
+
+def test_an_unknown_requested_action_is_refused_before_the_run_folder_is_touched(tmp_path):
+    hp = dataclasses.replace(design_hyperparams("p2p-mmr"), requested_actions="batery")
+    with pytest.raises(ValueError, match=r"requested_actions \['batery'\]: not actions of the p2p design \(it has "
+                                         r"\['battery', 'ev', 'heat_pump'\]\)"):
+        train("p2p-mmr", episodes=1, out=tmp_path / "run", hp=hp, progress=False)
+    assert not (tmp_path / "run").exists()

@@ -116,12 +116,9 @@ class Team:
             self._by_stage.setdefault(slot.role.stage, []).append(slot)
         self._layouts: dict[str, tuple] = {}  # `_layout`'s, per stage
         self._info_div = {s.role.role: np.array([f.divisor for f in s.role.collective]) for s in slots}
-        # the action components stored as requested, not as executed (`hp.requested_actions`), per role
+        # the action components stored as requested, not as executed (`hp.requested_actions`; `train` checks the names
+        # against the design's actions), per role
         wanted = [n.strip() for n in hp.requested_actions.split(",") if n.strip()]
-        known = {n for s in slots for n in s.role.action.names}
-        if set(wanted) - known:
-            raise ValueError(f"requested_actions {sorted(set(wanted) - known)}: not actions of these roles "
-                             f"(they have {sorted(known)})")
         self._requested = {s.role.role: [i for i, n in enumerate(s.role.action.names) if n in wanted] for s in slots}
         self.config: dict = {}  # how the builder set it up (`agents.learning.builders`), saved with checkpoints
 
