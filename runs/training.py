@@ -284,7 +284,7 @@ def train(scenario="s-a", episodes: int | None = None, seed: int = 0, out: str |
     model = make_model(sc, default_policy_name(sc), seed, week="train:1")
     design = model.design
     actions = {n for r in design.role_specs() for n in r.action.names}
-    wanted = {n.strip() for n in hp.requested_actions.split(",") if n.strip()}
+    wanted = set(hp.requested_action_names)
     if wanted - actions:
         raise ValueError(f"requested_actions {sorted(wanted - actions)}: not actions of the {sc.design} design "
                          f"(it has {sorted(actions)})")

@@ -35,9 +35,9 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from model.atomic import write_csv_atomic  # noqa: E402
-from runs.output import log_result  # noqa: E402
 from model.scenario import write_overridden  # noqa: E402
 from runs.args import scenario_override  # noqa: E402
+from runs.output import log_result  # noqa: E402
 from runs.reports.common import clock_table  # noqa: E402
 from runs.study import profile_hyperparams  # noqa: E402
 from runs.studies.p2p import PROFILES, SCENARIO  # noqa: E402

@@ -35,9 +35,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import pandas as pd  # noqa: E402
 
 from model.atomic import write_csv_atomic  # noqa: E402
-from runs.output import log_result  # noqa: E402
 from model.scenario import write_overridden  # noqa: E402
 from runs.args import scenario_override  # noqa: E402
+from runs.output import log_result  # noqa: E402
 from runs.study import profile_hyperparams  # noqa: E402
 from runs.studies import stackelberg_checks as checks  # noqa: E402
 from runs.studies.stackelberg import PROFILES, SCENARIO, _shares  # noqa: E402

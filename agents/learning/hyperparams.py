@@ -182,6 +182,11 @@ class HyperParams:
         return self.actor_output == "sigmoid" or (self.actor_output == "sigmoid-primary" and stage == "primary")
 
     @property
+    def requested_action_names(self) -> tuple[str, ...]:
+        """The action components named in `requested_actions` (stored as requested, not as executed)."""
+        return tuple(n.strip() for n in self.requested_actions.split(",") if n.strip())
+
+    @property
     def lr_decay(self) -> float:
         """Factor that multiplies both learning rates after each episode (`lr_final_factor` at the end)."""
         return self.lr_final_factor ** (1.0 / max(self.episodes, 1))

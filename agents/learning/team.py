@@ -118,8 +118,8 @@ class Team:
         self._info_div = {s.role.role: np.array([f.divisor for f in s.role.collective]) for s in slots}
         # the action components stored as requested, not as executed (`hp.requested_actions`; `train` checks the names
         # against the design's actions), per role
-        wanted = [n.strip() for n in hp.requested_actions.split(",") if n.strip()]
-        self._requested = {s.role.role: [i for i, n in enumerate(s.role.action.names) if n in wanted] for s in slots}
+        self._requested = {s.role.role: [i for i, n in enumerate(s.role.action.names) if n in hp.requested_action_names]
+                           for s in slots}
         self.config: dict = {}  # how the builder set it up (`agents.learning.builders`), saved with checkpoints
 
     @property
