@@ -77,6 +77,17 @@ def check_device(device: str) -> str:
     return device
 
 
+def check_devices(devices: str) -> list[str]:
+    """`--device` of the benches: one device or several, comma-separated (`cpu,cuda`: measured side by
+    side, alternating), each checked before any work; returns them in order, without repeats."""
+    names = [d.strip() for d in devices.split(",") if d.strip()]
+    if not names:
+        raise ValueError(f"--device {devices!r}: name a device (cpu, cuda, cuda:N or auto), or several, comma-separated")
+    for name in names:
+        check_device(name)
+    return list(dict.fromkeys(names))
+
+
 class Terminated(KeyboardInterrupt):
     """SIGTERM (what `timeout`, SLURM and docker send), raised like Ctrl-C so that the same cleanup runs."""
 

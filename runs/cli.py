@@ -9,7 +9,7 @@ from pathlib import Path
 
 import importlib
 
-from runs.args import Terminated, add_hp_set, add_learner_config, nonnegative_int, positive_int, scenario_override, sigterm_as_interrupt
+from runs.args import Terminated, add_hp_set, add_learner_config, check_devices, nonnegative_int, positive_int, scenario_override, sigterm_as_interrupt
 from runs.output import DEFAULT_OUT, check_out, output_dir, print_result, run_metadata, write_json
 
 
@@ -110,6 +110,12 @@ def cmd_bench(args) -> int:
 
     design = get_design(load_scenario(args.scenario).design)
     args.learner_settings = design.learner_config(args.learner_config)  # a design without settings refuses any
+    args.devices = check_devices(args.device)
+    if len(args.devices) > 1 and args.profile:
+        raise ValueError("--profile compares hyperparameters on one device and a device list compares devices: "
+                         "give one of them")
+    if args.devices != ["cpu"] and not (args.training or "bench" in design.plugins):
+        raise ValueError("--device is where the learner runs: add --training (the clearing bench learns nothing)")
     if args.profile and not args.training:
         raise ValueError("--profile measures training speed: add --training")
     if args.rounds and not args.training:
@@ -176,6 +182,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="with --training: rounds to measure, medians printed (default 1; with --profile 3, alternating)")
     add_learner_config(b, "stackelberg: a setting of the learner the bench measures, e.g. leader_action_search=32 "
                           "(repeatable; the settings: `localmarl train --help`)")
+    b.add_argument("--device", default="cpu",
+                   help="training benches: where the learner runs (cpu, cuda, cuda:N, auto); several, comma-separated "
+                        "(cpu,cuda), are measured side by side, alternating, with their ratio")
     b.set_defaults(func=cmd_bench)
     for module in EXTENSIONS:
         importlib.import_module(module).register(sub)

@@ -26,7 +26,8 @@ def register(sub) -> None:
     t.add_argument("--out", default=None, help=f"run folder (default {DEFAULT_OUT}/train-SCENARIO-seedN)")
     t.add_argument("--eval-every", type=positive_int, default=50, help="episodes between evaluations on the evaluation week")
     t.add_argument("--checkpoint-every", type=positive_int, default=250, help="episodes between checkpoints")
-    t.add_argument("--device", default="cpu", help="cpu, cuda or auto (CUDA when present); CPU is faster for these small nets")
+    t.add_argument("--device", default="cpu", help="cpu, cuda or auto (CUDA when present); the CPU is faster for these "
+                                                     "small nets (an H200 trains at 0.45-0.69x: docs/arbitrage-study.md)")
     t.add_argument("--resume", action="store_true", help="continue the run in --out from its newest checkpoint")
     t.add_argument("--overwrite", action="store_true", help="start over in a non-empty --out")
     add_hp_set(t, "override a hyperparameter, e.g. --set lr_actor=3e-4 --set hidden_sizes=64,64")
@@ -214,14 +215,24 @@ def _acting_ms_per_hour(model, learner, episode: int) -> float:
 BENCH_EPISODES = 30  # timed training episodes per measurement (168 market hours each)
 
 
-def _bench_one(scenario: str, hp, episodes: int) -> dict:
-    """One training-speed measurement: the design's default learner with `hp`, `episodes` timed
-    episodes after 2 warm-up ones, in a fresh model."""
+def device_label(device: str) -> str:
+    """What a bench ran on: the device name, with the GPU's model where it is one (`cuda (NVIDIA H200)`)."""
+    import torch
+
+    from agents.learning.team import resolve_device
+
+    d = resolve_device(device)
+    return f"{d} ({torch.cuda.get_device_name(d)})" if d.type == "cuda" else str(d)
+
+
+def _bench_one(scenario: str, hp, episodes: int, device: str = "cpu") -> dict:
+    """One training-speed measurement: the design's default learner with `hp` on `device`, `episodes`
+    timed episodes after 2 warm-up ones, in a fresh model."""
     from runs.training import default_policy_name, make_model
 
     model = make_model(scenario, default_policy_name(scenario), 0, week="train:1")
     design = model.design
-    learner = design.default_learner(hp, 0, "cpu")
+    learner = design.default_learner(hp, 0, device)
     model.set_policy(learner)
     pool = design.training_episodes()
     t = _timed_training(model, learner, pool, episodes, warmup=2)
@@ -264,11 +275,16 @@ def bench_training(args, design_name: str) -> int:
     episodes = BENCH_EPISODES
     paper_label = "paper defaults (agents.learning.hyperparams.HyperParams())" + (f" with {', '.join(args.set)}"
                                                                                  if args.set else "")
-    common = {"torch_threads": torch.get_num_threads(), "device": "cpu", "note": "untrained, exploring policy"}
+    devices = getattr(args, "devices", None) or ["cpu"]
+    common = {"torch_threads": torch.get_num_threads(), "device": ", ".join(device_label(d) for d in devices),
+              "note": "untrained, exploring policy"}
     paper_hp = design_hyperparams(args.scenario, args.set)
+    if len(devices) > 1:
+        return _bench_devices(args, devices, paper_hp, paper_label, common)
+    device = devices[0]
     rounds = args.rounds or (3 if args.profile else 1)
     if not args.profile:
-        measured_rounds = [_bench_one(args.scenario, paper_hp, episodes) for _ in range(rounds)]
+        measured_rounds = [_bench_one(args.scenario, paper_hp, episodes, device) for _ in range(rounds)]
         result = sorted(measured_rounds, key=lambda r: r["market_hours_per_s"])[rounds // 2]  # the median round's breakdown
         if rounds > 1:
             result |= {"market_hours_per_s": statistics.median(r["market_hours_per_s"] for r in measured_rounds),
@@ -284,7 +300,7 @@ def bench_training(args, design_name: str) -> int:
     measured: dict[str, list[dict]] = {name: [] for name in configs}
     for _ in range(rounds):  # alternating, so that a slower spell of a shared machine hits both
         for name, hp in configs.items():
-            measured[name].append(_bench_one(args.scenario, hp, episodes))
+            measured[name].append(_bench_one(args.scenario, hp, episodes, device))
     median = {name: statistics.median(r["market_hours_per_s"] for r in rs) for name, rs in measured.items()}
     result = {}
     for name, rs in measured.items():
@@ -297,6 +313,34 @@ def bench_training(args, design_name: str) -> int:
     result |= {"rounds": rounds, "episodes_per_round": episodes, "scenario": measured["paper"][0]["scenario"],
                "learner": measured["paper"][0]["learner"], "paper_hyperparams": paper_label,
                f"{args.profile}_hp_overrides": json.dumps(profile.hp_overrides, sort_keys=True)} | common
+    print_result(result, args.json, width=44)
+    return 0
+
+
+def _bench_devices(args, devices: list[str], hp, hp_label: str, common: dict) -> int:
+    """`bench --training --device cpu,cuda`: the same training measured on each device, alternating for
+    `--rounds` rounds (default 3) so that a slower spell of a shared machine hits each; the medians and
+    each device's ratio to the first printed."""
+    import statistics
+
+    rounds = args.rounds or 3
+    measured: dict[str, list[dict]] = {d: [] for d in devices}
+    for _ in range(rounds):
+        for d in devices:
+            measured[d].append(_bench_one(args.scenario, hp, BENCH_EPISODES, d))
+    result = {}
+    for d, rs in measured.items():
+        mid = sorted(rs, key=lambda r: r["market_hours_per_s"])[len(rs) // 2]  # the median round's breakdown
+        result[f"{d}_market_hours_per_s"] = statistics.median(r["market_hours_per_s"] for r in rs)
+        result[f"{d}_market_hours_per_s_rounds"] = [r["market_hours_per_s"] for r in rs]
+        for k in ("clearing_and_acting_ms_per_hour", "acting_ms_per_hour", "learning_ms_per_hour",
+                  "projected_5000_episode_run_min"):
+            result[f"{d}_{k}"] = mid[k]
+    first = devices[0]
+    for d in devices[1:]:
+        result[f"{d}_over_{first}"] = round(result[f"{d}_market_hours_per_s"] / result[f"{first}_market_hours_per_s"], 3)
+    result |= {"rounds": rounds, "episodes_per_round": BENCH_EPISODES, "scenario": measured[first][0]["scenario"],
+               "learner": measured[first][0]["learner"], "hyperparams": hp_label} | common
     print_result(result, args.json, width=44)
     return 0
 

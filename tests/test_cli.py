@@ -125,6 +125,68 @@ def test_bench_training_rounds_without_a_profile_print_the_median(capsys, monkey
     assert "rounds" not in single and "market_hours_per_s_rounds" not in single and single["market_hours_per_s"] > 0
 
 
+def test_bench_training_measures_devices_side_by_side_alternating(capsys, monkeypatch):
+    """`bench --training --device cpu,cuda`: each round measures every device in turn; medians per device and the
+    ratio to the first. The wiring, with the measurement replaced (a GPU run is in tests/test_cuda.py and the docs)."""
+    import torch
+
+    import runs.train
+
+    calls = []
+    rates = iter([100.0, 40.0, 120.0, 50.0, 90.0, 60.0])
+
+    def one(scenario, hp, episodes, device="cpu"):
+        calls.append(device)
+        r = next(rates)
+        return {"market_hours_per_s": r, "clearing_and_acting_ms_per_hour": 1.0, "acting_ms_per_hour": 0.1,
+                "learning_ms_per_hour": 0.5, "projected_5000_episode_run_min": 1000 / r, "scenario": "s-a", "learner": "hmaddpg"}
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(runs.train, "_bench_one", one)
+    monkeypatch.setattr(runs.train, "device_label", lambda d: f"{d} (label)")
+    assert main(["bench", "--training", "--device", "cpu,cuda", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert calls == ["cpu", "cuda"] * 3
+    assert result["cpu_market_hours_per_s_rounds"] == [100.0, 120.0, 90.0] and result["cpu_market_hours_per_s"] == 100.0
+    assert result["cuda_market_hours_per_s_rounds"] == [40.0, 50.0, 60.0] and result["cuda_market_hours_per_s"] == 50.0
+    assert result["cuda_over_cpu"] == 0.5 and result["device"] == "cpu (label), cuda (label)"
+
+
+def test_household_bench_compares_devices_at_each_population_alternating(monkeypatch):
+    import runs.benches.households as hh
+
+    calls = []
+    rate = {"cpu": 100, "cuda": 50}
+
+    def training(scenario, hp, n, config, device):
+        calls.append((n, device))
+        return {"training_household_hours_per_s": rate[device] * n * (1 + len(calls) % 3)}
+
+    monkeypatch.setattr(hh, "env_and_training", training)
+    out = hh.devices_side_by_side("p2p-mmr", None, ["cpu", "cuda"], (300, 3000))
+    assert calls == [(300, "cpu"), (300, "cuda")] * 3 + [(3000, "cpu"), (3000, "cuda")] * 3
+    assert out["cpu_training_household_hours_per_s_300_rounds"] == [60000, 30000, 90000]
+    assert out["cpu_training_household_hours_per_s_300"] == 60000 and out["cuda_training_household_hours_per_s_300"] == 30000
+    assert out["cuda_over_cpu_300"] == 0.5 and out["cuda_over_cpu_3000"] == 0.5
+
+
+def test_bench_device_errors_name_the_fix(capsys, monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert main(["bench", "--training", "--device", "cpu,tpu"]) == 2
+    assert "--device 'tpu': use cpu, cuda (cuda:N) or auto" in capsys.readouterr().err
+    assert main(["bench", "--scenario", "p2p-mmr", "--device", "cpu,cuda"]) == 2
+    assert "CUDA is not available here; use --device cpu or auto" in capsys.readouterr().err
+    assert main(["bench", "--training", "--device", ","]) == 2
+    assert "name a device" in capsys.readouterr().err
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert main(["bench", "--training", "--profile", "quick", "--device", "cpu,cuda"]) == 2
+    assert "give one of them" in capsys.readouterr().err
+    assert main(["bench", "--device", "cuda"]) == 2
+    assert "the clearing bench learns nothing" in capsys.readouterr().err
+
+
 def test_bench_measures_the_stackelberg_learner_with_its_learner_config(capsys, monkeypatch):
     """`localmarl bench --scenario stackelberg --learner-config NAME=VALUE`: the learner the bench trains
     is built with the setting (and says so); a bad value or a design without settings is refused by name."""
@@ -134,9 +196,9 @@ def test_bench_measures_the_stackelberg_learner_with_its_learner_config(capsys, 
     seen = {}
     real = hh.env_and_training
 
-    def small(scenario, hp, n=None, config=None):  # 10 followers, one day: the wiring, not the speed
+    def small(scenario, hp, n=None, config=None, device="cpu"):  # 10 followers, one day: the wiring, not the speed
         seen["training"] = config
-        return real(scenario, hp, 10, config)
+        return real(scenario, hp, 10, config, device)
 
     def scaling(scenario, hp, sizes, config=None):
         seen["scaling"] = config

@@ -11,7 +11,9 @@ and learns, measured side by side in one run. The design's bench plug-in (`runs.
   at the end of each day, on the same model hours;
 - scaling: the env's time per hour as the population grows to 3,000 households;
 - the design's day optimisation (P2P: the centralised optimum of a day; Stackelberg: every
-  follower's best response to a day of retail prices, one LP each).
+  follower's best response to a day of retail prices, one LP each);
+- with `--device cpu,cuda`: env and training on the first device, then training on each device side
+  by side at the scenario's population and at 3,000 households (`devices_side_by_side`).
 """
 
 from __future__ import annotations
@@ -58,9 +60,9 @@ def _play(model, learner, days: int, learn: bool) -> tuple[int, float, float]:
     return hours, wall, learn_s
 
 
-def env_and_training(scenario, hp, n: int | None = None, config: dict | None = None) -> dict:
+def env_and_training(scenario, hp, n: int | None = None, config: dict | None = None, device: str = "cpu") -> dict:
     model = _model(scenario, n)
-    learner = model.design.default_learner(hp, 0, "cpu", config)
+    learner = model.design.default_learner(hp, 0, device, config)
     model.set_policy(learner)
     learner.explore = True
     n = model.design.n
@@ -180,6 +182,24 @@ def scaling(scenario, hp, sizes=(300, 1000, 3000), config: dict | None = None) -
             "model_build_s_by_households": {str(n): round(v, 2) for n, v in build_s.items()}}
 
 
+def devices_side_by_side(scenario, hp, devices: list[str], sizes: tuple[int, ...], config: dict | None = None,
+                         rounds: int = 3) -> dict:
+    """`--device cpu,cuda`: training household-hours per second on each device at each population size,
+    alternating devices within each of `rounds` rounds (medians printed), and each device's ratio to the first."""
+    out = {}
+    for n in sizes:
+        rates: dict[str, list[float]] = {d: [] for d in devices}
+        for _ in range(rounds):
+            for d in devices:
+                rates[d].append(env_and_training(scenario, hp, n, config, d)["training_household_hours_per_s"])
+        for d in devices:
+            out[f"{d}_training_household_hours_per_s_{n}"] = round(statistics.median(rates[d]))
+            out[f"{d}_training_household_hours_per_s_{n}_rounds"] = rates[d]
+        for d in devices[1:]:
+            out[f"{d}_over_{devices[0]}_{n}"] = round(statistics.median(rates[d]) / statistics.median(rates[devices[0]]), 3)
+    return out
+
+
 def bench(args, n: int | None = None, sizes=(300, 1000, 3000), day_optimisation=None) -> dict:
     """The household designs' bench at `n` households (default the scenario's); `day_optimisation`:
     the design's (scenario) -> dict of its day's optimisation time."""
@@ -190,8 +210,11 @@ def bench(args, n: int | None = None, sizes=(300, 1000, 3000), day_optimisation=
     torch.set_num_threads(1)
     hp = design_hyperparams(args.scenario, args.set)
     config = getattr(args, "learner_settings", None) or {}  # `--learner-config`, read by the design
+    from runs.train import device_label
+
+    devices = getattr(args, "devices", None) or ["cpu"]
     t0 = time.perf_counter()
-    result = {"scenario": args.scenario, **env_and_training(args.scenario, hp, n, config)}
+    result = {"scenario": args.scenario, **env_and_training(args.scenario, hp, n, config, devices[0])}
     print(f"bench: env and training measured ({time.perf_counter() - t0:.0f} s); reference ...", file=sys.stderr)
     result |= reference(args.scenario, hp, n)
     result["speedup"] = round(result["training_household_hours_per_s"] / result["reference_household_hours_per_s"], 1)
@@ -199,6 +222,10 @@ def bench(args, n: int | None = None, sizes=(300, 1000, 3000), day_optimisation=
     result |= scaling(args.scenario, hp, sizes, config)
     if day_optimisation is not None:
         result |= day_optimisation(args.scenario)
-    result |= {"learner_config": config, "torch_threads": torch.get_num_threads(), "device": "cpu", "days_timed": DAYS,
+    if len(devices) > 1:
+        print(f"bench: training on {', '.join(devices)} side by side ...", file=sys.stderr)
+        result |= devices_side_by_side(args.scenario, hp, devices, (result["households"], sizes[-1]), config)
+    result |= {"learner_config": config, "torch_threads": torch.get_num_threads(),
+               "device": ", ".join(device_label(d) for d in devices), "days_timed": DAYS,
                "note": "untrained, exploring policy; household-hours = households x simulated hours"}
     return result
