@@ -237,6 +237,35 @@ def design_learner_config(scenario, pairs: list[str] | None = None) -> dict:
     return get_design(load_scenario_arg(scenario).design).learner_config(pairs)
 
 
+RULE_START_FIT_STEPS = 1000  # Adam steps fitting the actors to the rule's stored actions (`HyperParams.rule_start_actions`)
+
+
+class RuleStart:
+    """The training policy of the first `rule_start_episodes` episodes (`HyperParams.rule_start_actions`): the
+    learner (exploring) acts for everyone, and the design's rule policy's actions replace the named action
+    components' (no exploration noise on them: they are the demonstrations the actors are then fitted to)."""
+
+    name = "rule-start"
+
+    def __init__(self, learner, rule, columns: dict[str, list[int]]):
+        self.learner, self.rule, self.columns = learner, rule, columns
+
+    def act(self, stage, obs, rows):
+        out = np.array(self.learner.act(stage, obs, rows), dtype=float)
+        cols = self.columns.get(stage)
+        if cols:
+            out[:, cols] = np.asarray(self.rule.act(stage, obs, rows), dtype=float)[:, cols]
+        return out
+
+
+def _rule_start(design, hp, learner, rule_name: str, seed: int) -> RuleStart:
+    """The rule-start policy of a training run: `rule_name` (the design's first built-in policy, its rule) for the
+    components `hp.rule_start_actions` of every acting stage that has them."""
+    names = set(hp.rule_start_action_names)
+    columns = {s.name: [i for i, n in enumerate(s.action.names) if n in names] for s in design.acting_stages()}
+    return RuleStart(learner, design.make_policy(rule_name, np.random.default_rng([seed, 6])), columns)
+
+
 def train(scenario="s-a", episodes: int | None = None, seed: int = 0, out: str | Path = "runs/out/train",
           eval_every: int = 50, device: str = "cpu", resume: bool = False, hp=None, checkpoint_every: int = 250,
           progress: bool = True, overwrite: bool = False, callback=None, learner: str | None = None,
@@ -284,15 +313,20 @@ def train(scenario="s-a", episodes: int | None = None, seed: int = 0, out: str |
     model = make_model(sc, default_policy_name(sc), seed, week="train:1")
     design = model.design
     actions = {n for r in design.role_specs() for n in r.action.names}
-    wanted = set(hp.requested_action_names)
-    if wanted - actions:
-        raise ValueError(f"requested_actions {sorted(wanted - actions)}: not actions of the {sc.design} design "
-                         f"(it has {sorted(actions)})")
-    run_dir = prepare_run_dir(out, resume, overwrite)
-
+    for option, wanted in (("requested_actions", set(hp.requested_action_names)),
+                           ("rule_start_actions", set(hp.rule_start_action_names))):
+        if wanted - actions:
+            raise ValueError(f"{option} {sorted(wanted - actions)}: not actions of the {sc.design} design "
+                             f"(it has {sorted(actions)})")
     config = ({"variant": learner} if learner else {}) | dict(learner_config or {})
     learner = design.default_learner(hp, seed, device, config or None)
+    problem = learner.imitation_problem(hp.rule_start_action_names) if hp.rule_start_episodes else None
+    if problem:
+        raise ValueError(f"rule_start_actions: the {learner.kind} learner cannot start from the rule: {problem}")
+    run_dir = prepare_run_dir(out, resume, overwrite)
+
     model.set_policy(learner)
+    rule_start = _rule_start(design, hp, learner, default_policy_name(sc), seed) if hp.rule_start_episodes else None
     eval_model = make_model(sc, learner, seed)
     eval_rng_state = _rng_state(eval_model.np_rng)
     train_rng = np.random.default_rng([seed, 1])  # which training episode each episode plays
@@ -386,12 +420,18 @@ def train(scenario="s-a", episodes: int | None = None, seed: int = 0, out: str |
 
         bar = tqdm(total=hp.episodes, initial=start, desc=f"train {sc.name} seed {seed}", unit="ep",
                    mininterval=1.0, file=sys.stderr, dynamic_ncols=True)
+    playing_rule = False  # whether the rule plays `rule_start_actions` (the first `rule_start_episodes` episodes)
     try:
         for episode in range(start + 1, hp.episodes + 1):
+            if (episode <= hp.rule_start_episodes) != playing_rule:
+                playing_rule = not playing_rule
+                model.set_policy(rule_start if playing_rule else learner)
             week, first_hour, hours = training_episode(design, pool, train_rng, hp.exploring_starts, start_rng)
             learner.explore = True
             play_episode(model, week, first_hour, hours, learner=learner)
             learner.end_episode()
+            if episode == hp.rule_start_episodes:  # the rule's episodes are over: its actions become the actors' start
+                learner.imitate(hp.rule_start_action_names, RULE_START_FIT_STEPS)
             if episode % eval_every == 0 or episode == hp.episodes:
                 text = evaluate(episode)
                 if bar is not None:

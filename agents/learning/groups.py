@@ -113,6 +113,7 @@ class _Group:
     """What both kinds share: the networks and their optimisers, acting, targets, (de)serialisation."""
 
     critic_only = False  # True: updates fit the critic and leave the actor as it is (a best responder's warm-up)
+    can_imitate = True  # its actors can be fitted to stored actions (`imitate`): deterministic actors
 
     def _build(self, n_nets: int, actor_in: int, critic_in: int, act_dim: int, generator):
         hp, device = self.hp, self.device
@@ -237,6 +238,34 @@ class _Group:
         self.actor_opt.step()
         self._soft_update(critics_only=False)
 
+    def imitate(self, components: list[int], steps: int, rng: np.random.Generator) -> float:
+        """Behaviour cloning (`HyperParams.rule_start_actions`): `steps` Adam steps (at lr_actor, an optimiser of its
+        own) that fit the actor's outputs `components` to the stored actions of those components (squared error in
+        [0, 1] units; targets kept 0.02 inside the bounds, where a sigmoid still has a gradient) and its other outputs
+        to what they were before the fit, on mini-batches of the buffer; then the target actor is set to the actor.
+        Returns the last mini-batch's loss."""
+        frozen = copy.deepcopy(self.actor)
+        opt = torch.optim.Adam(self._actor_params, lr=self.hp.lr_actor)
+        cloned = torch.zeros(self.act_dim, dtype=torch.bool, device=self.device)
+        cloned[list(components)] = True
+        loss = torch.zeros(())
+        for _ in range(steps):
+            x, stored = self._imitation_batch(rng)
+            with torch.no_grad():
+                target = torch.where(cloned, stored.clamp(0.02, 0.98), self.policy(frozen, x))
+            loss = (self.policy(self.actor, x) - target).square().mean(1).sum()
+            _clear_grads(self._actor_params)
+            loss.backward(inputs=self._actor_params)
+            opt.step()
+        with torch.no_grad():
+            for t, a in zip(self.actor_target.parameters(), self._actor_params):
+                t.copy_(a)
+        return float(loss.detach()) / len(components)
+
+    def _imitation_batch(self, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """(actor inputs (N_nets, B, actor_dim), the stored actions (N_nets, B, act)) of a mini-batch."""
+        raise NotImplementedError
+
     # --- (de)serialisation -------------------------------------------------------------------
     def policy_state(self) -> dict:
         return {k: getattr(self, k).state_dict() for k in self.nets}
@@ -304,6 +333,11 @@ class JointGroup(_Group):
     def _own_inputs(self, x: torch.Tensor) -> torch.Tensor:
         """Joint observations (B, obs) -> every actor's own input (N, B, actor_dim)."""
         return x[:, self.actor_index].transpose(0, 1)
+
+    def _imitation_batch(self, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        idx = self.buffer.sample_indices(rng, self.hp.batch_size)
+        x, a = self._batch(idx)[:2]
+        return self._own_inputs(x), a.view(len(idx), self.n, self.act_dim).transpose(0, 1)
 
     def _critic_input(self, x: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
         """(B, obs), (B or N, B, N*act) -> (N, B, obs + N*act): every critic sees the joint x and a."""
@@ -445,6 +479,8 @@ class MixedJointGroup(JointGroup):
     def _forward_numpy(self, x: np.ndarray) -> np.ndarray:
         return self._mixed_actions(self._logits_numpy(x), hashed_uniforms(x, self.agents))
 
+    can_imitate = False  # its actors' first output is a distribution, not an action
+
     def policy(self, actor: StackedMLP, inputs: torch.Tensor) -> torch.Tensor:
         """Drawn actions of `actor` (N, B, act) for inputs (N, B, actor_dim): the draw of `act`."""
         u = hashed_uniforms(inputs.detach().cpu().numpy(), self.agents)
@@ -553,6 +589,10 @@ class MemberGroup(_Group):
         done = np.broadcast_to(b.done[hours][None], (1 if self.share else self.n, B))
         return (t(pick(b.obs, hours)), t(pick(b.act, hours)), t(pick(b.rew, hours)), t(info), t(done),
                 t(pick(b.obs, nxt)), t(info_next))
+
+    def _imitation_batch(self, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        o, a = self._batch(rng)[:2]
+        return o, a
 
     def update(self, rng: np.random.Generator) -> dict[str, float]:
         hp = self.hp

@@ -104,6 +104,12 @@ class HyperParams:
     # random storage states (the design's `exploring_start`; household designs only): states a learner's own play
     # never reaches (a battery still holding energy in the afternoon) get visited and valued. Evaluation always plays
     # whole days from the day's own start states (0: off, every episode starts at midnight)
+    rule_start_actions: str = ""  # action components (comma-separated names, e.g. "battery") that the design's rule
+    # policy plays in the first `rule_start_episodes` training episodes (the learner, exploring, plays the rest); those
+    # hours are stored as any others, and then each actor that plays such a component is fitted to the stored actions
+    # of it (behaviour cloning, `RULE_START_FIT_STEPS` Adam steps): learning then starts from the rule's behaviour for
+    # it, with a buffer and a critic that have seen it (docs/p2p.md, "Starting the batteries from the rule"). "": off
+    rule_start_episodes: int = 0  # how many training episodes the rule plays `rule_start_actions` (0: off)
     selection_weeks: str = "eval:1"  # the weeks (comma-separated week specs, e.g. "eval:1,train:23") whose summed
     # `selection_score` decides which snapshot `keep_best` keeps; weeks past the first are played at every evaluation
     # too (the training curve's `selection_score_eur`). Test weeks are refused: selecting on them would flatter the
@@ -140,6 +146,10 @@ class HyperParams:
             ("policy_delay", self.policy_delay >= 1, "must be >= 1 (1: every update, as the paper; TD3: 2)"),
             ("exploring_starts", 0.0 <= self.exploring_starts <= 1.0, "must be a share in [0, 1] (0: off)"),
             ("explore_uniform", 0.0 <= self.explore_uniform <= 1.0, "must be a share in [0, 1] (0: off)"),
+            ("rule_start_episodes", 0 <= self.rule_start_episodes < self.episodes
+             and (self.rule_start_episodes > 0) == bool(self.rule_start_action_names),
+             "must be >= 0 and below episodes, and > 0 exactly when rule_start_actions names the actions the rule "
+             "plays (e.g. rule_start_actions=battery rule_start_episodes=100)"),
             ("lr_final_factor", 0.0 < self.lr_final_factor <= 1.0, "must be in (0, 1] (1: constant learning rates)"),
             ("hidden_sizes", all(h >= 1 for h in self.hidden_sizes), "must be positive layer widths, e.g. 64,64"),
             ("selection_weeks", selection_problem is None,
@@ -185,6 +195,11 @@ class HyperParams:
     def requested_action_names(self) -> tuple[str, ...]:
         """The action components named in `requested_actions` (stored as requested, not as executed)."""
         return tuple(n.strip() for n in self.requested_actions.split(",") if n.strip())
+
+    @property
+    def rule_start_action_names(self) -> tuple[str, ...]:
+        """The action components named in `rule_start_actions` (played by the rule at the start of training)."""
+        return tuple(n.strip() for n in self.rule_start_actions.split(",") if n.strip())
 
     @property
     def lr_decay(self) -> float:
@@ -250,4 +265,5 @@ class HyperParams:
 RECONSTRUCTED = ("buffer_size", "lr_actor", "lr_critic", "noise_sigma_final", "hidden_sizes", "reward_scale", "actor_output", "actor_reg",
                  "per_agent_batches", "lr_final_factor", "action_search", "action_search_weight", "requested_actions", "explore_uniform", "actor_z_max",
                  "mixed_levels", "mixed_temperature", "mixed_temperature_relative", "counterfactual_samples",
-                 "twin_critics", "target_noise", "policy_delay", "exploring_starts", "keep_best", "selection_weeks")
+                 "twin_critics", "target_noise", "policy_delay", "exploring_starts", "rule_start_actions", "rule_start_episodes", "keep_best",
+                 "selection_weeks")

@@ -241,6 +241,32 @@ class Team:
                 actions[agent] = slot.action.from_unit(self.rng.random(played.shape[1]))
                 self._remember_slot(slot, model.reclear(hour, stage, actions), last=False)
 
+    def imitation_problem(self, names: tuple[str, ...]) -> str | None:
+        """Why this team cannot fit its actors to stored actions of the components `names` (None: it can)."""
+        for slot in self._imitating_slots(names):
+            if not slot[0].group.can_imitate:
+                return (f"its {slot[0].name} actors play mixed strategies (mixed_levels), which cannot be fitted to a "
+                        "rule's actions")
+        return None
+
+    def _imitating_slots(self, names: tuple[str, ...]) -> list[tuple[Slot, list[int]]]:
+        """(slot, its local action columns named in `names`) for every slot controlling one of them."""
+        out = []
+        for slot in self.slots:
+            names_of = slot.role.action.names
+            comps = range(len(names_of)) if slot.components is None else slot.components
+            local = [k for k, c in enumerate(comps) if names_of[c] in names]
+            if local:
+                out.append((slot, local))
+        return out
+
+    def imitate(self, names: tuple[str, ...], steps: int) -> dict[str, float]:
+        """Fit every slot's actor outputs for the action components `names` to the actions stored for them
+        (`_Group.imitate`, mini-batches drawn with the team's rng); slots without such a component are left as they
+        are. Returns each fitted slot's last loss ({slot name}_imitation_loss)."""
+        return {f"{slot.name}_imitation_loss": slot.group.imitate(local, steps, self.rng)
+                for slot, local in self._imitating_slots(names)}
+
     def end_episode(self) -> dict[str, float]:
         """Each slot's updates per episode (interleaved, slot order), then sigma *= decay factor."""
         stats: dict[str, float] = {}

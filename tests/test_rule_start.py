@@ -1,0 +1,131 @@
+"""Starting a learner's named actions from the design's rule (`HyperParams.rule_start_actions`,
+`rule_start_episodes`): the rule plays those action components in the first training episodes, the hours are
+stored as any others, and the actors are then fitted to the rule's actions (behaviour cloning) before learning
+goes on; resumable to the same numbers, refused by name where it cannot work."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+from agents.learning.hyperparams import HyperParams
+from agents.learning.team import Team
+from runs.training import design_hyperparams, train
+
+H = 24
+
+
+@pytest.fixture(scope="module")
+def small(tmp_path_factory):
+    p = tmp_path_factory.mktemp("sc") / "small.toml"
+    p.write_text('extends = "p2p-mmr"\nn_households = 24\n')
+    return str(p)
+
+
+def _hp(scenario, **kw) -> HyperParams:
+    base = design_hyperparams(scenario).to_dict() | {"hidden_sizes": [32, 32], "batch_size": 32, "updates_per_episode": 2,
+                                                     "episodes": 3}
+    return HyperParams.from_dict(base | kw)
+
+
+def _actor_state(group) -> dict[str, torch.Tensor]:
+    return {k: v.clone() for k, v in group.actor.state_dict().items()}
+
+
+def _battery_out(group, inputs: torch.Tensor) -> np.ndarray:
+    """The shared actor's battery action in [0, 1] for stored inputs (hours, members, actor_dim)."""
+    with torch.no_grad():
+        out = group.policy(group.actor, inputs.reshape(1, -1, inputs.shape[-1]))[0, :, 0]
+    return out.numpy().reshape(inputs.shape[:2])
+
+
+def test_the_rule_plays_the_battery_first_and_the_battery_actors_then_start_from_it(small, tmp_path, monkeypatch):
+    hp = _hp(small, rule_start_actions="battery", rule_start_episodes=2)
+    seen = {}
+    real = Team.imitate
+
+    def imitate(self, names, steps):  # snapshots around the fit
+        seen["before"] = {s.name: _actor_state(s.group) for s in self.slots}
+        b = next(s for s in self.slots if s.name == "pv-battery")
+        seen["inputs"] = torch.from_numpy(b.group.buffer.obs[:2 * H].copy())  # (hours, members, actor_dim)
+        seen["stored"] = b.group.buffer.act[:2 * H, :, 0].copy()
+        seen["out_before"] = _battery_out(b.group, seen["inputs"])
+        seen["steps"], seen["stats"] = steps, real(self, names, steps)
+        seen["after"] = {s.name: _actor_state(s.group) for s in self.slots}
+        seen["target"] = {k: v.clone() for k, v in b.group.actor_target.state_dict().items()}
+        seen["rows"], seen["n_shared"] = b.rows, b.group.features.n_shared
+        seen["out_after"] = _battery_out(b.group, seen["inputs"])
+        return seen["stats"]
+
+    monkeypatch.setattr(Team, "imitate", imitate)
+    calls = []
+    monkeypatch.setattr(Team, "end_episode", lambda self, real_end=Team.end_episode: calls.append(1) or real_end(self))
+    run = train(small, out=tmp_path / "run", hp=hp, seed=0, eval_every=3, progress=False)
+    assert len(calls) == 3 and seen["steps"] == 1000 and set(seen["stats"]) == {"pv-battery_imitation_loss"}
+
+    # the rule's battery in the first two days: self-consumption, from the stored load and PV (kW / 5) and the
+    # battery's power: a = clip((pv - load) / P, -1, 1), stored in [0, 1] units as (a + 1) / 2 (requested = played)
+    from runs.training import make_model
+
+    design = make_model(small, "rule", 0).design
+    power = design.params.bat_power_kw[seen["rows"]]
+    x = seen["inputs"].numpy()
+    load, pv = 5.0 * x[..., seen["n_shared"]], 5.0 * x[..., seen["n_shared"] + 1]
+    rule = np.clip((pv - load) / power, -1.0, 1.0)
+    np.testing.assert_allclose(seen["stored"], (rule + 1.0) / 2.0, atol=1e-5)
+    assert (np.abs(rule) == 1.0).mean() < 0.9 and (rule > 0.1).any() and (rule < -0.1).any()  # it charges and discharges
+
+    # the pv-battery actors now play (close to) the rule on those hours; the other clusters' actors are untouched
+    target = np.clip(seen["stored"], 0.02, 0.98)
+    before, after = np.abs(seen["out_before"] - target).mean(), np.abs(seen["out_after"] - target).mean()
+    assert after < 0.1 and after < 0.4 * before, (before, after)
+    for name in ("pv-ev", "heat-pump"):
+        for k, v in seen["before"][name].items():
+            assert torch.equal(v, seen["after"][name][k]), (name, k)
+    assert any(not torch.equal(v, seen["after"]["pv-battery"][k]) for k, v in seen["before"]["pv-battery"].items())
+    for k, v in seen["after"]["pv-battery"].items():  # the target actor starts as the fitted actor
+        assert torch.equal(seen["target"][k], v), k
+    assert run.market_hours == 3 * H
+
+
+def test_a_run_with_a_rule_start_resumes_to_the_same_numbers(small, tmp_path):
+    hp = _hp(small, rule_start_actions="battery", rule_start_episodes=2, episodes=4)
+    kw = dict(seed=1, eval_every=2, checkpoint_every=1, progress=False, hp=hp)
+    whole = train(small, out=tmp_path / "whole", **kw)
+
+    class Killed(Exception):
+        pass
+
+    def kill(episode, learner):
+        if episode == 2:
+            raise Killed  # the newest checkpoint is episode 1's, before the rule's last day and the fit
+
+    with pytest.raises(Killed):
+        train(small, out=tmp_path / "resumed", callback=kill, **kw)
+    resumed = train(small, out=tmp_path / "resumed", resume=True, **kw)
+    for name in ("policy.pt", "train_curve.csv"):
+        assert (tmp_path / "whole" / name).read_bytes() == (tmp_path / "resumed" / name).read_bytes(), name
+    plain = train(small, out=tmp_path / "plain", **(kw | {"hp": dataclasses.replace(hp, rule_start_actions="",
+                                                                                    rule_start_episodes=0)}))
+    assert not plain.curve.equals(whole.curve) and len(resumed.curve) == len(whole.curve)
+
+
+def test_the_rule_start_settings_are_checked_before_the_run_folder_is_touched(small, tmp_path):
+    with pytest.raises(ValueError, match="rule_start_episodes = 0 must be >= 0 and below episodes, and > 0 exactly when"):
+        HyperParams(rule_start_actions="battery")
+    with pytest.raises(ValueError, match="rule_start_episodes = 5 must be >= 0 and below episodes"):
+        HyperParams(rule_start_episodes=5)
+    with pytest.raises(ValueError, match="rule_start_episodes = 3 must be >= 0 and below episodes"):
+        _hp(small, rule_start_actions="battery", rule_start_episodes=3)
+    with pytest.raises(ValueError, match=r"rule_start_actions \['batery'\]: not actions of the p2p design \(it has "
+                                         r"\['battery', 'ev', 'heat_pump'\]\)"):
+        train(small, out=tmp_path / "a", hp=_hp(small, rule_start_actions="batery", rule_start_episodes=1), progress=False)
+    mixed = dataclasses.replace(design_hyperparams("one-arb"), mixed_levels=3, rule_start_actions="up_eur_mwh",
+                                rule_start_episodes=1, episodes=2)
+    with pytest.raises(ValueError, match="rule_start_actions: the hmaddpg learner cannot start from the rule: its "
+                                         "secondary actors play mixed strategies"):
+        train("one-arb", out=tmp_path / "b", hp=mixed, progress=False)
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
