@@ -430,7 +430,8 @@ def train(scenario="s-a", episodes: int | None = None, seed: int = 0, out: str |
             learner.explore = True
             play_episode(model, week, first_hour, hours, learner=learner)
             learner.end_episode()
-            if episode == hp.rule_start_episodes:  # the rule's episodes are over: its actions become the actors' start
+            if episode == min(hp.rule_start_episodes, hp.episodes):  # the rule's episodes are over: its actions
+                # become the actors' start
                 learner.imitate(hp.rule_start_action_names, RULE_START_FIT_STEPS)
             if episode % eval_every == 0 or episode == hp.episodes:
                 text = evaluate(episode)

@@ -91,6 +91,28 @@ def test_the_rule_plays_the_battery_first_and_the_battery_actors_then_start_from
     assert run.market_hours == 3 * H
 
 
+def test_a_run_no_longer_than_its_rule_start_plays_the_rule_throughout_and_fits_after_its_last_episode(small, tmp_path,
+                                                                                                     monkeypatch):
+    fitted = []
+    real = Team.imitate
+    monkeypatch.setattr(Team, "imitate", lambda self, names, steps: fitted.append(len(fitted)) or real(self, names, steps))
+    stored = {}
+
+    def look(episode, learner):
+        b = next(s for s in learner.slots if s.name == "pv-battery")
+        stored[episode] = (b.group.buffer.act[:episode * H, :, 0].copy(), len(fitted))
+
+    hp = _hp(small, rule_start_actions="battery", rule_start_episodes=100, episodes=2)
+    train(small, out=tmp_path / "run", hp=hp, seed=0, eval_every=2, progress=False, callback=look)
+    assert stored[1][1] == 0 and stored[2][1] == 1  # one fit, after the last episode
+    plain = _hp(small, episodes=2)
+    stored_rule = stored[2][0]
+    stored.clear()
+    fitted.clear()
+    train(small, out=tmp_path / "plain", hp=plain, seed=0, eval_every=2, progress=False, callback=look)
+    assert not fitted and not np.array_equal(stored[2][0], stored_rule)  # the rule, not the learner, played the battery
+
+
 def test_a_run_with_a_rule_start_resumes_to_the_same_numbers(small, tmp_path):
     hp = _hp(small, rule_start_actions="battery", rule_start_episodes=2, episodes=4)
     kw = dict(seed=1, eval_every=2, checkpoint_every=1, progress=False, hp=hp)
@@ -114,12 +136,12 @@ def test_a_run_with_a_rule_start_resumes_to_the_same_numbers(small, tmp_path):
 
 
 def test_the_rule_start_settings_are_checked_before_the_run_folder_is_touched(small, tmp_path):
-    with pytest.raises(ValueError, match="rule_start_episodes = 0 must be >= 0 and below episodes, and > 0 exactly when"):
+    with pytest.raises(ValueError, match="rule_start_episodes = 0 must be >= 0, and > 0 exactly when rule_start_actions"):
         HyperParams(rule_start_actions="battery")
-    with pytest.raises(ValueError, match="rule_start_episodes = 5 must be >= 0 and below episodes"):
+    with pytest.raises(ValueError, match="rule_start_episodes = 5 must be >= 0, and > 0 exactly when"):
         HyperParams(rule_start_episodes=5)
-    with pytest.raises(ValueError, match="rule_start_episodes = 3 must be >= 0 and below episodes"):
-        _hp(small, rule_start_actions="battery", rule_start_episodes=3)
+    with pytest.raises(ValueError, match="rule_start_episodes = -1 must be >= 0"):
+        HyperParams(rule_start_actions="battery", rule_start_episodes=-1)
     with pytest.raises(ValueError, match=r"rule_start_actions \['batery'\]: not actions of the p2p design \(it has "
                                          r"\['battery', 'ev', 'heat_pump'\]\)"):
         train(small, out=tmp_path / "a", hp=_hp(small, rule_start_actions="batery", rule_start_episodes=1), progress=False)

@@ -109,7 +109,8 @@ class HyperParams:
     # hours are stored as any others, and then each actor that plays such a component is fitted to the stored actions
     # of it (behaviour cloning, `RULE_START_FIT_STEPS` Adam steps): learning then starts from the rule's behaviour for
     # it, with a buffer and a critic that have seen it (docs/p2p.md, "Starting the batteries from the rule"). "": off
-    rule_start_episodes: int = 0  # how many training episodes the rule plays `rule_start_actions` (0: off)
+    rule_start_episodes: int = 0  # how many training episodes the rule plays `rule_start_actions` (0: off); a run of
+    # no more episodes than this plays the rule in all of them and fits the actors to it after its last
     selection_weeks: str = "eval:1"  # the weeks (comma-separated week specs, e.g. "eval:1,train:23") whose summed
     # `selection_score` decides which snapshot `keep_best` keeps; weeks past the first are played at every evaluation
     # too (the training curve's `selection_score_eur`). Test weeks are refused: selecting on them would flatter the
@@ -146,10 +147,10 @@ class HyperParams:
             ("policy_delay", self.policy_delay >= 1, "must be >= 1 (1: every update, as the paper; TD3: 2)"),
             ("exploring_starts", 0.0 <= self.exploring_starts <= 1.0, "must be a share in [0, 1] (0: off)"),
             ("explore_uniform", 0.0 <= self.explore_uniform <= 1.0, "must be a share in [0, 1] (0: off)"),
-            ("rule_start_episodes", 0 <= self.rule_start_episodes < self.episodes
+            ("rule_start_episodes", self.rule_start_episodes >= 0
              and (self.rule_start_episodes > 0) == bool(self.rule_start_action_names),
-             "must be >= 0 and below episodes, and > 0 exactly when rule_start_actions names the actions the rule "
-             "plays (e.g. rule_start_actions=battery rule_start_episodes=100)"),
+             "must be >= 0, and > 0 exactly when rule_start_actions names the actions the rule plays (e.g. "
+             "rule_start_actions=battery rule_start_episodes=100)"),
             ("lr_final_factor", 0.0 < self.lr_final_factor <= 1.0, "must be in (0, 1] (1: constant learning rates)"),
             ("hidden_sizes", all(h >= 1 for h in self.hidden_sizes), "must be positive layer widths, e.g. 64,64"),
             ("selection_weeks", selection_problem is None,
