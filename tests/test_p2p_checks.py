@@ -25,7 +25,7 @@ from runs.studies.household_checks import (
     _priced_days, clock_schedule, clock_schedule_check, household_plans, trained_model,
 )
 from runs.studies.stackelberg_checks import _play_day
-from runs.training import load_trained_policy, make_model, train
+from runs.training import design_hyperparams, load_trained_policy, make_model, train
 
 H = devices.HOURS_PER_DAY
 WEEK = "test:2"
@@ -34,10 +34,15 @@ DOW = 1  # the checked day of that week
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
-    """A tiny trained run: 24 households, 2 training days."""
+    """A tiny trained run: 24 households, 2 training days (an untrained-like policy whose checked day exceeds the
+    peak threshold: without the default's rule start, which plays the batteries by the rule in a run this short, and
+    keeping the snapshot by the evaluation week alone)."""
     folder = tmp_path_factory.mktemp("p2p_run")
     (folder / "small.toml").write_text('extends = "p2p-mmr"\nn_households = 24\n')
-    train(str(folder / "small.toml"), episodes=2, out=folder / "run", eval_every=2, checkpoint_every=2, progress=False)
+    hp = replace(design_hyperparams(str(folder / "small.toml")), rule_start_actions="", rule_start_episodes=0,
+                 selection_weeks="eval:1")
+    train(str(folder / "small.toml"), episodes=2, out=folder / "run", eval_every=2, checkpoint_every=2, progress=False,
+          hp=hp)
     return folder / "run"
 
 

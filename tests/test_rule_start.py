@@ -27,7 +27,8 @@ def small(tmp_path_factory):
 
 def _hp(scenario, **kw) -> HyperParams:
     base = design_hyperparams(scenario).to_dict() | {"hidden_sizes": [32, 32], "batch_size": 32, "updates_per_episode": 2,
-                                                     "episodes": 3}
+                                                     "episodes": 3, "rule_start_actions": "", "rule_start_episodes": 0,
+                                                     "selection_weeks": "eval:1"}  # off unless a test sets it
     return HyperParams.from_dict(base | kw)
 
 

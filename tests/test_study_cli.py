@@ -458,14 +458,18 @@ def test_the_household_designs_tiny_studies_write_their_reports(tmp_path, design
         assert np.allclose(rt.learned_cost_eur_per_day, ex.learned_cost_eur_per_day.loc[rt.cluster], rtol=1e-4)
         assert np.allclose(rt.lp_regret_eur_per_day, ex.regret_eur_per_day.loc[rt.cluster], rtol=1e-4)
         assert "gain_pct_of_learned_cost" in report and "**+ = the responder pays less**" in report
-        # the design keeps each run's best evaluation-week snapshot (keep_best): the report names it, per run
+        # the design keeps each run's best snapshot on the evaluation week and the hottest training week together
+        # (keep_best, selection_weeks): the curve's summed selection score is highest there; the report names it, per run
         for run in (out / "runs").glob("*/seed0"):
             meta = json.loads((run / "policy.json").read_text())
-            curve = pd.read_csv(run / "train_curve.csv").groupby("episode").eval_score_eur.sum()
-            assert curve.loc[meta["selected_episode"]] == pytest.approx(curve.max(), rel=1e-5), run  # the csv rounds
+            curve = pd.read_csv(run / "train_curve.csv").groupby("episode")[["eval_score_eur", "selection_score_eur"]].sum()
+            assert curve.selection_score_eur.loc[meta["selected_episode"]] == pytest.approx(curve.selection_score_eur.max(),
+                                                                                             rel=1e-5), run  # the csv rounds
+            assert (curve.selection_score_eur != curve.eval_score_eur).all()  # the summer week counts too
             assert f"{run.parent.name}: seed 0 day {meta['selected_episode']}" in report
             assert (run / "policy_last.pt").exists()
-        assert "Learned policies are the snapshots that scored best on the evaluation week" in report
+        assert ("scored best on the evaluation week (week 48) and training week 23 (week 29) together (`keep_best`, "
+                "`selection_weeks`") in report
         assert "has not finished" not in report
         # scripts/p2p_levers.py on the study's run gives the study's LP and clock checks; a bad override is refused
         lever = subprocess.run([sys.executable, str(ROOT / "scripts" / "p2p_levers.py"), "study-run", "0", "--profile", "tiny",
