@@ -449,6 +449,8 @@ class MixedJointGroup(JointGroup):
     levels (detached), so the response softmax(Q / (T std Q)) does not depend on the reward's scale.
     Bootstrapped targets (gamma > 0) draw the target actor's level the same way."""
 
+    can_imitate = False  # its actors' first output is a distribution, not an action
+
     def __init__(self, n_agents: int, features: Features, act_dim: int, hp: HyperParams, device: torch.device,
                  generator: torch.Generator | None = None, sigmoid: bool = True):
         if hp.mixed_levels < 2:
@@ -478,8 +480,6 @@ class MixedJointGroup(JointGroup):
 
     def _forward_numpy(self, x: np.ndarray) -> np.ndarray:
         return self._mixed_actions(self._logits_numpy(x), hashed_uniforms(x, self.agents))
-
-    can_imitate = False  # its actors' first output is a distribution, not an action
 
     def policy(self, actor: StackedMLP, inputs: torch.Tensor) -> torch.Tensor:
         """Drawn actions of `actor` (N, B, act) for inputs (N, B, actor_dim): the draw of `act`."""

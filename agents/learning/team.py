@@ -243,9 +243,9 @@ class Team:
 
     def imitation_problem(self, names: tuple[str, ...]) -> str | None:
         """Why this team cannot fit its actors to stored actions of the components `names` (None: it can)."""
-        for slot in self._imitating_slots(names):
-            if not slot[0].group.can_imitate:
-                return (f"its {slot[0].name} actors play mixed strategies (mixed_levels), which cannot be fitted to a "
+        for slot, _ in self._imitating_slots(names):
+            if not slot.group.can_imitate:
+                return (f"its {slot.name} actors play mixed strategies (mixed_levels), which cannot be fitted to a "
                         "rule's actions")
         return None
 
