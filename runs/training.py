@@ -243,7 +243,10 @@ RULE_START_FIT_STEPS = 1000  # Adam steps fitting the actors to the rule's store
 class RuleStart:
     """The training policy of the first `rule_start_episodes` episodes (`HyperParams.rule_start_actions`): the
     learner (exploring) acts for everyone, and the design's rule policy's actions replace the named action
-    components' (no exploration noise on them: they are the demonstrations the actors are then fitted to)."""
+    components' (no exploration noise on them: they are the demonstrations the actors are then fitted to). The rule
+    acts as it would alone: in the household designs its battery covers the meter of the rule's own EV and heat-pump
+    powers, which is the household's meter wherever the battery has neither beside it (every cluster of the shipped
+    scenarios)."""
 
     name = "rule-start"
 
