@@ -63,6 +63,25 @@ def add_hp_set(parser, help: str) -> None:
     parser.add_argument("--set", action="append", metavar="NAME=VALUE", default=[], help=help)
 
 
+def lever_parser(doc: str, scenario: str, out: str) -> argparse.ArgumentParser:
+    """The arguments the lever scripts share (`scripts/*_levers.py NAME SEED`): --set, --override (a setting of
+    `scenario`), --profile, --episodes, --run and --out (default `out`); a script adds its own."""
+    import argparse
+    from pathlib import Path
+
+    ap = argparse.ArgumentParser(description=doc.splitlines()[0])
+    ap.add_argument("name")
+    ap.add_argument("seed", type=int)
+    add_hp_set(ap, "a hyperparameter on top of the profile's; repeatable")
+    ap.add_argument("--override", action="append", default=[], type=scenario_override, metavar="NAME=VALUE",
+                    help=f"a scenario setting of {scenario} (as `localmarl simulate --override`); repeatable")
+    ap.add_argument("--profile", default="quick", choices=("quick", "paper", "tiny"))
+    ap.add_argument("--episodes", type=int, help="training days (default: the profile's)")
+    ap.add_argument("--run", type=Path, help="check this trained run instead of training one")
+    ap.add_argument("--out", type=Path, default=Path(out))
+    return ap
+
+
 def add_learner_config(parser, help: str) -> None:
     """`--learner-config NAME=VALUE` (repeatable): settings of the design's learner (its
     `learner_settings`, read by `MarketDesign.learner_config`)."""

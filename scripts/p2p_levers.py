@@ -24,7 +24,6 @@ evaluation and its checks go to DIR/NAME-seedK/."""
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from pathlib import Path
@@ -36,7 +35,7 @@ import pandas as pd  # noqa: E402
 
 from model.atomic import write_csv_atomic  # noqa: E402
 from model.scenario import write_overridden  # noqa: E402
-from runs.args import scenario_override  # noqa: E402
+from runs.args import lever_parser  # noqa: E402
 from runs.output import log_result  # noqa: E402
 from runs.reports.common import clock_table  # noqa: E402
 from runs.study import profile_hyperparams  # noqa: E402
@@ -63,19 +62,9 @@ def test_summary(hours: pd.DataFrame) -> dict:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("name")
-    ap.add_argument("seed", type=int)
-    ap.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
-                    help="a hyperparameter on top of the profile's; repeatable")
-    ap.add_argument("--override", action="append", default=[], type=scenario_override, metavar="NAME=VALUE",
-                    help="a scenario setting of p2p-mmr (as `localmarl simulate --override`); repeatable")
+    ap = lever_parser(__doc__, "p2p-mmr", "runs/out/levers-p2p")
     ap.add_argument("--learner", default="maddpg-ps", help="the P2P learner (maddpg-ps, ddpg-ps, maddpg, one-cluster)")
-    ap.add_argument("--profile", default="quick", choices=("quick", "paper", "tiny"))
-    ap.add_argument("--episodes", type=int, help="training days (default: the profile's)")
     ap.add_argument("--check-weeks", default="test:2,test:8", help="the LP and clock checks' weeks (comma-separated)")
-    ap.add_argument("--run", type=Path, help="check this trained run instead of training one")
-    ap.add_argument("--out", type=Path, default=Path("runs/out/levers-p2p"))
     a = ap.parse_args()
 
     from runs.studies.household_checks import clock_schedule_check

@@ -25,7 +25,6 @@ its checks and evaluation go to DIR/NAME-seedK/."""
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from pathlib import Path
@@ -36,7 +35,7 @@ import pandas as pd  # noqa: E402
 
 from model.atomic import write_csv_atomic  # noqa: E402
 from model.scenario import write_overridden  # noqa: E402
-from runs.args import scenario_override  # noqa: E402
+from runs.args import lever_parser  # noqa: E402
 from runs.output import log_result  # noqa: E402
 from runs.study import profile_hyperparams  # noqa: E402
 from runs.studies import stackelberg_checks as checks  # noqa: E402
@@ -69,19 +68,9 @@ def heat_pump_summary(hours: pd.DataFrame) -> dict:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("name")
-    ap.add_argument("seed", type=int)
+    ap = lever_parser(__doc__, "stackelberg", "runs/out/levers-stackelberg")
     ap.add_argument("--learner-config", action="append", default=[], metavar="NAME=VALUE",
                     help="a setting of the Stackelberg learner (`localmarl train --help`); repeatable")
-    ap.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
-                    help="a hyperparameter on top of the profile's; repeatable")
-    ap.add_argument("--override", action="append", default=[], type=scenario_override, metavar="NAME=VALUE",
-                    help="a scenario setting of stackelberg (as `localmarl simulate --override`); repeatable")
-    ap.add_argument("--profile", default="quick", choices=("quick", "paper", "tiny"))
-    ap.add_argument("--episodes", type=int, help="training days (default: the profile's)")
-    ap.add_argument("--run", type=Path, help="check this trained run instead of training one")
-    ap.add_argument("--out", type=Path, default=Path("runs/out/levers-stackelberg"))
     a = ap.parse_args()
 
     profile = PROFILES[a.profile]
