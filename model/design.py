@@ -243,6 +243,10 @@ class MarketDesign:
 
     #: why a run of this design cannot keep its best snapshot (`keep_best`; None: it can, by `selection_score`)
     keep_best_refused: ClassVar[str | None] = None
+    #: why a run of this design cannot keep each learning group at its own best snapshot (`keep_best_per_group`; None: it
+    #: can: every group's slot rows are participant indices, in `participant_ids` order, and its score is
+    #: `selection_score` over those participants)
+    keep_best_per_group_refused: ClassVar[str | None] = "its learners' groups are not sets of its participants"
     #: why a run of this design cannot start training episodes part-way (`exploring_starts`; None: it can: an episode
     #: that `reset_episode` starts after the episode's first hour begins from the design's exploring start states)
     exploring_starts_refused: ClassVar[str | None] = "its episodes carry no state from hour to hour to explore"

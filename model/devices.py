@@ -33,8 +33,14 @@ Actions and their projection (what is executed never exceeds a limit):
       T_{t+1} = T_t + dt/(R C) (T_out,t - T_t) + dt COP_t P / C
   with R in K/kW, C in kWh/K and COP_t = `heat_pump_cop(T_out,t, hp_cop_7c)`. Degree-hours of
   the new temperature outside [T_min, T_max] are returned (the caller penalises them, EUR/(K h)).
+  With `hp_setpoint_action` (the scenario's `[control].heat_pump = "setpoint"`) the action is a set
+  point instead: a in [0, 1] -> T_set = T_min + a (T_max - T_min), and the heat pump runs the
+  power that brings T_{t+1} to T_set, within [0, hp_p_max_kw] (`setpoint_power_kw`; the rule's
+  modulating thermostat is the constant a = RULE_SETPOINT_FRACTION).
 - The executed action is the executed power over its limit (0 for a household without the
-  device): what the market saw and what a replay buffer stores.
+  device): what the market saw and what a replay buffer stores. A set-point heat pump's executed
+  action is the set point its new temperature equals, (T_{t+1} - T_min) / (T_max - T_min) clipped
+  to [0, 1]: the request itself where the power is inside its limits (`hp_setpoint_actions`).
 """
 
 from __future__ import annotations
@@ -111,6 +117,8 @@ class DeviceParams:
     hp_cop_7c: np.ndarray  # COP at 7 C outdoor temperature (> 0)
     hp_t_min_c: np.ndarray  # comfort band
     hp_t_max_c: np.ndarray
+    # the heat pump's action: its power share (False) or a set point in its comfort band (True); one for all
+    hp_setpoint_action: bool = False
 
     # derived once (not arguments)
     bat_e_min_kwh: np.ndarray = field(init=False, repr=False)
@@ -118,6 +126,7 @@ class DeviceParams:
     _bat_inv_power: np.ndarray = field(init=False, repr=False)
     _ev_inv_charger: np.ndarray = field(init=False, repr=False)
     _hp_inv_pmax: np.ndarray = field(init=False, repr=False)
+    _hp_inv_band: np.ndarray = field(init=False, repr=False)  # 1 / (T_max - T_min), 0 for a zero-width band
     hp_k: np.ndarray = field(init=False, repr=False)  # dt / (R C): the share of the indoor-outdoor gap lost per step
     has_hp: np.ndarray = field(init=False, repr=False)
     has_trip: np.ndarray = field(init=False, repr=False)
@@ -178,6 +187,8 @@ class DeviceParams:
         put("hp_k", DT_H / (p["hp_r_k_kw"] * p["hp_c_kwh_k"]))
         put("has_hp", p["hp_p_max_kw"] > 0)
         put("has_trip", ~no_trip)
+        object.__setattr__(self, "hp_setpoint_action", bool(self.hp_setpoint_action))
+        put("_hp_inv_band", inv(p["hp_t_max_c"] - p["hp_t_min_c"]))
 
     @property
     def n(self) -> int:
@@ -197,7 +208,8 @@ class DeviceParams:
 
     def select(self, index) -> "DeviceParams":
         """The parameters of a subset of households (index array or boolean mask)."""
-        return DeviceParams(**{f.name: getattr(self, f.name)[index] for f in fields(self) if f.init})
+        return DeviceParams(**{f.name: getattr(self, f.name) if f.name == "hp_setpoint_action" else getattr(self, f.name)[index]
+                               for f in fields(self) if f.init})
 
 
 @dataclass(frozen=True, eq=False)
@@ -238,7 +250,7 @@ class StepResult:
     hp_kw: np.ndarray  # executed heat-pump electric power
     bat_action: np.ndarray  # executed actions: bat_kw / bat_power_kw in [-1, 1], ...
     ev_action: np.ndarray  # ... ev_kw / ev_charger_kw in [0, 1]
-    hp_action: np.ndarray  # ... hp_kw / hp_p_max_kw in [0, 1] (0 without the device)
+    hp_action: np.ndarray  # ... hp_kw / hp_p_max_kw in [0, 1] (0 without the device; a set point: `hp_setpoint_actions`)
     state: DeviceState  # state at the start of the next hour
     ev_unmet_kwh: np.ndarray  # energy missing at departure (0 outside the departure hour)
     comfort_violation_kh: np.ndarray  # degree-hours of the new temperature outside the band (K h)
@@ -276,6 +288,22 @@ def _bat_power(params: DeviceParams, e, action) -> np.ndarray:
     return _clip(_clip(action, -1.0, 1.0) * params.bat_power_kw, -max_discharge, max_charge)
 
 
+def setpoint_power_kw(params: DeviceParams, t_in_c, t_out_c, cop, action) -> np.ndarray:
+    """The heat-pump power (kW) that brings the next hour's indoor temperature to the set point
+    T_min + a (T_max - T_min) (`action` a, clipped to [0, 1]), within [0, hp_p_max_kw]: 0 where the house
+    drifts to the set point or above without heating, full power where even that falls short."""
+    setpoint = params.hp_t_min_c + _clip(action, 0.0, 1.0) * (params.hp_t_max_c - params.hp_t_min_c)
+    drift = t_in_c + params.hp_k * (np.asarray(t_out_c) - t_in_c)
+    return _clip((setpoint - drift) * params.hp_c_kwh_k / (DT_H * cop), 0.0, params.hp_p_max_kw)
+
+
+def hp_setpoint_actions(params: DeviceParams, t_new_c) -> np.ndarray:
+    """A set-point heat pump's executed action: the set point its new indoor temperature `t_new_c` equals,
+    (T - T_min) / (T_max - T_min) clipped to [0, 1] (0 without a heat pump). Any leading shape ((N,), (24, N))."""
+    a = _clip((np.asarray(t_new_c) - params.hp_t_min_c) * params._hp_inv_band, 0.0, 1.0)
+    return np.where(params.has_hp, a, 0.0)
+
+
 def step(params: DeviceParams, state: DeviceState, hour: int, t_out_c, bat_action, ev_action, hp_action) -> StepResult:
     """Advance every device of every household by one hour.
 
@@ -300,23 +328,33 @@ def step(params: DeviceParams, state: DeviceState, hour: int, t_out_c, bat_actio
     e_ev = np.minimum(e + DT_H * params.ev_eta * p_ev, params.ev_capacity_kwh)
 
     # heat pump
-    p_hp = _clip(a_hp, 0.0, 1.0) * params.hp_p_max_kw
     t = state.t_in_c
     cop = heat_pump_cop(t_out_c, params.hp_cop_7c)
+    if params.hp_setpoint_action:
+        p_hp = setpoint_power_kw(params, t, t_out_c, cop, a_hp)
+    else:
+        p_hp = _clip(a_hp, 0.0, 1.0) * params.hp_p_max_kw
     t_new = t + params.hp_k * (t_out_c - t) + DT_H * cop * p_hp / params.hp_c_kwh_k
     violation = np.where(params.has_hp, np.maximum(params.hp_t_min_c - t_new, 0.0) + np.maximum(t_new - params.hp_t_max_c, 0.0), 0.0) * DT_H
 
-    a_bat, a_ev, a_hp = executed_actions(params, p_bat, p_ev, p_hp)
+    a_bat, a_ev, a_hp = executed_actions(params, p_bat, p_ev, p_hp, t_new)
     return StepResult(
         bat_kw=p_bat, ev_kw=p_ev, hp_kw=p_hp, bat_action=a_bat, ev_action=a_ev, hp_action=a_hp,
         state=DeviceState(e_bat, e_ev, t_new), ev_unmet_kwh=unmet, comfort_violation_kh=violation,
     )
 
 
-def executed_actions(params: DeviceParams, bat_kw, ev_kw, hp_kw):
+def executed_actions(params: DeviceParams, bat_kw, ev_kw, hp_kw, t_new_c=None):
     """Executed powers in action units: (bat_kw / bat_power_kw, ev_kw / ev_charger_kw, hp_kw / hp_p_max_kw),
-    0 for a household without the device. Any leading shape ((N,), (24, N))."""
-    return bat_kw * params._bat_inv_power, ev_kw * params._ev_inv_charger, hp_kw * params._hp_inv_pmax
+    0 for a household without the device; a set-point heat pump's from the indoor temperature `t_new_c` its
+    power led to (`hp_setpoint_actions`). Any leading shape ((N,), (24, N))."""
+    if params.hp_setpoint_action:
+        if t_new_c is None:
+            raise ValueError("executed_actions: a set-point heat pump's action needs the new indoor temperature t_new_c")
+        a_hp = hp_setpoint_actions(params, t_new_c)
+    else:
+        a_hp = hp_kw * params._hp_inv_pmax
+    return bat_kw * params._bat_inv_power, ev_kw * params._ev_inv_charger, a_hp
 
 
 def net_position_kw(load_kw, pv_kw, result: StepResult) -> np.ndarray:
@@ -353,12 +391,10 @@ def rule_actions(params: DeviceParams, state: DeviceState, hour: int, load_kw, p
     e_ev, _, present = ev_arrival_departure(params, state.ev_energy_kwh, hour)
     p_ev = _ev_power(params, e_ev, present, 1.0)
 
-    t = state.t_in_c
-    setpoint = params.hp_t_min_c + RULE_SETPOINT_FRACTION * (params.hp_t_max_c - params.hp_t_min_c)
-    drift = t + params.hp_k * (np.asarray(t_out_c) - t)
     cop = heat_pump_cop(t_out_c, params.hp_cop_7c)
-    p_hp = _clip((setpoint - drift) * params.hp_c_kwh_k / (DT_H * cop), 0.0, params.hp_p_max_kw)
+    p_hp = setpoint_power_kw(params, state.t_in_c, t_out_c, cop, RULE_SETPOINT_FRACTION)
 
     residual_kw = np.asarray(load_kw) + p_ev + p_hp - np.asarray(pv_kw)
     a_bat = _clip(-residual_kw * params._bat_inv_power, -1.0, 1.0)
-    return a_bat, present.astype(float), p_hp * params._hp_inv_pmax
+    a_hp = np.where(params.has_hp, RULE_SETPOINT_FRACTION, 0.0) if params.hp_setpoint_action else p_hp * params._hp_inv_pmax
+    return a_bat, present.astype(float), a_hp

@@ -21,7 +21,7 @@ import json
 import math
 import os
 import tomllib
-from dataclasses import fields
+from dataclasses import asdict, fields, is_dataclass
 from pathlib import Path
 from typing import Any
 
@@ -177,7 +177,12 @@ def write_overridden(name_or_path: str | Path, overrides: dict, path: Path) -> P
     path, and every check reloads it from there). Returns `path`. Only overrides that change plain keys (of the top
     level or of a table) can be written; others are an error naming the fix."""
     base = load_scenario(name_or_path)
-    changed, before = base.with_overrides(**overrides).to_dict(), base.to_dict()
+    overridden = base.with_overrides(**overrides)
+    changed, before = overridden.to_dict(), base.to_dict()
+    for key in set(before) - set(changed):  # a table `to_dict` leaves out at its defaults (e.g. [control]): written whole
+        value = getattr(overridden, key, None)
+        if is_dataclass(value):
+            changed[key] = asdict(value)
     said = ", ".join(f"{k}={v}" for k, v in overrides.items())
     lines = [f"extends = {json.dumps(str(scenario_path(name_or_path).resolve()))}", f"name = {json.dumps(base.name + '-overridden')}",
              f"description = {json.dumps(f'{base.name} with {said}')}"]
@@ -185,15 +190,16 @@ def write_overridden(name_or_path: str | Path, overrides: dict, path: Path) -> P
     for key in sorted(changed):
         if key in ("name", "description", "source") or changed[key] == before.get(key):
             continue
-        if isinstance(changed[key], dict) and isinstance(before.get(key), dict):
+        if isinstance(changed[key], dict) and isinstance(before.get(key, {}), dict):  # a table (new where the base has none)
+            prior = before.get(key, {})
             tables += [f"\n[{key}]"] + [f"{k} = {_toml_value(v, f'override {said} changes [{key}] {k}')}"
-                                        for k, v in changed[key].items() if before[key].get(k, object()) != v]
+                                        for k, v in changed[key].items() if prior.get(k, object()) != v]
         else:
             lines.append(f"{key} = {_toml_value(changed[key], f'override {said} changes {key}')}")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines + tables) + "\n")
     label = ("name", "description", "source")
-    what = sorted(k for k, v in load_scenario(path).to_dict().items() if k not in label and v != changed.get(k))
+    what = sorted(k for k, v in load_scenario(path).to_dict().items() if k not in label and v != overridden.to_dict().get(k))
     if what:
         path.unlink()
         raise ScenarioError(f"override {said}: the scenario file written for it differs from the overridden scenario in "

@@ -6,6 +6,8 @@ act in [0, 1]) and the PettingZoo env (its spaces). Nothing here knows any marke
 
 from __future__ import annotations
 
+import dataclasses
+
 from dataclasses import dataclass
 
 import numpy as np
@@ -53,8 +55,14 @@ class ActionSpec:
     low: tuple[float, ...]
     high: tuple[float, ...]
     policy_low: tuple[float, ...] | None = None
+    #: per component, what the action means where a scenario changes it from the design's usual meaning ("" = the
+    #: usual; empty tuple: every one usual), e.g. a heat pump's "setpoint": a policy trained on one meaning refuses another
+    meanings: tuple[str, ...] = ()
 
     def __post_init__(self):
+        object.__setattr__(self, "meanings", tuple(str(m) for m in self.meanings) if any(self.meanings) else ())
+        if self.meanings and len(self.meanings) != len(self.names):
+            raise ValueError(f"ActionSpec {self.names}: meanings need one entry per component (or none), got {self.meanings}")
         object.__setattr__(self, "low", tuple(float(x) for x in self.low))
         object.__setattr__(self, "high", tuple(float(x) for x in self.high))
         if self.policy_low is None:
@@ -83,7 +91,13 @@ class ActionSpec:
         """The bounds of some components only (e.g. the devices a cluster of households has)."""
         k = list(components)
         return ActionSpec(tuple(self.names[i] for i in k), tuple(self.low[i] for i in k), tuple(self.high[i] for i in k),
-                          tuple(self.policy_low[i] for i in k))
+                          tuple(self.policy_low[i] for i in k), tuple(self.meanings[i] for i in k) if self.meanings else ())
+
+    def with_meaning(self, name: str, meaning: str) -> "ActionSpec":
+        """These bounds with the component `name` meaning `meaning` ("" = the usual)."""
+        meanings = list(self.meanings or [""] * self.dim)
+        meanings[self.names.index(name)] = meaning
+        return dataclasses.replace(self, meanings=tuple(meanings))
 
     def from_unit(self, unit: np.ndarray) -> np.ndarray:
         """[0, 1] per component -> raw actions within [policy_low, high]."""

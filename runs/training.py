@@ -304,6 +304,9 @@ def train(scenario="s-a", episodes: int | None = None, seed: int = 0, out: str |
     if hp.keep_best and kind.keep_best_refused:
         raise ValueError(f"keep_best: the {sc.design} design has no score to keep a best snapshot by: "
                          f"{kind.keep_best_refused}")
+    if hp.keep_best_per_group and kind.keep_best_per_group_refused:
+        raise ValueError(f"keep_best_per_group: the {sc.design} design cannot keep its learning groups at their own "
+                         f"snapshots: {kind.keep_best_per_group_refused}. Train with keep_best_per_group=false")
     if hp.exploring_starts and kind.exploring_starts_refused:
         raise ValueError(f"exploring_starts: the {sc.design} design cannot start training episodes part-way: "
                          f"{kind.exploring_starts_refused}. Train with exploring_starts=0")
@@ -326,6 +329,8 @@ def train(scenario="s-a", episodes: int | None = None, seed: int = 0, out: str |
     problem = learner.imitation_problem(hp.rule_start_action_names) if hp.rule_start_episodes else None
     if problem:
         raise ValueError(f"rule_start_actions: the {learner.kind} learner cannot start from the rule: {problem}")
+    # keep_best_per_group: the groups' participants (none for a learner of one group, which keeps its best whole snapshot)
+    group_rows = _group_rows(learner) if hp.keep_best_per_group else {}
     run_dir = prepare_run_dir(out, resume, overwrite)
 
     model.set_policy(learner)
@@ -359,6 +364,7 @@ def train(scenario="s-a", episodes: int | None = None, seed: int = 0, out: str |
 
     start, curve = 0, []
     best = {}  # keep_best: the best snapshot so far ({"episode", "score", "state"})
+    best_groups = {}  # keep_best_per_group: per group (slot name) its best snapshot so far ({"episode", "score", "state"})
     if resume:
         ck = latest_checkpoint(run_dir)
         if ck is None:
@@ -381,6 +387,8 @@ def train(scenario="s-a", episodes: int | None = None, seed: int = 0, out: str |
             start, curve = ck_meta["episode"], ck_meta["curve"]
             if hp.keep_best:
                 best = {**ck_meta["best"], "state": state["best_policy"]}
+            if group_rows:
+                best_groups = {k: {**v, "state": state["best_group_policies"][k]} for k, v in ck_meta["best_groups"].items()}
     config = run_metadata("train", {
         "scenario": meta["scenario_arg"], "episodes": hp.episodes, "seed": seed, "out": str(run_dir),
         "eval_every": eval_every, "checkpoint_every": checkpoint_every, "device": str(learner.device),
@@ -390,7 +398,8 @@ def train(scenario="s-a", episodes: int | None = None, seed: int = 0, out: str |
 
     focus = ids.index(design.focus_participant) if design.focus_participant in ids else None
 
-    def evaluate(episode: int) -> str:
+    def play_selection_weeks():
+        """The evaluation week's per-score sums and total, and the selection weeks' summed total (per participant)."""
         learner.explore = False
         _set_rng_state(eval_model.np_rng, eval_rng_state)
         sums = play_week(eval_model, eval_week)
@@ -399,7 +408,10 @@ def train(scenario="s-a", episodes: int | None = None, seed: int = 0, out: str |
         for week in extra_weeks:  # after the evaluation week, whose scores stay those of a run without them
             week_sums = play_week(eval_model, week)
             selected[week] = sum(week_sums[1:], week_sums[0])
-        selection_total = sum(selected.values())
+        return sums, total, sum(selected.values())
+
+    def evaluate(episode: int) -> str:
+        sums, total, selection_total = play_selection_weeks()
         for i, pid in enumerate(ids):
             curve.append({"episode": episode, design.participant_label: pid, "eval_score_eur": float(total[i]),
                           **{c: float(s[i]) for c, s in zip(design.score_columns, sums)},
@@ -407,11 +419,16 @@ def train(scenario="s-a", episodes: int | None = None, seed: int = 0, out: str |
         write_csv_atomic(run_dir / TRAIN_CURVE, pd.DataFrame(curve, columns=curve_columns))
         text = f"eval: all €{float(total.sum()):,.0f}"
         if hp.keep_best:
-            score = design.selection_score(selection_total)
-            score = score if np.isfinite(score) else -np.inf  # a diverged evaluation is never kept
+            score = _finite_score(design.selection_score(selection_total))
             if not best or score > best["score"]:  # a tie keeps the earlier snapshot
                 best.update(episode=episode, score=score, state=copy.deepcopy(learner.policy_state()))
             text += f", best ep {best['episode']}"
+            for slot in learner.slots if group_rows else ():
+                kept = best_groups.get(slot.name)
+                group_score = _finite_score(design.selection_score(selection_total[group_rows[slot.name]]))
+                if kept is None or group_score > kept["score"]:
+                    best_groups[slot.name] = {"episode": episode, "score": group_score,
+                                              "state": copy.deepcopy(slot.group.policy_state())}
         return text + (f", {design.participant_label} {ids[focus]} €{float(total[focus]):,.0f}" if focus is not None else "")
 
     if start == 0:
@@ -442,12 +459,16 @@ def train(scenario="s-a", episodes: int | None = None, seed: int = 0, out: str |
                     bar.set_postfix_str(text, refresh=False)
             if episode % checkpoint_every == 0 or episode == hp.episodes:
                 kept = {"best": {"episode": best["episode"], "score": best["score"]}} if hp.keep_best else {}
+                tensors = {"best_policy": best["state"]} if hp.keep_best else None
+                if group_rows:
+                    kept["best_groups"] = {k: {"episode": v["episode"], "score": v["score"]} for k, v in best_groups.items()}
+                    tensors["best_group_policies"] = {k: v["state"] for k, v in best_groups.items()}
                 save_checkpoint(run_dir, episode, learner, {
                     "sigma": learner.sigma, "curve": curve,
                     "rng": {"weeks": _rng_state(train_rng), "brain": _rng_state(learner.rng), "model": _rng_state(model.np_rng),
                             "starts": _rng_state(start_rng)},
                     **kept,
-                }, meta, tensors={"best_policy": best["state"]} if hp.keep_best else None)
+                }, meta, tensors=tensors)
             if bar is not None:
                 bar.update(1)
             if callback is not None:
@@ -459,11 +480,43 @@ def train(scenario="s-a", episodes: int | None = None, seed: int = 0, out: str |
     final = meta | {"episode": hp.episodes, "train_seconds_last_session": seconds}
     if hp.keep_best:
         save_policy(run_dir, learner, final, name=LAST_POLICY_FILE)
-        save_policy(run_dir, learner, final | {"selected_episode": best["episode"], "selected_score": best["score"],
-                                               "selected_on": hp.selection_weeks}, state=best["state"])
+        selected = {"selected_episode": best["episode"], "selected_score": best["score"], "selected_on": hp.selection_weeks}
+        state = best["state"]
+        if group_rows:  # each group at its own best snapshot, handed on where the whole scores at least as well
+            composed = _canonical_state({k: v["state"] for k, v in best_groups.items()})
+            learner.load_state(composed)
+            score = _finite_score(design.selection_score(play_selection_weeks()[2]))
+            groups = {k: v["episode"] for k, v in best_groups.items()}
+            selected["selected_groups"] = groups if score >= best["score"] else None
+            selected["selected_groups_score"] = score  # the composed policy's, handed on or not
+            if score >= best["score"]:
+                selected["selected_score"], state = score, composed
+        save_policy(run_dir, learner, final | selected, state=state)
     else:
         save_policy(run_dir, learner, final)
     return TrainResult(run_dir, hp.episodes, seconds, model.hours_done - hours0, pd.DataFrame(curve, columns=curve_columns))
+
+
+def _finite_score(score: float) -> float:
+    """A selection score, -inf where an evaluation diverged (such a snapshot is never kept)."""
+    return float(score) if np.isfinite(score) else -np.inf
+
+
+def _canonical_state(state):
+    """A nested dict of tensors rebuilt with interned keys: its parts may come from memory or from a checkpoint (a
+    resumed run), and this way it pickles to the same bytes either way."""
+    if isinstance(state, dict):
+        return {sys.intern(str(k)): _canonical_state(v) for k, v in state.items()}
+    return state
+
+
+def _group_rows(learner) -> dict:
+    """`keep_best_per_group`: per learning group (slot name) the participants it plays (its rows; all where it plays
+    every row), or {} for a learner without groups to keep apart (one slot, or none)."""
+    slots = getattr(learner, "slots", None) or []
+    if len(slots) < 2:
+        return {}
+    return {s.name: (slice(None) if s.rows is None else np.asarray(s.rows)) for s in slots}
 
 
 # ---------------------------------------------------------------------------------------------

@@ -219,3 +219,53 @@ def test_rule_actions():
     np.testing.assert_allclose(a_bat, np.clip(-(load + p_hp - pv) / 5, -1, 1))
     _, a_ev, _ = devices.rule_actions(p, s, 19, load, pv, 7.0)  # evening: home, full power
     assert a_ev.tolist() == [1, 1, 1]
+
+
+def test_setpoint_heat_pump_by_hand():
+    # [control].heat_pump = "setpoint": a -> T_set = T_min + a (T_max - T_min), the power that reaches it within [0, p_max].
+    # R = 8 K/kW, C = 4 kWh/K -> k = 1/32; T_out = 4 C -> COP 3.2 - 0.3 = 2.9; from 20 C the house drifts to 19.5 C.
+    p = dataclasses.replace(params(hp_p_max_kw=3, hp_r_k_kw=8, hp_c_kwh_k=4, hp_cop_7c=3.2, hp_t_min_c=19, hp_t_max_c=23),
+                            hp_setpoint_action=True)
+    r = step(p, state(t=20.0), t_out=4.0, hp=0.25)  # set point 20 C: (20 - 19.5) * 4 / 2.9 kW
+    assert r.hp_kw[0] == pytest.approx(0.5 * 4 / 2.9)
+    assert r.state.t_in_c[0] == pytest.approx(20.0) and r.hp_action[0] == pytest.approx(0.25)
+    r = step(p, state(t=20.0), t_out=4.0, hp=0.0)  # set point 19 C, below the drift: off; executed = where it drifted
+    assert r.hp_kw[0] == 0 and r.state.t_in_c[0] == pytest.approx(19.5) and r.hp_action[0] == pytest.approx(0.125)
+    r = step(p, state(t=20.0), t_out=4.0, hp=1.0)  # set point 23 C needs 4.83 kW: full power, 19.5 + 2.9 * 3 / 4
+    assert r.hp_kw[0] == 3 and r.state.t_in_c[0] == pytest.approx(21.675)
+    assert r.hp_action[0] == pytest.approx((21.675 - 19) / 4)
+    r = step(p, state(t=25.0), t_out=30.0, hp=1.0)  # a summer afternoon above the band: no set point heats
+    assert r.hp_kw[0] == 0 and r.hp_action[0] == 1.0 and r.comfort_violation_kh[0] == pytest.approx(25 + 5 / 32 - 23)
+    # out of range is clipped, NaN refused; a household without a heat pump gets 0
+    assert step(p, state(t=20.0), t_out=4.0, hp=7.0).hp_kw[0] == 3
+    with pytest.raises(ValueError, match="heat-pump action is NaN"):
+        step(p, state(t=20.0), hp=np.nan)
+    none = dataclasses.replace(params(), hp_setpoint_action=True)
+    r = step(none, state(t=20.0), t_out=-10.0, hp=0.7)
+    assert r.hp_kw[0] == 0 and r.hp_action[0] == 0 and r.comfort_violation_kh[0] == 0
+    assert none.select(np.array([0])).hp_setpoint_action  # a subset keeps the action's meaning
+
+
+def test_setpoint_rule_is_the_power_rule_and_replays_what_it_executed():
+    """The rule's thermostat is the set point RULE_SETPOINT_FRACTION: the same power in both action meanings; and a
+    set-point household replaying its executed actions (any policy's) steps to the same temperatures."""
+    rng = np.random.default_rng(3)
+    n = 60
+    power = random_households(n, rng)
+    setpoint = dataclasses.replace(power, hp_setpoint_action=True)
+    s = DeviceState(rng.uniform(power.bat_e_min_kwh, power.bat_e_max_kwh), rng.uniform(0, power.ev_capacity_kwh),
+                    rng.uniform(16, 25, n))
+    for hour in range(24):
+        t_out, load, pv = rng.uniform(-10, 30), rng.uniform(0, 3, n), rng.uniform(0, 4, n)
+        rule_p = devices.rule_actions(power, s, hour, load, pv, t_out)
+        rule_s = devices.rule_actions(setpoint, s, hour, load, pv, t_out)
+        np.testing.assert_array_equal(rule_s[2], np.where(power.has_hp, devices.RULE_SETPOINT_FRACTION, 0.0))
+        a, b = devices.step(power, s, hour, t_out, *rule_p), devices.step(setpoint, s, hour, t_out, *rule_s)
+        np.testing.assert_allclose(a.hp_kw, b.hp_kw, rtol=1e-12, atol=1e-12)  # the power share's round trip: an ulp
+        np.testing.assert_allclose(a.state.t_in_c, b.state.t_in_c, rtol=1e-12)
+        # a random set point, then its executed action replayed: the same power and temperature
+        r = devices.step(setpoint, s, hour, t_out, rule_s[0], rule_s[1], rng.uniform(-0.2, 1.2, n))
+        again = devices.step(setpoint, s, hour, t_out, rule_s[0], rule_s[1], r.hp_action)
+        np.testing.assert_allclose(again.hp_kw, r.hp_kw, atol=1e-9)
+        np.testing.assert_allclose(again.state.t_in_c, r.state.t_in_c, atol=1e-12)
+        s = r.state

@@ -262,3 +262,24 @@ def test_a_policy_trained_on_another_observation_is_refused_by_name():
     with pytest.raises(ValueError, match=r"household policy was trained on a different observation .*adds \['ev_shortfall_kwh'\].*retrain"):
         m.set_policy(learner)
     m.set_policy(build_learner("maddpg-ps", specs, HyperParams(), 0, "cpu", config))  # the design's own roles fit
+
+
+def test_a_policy_trained_on_another_heat_pump_action_is_refused_by_name(tmp_path):
+    """A policy records what its actions mean ([control].heat_pump); played on a scenario where the heat pump's action
+    means the other thing it is refused, naming both and the fix; its own meaning fits, also after a save and load."""
+    from agents.learning.builders import build_learner
+    from agents.learning.hyperparams import HyperParams
+    from agents.learning.team import RoleSpec
+
+    setpoint = MarketModel(**SMALL, week="test:1", policy="rule", collect=False)  # p2p-mmr: set points (stop 46)
+    power = MarketModel(**SMALL, week="test:1", policy="rule", collect=False, heat_pump_action="power")
+    assert setpoint.design.role_specs()[0].action.meanings == ("", "", "setpoint")
+    assert power.design.role_specs()[0].action.meanings == ()
+    config = {"variant": "maddpg-ps", **setpoint.design.learner_groups("maddpg-ps")}
+    for trained, other, said in ((setpoint, power, "heat_pump setpoint"), (power, setpoint, "heat_pump as usual")):
+        specs = [RoleSpec.from_dict(json.loads(json.dumps(s.to_dict()))) for s in trained.design.role_specs()]
+        learner = build_learner("maddpg-ps", specs, HyperParams(), 0, "cpu", config)
+        with pytest.raises(ValueError, match=rf"household policy was trained with actions that mean something else .*"
+                                             rf"trained: battery as usual, ev as usual, {said};.*heat_pump_action"):
+            other.set_policy(learner)
+        trained.set_policy(learner)

@@ -18,18 +18,12 @@ from runs.training import design_hyperparams, train
 H = 24
 
 
-@pytest.fixture(scope="module")
-def small(tmp_path_factory):
-    p = tmp_path_factory.mktemp("sc") / "small.toml"
-    p.write_text('extends = "p2p-mmr"\nn_households = 24\n')
-    return str(p)
-
-
-def _hp(scenario, **kw) -> HyperParams:
-    base = design_hyperparams(scenario).to_dict() | {"hidden_sizes": [32, 32], "batch_size": 32, "updates_per_episode": 2,
-                                                     "episodes": 3, "rule_start_actions": "", "rule_start_episodes": 0,
-                                                     "selection_weeks": "eval:1"}  # off unless a test sets it
-    return HyperParams.from_dict(base | kw)
+@pytest.fixture
+def _hp(small_hp):
+    """This file's hyperparameters: the shared small ones (conftest `small_hp`), 3 days, the rule start off and the
+    evaluation week alone, unless a test sets them."""
+    defaults = {"episodes": 3, "rule_start_actions": "", "rule_start_episodes": 0, "selection_weeks": "eval:1"}
+    return lambda scenario, **kw: small_hp(scenario, **(defaults | kw))
 
 
 def _actor_state(group) -> dict[str, torch.Tensor]:
@@ -43,8 +37,9 @@ def _battery_out(group, inputs: torch.Tensor) -> np.ndarray:
     return out.numpy().reshape(inputs.shape[:2])
 
 
-def test_the_rule_plays_the_battery_first_and_the_battery_actors_then_start_from_it(small, tmp_path, monkeypatch):
-    hp = _hp(small, rule_start_actions="battery", rule_start_episodes=2)
+def test_the_rule_plays_the_battery_first_and_the_battery_actors_then_start_from_it(_hp, small_p2p, tmp_path,
+                                                                                    monkeypatch):
+    hp = _hp(small_p2p, rule_start_actions="battery", rule_start_episodes=2)
     seen = {}
     real = Team.imitate
 
@@ -64,14 +59,14 @@ def test_the_rule_plays_the_battery_first_and_the_battery_actors_then_start_from
     monkeypatch.setattr(Team, "imitate", imitate)
     calls = []
     monkeypatch.setattr(Team, "end_episode", lambda self, real_end=Team.end_episode: calls.append(1) or real_end(self))
-    run = train(small, out=tmp_path / "run", hp=hp, seed=0, eval_every=3, progress=False)
+    run = train(small_p2p, out=tmp_path / "run", hp=hp, seed=0, eval_every=3, progress=False)
     assert len(calls) == 3 and seen["steps"] == 1000 and set(seen["stats"]) == {"pv-battery_imitation_loss"}
 
     # the rule's battery in the first two days: self-consumption, from the stored load and PV (kW / 5) and the
     # battery's power: a = clip((pv - load) / P, -1, 1), stored in [0, 1] units as (a + 1) / 2 (requested = played)
     from runs.training import make_model
 
-    design = make_model(small, "rule", 0).design
+    design = make_model(small_p2p, "rule", 0).design
     power = design.params.bat_power_kw[seen["rows"]]
     x = seen["inputs"].numpy()
     load, pv = 5.0 * x[..., seen["n_shared"]], 5.0 * x[..., seen["n_shared"] + 1]
@@ -92,8 +87,8 @@ def test_the_rule_plays_the_battery_first_and_the_battery_actors_then_start_from
     assert run.market_hours == 3 * H
 
 
-def test_a_run_no_longer_than_its_rule_start_plays_the_rule_throughout_and_fits_after_its_last_episode(small, tmp_path,
-                                                                                                     monkeypatch):
+def test_a_run_no_longer_than_its_rule_start_plays_the_rule_throughout_and_fits_after_its_last_episode(
+        _hp, small_p2p, tmp_path, monkeypatch):
     fitted = []
     real = Team.imitate
     monkeypatch.setattr(Team, "imitate", lambda self, names, steps: fitted.append(len(fitted)) or real(self, names, steps))
@@ -103,21 +98,21 @@ def test_a_run_no_longer_than_its_rule_start_plays_the_rule_throughout_and_fits_
         b = next(s for s in learner.slots if s.name == "pv-battery")
         stored[episode] = (b.group.buffer.act[:episode * H, :, 0].copy(), len(fitted))
 
-    hp = _hp(small, rule_start_actions="battery", rule_start_episodes=100, episodes=2)
-    train(small, out=tmp_path / "run", hp=hp, seed=0, eval_every=2, progress=False, callback=look)
+    hp = _hp(small_p2p, rule_start_actions="battery", rule_start_episodes=100, episodes=2)
+    train(small_p2p, out=tmp_path / "run", hp=hp, seed=0, eval_every=2, progress=False, callback=look)
     assert stored[1][1] == 0 and stored[2][1] == 1  # one fit, after the last episode
-    plain = _hp(small, episodes=2)
+    plain = _hp(small_p2p, episodes=2)
     stored_rule = stored[2][0]
     stored.clear()
     fitted.clear()
-    train(small, out=tmp_path / "plain", hp=plain, seed=0, eval_every=2, progress=False, callback=look)
+    train(small_p2p, out=tmp_path / "plain", hp=plain, seed=0, eval_every=2, progress=False, callback=look)
     assert not fitted and not np.array_equal(stored[2][0], stored_rule)  # the rule, not the learner, played the battery
 
 
-def test_a_run_with_a_rule_start_resumes_to_the_same_numbers(small, tmp_path):
-    hp = _hp(small, rule_start_actions="battery", rule_start_episodes=2, episodes=4)
+def test_a_run_with_a_rule_start_resumes_to_the_same_numbers(_hp, small_p2p, tmp_path):
+    hp = _hp(small_p2p, rule_start_actions="battery", rule_start_episodes=2, episodes=4)
     kw = dict(seed=1, eval_every=2, checkpoint_every=1, progress=False, hp=hp)
-    whole = train(small, out=tmp_path / "whole", **kw)
+    whole = train(small_p2p, out=tmp_path / "whole", **kw)
 
     class Killed(Exception):
         pass
@@ -127,16 +122,16 @@ def test_a_run_with_a_rule_start_resumes_to_the_same_numbers(small, tmp_path):
             raise Killed  # the newest checkpoint is episode 1's, before the rule's last day and the fit
 
     with pytest.raises(Killed):
-        train(small, out=tmp_path / "resumed", callback=kill, **kw)
-    resumed = train(small, out=tmp_path / "resumed", resume=True, **kw)
+        train(small_p2p, out=tmp_path / "resumed", callback=kill, **kw)
+    resumed = train(small_p2p, out=tmp_path / "resumed", resume=True, **kw)
     for name in ("policy.pt", "train_curve.csv"):
         assert (tmp_path / "whole" / name).read_bytes() == (tmp_path / "resumed" / name).read_bytes(), name
-    plain = train(small, out=tmp_path / "plain", **(kw | {"hp": dataclasses.replace(hp, rule_start_actions="",
+    plain = train(small_p2p, out=tmp_path / "plain", **(kw | {"hp": dataclasses.replace(hp, rule_start_actions="",
                                                                                     rule_start_episodes=0)}))
     assert not plain.curve.equals(whole.curve) and len(resumed.curve) == len(whole.curve)
 
 
-def test_the_rule_start_settings_are_checked_before_the_run_folder_is_touched(small, tmp_path):
+def test_the_rule_start_settings_are_checked_before_the_run_folder_is_touched(_hp, small_p2p, tmp_path):
     with pytest.raises(ValueError, match="rule_start_episodes = 0 must be >= 0, and > 0 exactly when rule_start_actions"):
         HyperParams(rule_start_actions="battery")
     with pytest.raises(ValueError, match="rule_start_episodes = 5 must be >= 0, and > 0 exactly when"):
@@ -145,7 +140,8 @@ def test_the_rule_start_settings_are_checked_before_the_run_folder_is_touched(sm
         HyperParams(rule_start_actions="battery", rule_start_episodes=-1)
     with pytest.raises(ValueError, match=r"rule_start_actions \['batery'\]: not actions of the p2p design \(it has "
                                          r"\['battery', 'ev', 'heat_pump'\]\)"):
-        train(small, out=tmp_path / "a", hp=_hp(small, rule_start_actions="batery", rule_start_episodes=1), progress=False)
+        hp = _hp(small_p2p, rule_start_actions="batery", rule_start_episodes=1)
+        train(small_p2p, out=tmp_path / "a", hp=hp, progress=False)
     mixed = dataclasses.replace(design_hyperparams("one-arb"), mixed_levels=3, rule_start_actions="up_eur_mwh",
                                 rule_start_episodes=1, episodes=2)
     with pytest.raises(ValueError, match="rule_start_actions: the hmaddpg learner cannot start from the rule: its "

@@ -110,6 +110,8 @@ def test_overrides_are_validated():
 @pytest.mark.parametrize("name, overrides", [
     ("p2p-mmr", {"storage_credit": "hourly", "peak_rho_eur_mwh": 200}),
     ("stackelberg", {"storage_credit": "hourly"}),
+    ("p2p-mmr", {"heat_pump_action": "power"}),  # back to the code's default: the table is dropped
+    ("stackelberg", {"heat_pump_action": "setpoint"}),  # a table the base scenario does not write
     ("s-a", {"line_limit_factor": 0.8, "arbitrage": "5,8"}),
 ])
 def test_an_overridden_scenario_is_written_as_a_file_that_loads_to_it(tmp_path, name, overrides):
@@ -122,6 +124,34 @@ def test_an_overridden_scenario_is_written_as_a_file_that_loads_to_it(tmp_path, 
     label = ("name", "description", "source")
     assert {k: v for k, v in loaded.to_dict().items() if k not in label} == \
         {k: v for k, v in expected.to_dict().items() if k not in label}
+
+
+def test_the_heat_pump_action_is_a_checked_control_setting(tmp_path):
+    """[control].heat_pump: absent = "power", and then not in the fingerprint (runs trained before it stay valid); a
+    wrong value is named in a file and as an override; the households' devices get the meaning."""
+    from model.model import MarketModel
+    from model.scenario import scenario_sha256
+
+    sc = load_scenario("stackelberg")  # a scenario without the section: its fingerprint from before the section existed
+    assert sc.control.heat_pump == "power" and "control" not in sc.to_dict()
+    assert scenario_sha256(sc) == "ba3cf9ae4ac54b2b639ca62743cac88d49cce8f21feffb5262ad443c4a9368ea"
+    assert sc.with_overrides(heat_pump_action="setpoint").to_dict()["control"] == {"heat_pump": "setpoint"}
+    p2p = load_scenario("p2p-mmr")  # the P2P design's scenarios set it (stop 46)
+    assert p2p.control.heat_pump == load_scenario("p2p-mmr-nopeak").control.heat_pump == "setpoint"
+    assert "control" not in p2p.with_overrides(heat_pump_action="power").to_dict()
+    for name in ("p2p-mmr", "stackelberg"):
+        with pytest.raises(ScenarioError, match=r"\[control\].heat_pump = 'thermostat' must be one of \['power', 'setpoint'\]"):
+            load_scenario(name).with_overrides(heat_pump_action="thermostat")
+    path = tmp_path / "sc.toml"
+    path.write_text('extends = "p2p-mmr"\n[control]\nheat_pump = "on-off"\n')
+    with pytest.raises(ScenarioError, match=r"sc.toml.*\[control\].heat_pump = 'on-off'"):
+        load_scenario(path)
+    path.write_text('extends = "p2p-mmr"\n[control]\nheat_pumps = "setpoint"\n')
+    with pytest.raises(ScenarioError, match="heat_pumps"):
+        load_scenario(path)
+    for action, meaning in (("power", False), ("setpoint", True)):
+        sc = load_scenario("p2p-mmr").with_overrides(n_households=20, heat_pump_action=action)
+        assert MarketModel(sc, week="test:1", policy="rule", seed=0).design.params.hp_setpoint_action is meaning
 
 
 def test_an_override_that_cannot_be_written_as_a_key_is_refused_by_name(tmp_path):

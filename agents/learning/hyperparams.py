@@ -115,6 +115,11 @@ class HyperParams:
     # `selection_score` decides which snapshot `keep_best` keeps; weeks past the first are played at every evaluation
     # too (the training curve's `selection_score_eur`). Test weeks are refused: selecting on them would flatter the
     # test scores. "eval:1" alone: the evaluation week (week 48, winter), which cannot see a summer failure
+    keep_best_per_group: bool = False  # with keep_best: each learning group (a cluster's shared actor) is kept at its own
+    # best snapshot by its participants' summed selection score, and the composed policy is handed on where it scores
+    # at least the best whole snapshot's on the selection weeks (else that snapshot); the design must map its groups
+    # to its participants (`MarketDesign.keep_best_per_group_refused`); a learner of one group keeps its best whole
+    # snapshot. False: one snapshot for every group
 
     def __post_init__(self):
         if self.actor_output not in ACTOR_OUTPUTS:
@@ -153,6 +158,7 @@ class HyperParams:
              "rule_start_actions=battery rule_start_episodes=100)"),
             ("lr_final_factor", 0.0 < self.lr_final_factor <= 1.0, "must be in (0, 1] (1: constant learning rates)"),
             ("hidden_sizes", all(h >= 1 for h in self.hidden_sizes), "must be positive layer widths, e.g. 64,64"),
+            ("keep_best_per_group", self.keep_best or not self.keep_best_per_group, "needs keep_best = true"),
             ("selection_weeks", selection_problem is None,
              f"is not a list of training or evaluation weeks: {selection_problem}"),
         ):
@@ -267,4 +273,4 @@ RECONSTRUCTED = ("buffer_size", "lr_actor", "lr_critic", "noise_sigma_final", "h
                  "per_agent_batches", "lr_final_factor", "action_search", "action_search_weight", "requested_actions", "explore_uniform", "actor_z_max",
                  "mixed_levels", "mixed_temperature", "mixed_temperature_relative", "counterfactual_samples",
                  "twin_critics", "target_noise", "policy_delay", "exploring_starts", "rule_start_actions", "rule_start_episodes", "keep_best",
-                 "selection_weeks")
+                 "selection_weeks", "keep_best_per_group")

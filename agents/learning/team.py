@@ -44,7 +44,8 @@ class RoleSpec:
         features = lambda fs: [[f.name, f.kind, f.divisor, f.low, f.high] for f in fs]  # noqa: E731
         return {"role": self.role, "stage": self.stage, "n_agents": self.n_agents, "features": features(self.features),
                 "action": {"names": list(self.action.names), "low": list(self.action.low), "high": list(self.action.high),
-                           "policy_low": list(self.action.policy_low)},
+                           "policy_low": list(self.action.policy_low),
+                           **({"meanings": list(self.action.meanings)} if self.action.meanings else {})},
                 "collective": features(self.collective)}
 
     @classmethod
@@ -53,7 +54,8 @@ class RoleSpec:
 
         a = d["action"]
         return cls(d["role"], d["stage"], int(d["n_agents"]), tuple(Feature(*f) for f in d["features"]),
-                   ActionSpec(tuple(a["names"]), tuple(a["low"]), tuple(a["high"]), tuple(a["policy_low"])),
+                   ActionSpec(tuple(a["names"]), tuple(a["low"]), tuple(a["high"]), tuple(a["policy_low"]),
+                              tuple(a.get("meanings", ()))),
                    tuple(Feature(*f) for f in d.get("collective", ())))
 
 
@@ -146,6 +148,12 @@ class Team:
                         f"{' the same features in another order' if not extra and not missing else ''}): "
                         f"it was trained with an older version of localmarl; retrain it (`localmarl train`), or use the "
                         f"version named in the run's config.json (versions.git_commit)")
+            if mine.action.meanings != spec.action.meanings:
+                said = lambda a: ", ".join(f"{n} {m or 'as usual'}" for n, m in zip(a.names, a.meanings or [""] * a.dim))  # noqa: E731
+                raise ValueError(
+                    f"the {mine.role} policy was trained with actions that mean something else than this scenario's "
+                    f"(trained: {said(mine.action)}; the scenario: {said(spec.action)}): play it on the scenario it was "
+                    f"trained on (e.g. `--override heat_pump_action=...` as its config.json records), or retrain it")
 
     # --- the Policy the model calls --------------------------------------------------------------
     def act(self, stage: str, obs: np.ndarray, rows: np.ndarray) -> np.ndarray:

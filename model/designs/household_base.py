@@ -143,6 +143,12 @@ class HouseholdDesign(MarketDesign):
         out["households"] = out["cluster"].map(dict(zip(self.cluster_names, np.bincount(self.cluster))))
         return out.rename(columns={"week_label": "week", "week": "week_number"})
 
+    def device_actions(self, spec):
+        """The households' action bounds `spec` with what the scenario makes their heat-pump action mean
+        (`[control].heat_pump`: a set point instead of a power share), so a policy trained on the other refuses."""
+        heat_pump = self.model.scenario.control.heat_pump
+        return spec if heat_pump == "power" else spec.with_meaning("heat_pump", heat_pump)
+
     def _device_params(self) -> devices.DeviceParams:
         s, n = self.sizes, self.n
         no_trip = np.full(n, devices.NO_TRIP)
@@ -152,7 +158,7 @@ class HouseholdDesign(MarketDesign):
             ev_capacity_kwh=s["ev_kwh"], ev_charger_kw=s["ev_charger_kw"], ev_eta=s["ev_eta"],
             ev_departure_hour=no_trip, ev_arrival_hour=no_trip, ev_need_kwh=np.zeros(n), ev_arrival_kwh=np.zeros(n),
             hp_p_max_kw=s["hp_kw"], hp_r_k_kw=s["hp_r_k_kw"], hp_c_kwh_k=s["hp_c_kwh_k"], hp_cop_7c=s["hp_cop_7c"],
-            hp_t_min_c=s["t_min_c"], hp_t_max_c=s["t_max_c"],
+            hp_t_min_c=s["t_min_c"], hp_t_max_c=s["t_max_c"], hp_setpoint_action=self.model.scenario.control.heat_pump == "setpoint",
         )
 
     # --- data and episodes -------------------------------------------------------------------------

@@ -25,6 +25,11 @@
                                 # "day_end" (its change over the day, in the last hour) or "hourly" (each
                                 # hour's change in that hour); the day's total is the same
 
+    [control]
+    heat_pump = "power"         # what a heat pump's action is: "power" (its share of the rated power) or
+                                # "setpoint" (a set point in its comfort band, T_min + a (T_max - T_min), that a
+                                # modulating thermostat then holds; `model.devices.setpoint_power_kw`)
+
     [[clusters]]                # one per DER portfolio; `share` of the households
     name = "pv-battery"
     share = 0.3
@@ -109,6 +114,38 @@ class PenaltySettings:
         return d
 
 
+HEAT_PUMP_ACTIONS = ("power", "setpoint")  # ControlSettings.heat_pump
+
+
+@dataclass(frozen=True)
+class ControlSettings:
+    heat_pump: str = "power"  # what a heat pump's action is (`model.devices`, `hp_setpoint_action`)
+
+    def to_dict(self) -> dict | None:
+        """The settings, or None where they are the defaults, so scenarios written before the section existed keep
+        their fingerprint (`scenario_sha256`) and trained runs stay valid."""
+        return None if self == ControlSettings() else asdict(self)
+
+
+def _check_control(c: ControlSettings, where) -> ControlSettings:
+    if c.heat_pump not in HEAT_PUMP_ACTIONS:
+        raise ScenarioError(f"{where}: [control].heat_pump = {c.heat_pump!r} must be one of {list(HEAT_PUMP_ACTIONS)}")
+    return c
+
+
+def control_dict(control: ControlSettings) -> dict:
+    """{"control": ...} for a scenario's `to_dict`, or {} where the settings are the defaults."""
+    d = control.to_dict()
+    return {} if d is None else {"control": d}
+
+
+def with_control_override(sc, kw: dict):
+    """`sc` with the override `heat_pump_action` of `kw` applied (checked), if given."""
+    if "heat_pump_action" not in kw:
+        return sc
+    return replace(sc, control=_check_control(replace(sc.control, heat_pump=str(kw["heat_pump_action"])), "override"))
+
+
 @dataclass(frozen=True)
 class HouseholdDataSettings:
     source: str = "offline"  # "offline" (model/data/households.npz) or "synthetic"
@@ -130,6 +167,7 @@ class P2PScenario:
         "p2p": str,  # "true" / "false" (a string, as the app and sweep files give it)
         "battery_share": float,  # the share of the first cluster with a battery; the others shrink to fit
         "storage_credit": str,  # [penalties].storage_credit
+        "heat_pump_action": str,  # [control].heat_pump
     }
 
     name: str
@@ -142,13 +180,14 @@ class P2PScenario:
     penalties: PenaltySettings = field(default_factory=PenaltySettings)
     data: HouseholdDataSettings = field(default_factory=HouseholdDataSettings)
     source: str = ""
+    control: ControlSettings = field(default_factory=ControlSettings)
 
     def to_dict(self) -> dict[str, Any]:
         return {"design": self.design, "name": self.name, "description": self.description, "source": self.source,
                 "n_households": self.n_households, "seed": self.seed,
                 "clusters": clusters_dict(self.clusters),
                 "tariffs": asdict(self.tariffs), "platform": asdict(self.platform), "penalties": self.penalties.to_dict(),
-                "data": asdict(self.data)}
+                **control_dict(self.control), "data": asdict(self.data)}
 
     def with_overrides(self, **kw) -> "P2PScenario":
         """Apply model/sweep/app overrides (None = keep), checked like the same values in a file."""
@@ -168,6 +207,8 @@ class P2PScenario:
             sc = replace(sc, clusters=_with_battery_share(sc.clusters, _number(kw.pop("battery_share"), "override battery_share")))
         if "storage_credit" in kw:
             sc = replace(sc, penalties=_check_penalties(replace(sc.penalties, storage_credit=str(kw.pop("storage_credit"))), "override"))
+        sc = with_control_override(sc, kw)
+        kw.pop("heat_pump_action", None)
         if "feed_in_eur_mwh" in kw:
             sc = replace(sc, tariffs=_check_tariffs(replace(sc.tariffs, feed_in_eur_mwh=_number(kw.pop("feed_in_eur_mwh"), "override feed_in_eur_mwh")), "override"))
         platform = {k: (v if k == "peak_penalty" else _number(v, f"override {k}")) for k, v in kw.items()}
@@ -178,7 +219,8 @@ class P2PScenario:
     @classmethod
     def from_raw(cls, raw: dict[str, Any], where: str, stem: str) -> "P2PScenario":
         """Validate the merged TOML table of a scenario file (`where` names it in errors)."""
-        known = {"name", "description", "n_households", "seed", "clusters", "tariffs", "platform", "penalties", "data"}
+        known = {"name", "description", "n_households", "seed", "clusters", "tariffs", "platform", "penalties", "control",
+                 "data"}
         bad = set(raw) - known
         if bad:
             raise ScenarioError(f"{where}: unknown top-level key(s) {sorted(bad)}; valid keys: {sorted(known)}")
@@ -198,6 +240,7 @@ class P2PScenario:
             tariffs=_check_tariffs(_section(raw, "tariffs", TariffSettings, where), where),
             platform=_check_platform(_section(raw, "platform", PlatformSettings, where), where),
             penalties=_check_penalties(_section(raw, "penalties", PenaltySettings, where), where),
+            control=_check_control(_section(raw, "control", ControlSettings, where), where),
             data=_section(raw, "data", HouseholdDataSettings, where), source=where,
         )
         if sc.data.source not in ("offline", "synthetic"):

@@ -183,7 +183,7 @@ class StackelbergDesign(HouseholdDesign):
             Stage("retail", self.auctioneer.post, role="leader", observation=LEADER_OBSERVATION, observe=self.observe_leader,
                   action=LEADER_ACTION, mechanism="retail_prices"),
             Stage("auction", self.auctioneer.clear, role="follower", observation=FOLLOWER_OBSERVATION,
-                  observe=self.observe_followers, action=FOLLOWER_ACTION, mechanism="double_auction",
+                  observe=self.observe_followers, action=self.device_actions(FOLLOWER_ACTION), mechanism="double_auction",
                   pay=lambda h: {"leader": np.array([h.auction.leader_profit_eur]), "follower": h.auction.follower_reward},
                   collective=COLLECTIVE),
         )

@@ -24,7 +24,8 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any, ClassVar
 
 from model.designs.p2p_scenario import (
-    Cluster, HouseholdDataSettings, clusters_dict, PenaltySettings, TariffSettings, _check_penalties, _check_tariffs, _cluster, _count,
+    Cluster, ControlSettings, HouseholdDataSettings, clusters_dict, control_dict, PenaltySettings, TariffSettings, _check_control,
+    _check_penalties, _check_tariffs, _cluster, _count, with_control_override,
 )
 from model.scenario import ScenarioError, read_section
 from model.scenario import number as _number
@@ -49,7 +50,7 @@ class StackelbergScenario:
     design: ClassVar[str] = "stackelberg"
     OVERRIDES: ClassVar[dict[str, type]] = {"n_households": int, "visible": str, "auction": str,
                                             "da_position_kw_per_household": float, "imbalance_spread_factor": float,
-                                            "storage_credit": str}
+                                            "storage_credit": str, "heat_pump_action": str}
 
     name: str
     description: str
@@ -62,13 +63,14 @@ class StackelbergScenario:
     auction: AuctionSettings = field(default_factory=AuctionSettings)
     data: HouseholdDataSettings = field(default_factory=HouseholdDataSettings)
     source: str = ""
+    control: ControlSettings = field(default_factory=ControlSettings)
 
     def to_dict(self) -> dict[str, Any]:
         return {"design": self.design, "name": self.name, "description": self.description, "source": self.source,
                 "n_households": self.n_households, "seed": self.seed,
                 "clusters": clusters_dict(self.clusters),
                 "tariffs": asdict(self.tariffs), "penalties": self.penalties.to_dict(), "leader": asdict(self.leader),
-                "auction": asdict(self.auction), "data": asdict(self.data)}
+                "auction": asdict(self.auction), **control_dict(self.control), "data": asdict(self.data)}
 
     def with_overrides(self, **kw) -> "StackelbergScenario":
         unknown = set(kw) - set(self.OVERRIDES)
@@ -80,6 +82,7 @@ class StackelbergScenario:
             sc = replace(sc, n_households=_count(kw["n_households"], "override n_households"))
         if "storage_credit" in kw:
             sc = replace(sc, penalties=_check_penalties(replace(sc.penalties, storage_credit=str(kw["storage_credit"])), "override"))
+        sc = with_control_override(sc, kw)
         for key, section, attr in (("visible", "leader", "visible"), ("auction", "auction", "enabled")):
             if key in kw:
                 value = str(kw[key]).lower()
@@ -93,7 +96,8 @@ class StackelbergScenario:
 
     @classmethod
     def from_raw(cls, raw: dict[str, Any], where: str, stem: str) -> "StackelbergScenario":
-        known = {"name", "description", "n_households", "seed", "clusters", "tariffs", "penalties", "leader", "auction", "data"}
+        known = {"name", "description", "n_households", "seed", "clusters", "tariffs", "penalties", "control", "leader",
+                 "auction", "data"}
         bad = set(raw) - known
         if bad:
             raise ScenarioError(f"{where}: unknown top-level key(s) {sorted(bad)}; valid keys: {sorted(known)}")
@@ -111,6 +115,7 @@ class StackelbergScenario:
             penalties=_check_penalties(read_section(raw, "penalties", PenaltySettings, where), where),
             leader=_check_leader(read_section(raw, "leader", LeaderSettings, where), where),
             auction=read_section(raw, "auction", AuctionSettings, where),
+            control=_check_control(read_section(raw, "control", ControlSettings, where), where),
             data=read_section(raw, "data", HouseholdDataSettings, where), source=where,
         )
         empty = [c.name for c in sc.clusters if round(c.share * sc.n_households) == 0]

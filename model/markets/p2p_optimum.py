@@ -461,7 +461,7 @@ def _assemble(params, state, day, ch, dis, ev, hp, g_imp, g_exp, objective) -> D
         cost=cost, objective_eur=float(objective), grid_import_kw=g_imp, grid_export_kw=g_exp,
         net_kw=day.load_kw - day.pv_kw + bat + ev + hp,
         bat_charge_kw=ch, bat_discharge_kw=dis, bat_kw=bat, ev_kw=ev, hp_kw=hp,
-        **dict(zip(("bat_action", "ev_action", "hp_action"), devices.executed_actions(params, bat, ev, hp))),
+        **dict(zip(("bat_action", "ev_action", "hp_action"), devices.executed_actions(params, bat, ev, hp, t_in[1:]))),
         bat_energy_kwh=bat_e, ev_energy_kwh=ev_e, t_in_c=t_in, ev_unmet_kwh=unmet, comfort_violation_kh=violation,
     )
 

@@ -122,9 +122,11 @@ def selected_snapshots(study: Path, methods) -> pd.DataFrame:
             f = d / "policy.json"
             meta = json.loads(f.read_text()) if f.exists() else {}
             if "selected_episode" in meta:
+                groups = meta.get("selected_groups") or {}  # `keep_best_per_group`: each group's own day, where handed on
                 rows.append({"method": m, "seed": int(d.name[4:]), "selected_episode": int(meta["selected_episode"]),
-                             "selected_on": meta.get("selected_on", "eval:1")})
-    return pd.DataFrame(rows, columns=["method", "seed", "selected_episode", "selected_on"])
+                             "selected_on": meta.get("selected_on", "eval:1"),
+                             "selected_groups": ", ".join(f"{k} {v}" for k, v in groups.items())})
+    return pd.DataFrame(rows, columns=["method", "seed", "selected_episode", "selected_on", "selected_groups"])
 
 
 def selection_weeks_words(spec: str) -> str:
@@ -155,8 +157,14 @@ def selection_note(selected: pd.DataFrame) -> str:
     """A report's sentence on the runs that kept their best snapshot on their selection weeks ('' when none did)."""
     if selected is None or selected.empty:
         return ""
-    kept = "; ".join(f"{m}: " + ", ".join(f"seed {r.seed} day {r.selected_episode}" for r in g.itertuples())
+    kept = "; ".join(f"{m}: " + ", ".join(f"seed {r.seed} " + (f"days {r.selected_groups} by learning group"
+                                                                 if getattr(r, "selected_groups", "") else f"day {r.selected_episode}")
+                                          for r in g.itertuples())
                      for m, g in selected.groupby("method", sort=False))
+    if "selected_groups" in selected and selected.selected_groups.fillna("").astype(bool).any():
+        kept += ("; where days are given by learning group, each group's actor is its own best snapshot "
+                 "(`keep_best_per_group`) and the circle marks the best whole snapshot, which the composed policy "
+                 "scored at least as well as")
     specs = selection_specs(selected)
     if specs == ["eval:1"]:
         return ("Learned policies are the snapshots that scored best on the evaluation week (`keep_best`; the "
