@@ -6,9 +6,7 @@ act in [0, 1]) and the PettingZoo env (its spaces). Nothing here knows any marke
 
 from __future__ import annotations
 
-import dataclasses
-
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -97,7 +95,7 @@ class ActionSpec:
         """These bounds with the component `name` meaning `meaning` ("" = the usual)."""
         meanings = list(self.meanings or [""] * self.dim)
         meanings[self.names.index(name)] = meaning
-        return dataclasses.replace(self, meanings=tuple(meanings))
+        return replace(self, meanings=tuple(meanings))
 
     def from_unit(self, unit: np.ndarray) -> np.ndarray:
         """[0, 1] per component -> raw actions within [policy_low, high]."""

@@ -466,7 +466,10 @@ def test_the_household_designs_tiny_studies_write_their_reports(tmp_path, design
             assert curve.selection_score_eur.loc[meta["selected_episode"]] == pytest.approx(curve.selection_score_eur.max(),
                                                                                              rel=1e-5), run  # the csv rounds
             assert (curve.selection_score_eur != curve.eval_score_eur).all()  # the summer week counts too
-            assert f"{run.parent.name}: seed 0 day {meta['selected_episode']}" in report
+            groups = meta.get("selected_groups")  # keep_best_per_group: each cluster's own day, where handed on
+            said = (f"days {', '.join(f'{k} {v}' for k, v in groups.items())} by learning group" if groups
+                    else f"day {meta['selected_episode']}")
+            assert f"{run.parent.name}: seed 0 {said}" in report
             assert (run / "policy_last.pt").exists()
         assert ("scored best on the evaluation week (week 48) and training week 23 (week 29) together (`keep_best`, "
                 "`selection_weeks`") in report
