@@ -208,8 +208,8 @@ class DeviceParams:
 
     def select(self, index) -> "DeviceParams":
         """The parameters of a subset of households (index array or boolean mask)."""
-        return DeviceParams(**{f.name: getattr(self, f.name) if f.name == "hp_setpoint_action" else getattr(self, f.name)[index]
-                               for f in fields(self) if f.init})
+        values = {f.name: getattr(self, f.name) for f in fields(self) if f.init}
+        return DeviceParams(**{k: v if np.ndim(v) == 0 else v[index] for k, v in values.items()})  # scalars: for all
 
 
 @dataclass(frozen=True, eq=False)

@@ -121,11 +121,6 @@ HEAT_PUMP_ACTIONS = ("power", "setpoint")  # ControlSettings.heat_pump
 class ControlSettings:
     heat_pump: str = "power"  # what a heat pump's action is (`model.devices`, `hp_setpoint_action`)
 
-    def to_dict(self) -> dict | None:
-        """The settings, or None where they are the defaults, so scenarios written before the section existed keep
-        their fingerprint (`scenario_sha256`) and trained runs stay valid."""
-        return None if self == ControlSettings() else asdict(self)
-
 
 def _check_control(c: ControlSettings, where) -> ControlSettings:
     if c.heat_pump not in HEAT_PUMP_ACTIONS:
@@ -134,16 +129,16 @@ def _check_control(c: ControlSettings, where) -> ControlSettings:
 
 
 def control_dict(control: ControlSettings) -> dict:
-    """{"control": ...} for a scenario's `to_dict`, or {} where the settings are the defaults."""
-    d = control.to_dict()
-    return {} if d is None else {"control": d}
+    """{"control": ...} for a scenario's `to_dict`, or {} at the defaults, so scenarios written before the section
+    existed keep their fingerprint (`scenario_sha256`) and trained runs stay valid."""
+    return {} if control == ControlSettings() else {"control": asdict(control)}
 
 
 def with_control_override(sc, kw: dict):
-    """`sc` with the override `heat_pump_action` of `kw` applied (checked), if given."""
+    """`sc` with the override `heat_pump_action` taken out of `kw` and applied (checked), if given."""
     if "heat_pump_action" not in kw:
         return sc
-    return replace(sc, control=_check_control(replace(sc.control, heat_pump=str(kw["heat_pump_action"])), "override"))
+    return replace(sc, control=_check_control(replace(sc.control, heat_pump=str(kw.pop("heat_pump_action"))), "override"))
 
 
 @dataclass(frozen=True)
@@ -208,7 +203,6 @@ class P2PScenario:
         if "storage_credit" in kw:
             sc = replace(sc, penalties=_check_penalties(replace(sc.penalties, storage_credit=str(kw.pop("storage_credit"))), "override"))
         sc = with_control_override(sc, kw)
-        kw.pop("heat_pump_action", None)
         if "feed_in_eur_mwh" in kw:
             sc = replace(sc, tariffs=_check_tariffs(replace(sc.tariffs, feed_in_eur_mwh=_number(kw.pop("feed_in_eur_mwh"), "override feed_in_eur_mwh")), "override"))
         platform = {k: (v if k == "peak_penalty" else _number(v, f"override {k}")) for k, v in kw.items()}
