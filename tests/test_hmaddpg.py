@@ -257,7 +257,7 @@ def test_arbitrage_primary_learns_from_r1_plus_r2_standalone_from_r1():
     assert brain.primary.actor.layers[0].weight.shape == (n, LEM_FEATURES.actor_dim, 8)
     assert LEM_FEATURES.joint_dim(n) == 6 + n and LFM_FEATURES.joint_dim(n) == 7 + 3 * n  # 4 time + shared, own per agent
     # each critic's TD target uses its own reward column
-    x, a, r, done, x_next = brain.primary._batch(np.array([0, 0, 0]))
+    x, a, r, _, x_next = brain.primary._batch(np.array([0, 0, 0]))
     assert r.shape == (n, 3) and x.shape == (3, LEM_FEATURES.joint_dim(n)) and a.shape == (3, n)
     np.testing.assert_allclose(r[:, 0].numpy(), h.r_primary, rtol=1e-6)
 

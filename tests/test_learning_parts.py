@@ -90,14 +90,16 @@ def test_a_team_splits_rows_and_action_components_between_groups_and_leaves_the_
     np.testing.assert_allclose(x.rew[0], [0.0, 3.0])
 
 
-@pytest.mark.parametrize("gamma", [0.0, 0.9])
-def test_per_agent_batches_give_each_agent_the_loss_of_its_own_draw(gamma):
+@pytest.mark.parametrize("gamma, n_step", [(0.0, 1), (0.9, 1), (0.9, 3), (1.0, 1)])
+def test_per_agent_batches_give_each_agent_the_loss_of_its_own_draw(gamma, n_step):
     """With `per_agent_batches`, agent n's critic is fitted on a draw of its own: the group's loss is the
-    mean over agents of the loss the one-draw update computes for agent n on agent n's indices."""
+    mean over agents of the loss the one-draw update computes for agent n on agent n's indices (with n-step
+    returns too: the two paths build them separately)."""
     from agents.learning.groups import JointGroup
 
     n, B = 3, 16
-    hp = HyperParams(hidden_sizes=(8,), batch_size=B, buffer_size=256, gamma=gamma, per_agent_batches=True)
+    hp = HyperParams(hidden_sizes=(8,), batch_size=B, buffer_size=256, gamma=gamma, per_agent_batches=True,
+                     n_step=n_step)
     group = JointGroup(n, Features(FEATURES), 2, hp, torch.device("cpu"), torch.Generator().manual_seed(0))
     rng = np.random.default_rng(1)
     for k in range(100):
@@ -107,11 +109,11 @@ def test_per_agent_batches_give_each_agent_the_loss_of_its_own_draw(gamma):
     expected = []
     with torch.no_grad():
         for agent in range(n):
-            x, a, r, done, x_next = group._batch(idx[agent])
+            x, a, r, discount, x_next = group._batch(idx[agent])
             y = hp.reward_scale * r[agent]
             if gamma:
                 a_next = group.policy(group.actor_target, group._own_inputs(x_next)).transpose(0, 1).reshape(B, -1)
-                y = y + gamma * (1.0 - done) * group.critic_target(group._critic_input(x_next, a_next))[agent, :, 0]
+                y = y + discount * group.critic_target(group._critic_input(x_next, a_next))[agent, :, 0]
             q = group.critic(group._critic_input(x, a))[agent, :, 0]
             expected.append(torch.nn.functional.smooth_l1_loss(q, y).item())
     before = [p.clone() for p in group.actor.parameters()]

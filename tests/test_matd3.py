@@ -37,7 +37,8 @@ def test_the_twin_critics_target_is_the_smaller_target_value_at_smoothed_target_
     rng = np.random.default_rng(7)
     idx = group.buffer.sample_indices(rng, B)
     eps = rng.standard_normal((n, B, 2), dtype=np.float32)  # the update's next draw: the target actions' noise
-    x, a, r, done, x_next = group._batch(idx)
+    x, a, r, _, x_next = group._batch(idx)
+    done = torch.from_numpy(group.buffer.done[idx])
     with torch.no_grad():
         mu_next = group.policy(group.actor_target, group._own_inputs(x_next))
         a_next = (mu_next + torch.from_numpy(np.clip(sigma * eps, -2 * sigma, 2 * sigma))).clamp(0.0, 1.0)

@@ -81,7 +81,7 @@ def test_bad_numbers_are_refused_by_the_parser(argv, message, capsys):
 
 
 @pytest.mark.parametrize("setting, message", [
-    ("gamma=1.5", "hyperparameter gamma = 1.5 must be in [0, 1)"),
+    ("gamma=1.5", "hyperparameter gamma = 1.5 must be in [0, 1]"),
     ("lr_actor=abc", "--set 'lr_actor=abc': lr_actor must be a float"),
     ("batch_size=2.5", "--set 'batch_size=2.5': batch_size must be an int"),
 ])

@@ -148,3 +148,39 @@ def test_the_rule_start_settings_are_checked_before_the_run_folder_is_touched(_h
                                          "secondary actors play mixed strategies"):
         train("one-arb", out=tmp_path / "b", hp=mixed, progress=False)
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+def test_the_fitted_actors_are_held_while_their_critics_learn_and_released_after(_hp, small_p2p, tmp_path):
+    """`rule_start_critic_episodes`: after the fit (day 2) the pv-battery actor stays as fitted through days 3 and 4
+    while its critic keeps learning, the other clusters' actors learn on; day 5 moves it again; resumed across the
+    hold, the run ends with the same numbers."""
+    hp = _hp(small_p2p, rule_start_actions="battery", rule_start_episodes=2, rule_start_critic_episodes=2, episodes=5)
+    states = {}
+
+    def look(episode, learner):
+        states[episode] = {s.name: (_actor_state(s.group), {k: v.clone() for k, v in s.group.critic.state_dict().items()})
+                           for s in learner.slots}
+
+    kw = dict(seed=1, eval_every=5, checkpoint_every=1, progress=False, hp=hp)
+    train(small_p2p, out=tmp_path / "whole", callback=look, **kw)
+    same = lambda a, b: all(torch.equal(v, b[k]) for k, v in a.items())  # noqa: E731
+    for day in (3, 4):
+        assert same(states[day]["pv-battery"][0], states[2]["pv-battery"][0]), day  # held as fitted
+        assert not same(states[day]["pv-battery"][1], states[day - 1]["pv-battery"][1]), day  # its critic learns
+        assert not same(states[day]["pv-ev"][0], states[day - 1]["pv-ev"][0]), day  # the others' actors learn
+    assert not same(states[5]["pv-battery"][0], states[4]["pv-battery"][0])  # released
+
+    class Killed(Exception):
+        pass
+
+    def kill(episode, learner):
+        if episode == 4:
+            raise Killed  # the newest checkpoint is day 3's, inside the hold
+
+    with pytest.raises(Killed):
+        train(small_p2p, out=tmp_path / "resumed", callback=kill, **kw)
+    train(small_p2p, out=tmp_path / "resumed", resume=True, **kw)
+    for name in ("policy.pt", "train_curve.csv"):
+        assert (tmp_path / "whole" / name).read_bytes() == (tmp_path / "resumed" / name).read_bytes(), name
+    with pytest.raises(ValueError, match="rule_start_critic_episodes = 3 must be >= 0, and > 0 only with a rule start"):
+        HyperParams(rule_start_critic_episodes=3)

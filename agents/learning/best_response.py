@@ -47,7 +47,7 @@ def best_responder(learned: Team, rows: dict[str, int], hp, seed: int = 0, warm_
         if row is None or (slot.rows is not None and row not in slot.rows):
             continue
         g = slot.group
-        hp_slot = dataclasses.replace(hp, gamma=g.hp.gamma)
+        hp_slot = dataclasses.replace(hp, gamma=g.hp.gamma, n_step=g.hp.n_step)
         index = row if slot.rows is None else int(np.searchsorted(slot.rows, row))
         if isinstance(g, JointGroup):
             group = type(g)(1, Features(slot.role.features), g.act_dim, hp_slot, learned.device, init, sigmoid=g.sigmoid)

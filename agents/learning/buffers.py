@@ -43,6 +43,30 @@ class _Circular:
         oldest = self.ptr if self.size == self.capacity else 0
         return (oldest + k) % self.capacity
 
+    def n_step_plan(self, idx: np.ndarray, n: int, gamma: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """The n-step return of the sampled records `idx` (shape S; `sample_indices`' draws):
+
+            R = sum_{k < m} gamma^k r_{i+k},   y = s R + gamma^m (1 - done_{i+m-1}) Q'(x_{i+m}, mu'(o_{i+m}))
+
+        where m <= n steps are taken: up to and including the step that ends the episode (done), and never onto a record
+        whose next observation is not stored (the newest, unless it is terminal; so the return never wraps onto the
+        oldest). Returns `steps` (S, n) record indices i + k, `weights` (S, n) float32, gamma^k for the steps taken and 0
+        for the rest, `boot` (S,) the record i + m whose observation the target bootstraps from, and `discount` (S,)
+        float32, gamma^m (1 - done of the last step taken). n = 1 gives the one-step target: weights 1, boot i + 1,
+        discount gamma (1 - done_i)."""
+        cap = self.capacity
+        newest = (self.ptr - 1) % cap
+        steps = (np.asarray(idx)[..., None] + np.arange(n)) % cap  # (S, n)
+        done = self.done[steps] != 0.0
+        taken = np.ones(steps.shape, bool)
+        for k in range(1, n):  # step k follows a step that did not end the episode, onto a record that can be completed
+            taken[..., k] = taken[..., k - 1] & ~done[..., k - 1] & ((steps[..., k] != newest) | done[..., k])
+        m = taken.sum(-1)
+        last = np.take_along_axis(steps, (m - 1)[..., None], -1)[..., 0]
+        weights = np.where(taken, gamma ** np.arange(n), 0.0).astype(np.float32)
+        discount = (gamma ** m * (1.0 - self.done[last])).astype(np.float32)
+        return steps, weights, (last + 1) % cap, discount
+
     def state_dict(self) -> dict[str, torch.Tensor]:
         n = self.size
         return {

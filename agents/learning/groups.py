@@ -16,6 +16,8 @@ Two kinds, chosen by the size of the group and what the design gives its critics
 Update of a group (both kinds), with s = reward_scale:
 
     y      = s * r + gamma * (1 - done) * Q'(next inputs, mu'(next observation))
+             with `n_step` = n > 1: s * sum_{k<m} gamma^k r_{t+k} + gamma^m (1 - done_{t+m-1}) Q'(t+m), m <= n steps,
+             cut at the episode's end (`ReplayBuffer.n_step_plan`)
     critic: minimise SmoothL1(Q(inputs, a), y)
     actor:  maximise Q(inputs, mu(o)) - actor_reg * z^2    (z = the actor's raw output)
             with `actor_z_max` > 0, sigmoid actors also minimise max(|z| - actor_z_max, 0)^2 (no deep saturation)
@@ -326,9 +328,16 @@ class JointGroup(_Group):
         self.buffer.add(self.features.joint(obs), unit_actions.ravel(), rewards, done)
 
     def _batch(self, idx: np.ndarray):
-        b, dev = self.buffer, self.device
+        """(x, a, r (N, B), discount (B,), x_next) of the records `idx`; the discount multiplies the bootstrapped value:
+        gamma (1 - done), or with `n_step` > 1 the n-step return's, r its discounted sum and x_next its last observation."""
+        b, dev, hp = self.buffer, self.device, self.hp
         t = lambda a: torch.from_numpy(a).to(dev)  # noqa: E731
-        return t(b.obs[idx]), t(b.act[idx]), t(b.rew[idx].T.copy()), t(b.done[idx]), t(b.obs[(idx + 1) % b.capacity])
+        if hp.n_step == 1:
+            return (t(b.obs[idx]), t(b.act[idx]), t(b.rew[idx].T.copy()), hp.gamma * (1.0 - t(b.done[idx])),
+                    t(b.obs[(idx + 1) % b.capacity]))
+        steps, weights, boot, discount = b.n_step_plan(idx, hp.n_step, hp.gamma)
+        r = np.einsum("bk,bkn->nb", weights, b.rew[steps])
+        return t(b.obs[idx]), t(b.act[idx]), t(np.ascontiguousarray(r)), t(discount), t(b.obs[boot])
 
     def _own_inputs(self, x: torch.Tensor) -> torch.Tensor:
         """Joint observations (B, obs) -> every actor's own input (N, B, actor_dim)."""
@@ -353,13 +362,13 @@ class JointGroup(_Group):
         if hp.per_agent_batches:
             return self._update_per_agent(rng)
         idx = self.buffer.sample_indices(rng, hp.batch_size)
-        x, a, r, done, x_next = self._batch(idx)  # r: (N, B), agent n's own reward in row n
+        x, a, r, discount, x_next = self._batch(idx)  # r: (N, B), agent n's own reward in row n
         with torch.no_grad():
             y = hp.reward_scale * r
             if hp.gamma:  # gamma = 0: the target is the reward alone, no target networks to evaluate
                 a_next = self.target_policy(self._own_inputs(x_next), rng)  # (N, B, act): mu'_k(o'_k)
                 a_next = a_next.transpose(0, 1).reshape(len(idx), self.n * self.act_dim)
-                y = y + hp.gamma * (1.0 - done) * self.target_value(self._critic_input(x_next, a_next))
+                y = y + discount * self.target_value(self._critic_input(x_next, a_next))
         critic_loss = self.critic_loss(self._critic_input(x, a), y)
         self._step(critic_loss, lambda: self.actor_loss(x, a, rng))
         return {"critic_loss": critic_loss.item() / self.n}
@@ -372,15 +381,23 @@ class JointGroup(_Group):
         idx = self.buffer.sample_indices(rng, n * B).reshape(n, B)
         t = lambda arr: torch.from_numpy(arr).to(dev)  # noqa: E731
         x, a = t(b.obs[idx]), t(b.act[idx])  # (N, B, ...)
-        r = t(b.rew[idx, np.arange(n)[:, None]])  # (N, B): agent n's own reward
+        agent = np.arange(n)[:, None]
+        if hp.n_step > 1:
+            steps, weights, boot, discount = b.n_step_plan(idx, hp.n_step, hp.gamma)  # (N, B, n), ..., (N, B)
+            r = t((weights * b.rew[steps, agent[..., None]]).sum(-1, dtype=np.float32))  # (N, B): agent n's own return
+        else:
+            r = t(b.rew[idx, agent])  # (N, B): agent n's own reward
         with torch.no_grad():
             y = hp.reward_scale * r
             if hp.gamma:  # every target actor acts on every agent's next observations
-                x_next, done = t(b.obs[(idx + 1) % b.capacity]), t(b.done[idx])
+                if hp.n_step > 1:
+                    x_next, discount = t(b.obs[boot]), t(discount)
+                else:
+                    x_next, discount = t(b.obs[(idx + 1) % b.capacity]), hp.gamma * (1.0 - t(b.done[idx]))
                 flat = x_next.reshape(n * B, -1)
                 a_next = self.target_policy(self._own_inputs(flat), rng)  # (N actors, N*B, act)
                 a_next = a_next.reshape(n, n, B, self.act_dim).permute(1, 2, 0, 3).reshape(n, B, n * self.act_dim)
-                y = y + hp.gamma * (1.0 - done) * self.target_value(torch.cat([x_next, a_next], -1))
+                y = y + discount * self.target_value(torch.cat([x_next, a_next], -1))
         critic_loss = self.critic_loss(torch.cat([x, a], -1), y)
         rows = torch.arange(n, device=dev)[:, None, None]
         own = x[rows, torch.arange(B, device=dev)[None, :, None], self.actor_index[:, None, :]]  # (N, B, actor_dim)
@@ -573,10 +590,16 @@ class MemberGroup(_Group):
         return torch.cat(parts, -1)
 
     def _batch(self, rng: np.random.Generator):
-        """(o, a, r, info, done, o_next, info_next), each shaped (N_nets, B, ...)."""
-        b, dev, B = self.buffer, self.device, self.hp.batch_size
+        """(o, a, r, info, discount, o_next, info_next), each shaped (N_nets, B, ...); the discount multiplies the
+        bootstrapped value: gamma (1 - done), or with `n_step` > 1 the n-step return's, r its discounted sum and
+        o_next, info_next its last observation."""
+        b, dev, B, hp = self.buffer, self.device, self.hp.batch_size, self.hp
         hours = b.sample_indices(rng, B)
-        nxt = (hours + 1) % b.capacity
+        nets = 1 if self.share else self.n
+        if hp.n_step > 1:
+            steps, weights, nxt, discount = b.n_step_plan(hours, hp.n_step, hp.gamma)
+        else:
+            nxt = (hours + 1) % b.capacity
         t = lambda a: torch.from_numpy(np.array(a, dtype=np.float32)).to(dev)  # noqa: E731  (a copy: some are broadcast views)
         if self.share:
             m = rng.integers(0, self.n, size=B)
@@ -586,8 +609,14 @@ class MemberGroup(_Group):
             pick = lambda arr, h: np.swapaxes(arr[h], 0, 1)  # noqa: E731  (n, B, ...)
             info = np.broadcast_to(b.info[hours][None], (self.n, B, self.info_dim))
             info_next = np.broadcast_to(b.info[nxt][None], (self.n, B, self.info_dim))
-        done = np.broadcast_to(b.done[hours][None], (1 if self.share else self.n, B))
-        return (t(pick(b.obs, hours)), t(pick(b.act, hours)), t(pick(b.rew, hours)), t(info), t(done),
+        if hp.n_step > 1:
+            rew = b.rew[steps, m[:, None]][..., None] if self.share else b.rew[steps]  # (B, n, nets)
+            r = np.einsum("bk,bkn->nb", weights, rew)
+            discount = t(np.broadcast_to(discount[None], (nets, B)))
+        else:
+            r = pick(b.rew, hours)
+            discount = hp.gamma * (1.0 - t(np.broadcast_to(b.done[hours][None], (nets, B))))
+        return (t(pick(b.obs, hours)), t(pick(b.act, hours)), t(r), t(info), discount,
                 t(pick(b.obs, nxt)), t(info_next))
 
     def _imitation_batch(self, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
@@ -598,12 +627,12 @@ class MemberGroup(_Group):
         hp = self.hp
         if self.buffer.n_valid() < max(hp.batch_size if not self.share else 1, 1):
             return {}
-        o, a, r, info, done, o_next, info_next = self._batch(rng)
+        o, a, r, info, discount, o_next, info_next = self._batch(rng)
         with torch.no_grad():
             y = hp.reward_scale * r
             if hp.gamma:
                 a_next = self.target_policy(o_next, rng)
-                y = y + hp.gamma * (1.0 - done) * self.target_value(self._critic_input(o_next, a_next, info_next))
+                y = y + discount * self.target_value(self._critic_input(o_next, a_next, info_next))
         critic_loss = self.critic_loss(self._critic_input(o, a, info), y)
 
         def actor_loss():

@@ -94,6 +94,14 @@ class HyperParams:
     # +-2 std) added to the target actors' next actions in the bootstrapped target (TD3: 0.2 of a [-1, 1] range, i.e.
     # 0.1 here); needs gamma > 0
     policy_delay: int = 1  # the actors and all target networks are updated after every d-th critic update (TD3: 2)
+    n_step: int = 1  # n > 1: the critics' targets are n-step returns, sum_{k<n} gamma^k r_{t+k} + gamma^n Q'(t+n), cut at
+    # the episode's end (`ReplayBuffer.n_step_plan`): a reward that comes hours after the action that earned it (a
+    # battery held for the evening peak) reaches that action's value in one update instead of through n bootstraps of
+    # a critic that must first learn the stored energy's value. The intermediate actions are the behaviour's (with its
+    # exploration noise): the return is off-policy by that much (Hessel et al. 2018, Rainbow; Barth-Maron et al. 2018,
+    # D4PG use n = 3..5). Needs gamma > 0 (1: the one-step target, as the paper). Measured (stop 47, P2P quick, 6 paired
+    # seeds, docs/p2p.md): n = 4 raised the community's cost in 6 of 6 (337.7 -> 387.0 EUR per test day), the heat pumps
+    # heating 59 % more, so it is off
     lr_final_factor: float = 1.0  # both learning rates decay geometrically to this factor of their value by the
     # last episode (1: constant, as the paper)
     keep_best: bool = False  # True: the run's policy.pt is the snapshot that scored best on the evaluation week (the
@@ -111,6 +119,12 @@ class HyperParams:
     # it, with a buffer and a critic that have seen it (docs/p2p.md, "Starting the batteries from the rule"). "": off
     rule_start_episodes: int = 0  # how many training episodes the rule plays `rule_start_actions` (0: off); a run of
     # no more episodes than this plays the rule in all of them and fits the actors to it after its last
+    rule_start_critic_episodes: int = 0  # after the rule start's fit, the actors fitted to the rule (each slot that plays
+    # a component of `rule_start_actions`, its whole actor) are held for this many episodes while the learner explores
+    # and their critics keep learning: a critic trained in the rule's episodes has seen only the rule's actions (no
+    # noise on them) and bootstrapped from the learner's own actor, not the rule, so its gradient at the fitted actor
+    # points nowhere in particular; held, it first learns the fitted policy's values around its actions (0: off; the
+    # P2P design holds 100: docs/p2p.md, "Why the batteries' learning stops at the rule")
     selection_weeks: str = "eval:1"  # the weeks (comma-separated week specs, e.g. "eval:1,train:23") whose summed
     # `selection_score` decides which snapshot `keep_best` keeps; weeks past the first are played at every evaluation
     # too (the training curve's `selection_score_eur`). Test weeks are refused: selecting on them would flatter the
@@ -126,7 +140,8 @@ class HyperParams:
             raise ValueError(f"actor_output {self.actor_output!r}: use one of {ACTOR_OUTPUTS}")
         selection_problem = self._selection_week_problem()
         for name, ok, rule in (
-            ("gamma", 0.0 <= self.gamma < 1.0, "must be in [0, 1) (the paper: 0.99)"),
+            ("gamma", 0.0 <= self.gamma <= 1.0, "must be in [0, 1] (the paper: 0.99; 1: the undiscounted episode, "
+             "whose return is finite because every training episode ends)"),
             ("batch_size", self.batch_size >= 1, "must be >= 1 (the paper: 35)"),
             ("updates_per_episode", self.updates_per_episode >= 0, "must be >= 0 (the paper: 5)"),
             ("tau", 0.0 < self.tau <= 1.0, "must be in (0, 1] (the paper: 0.001)"),
@@ -149,6 +164,9 @@ class HyperParams:
              "needs gamma > 0: the second critic only clips the bootstrapped target, which gamma = 0 removes"),
             ("target_noise", self.target_noise >= 0.0 and (self.target_noise == 0.0 or self.gamma > 0.0),
              "must be >= 0, and needs gamma > 0: it smooths the target actions of the bootstrapped target"),
+            ("n_step", self.n_step >= 1 and (self.n_step == 1 or self.gamma > 0.0),
+             "must be >= 1 (1: one-step targets, as the paper), and > 1 needs gamma > 0: at gamma = 0 the target is the "
+             "hour's reward alone"),
             ("policy_delay", self.policy_delay >= 1, "must be >= 1 (1: every update, as the paper; TD3: 2)"),
             ("exploring_starts", 0.0 <= self.exploring_starts <= 1.0, "must be a share in [0, 1] (0: off)"),
             ("explore_uniform", 0.0 <= self.explore_uniform <= 1.0, "must be a share in [0, 1] (0: off)"),
@@ -156,6 +174,9 @@ class HyperParams:
              and (self.rule_start_episodes > 0) == bool(self.rule_start_action_names),
              "must be >= 0, and > 0 exactly when rule_start_actions names the actions the rule plays (e.g. "
              "rule_start_actions=battery rule_start_episodes=100)"),
+            ("rule_start_critic_episodes", self.rule_start_critic_episodes >= 0
+             and (self.rule_start_critic_episodes == 0 or self.rule_start_episodes > 0),
+             "must be >= 0, and > 0 only with a rule start (rule_start_actions, rule_start_episodes)"),
             ("lr_final_factor", 0.0 < self.lr_final_factor <= 1.0, "must be in (0, 1] (1: constant learning rates)"),
             ("hidden_sizes", all(h >= 1 for h in self.hidden_sizes), "must be positive layer widths, e.g. 64,64"),
             ("keep_best_per_group", self.keep_best or not self.keep_best_per_group, "needs keep_best = true"),
@@ -272,5 +293,6 @@ class HyperParams:
 RECONSTRUCTED = ("buffer_size", "lr_actor", "lr_critic", "noise_sigma_final", "hidden_sizes", "reward_scale", "actor_output", "actor_reg",
                  "per_agent_batches", "lr_final_factor", "action_search", "action_search_weight", "requested_actions", "explore_uniform", "actor_z_max",
                  "mixed_levels", "mixed_temperature", "mixed_temperature_relative", "counterfactual_samples",
-                 "twin_critics", "target_noise", "policy_delay", "exploring_starts", "rule_start_actions", "rule_start_episodes", "keep_best",
+                 "twin_critics", "target_noise", "policy_delay", "n_step", "exploring_starts", "rule_start_actions", "rule_start_episodes",
+                 "rule_start_critic_episodes", "keep_best",
                  "selection_weeks", "keep_best_per_group")

@@ -46,7 +46,8 @@ def leader_follower_learner(roles, hp, seed: int = 0, device="cpu", config: dict
         leader_hp = dataclasses.replace(hp, lr_actor=hp.lr_actor / k, lr_critic=hp.lr_critic / k)
         leader_updates = hp.updates_per_episode
     if config.get("leader_gamma") is not None:  # the leader's own discount (default: the learner's gamma)
-        leader_hp = dataclasses.replace(leader_hp, gamma=float(config["leader_gamma"]))
+        gamma = float(config["leader_gamma"])  # a myopic leader (0) has one-step targets whatever the followers' n_step
+        leader_hp = dataclasses.replace(leader_hp, gamma=gamma, n_step=leader_hp.n_step if gamma else 1)
     if config.get("leader_action_search"):  # the leader's own sampled policy improvement (default: hp's)
         leader_hp = dataclasses.replace(leader_hp, action_search=int(config["leader_action_search"]))
     slots = [Slot("leader", leader, JointGroup(1, Features(leader.features), leader.action.dim, leader_hp, device, init,

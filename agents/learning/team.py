@@ -275,6 +275,12 @@ class Team:
         return {f"{slot.name}_imitation_loss": slot.group.imitate(local, steps, self.rng)
                 for slot, local in self._imitating_slots(names)}
 
+    def hold_actors(self, names: tuple[str, ...], hold: bool) -> None:
+        """Hold (or release) the actors of every slot that plays one of the components `names`: a held slot's updates
+        fit its critics only (`_Group.critic_only`; `HyperParams.rule_start_critic_episodes`)."""
+        for slot, _ in self._imitating_slots(names):
+            slot.group.critic_only = hold
+
     def end_episode(self) -> dict[str, float]:
         """Each slot's updates per episode (interleaved, slot order), then sigma *= decay factor."""
         stats: dict[str, float] = {}
