@@ -21,8 +21,9 @@ H = 24
 @pytest.fixture
 def _hp(small_hp):
     """This file's hyperparameters: the shared small ones (conftest `small_hp`), 3 days, the rule start off and the
-    evaluation week alone, unless a test sets them."""
-    defaults = {"episodes": 3, "rule_start_actions": "", "rule_start_episodes": 0, "selection_weeks": "eval:1"}
+    evaluation week alone, the fitted actors not held, unless a test sets them."""
+    defaults = {"episodes": 3, "rule_start_actions": "", "rule_start_episodes": 0, "rule_start_critic_episodes": 0,
+                "selection_weeks": "eval:1"}
     return lambda scenario, **kw: small_hp(scenario, **(defaults | kw))
 
 

@@ -176,7 +176,8 @@ class HyperParams:
              "rule_start_actions=battery rule_start_episodes=100)"),
             ("rule_start_critic_episodes", self.rule_start_critic_episodes >= 0
              and (self.rule_start_critic_episodes == 0 or self.rule_start_episodes > 0),
-             "must be >= 0, and > 0 only with a rule start (rule_start_actions, rule_start_episodes)"),
+             "must be >= 0, and > 0 only with a rule start (rule_start_actions, rule_start_episodes); turning the rule "
+             "start off, set rule_start_critic_episodes=0 too"),
             ("lr_final_factor", 0.0 < self.lr_final_factor <= 1.0, "must be in (0, 1] (1: constant learning rates)"),
             ("hidden_sizes", all(h >= 1 for h in self.hidden_sizes), "must be positive layer widths, e.g. 64,64"),
             ("keep_best_per_group", self.keep_best or not self.keep_best_per_group, "needs keep_best = true"),
