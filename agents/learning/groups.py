@@ -329,12 +329,13 @@ class JointGroup(_Group):
 
     def _batch(self, idx: np.ndarray):
         """(x, a, r (N, B), discount (B,), x_next) of the records `idx`; the discount multiplies the bootstrapped value:
-        gamma (1 - done), or with `n_step` > 1 the n-step return's, r its discounted sum and x_next its last observation."""
+        gamma (1 - done) (None at gamma = 0), or with `n_step` > 1 the n-step return's, r its discounted sum and x_next
+        its last observation."""
         b, dev, hp = self.buffer, self.device, self.hp
         t = lambda a: torch.from_numpy(a).to(dev)  # noqa: E731
         if hp.n_step == 1:
-            return (t(b.obs[idx]), t(b.act[idx]), t(b.rew[idx].T.copy()), hp.gamma * (1.0 - t(b.done[idx])),
-                    t(b.obs[(idx + 1) % b.capacity]))
+            discount = hp.gamma * (1.0 - t(b.done[idx])) if hp.gamma else None  # gamma = 0: nothing is bootstrapped
+            return t(b.obs[idx]), t(b.act[idx]), t(b.rew[idx].T.copy()), discount, t(b.obs[(idx + 1) % b.capacity])
         steps, weights, boot, discount = b.n_step_plan(idx, hp.n_step, hp.gamma)
         r = np.einsum("bk,bkn->nb", weights, b.rew[steps])
         return t(b.obs[idx]), t(b.act[idx]), t(np.ascontiguousarray(r)), t(discount), t(b.obs[boot])
@@ -591,8 +592,8 @@ class MemberGroup(_Group):
 
     def _batch(self, rng: np.random.Generator):
         """(o, a, r, info, discount, o_next, info_next), each shaped (N_nets, B, ...); the discount multiplies the
-        bootstrapped value: gamma (1 - done), or with `n_step` > 1 the n-step return's, r its discounted sum and
-        o_next, info_next its last observation."""
+        bootstrapped value: gamma (1 - done) (None at gamma = 0), or with `n_step` > 1 the n-step return's, r its
+        discounted sum and o_next, info_next its last observation."""
         b, dev, B, hp = self.buffer, self.device, self.hp.batch_size, self.hp
         hours = b.sample_indices(rng, B)
         nets = 1 if self.share else self.n
@@ -615,7 +616,7 @@ class MemberGroup(_Group):
             discount = t(np.broadcast_to(discount[None], (nets, B)))
         else:
             r = pick(b.rew, hours)
-            discount = hp.gamma * (1.0 - t(np.broadcast_to(b.done[hours][None], (nets, B))))
+            discount = hp.gamma * (1.0 - t(np.broadcast_to(b.done[hours][None], (nets, B)))) if hp.gamma else None
         return (t(pick(b.obs, hours)), t(pick(b.act, hours)), t(r), t(info), discount,
                 t(pick(b.obs, nxt)), t(info_next))
 

@@ -108,11 +108,11 @@ class P2PDesign(HouseholdDesign):
         "rule_start_actions": "battery", "rule_start_episodes": 100,
         # after the fit the battery actors are held for 100 days while their critics learn the fitted policy (a critic
         # trained in the rule's days saw only the rule's actions and bootstrapped from the learner's own actor). Measured
-        # (stop 47, docs/p2p.md "Holding the fitted batteries", `scripts/p2p_levers.py`, quick profile, 15 paired seeds
-        # against the default before): the community's cost lower in 12 of 15 (336.1 -> 330.6 EUR per test day, paired
-        # t -3.0), all sampled households' LP regret in 10 of 15 (0.278 -> 0.258), the pv-battery cluster's cost in 9 of
-        # 15 (0.277 -> 0.255 EUR per household and day) and the pv-ev cluster's in 11 of 15 (1.458 -> 1.434); the heat
-        # pumps' comfort violation 18.4 -> 19.1 K h per day. The training time is the same
+        # (stop 47, docs/p2p.md "Why the batteries' learning stops at the rule", `scripts/p2p_levers.py`, quick profile,
+        # 15 paired seeds against the default before): the community's cost lower in 12 of 15 (336.1 -> 330.6 EUR per
+        # test day, paired t -3.0), all sampled households' LP regret in 10 of 15 (0.278 -> 0.258), the pv-battery
+        # cluster's cost in 9 of 15 (0.277 -> 0.255 EUR per household and day) and the pv-ev cluster's in 11 of 15 (1.458
+        # -> 1.434); the heat pumps' comfort violation 18.4 -> 19.1 K h per day. The training time is the same
         "rule_start_critic_episodes": 100,
         "selection_weeks": "eval:1,train:23",
         # each cluster's actor kept at its own best snapshot on those weeks, the composed policy handed on where it
