@@ -20,10 +20,12 @@ so the run, its evaluation and its checks all replay the scenario it was trained
                                 [--run DIR] [--out DIR]
 
 prints one JSON line (and appends it to DIR/results.jsonl; default runs/out/levers-p2p); the run, its
-evaluation and its checks go to DIR/NAME-seedK/."""
+evaluation and its checks go to DIR/NAME-seedK/ (the run's checkpoints are dropped once it is trained, as the study
+drops them)."""
 
 from __future__ import annotations
 
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -82,6 +84,7 @@ def main() -> None:
         run = folder / "run"
         train(scenario, seed=a.seed, out=run, eval_every=profile.eval_every, hp=hp,
               checkpoint_every=profile.checkpoint_every, progress=True, overwrite=True, learner=a.learner)
+        shutil.rmtree(Path(run) / "checkpoints", ignore_errors=True)  # ~160 MB a P2P run (replay buffers); the policies stay
     t1 = time.perf_counter()
     test_weeks = [label for label, _ in week_labels(("test",))]
     evaluate_run(run, folder / "eval", weeks=test_weeks, overwrite=True)

@@ -21,10 +21,12 @@ With --run DIR the checks run on that trained run (e.g. a study's runs/stackelbe
                                 [--out DIR]
 
 prints one JSON line (and appends it to DIR/results.jsonl; default runs/out/levers-stackelberg); the run,
-its checks and evaluation go to DIR/NAME-seedK/."""
+its checks and evaluation go to DIR/NAME-seedK/ (the run's checkpoints are dropped once it is trained, as the study
+drops them)."""
 
 from __future__ import annotations
 
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -85,6 +87,7 @@ def main() -> None:
         run = folder / "run"
         train(scenario, seed=a.seed, out=run, eval_every=profile.eval_every, hp=hp,
               checkpoint_every=profile.checkpoint_every, progress=True, overwrite=True, learner_config=config)
+        shutil.rmtree(Path(run) / "checkpoints", ignore_errors=True)  # ~160 MB a P2P run (replay buffers); the policies stay
     t1 = time.perf_counter()
     weeks = list(profile.leader_br_weeks)
     days, hours = checks.leader_best_response(run, weeks, _shares(profile.leader_br_grid))
