@@ -441,7 +441,6 @@ def train(scenario="s-a", episodes: int | None = None, seed: int = 0, out: str |
         bar = tqdm(total=hp.episodes, initial=start, desc=f"train {sc.name} seed {seed}", unit="ep",
                    mininterval=1.0, file=sys.stderr, dynamic_ncols=True)
     playing_rule = False  # whether the rule plays `rule_start_actions` (the first `rule_start_episodes` episodes)
-    held = False  # whether the actors fitted to the rule are held (`rule_start_critic_episodes` after the fit)
     try:
         for episode in range(start + 1, hp.episodes + 1):
             if (episode <= hp.rule_start_episodes) != playing_rule:
@@ -450,10 +449,9 @@ def train(scenario="s-a", episodes: int | None = None, seed: int = 0, out: str |
             week, first_hour, hours = training_episode(design, pool, train_rng, hp.exploring_starts, start_rng)
             learner.explore = True
             play_episode(model, week, first_hour, hours, learner=learner)
-            holding = hp.rule_start_episodes < episode <= hp.rule_start_episodes + hp.rule_start_critic_episodes
-            if holding != held:  # the actors fitted to the rule are held while their critics learn them
-                held = holding
-                learner.hold_actors(hp.rule_start_action_names, held)
+            # the actors fitted to the rule are held while their critics learn them (`rule_start_critic_episodes`)
+            learner.hold_actors(hp.rule_start_action_names,
+                                hp.rule_start_episodes < episode <= hp.rule_start_episodes + hp.rule_start_critic_episodes)
             learner.end_episode()
             if episode == min(hp.rule_start_episodes, hp.episodes):  # the rule's episodes are over: its actions
                 # become the actors' start

@@ -11,10 +11,10 @@ from agents.learning.features import Features
 from agents.learning.groups import MemberGroup
 from agents.learning.hyperparams import HyperParams
 from agents.learning.team import RoleSpec, Slot, Team
-from model.spaces import OWN, SHARED, TIME, ActionSpec, Feature
+from model.spaces import SHARED, ActionSpec, Feature
+from tests.learning_helpers import FEATURES, fill_group
 
 torch.set_num_threads(1)
-FEATURES = (Feature("hour_of_week", TIME), Feature("price", SHARED, 10.0), Feature("target", OWN))
 ACTIONS = ActionSpec(("a", "b", "c"), (-1.0, 0.0, 0.0), (1.0, 1.0, 1.0))
 
 
@@ -101,10 +101,7 @@ def test_per_agent_batches_give_each_agent_the_loss_of_its_own_draw(gamma, n_ste
     hp = HyperParams(hidden_sizes=(8,), batch_size=B, buffer_size=256, gamma=gamma, per_agent_batches=True,
                      n_step=n_step)
     group = JointGroup(n, Features(FEATURES), 2, hp, torch.device("cpu"), torch.Generator().manual_seed(0))
-    rng = np.random.default_rng(1)
-    for k in range(100):
-        obs = np.column_stack([np.full(n, k % 168), np.full(n, rng.uniform(20, 60)), rng.uniform(0, 1, n)])
-        group.remember(obs, rng.uniform(0, 1, (n, 2)), rng.normal(0, 100, n), None, k % 20 == 19)
+    fill_group(group, 100, 20)
     idx = group.buffer.sample_indices(np.random.default_rng(7), n * B).reshape(n, B)
     expected = []
     with torch.no_grad():

@@ -10,18 +10,14 @@ from torch.nn import functional as F
 from agents.learning.features import Features
 from agents.learning.groups import JointGroup, MemberGroup
 from agents.learning.hyperparams import HyperParams
-from model.spaces import OWN, SHARED, TIME, Feature
+from tests.learning_helpers import FEATURES, fill_group
 
 torch.set_num_threads(1)
-FEATURES = (Feature("hour_of_week", TIME), Feature("price", SHARED, 10.0), Feature("target", OWN))
 
 
 def _filled_joint_group(n: int, hp: HyperParams) -> JointGroup:
     group = JointGroup(n, Features(FEATURES), 2, hp, torch.device("cpu"), torch.Generator().manual_seed(0))
-    rng = np.random.default_rng(1)
-    for k in range(100):
-        obs = np.column_stack([np.full(n, k % 168), np.full(n, rng.uniform(20, 60)), rng.uniform(0, 1, n)])
-        group.remember(obs, rng.uniform(0, 1, (n, 2)), rng.normal(0, 100, n), None, k % 20 == 19)
+    fill_group(group, 100, 20)
     return group
 
 

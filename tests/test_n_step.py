@@ -10,10 +10,10 @@ from agents.learning.buffers import ReplayBuffer
 from agents.learning.features import Features
 from agents.learning.groups import JointGroup, MemberGroup
 from agents.learning.hyperparams import HyperParams
-from model.spaces import OWN, SHARED, TIME, Feature
+from model.spaces import SHARED, Feature
+from tests.learning_helpers import FEATURES, fill_group
 
 torch.set_num_threads(1)
-FEATURES = (Feature("hour_of_week", TIME), Feature("price", SHARED, 10.0), Feature("target", OWN))
 
 
 def _chain(rewards, dones, capacity=8) -> ReplayBuffer:
@@ -53,15 +53,6 @@ def test_a_return_in_a_full_buffer_wraps_onto_newer_records_but_never_onto_the_o
     assert b.rew[steps[2, 0], 0] == 9.0
 
 
-def _fill(group, hours: int, n: int, seed: int = 1):
-    rng = np.random.default_rng(seed)
-    for k in range(hours):
-        obs = np.column_stack([np.full(n, k % 168), np.full(n, rng.uniform(20, 60)), rng.uniform(0, 1, n)])
-        group.remember(obs, rng.uniform(0, 1, (n, group.act_dim)), rng.normal(0, 100, n), rng.uniform(0, 1, 1)
-                       if isinstance(group, MemberGroup) else None, k % 24 == 23)
-    return rng
-
-
 def _return_by_hand(buffer, h: int, column: int, n: int, gamma: float) -> tuple[float, int, float]:
     """A plain loop: (sum of gamma^k r, the record to bootstrap from, its discount)."""
     newest = (buffer.ptr - 1) % buffer.capacity
@@ -82,7 +73,7 @@ def test_a_member_groups_critic_is_fitted_on_the_n_step_return(share):
     hp = HyperParams(hidden_sizes=(8,), batch_size=B, buffer_size=400, gamma=gamma, n_step=steps)
     group = MemberGroup(n, Features(FEATURES), 2, hp, torch.device("cpu"), torch.Generator().manual_seed(0),
                         share=share, info_dim=1)
-    _fill(group, 70, n)  # the last day unfinished: returns near its end are cut before the newest record
+    fill_group(group, 70, 24)  # the last day unfinished: returns near its end are cut before the newest record
     b = group.buffer
     rng = np.random.default_rng(7)  # the update's draws: the hours, then (shared) the members
     hours = b.sample_indices(rng, B)
@@ -110,7 +101,7 @@ def test_a_joint_groups_critic_is_fitted_on_the_n_step_return():
     n, B, gamma, steps = 3, 32, 0.8, 4
     hp = HyperParams(hidden_sizes=(8,), batch_size=B, buffer_size=256, gamma=gamma, n_step=steps)
     group = JointGroup(n, Features(FEATURES), 2, hp, torch.device("cpu"), torch.Generator().manual_seed(0))
-    _fill(group, 60, n)
+    fill_group(group, 60, 24)
     b = group.buffer
     idx = b.sample_indices(np.random.default_rng(7), B)
     expected = 0.0
