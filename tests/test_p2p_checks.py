@@ -42,6 +42,7 @@ def run(tmp_path_factory):
     (folder / "small.toml").write_text('extends = "p2p-mmr"\nn_households = 24\n[platform]\n'
                                        'peak_threshold_kw_per_household = 0.8\n')
     hp = replace(design_hyperparams(str(folder / "small.toml")), rule_start_actions="", rule_start_episodes=0, rule_start_critic_episodes=0,
+                 rule_anchor_weight=0.0,
                  selection_weeks="eval:1")
     train(str(folder / "small.toml"), episodes=2, out=folder / "run", eval_every=2, checkpoint_every=2, progress=False,
           hp=hp)

@@ -23,6 +23,7 @@ def _hp(small_hp):
     """This file's hyperparameters: the shared small ones (conftest `small_hp`), 3 days, the rule start off and the
     evaluation week alone, the fitted actors not held, unless a test sets them."""
     defaults = {"episodes": 3, "rule_start_actions": "", "rule_start_episodes": 0, "rule_start_critic_episodes": 0,
+                "rule_anchor_weight": 0.0,
                 "selection_weeks": "eval:1"}
     return lambda scenario, **kw: small_hp(scenario, **(defaults | kw))
 
@@ -119,8 +120,8 @@ def test_a_run_with_a_rule_start_resumes_to_the_same_numbers(_hp, small_p2p, tmp
         pass
 
     def kill(episode, learner):
-        if episode == 2:
-            raise Killed  # the newest checkpoint is episode 1's, before the rule's last day and the fit
+        if episode == 1:
+            raise Killed  # after day 1's checkpoint (written before the callback): the rule's last day and the fit come after
 
     with pytest.raises(Killed):
         train(small_p2p, out=tmp_path / "resumed", callback=kill, **kw)
@@ -175,8 +176,8 @@ def test_the_fitted_actors_are_held_while_their_critics_learn_and_released_after
         pass
 
     def kill(episode, learner):
-        if episode == 4:
-            raise Killed  # the newest checkpoint is day 3's, inside the hold
+        if episode == 3:
+            raise Killed  # after day 3's checkpoint (written before the callback), inside the hold: day 4 is held, 5 not
 
     with pytest.raises(Killed):
         train(small_p2p, out=tmp_path / "resumed", callback=kill, **kw)
@@ -185,3 +186,85 @@ def test_the_fitted_actors_are_held_while_their_critics_learn_and_released_after
         assert (tmp_path / "whole" / name).read_bytes() == (tmp_path / "resumed" / name).read_bytes(), name
     with pytest.raises(ValueError, match="rule_start_critic_episodes = 3 must be >= 0, and > 0 only with a rule start"):
         HyperParams(rule_start_critic_episodes=3)
+
+
+def test_the_anchored_actors_keep_their_fit_to_the_rule_as_a_frozen_anchor_and_resume_with_it(_hp, small_p2p, tmp_path):
+    """`rule_anchor_weight`: after the fit (day 2) the pv-battery slot keeps a frozen copy of its fitted actor, its
+    battery component marked; the other clusters, which play no battery, get none; the actor moves away while the
+    anchor stays; a run resumed after the fit ends with the same numbers, and the anchor changes what is learned."""
+    hp = _hp(small_p2p, rule_start_actions="battery", rule_start_episodes=2, rule_anchor_weight=5.0, episodes=4)
+    seen = {}
+
+    def look(episode, learner):
+        seen[episode] = {s.name: (_actor_state(s.group), None if s.group.anchor_actor is None
+                                  else ({k: v.clone() for k, v in s.group.anchor_actor.state_dict().items()},
+                                        s.group.anchor_mask.clone())) for s in learner.slots}
+
+    kw = dict(seed=1, eval_every=4, checkpoint_every=1, progress=False, hp=hp)
+    train(small_p2p, out=tmp_path / "whole", callback=look, **kw)
+    same = lambda a, b: all(torch.equal(v, b[k]) for k, v in a.items())  # noqa: E731
+    assert all(anchor is None for _, anchor in seen[1].values())  # the rule still plays
+    assert seen[2]["pv-ev"][1] is None and seen[2]["heat-pump"][1] is None
+    actor2, (anchor2, mask) = seen[2]["pv-battery"]
+    assert same(anchor2, actor2) and mask.tolist() == [1.0]  # the fitted actor; its one action, the battery
+    actor4, (anchor4, _) = seen[4]["pv-battery"]
+    assert same(anchor4, anchor2) and not same(actor4, actor2)  # frozen while the actor learns
+
+    class Killed(Exception):
+        pass
+
+    def kill(episode, learner):
+        if episode == 3:
+            raise Killed  # after day 3's checkpoint, past the fit: the resumed day 4 learns with the anchor it holds
+
+    with pytest.raises(Killed):
+        train(small_p2p, out=tmp_path / "resumed", callback=kill, **kw)
+    train(small_p2p, out=tmp_path / "resumed", resume=True, **kw)
+    for name in ("policy.pt", "train_curve.csv"):
+        assert (tmp_path / "whole" / name).read_bytes() == (tmp_path / "resumed" / name).read_bytes(), name
+    train(small_p2p, out=tmp_path / "free", **(kw | {"hp": dataclasses.replace(hp, rule_anchor_weight=0.0)}))
+    assert (tmp_path / "whole" / "policy.pt").read_bytes() != (tmp_path / "free" / "policy.pt").read_bytes()
+    with pytest.raises(ValueError, match="rule_anchor_weight = 1.0 must be >= 0, and > 0 only with a rule start"):
+        HyperParams(rule_anchor_weight=1.0)
+    with pytest.raises(ValueError, match="rule_anchor_weight = -1.0 must be >= 0"):
+        HyperParams(rule_start_actions="battery", rule_start_episodes=2, rule_anchor_weight=-1.0)
+
+
+@pytest.mark.parametrize("kind, sigmoid", [("shared", True), ("unshared", False), ("joint", True), ("joint", False)])
+def test_the_anchor_adds_its_weight_times_the_fitted_components_squared_distance_to_the_actor_loss(kind, sigmoid):
+    """Every group kind's actor loss gains exactly weight * (action - anchor action)^2 on the fitted component (0 of
+    2), averaged over the batch and summed over networks, on the actor inputs of the update's batch; the other
+    component is free. Checked by hand from the inputs the anchor was asked about, sigmoid and inverted-gradient
+    actors alike (inverted gradients compare the raw output z + 0.5)."""
+    from agents.learning.features import Features
+    from agents.learning.groups import JointGroup, MemberGroup
+    from tests.learning_helpers import FEATURES, fill_group
+
+    weight, n = 3.0, 3
+    hp = HyperParams(hidden_sizes=(8,), batch_size=16, buffer_size=200, gamma=0.9, rule_start_actions="a",
+                     rule_start_episodes=1, rule_anchor_weight=weight)
+    gen = torch.Generator().manual_seed(0)
+    group = (JointGroup(n, Features(FEATURES), 2, hp, torch.device("cpu"), gen, sigmoid) if kind == "joint" else
+             MemberGroup(n, Features(FEATURES), 2, hp, torch.device("cpu"), gen, sigmoid=sigmoid, share=kind == "shared",
+                         info_dim=1))
+    fill_group(group, 60, 24)
+    group.imitate([0], 5, np.random.default_rng(3))
+    assert group.anchor_mask.tolist() == [1.0, 0.0]
+    with torch.no_grad():
+        for p in group.actor.parameters():  # the actor moved off its fit
+            p.add_(0.3 * torch.randn(p.shape, generator=torch.Generator().manual_seed(p.numel())))
+    asked, fns = [], []
+    real_anchor = group._anchor
+    group._anchor = lambda inputs: (asked.append(inputs), real_anchor(inputs))[1]
+    group._step = lambda critic_loss, actor_loss_fn: fns.append(actor_loss_fn)
+    group.update(np.random.default_rng(7))
+    anchored = fns[0]().item()  # (inverted gradients take dQ/da with autograd: not under no_grad)
+    inputs = asked[-1]
+    group._anchor = lambda inputs: None
+    free = fns[0]().item()
+    with torch.no_grad():
+        squash = (lambda z: torch.sigmoid(z)) if sigmoid else (lambda z: z + 0.5)
+        distance = squash(group.actor.logits(inputs)) - squash(group.anchor_actor.logits(inputs))
+        by_hand = weight * distance[..., 0].square().mean(1).sum().item()
+    assert inputs.shape == ((1 if kind == "shared" else n), 16, group.features.actor_dim)
+    assert by_hand > 1e-3 and anchored - free == pytest.approx(by_hand, rel=1e-4)

@@ -74,11 +74,15 @@ def searched_actions(mu: torch.Tensor, q_many, n_candidates: int, rng: np.random
 
 
 def policy_gradient_loss(z: torch.Tensor, sigmoid: bool, q_of, actor_reg: float, q_many=None,
-                         search: tuple[int, float, np.random.Generator] | None = None, z_max: float = 0.0) -> torch.Tensor:
+                         search: tuple[int, float, np.random.Generator] | None = None, z_max: float = 0.0,
+                         anchor: tuple[torch.Tensor, torch.Tensor, float] | None = None) -> torch.Tensor:
     """A loss whose gradient in the actors' parameters is minus the deterministic policy gradient:
     `q_of(mu)` is the summed critic value of the actions mu = squash(z).
     `search` = (K, weight, rng) with `q_many` (see `searched_actions`): plus weight * the mean squared
     distance (summed over agents) of the actions to the critic's best of mu and K random actions.
+    `anchor` = (actions (N, B, act), mask (act,), weight) (`HyperParams.rule_anchor_weight`): plus weight * the
+    squared distance of the masked action components to those actions, summed over components, averaged over the
+    batch and summed over networks (in the critic's units: a deviation d costs weight * d^2 per sample).
 
     Sigmoid actors backpropagate -Q directly. Inverting gradients: the critic sees the action clipped
     to [0, 1], and dQ/da is scaled by (1 - a) where it asks for more and by a where it asks for less,
@@ -97,11 +101,15 @@ def policy_gradient_loss(z: torch.Tensor, sigmoid: bool, q_of, actor_reg: float,
         loss = loss + actor_reg * z.square().mean((1, 2)).sum()  # pulls actions toward 0.5 (off by default)
     if sigmoid and z_max > 0.0:  # keeps sigmoid actors out of deep saturation, where sigmoid'(z) ~ 0 stops learning
         loss = loss + (z.abs() - z_max).clamp(min=0.0).square().mean((1, 2)).sum()
+    if (search is not None and search[0] > 0) or anchor is not None:
+        action = torch.sigmoid(z) if sigmoid else raw  # raw: a target at a bound pulls the unclipped output onto it
     if search is not None and search[0] > 0:
         n_candidates, weight, rng = search
-        action = torch.sigmoid(z) if sigmoid else raw  # raw: a target at a bound pulls the unclipped output onto it
         target = searched_actions(action.detach().clamp(0.0, 1.0), q_many, n_candidates, rng)
         loss = loss + weight * (action - target).square().sum(2).mean(1).sum()
+    if anchor is not None:
+        target, mask, weight = anchor
+        loss = loss + weight * ((action - target).square() * mask).sum(2).mean(1).sum()
     return loss
 
 
@@ -116,6 +124,8 @@ class _Group:
 
     critic_only = False  # True: updates fit the critic and leave the actor as it is (a best responder's warm-up)
     can_imitate = True  # its actors can be fitted to stored actions (`imitate`): deterministic actors
+    anchor_actor = None  # `HyperParams.rule_anchor_weight`: the actor as fitted to the rule (frozen), after `imitate`
+    anchor_mask = None  # (act,) 1.0 on the action components fitted to the rule, 0.0 elsewhere
 
     def _build(self, n_nets: int, actor_in: int, critic_in: int, act_dim: int, generator):
         hp, device = self.hp, self.device
@@ -262,7 +272,25 @@ class _Group:
         with torch.no_grad():
             for t, a in zip(self.actor_target.parameters(), self._actor_params):
                 t.copy_(a)
+        if self.hp.rule_anchor_weight:
+            self._set_anchor(copy.deepcopy(self.actor), cloned.float())
         return float(loss.detach()) / len(components)
+
+    def _set_anchor(self, actor: StackedMLP, mask: torch.Tensor) -> None:
+        """Keep `actor` (frozen) as the actions the fitted components are pulled toward (`rule_anchor_weight`)."""
+        actor.requires_grad_(False)
+        self.anchor_actor, self.anchor_mask = actor, mask
+
+    def _anchor(self, inputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, float] | None:
+        """`policy_gradient_loss`'s anchor for actor inputs (N_nets, B, actor_dim): the anchor actor's actions there
+        (None: no anchor). An anchor actor's outputs are what `policy` squashes, or for inverted gradients the raw
+        output z + 0.5 the loss compares them with."""
+        if self.anchor_actor is None:
+            return None
+        with torch.no_grad():
+            out = self.anchor_actor(inputs)
+            target = out if self.sigmoid else out + 0.5
+        return target, self.anchor_mask, self.hp.rule_anchor_weight
 
     def _imitation_batch(self, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         """(actor inputs (N_nets, B, actor_dim), the stored actions (N_nets, B, act)) of a mini-batch."""
@@ -279,6 +307,8 @@ class _Group:
             "critic_opt": self.critic_opt.state_dict(),
             "buffer": self.buffer.state_dict(),
             "critic_steps": torch.tensor(self.critic_steps),  # where a resumed run is in the `policy_delay` cycle
+            **({"anchor_actor": self.anchor_actor.state_dict(), "anchor_mask": self.anchor_mask}
+               if self.anchor_actor is not None else {}),
         }
 
     def load(self, state: dict):
@@ -289,6 +319,10 @@ class _Group:
             self.critic_opt.load_state_dict(state["critic_opt"])
             self.buffer.load_state_dict(state["buffer"])
             self.critic_steps = int(state.get("critic_steps", 0))  # checkpoints written before it: policy_delay 1
+            if "anchor_actor" in state:
+                anchor = copy.deepcopy(self.actor)
+                anchor.load_state_dict(state["anchor_actor"])
+                self._set_anchor(anchor, state["anchor_mask"].to(self.device))
 
 
 class JointGroup(_Group):
@@ -429,7 +463,7 @@ class JointGroup(_Group):
             return self.critic(torch.cat([x_rep, a_joint], -1))[..., 0].view(n, k, batch)
 
         return policy_gradient_loss(self.actor.logits(own), self.sigmoid, q_of, self.hp.actor_reg, q_many,
-                                    None if rng is None else self._search(rng), self.hp.actor_z_max)
+                                    None if rng is None else self._search(rng), self.hp.actor_z_max, self._anchor(own))
 
 
 def hashed_uniforms(x: np.ndarray, agents: np.ndarray) -> np.ndarray:
@@ -645,7 +679,7 @@ class MemberGroup(_Group):
                 return self.critic(self._critic_input(rep(o), cand.reshape(nets, k * b, -1), rep(info)))[..., 0].view(nets, k, b)
 
             return policy_gradient_loss(self.actor.logits(o), self.sigmoid, q_of, hp.actor_reg, q_many, self._search(rng),
-                                        hp.actor_z_max)
+                                        hp.actor_z_max, self._anchor(o))
 
         self._step(critic_loss, actor_loss)
         return {"critic_loss": critic_loss.item() / (1 if self.share else self.n)}

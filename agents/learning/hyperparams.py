@@ -125,6 +125,11 @@ class HyperParams:
     # noise on them) and bootstrapped from the learner's own actor, not the rule, so its gradient at the fitted actor
     # points nowhere in particular; held, it first learns the fitted policy's values around its actions (0: off; the
     # P2P design holds 100: docs/p2p.md, "Why the batteries' learning stops at the rule")
+    rule_anchor_weight: float = 0.0  # > 0 (needs a rule start): after the rule start's fit, every actor update also
+    # pulls the fitted action components toward the actor as fitted (kept frozen) by this weight times their squared
+    # distance in [0, 1] units, averaged over the mini-batch (TD3+BC's behaviour term, toward the fitted rule): a
+    # critic whose gradient is right moves the actor off the rule by about dQ/da / (2 weight) per component, one
+    # whose gradient is noise cannot drag it far (0: off)
     selection_weeks: str = "eval:1"  # the weeks (comma-separated week specs, e.g. "eval:1,train:23") whose summed
     # `selection_score` decides which snapshot `keep_best` keeps; weeks past the first are played at every evaluation
     # too (the training curve's `selection_score_eur`). Test weeks are refused: selecting on them would flatter the
@@ -177,7 +182,12 @@ class HyperParams:
             ("rule_start_critic_episodes", self.rule_start_critic_episodes >= 0
              and (self.rule_start_critic_episodes == 0 or self.rule_start_episodes > 0),
              "must be >= 0, and > 0 only with a rule start (rule_start_actions, rule_start_episodes); turning the rule "
-             "start off, set rule_start_critic_episodes=0 too"),
+             "start off, set rule_start_critic_episodes=0 and rule_anchor_weight=0 too"),
+            ("rule_anchor_weight", self.rule_anchor_weight >= 0.0
+             and (self.rule_anchor_weight == 0.0 or self.rule_start_episodes > 0),
+             "must be >= 0, and > 0 only with a rule start (rule_start_actions, rule_start_episodes): it pulls the "
+             "actors toward their fit to the rule; turning the rule start off, set rule_start_critic_episodes=0 and "
+             "rule_anchor_weight=0 too"),
             ("lr_final_factor", 0.0 < self.lr_final_factor <= 1.0, "must be in (0, 1] (1: constant learning rates)"),
             ("hidden_sizes", all(h >= 1 for h in self.hidden_sizes), "must be positive layer widths, e.g. 64,64"),
             ("keep_best_per_group", self.keep_best or not self.keep_best_per_group, "needs keep_best = true"),
@@ -295,5 +305,5 @@ RECONSTRUCTED = ("buffer_size", "lr_actor", "lr_critic", "noise_sigma_final", "h
                  "per_agent_batches", "lr_final_factor", "action_search", "action_search_weight", "requested_actions", "explore_uniform", "actor_z_max",
                  "mixed_levels", "mixed_temperature", "mixed_temperature_relative", "counterfactual_samples",
                  "twin_critics", "target_noise", "policy_delay", "n_step", "exploring_starts", "rule_start_actions", "rule_start_episodes",
-                 "rule_start_critic_episodes", "keep_best",
+                 "rule_start_critic_episodes", "rule_anchor_weight", "keep_best",
                  "selection_weeks", "keep_best_per_group")
