@@ -129,7 +129,8 @@ class HyperParams:
     # pulls the fitted action components toward the actor as fitted (kept frozen) by this weight times their squared
     # distance in [0, 1] units, averaged over the mini-batch (TD3+BC's behaviour term, toward the fitted rule): a
     # critic whose gradient is right moves the actor off the rule by about dQ/da / (2 weight) per component, one
-    # whose gradient is noise cannot drag it far (0: off)
+    # whose gradient is noise cannot drag it far (0: off; the P2P design: 0.2, docs/p2p.md "The batteries anchored to
+    # their fit to the rule")
     selection_weeks: str = "eval:1"  # the weeks (comma-separated week specs, e.g. "eval:1,train:23") whose summed
     # `selection_score` decides which snapshot `keep_best` keeps; weeks past the first are played at every evaluation
     # too (the training curve's `selection_score_eur`). Test weeks are refused: selecting on them would flatter the
