@@ -28,8 +28,17 @@ def _hp(small_hp):
     return lambda scenario, **kw: small_hp(scenario, **(defaults | kw))
 
 
+def _state(module) -> dict[str, torch.Tensor]:
+    """A copy of a network's parameters."""
+    return {k: v.clone() for k, v in module.state_dict().items()}
+
+
 def _actor_state(group) -> dict[str, torch.Tensor]:
-    return {k: v.clone() for k, v in group.actor.state_dict().items()}
+    return _state(group.actor)
+
+
+def _same(a: dict, b: dict) -> bool:
+    return all(torch.equal(v, b[k]) for k, v in a.items())
 
 
 def _battery_out(group, inputs: torch.Tensor) -> np.ndarray:
@@ -53,7 +62,7 @@ def test_the_rule_plays_the_battery_first_and_the_battery_actors_then_start_from
         seen["out_before"] = _battery_out(b.group, seen["inputs"])
         seen["steps"], seen["stats"] = steps, real(self, names, steps)
         seen["after"] = {s.name: _actor_state(s.group) for s in self.slots}
-        seen["target"] = {k: v.clone() for k, v in b.group.actor_target.state_dict().items()}
+        seen["target"] = _state(b.group.actor_target)
         seen["rows"], seen["n_shared"] = b.rows, b.group.features.n_shared
         seen["out_after"] = _battery_out(b.group, seen["inputs"])
         return seen["stats"]
@@ -160,17 +169,16 @@ def test_the_fitted_actors_are_held_while_their_critics_learn_and_released_after
     states = {}
 
     def look(episode, learner):
-        states[episode] = {s.name: (_actor_state(s.group), {k: v.clone() for k, v in s.group.critic.state_dict().items()})
+        states[episode] = {s.name: (_actor_state(s.group), _state(s.group.critic))
                            for s in learner.slots}
 
     kw = dict(seed=1, eval_every=5, checkpoint_every=1, progress=False, hp=hp)
     train(small_p2p, out=tmp_path / "whole", callback=look, **kw)
-    same = lambda a, b: all(torch.equal(v, b[k]) for k, v in a.items())  # noqa: E731
     for day in (3, 4):
-        assert same(states[day]["pv-battery"][0], states[2]["pv-battery"][0]), day  # held as fitted
-        assert not same(states[day]["pv-battery"][1], states[day - 1]["pv-battery"][1]), day  # its critic learns
-        assert not same(states[day]["pv-ev"][0], states[day - 1]["pv-ev"][0]), day  # the others' actors learn
-    assert not same(states[5]["pv-battery"][0], states[4]["pv-battery"][0])  # released
+        assert _same(states[day]["pv-battery"][0], states[2]["pv-battery"][0]), day  # held as fitted
+        assert not _same(states[day]["pv-battery"][1], states[day - 1]["pv-battery"][1]), day  # its critic learns
+        assert not _same(states[day]["pv-ev"][0], states[day - 1]["pv-ev"][0]), day  # the others' actors learn
+    assert not _same(states[5]["pv-battery"][0], states[4]["pv-battery"][0])  # released
 
     class Killed(Exception):
         pass
@@ -197,18 +205,16 @@ def test_the_anchored_actors_keep_their_fit_to_the_rule_as_a_frozen_anchor_and_r
 
     def look(episode, learner):
         seen[episode] = {s.name: (_actor_state(s.group), None if s.group.anchor_actor is None
-                                  else ({k: v.clone() for k, v in s.group.anchor_actor.state_dict().items()},
-                                        s.group.anchor_mask.clone())) for s in learner.slots}
+                                  else (_state(s.group.anchor_actor), s.group.anchor_mask.clone())) for s in learner.slots}
 
     kw = dict(seed=1, eval_every=4, checkpoint_every=1, progress=False, hp=hp)
     train(small_p2p, out=tmp_path / "whole", callback=look, **kw)
-    same = lambda a, b: all(torch.equal(v, b[k]) for k, v in a.items())  # noqa: E731
     assert all(anchor is None for _, anchor in seen[1].values())  # the rule still plays
     assert seen[2]["pv-ev"][1] is None and seen[2]["heat-pump"][1] is None
     actor2, (anchor2, mask) = seen[2]["pv-battery"]
-    assert same(anchor2, actor2) and mask.tolist() == [1.0]  # the fitted actor; its one action, the battery
+    assert _same(anchor2, actor2) and mask.tolist() == [1.0]  # the fitted actor; its one action, the battery
     actor4, (anchor4, _) = seen[4]["pv-battery"]
-    assert same(anchor4, anchor2) and not same(actor4, actor2)  # frozen while the actor learns
+    assert _same(anchor4, anchor2) and not _same(actor4, actor2)  # frozen while the actor learns
 
     class Killed(Exception):
         pass

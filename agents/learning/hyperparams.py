@@ -145,6 +145,7 @@ class HyperParams:
         if self.actor_output not in ACTOR_OUTPUTS:
             raise ValueError(f"actor_output {self.actor_output!r}: use one of {ACTOR_OUTPUTS}")
         selection_problem = self._selection_week_problem()
+        rule_start_off = "turning the rule start off, set rule_start_critic_episodes=0 and rule_anchor_weight=0 too"
         for name, ok, rule in (
             ("gamma", 0.0 <= self.gamma <= 1.0, "must be in [0, 1] (the paper: 0.99; 1: the undiscounted episode, "
              "whose return is finite because every training episode ends)"),
@@ -182,13 +183,11 @@ class HyperParams:
              "rule_start_actions=battery rule_start_episodes=100)"),
             ("rule_start_critic_episodes", self.rule_start_critic_episodes >= 0
              and (self.rule_start_critic_episodes == 0 or self.rule_start_episodes > 0),
-             "must be >= 0, and > 0 only with a rule start (rule_start_actions, rule_start_episodes); turning the rule "
-             "start off, set rule_start_critic_episodes=0 and rule_anchor_weight=0 too"),
+             f"must be >= 0, and > 0 only with a rule start (rule_start_actions, rule_start_episodes); {rule_start_off}"),
             ("rule_anchor_weight", self.rule_anchor_weight >= 0.0
              and (self.rule_anchor_weight == 0.0 or self.rule_start_episodes > 0),
              "must be >= 0, and > 0 only with a rule start (rule_start_actions, rule_start_episodes): it pulls the "
-             "actors toward their fit to the rule; turning the rule start off, set rule_start_critic_episodes=0 and "
-             "rule_anchor_weight=0 too"),
+             f"actors toward their fit to the rule; {rule_start_off}"),
             ("lr_final_factor", 0.0 < self.lr_final_factor <= 1.0, "must be in (0, 1] (1: constant learning rates)"),
             ("hidden_sizes", all(h >= 1 for h in self.hidden_sizes), "must be positive layer widths, e.g. 64,64"),
             ("keep_best_per_group", self.keep_best or not self.keep_best_per_group, "needs keep_best = true"),
