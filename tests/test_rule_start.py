@@ -161,6 +161,25 @@ def test_the_rule_start_settings_are_checked_before_the_run_folder_is_touched(_h
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
 
 
+def test_one_set_turns_the_design_s_rule_start_off_with_the_hold_and_the_anchor_that_need_it():
+    design = design_hyperparams("p2p-mmr")
+    assert design.rule_start_episodes > 0 and design.rule_start_critic_episodes > 0 and design.rule_anchor_weight > 0
+    off = dataclasses.replace(design, rule_start_actions="", rule_start_episodes=0, rule_start_critic_episodes=0,
+                              rule_anchor_weight=0.0)
+    assert design.with_overrides(["rule_start=off"]) == off
+    assert design.with_overrides([" rule_start = OFF "]) == off
+    # applied where it stands: a later setting builds on it (a rule start of its own, without the hold and anchor)
+    again = design.with_overrides(["rule_start=off", "rule_start_actions=battery", "rule_start_episodes=50"])
+    assert again == dataclasses.replace(off, rule_start_actions="battery", rule_start_episodes=50)
+    with pytest.raises(ValueError, match=r"--set 'rule_start=on': rule_start is a shorthand that takes off"):
+        design.with_overrides(["rule_start=on"])
+    # turning off one of the four names the shorthand
+    with pytest.raises(ValueError, match=r"`--set rule_start=off` turns it off"):
+        design.with_overrides(["rule_start_episodes=0"])
+    with pytest.raises(ValueError, match=r"`--set rule_start=off` sets all four"):
+        design.with_overrides(["rule_start_actions=", "rule_start_episodes=0"])
+
+
 def test_the_fitted_actors_are_held_while_their_critics_learn_and_released_after(_hp, small_p2p, tmp_path):
     """`rule_start_critic_episodes`: after the fit (day 2) the pv-battery actor stays as fitted through days 3 and 4
     while its critic keeps learning, the other clusters' actors learn on; day 5 moves it again; resumed across the

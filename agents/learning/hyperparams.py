@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
+from types import MappingProxyType
 
 ACTOR_OUTPUTS = ("inverting-gradients", "sigmoid", "sigmoid-primary")  # HyperParams.actor_output
 
@@ -145,7 +146,8 @@ class HyperParams:
         if self.actor_output not in ACTOR_OUTPUTS:
             raise ValueError(f"actor_output {self.actor_output!r}: use one of {ACTOR_OUTPUTS}")
         selection_problem = self._selection_week_problem()
-        rule_start_off = "turning the rule start off, set rule_start_critic_episodes=0 and rule_anchor_weight=0 too"
+        rule_start_off = ("turning the rule start off, set rule_start_critic_episodes=0 and rule_anchor_weight=0 too "
+                          "(on the command line `--set rule_start=off` sets all four)")
         for name, ok, rule in (
             ("gamma", 0.0 <= self.gamma <= 1.0, "must be in [0, 1] (the paper: 0.99; 1: the undiscounted episode, "
              "whose return is finite because every training episode ends)"),
@@ -180,7 +182,8 @@ class HyperParams:
             ("rule_start_episodes", self.rule_start_episodes >= 0
              and (self.rule_start_episodes > 0) == bool(self.rule_start_action_names),
              "must be >= 0, and > 0 exactly when rule_start_actions names the actions the rule plays (e.g. "
-             "rule_start_actions=battery rule_start_episodes=100)"),
+             "rule_start_actions=battery rule_start_episodes=100; on the command line `--set rule_start=off` turns it "
+             "off with everything that needs it)"),
             ("rule_start_critic_episodes", self.rule_start_critic_episodes >= 0
              and (self.rule_start_critic_episodes == 0 or self.rule_start_episodes > 0),
              f"must be >= 0, and > 0 only with a rule start (rule_start_actions, rule_start_episodes); {rule_start_off}"),
@@ -268,13 +271,15 @@ class HyperParams:
         return cls(**d)
 
     def with_overrides(self, pairs: list[str] | None) -> "HyperParams":
-        """Apply `name=value` strings (from the command line); a bad name or value is a named error."""
+        """Apply `name=value` strings (from the command line); a bad name or value is a named error. A shorthand
+        (`SHORTHANDS`, e.g. `rule_start=off`) stands for the settings it names, applied where it appears."""
         out = self.to_dict()
-        for pair in pairs or []:
+        for pair in _expand_shorthands(pairs or []):
             name, sep, value = pair.partition("=")
             name, value = name.strip(), value.strip()
             if not sep or name not in out:
-                raise ValueError(f"--set {pair!r}: use NAME=VALUE with NAME one of {sorted(out)}")
+                raise ValueError(f"--set {pair!r}: use NAME=VALUE with NAME one of {sorted(out)}, or a shorthand: "
+                                 f"{', '.join(f'{k}={v}' for k, v in SHORTHANDS)}")
             current = out[name]
             try:
                 if isinstance(current, list):
@@ -298,6 +303,28 @@ class HyperParams:
                 raise ValueError(f"--set {pair!r}: {name} must be {'an' if kind == 'int' else 'a'} {kind} "
                                  f"(its default is {current!r})") from None
         return HyperParams.from_dict(out)
+
+
+#: `--set` shorthands: one NAME=VALUE standing for several settings that only make sense together. `rule_start=off`
+#: turns a design's rule start off with everything that needs it (the hold and the anchor, which refuse to run
+#: without a rule start)
+SHORTHANDS = MappingProxyType({
+    ("rule_start", "off"): ("rule_start_actions=", "rule_start_episodes=0", "rule_start_critic_episodes=0",
+                            "rule_anchor_weight=0"),
+})
+
+
+def _expand_shorthands(pairs: list[str]) -> list[str]:
+    expanded = []
+    for pair in pairs:
+        name, sep, value = (part.strip() for part in pair.partition("="))
+        shorthand = SHORTHANDS.get((name, value.lower()))
+        if shorthand is None and any(name == known for known, _ in SHORTHANDS):
+            values = [v for known, v in SHORTHANDS if known == name]
+            raise ValueError(f"--set {pair!r}: {name} is a shorthand that takes {' or '.join(values)} (to keep "
+                             "the design's setting, leave it out)")
+        expanded.extend(shorthand if shorthand is not None else [pair])
+    return expanded
 
 
 #: Hyperparameters the paper does not give (its extracted text lost them): shown in every config.
