@@ -180,10 +180,10 @@ def resolve_profile(design: str, profile_name: str, hp_sets: list[str] | None, l
         raise ValueError(f"unknown study profile '{profile_name}' for design {design!r}: use one of {sorted(profiles)}")
     profile = profiles[profile_name]
     if hp_sets:
-        from agents.learning.hyperparams import HyperParams
+        from agents.learning.hyperparams import HyperParams, expand_shorthands
 
         parsed = HyperParams().with_overrides(hp_sets).to_dict()  # validates names and values
-        named = [pair.partition("=")[0].strip() for pair in hp_sets]
+        named = [pair.partition("=")[0].strip() for pair in expand_shorthands(hp_sets)]
         profile = dataclasses.replace(profile, hp_overrides=profile.hp_overrides | {n: parsed[n] for n in named})
     if learner_sets:
         from model.design import get_design

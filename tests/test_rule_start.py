@@ -13,6 +13,7 @@ import torch
 
 from agents.learning.hyperparams import HyperParams
 from agents.learning.team import Team
+from runs.study import profile_hyperparams, resolve_profile
 from runs.training import design_hyperparams, train
 
 H = 24
@@ -178,6 +179,9 @@ def test_one_set_turns_the_design_s_rule_start_off_with_the_hold_and_the_anchor_
         design.with_overrides(["rule_start_episodes=0"])
     with pytest.raises(ValueError, match=r"`--set rule_start=off` sets all four"):
         design.with_overrides(["rule_start_actions=", "rule_start_episodes=0"])
+    # a study's --set takes it too: its runs train with the four settings off
+    profile = resolve_profile("p2p", "quick", ["rule_start=off"])
+    assert profile_hyperparams("p2p-mmr", profile) == dataclasses.replace(off, episodes=profile.episodes)
 
 
 def test_the_fitted_actors_are_held_while_their_critics_learn_and_released_after(_hp, small_p2p, tmp_path):

@@ -274,7 +274,7 @@ class HyperParams:
         """Apply `name=value` strings (from the command line); a bad name or value is a named error. A shorthand
         (`SHORTHANDS`, e.g. `rule_start=off`) stands for the settings it names, applied where it appears."""
         out = self.to_dict()
-        for pair in _expand_shorthands(pairs or []):
+        for pair in expand_shorthands(pairs or []):
             name, sep, value = pair.partition("=")
             name, value = name.strip(), value.strip()
             if not sep or name not in out:
@@ -314,7 +314,8 @@ SHORTHANDS = MappingProxyType({
 })
 
 
-def _expand_shorthands(pairs: list[str]) -> list[str]:
+def expand_shorthands(pairs: list[str]) -> list[str]:
+    """`--set` pairs with each shorthand replaced by the pairs it stands for, in place."""
     expanded = []
     for pair in pairs:
         name, sep, value = (part.strip() for part in pair.partition("="))
