@@ -493,6 +493,18 @@ def test_the_household_designs_tiny_studies_write_their_reports(tmp_path, design
         lines = check.stdout.strip().splitlines()
         assert sum(line.startswith("household ") and "critic_gain" in line for line in lines) == 2
         assert sum(line.strip().startswith("soc ") for line in lines) == 5 and lines[-1].startswith("mean over 2:")
+        # and on the heat pumps: their floor set point for three summer night hours, against the learned one
+        check = subprocess.run([sys.executable, str(ROOT / "scripts" / "battery_value_check.py"),
+                                str(out / "runs" / "maddpg-ps" / "seed0"), "--device", "heat_pump", "--hour", "1",
+                                "--hold", "3", "--households", "2"], capture_output=True, text=True, cwd=ROOT)
+        assert check.returncode == 0, check.stderr
+        lines = check.stdout.strip().splitlines()
+        assert sum(line.startswith("household ") and "t_in_in_band" in line for line in lines) == 2
+        assert lines[-1].startswith("mean over 2:") and "(heat_pump at 0; test:8, day 3 from 1:00, for 3 h)" in lines[-1]
+        bad = subprocess.run([sys.executable, str(ROOT / "scripts" / "battery_value_check.py"),
+                              str(out / "runs" / "maddpg-ps" / "seed0"), "--device", "heat_pump", "--action", "-1"],
+                             capture_output=True, text=True, cwd=ROOT)
+        assert bad.returncode != 0 and "--action -1.0 is outside the heat_pump's range [0, 1]" in bad.stderr
         bad = subprocess.run([sys.executable, str(ROOT / "scripts" / "p2p_levers.py"), "x", "0", "--override",
                               "storage_credit=weekly", "--out", str(tmp_path / "bad")], capture_output=True, text=True, cwd=ROOT)
         assert bad.returncode != 0 and "storage_credit = 'weekly'" in bad.stderr and not (tmp_path / "bad").exists()
