@@ -246,27 +246,33 @@ class RuleStart:
     components' (no exploration noise on them: they are the demonstrations the actors are then fitted to). The rule
     acts as it would alone: in the household designs its battery covers the meter of the rule's own EV and heat-pump
     powers, which is the household's meter wherever the battery has neither beside it (every cluster of the shipped
-    scenarios)."""
+    scenarios). `constants` (per stage, column -> raw action): components played at a constant instead of the
+    rule's."""
 
     name = "rule-start"
 
-    def __init__(self, learner, rule, columns: dict[str, list[int]]):
-        self.learner, self.rule, self.columns = learner, rule, columns
+    def __init__(self, learner, rule, columns: dict[str, list[int]], constants: dict[str, dict[int, float]] | None = None):
+        self.learner, self.rule, self.columns, self.constants = learner, rule, columns, constants or {}
 
     def act(self, stage, obs, rows):
         out = np.array(self.learner.act(stage, obs, rows), dtype=float)
         cols = self.columns.get(stage)
         if cols:
             out[:, cols] = np.asarray(self.rule.act(stage, obs, rows), dtype=float)[:, cols]
+        for col, value in self.constants.get(stage, {}).items():
+            out[:, col] = value
         return out
 
 
 def _rule_start(design, hp, learner, rule_name: str, seed: int) -> RuleStart:
     """The rule-start policy of a training run: `rule_name` (the design's first built-in policy, its rule) for the
     components `hp.rule_start_actions` of every acting stage that has them."""
-    names = set(hp.rule_start_action_names)
+    constants = hp.rule_start_constants
+    names = set(hp.rule_start_action_names) - set(constants)
     columns = {s.name: [i for i, n in enumerate(s.action.names) if n in names] for s in design.acting_stages()}
-    return RuleStart(learner, design.make_policy(rule_name, np.random.default_rng([seed, 6])), columns)
+    fixed = {s.name: {i: constants[n] for i, n in enumerate(s.action.names) if n in constants}
+             for s in design.acting_stages()}
+    return RuleStart(learner, design.make_policy(rule_name, np.random.default_rng([seed, 6])), columns, fixed)
 
 
 def train(scenario="s-a", episodes: int | None = None, seed: int = 0, out: str | Path = "runs/out/train",
@@ -324,6 +330,14 @@ def train(scenario="s-a", episodes: int | None = None, seed: int = 0, out: str |
         if wanted - actions:
             raise ValueError(f"{option} {sorted(wanted - actions)}: not actions of the {sc.design} design "
                              f"(it has {sorted(actions)})")
+    for r in design.role_specs():  # a rule-start constant inside its action's bounds
+        for name, value in hp.rule_start_constants.items():
+            if name in r.action.names:
+                i = r.action.names.index(name)
+                low, high = r.action.low[i], r.action.high[i]
+                if not low <= value <= high:
+                    raise ValueError(f"rule_start_actions {name}={value:g}: outside the {name} action's range "
+                                     f"[{low:g}, {high:g}] in the {sc.design} design")
     config = ({"variant": learner} if learner else {}) | dict(learner_config or {})
     learner = design.default_learner(hp, seed, device, config or None)
     problem = learner.imitation_problem(hp.rule_start_action_names) if hp.rule_start_episodes else None

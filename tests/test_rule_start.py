@@ -121,6 +121,45 @@ def test_a_run_no_longer_than_its_rule_start_plays_the_rule_throughout_and_fits_
     assert not fitted and not np.array_equal(stored[2][0], stored_rule)  # the rule, not the learner, played the battery
 
 
+def test_a_component_written_with_a_value_starts_at_that_constant_and_its_actors_are_fitted_to_it(_hp, small_p2p,
+                                                                                                  tmp_path):
+    stored = {}
+
+    def look(episode, learner):  # after each day: the buffers' stored actions and the actors' outputs on them
+        for s in learner.slots:
+            g = s.group
+            inputs = torch.from_numpy(g.buffer.obs[:episode * H].copy())
+            with torch.no_grad():
+                out = g.policy(g.actor, inputs.reshape(1, -1, inputs.shape[-1]))[0].numpy()
+            stored[episode, s.name] = (g.buffer.act[:episode * H].copy(), out.reshape(*inputs.shape[:2], -1))
+
+    # stored as requested (a set-point heat pump's executed action is the set point its new temperature equals, which
+    # above the floor is the house's temperature, not the floor asked for)
+    hp = _hp(small_p2p, rule_start_actions="battery,heat_pump=0", rule_start_episodes=2,
+             requested_actions="battery,heat_pump")
+    train(small_p2p, out=tmp_path / "run", hp=hp, seed=0, eval_every=3, progress=False, callback=look)
+    hp_act, hp_out = stored[2, "heat-pump"]
+    assert hp_act.shape[-1] == 1 and np.all(hp_act == 0.0)  # the heat pumps' set point at the floor in the rule's days
+    assert stored[1, "heat-pump"][1].mean() > 0.2  # the actor before the fit (it acts around 0.5)
+    assert hp_out.max() < 0.05  # fitted: the floor on every stored hour
+    later, _ = stored[3, "heat-pump"]
+    assert later[2 * H:].std() > 0  # the third day the learner plays them, exploring
+    # the batteries still play the rule: the same stored actions as with the battery's rule start alone
+    battery = _hp(small_p2p, rule_start_actions="battery", rule_start_episodes=2, requested_actions="battery,heat_pump")
+    plain = dict(stored)
+    train(small_p2p, out=tmp_path / "battery", hp=battery, seed=0, eval_every=3, progress=False, callback=look)
+    np.testing.assert_array_equal(plain[2, "pv-battery"][0], stored[2, "pv-battery"][0])
+    assert not np.all(stored[2, "heat-pump"][0] == 0.0)  # there the learner played the heat pumps
+    with pytest.raises(ValueError, match=r"rule_start_actions heat_pump=2: outside the heat_pump action's range \[0, 1\]"):
+        train(small_p2p, out=tmp_path / "bad", hp=_hp(small_p2p, rule_start_actions="heat_pump=2", rule_start_episodes=2),
+              seed=0, progress=False)
+    assert not (tmp_path / "bad").exists()
+    with pytest.raises(ValueError, match="gives heat_pump the constant 'warm', which is not a finite number"):
+        HyperParams(rule_start_actions="battery,heat_pump=warm", rule_start_episodes=2)
+    with pytest.raises(ValueError, match="names an action twice"):
+        HyperParams(rule_start_actions="battery,battery=0", rule_start_episodes=2)
+
+
 def test_a_run_with_a_rule_start_resumes_to_the_same_numbers(_hp, small_p2p, tmp_path):
     hp = _hp(small_p2p, rule_start_actions="battery", rule_start_episodes=2, episodes=4)
     kw = dict(seed=1, eval_every=2, checkpoint_every=1, progress=False, hp=hp)

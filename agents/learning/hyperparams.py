@@ -117,7 +117,9 @@ class HyperParams:
     # policy plays in the first `rule_start_episodes` training episodes (the learner, exploring, plays the rest); those
     # hours are stored as any others, and then each actor that plays such a component is fitted to the stored actions
     # of it (behaviour cloning, `RULE_START_FIT_STEPS` Adam steps): learning then starts from the rule's behaviour for
-    # it, with a buffer and a critic that have seen it (docs/p2p.md, "Starting the batteries from the rule"). "": off
+    # it, with a buffer and a critic that have seen it (docs/p2p.md, "Starting the batteries from the rule"). A
+    # component written NAME=VALUE is played at that constant raw action instead of the rule's (e.g. "heat_pump=0": the
+    # heat pumps at the floor of their bands as set point; docs/p2p.md, "The heat pumps started at the floor"). "": off
     rule_start_episodes: int = 0  # how many training episodes the rule plays `rule_start_actions` (0: off); a run of
     # no more episodes than this plays the rule in all of them and fits the actors to it after its last
     rule_start_critic_episodes: int = 0  # after the rule start's fit, the actors fitted to the rule (each slot that plays
@@ -146,6 +148,7 @@ class HyperParams:
         if self.actor_output not in ACTOR_OUTPUTS:
             raise ValueError(f"actor_output {self.actor_output!r}: use one of {ACTOR_OUTPUTS}")
         selection_problem = self._selection_week_problem()
+        rule_start_problem = self._rule_start_actions_problem()
         rule_start_off = ("turning the rule start off, set rule_start_critic_episodes=0 and rule_anchor_weight=0 too "
                           "(on the command line `--set rule_start=off` sets all four)")
         for name, ok, rule in (
@@ -179,6 +182,9 @@ class HyperParams:
             ("policy_delay", self.policy_delay >= 1, "must be >= 1 (1: every update, as the paper; TD3: 2)"),
             ("exploring_starts", 0.0 <= self.exploring_starts <= 1.0, "must be a share in [0, 1] (0: off)"),
             ("explore_uniform", 0.0 <= self.explore_uniform <= 1.0, "must be a share in [0, 1] (0: off)"),
+            ("rule_start_actions", rule_start_problem is None,
+             f"{rule_start_problem}: write comma-separated action names, each at most once, a constant one as NAME=VALUE "
+             "(e.g. battery,heat_pump=0)"),
             ("rule_start_episodes", self.rule_start_episodes >= 0
              and (self.rule_start_episodes > 0) == bool(self.rule_start_action_names),
              "must be >= 0, and > 0 exactly when rule_start_actions names the actions the rule plays (e.g. "
@@ -240,8 +246,37 @@ class HyperParams:
 
     @property
     def rule_start_action_names(self) -> tuple[str, ...]:
-        """The action components named in `rule_start_actions` (played by the rule at the start of training)."""
-        return tuple(n.strip() for n in self.rule_start_actions.split(",") if n.strip())
+        """The action components named in `rule_start_actions` (played by the rule, or at a constant, at the start of
+        training)."""
+        return tuple(n.partition("=")[0].strip() for n in self.rule_start_actions.split(",") if n.strip())
+
+    @property
+    def rule_start_constants(self) -> dict[str, float]:
+        """The components of `rule_start_actions` written NAME=VALUE: played at that constant raw action, not the
+        rule's."""
+        out = {}
+        for item in self.rule_start_actions.split(","):
+            name, sep, value = (part.strip() for part in item.partition("="))
+            if sep:
+                out[name] = float(value)
+        return out
+
+    def _rule_start_actions_problem(self) -> str | None:
+        """What is wrong with `rule_start_actions` (None: nothing): an empty name, a name twice, a constant that is
+        not a finite number."""
+        names = self.rule_start_action_names
+        if any(not n for n in names) or len(set(names)) != len(names):
+            return "names an action twice or an empty one"
+        for item in self.rule_start_actions.split(","):
+            name, sep, value = (part.strip() for part in item.partition("="))
+            if sep:
+                try:
+                    ok = math.isfinite(float(value))
+                except ValueError:
+                    ok = False
+                if not ok:
+                    return f"gives {name} the constant {value!r}, which is not a finite number"
+        return None
 
     @property
     def lr_decay(self) -> float:
