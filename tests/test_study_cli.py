@@ -2,6 +2,7 @@
 
 import dataclasses
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -505,6 +506,22 @@ def test_the_household_designs_tiny_studies_write_their_reports(tmp_path, design
                               str(out / "runs" / "maddpg-ps" / "seed0"), "--device", "heat_pump", "--action", "-1"],
                              capture_output=True, text=True, cwd=ROOT)
         assert bad.returncode != 0 and "--action -1.0 is outside the heat_pump's range [0, 1]" in bad.stderr
+        # scripts/constant_action_check.py: the heat pumps at the floor in the night hours of the evaluated test week;
+        # its learned play is the study's evaluation of that week (the cluster's comfort and heat-pump energy per day)
+        check = subprocess.run([sys.executable, str(ROOT / "scripts" / "constant_action_check.py"),
+                                str(out / "runs" / "maddpg-ps" / "seed0"), "--hours", "0-6", "--weeks", "test:1"],
+                               capture_output=True, text=True, cwd=ROOT)
+        assert check.returncode == 0, check.stderr
+        lines = check.stdout.strip().splitlines()
+        assert lines[1].lstrip().startswith("test:1: cluster reward") and lines[-1].startswith("mean over 1 weeks:")
+        hours = pd.read_csv(out / "eval" / "maddpg-ps" / "seed0" / "hours.csv")
+        hours = hours[(hours.week == "test:1") & (hours.cluster == "heat-pump")]
+        energy = re.search(r"heat_pump energy +([0-9.]+) ->", lines[1]).group(1)
+        assert float(energy) == pytest.approx(hours.hp_kw.sum() / 7, abs=0.05)
+        bad = subprocess.run([sys.executable, str(ROOT / "scripts" / "constant_action_check.py"),
+                              str(out / "runs" / "maddpg-ps" / "seed0"), "--hours", "5-2"], capture_output=True, text=True,
+                             cwd=ROOT)
+        assert bad.returncode != 0 and "'5-2' is not a range inside 0..23" in bad.stderr
         bad = subprocess.run([sys.executable, str(ROOT / "scripts" / "p2p_levers.py"), "x", "0", "--override",
                               "storage_credit=weekly", "--out", str(tmp_path / "bad")], capture_output=True, text=True, cwd=ROOT)
         assert bad.returncode != 0 and "storage_credit = 'weekly'" in bad.stderr and not (tmp_path / "bad").exists()
