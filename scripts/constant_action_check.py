@@ -73,10 +73,11 @@ def main() -> None:
                     help="the device's constant action in its raw units (heat pump 0..1: 0 is the band's floor as "
                          "set point, or off; battery -1..1; EV 0..1)")
     ap.add_argument("--hours", default="0-23", help="hours of the day it is played, e.g. 0-6,20-23 (default all)")
-    ap.add_argument("--weeks", default="test", help="a week spec (default: the 12 test weeks)")
+    ap.add_argument("--weeks", default="test", help="week specs, comma-separated (default: the 12 test weeks)")
     a = ap.parse_args()
     try:
-        hours, weeks = parse_hours(a.hours), dataset.resolve_week(a.weeks)
+        hours = parse_hours(a.hours)
+        weeks = list(dict.fromkeys(w for spec in a.weeks.split(",") for w in dataset.resolve_week(spec.strip())))
     except ValueError as e:
         sys.exit(f"constant_action_check.py: {e}")
     learner, meta = load_trained_policy(a.run)

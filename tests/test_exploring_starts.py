@@ -164,6 +164,11 @@ def test_requested_actions_store_what_the_policy_asked_for_in_the_named_componen
     # the EV is not named: stored as executed either way (no charging while the car is away)
     np.testing.assert_array_equal(requested["pv-ev"], executed["pv-ev"])
     assert (executed["pv-ev"] < 1.0).any()
+    # the heat pumps' set point (the P2P scenario's control): executed, the set point the house's new temperature
+    # equals (above the floor asked for wherever the house is warmer); requested, the floor asked for in every hour
+    both = _stored_actions("battery,heat_pump")
+    assert (executed["heat-pump"] > 0.05).mean() > 0.1 and (requested["heat-pump"] == executed["heat-pump"]).all()
+    assert (both["heat-pump"] == 0.0).all() and (both["pv-battery"] == requested["pv-battery"]).all()
 
 
 
