@@ -18,10 +18,10 @@ from runs.training import design_hyperparams, evaluate_policy, load_trained_poli
 
 @pytest.fixture
 def _hp(small_hp):
-    """This file's hyperparameters: the shared small ones (conftest `small_hp`), 6 days, a 2-day rule start and the
-    groups kept apart, unless a test sets them."""
-    defaults = {"episodes": 6, "rule_start_episodes": 2, "rule_start_critic_episodes": 0, "rule_anchor_weight": 0.0,
-                "keep_best_per_group": True}
+    """This file's hyperparameters: the shared small ones (conftest `small_hp`), 6 days, a 2-day rule start of the
+    batteries alone (the heat pumps learn from the first day) and the groups kept apart, unless a test sets them."""
+    defaults = {"episodes": 6, "rule_start_actions": "battery", "requested_actions": "battery", "rule_start_episodes": 2,
+                "rule_start_critic_episodes": 0, "rule_anchor_weight": 0.0, "keep_best_per_group": True}
     return lambda scenario, **kw: small_hp(scenario, **(defaults | kw))
 
 
@@ -41,8 +41,8 @@ def test_each_group_keeps_its_best_day_and_the_composed_policy_only_where_it_sco
         small_p2p, tmp_path, design_networks, episodes, eval_every, rule_days, handed_on):
     hp = _hp(small_p2p, episodes=episodes, rule_start_episodes=rule_days)
     if design_networks:
-        settings = {"episodes": episodes, "rule_start_episodes": rule_days, "rule_start_critic_episodes": 0,
-                    "rule_anchor_weight": 0.0,
+        settings = {"episodes": episodes, "rule_start_actions": "battery", "requested_actions": "battery",
+                    "rule_start_episodes": rule_days, "rule_start_critic_episodes": 0, "rule_anchor_weight": 0.0,
                     "keep_best_per_group": True}
         hp = HyperParams.from_dict(design_hyperparams(small_p2p).to_dict() | settings)
     run = train(small_p2p, out=tmp_path / "run", hp=hp, seed=0, eval_every=eval_every, progress=False)
