@@ -226,14 +226,14 @@ def test_the_week_check_prices_the_learned_play_as_the_record_and_orders_lp_cloc
     mean = np.broadcast_to(learned[..., :3].mean(axis=0)[None, :, None, :], (7, H, 1, 3))
     assert s.clock_eur.sum() <= _priced_days(problems, row, mean).sum() + 1e-9
 
-    # the replay: the household's first three stage actions are the schedule's, by hour of day
-    schedule = np.array([r[f"battery_h{t:02d}"] for t in range(H)])
+    # the replay: the household's first three stage actions are the schedule's, by hour of day (every device's columns)
+    schedule = np.array([[r[f"{name}_h{t:02d}"] for name in ("battery", "ev", "heat_pump")] for t in range(H)])
     m, probe = trained_model(run, "p2p")
     week, first = dataset.resolve_week(WEEK)[0], 24
-    probe.plan = (row, np.column_stack([schedule, np.zeros(H), np.zeros(H)]))
+    probe.plan = (row, schedule)
     probe.seen = {}
     _play_day(m, week, first)
-    played = np.array([probe.seen[(first + t, row)][0] for t in range(H)])
+    played = np.array([probe.seen[(first + t, row)][:3] for t in range(H)])
     np.testing.assert_array_equal(played, schedule)
     others = [k for k in probe.seen if k[1] != row]
     assert others  # everyone else acted through the learned policy

@@ -126,6 +126,7 @@ def day_optimum(scenario, weeks) -> "pd.DataFrame":
 # what a household seeing only the clock could do: its best device schedule by hour of day
 # ---------------------------------------------------------------------------------------------
 ACTION_LOW, ACTION_HIGH = np.array([-1.0, 0.0, 0.0]), np.array([1.0, 1.0, 1.0])  # battery, EV, heat pump (`devices.step`)
+DEVICE_ACTIONS = ("battery", "ev", "heat_pump")  # the schedule's columns, in that order
 
 
 @dataclass(frozen=True, eq=False)
@@ -217,8 +218,8 @@ def clock_schedule_check(run_dir, weeks, rows, stage: str, faced, cost_of, level
     `levels`, `max_passes`: the search's (`clock_schedule`). One row per (week, household), EUR per day (means over the week's days): learned_cost_eur and
     clock_realised_cost_eur (played through the model), learned_priced_eur, clock_eur and lp_eur (priced
     at the faced prices), clock_share_of_lp_gap (how much of the price-taker's gap between the learned
-    actions and the LP the clock schedule closes: 1 = all of it), passes, and the schedule's mean battery
-    action by hour as `battery_h00`..`battery_h23`."""
+    actions and the LP the clock schedule closes: 1 = all of it), passes, and the schedule's device actions by hour:
+    `battery_h00`..`battery_h23`, `ev_h00`..`ev_h23`, `heat_pump_h00`..`heat_pump_h23` (raw units)."""
     import pandas as pd
 
     from model import dataset
@@ -255,6 +256,7 @@ def clock_schedule_check(run_dir, weeks, rows, stage: str, faced, cost_of, level
                 "learned_priced_eur": float(sched.learned_eur.mean()), "clock_eur": float(sched.clock_eur.mean()),
                 "lp_eur": float(sched.lp_eur.mean()),
                 "clock_share_of_lp_gap": float((sched.learned_eur.mean() - sched.clock_eur.mean()) / gap) if gap > 1e-9 else np.nan,
-                "passes": sched.passes, **{f"battery_h{t:02d}": float(sched.actions[t, 0]) for t in range(H)},
+                "passes": sched.passes, **{f"{name}_h{t:02d}": float(sched.actions[t, k])
+                                            for k, name in enumerate(DEVICE_ACTIONS) for t in range(H)},
             })
     return pd.DataFrame(out)
