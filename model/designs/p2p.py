@@ -109,8 +109,9 @@ class P2PDesign(HouseholdDesign):
         # (0.386 -> 0.307 EUR per household and day, the rules' 0.288-0.341) and its LP regret in 14 of 15 (0.432 ->
         # 0.322); the heat pumps collapse in 1 seed of 15 (before: 2; the rule start alone: 5), the batteries charge in
         # 15 of 15 (before: 12)
-        # ... and the heat pumps start at the floor of their bands as set point (stop 49): every learned heat-pump
-        # policy so far earned less than that constant in every test week (`scripts/constant_action_check.py`: MADDPG-PS
+        # ... and the heat pumps start at the floor of their bands as set point (stop 49): each of nine learned
+        # heat-pump policies measured earned less than that constant in 11-12 of the 12 test weeks
+        # (`scripts/constant_action_check.py`: MADDPG-PS
         # quick seeds 0 / 1 +7.7 / +7.3 EUR per day for the cluster, the paper profile's seed 0 +5.5, DDPG-PS +12.4; in
         # the hottest test week +41, the learned set points heating summer nights). Measured (docs/p2p.md "The heat
         # pumps started at the floor of their bands", `scripts/p2p_levers.py`, quick profile, 15 paired seeds against
