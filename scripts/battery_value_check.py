@@ -29,33 +29,12 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from model import dataset  # noqa: E402
+from runs.studies.household_checks import PinnedAction  # noqa: E402
 from runs.training import load_trained_policy, make_model  # noqa: E402
 
 HOURS_PER_DAY = 24
 STAGE = {"p2p": ("p2p", "reward"), "stackelberg": ("auction", "follower_reward")}
 CLUSTER = {"battery": "pv-battery", "heat_pump": "heat-pump"}  # the cluster whose households own the device
-
-
-class _Hold:
-    """The learned policy, with household `who` (a row, or None) asking for `value` in action column `column` at
-    `stage` in its first `hours`; `seen` collects the stage's (observation, rows)."""
-
-    name = "hold"
-
-    def __init__(self, learner, stage: str, who, hours: int, seen: list | None = None, column: int = 0,
-                 value: float = 0.0):
-        self.learner, self.stage, self.who, self.hours, self.t, self.seen = learner, stage, who, hours, 0, seen
-        self.column, self.value = column, value
-
-    def act(self, stage, obs, rows):
-        a = self.learner.act(stage, obs, rows)
-        if stage == self.stage:
-            if self.seen is not None:
-                self.seen.append((obs.copy(), rows.copy()))
-            if self.who is not None and self.t < self.hours:
-                a[list(rows).index(self.who), self.column] = self.value
-            self.t += 1
-        return a
 
 
 def main() -> None:
@@ -94,7 +73,8 @@ def main() -> None:
     week, first = dataset.resolve_week(a.week)[0], 2 * HOURS_PER_DAY + a.hour
 
     def play(who, seen=None):
-        model.set_policy(_Hold(learner, stage, who, a.hold, seen, column, a.action))
+        model.set_policy(PinnedAction(learner, stage, [] if who is None else [who], column, a.action,
+                                      lambda step: step < a.hold, seen))
         model.reset_episode(week, first, HOURS_PER_DAY - a.hour)
         if a.device == "battery":  # the start state: the state of charge, or the indoor temperature in the band
             start = d.state.bat_energy_kwh / np.maximum(d.params.bat_capacity_kwh, 1e-9)

@@ -23,6 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np  # noqa: E402
 
 from model import dataset  # noqa: E402
+from runs.studies.household_checks import PinnedAction  # noqa: E402
 from runs.training import load_trained_policy, make_model, week_labels  # noqa: E402
 
 HOURS_PER_DAY = 24
@@ -46,25 +47,6 @@ def parse_hours(text: str) -> list[int]:
     return sorted(set(hours))
 
 
-class _Constant:
-    """The learned policy, with the rows `rows` playing `value` in action column `column` at `stage` in the hours of
-    the day `hours` (none: the learned policy)."""
-
-    name = "constant"
-
-    def __init__(self, learner, stage: str, rows, column: int, value: float, hours):
-        self.learner, self.stage, self.rows, self.column, self.value = learner, stage, rows, column, value
-        self.hours, self.hour = set(hours), 0
-
-    def act(self, stage, obs, rows):
-        a = self.learner.act(stage, obs, rows)
-        if stage == self.stage:
-            if self.hour % HOURS_PER_DAY in self.hours:
-                a[np.isin(np.asarray(rows), self.rows), self.column] = self.value
-            self.hour += 1
-        return a
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("run", type=Path)
@@ -77,6 +59,7 @@ def main() -> None:
     a = ap.parse_args()
     try:
         hours = parse_hours(a.hours)
+        hour_set = set(hours)
         weeks = list(dict.fromkeys(w for spec in a.weeks.split(",") for w in dataset.resolve_week(spec.strip())))
     except ValueError as e:
         sys.exit(f"constant_action_check.py: {e}")
@@ -98,11 +81,12 @@ def main() -> None:
 
     def play(week: int, changed: bool) -> np.ndarray:
         """Per day: the cluster's reward, the community's, the cluster's comfort violation, the device's energy."""
-        policy = _Constant(learner, stage, rows, column, a.action, hours if changed else ())
+        policy = PinnedAction(learner, stage, rows if changed else [], column, a.action,
+                              lambda step: step % HOURS_PER_DAY in hour_set)
         model.set_policy(policy)
         total = np.zeros(4)
         for day in range(7):
-            policy.hour = 0
+            policy.step = 0
             model.reset_episode(week, day * HOURS_PER_DAY, HOURS_PER_DAY)
             while model.running:
                 model.step()

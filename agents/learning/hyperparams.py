@@ -244,22 +244,22 @@ class HyperParams:
         """The action components named in `requested_actions` (stored as requested, not as executed)."""
         return tuple(n.strip() for n in self.requested_actions.split(",") if n.strip())
 
+    def _rule_start_items(self) -> list[tuple[str, str | None]]:
+        """`rule_start_actions` as (name, constant text or None), one per non-empty comma-separated item."""
+        items = [item.partition("=") for item in self.rule_start_actions.split(",") if item.strip()]
+        return [(name.strip(), value.strip() if sep else None) for name, sep, value in items]
+
     @property
     def rule_start_action_names(self) -> tuple[str, ...]:
         """The action components named in `rule_start_actions` (played by the rule, or at a constant, at the start of
         training)."""
-        return tuple(n.partition("=")[0].strip() for n in self.rule_start_actions.split(",") if n.strip())
+        return tuple(name for name, _ in self._rule_start_items())
 
     @property
     def rule_start_constants(self) -> dict[str, float]:
         """The components of `rule_start_actions` written NAME=VALUE: played at that constant raw action, not the
         rule's."""
-        out = {}
-        for item in self.rule_start_actions.split(","):
-            name, sep, value = (part.strip() for part in item.partition("="))
-            if sep:
-                out[name] = float(value)
-        return out
+        return {name: float(value) for name, value in self._rule_start_items() if value is not None}
 
     def _rule_start_actions_problem(self) -> str | None:
         """What is wrong with `rule_start_actions` (None: nothing): an empty name, a name twice, a constant that is
@@ -267,9 +267,8 @@ class HyperParams:
         names = self.rule_start_action_names
         if any(not n for n in names) or len(set(names)) != len(names):
             return "names an action twice or an empty one"
-        for item in self.rule_start_actions.split(","):
-            name, sep, value = (part.strip() for part in item.partition("="))
-            if sep:
+        for name, value in self._rule_start_items():
+            if value is not None:
                 try:
                     ok = math.isfinite(float(value))
                 except ValueError:

@@ -80,6 +80,29 @@ class HouseholdProbe:
         return out
 
 
+class PinnedAction:
+    """A trained learner's policy with the participants `rows` playing `value` in action column `column` at `stage`
+    in the stage's steps for which `pinned(step)` holds (steps counted from 0; set `step = 0` to start over);
+    `seen`, a list, collects the stage's (observation, rows). The what-if plays of `scripts/battery_value_check.py`
+    and `scripts/constant_action_check.py`."""
+
+    name = "pinned"
+
+    def __init__(self, learner, stage: str, rows, column: int, value: float, pinned, seen: list | None = None):
+        self.learner, self.stage, self.rows, self.column, self.value = learner, stage, np.asarray(rows), column, value
+        self.pinned, self.seen, self.step = pinned, seen, 0
+
+    def act(self, stage, obs, rows):
+        a = self.learner.act(stage, obs, rows)
+        if stage == self.stage:
+            if self.seen is not None:
+                self.seen.append((obs.copy(), rows.copy()))
+            if self.rows.size and self.pinned(self.step):
+                a[np.isin(np.asarray(rows), self.rows), self.column] = self.value
+            self.step += 1
+        return a
+
+
 def trained_model(run_dir, stage: str):
     """A model of a trained run's scenario in which a `HouseholdProbe` (at `stage`) of its learned policy
     plays everyone: (model, probe). The learned policy acts without exploration noise; a scenario changed
