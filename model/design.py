@@ -250,6 +250,9 @@ class MarketDesign:
     #: why a run of this design cannot start training episodes part-way (`exploring_starts`; None: it can: an episode
     #: that `reset_episode` starts after the episode's first hour begins from the design's exploring start states)
     exploring_starts_refused: ClassVar[str | None] = "its episodes carry no state from hour to hour to explore"
+    #: why a run of this design cannot store counterfactual household transitions (`counterfactual_households`; None: it
+    #: can: it has `counterfactual_hour` and `counterfactual_observation`)
+    counterfactual_households_refused: ClassVar[str | None] = "it has no household clusters whose hours it can replay"
 
     def selection_score(self, total: np.ndarray) -> float:
         """One number for a learned policy from every participant's total score over the evaluation week

@@ -114,6 +114,8 @@ def store_hour(learner, model, hour, last: bool) -> None:
     learner.remember(hour, last=last)
     if getattr(learner.hp, "counterfactual_samples", 0):
         learner.counterfactuals(model, hour)
+    if getattr(learner.hp, "counterfactual_households", 0):
+        learner.household_counterfactuals(model, hour, last)
 
 
 def play_week(model, week: int) -> list[np.ndarray]:
@@ -316,6 +318,9 @@ def train(scenario="s-a", episodes: int | None = None, seed: int = 0, out: str |
     if hp.exploring_starts and kind.exploring_starts_refused:
         raise ValueError(f"exploring_starts: the {sc.design} design cannot start training episodes part-way: "
                          f"{kind.exploring_starts_refused}. Train with exploring_starts=0")
+    if hp.counterfactual_households and kind.counterfactual_households_refused:
+        raise ValueError(f"counterfactual_households: the {sc.design} design cannot replay its households' hours: "
+                         f"{kind.counterfactual_households_refused}. Train with counterfactual_households=0")
     if learner is not None and learner not in kind.learners:
         raise ValueError(f"--learner {learner!r}: the {sc.design} design trains one of {list(kind.learners)}")
     unknown = sorted(set(learner_config or {}) - set(kind.learner_settings))

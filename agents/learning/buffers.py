@@ -117,3 +117,31 @@ class MemberBuffer(_Circular):
 
     def add(self, obs, act, rew, info, done: bool):
         self._add((obs, act, rew, info), done)
+
+
+class TransitionBuffer(_Circular):
+    """Circular buffer of single member transitions that carry their own next observation: record i holds one member's
+    inputs (obs_dim,), action, reward, the hour's collective information, the next hour's inputs and collective
+    information, and done. What `MemberGroup` stores for `HyperParams.counterfactual_households`: a variant of an hour
+    is not followed by a stored hour, so its next observation cannot be the next record. Every record is complete."""
+
+    FIELDS = ("obs", "act", "rew", "info", "obs_next", "info_next", "done")
+
+    def __init__(self, capacity: int, obs_dim: int, act_dim: int, info_dim: int):
+        self.capacity = capacity
+        self.obs = np.zeros((capacity, obs_dim), np.float32)
+        self.act = np.zeros((capacity, act_dim), np.float32)
+        self.rew = np.zeros(capacity, np.float32)
+        self.info = np.zeros((capacity, info_dim), np.float32)
+        self.obs_next = np.zeros((capacity, obs_dim), np.float32)
+        self.info_next = np.zeros((capacity, info_dim), np.float32)
+        self.done = np.zeros(capacity, np.float32)
+
+    def add(self, obs, act, rew, info, obs_next, info_next, done: bool):
+        self._add((obs, act, rew, info, obs_next, info_next), done)
+
+    def n_valid(self) -> int:
+        return self.size
+
+    def sample_indices(self, rng: np.random.Generator, batch: int) -> np.ndarray:
+        return rng.integers(0, self.size, size=batch)

@@ -46,7 +46,7 @@ import torch
 from scipy.special import expit
 from torch.nn import functional as F
 
-from agents.learning.buffers import MemberBuffer, ReplayBuffer
+from agents.learning.buffers import MemberBuffer, ReplayBuffer, TransitionBuffer
 from agents.learning.features import Features
 from agents.learning.hyperparams import HyperParams
 from agents.learning.networks import StackedMLP, soft_update_params
@@ -126,6 +126,7 @@ class _Group:
     can_imitate = True  # its actors can be fitted to stored actions (`imitate`): deterministic actors
     anchor_actor = None  # `HyperParams.rule_anchor_weight`: the actor as fitted to the rule (frozen), after `imitate`
     anchor_mask = None  # (act,) 1.0 on the action components fitted to the rule, 0.0 elsewhere
+    variants = None  # `HyperParams.counterfactual_households`: a `TransitionBuffer` of variant transitions (MemberGroup)
 
     def _build(self, n_nets: int, actor_in: int, critic_in: int, act_dim: int, generator):
         hp, device = self.hp, self.device
@@ -309,6 +310,7 @@ class _Group:
             "critic_steps": torch.tensor(self.critic_steps),  # where a resumed run is in the `policy_delay` cycle
             **({"anchor_actor": self.anchor_actor.state_dict(), "anchor_mask": self.anchor_mask}
                if self.anchor_actor is not None else {}),
+            **({"variants": self.variants.state_dict()} if self.variants is not None else {}),
         }
 
     def load(self, state: dict):
@@ -319,6 +321,11 @@ class _Group:
             self.critic_opt.load_state_dict(state["critic_opt"])
             self.buffer.load_state_dict(state["buffer"])
             self.critic_steps = int(state.get("critic_steps", 0))  # checkpoints written before it: policy_delay 1
+            if self.variants is not None:
+                if "variants" not in state:
+                    raise ValueError("the checkpoint holds no counterfactual transitions, but this run stores them "
+                                     "(counterfactual_households > 0): resume it with the settings it was started with")
+                self.variants.load_state_dict(state["variants"])
             if "anchor_actor" in state:
                 anchor = copy.deepcopy(self.actor)
                 anchor.load_state_dict(state["anchor_actor"])
@@ -624,10 +631,27 @@ class MemberGroup(_Group):
         parts = [o, a] + ([info] if self.info_dim else [])
         return torch.cat(parts, -1)
 
-    def _batch(self, rng: np.random.Generator):
+    def store_variants(self, per_hour: int) -> None:
+        """Keep `per_hour` counterfactual transitions per stored hour beside the real ones (`HyperParams.
+        counterfactual_households`; `Team.household_counterfactuals` makes them) and sample both."""
+        if not self.share:
+            raise ValueError("counterfactual_households: only parameter-shared household groups sample single member "
+                             "transitions; train a shared learner (e.g. maddpg-ps) or counterfactual_households=0")
+        b = self.buffer
+        self.variants = TransitionBuffer(b.capacity * per_hour, b.obs.shape[-1], self.act_dim, self.info_dim)
+
+    def remember_variants(self, inputs, unit_actions, rewards, info, inputs_next, info_next, done: bool) -> None:
+        """Store variant transitions, one per row of `inputs` (k, actor_dim): each member's own next inputs."""
+        for k in range(len(inputs)):
+            self.variants.add(inputs[k], unit_actions[k], rewards[k], info, inputs_next[k], info_next, done)
+
+    def _batch(self, rng: np.random.Generator, variants: bool = True):
         """(o, a, r, info, discount, o_next, info_next), each shaped (N_nets, B, ...); the discount multiplies the
         bootstrapped value: gamma (1 - done) (None at gamma = 0), or with `n_step` > 1 the n-step return's, r its
-        discounted sum and o_next, info_next its last observation."""
+        discounted sum and o_next, info_next its last observation. With stored counterfactual transitions
+        (`variants`), each of the B draws is one of them with the probability of its share of all stored transitions."""
+        if variants and self.variants is not None and self.variants.size:
+            return self._batch_with_variants(rng)
         b, dev, B, hp = self.buffer, self.device, self.hp.batch_size, self.hp
         hours = b.sample_indices(rng, B)
         nets = 1 if self.share else self.n
@@ -654,8 +678,26 @@ class MemberGroup(_Group):
         return (t(pick(b.obs, hours)), t(pick(b.act, hours)), t(r), t(info), discount,
                 t(pick(b.obs, nxt)), t(info_next))
 
+    def _batch_with_variants(self, rng: np.random.Generator):
+        """`_batch` of a shared group (n_step 1) whose first k draws are counterfactual transitions, k ~ Binomial(B,
+        their share of the stored transitions)."""
+        b, v, B, hp, dev = self.buffer, self.variants, self.hp.batch_size, self.hp, self.device
+        real = b.n_valid() * self.n
+        k = int(rng.binomial(B, v.size / (v.size + real))) if real else B
+        hours = b.sample_indices(rng, B - k) if B > k else np.zeros(0, np.int64)
+        m = rng.integers(0, self.n, size=B - k)
+        nxt = (hours + 1) % b.capacity
+        j = v.sample_indices(rng, k)
+        cat = lambda own, var: np.concatenate([var, own])[None]  # noqa: E731  (1, B, ...): the variants first
+        o, o_next = cat(b.obs[hours, m], v.obs[j]), cat(b.obs[nxt, m], v.obs_next[j])
+        a, r = cat(b.act[hours, m], v.act[j]), cat(b.rew[hours, m], v.rew[j])
+        info, info_next = cat(b.info[hours], v.info[j]), cat(b.info[nxt], v.info_next[j])
+        t = lambda x: torch.from_numpy(np.array(x, dtype=np.float32)).to(dev)  # noqa: E731
+        discount = hp.gamma * (1.0 - t(cat(b.done[hours], v.done[j]))) if hp.gamma else None
+        return t(o), t(a), t(r), t(info), discount, t(o_next), t(info_next)
+
     def _imitation_batch(self, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-        o, a = self._batch(rng)[:2]
+        o, a = self._batch(rng, variants=False)[:2]  # the stored actions of what was played, never the variants' draws
         return o, a
 
     def update(self, rng: np.random.Generator) -> dict[str, float]:

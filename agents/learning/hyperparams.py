@@ -86,6 +86,13 @@ class HyperParams:
     counterfactual_samples: int = 0  # M > 0: every hour, HMADDPG's secondaries (LFM) also store M re-cleared variants of
     # it, each with one random aggregator playing a uniformly random bid (`Team.counterfactuals`): what other prices would
     # have earned, which the critics otherwise only see near the current policy. Needs gamma = 0 (0: off)
+    counterfactual_households: int = 0  # K > 0 (household designs): every training hour, K members drawn at random from
+    # each parameter-shared household cluster play uniformly random actions instead of their own, the hour clears again
+    # from the same start states (`MarketModel.reclear`: an exact joint transition), and each of those members' variant
+    # transitions (its observation, the random action, the reward it would have got, the next hour's observation as its
+    # devices would have left it) is stored beside the real ones and sampled with them: the critics see every action's
+    # value at the states the policy visits, which exploration near a policy at a bound never shows them (docs/p2p.md,
+    # "The heat pumps' critics, taken apart"). One-step targets only (n_step = 1) (0: off)
     # MATD3 (Fujimoto et al. 2018, "Addressing function approximation error in actor-critic methods", ICML; its
     # multi-agent form: Ackermann et al. 2019, arXiv:1910.01465), three independent switches, all off as the paper:
     twin_critics: bool = False  # clipped double Q: a second critic per agent, fitted on the same target, which
@@ -172,6 +179,9 @@ class HyperParams:
             ("mixed_temperature", self.mixed_temperature >= 0.0, "must be >= 0"),
             ("counterfactual_samples", self.counterfactual_samples >= 0 and (self.counterfactual_samples == 0 or self.gamma == 0.0),
              "must be >= 0, and needs gamma = 0 (counterfactual transitions break the stored order of hours)"),
+            ("counterfactual_households", self.counterfactual_households >= 0
+             and (self.counterfactual_households == 0 or self.n_step == 1),
+             "must be >= 0 (0: off), and needs n_step = 1: a variant transition has one step of its own"),
             ("twin_critics", not self.twin_critics or self.gamma > 0.0,
              "needs gamma > 0: the second critic only clips the bootstrapped target, which gamma = 0 removes"),
             ("target_noise", self.target_noise >= 0.0 and (self.target_noise == 0.0 or self.gamma > 0.0),
@@ -365,7 +375,7 @@ def expand_shorthands(pairs: list[str]) -> list[str]:
 #: Hyperparameters the paper does not give (its extracted text lost them): shown in every config.
 RECONSTRUCTED = ("buffer_size", "lr_actor", "lr_critic", "noise_sigma_final", "hidden_sizes", "reward_scale", "actor_output", "actor_reg",
                  "per_agent_batches", "lr_final_factor", "action_search", "action_search_weight", "requested_actions", "explore_uniform", "actor_z_max",
-                 "mixed_levels", "mixed_temperature", "mixed_temperature_relative", "counterfactual_samples",
+                 "mixed_levels", "mixed_temperature", "mixed_temperature_relative", "counterfactual_samples", "counterfactual_households",
                  "twin_critics", "target_noise", "policy_delay", "n_step", "exploring_starts", "rule_start_actions", "rule_start_episodes",
                  "rule_start_critic_episodes", "rule_anchor_weight", "keep_best",
                  "selection_weeks", "keep_best_per_group")

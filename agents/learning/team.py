@@ -123,6 +123,11 @@ class Team:
         self._requested = {s.role.role: [i for i, n in enumerate(s.role.action.names) if n in hp.requested_action_names]
                            for s in slots}
         self.config: dict = {}  # how the builder set it up (`agents.learning.builders`), saved with checkpoints
+        self._pending_variants: list = []  # `household_counterfactuals`: the last hour's variants, awaiting their next hour
+        if hp.counterfactual_households:
+            for slot in slots:
+                if isinstance(slot.group, MemberGroup):
+                    slot.group.store_variants(hp.counterfactual_households)
 
     @property
     def roles(self) -> list[RoleSpec]:
@@ -211,6 +216,11 @@ class Team:
             self._remember_slot(slot, hour, last)
 
     def _remember_slot(self, slot: Slot, hour, last: bool) -> None:
+        slot.group.remember(*self._transition(slot, hour), last)
+
+    def _transition(self, slot: Slot, hour, rows: np.ndarray | None = None):
+        """(observations, actions in [0, 1], rewards, collective information or None) of the slot's rows in `hour`, or
+        of `rows` (indices into the role's population) only."""
         r = slot.role
         record = hour.records[r.stage]
         # what the devices or markets executed, where the stage projects the actions (it records them), except the
@@ -222,12 +232,61 @@ class Team:
             act = act.copy()
             act[:, keep] = hour.actions[r.stage][:, keep]
         obs, rew = hour.observations[r.stage], hour.rewards[r.role]
-        if slot.rows is not None:
-            obs, act, rew = obs[slot.rows], act[slot.rows], rew[slot.rows]
+        pick = slot.rows if rows is None else rows
+        if pick is not None:
+            obs, act, rew = obs[pick], act[pick], rew[pick]
         if slot.components is not None:
             act = act[:, slot.components]
         info = record.collective / self._info_div[r.role] if r.collective else None  # the collective information
-        slot.group.remember(obs, slot.action.to_unit(act), rew, info, last)
+        return obs, slot.action.to_unit(act), rew, info
+
+    def household_counterfactuals(self, model, hour, last: bool) -> None:
+        """`HyperParams.counterfactual_households` = K: complete the previous hour's variants with this hour (each
+        deviating member's next observation as its devices would have left it, `design.counterfactual_observation`),
+        then draw this hour's: K members of every slot with a variant buffer (a parameter-shared household group) play
+        uniformly random actions on the slot's components, everyone else as played, and the hour clears again from its
+        start states (`design.counterfactual_hour`). At the episode's last hour they are stored at once, as terminal."""
+        for slot, rows, stage, first, variant in self._pending_variants:
+            after = model.design.counterfactual_observation(hour, variant)[rows]
+            info_next = self._transition(slot, hour)[3]
+            self._store_variants(slot, first, slot.group.features.member_inputs(after), info_next, done=False)
+        self._pending_variants = []
+        k = self.hp.counterfactual_households
+        for stage, slots in self._by_stage.items():
+            slots = [s for s in slots if s.group.variants is not None]
+            if not slots:
+                continue
+            draws = []
+            for slot in slots:
+                members = slot.rows if slot.rows is not None else np.arange(slot.role.n_agents)
+                rows = np.sort(self.rng.choice(members, size=min(k, len(members)), replace=False))
+                draws.append((slot, rows, self.rng.random((len(rows), slot.action.dim))))
+            variant = self.counterfactual_variant(model, hour, stage, draws)
+            for slot, rows, _ in draws:
+                first = self._transition(slot, variant, rows)
+                if last:
+                    self._store_variants(slot, first, slot.group.features.member_inputs(first[0]), first[3], done=True)
+                else:
+                    self._pending_variants.append((slot, rows, stage, first, variant))
+
+    def counterfactual_variant(self, model, hour, stage: str, draws):
+        """`hour` cleared again with, for each (slot, rows, unit actions (len(rows), slot's action dim)) of `draws`,
+        those rows playing those actions on the slot's components."""
+        actions = np.array(hour.actions[stage], dtype=float)
+        for slot, rows, unit in draws:
+            raw = slot.action.from_unit(np.asarray(unit, dtype=float))
+            if slot.components is None:
+                actions[rows] = raw
+            else:
+                actions[np.ix_(rows, slot.components)] = raw
+        return model.design.counterfactual_hour(model, hour, stage, actions)
+
+    def _store_variants(self, slot: Slot, first, inputs_next: np.ndarray, info_next, done: bool) -> None:
+        obs, unit, rew, info = first
+        g = slot.group
+        none = np.zeros(0, np.float32)
+        g.remember_variants(g.features.member_inputs(obs), unit, rew, info if g.info_dim else none, inputs_next,
+                            info_next if g.info_dim else none, done)
 
     def counterfactuals(self, model, hour) -> None:
         """`HyperParams.counterfactual_samples` = M extra transitions of `hour` for every slot built with
