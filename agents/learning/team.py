@@ -246,9 +246,10 @@ class Team:
         then draw this hour's: K members of every slot with a variant buffer (a parameter-shared household group) play
         uniformly random actions on the slot's components, everyone else as played, and the hour clears again from its
         start states (`design.counterfactual_hour`). At the episode's last hour they are stored at once, as terminal."""
-        for slot, rows, stage, first, variant in self._pending_variants:
+        for slot, rows, first, variant in self._pending_variants:
             after = model.design.counterfactual_observation(hour, variant)[rows]
-            info_next = self._transition(slot, hour)[3]
+            r = slot.role
+            info_next = hour.records[r.stage].collective / self._info_div[r.role] if r.collective else None
             self._store_variants(slot, first, slot.group.features.member_inputs(after), info_next, done=False)
         self._pending_variants = []
         k = self.hp.counterfactual_households
@@ -267,7 +268,7 @@ class Team:
                 if last:
                     self._store_variants(slot, first, slot.group.features.member_inputs(first[0]), first[3], done=True)
                 else:
-                    self._pending_variants.append((slot, rows, stage, first, variant))
+                    self._pending_variants.append((slot, rows, first, variant))
 
     def counterfactual_variant(self, model, hour, stage: str, draws):
         """`hour` cleared again with, for each (slot, rows, unit actions (len(rows), slot's action dim)) of `draws`,
