@@ -11,6 +11,7 @@ import pytest
 from agents.learning.hyperparams import HyperParams
 from model import dataset
 from runs.training import design_hyperparams, make_model, store_hour, train
+from tests.learning_helpers import assert_resumes_to_same_bytes
 
 HP = HyperParams.from_dict(design_hyperparams("p2p-mmr").to_dict() | {"hidden_sizes": [8], "counterfactual_households": 2,
                                                                      "batch_size": 32})
@@ -126,19 +127,8 @@ def test_a_run_with_variants_resumes_to_the_same_bytes_and_differs_from_one_with
     hp = small_hp(small_p2p, episodes=4, counterfactual_households=2, selection_weeks="eval:1")
     kw = dict(seed=1, eval_every=2, checkpoint_every=1, progress=False, hp=hp)
     whole = train(small_p2p, out=tmp_path / "whole", **kw)
-
-    class Killed(Exception):
-        pass
-
-    def kill(episode, learner):
-        if episode == 2:
-            raise Killed  # after day 2's checkpoint, with variants in the buffers
-
-    with pytest.raises(Killed):
-        train(small_p2p, out=tmp_path / "resumed", callback=kill, **kw)
-    resumed = train(small_p2p, out=tmp_path / "resumed", resume=True, **kw)
-    for name in ("policy.pt", "train_curve.csv"):
-        assert (tmp_path / "whole" / name).read_bytes() == (tmp_path / "resumed" / name).read_bytes(), name
+    # killed after day 2's checkpoint, with variants in the buffers
+    resumed = assert_resumes_to_same_bytes(small_p2p, tmp_path / "whole", tmp_path / "resumed", 2, **kw)
     plain = train(small_p2p, out=tmp_path / "plain", **(kw | {"hp": dataclasses.replace(hp, counterfactual_households=0)}))
     assert not plain.curve.equals(whole.curve) and len(resumed.curve) == len(whole.curve)
 

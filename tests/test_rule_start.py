@@ -15,6 +15,7 @@ from agents.learning.hyperparams import HyperParams
 from agents.learning.team import Team
 from runs.study import profile_hyperparams, resolve_profile
 from runs.training import design_hyperparams, train
+from tests.learning_helpers import assert_resumes_to_same_bytes
 
 H = 24
 
@@ -164,19 +165,8 @@ def test_a_run_with_a_rule_start_resumes_to_the_same_numbers(_hp, small_p2p, tmp
     hp = _hp(small_p2p, rule_start_actions="battery", rule_start_episodes=2, episodes=4)
     kw = dict(seed=1, eval_every=2, checkpoint_every=1, progress=False, hp=hp)
     whole = train(small_p2p, out=tmp_path / "whole", **kw)
-
-    class Killed(Exception):
-        pass
-
-    def kill(episode, learner):
-        if episode == 1:
-            raise Killed  # after day 1's checkpoint (written before the callback): the rule's last day and the fit come after
-
-    with pytest.raises(Killed):
-        train(small_p2p, out=tmp_path / "resumed", callback=kill, **kw)
-    resumed = train(small_p2p, out=tmp_path / "resumed", resume=True, **kw)
-    for name in ("policy.pt", "train_curve.csv"):
-        assert (tmp_path / "whole" / name).read_bytes() == (tmp_path / "resumed" / name).read_bytes(), name
+    # killed after day 1's checkpoint: the rule's last day and the fit come after
+    resumed = assert_resumes_to_same_bytes(small_p2p, tmp_path / "whole", tmp_path / "resumed", 1, **kw)
     plain = train(small_p2p, out=tmp_path / "plain", **(kw | {"hp": dataclasses.replace(hp, rule_start_actions="",
                                                                                     rule_start_episodes=0)}))
     assert not plain.curve.equals(whole.curve) and len(resumed.curve) == len(whole.curve)
@@ -242,18 +232,8 @@ def test_the_fitted_actors_are_held_while_their_critics_learn_and_released_after
         assert not _same(states[day]["pv-ev"][0], states[day - 1]["pv-ev"][0]), day  # the others' actors learn
     assert not _same(states[5]["pv-battery"][0], states[4]["pv-battery"][0])  # released
 
-    class Killed(Exception):
-        pass
-
-    def kill(episode, learner):
-        if episode == 3:
-            raise Killed  # after day 3's checkpoint (written before the callback), inside the hold: day 4 is held, 5 not
-
-    with pytest.raises(Killed):
-        train(small_p2p, out=tmp_path / "resumed", callback=kill, **kw)
-    train(small_p2p, out=tmp_path / "resumed", resume=True, **kw)
-    for name in ("policy.pt", "train_curve.csv"):
-        assert (tmp_path / "whole" / name).read_bytes() == (tmp_path / "resumed" / name).read_bytes(), name
+    # killed after day 3's checkpoint, inside the hold: day 4 is held, 5 not
+    assert_resumes_to_same_bytes(small_p2p, tmp_path / "whole", tmp_path / "resumed", 3, **kw)
     with pytest.raises(ValueError, match="rule_start_critic_episodes = 3 must be >= 0, and > 0 only with a rule start"):
         HyperParams(rule_start_critic_episodes=3)
 
@@ -278,18 +258,8 @@ def test_the_anchored_actors_keep_their_fit_to_the_rule_as_a_frozen_anchor_and_r
     actor4, (anchor4, _) = seen[4]["pv-battery"]
     assert _same(anchor4, anchor2) and not _same(actor4, actor2)  # frozen while the actor learns
 
-    class Killed(Exception):
-        pass
-
-    def kill(episode, learner):
-        if episode == 3:
-            raise Killed  # after day 3's checkpoint, past the fit: the resumed day 4 learns with the anchor it holds
-
-    with pytest.raises(Killed):
-        train(small_p2p, out=tmp_path / "resumed", callback=kill, **kw)
-    train(small_p2p, out=tmp_path / "resumed", resume=True, **kw)
-    for name in ("policy.pt", "train_curve.csv"):
-        assert (tmp_path / "whole" / name).read_bytes() == (tmp_path / "resumed" / name).read_bytes(), name
+    # killed after day 3's checkpoint, past the fit: the resumed day 4 learns with the anchor it holds
+    assert_resumes_to_same_bytes(small_p2p, tmp_path / "whole", tmp_path / "resumed", 3, **kw)
     train(small_p2p, out=tmp_path / "free", **(kw | {"hp": dataclasses.replace(hp, rule_anchor_weight=0.0)}))
     assert (tmp_path / "whole" / "policy.pt").read_bytes() != (tmp_path / "free" / "policy.pt").read_bytes()
     with pytest.raises(ValueError, match="rule_anchor_weight = 1.0 must be >= 0, and > 0 only with a rule start"):
