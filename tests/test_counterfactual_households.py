@@ -1,15 +1,17 @@
 """Counterfactual household transitions (`HyperParams.counterfactual_households`, `Team.household_counterfactuals`,
-`P2PDesign.counterfactual_hour` / `counterfactual_observation`): a household's variant of an hour is what the model
-does when that household plays the variant's action, and the learner stores and samples those transitions beside
-the real ones."""
+`HouseholdDesign.counterfactual_hour` / `counterfactual_observation`): a household's variant of an hour is what the
+model does when that household plays the variant's action (P2P, and the Stackelberg followers' auction), and the
+learner stores and samples those transitions beside the real ones."""
 
 import dataclasses
 
 import numpy as np
 import pytest
 
+from agents.learning.buffers import TransitionBuffer
 from agents.learning.hyperparams import HyperParams
 from model import dataset
+from model.designs.household_base import FIRST_SHARED
 from runs.training import design_hyperparams, make_model, store_hour, train
 from tests.learning_helpers import assert_resumes_to_same_bytes
 
@@ -18,20 +20,25 @@ HP = HyperParams.from_dict(design_hyperparams("p2p-mmr").to_dict() | {"hidden_si
 WEEK = "test:2"
 
 
-def _learner(hp=HP, variant="maddpg-ps"):
-    design = make_model("p2p-mmr", "rule", 0).design
+def _learner(hp=HP, variant="maddpg-ps", scenario="p2p-mmr"):
+    design = make_model(scenario, "rule", 0).design
+    if scenario != "p2p-mmr":
+        hp = HyperParams.from_dict(design_hyperparams(scenario).to_dict() | {"hidden_sizes": [8], "counterfactual_households": 2,
+                                                                             "batch_size": 32})
+        return design.default_learner(hp, 0, "cpu")
     return design.default_learner(hp, 0, "cpu", {"variant": variant})
 
 
 class _Pinned:
-    """The learner's deterministic actions, except `row` playing `raw` on `components` at `hour_of_day`."""
+    """The learner's deterministic actions, except `row` playing `raw` on `components` in `stage` at `hour_of_day`."""
 
-    def __init__(self, learner, row, components, raw, hour_of_day):
-        self.learner, self.row, self.components, self.raw, self.hour_of_day = learner, row, components, raw, hour_of_day
+    def __init__(self, learner, stage, row, components, raw, hour_of_day):
+        self.learner, self.stage, self.row, self.components = learner, stage, row, components
+        self.raw, self.hour_of_day = raw, hour_of_day
 
     def act(self, stage, obs, rows):
         out = np.array(self.learner.act(stage, obs, rows), dtype=float)
-        if int(obs[0, 0]) % 24 == self.hour_of_day:
+        if stage == self.stage and int(obs[0, 0]) % 24 == self.hour_of_day:
             out[self.row, self.components] = self.raw
         return out
 
@@ -45,28 +52,42 @@ def _play_to(model, hour_of_day):
     return model.hour_result
 
 
+# (scenario, the households' stage, the next observation's columns that the variant does not replay: the Stackelberg
+# leader's next retail prices, its answer to the deviation, stay as it posted them)
+DESIGNS = [("p2p-mmr", "p2p", []), ("stackelberg", "auction", [FIRST_SHARED + 1, FIRST_SHARED + 2])]
+
+
+@pytest.mark.parametrize("scenario, stage, leader_columns", DESIGNS)
 @pytest.mark.parametrize("hour_of_day", [13, 23])
-def test_a_variant_is_what_the_model_does_when_the_household_plays_it(hour_of_day):
-    learner = _learner()
+def test_a_variant_is_what_the_model_does_when_the_household_plays_it(scenario, stage, leader_columns, hour_of_day):
+    learner = _learner(scenario=scenario)
     slot = next(s for s in learner.slots if s.name == "heat-pump")
     row = int(slot.rows[3])
-    unit = np.array([[0.85]])
-    model = make_model("p2p-mmr", learner, 0)
+    unit = np.full((1, slot.action.dim), 0.85)
+    model = make_model(scenario, learner, 0)
     hour = _play_to(model, hour_of_day)
-    variant = learner.counterfactual_variant(model, hour, "p2p", [(slot, np.array([row]), unit)])
+    variant = learner.counterfactual_variant(model, hour, stage, [(slot, np.array([row]), unit)])
     raw = slot.action.from_unit(unit)[0]
-    ref = make_model("p2p-mmr", _Pinned(learner, row, list(slot.components), raw, hour_of_day), 0)
+    ref = make_model(scenario, _Pinned(learner, stage, row, list(slot.components), raw, hour_of_day), 0)
     pinned = _play_to(ref, hour_of_day)
-    assert pinned.p2p.step.hp_kw[row] != hour.p2p.step.hp_kw[row]  # the variant's action does something
-    np.testing.assert_array_equal(variant.rewards["household"], pinned.rewards["household"])  # everyone's, exactly
-    np.testing.assert_array_equal(variant.p2p.step.state.t_in_c, pinned.p2p.step.state.t_in_c)
-    np.testing.assert_array_equal(model.design.state.t_in_c, hour.p2p.step.state.t_in_c)  # the real world unchanged
+    role = slot.role.role
+    real, seen_then = hour.records[stage], pinned.records[stage]
+    assert seen_then.step.hp_kw[row] != real.step.hp_kw[row]  # the variant's action does something
+    np.testing.assert_array_equal(variant.rewards[role], pinned.rewards[role])  # everyone's, exactly
+    for other in set(pinned.rewards) - {role}:  # a Stackelberg leader's profit too
+        np.testing.assert_array_equal(variant.rewards[other], pinned.rewards[other])
+    np.testing.assert_array_equal(variant.records[stage].step.state.t_in_c, seen_then.step.state.t_in_c)
+    np.testing.assert_array_equal(model.design.state.t_in_c, real.step.state.t_in_c)  # the real world unchanged
     if hour_of_day < 23:  # the next hour as the household would have seen it
         model.step()
         ref.step()
         seen = model.design.counterfactual_observation(model.hour_result, variant)
-        np.testing.assert_array_equal(seen, ref.hour_result.observations["p2p"])
-        assert seen[row, 9] != model.hour_result.observations["p2p"][row, 9]  # its indoor temperature differs
+        want = ref.hour_result.observations[stage]
+        keep = [c for c in range(want.shape[1]) if c not in leader_columns]
+        np.testing.assert_array_equal(seen[:, keep], want[:, keep])
+        np.testing.assert_array_equal(seen[:, leader_columns], model.hour_result.observations[stage][:, leader_columns])
+        assert seen[row, 9] != model.hour_result.observations[stage][row, 9]  # its indoor temperature differs
+        assert not np.array_equal(seen[:, FIRST_SHARED + 3:], model.hour_result.observations[stage][:, FIRST_SHARED + 3:])
 
 
 def test_the_learner_stores_k_variants_per_cluster_and_hour_with_the_next_hour_of_their_own():
@@ -123,13 +144,15 @@ def test_batches_mix_the_variants_in_by_their_share_and_the_rule_fit_never_sees_
     assert all(float(g._imitation_batch(rng)[1].max()) == 0.0 for _ in range(20))
 
 
-def test_a_run_with_variants_resumes_to_the_same_bytes_and_differs_from_one_without(small_hp, small_p2p, tmp_path):
-    hp = small_hp(small_p2p, episodes=4, counterfactual_households=2, selection_weeks="eval:1")
+@pytest.mark.parametrize("scenario", ["p2p", "stackelberg-small"])
+def test_a_run_with_variants_resumes_to_the_same_bytes_and_differs_from_one_without(scenario, small_hp, small_p2p, tmp_path):
+    scenario = small_p2p if scenario == "p2p" else scenario
+    hp = small_hp(scenario, episodes=4, counterfactual_households=2, selection_weeks="eval:1")
     kw = dict(seed=1, eval_every=2, checkpoint_every=1, progress=False, hp=hp)
-    whole = train(small_p2p, out=tmp_path / "whole", **kw)
+    whole = train(scenario, out=tmp_path / "whole", **kw)
     # killed after day 2's checkpoint, with variants in the buffers
-    resumed = assert_resumes_to_same_bytes(small_p2p, tmp_path / "whole", tmp_path / "resumed", 2, **kw)
-    plain = train(small_p2p, out=tmp_path / "plain", **(kw | {"hp": dataclasses.replace(hp, counterfactual_households=0)}))
+    resumed = assert_resumes_to_same_bytes(scenario, tmp_path / "whole", tmp_path / "resumed", 2, **kw)
+    plain = train(scenario, out=tmp_path / "plain", **(kw | {"hp": dataclasses.replace(hp, counterfactual_households=0)}))
     assert not plain.curve.equals(whole.curve) and len(resumed.curve) == len(whole.curve)
 
 
@@ -138,8 +161,22 @@ def test_refusals_name_the_problem(small_hp, small_p2p, tmp_path):
         HyperParams(counterfactual_households=2, n_step=3)
     with pytest.raises(ValueError, match="only parameter-shared household groups"):
         _learner(variant="maddpg")
-    for scenario in ("one-arb", "stackelberg"):
-        hp = small_hp(scenario, episodes=1, counterfactual_households=2)
-        with pytest.raises(ValueError, match="counterfactual_households: the .* design cannot replay"):
-            train(scenario, seed=0, hp=hp, out=tmp_path / scenario, progress=False)
-        assert not (tmp_path / scenario).exists()
+    hp = small_hp("one-arb", episodes=1, counterfactual_households=2)
+    with pytest.raises(ValueError, match="counterfactual_households: the .* design cannot replay"):
+        train("one-arb", seed=0, hp=hp, out=tmp_path / "one-arb", progress=False)
+    assert not (tmp_path / "one-arb").exists()
+
+
+def test_rows_written_at_once_are_the_rows_written_one_by_one_across_the_wrap():
+    rng = np.random.default_rng(0)
+    one, many = TransitionBuffer(7, 3, 2, 1), TransitionBuffer(7, 3, 2, 1)
+    for k, done in [(3, False), (2, False), (4, True), (5, False)]:  # 14 rows: wraps twice
+        rows = [rng.random((k, 3)), rng.random((k, 2)), rng.random(k), rng.random(1), rng.random((k, 3)), rng.random(1)]
+        many.add_rows(*rows, done)
+        for j in range(k):
+            one.add(rows[0][j], rows[1][j], rows[2][j], rows[3], rows[4][j], rows[5], done)
+        assert (many.ptr, many.size) == (one.ptr, one.size)
+        for f in TransitionBuffer.FIELDS:
+            np.testing.assert_array_equal(getattr(many, f), getattr(one, f))
+    with pytest.raises(ValueError, match="8 rows do not fit a buffer of 7"):
+        many.add_rows(*[np.zeros((8, 3)), np.zeros((8, 2)), np.zeros(8), np.zeros(1), np.zeros((8, 3)), np.zeros(1)], False)

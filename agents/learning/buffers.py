@@ -140,6 +140,18 @@ class TransitionBuffer(_Circular):
     def add(self, obs, act, rew, info, obs_next, info_next, done: bool):
         self._add((obs, act, rew, info, obs_next, info_next), done)
 
+    def add_rows(self, obs, act, rew, info, obs_next, info_next, done: bool):
+        """k records at once, one per row of `obs`, `act`, `rew`, `obs_next` (k, ...), sharing the hour's `info`,
+        `info_next` and `done`; as k calls of `add`."""
+        k = len(obs)
+        if k > self.capacity:
+            raise ValueError(f"{k} rows do not fit a buffer of {self.capacity}")
+        i = (self.ptr + np.arange(k)) % self.capacity
+        for f, v in zip(self.FIELDS, (obs, act, rew, info, obs_next, info_next, float(done))):
+            getattr(self, f)[i] = v
+        self.ptr = (self.ptr + k) % self.capacity
+        self.size = min(self.size + k, self.capacity)
+
     def n_valid(self) -> int:
         return self.size
 

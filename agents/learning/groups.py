@@ -642,8 +642,7 @@ class MemberGroup(_Group):
 
     def remember_variants(self, inputs, unit_actions, rewards, info, inputs_next, info_next, done: bool) -> None:
         """Store variant transitions, one per row of `inputs` (k, actor_dim): each member's own next inputs."""
-        for k in range(len(inputs)):
-            self.variants.add(inputs[k], unit_actions[k], rewards[k], info, inputs_next[k], info_next, done)
+        self.variants.add_rows(inputs, unit_actions, rewards, info, inputs_next, info_next, done)
 
     def _batch(self, rng: np.random.Generator, variants: bool = True):
         """(o, a, r, info, discount, o_next, info_next), each shaped (N_nets, B, ...); the discount multiplies the

@@ -286,6 +286,41 @@ class HouseholdDesign(MarketDesign):
         obs[:, 9] = s.t_in_c
         obs[:, -len(CONSTANT_OBSERVATION):] = self._constants
 
+    # --- counterfactual transitions (`HyperParams.counterfactual_households`) ------------------------------------
+    counterfactual_households_refused = None
+    #: what `end_hour` sets `counterfactual_hour` back to: the design's attributes as the ended hour found them
+    _hour_start: dict = {}
+
+    def counterfactual_hour(self, model, hour, stage: str, actions: np.ndarray):
+        """The hour that has just ended (`end_hour` has run) as it would have been with `actions`: cleared again from
+        its start (`_hour_start`: the devices' states and whatever else the hour changed; `MarketModel.reclear`);
+        changes nothing."""
+        now = {name: getattr(self, name) for name in self._hour_start}
+        self.__dict__.update(self._hour_start)
+        try:
+            return model.reclear(hour, stage, actions)
+        finally:
+            self.__dict__.update(now)
+
+    def counterfactual_observation(self, hour, variant) -> np.ndarray:
+        """`hour`'s household observations (the hour after `variant`'s) as the households would have seen them had
+        `variant` happened: their devices' states as it left them and the market's last-hour columns as its
+        (`variant_market_columns`); everything else (time, weather, tariffs, a leader's posted prices) as `hour`."""
+        stage = next(s.name for s in self.stages if s.role == self.household_role)
+        obs = np.array(hour.observations[stage], dtype=float)
+        state = self.state
+        self.state = variant.records[stage].step.state
+        try:
+            self.fill_household_columns(obs, hour, hour.inputs.hour_of_day)
+        finally:
+            self.state = state
+        self.variant_market_columns(obs, variant)
+        return obs
+
+    def variant_market_columns(self, obs: np.ndarray, variant) -> None:
+        """Write into `obs` the columns that show the last hour's market, as `variant` cleared it."""
+        raise NotImplementedError
+
     def training_episodes(self) -> np.ndarray:
         """Training days: the days of the training weeks (ids = absolute day numbers)."""
         return np.array([w * 7 + d for w in dataset.week_split().train for d in range(7)])

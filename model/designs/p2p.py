@@ -194,37 +194,18 @@ class P2PDesign(HouseholdDesign):
 
     def end_hour(self, hour: Hour) -> None:
         rec = hour.p2p
-        self._hour_start_state = self.state  # what `counterfactual_hour` clears the ended hour from
+        self._hour_start = {"state": self.state, "_day_net": list(self._day_net)}  # what `counterfactual_hour` clears from
         self.state = rec.step.state
-        self._last = (rec.mmr.buy_eur_mwh, rec.mmr.sell_eur_mwh, rec.mmr.demand_kw / self.n, rec.mmr.supply_kw / self.n)
+        self._last = self.market_seen(rec)
         self._day_net.append(rec.net_kw)
 
-    # --- counterfactual transitions (`HyperParams.counterfactual_households`) ------------------------------------
-    counterfactual_households_refused = None
+    def market_seen(self, rec) -> tuple[float, float, float, float]:
+        """What the households observe of a cleared platform hour in the next: its prices and volumes per household."""
+        m = rec.mmr
+        return m.buy_eur_mwh, m.sell_eur_mwh, m.demand_kw / self.n, m.supply_kw / self.n
 
-    def counterfactual_hour(self, model, hour: Hour, stage: str, actions: np.ndarray) -> Hour:
-        """The hour that has just ended (`end_hour` has run) as it would have been with `actions`: cleared again from
-        its start states and with the day's earlier hours only (`MarketModel.reclear`); changes nothing."""
-        state, day_net = self.state, self._day_net
-        self.state, self._day_net = self._hour_start_state, day_net[:-1]
-        try:
-            return model.reclear(hour, stage, actions)
-        finally:
-            self.state, self._day_net = state, day_net
-
-    def counterfactual_observation(self, hour: Hour, variant: Hour) -> np.ndarray:
-        """`hour`'s observations (the hour after `variant`'s) as the households would have seen them had `variant`
-        happened: their devices' states as it left them and its platform's prices and volumes as the last hour's."""
-        obs = np.array(hour.observations["p2p"], dtype=float)
-        state, rec = self.state, variant.p2p
-        self.state = rec.step.state
-        try:
-            self.fill_household_columns(obs, hour, hour.inputs.hour_of_day)
-        finally:
-            self.state = state
-        obs[:, FIRST_SHARED + 3:FIRST_SHARED + 7] = (rec.mmr.buy_eur_mwh, rec.mmr.sell_eur_mwh, rec.mmr.demand_kw / self.n,
-                                                     rec.mmr.supply_kw / self.n)
-        return obs
+    def variant_market_columns(self, obs: np.ndarray, variant: Hour) -> None:
+        obs[:, FIRST_SHARED + 3:FIRST_SHARED + 7] = self.market_seen(variant.p2p)
 
     # --- observations ------------------------------------------------------------------------------
     def observe(self, h: Hour) -> np.ndarray:

@@ -234,11 +234,22 @@ class StackelbergDesign(HouseholdDesign):
 
     def end_hour(self, hour: Hour) -> None:
         a, r = hour.auction, hour.retail
+        self._hour_start = {"state": self.state, "_last": self._last}  # what `counterfactual_hour` clears from
         self.state = a.step.state
-        price = a.auction.price_eur_mwh if a.auction is not None and a.auction.volume_kwh > 0 else self._last[0]
-        volume = a.auction.volume_kwh if a.auction is not None else 0.0
-        self._last = (price, volume / self.n, a.residual_kw / self.n)
+        self._last = self.market_seen(a, self._last)
         self._last_retail = (r.buy_eur_mwh, r.sell_eur_mwh)
+
+    def market_seen(self, a, last: tuple[float, float, float]) -> tuple[float, float, float]:
+        """What the next hour observes of a cleared auction hour `a` (after the hour that left `last`): its price (the
+        last one where nothing traded), volume and residual per follower."""
+        price = a.auction.price_eur_mwh if a.auction is not None and a.auction.volume_kwh > 0 else last[0]
+        volume = a.auction.volume_kwh if a.auction is not None else 0.0
+        return price, volume / self.n, a.residual_kw / self.n
+
+    def variant_market_columns(self, obs: np.ndarray, variant: Hour) -> None:
+        """The followers' last-auction columns as `variant` cleared it; the next hour's retail prices stay as the
+        leader posted them (its answer to the deviation is not replayed)."""
+        obs[:, FIRST_SHARED + 3:FIRST_SHARED + 5] = self.market_seen(variant.auction, self._hour_start["_last"])[:2]
 
     # --- observations ------------------------------------------------------------------------------------
     def observe_leader(self, h: Hour) -> np.ndarray:
