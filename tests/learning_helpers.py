@@ -24,10 +24,9 @@ class Killed(Exception):
     """Raised from a training callback to stop a run as a crash would (after that episode's checkpoint)."""
 
 
-def assert_resumes_to_same_bytes(scenario, whole, out, kill_after: int, **kw):
-    """Train `scenario` into `out`, killed after episode `kill_after` (its checkpoint is written before the callback),
-    resume it there, and assert its policy.pt and train_curve.csv are those of the uninterrupted run in `whole`.
-    Returns the resumed run's result."""
+def train_killed_after(scenario, out, kill_after: int, **kw) -> None:
+    """Train `scenario` into `out` and kill it after episode `kill_after` (its checkpoint, where one is due, is written
+    before the callback); asserts that the run died there."""
     import pytest
 
     from runs.training import train
@@ -38,7 +37,15 @@ def assert_resumes_to_same_bytes(scenario, whole, out, kill_after: int, **kw):
 
     with pytest.raises(Killed):
         train(scenario, out=out, callback=kill, **kw)
+
+
+def assert_resumes_to_same_bytes(scenario, whole, out, kill_after: int, files=("policy.pt", "train_curve.csv"), **kw):
+    """Train `scenario` into `out`, killed after episode `kill_after` (`train_killed_after`), resume it there, and
+    assert its `files` are those of the uninterrupted run in `whole`. Returns the resumed run's result."""
+    from runs.training import train
+
+    train_killed_after(scenario, out, kill_after, **kw)
     resumed = train(scenario, out=out, resume=True, **kw)
-    for name in ("policy.pt", "train_curve.csv"):
+    for name in files:
         assert (whole / name).read_bytes() == (out / name).read_bytes(), name
     return resumed

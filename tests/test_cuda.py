@@ -14,6 +14,7 @@ import torch
 from agents.learning.hyperparams import HyperParams
 from model.scenario import load_scenario
 from runs.training import default_policy_name, design_hyperparams, load_trained_policy, make_model, store_hour, train
+from tests.learning_helpers import train_killed_after
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (torch.cuda.is_available() is False)")
 
@@ -90,22 +91,12 @@ def test_the_gpu_learner_learns_and_acts_as_the_cpu_learner_does(name):
     assert any(not torch.equal(moved[k], v) for k, v in _flat(gpu.policy_state()).items())  # and the networks moved
 
 
-class Killed(Exception):
-    pass
-
-
 @pytest.mark.parametrize("name", ["p2p-mmr", "one-arb"])
 def test_a_run_trained_on_the_gpu_resumes_there_and_loads_on_a_cpu(name, tmp_path):
     hp = HyperParams.from_dict(_hp(name).to_dict() | {"episodes": 4})
     kw = dict(seed=1, eval_every=2, checkpoint_every=2, progress=False, hp=hp, device=GPU)
     whole = train(_scenario(name), out=tmp_path / "whole", **kw)
-
-    def kill_after_3(episode, learner):
-        if episode == 3:
-            raise Killed  # the newest checkpoint is episode 2's
-
-    with pytest.raises(Killed):
-        train(_scenario(name), out=tmp_path / "resumed", callback=kill_after_3, **kw)
+    train_killed_after(_scenario(name), tmp_path / "resumed", 3, **kw)  # the newest checkpoint is episode 2's
     resumed = train(_scenario(name), out=tmp_path / "resumed", resume=True, **kw)
     assert len(whole.curve) and list(resumed.curve.episode) == list(whole.curve.episode)
     np.testing.assert_allclose(resumed.curve.eval_score_eur, whole.curve.eval_score_eur, rtol=1e-4, atol=1e-2)

@@ -14,6 +14,7 @@ import pytest
 
 from agents.learning.hyperparams import HyperParams
 from runs.training import design_hyperparams, evaluate_policy, load_trained_policy, make_model, train
+from tests.learning_helpers import assert_resumes_to_same_bytes
 
 
 @pytest.fixture
@@ -69,19 +70,9 @@ def test_each_group_keeps_its_best_day_and_the_composed_policy_only_where_it_sco
 def test_a_run_keeping_its_groups_apart_resumes_to_the_same_bytes(_hp, small_p2p, tmp_path):
     kw = dict(seed=2, eval_every=1, checkpoint_every=1, progress=False, hp=_hp(small_p2p, episodes=5))
     train(small_p2p, out=tmp_path / "whole", **kw)
-
-    class Killed(Exception):
-        pass
-
-    def kill(episode, learner):
-        if episode == 4:
-            raise Killed  # the newest checkpoint is episode 3's, with the groups' best snapshots so far
-
-    with pytest.raises(Killed):
-        train(small_p2p, out=tmp_path / "resumed", callback=kill, **kw)
-    train(small_p2p, out=tmp_path / "resumed", resume=True, **kw)
-    for name in ("policy.pt", "policy_last.pt", "train_curve.csv"):
-        assert (tmp_path / "whole" / name).read_bytes() == (tmp_path / "resumed" / name).read_bytes(), name
+    # killed after episode 4: the newest checkpoint is episode 3's, with the groups' best snapshots so far
+    assert_resumes_to_same_bytes(small_p2p, tmp_path / "whole", tmp_path / "resumed", 4,
+                                 files=("policy.pt", "policy_last.pt", "train_curve.csv"), **kw)
     whole, resumed = (json.loads((tmp_path / d / "policy.json").read_text()) for d in ("whole", "resumed"))
     assert {k: v for k, v in whole.items() if k.startswith("selected")} == \
         {k: v for k, v in resumed.items() if k.startswith("selected")}

@@ -10,7 +10,7 @@ from torch.nn import functional as F
 from agents.learning.features import Features
 from agents.learning.groups import JointGroup, MemberGroup
 from agents.learning.hyperparams import HyperParams
-from tests.learning_helpers import FEATURES, fill_group
+from tests.learning_helpers import FEATURES, fill_group, train_killed_after
 
 torch.set_num_threads(1)
 
@@ -116,16 +116,7 @@ def test_a_matd3_run_resumes_to_the_uninterrupted_numbers_and_loads_for_play(tmp
                      policy_delay=2)
     kw = dict(episodes=4, seed=3, eval_every=3, checkpoint_every=2, progress=False, hp=hp)
     ref = train(str(scenario), out=tmp_path / "ref", **kw)
-
-    class Killed(Exception):
-        pass
-
-    def kill_after_3(episode, learner):
-        if episode == 3:
-            raise Killed
-
-    with pytest.raises(Killed):
-        train(str(scenario), out=tmp_path / "run", callback=kill_after_3, **kw)
+    train_killed_after(str(scenario), tmp_path / "run", 3, **kw)
     assert latest_checkpoint(tmp_path / "run") is not None
     resumed = train(str(scenario), out=tmp_path / "run", resume=True, **kw)
     pd.testing.assert_frame_equal(ref.curve, resumed.curve)

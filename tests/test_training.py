@@ -11,6 +11,7 @@ from agents.learning.checkpoint import CheckpointError, latest_checkpoint
 from agents.learning.hyperparams import HyperParams
 from model.model import MarketModel
 from runs.training import evaluate_policy, evaluate_run, load_trained_policy, train
+from tests.learning_helpers import Killed, train_killed_after
 
 HP = HyperParams(hidden_sizes=(16,), buffer_size=5000, batch_size=16)
 
@@ -20,10 +21,6 @@ def scenario(tmp_path_factory):
     p = tmp_path_factory.mktemp("sc") / "toy-one-arb.toml"
     p.write_text('extends = "one-arb"\nname = "toy-one-arb"\n\n[data]\nsource = "synthetic"\n')
     return str(p)
-
-
-class Killed(Exception):
-    pass
 
 
 def _policy_tensors(run_dir):
@@ -42,13 +39,7 @@ def _assert_same_tensors(a, b):
 def test_killed_run_resumes_to_the_same_result(scenario, tmp_path):
     kw = dict(episodes=4, seed=3, eval_every=3, checkpoint_every=2, progress=False, hp=HP)
     ref = train(scenario, out=tmp_path / "ref", **kw)
-
-    def kill_after_3(episode, learner):
-        if episode == 3:
-            raise Killed  # dies after episode 3; the newest checkpoint is episode 2
-
-    with pytest.raises(Killed):
-        train(scenario, out=tmp_path / "run", callback=kill_after_3, **kw)
+    train_killed_after(scenario, tmp_path / "run", 3, **kw)  # dies after episode 3; the newest checkpoint is episode 2
     assert json.loads(latest_checkpoint(tmp_path / "run").read_text())["episode"] == 2
     assert not (tmp_path / "run" / "policy.pt").exists()
     resumed = train(scenario, out=tmp_path / "run", resume=True, **kw)
@@ -289,13 +280,7 @@ def test_a_checkpoint_written_before_a_hyperparameter_existed_resumes(scenario, 
     taking its default, to the uninterrupted run's policy."""
     kw = dict(episodes=2, seed=0, eval_every=1, checkpoint_every=1, progress=False, hp=HP)
     train(scenario, out=tmp_path / "ref", **kw)
-
-    def kill_after_1(episode, learner):
-        if episode == 1:
-            raise Killed
-
-    with pytest.raises(Killed):
-        train(scenario, out=tmp_path / "run", callback=kill_after_1, **kw)
+    train_killed_after(scenario, tmp_path / "run", 1, **kw)
     ck = latest_checkpoint(tmp_path / "run")
     meta = json.loads(ck.read_text())
     del meta["hyperparams"]["keep_best"]
