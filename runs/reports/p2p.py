@@ -243,17 +243,24 @@ def fig_methods(mt: pd.DataFrame, path: Path):
 
 
 def fig_curves(curves: pd.DataFrame, path: Path, selected: pd.DataFrame | None = None):
+    """The community's cost on the evaluation week over training, per method (band = seeds): all evaluations on the
+    left; on the right from the second evaluation on, whose scale the untrained day 0 (several times the learned
+    cost) would flatten on the left."""
     p = plt()
-    fig, ax = p.subplots(figsize=(11, 4))
+    fig, axes = p.subplots(1, 2, figsize=(14, 4), gridspec_kw={"width_ratios": [1, 1.6]})
     labelled = []
+    later = sorted(curves.episode.unique())[1:2]  # the second evaluation's episode
     for m, g in curves.groupby("method"):
-        per = g.groupby(["seed", "episode"]).eval_score_eur.sum().unstack(0) / 7
-        ax.plot(per.index, -per.mean(1), color=COLORS.get(m), label=_label(m))
-        ax.fill_between(per.index, -per.max(1), -per.min(1), color=COLORS.get(m), alpha=0.2, lw=0)
-        if selected is not None:
-            mark_selected(ax, -per, selected, m, COLORS.get(m), labelled)
-    ax.set(xlabel="training day (episode)", ylabel="community cost, € per day", title="Training curves: the evaluation week (band = seeds)")
-    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # beside the axes: the curves fill them
+        per = -g.groupby(["seed", "episode"]).eval_score_eur.sum().unstack(0) / 7
+        for ax, shown in ((axes[0], per), (axes[1], per[per.index >= later[0]] if later else per)):
+            ax.plot(shown.index, shown.mean(1), color=COLORS.get(m), label=_label(m))
+            ax.fill_between(shown.index, shown.min(1), shown.max(1), color=COLORS.get(m), alpha=0.2, lw=0)
+            if selected is not None:
+                mark_selected(ax, shown, selected, m, COLORS.get(m), labelled)
+    axes[0].set(xlabel="training day (episode)", ylabel="community cost, € per day", title="Training: the evaluation week")
+    axes[1].set(xlabel="training day (episode)", ylabel="community cost, € per day",
+                title=f"From day {later[0] if later else 0} on (band = seeds)")
+    axes[1].legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # beside the axes: the curves fill them
     save_figure(fig, path)
 
 
