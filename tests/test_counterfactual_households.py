@@ -159,8 +159,12 @@ def test_a_run_with_variants_resumes_to_the_same_bytes_and_differs_from_one_with
 def test_refusals_name_the_problem(small_hp, small_p2p, tmp_path):
     with pytest.raises(ValueError, match="counterfactual_households = 2 must be >= 0 .* needs n_step = 1"):
         HyperParams(counterfactual_households=2, n_step=3)
+    with pytest.warns(UserWarning, match=r"counterfactual_households = 2: the groups \['pv-battery', 'pv-ev', 'heat-pump'\] are "
+                                         "not parameter-shared .* train without counterfactual transitions"):
+        unshared = _learner(variant="maddpg")
+    assert all(s.group.variants is None for s in unshared.slots)
     with pytest.raises(ValueError, match="only parameter-shared household groups"):
-        _learner(variant="maddpg")
+        unshared.slots[0].group.store_variants(2)
     hp = small_hp("one-arb", episodes=1, counterfactual_households=2)
     with pytest.raises(ValueError, match="counterfactual_households: the .* design cannot replay"):
         train("one-arb", seed=0, hp=hp, out=tmp_path / "one-arb", progress=False)

@@ -92,9 +92,11 @@ class HyperParams:
     # transitions (its observation, the random action, the reward it would have got, the next hour's observation as its
     # devices would have left it) is stored beside the real ones and sampled with them: the critics see every action's
     # value at the states the policy visits, which exploration near a policy at a bound never shows them (docs/p2p.md,
-    # "The heat pumps' critics, taken apart"). One-step targets only (n_step = 1). Measured (stop 50, P2P quick, 15 paired
-    # seeds, K = 8): community cost lower in 10 of 15 (306.0 -> 303.6 EUR per test day), LP regret in 10 of 15 (0.155 ->
-    # 0.147), the heat pumps unchanged, 1.3x the training time: weaker than the defaults' evidence, so off (0: off)
+    # "The heat pumps' critics, taken apart"). P2P households and the Stackelberg followers; unshared groups train without
+    # them (a warning); one-step targets only (n_step = 1). Measured (stops 50-51, P2P, K = 8): quick profile, 15 paired
+    # seeds: community cost lower in 10 of 15 (306.0 -> 303.6 EUR per test day), LP regret in 10 of 15 (0.155 -> 0.147),
+    # the heat pumps unchanged, 1.3x the training time; paper profile, 3 seeds: 302.2 -> 302.7, LP regret 0.155 -> 0.150
+    # (2 of 3): the quick profile's gain does not carry over, so off (0: off)
     # MATD3 (Fujimoto et al. 2018, "Addressing function approximation error in actor-critic methods", ICML; its
     # multi-agent form: Ackermann et al. 2019, arXiv:1910.01465), three independent switches, all off as the paper:
     twin_critics: bool = False  # clipped double Q: a second critic per agent, fitted on the same target, which

@@ -14,6 +14,7 @@ The hierarchical learners of the designs are teams:
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -124,9 +125,14 @@ class Team:
                            for s in slots}
         self.config: dict = {}  # how the builder set it up (`agents.learning.builders`), saved with checkpoints
         self._pending_variants: list = []  # `household_counterfactuals`: the last hour's variants, awaiting their next hour
-        if hp.counterfactual_households:
+        if hp.counterfactual_households:  # parameter-shared household groups only (`MemberGroup.store_variants`)
+            unshared = [s.name for s in slots if isinstance(s.group, MemberGroup) and not s.group.share]
+            if unshared:
+                warnings.warn(f"counterfactual_households = {hp.counterfactual_households}: the groups {unshared} are not "
+                              "parameter-shared (each member its own networks, trained on its own hours), so they "
+                              "train without counterfactual transitions", stacklevel=2)
             for slot in slots:
-                if isinstance(slot.group, MemberGroup):
+                if isinstance(slot.group, MemberGroup) and slot.group.share:
                     slot.group.store_variants(hp.counterfactual_households)
 
     @property
