@@ -165,6 +165,9 @@ def test_refusals_name_the_problem(small_hp, small_p2p, tmp_path):
     assert all(s.group.variants is None for s in unshared.slots)
     with pytest.raises(ValueError, match="only parameter-shared household groups"):
         unshared.slots[0].group.store_variants(2)
+    fresh = make_model("p2p-mmr", "rule", 0)
+    with pytest.raises(RuntimeError, match="replays the hour that has just ended: step the model first"):
+        fresh.design.counterfactual_hour(fresh, fresh.begin_hour(), "p2p", np.zeros((fresh.design.n, 3)))
     hp = small_hp("one-arb", episodes=1, counterfactual_households=2)
     with pytest.raises(ValueError, match="counterfactual_households: the .* design cannot replay"):
         train("one-arb", seed=0, hp=hp, out=tmp_path / "one-arb", progress=False)

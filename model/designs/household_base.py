@@ -289,12 +289,14 @@ class HouseholdDesign(MarketDesign):
     # --- counterfactual transitions (`HyperParams.counterfactual_households`) ------------------------------------
     counterfactual_households_refused = None
     #: what `end_hour` sets `counterfactual_hour` back to: the design's attributes as the ended hour found them
-    _hour_start: dict = {}
+    _hour_start: dict | None = None
 
     def counterfactual_hour(self, model, hour, stage: str, actions: np.ndarray):
         """The hour that has just ended (`end_hour` has run) as it would have been with `actions`: cleared again from
         its start (`_hour_start`: the devices' states and whatever else the hour changed; `MarketModel.reclear`);
         changes nothing."""
+        if self._hour_start is None:
+            raise RuntimeError("counterfactual_hour replays the hour that has just ended: step the model first")
         now = {name: getattr(self, name) for name in self._hour_start}
         self.__dict__.update(self._hour_start)
         try:
