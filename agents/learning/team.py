@@ -243,8 +243,12 @@ class Team:
             obs, act, rew = obs[pick], act[pick], rew[pick]
         if slot.components is not None:
             act = act[:, slot.components]
-        info = record.collective / self._info_div[r.role] if r.collective else None  # the collective information
-        return obs, slot.action.to_unit(act), rew, info
+        return obs, slot.action.to_unit(act), rew, self._collective(slot, hour)
+
+    def _collective(self, slot: Slot, hour):
+        """The collective information the slot's critics see in `hour` (scaled), or None where its role has none."""
+        r = slot.role
+        return hour.records[r.stage].collective / self._info_div[r.role] if r.collective else None
 
     def household_counterfactuals(self, model, hour, last: bool) -> None:
         """`HyperParams.counterfactual_households` = K: complete the previous hour's variants with this hour (each
@@ -254,9 +258,8 @@ class Team:
         start states (`design.counterfactual_hour`). At the episode's last hour they are stored at once, as terminal."""
         for slot, rows, first, variant in self._pending_variants:
             after = model.design.counterfactual_observation(hour, variant)[rows]
-            r = slot.role
-            info_next = hour.records[r.stage].collective / self._info_div[r.role] if r.collective else None
-            self._store_variants(slot, first, slot.group.features.member_inputs(after), info_next, done=False)
+            self._store_variants(slot, first, slot.group.features.member_inputs(after), self._collective(slot, hour),
+                                 done=False)
         self._pending_variants = []
         k = self.hp.counterfactual_households
         for stage, slots in self._by_stage.items():
