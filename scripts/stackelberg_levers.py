@@ -8,7 +8,10 @@ checked weeks (test:2, a winter week, and test:8, a summer week):
     day-ahead position's part of it, the leader's profit and the followers' cost per day;
   - the heat pumps under the learned play (`localmarl evaluate` of the run on those weeks): their comfort
     violation (K·h per day, summed over the community's houses) and the heat drawn (kWh per day), the
-    follower-side outcome that a leader lever can tip (the summer overheating of docs/stackelberg.md).
+    follower-side outcome that a leader lever can tip (the summer overheating of docs/stackelberg.md), and each
+    cluster's cost per follower and day;
+  - the sampled followers' LP best responses (the study's `follower_best_response`, its sample): their regret,
+    € per follower and day, over all and per cluster.
 
 With the same seed and no overrides it reproduces the study's seed to the digit on the same machine.
 A scenario override (`--override`, e.g. storage_credit=hourly) is written as a scenario file extending
@@ -69,6 +72,17 @@ def heat_pump_summary(hours: pd.DataFrame) -> dict:
     return out
 
 
+def follower_summary(hours: pd.DataFrame, responses: pd.DataFrame) -> dict:
+    """Over the checked weeks: each cluster's cost, € per follower and day (`hours`: an evaluation's hours.csv, its
+    rewards' negative), and the sampled followers' LP regret, € per follower and day (`responses`:
+    `follower_best_response`'s rows, one per follower and day), over all and per cluster."""
+    days = hours.groupby("week").hour.nunique().sum() / 24
+    per_cluster = hours.groupby("cluster").agg(reward=("reward_eur", "sum"), n=("households", "first"))
+    return {"cluster_cost_eur_per_follower_day": (-per_cluster.reward / per_cluster.n / days).round(3).to_dict(),
+            "lp_regret_eur_per_follower_day": round(float(responses.regret_eur.mean()), 3),
+            "lp_regret_by_cluster": responses.groupby("cluster").regret_eur.mean().round(3).to_dict()}
+
+
 def main() -> None:
     ap = lever_parser(__doc__, "stackelberg", "runs/out/levers-stackelberg")
     ap.add_argument("--learner-config", action="append", default=[], metavar="NAME=VALUE",
@@ -96,10 +110,13 @@ def main() -> None:
     write_csv_atomic(folder / "leader_br.csv", days)
     evaluate_run(run, folder / "eval", weeks=weeks, overwrite=True)
     evaluated = pd.read_csv(folder / "eval" / "hours.csv")
+    responses = checks.follower_best_response(run, list(profile.follower_br_weeks), profile.follower_br_sample)
+    write_csv_atomic(folder / "follower_br.csv", responses)
     t2 = time.perf_counter()
     result = {"name": a.name, "seed": a.seed, "profile": a.profile, "run": str(run),
               "learner_config": dict(config), "set": a.set, "override": [f"{k}={v}" for k, v in a.override], "train_s": round(t1 - t0, 1), "check_s": round(t2 - t1, 1),
-              "leader": leader_summary(days), "heat_pumps": heat_pump_summary(evaluated)}
+              "leader": leader_summary(days), "heat_pumps": heat_pump_summary(evaluated),
+              "followers": follower_summary(evaluated, responses)}
     log_result(a.out, result)
 
 

@@ -591,6 +591,9 @@ def test_the_household_designs_tiny_studies_write_their_reports(tmp_path, design
         study_days = pd.read_csv(out / "tables" / "days.csv")
         comfort = study_days[(study_days.method == "stackelberg") & (study_days.week == "test:2")].comfort_violation_kh.mean()
         assert r["heat_pumps"]["test:2"]["comfort_violation_kh_per_day"] == pytest.approx(comfort, rel=1e-5, abs=1e-9)
+        fbr = pd.read_csv(out / "checks" / "follower_br_seed0.csv")  # the study's sampled followers' LP check
+        assert r["followers"]["lp_regret_eur_per_follower_day"] == pytest.approx(fbr.regret_eur.mean(), abs=6e-4)
+        assert set(r["followers"]["lp_regret_by_cluster"]) == set(fbr.cluster)
         assert (tmp_path / "levers" / "results.jsonl").read_text().count("\n") == 1
         bad = subprocess.run([sys.executable, str(ROOT / "scripts" / "stackelberg_levers.py"), "x", "0", "--learner-config",
                               "follower_updates_per_leader_update=0", "--out", str(tmp_path / "bad")],
