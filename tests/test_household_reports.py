@@ -147,12 +147,16 @@ def test_the_comfort_sentence_quotes_the_methods_mean_and_its_seed_furthest_abov
     text = comfort_sentence(t, "learned")
     # learned: (1 + 20 + 4 + 4) / 4 = 7.25 K·h/day; the thermostat's weeks (1 + 5) / 2 = 3.0; seed 0 in test:10 worst
     assert "learned leave the houses 7.2 K·h per day" in text and "the rule thermostat's 3.0" in text
-    assert "seed 0 in test:10: 20.0 against 5.0" in text and "optimum" not in text
+    assert "furthest above the thermostat, seed 0 in test:10: 20.0 against 5.0" in text and "optimum" not in text
     optimum = pd.DataFrame({"week": ["test:2", "test:10"], "comfort_violation_kh": [1.0, 3.0]})
     with_optimum = comfort_sentence(comfort_by_week(_comfort_days(), "rules", ("learned",), optimum), "learned")
     assert "the rule thermostat's 3.0 and the perfect-foresight day optimum's 2.0 (which trades" in with_optimum
-    # a method never above the thermostat names no worst seed
+    # a method never above the thermostat names no worst seed, and says so
     assert "furthest" not in comfort_sentence(t, "other") and comfort_sentence(t, "absent") == ""
+    assert comfort_sentence(t, "other").endswith("in no seed and test week above the thermostat's by 0.05 K·h per day or more.")
+    # nor one above it by less than the sentence shows (stop 53's study: "seed 0 in test:1: 0.0 against 0.0")
+    nearly = t.assign(excess_kh_per_day=t.excess_kh_per_day.where(t.method != "learned", 0.04))
+    assert "furthest" not in comfort_sentence(nearly, "learned")
     # an unfinished study without the thermostat's evaluation: the learned mean alone, no NaN
     alone = comfort_by_week(_comfort_days()[lambda d: d.method != "rules"], "rules", ("learned",))
     assert alone.thermostat_kh_per_day.isna().all()

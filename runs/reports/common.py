@@ -298,9 +298,11 @@ def comfort_sentence(cw: pd.DataFrame, method: str, label=str) -> str:
                  "at the scenario's penalty per K·h)")
     if g.excess_kh_per_day.notna().any():
         w = g.loc[g.excess_kh_per_day.idxmax()]
-        if w.excess_kh_per_day > 0:
-            text += (f"; furthest above it, seed {int(w.seed)} in {w.week}: {w.comfort_violation_kh_per_day:,.1f} "
-                     f"against {w.thermostat_kh_per_day:,.1f}")
+        if w.excess_kh_per_day >= 0.05:  # above it at the sentence's precision (0.1 K·h): not 0.0 against 0.0
+            text += (f"; furthest above the thermostat, seed {int(w.seed)} in {w.week}: "
+                     f"{w.comfort_violation_kh_per_day:,.1f} against {w.thermostat_kh_per_day:,.1f}")
+        else:
+            text += "; in no seed and test week above the thermostat's by 0.05 K·h per day or more"
     return text + "."
 
 
