@@ -61,12 +61,17 @@ def leader_summary(days: pd.DataFrame) -> dict:
     return out
 
 
+def _days(hours: pd.DataFrame) -> float:
+    """The days an evaluation's hours.csv rows cover, summed over its weeks."""
+    return hours.groupby("week").hour.nunique().sum() / 24
+
+
 def heat_pump_summary(hours: pd.DataFrame) -> dict:
     """Per evaluated week: the heat pumps' comfort violation (K·h) and heat drawn (kWh) per day, over the
     community (`hours`: an evaluation's hours.csv, one row per hour and cluster)."""
     out = {}
     for week, g in hours.groupby("week"):
-        days = g.hour.nunique() / 24
+        days = _days(g)
         out[week] = {"comfort_violation_kh_per_day": g.comfort_violation_kh.sum() / days,
                      "heat_pump_kwh_per_day": g.hp_kw.sum() / days}
     return out
@@ -76,7 +81,7 @@ def follower_summary(hours: pd.DataFrame, responses: pd.DataFrame) -> dict:
     """Over the checked weeks: each cluster's cost, € per follower and day (`hours`: an evaluation's hours.csv, its
     rewards' negative), and the sampled followers' LP regret, € per follower and day (`responses`:
     `follower_best_response`'s rows, one per follower and day), over all and per cluster."""
-    days = hours.groupby("week").hour.nunique().sum() / 24
+    days = _days(hours)
     per_cluster = hours.groupby("cluster").agg(reward=("reward_eur", "sum"), n=("households", "first"))
     return {"cluster_cost_eur_per_follower_day": (-per_cluster.reward / per_cluster.n / days).round(3).to_dict(),
             "lp_regret_eur_per_follower_day": round(float(responses.regret_eur.mean()), 3),
