@@ -30,6 +30,7 @@ def leader_follower_learner(roles, hp, seed: int = 0, device="cpu", config: dict
     "leader_timescale": "updates" (the leader updates K times less often; the default) or "learning-rate"
     (as often as the followers, with K times smaller learning rates),
     "leader_action_search": N, the leader's `HyperParams.action_search` (absent or 0: hp's),
+    "leader_anchor_weight": w, the leader's `HyperParams.rule_anchor_weight` (absent: hp's),
     "names", "clusters", "components": the follower groups (as `HouseholdDesign.learner_groups`)}."""
     config = dict(config or {})
     variant = config.get("variant", "stackelberg")
@@ -50,6 +51,8 @@ def leader_follower_learner(roles, hp, seed: int = 0, device="cpu", config: dict
         leader_hp = dataclasses.replace(leader_hp, gamma=gamma, n_step=leader_hp.n_step if gamma else 1)
     if config.get("leader_action_search"):  # the leader's own sampled policy improvement (default: hp's)
         leader_hp = dataclasses.replace(leader_hp, action_search=int(config["leader_action_search"]))
+    if config.get("leader_anchor_weight") is not None:  # the leader's own pull toward its fit to the rule start
+        leader_hp = dataclasses.replace(leader_hp, rule_anchor_weight=float(config["leader_anchor_weight"]))
     slots = [Slot("leader", leader, JointGroup(1, Features(leader.features), leader.action.dim, leader_hp, device, init,
                                                sigmoid=False), updates=leader_updates)]
     features = Features(follower.features)

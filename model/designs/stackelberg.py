@@ -115,6 +115,16 @@ def _search_size(text: str) -> int:
     return int(text)
 
 
+def _anchor_weight(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not value >= 0.0:
+        raise ValueError(f"{text!r} is not an anchor weight >= 0 (0: the leader unanchored)")
+    return value
+
+
 def _timescale(text: str) -> str:
     if text not in ("updates", "learning-rate"):
         raise ValueError(f"{text!r}: use updates or learning-rate")
@@ -136,6 +146,10 @@ LEARNER_SETTINGS = MappingProxyType({
     "leader_action_search": LearnerSetting(
         "N >= 0: every leader actor update also pulls its actions toward the best, by its critic, of N random "
         "actions and its own (the learner's action_search, for the leader alone; default 0: off)", _search_size),
+    "leader_anchor_weight": LearnerSetting(
+        "w >= 0: the pull of the leader's price actor toward its fit to the rule start (the learner's "
+        "rule_anchor_weight, for the leader alone; default: the learner's, 0.2; needs the leader's prices in "
+        "rule_start_actions)", _anchor_weight),
 })
 
 
