@@ -90,6 +90,29 @@ def test_a_team_splits_rows_and_action_components_between_groups_and_leaves_the_
     np.testing.assert_allclose(x.rew[0], [0.0, 3.0])
 
 
+def test_a_slots_noise_scale_multiplies_its_exploration_noise_and_leaves_the_other_slots_alone():
+    """`Slot.noise_scale` (the Stackelberg leader's `leader_noise_scale`): with the same draws, a slot at scale 3
+    explores exactly 3 times as far from its deterministic action; a slot at 1 explores as before."""
+    hp = HyperParams(hidden_sizes=(4,), batch_size=4, buffer_size=64)
+    role = RoleSpec("r", "s", 4, FEATURES, ACTIONS)
+    obs = np.column_stack([np.zeros(4), np.ones(4), np.arange(4.0)])
+
+    def exploring(scale):
+        make = lambda k, comps: MemberGroup(k, Features(FEATURES), len(comps), hp, torch.device("cpu"),  # noqa: E731
+                                            torch.Generator().manual_seed(0), share=True, critic="own")
+        team = Team([Slot("x", role, make(2, [0]), rows=[0, 1], components=(0,), noise_scale=scale),
+                     Slot("y", role, make(2, [1, 2]), rows=[2, 3], components=(1, 2))], hp, seed=0)
+        team.explore, team.sigma = False, 0.01  # small: no action reaches its bounds
+        greedy = team.act("s", obs, np.arange(4))
+        team.explore = True
+        return team.act("s", obs, np.arange(4)) - greedy
+
+    one, three = exploring(1.0), exploring(3.0)
+    assert np.abs(one[[0, 1], 0]).min() > 0  # it explores
+    np.testing.assert_allclose(three[[0, 1], 0], 3 * one[[0, 1], 0], rtol=1e-6)
+    np.testing.assert_array_equal(three[[2, 3]], one[[2, 3]])  # the other slot: the same noise as before
+
+
 @pytest.mark.parametrize("gamma, n_step", [(0.0, 1), (0.9, 1), (0.9, 3), (1.0, 1)])
 def test_per_agent_batches_give_each_agent_the_loss_of_its_own_draw(gamma, n_step):
     """With `per_agent_batches`, agent n's critic is fitted on a draw of its own: the group's loss is the

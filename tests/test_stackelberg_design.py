@@ -208,6 +208,10 @@ def test_the_learner_updates_followers_k_times_per_leader_update_and_every_follo
     searching = m.design.default_learner(hp, 0, "cpu", {"leader_action_search": 32})
     assert [s.group.hp.action_search for s in searching.slots] == [32] + [0] * (len(searching.slots) - 1)
     assert searching.slots[0].group.hp.gamma == 0.0  # with the leader's other settings kept
+    # `leader_noise_scale` scales the leader's exploration alone
+    noisy = m.design.default_learner(hp, 0, "cpu", {"leader_noise_scale": 3.0})
+    assert [s.noise_scale for s in noisy.slots] == [3.0] + [1.0] * (len(noisy.slots) - 1)
+    assert [s.noise_scale for s in team.slots] == [1.0] * len(team.slots)
     # `leader_anchor_weight` changes the leader's pull toward its rule-start fit alone
     anchored = m.design.default_learner(hp, 0, "cpu", {"leader_anchor_weight": 1.5})
     assert [s.group.hp.rule_anchor_weight for s in anchored.slots] == [1.5] + [hp.rule_anchor_weight] * (
@@ -233,11 +237,13 @@ def test_learner_config_reads_the_stackelberg_learners_settings_and_refuses_anyt
     assert st.learner_config(["leader_gamma=none"]) == {"leader_gamma": None} and st.learner_config(None) == {}
     assert st.learner_config(["leader_action_search=32"]) == {"leader_action_search": 32}
     assert st.learner_config(["leader_anchor_weight=1"]) == {"leader_anchor_weight": 1.0}
+    assert st.learner_config(["leader_noise_scale=3"]) == {"leader_noise_scale": 3.0}
     for bad, says in [("leader_gamma=1.5", "not a discount factor"), ("leader_gamma=nan", "not a discount factor"),
                       ("leader_gamma=x", "not a discount factor"), ("follower_updates_per_leader_update=0", ">= 1"),
                       ("follower_updates_per_leader_update=2.5", ">= 1"), ("leader_timescale=fast", "updates or learning-rate"),
                       ("leader_action_search=-1", "candidate actions >= 0"), ("leader_action_search=4.5", "candidate actions >= 0"),
                       ("leader_anchor_weight=-0.1", "anchor weight >= 0"), ("leader_anchor_weight=nan", "anchor weight >= 0"),
+                      ("leader_noise_scale=11", "noise scale from 0 to 10"), ("leader_noise_scale=x", "noise scale"),
                       ("gamma=0.9", "NAME one of the stackelberg learner's settings"), ("leader_gamma", "NAME=VALUE")]:
         with pytest.raises(ValueError, match=says):
             st.learner_config([bad])

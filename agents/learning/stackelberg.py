@@ -31,6 +31,7 @@ def leader_follower_learner(roles, hp, seed: int = 0, device="cpu", config: dict
     (as often as the followers, with K times smaller learning rates),
     "leader_action_search": N, the leader's `HyperParams.action_search` (absent or 0: hp's),
     "leader_anchor_weight": w, the leader's `HyperParams.rule_anchor_weight` (absent: hp's),
+    "leader_noise_scale": s, the leader's exploration noise as a multiple of the followers' (absent: 1),
     "names", "clusters", "components": the follower groups (as `HouseholdDesign.learner_groups`)}."""
     config = dict(config or {})
     variant = config.get("variant", "stackelberg")
@@ -54,7 +55,8 @@ def leader_follower_learner(roles, hp, seed: int = 0, device="cpu", config: dict
     if config.get("leader_anchor_weight") is not None:  # the leader's own pull toward its fit to the rule start
         leader_hp = dataclasses.replace(leader_hp, rule_anchor_weight=float(config["leader_anchor_weight"]))
     slots = [Slot("leader", leader, JointGroup(1, Features(leader.features), leader.action.dim, leader_hp, device, init,
-                                               sigmoid=False), updates=leader_updates)]
+                                               sigmoid=False), updates=leader_updates,
+                  noise_scale=float(config.get("leader_noise_scale", 1.0)))]
     features = Features(follower.features)
     for name, rows, comps in zip(config["names"], config["clusters"], config["components"]):
         comps = [*comps, len(follower.action.names) - 1]  # every follower also learns its limit price

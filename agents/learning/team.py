@@ -73,6 +73,7 @@ class Slot:
     updates: int = 1
     components: tuple[int, ...] | None = None
     counterfactual: bool = False  # store `HyperParams.counterfactual_samples` re-cleared variants of every hour (`Team.counterfactuals`)
+    noise_scale: float = 1.0  # its exploration noise's std as a multiple of the team's sigma (the Stackelberg leader's `leader_noise_scale`)
     action: object = field(init=False, repr=False)  # the bounds of the components it controls
 
     def __post_init__(self):
@@ -208,7 +209,7 @@ class Team:
     def _act_inputs(self, slot: Slot, inputs: np.ndarray, local_rows: np.ndarray) -> np.ndarray:
         u = slot.group.act(inputs)[local_rows]
         if self.explore:
-            u = _clip(u + self.rng.normal(0.0, self.sigma, u.shape), 0.0, 1.0)
+            u = _clip(u + self.rng.normal(0.0, self.sigma * slot.noise_scale, u.shape), 0.0, 1.0)
             if self.hp.explore_uniform:  # some actions uniformly random instead, as many fewer as sigma has decayed
                 swap = self.rng.random(u.shape) < self.hp.explore_uniform * self.sigma / self.hp.noise_sigma0
                 u = np.where(swap, self.rng.random(u.shape), u)

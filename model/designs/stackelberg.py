@@ -125,6 +125,16 @@ def _anchor_weight(text: str) -> float:
     return value
 
 
+def _noise_scale(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0.0 <= value <= 10.0:
+        raise ValueError(f"{text!r} is not a noise scale from 0 to 10 (1: the followers' exploration noise)")
+    return value
+
+
 def _timescale(text: str) -> str:
     if text not in ("updates", "learning-rate"):
         raise ValueError(f"{text!r}: use updates or learning-rate")
@@ -150,6 +160,9 @@ LEARNER_SETTINGS = MappingProxyType({
         "w >= 0: the pull of the leader's price actor toward its fit to the rule start (the learner's "
         "rule_anchor_weight, for the leader alone; default: the learner's, 0.2; needs the leader's prices in "
         "rule_start_actions)", _anchor_weight),
+    "leader_noise_scale": LearnerSetting(
+        "s, 0 to 10: the leader's exploration noise as a multiple of the learner's (noise_sigma0 decaying to "
+        "noise_sigma_final; default 1)", _noise_scale),
 })
 
 
