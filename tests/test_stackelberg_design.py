@@ -242,7 +242,8 @@ def test_learner_config_reads_the_stackelberg_learners_settings_and_refuses_anyt
                       ("leader_gamma=x", "not a discount factor"), ("follower_updates_per_leader_update=0", ">= 1"),
                       ("follower_updates_per_leader_update=2.5", ">= 1"), ("leader_timescale=fast", "updates or learning-rate"),
                       ("leader_action_search=-1", "candidate actions >= 0"), ("leader_action_search=4.5", "candidate actions >= 0"),
-                      ("leader_anchor_weight=-0.1", "anchor weight >= 0"), ("leader_anchor_weight=nan", "anchor weight >= 0"),
+                      ("leader_anchor_weight=-0.1", "anchor weight from 0 to 100"), ("leader_anchor_weight=inf", "anchor weight"),
+                      ("leader_anchor_weight=nan", "anchor weight"),
                       ("leader_noise_scale=11", "noise scale from 0 to 10"), ("leader_noise_scale=x", "noise scale"),
                       ("gamma=0.9", "NAME one of the stackelberg learner's settings"), ("leader_gamma", "NAME=VALUE")]:
         with pytest.raises(ValueError, match=says):

@@ -90,14 +90,19 @@ SIMULATE_OUTPUTS = {
 }
 
 
+def _number(text: str) -> float:
+    """`text` as a float; NaN (which fails every range check) when it is not a number."""
+    try:
+        return float(text)
+    except ValueError:
+        return float("nan")
+
+
 def _discount_or_none(text: str) -> float | None:
     """A discount factor in [0, 1], or "none" (the learner's gamma)."""
     if text.lower() == "none":
         return None
-    try:
-        value = float(text)
-    except ValueError:
-        value = float("nan")
+    value = _number(text)
     if not 0.0 <= value <= 1.0:
         raise ValueError(f"{text!r} is not a discount factor: use a number from 0 to 1, or none (the learner's gamma)")
     return value
@@ -116,20 +121,14 @@ def _search_size(text: str) -> int:
 
 
 def _anchor_weight(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = float("nan")
-    if not value >= 0.0:
-        raise ValueError(f"{text!r} is not an anchor weight >= 0 (0: the leader unanchored)")
+    value = _number(text)
+    if not 0.0 <= value <= 100.0:
+        raise ValueError(f"{text!r} is not an anchor weight from 0 to 100 (0: the leader unanchored)")
     return value
 
 
 def _noise_scale(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = float("nan")
+    value = _number(text)
     if not 0.0 <= value <= 10.0:
         raise ValueError(f"{text!r} is not a noise scale from 0 to 10 (1: the followers' exploration noise)")
     return value
@@ -157,7 +156,7 @@ LEARNER_SETTINGS = MappingProxyType({
         "N >= 0: every leader actor update also pulls its actions toward the best, by its critic, of N random "
         "actions and its own (the learner's action_search, for the leader alone; default 0: off)", _search_size),
     "leader_anchor_weight": LearnerSetting(
-        "w >= 0: the pull of the leader's price actor toward its fit to the rule start (the learner's "
+        "w, 0 to 100: the pull of the leader's price actor toward its fit to the rule start (the learner's "
         "rule_anchor_weight, for the leader alone; default: the learner's, 0.2; needs the leader's prices in "
         "rule_start_actions)", _anchor_weight),
     "leader_noise_scale": LearnerSetting(
