@@ -120,18 +120,14 @@ def _search_size(text: str) -> int:
     return int(text)
 
 
-def _anchor_weight(text: str) -> float:
-    value = _number(text)
-    if not 0.0 <= value <= 100.0:
-        raise ValueError(f"{text!r} is not an anchor weight from 0 to 100 (0: the leader unanchored)")
-    return value
-
-
-def _noise_scale(text: str) -> float:
-    value = _number(text)
-    if not 0.0 <= value <= 10.0:
-        raise ValueError(f"{text!r} is not a noise scale from 0 to 10 (1: the followers' exploration noise)")
-    return value
+def _bounded(low: float, high: float, what: str, hint: str):
+    """A parser of a number in [low, high] (`what`, e.g. "a noise scale"), with `hint` in its error message."""
+    def parse(text: str) -> float:
+        value = _number(text)
+        if not low <= value <= high:
+            raise ValueError(f"{text!r} is not {what} from {low:g} to {high:g} ({hint})")
+        return value
+    return parse
 
 
 def _timescale(text: str) -> str:
@@ -158,10 +154,10 @@ LEARNER_SETTINGS = MappingProxyType({
     "leader_anchor_weight": LearnerSetting(
         "w, 0 to 100: the pull of the leader's price actor toward its fit to the rule start (the learner's "
         "rule_anchor_weight, for the leader alone; default: the learner's, 0.2; needs the leader's prices in "
-        "rule_start_actions)", _anchor_weight),
+        "rule_start_actions)", _bounded(0.0, 100.0, "an anchor weight", "0: the leader unanchored")),
     "leader_noise_scale": LearnerSetting(
         "s, 0 to 10: the leader's exploration noise as a multiple of the learner's (noise_sigma0 decaying to "
-        "noise_sigma_final; default 1)", _noise_scale),
+        "noise_sigma_final; default 1)", _bounded(0.0, 10.0, "a noise scale", "1: the followers' exploration noise")),
 })
 
 
