@@ -84,6 +84,8 @@ def play_episode(model, week: int, first_hour: int = 0, hours: int | None = None
     design = model.design
     design.cold_start()
     model.reset_episode(week, first_hour, hours)
+    if learner is not None:
+        learner.begin_episode()
     sums = [np.zeros(len(design.participants())) for _ in design.score_columns]
     while model.running:
         model.step()

@@ -10,6 +10,7 @@ checked weeks (test:2, a winter week, and test:8, a summer week):
     violation (K·h per day, summed over the community's houses) and the heat drawn (kWh per day), the
     follower-side outcome that a leader lever can tip (the summer overheating of docs/stackelberg.md), and each
     cluster's cost per follower and day;
+  - the leader's imbalance on those weeks (kWh and € per day) and its day-ahead position's swing within a day (kW);
   - the sampled followers' LP best responses (the study's `follower_best_response`, its sample): their regret,
     € per follower and day, over all and per cluster.
 
@@ -77,6 +78,20 @@ def heat_pump_summary(hours: pd.DataFrame) -> dict:
     return out
 
 
+def imbalance_summary(hours: pd.DataFrame) -> dict:
+    """Per evaluated week: the leader's imbalance |q_DA - residual| (kWh per day) and its cost (€ per day), and its
+    day-ahead position's swing within a day (max - min, kW, the mean over days) (`hours`: an evaluation's hours.csv,
+    whose community columns repeat on every cluster's row)."""
+    community = hours.drop_duplicates(["week", "hour_of_week"]).assign(day=lambda h: h.hour_of_week // 24)
+    out = {}
+    for week, g in community.groupby("week"):
+        days = g.day.nunique()
+        out[week] = {"imbalance_kwh_per_day": g.imbalance_kw.abs().sum() / days,
+                     "imbalance_cost_eur_per_day": g.imbalance_cost_eur.sum() / days,
+                     "position_swing_kw": float(g.groupby("day").da_position_kw.agg(lambda s: s.max() - s.min()).mean())}
+    return out
+
+
 def follower_summary(hours: pd.DataFrame, responses: pd.DataFrame) -> dict:
     """Over the checked weeks: each cluster's cost, € per follower and day (`hours`: an evaluation's hours.csv, its
     rewards' negative), and the sampled followers' LP regret, € per follower and day (`responses`:
@@ -120,7 +135,8 @@ def main() -> None:
     t2 = time.perf_counter()
     result = {"name": a.name, "seed": a.seed, "profile": a.profile, "run": str(run),
               "learner_config": dict(config), "set": a.set, "override": [f"{k}={v}" for k, v in a.override], "train_s": round(t1 - t0, 1), "check_s": round(t2 - t1, 1),
-              "leader": leader_summary(days), "heat_pumps": heat_pump_summary(evaluated),
+              "leader": leader_summary(days), "imbalance": imbalance_summary(evaluated),
+              "heat_pumps": heat_pump_summary(evaluated),
               "followers": follower_summary(evaluated, responses)}
     log_result(a.out, result)
 

@@ -113,6 +113,46 @@ def test_a_slots_noise_scale_multiplies_its_exploration_noise_and_leaves_the_oth
     np.testing.assert_array_equal(three[[2, 3]], one[[2, 3]])  # the other slot: the same noise as before
 
 
+def test_a_slots_random_days_play_uniform_actions_when_exploring_and_only_on_the_days_drawn():
+    """`Slot.random_day_share` (the Stackelberg leader's `leader_random_days`): `Team.begin_episode` draws each day
+    whether the slot plays uniformly random actions; on such a day, exploring, its actions are spread over the whole
+    of their bounds (not near its deterministic action); greedy play (evaluation) and the other slot are untouched; a
+    share of 0 draws nothing from the team's random stream, 1 makes every day random."""
+    hp = HyperParams(hidden_sizes=(4,), batch_size=4, buffer_size=64)
+    role = RoleSpec("r", "s", 4, FEATURES, ACTIONS)
+    obs = np.column_stack([np.zeros(4), np.ones(4), np.arange(4.0)])
+
+    def team(share):
+        make = lambda k, comps: MemberGroup(k, Features(FEATURES), len(comps), hp, torch.device("cpu"),  # noqa: E731
+                                            torch.Generator().manual_seed(0), share=True, critic="own")
+        t = Team([Slot("x", role, make(2, [0]), rows=[0, 1], components=(0,), random_day_share=share),
+                  Slot("y", role, make(2, [1, 2]), rows=[2, 3], components=(1, 2))], hp, seed=0)
+        t.sigma = 0.01  # small: an exploring action stays within 0.05 of its deterministic one
+        return t
+
+    off, always = team(0.0), team(1.0)
+    off.begin_episode()
+    assert off.rng.bit_generator.state == team(0.0).rng.bit_generator.state  # nothing drawn
+    always.begin_episode()
+    assert always.slots[0].random_today and not always.slots[1].random_today
+    greedy = always.act("s", obs, np.arange(4))
+    np.testing.assert_array_equal(greedy, off.act("s", obs, np.arange(4)))  # not exploring: the policy
+    always.explore = True
+    played = np.array([always.act("s", obs, np.arange(4))[[0, 1], 0] for _ in range(200)]).ravel()
+    lo, hi = ACTIONS.low[0], ACTIONS.high[0]
+    assert played.min() < lo + 0.1 * (hi - lo) and played.max() > hi - 0.1 * (hi - lo)  # the whole range
+    assert abs(np.mean((played - lo) / (hi - lo)) - 0.5) < 0.05  # uniform: its mean the range's middle
+    other = always.act("s", obs, np.arange(4))[[2, 3]]
+    assert np.abs(other - greedy[[2, 3]]).max() < 0.05 * np.max(np.subtract(ACTIONS.high, ACTIONS.low))
+    # a share of a half: about half the days random
+    half = team(0.5)
+    days = []
+    for _ in range(400):
+        half.begin_episode()
+        days.append(half.slots[0].random_today)
+    assert 0.4 < np.mean(days) < 0.6
+
+
 @pytest.mark.parametrize("gamma, n_step", [(0.0, 1), (0.9, 1), (0.9, 3), (1.0, 1)])
 def test_per_agent_batches_give_each_agent_the_loss_of_its_own_draw(gamma, n_step):
     """With `per_agent_batches`, agent n's critic is fitted on a draw of its own: the group's loss is the

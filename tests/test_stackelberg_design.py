@@ -5,6 +5,8 @@ the env, and its learner (two time scales, resume)."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import json
 import shutil
 
@@ -212,10 +214,19 @@ def test_the_learner_updates_followers_k_times_per_leader_update_and_every_follo
     noisy = m.design.default_learner(hp, 0, "cpu", {"leader_noise_scale": 3.0})
     assert [s.noise_scale for s in noisy.slots] == [3.0] + [1.0] * (len(noisy.slots) - 1)
     assert [s.noise_scale for s in team.slots] == [1.0] * len(team.slots)
+    # `leader_random_days` gives the leader alone random days
+    wild = m.design.default_learner(hp, 0, "cpu", {"leader_random_days": 0.25})
+    assert [s.random_day_share for s in wild.slots] == [0.25] + [0.0] * (len(wild.slots) - 1)
+    assert {s.random_day_share for s in team.slots} == {0.0}
     # `leader_anchor_weight` changes the leader's pull toward its rule-start fit alone
     anchored = m.design.default_learner(hp, 0, "cpu", {"leader_anchor_weight": 1.5})
     assert [s.group.hp.rule_anchor_weight for s in anchored.slots] == [1.5] + [hp.rule_anchor_weight] * (
         len(anchored.slots) - 1)
+    # ... which needs the leader's actions in the rule start: without them it is refused by name, not ignored
+    heat_pumps_only = dataclasses.replace(hp, rule_start_actions="heat_pump=0")
+    with pytest.raises(ValueError, match="leader_anchor_weight=1.5: the leader has no rule start .*,sell_price_share=0,buy_price_share=1"):
+        m.design.default_learner(heat_pumps_only, 0, "cpu", {"leader_anchor_weight": 1.5})
+    assert m.design.default_learner(heat_pumps_only, 0, "cpu", {"leader_anchor_weight": 0.0}).slots[0].group.hp.rule_anchor_weight == 0
     # a trained best responder learns with the discount of the slot it replaces: the leader's 0, a follower's 0.95
     from agents.learning.best_response import best_responder
 
@@ -238,6 +249,7 @@ def test_learner_config_reads_the_stackelberg_learners_settings_and_refuses_anyt
     assert st.learner_config(["leader_action_search=32"]) == {"leader_action_search": 32}
     assert st.learner_config(["leader_anchor_weight=1"]) == {"leader_anchor_weight": 1.0}
     assert st.learner_config(["leader_noise_scale=3"]) == {"leader_noise_scale": 3.0}
+    assert st.learner_config(["leader_random_days=0.2"]) == {"leader_random_days": 0.2}
     for bad, says in [("leader_gamma=1.5", "not a discount factor"), ("leader_gamma=nan", "not a discount factor"),
                       ("leader_gamma=x", "not a discount factor"), ("follower_updates_per_leader_update=0", ">= 1"),
                       ("follower_updates_per_leader_update=2.5", ">= 1"), ("leader_timescale=fast", "updates or learning-rate"),
@@ -245,6 +257,7 @@ def test_learner_config_reads_the_stackelberg_learners_settings_and_refuses_anyt
                       ("leader_anchor_weight=-0.1", "anchor weight from 0 to 100"), ("leader_anchor_weight=inf", "anchor weight"),
                       ("leader_anchor_weight=nan", "anchor weight"),
                       ("leader_noise_scale=11", "noise scale from 0 to 10"), ("leader_noise_scale=x", "noise scale"),
+                      ("leader_random_days=1.5", "share of days from 0 to 1"), ("leader_random_days=-0.1", "share of days"),
                       ("gamma=0.9", "NAME one of the stackelberg learner's settings"), ("leader_gamma", "NAME=VALUE")]:
         with pytest.raises(ValueError, match=says):
             st.learner_config([bad])
@@ -273,14 +286,19 @@ def test_train_records_the_learner_config_it_was_given_and_checks_it_before_writ
     assert not (tmp_path / "B").exists() and not (tmp_path / "C").exists()  # refused before the run folder is made
 
 
-def test_stackelberg_training_resumes_exactly(tmp_path):
+@pytest.mark.parametrize("config", [{}, {"leader_random_days": 0.5}])
+def test_stackelberg_training_resumes_exactly(tmp_path, config):
+    """A run resumed from its episode-4 checkpoint ends byte for byte as the run trained through, with the leader's
+    random days too (drawn each day from the team's random stream, which the checkpoint keeps)."""
     from runs.training import train
 
     scenario = tmp_path / "small.toml"
     scenario.write_text('extends = "stackelberg"\nn_households = 10\n')
-    kw = dict(episodes=6, seed=1, eval_every=3, checkpoint_every=2, progress=False)
+    kw = dict(episodes=6, seed=1, eval_every=3, checkpoint_every=2, progress=False, learner_config=config)
+    random_days = []
 
     def snapshot(episode, learner):
+        random_days.append(learner.slots[0].random_today)
         if episode == 4:
             shutil.copytree(tmp_path / "X" / "checkpoints", tmp_path / "ck4")
 
@@ -293,6 +311,7 @@ def test_stackelberg_training_resumes_exactly(tmp_path):
     train(str(scenario), out=tmp_path / "Y", resume=True, **kw)
     for name in ("policy.pt", "train_curve.csv"):
         assert (tmp_path / "X" / name).read_bytes() == (tmp_path / "Y" / name).read_bytes(), name
+    assert set(random_days) == ({False, True} if config else {False})  # some days random, some not
     # a checkpoint of a learner configured otherwise (here: written before the leader learned myopically)
     # is refused by name, not continued under today's configuration
     (tmp_path / "Z" / "checkpoints").mkdir(parents=True)

@@ -591,6 +591,10 @@ def test_the_household_designs_tiny_studies_write_their_reports(tmp_path, design
         study_days = pd.read_csv(out / "tables" / "days.csv")
         comfort = study_days[(study_days.method == "stackelberg") & (study_days.week == "test:2")].comfort_violation_kh.mean()
         assert r["heat_pumps"]["test:2"]["comfort_violation_kh_per_day"] == pytest.approx(comfort, rel=1e-5, abs=1e-9)
+        chosen = study_days[(study_days.method == "stackelberg") & (study_days.seed == 0) & (study_days.week == "test:2")]
+        for key, column in (("imbalance_kwh_per_day", "imbalance_kwh"), ("imbalance_cost_eur_per_day", "imbalance_cost_eur")):
+            assert r["imbalance"]["test:2"][key] == pytest.approx(chosen[column].mean(), rel=1e-5), key
+        assert r["imbalance"]["test:2"]["position_swing_kw"] > 0
         fbr = pd.read_csv(out / "checks" / "follower_br_seed0.csv")  # the study's sampled followers' LP check
         assert r["followers"]["lp_regret_eur_per_follower_day"] == pytest.approx(fbr.regret_eur.mean(), abs=6e-4)
         assert set(r["followers"]["lp_regret_by_cluster"]) == set(fbr.cluster)

@@ -32,6 +32,7 @@ def leader_follower_learner(roles, hp, seed: int = 0, device="cpu", config: dict
     "leader_action_search": N, the leader's `HyperParams.action_search` (absent or 0: hp's),
     "leader_anchor_weight": w, the leader's `HyperParams.rule_anchor_weight` (absent: hp's),
     "leader_noise_scale": s, the leader's exploration noise as a multiple of the followers' (absent: 1),
+    "leader_random_days": p, the share of training days the leader plays uniformly random actions (absent: 0),
     "names", "clusters", "components": the follower groups (as `HouseholdDesign.learner_groups`)}."""
     config = dict(config or {})
     variant = config.get("variant", "stackelberg")
@@ -53,10 +54,18 @@ def leader_follower_learner(roles, hp, seed: int = 0, device="cpu", config: dict
     if config.get("leader_action_search"):  # the leader's own sampled policy improvement (default: hp's)
         leader_hp = dataclasses.replace(leader_hp, action_search=int(config["leader_action_search"]))
     if config.get("leader_anchor_weight") is not None:  # the leader's own pull toward its fit to the rule start
+        if config["leader_anchor_weight"] and not set(leader.action.names) & set(hp.rule_start_action_names):
+            raise ValueError(
+                f"leader_anchor_weight={config['leader_anchor_weight']:g}: the leader has no rule start to be pulled "
+                f"toward: rule_start_actions ({hp.rule_start_actions!r}) names none of its actions "
+                f"{list(leader.action.names)}; add its prices there (e.g. --set "
+                f"rule_start_actions={hp.rule_start_actions + ',' if hp.rule_start_actions else ''}sell_price_share=0,"
+                "buy_price_share=1) or drop leader_anchor_weight")
         leader_hp = dataclasses.replace(leader_hp, rule_anchor_weight=float(config["leader_anchor_weight"]))
     slots = [Slot("leader", leader, JointGroup(1, Features(leader.features), leader.action.dim, leader_hp, device, init,
                                                sigmoid=False), updates=leader_updates,
-                  noise_scale=float(config.get("leader_noise_scale", 1.0)))]
+                  noise_scale=float(config.get("leader_noise_scale", 1.0)),
+                  random_day_share=float(config.get("leader_random_days", 0.0)))]
     features = Features(follower.features)
     for name, rows, comps in zip(config["names"], config["clusters"], config["components"]):
         comps = [*comps, len(follower.action.names) - 1]  # every follower also learns its limit price

@@ -74,6 +74,8 @@ class Slot:
     components: tuple[int, ...] | None = None
     counterfactual: bool = False  # store `HyperParams.counterfactual_samples` re-cleared variants of every hour (`Team.counterfactuals`)
     noise_scale: float = 1.0  # its exploration noise's std as a multiple of the team's sigma (the Stackelberg leader's `leader_noise_scale`)
+    random_day_share: float = 0.0  # the share of exploring episodes it plays uniformly random actions (`Team.begin_episode`)
+    random_today: bool = field(init=False, default=False)  # this episode is one of them
     action: object = field(init=False, repr=False)  # the bounds of the components it controls
 
     def __post_init__(self):
@@ -101,8 +103,8 @@ class Team:
 
     `explore=True` adds Gaussian noise (std `sigma`, in [0, 1] action units) to the actions (32) and, with
     `hp.explore_uniform`, draws a decaying share of them uniformly instead;
-    `remember(hour, last)` stores a cleared hour; `end_episode()` runs each slot's updates and decays
-    sigma. With `explore=False` it is a fixed policy (evaluation, the app, best responses)."""
+    `begin_episode()` draws which slots play a random day (`Slot.random_day_share`); `remember(hour, last)` stores a
+    cleared hour; `end_episode()` runs each slot's updates and decays sigma. With `explore=False` it is a fixed policy (evaluation, the app, best responses)."""
 
     kind = "team"
     name = "team"
@@ -207,6 +209,8 @@ class Team:
         return self._act_inputs(slot, slot.group.inputs(obs, local_rows), local_rows)
 
     def _act_inputs(self, slot: Slot, inputs: np.ndarray, local_rows: np.ndarray) -> np.ndarray:
+        if self.explore and slot.random_today:  # one of its random episodes: every action uniform in its bounds
+            return slot.action.from_unit(self.rng.random((len(local_rows), slot.action.dim)))
         u = slot.group.act(inputs)[local_rows]
         if self.explore:
             u = _clip(u + self.rng.normal(0.0, self.sigma * slot.noise_scale, u.shape), 0.0, 1.0)
@@ -216,6 +220,14 @@ class Team:
         return slot.action.from_unit(np.asarray(u, dtype=float))  # no copy when already float64 (exploring)
 
     # --- learning --------------------------------------------------------------------------------
+    def begin_episode(self) -> None:
+        """Before an episode: every slot with a `random_day_share` draws whether it plays this episode at uniformly
+        random actions when exploring (e.g. the Stackelberg leader's `leader_random_days`: its followers then learn to
+        answer prices off the leader's path). Slots without one draw nothing (the team's random stream unchanged)."""
+        for slot in self.slots:
+            if slot.random_day_share:
+                slot.random_today = bool(self.rng.random() < slot.random_day_share)
+
     def remember(self, hour, last: bool) -> None:
         """Store a cleared hour in every slot's buffer: the role's observations, actions (in [0, 1])
         and its reward of the hour (what the design pays that role), `last` = end of the episode."""

@@ -158,6 +158,10 @@ LEARNER_SETTINGS = MappingProxyType({
     "leader_noise_scale": LearnerSetting(
         "s, 0 to 10: the leader's exploration noise as a multiple of the learner's (noise_sigma0 decaying to "
         "noise_sigma_final; default 1)", _bounded(0.0, 10.0, "a noise scale", "1: the followers' exploration noise")),
+    "leader_random_days": LearnerSetting(
+        "p, 0 to 1: the share of training days on which the leader plays uniformly random prices and positions (each "
+        "hour drawn anew; in the rule start's days its prices stay the rule's), so that the followers learn to answer "
+        "prices off its path; its buffer keeps those days (default 0: none)", _bounded(0.0, 1.0, "a share of days", "0: none")),
 })
 
 
