@@ -104,7 +104,8 @@ class Team:
     `explore=True` adds Gaussian noise (std `sigma`, in [0, 1] action units) to the actions (32) and, with
     `hp.explore_uniform`, draws a decaying share of them uniformly instead;
     `begin_episode()` draws which slots play a random day (`Slot.random_day_share`); `remember(hour, last)` stores a
-    cleared hour; `end_episode()` runs each slot's updates and decays sigma. With `explore=False` it is a fixed policy (evaluation, the app, best responses)."""
+    cleared hour; `end_episode()` runs each slot's updates and decays sigma. With `explore=False` it is a fixed
+    policy (evaluation, the app, best responses)."""
 
     kind = "team"
     name = "team"
