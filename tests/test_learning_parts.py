@@ -90,19 +90,30 @@ def test_a_team_splits_rows_and_action_components_between_groups_and_leaves_the_
     np.testing.assert_allclose(x.rew[0], [0.0, 3.0])
 
 
+TWO_SLOT_OBS = np.column_stack([np.zeros(4), np.ones(4), np.arange(4.0)])
+
+
+def _two_slot_team(**x_options) -> Team:
+    """A team of two parameter-shared slots on one role of 4 agents: "x" (rows 0, 1; component 0; built with
+    `x_options`, e.g. noise_scale=3) and "y" (rows 2, 3; components 1, 2), sigma 0.01 (small: an exploring action stays
+    within 0.05 of its deterministic one and reaches no bound)."""
+    hp = HyperParams(hidden_sizes=(4,), batch_size=4, buffer_size=64)
+    role = RoleSpec("r", "s", 4, FEATURES, ACTIONS)
+    make = lambda k, comps: MemberGroup(k, Features(FEATURES), len(comps), hp, torch.device("cpu"),  # noqa: E731
+                                        torch.Generator().manual_seed(0), share=True, critic="own")
+    team = Team([Slot("x", role, make(2, [0]), rows=[0, 1], components=(0,), **x_options),
+                 Slot("y", role, make(2, [1, 2]), rows=[2, 3], components=(1, 2))], hp, seed=0)
+    team.sigma = 0.01
+    return team
+
+
 def test_a_slots_noise_scale_multiplies_its_exploration_noise_and_leaves_the_other_slots_alone():
     """`Slot.noise_scale` (the Stackelberg leader's `leader_noise_scale`): with the same draws, a slot at scale 3
     explores exactly 3 times as far from its deterministic action; a slot at 1 explores as before."""
-    hp = HyperParams(hidden_sizes=(4,), batch_size=4, buffer_size=64)
-    role = RoleSpec("r", "s", 4, FEATURES, ACTIONS)
-    obs = np.column_stack([np.zeros(4), np.ones(4), np.arange(4.0)])
+    obs = TWO_SLOT_OBS
 
     def exploring(scale):
-        make = lambda k, comps: MemberGroup(k, Features(FEATURES), len(comps), hp, torch.device("cpu"),  # noqa: E731
-                                            torch.Generator().manual_seed(0), share=True, critic="own")
-        team = Team([Slot("x", role, make(2, [0]), rows=[0, 1], components=(0,), noise_scale=scale),
-                     Slot("y", role, make(2, [1, 2]), rows=[2, 3], components=(1, 2))], hp, seed=0)
-        team.explore, team.sigma = False, 0.01  # small: no action reaches its bounds
+        team = _two_slot_team(noise_scale=scale)
         greedy = team.act("s", obs, np.arange(4))
         team.explore = True
         return team.act("s", obs, np.arange(4)) - greedy
@@ -118,17 +129,8 @@ def test_a_slots_random_days_play_uniform_actions_when_exploring_and_only_on_the
     whether the slot plays uniformly random actions; on such a day, exploring, its actions are spread over the whole
     of their bounds (not near its deterministic action); greedy play (evaluation) and the other slot are untouched; a
     share of 0 draws nothing from the team's random stream, 1 makes every day random."""
-    hp = HyperParams(hidden_sizes=(4,), batch_size=4, buffer_size=64)
-    role = RoleSpec("r", "s", 4, FEATURES, ACTIONS)
-    obs = np.column_stack([np.zeros(4), np.ones(4), np.arange(4.0)])
-
-    def team(share):
-        make = lambda k, comps: MemberGroup(k, Features(FEATURES), len(comps), hp, torch.device("cpu"),  # noqa: E731
-                                            torch.Generator().manual_seed(0), share=True, critic="own")
-        t = Team([Slot("x", role, make(2, [0]), rows=[0, 1], components=(0,), random_day_share=share),
-                  Slot("y", role, make(2, [1, 2]), rows=[2, 3], components=(1, 2))], hp, seed=0)
-        t.sigma = 0.01  # small: an exploring action stays within 0.05 of its deterministic one
-        return t
+    obs = TWO_SLOT_OBS
+    team = lambda share: _two_slot_team(random_day_share=share)  # noqa: E731
 
     off, always = team(0.0), team(1.0)
     off.begin_episode()
