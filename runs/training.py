@@ -333,7 +333,8 @@ def train(scenario="s-a", episodes: int | None = None, seed: int = 0, out: str |
     design = model.design
     actions = {n for r in design.role_specs() for n in r.action.names}
     for option, wanted in (("requested_actions", set(hp.requested_action_names)),
-                           ("rule_start_actions", set(hp.rule_start_action_names))):
+                           ("rule_start_actions", set(hp.rule_start_action_names)),
+                           ("counterfactual_actions", set(hp.counterfactual_action_names))):
         if wanted - actions:
             raise ValueError(f"{option} {sorted(wanted - actions)}: not actions of the {sc.design} design "
                              f"(it has {sorted(actions)})")

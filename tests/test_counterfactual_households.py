@@ -90,6 +90,60 @@ def test_a_variant_is_what_the_model_does_when_the_household_plays_it(scenario, 
         assert not np.array_equal(seen[:, FIRST_SHARED + 3:], model.hour_result.observations[stage][:, FIRST_SHARED + 3:])
 
 
+def test_variants_of_the_limit_price_alone_keep_every_device_as_played():
+    """`counterfactual_actions=limit_price`: a Stackelberg follower's variant redraws its limit price only; its devices
+    play what it played, so the devices' states are the real hour's, and the variant pays everyone what the model pays
+    when the follower asks that limit price with its own devices. The learner's variants of a day keep every other
+    component as played."""
+    from agents.stackelberg import FOLLOWER_ACTIONS
+
+    hp = HyperParams.from_dict(design_hyperparams("stackelberg").to_dict() | {
+        "hidden_sizes": [8], "counterfactual_households": 2, "batch_size": 32, "counterfactual_actions": "limit_price"})
+    learner = make_model("stackelberg", "rule", 0).design.default_learner(hp, 0, "cpu")
+    slot = next(s for s in learner.slots if s.name == "pv-ev")
+    limit = FOLLOWER_ACTIONS.index("limit_price")
+    row, hour_of_day = int(slot.rows[2]), 12
+    model = make_model("stackelberg", learner, 0)
+    hour = _play_to(model, hour_of_day)
+    played = np.asarray(hour.actions["auction"], dtype=float)
+    variants = {}
+    for share in (0.0, 1.0):
+        unit = np.full((1, slot.action.dim), share)  # every component asked at `share`; only the limit price is drawn
+        variant = learner.counterfactual_variant(model, hour, "auction", [(slot, np.array([row]), unit)])
+        seen = np.asarray(variant.actions["auction"], dtype=float)
+        others = [c for c in range(played.shape[1]) if c != limit]
+        np.testing.assert_array_equal(seen[:, others], played[:, others])
+        assert seen[row, limit] == share
+        for name in ("bat_energy_kwh", "ev_energy_kwh", "t_in_c"):  # the devices' states: the real hour's
+            np.testing.assert_array_equal(getattr(variant.records["auction"].step.state, name),
+                                          getattr(hour.records["auction"].step.state, name))
+        raw = played[row].copy()
+        raw[limit] = share
+        ref = make_model("stackelberg", _Pinned(learner, "auction", row, list(range(played.shape[1])), raw, hour_of_day), 0)
+        pinned = _play_to(ref, hour_of_day)
+        for role in pinned.rewards:
+            np.testing.assert_array_equal(variant.rewards[role], pinned.rewards[role])
+        variants[share] = variant
+    # the limit price matters in this hour: asking the lowest and the highest price pay this follower differently
+    assert variants[0.0].rewards["follower"][row] != variants[1.0].rewards["follower"][row]
+    made = []
+    clear = learner.counterfactual_variant
+    learner.counterfactual_variant = lambda model, hour, stage, draws: made.append((hour, clear(model, hour, stage, draws))) or made[-1][1]
+    model = make_model("stackelberg", learner, 0)
+    model.design.cold_start()
+    model.reset_episode(dataset.resolve_week(WEEK)[0], 0, 24)
+    while model.running:
+        model.step()
+        store_hour(learner, model, model.hour_result, last=not model.running)
+    assert len(made) == 24
+    changed = 0
+    for real, variant in made:
+        a, b = np.asarray(real.actions["auction"], dtype=float), np.asarray(variant.actions["auction"], dtype=float)
+        np.testing.assert_array_equal(np.delete(b, limit, axis=1), np.delete(a, limit, axis=1))
+        changed += int((a[:, limit] != b[:, limit]).sum())
+    assert changed == 24 * 2 * 4  # 2 followers of each of the 4 clusters every hour
+
+
 def test_the_learner_stores_k_variants_per_cluster_and_hour_with_the_next_hour_of_their_own():
     learner = _learner()
     made = []  # every variant the learner clears: (its draws, the variant)
@@ -172,6 +226,10 @@ def test_refusals_name_the_problem(small_hp, small_p2p, tmp_path):
     with pytest.raises(ValueError, match="counterfactual_households: the .* design cannot replay"):
         train("one-arb", seed=0, hp=hp, out=tmp_path / "one-arb", progress=False)
     assert not (tmp_path / "one-arb").exists()
+    hp = small_hp("stackelberg-small", episodes=1, counterfactual_households=2, counterfactual_actions="limit")
+    with pytest.raises(ValueError, match=r"counterfactual_actions \['limit'\]: not actions of the stackelberg design .*'limit_price'"):
+        train("stackelberg-small", seed=0, hp=hp, out=tmp_path / "limit", progress=False)
+    assert not (tmp_path / "limit").exists()
 
 
 def test_rows_written_at_once_are_the_rows_written_one_by_one_across_the_wrap():

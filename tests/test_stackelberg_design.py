@@ -236,6 +236,41 @@ def test_the_learner_updates_followers_k_times_per_leader_update_and_every_follo
     assert [s.group.hp.gamma for s in best_responder(far, {"leader": 0}, hp).slots] == [hp.gamma]
 
 
+@pytest.mark.parametrize("info, kind, columns", [("all", "collective", [0, 1, 2, 3, 4]), ("none", "own", []),
+                                                 (["auction_price_eur_mwh", "retail_buy_eur_mwh"], "collective", [2, 0])])
+def test_the_followers_critics_see_the_collective_information_follower_critic_info_names(info, kind, columns):
+    """`follower_critic_info`: the followers' critics are fed those columns of the hour's collective information (the
+    stored transitions hold them, scaled), "none" gives critics of their own input and action only; the leader and a
+    trained best responder of a follower keep what the run's followers saw."""
+    from agents.learning.best_response import best_responder
+    from runs.training import design_hyperparams
+
+    hp = dataclasses.replace(design_hyperparams("stackelberg"), hidden_sizes=(8,))
+    model = MarketModel(**SMALL, week="test:2", policy="rule")
+    team = model.design.default_learner(hp, 0, "cpu", {} if info == "all" else {"follower_critic_info": info})
+    model.set_policy(team)
+    for _ in range(14):
+        model.step()
+    hour = model.hour_result
+    record = hour.records["auction"]
+    full = np.asarray(record.collective) / np.array([f.divisor for f in model.design.stages[1].collective])
+    assert model.design.stages[1].role == "follower" and full.shape == (5,) and np.ptp(full) > 0
+    followers = [s for s in team.slots if s.name != "leader"]
+    for slot in followers:
+        assert slot.group.critic_kind == kind and slot.group.info_dim == len(columns)
+        if columns:
+            np.testing.assert_array_equal(team._transition(slot, hour)[3], full[columns])
+    team.remember(hour, last=False)
+    for slot in followers:
+        assert slot.group.buffer.info.shape[-1] == len(columns)
+    if columns:
+        np.testing.assert_allclose(followers[0].group.buffer.info[0], full[columns], rtol=1e-6)
+    assert team.slots[0].info_columns is None  # the leader: no collective information
+    responder = best_responder(team, {"follower": int(followers[1].rows[0])}, hp).slots[0]
+    assert responder.group.critic_kind == kind and responder.group.info_dim == len(columns)
+    assert responder.info_columns == followers[1].info_columns
+
+
 def test_learner_config_reads_the_stackelberg_learners_settings_and_refuses_anything_else():
     """`--learner-config NAME=VALUE`: the design's `learner_settings` only, each value checked, with a
     message naming what is accepted; a design with none refuses every one."""
@@ -250,6 +285,9 @@ def test_learner_config_reads_the_stackelberg_learners_settings_and_refuses_anyt
     assert st.learner_config(["leader_anchor_weight=1"]) == {"leader_anchor_weight": 1.0}
     assert st.learner_config(["leader_noise_scale=3"]) == {"leader_noise_scale": 3.0}
     assert st.learner_config(["leader_random_days=0.2"]) == {"leader_random_days": 0.2}
+    assert st.learner_config(["follower_critic_info=none"]) == {"follower_critic_info": "none"}
+    assert st.learner_config(["follower_critic_info=retail_buy_eur_mwh, residual_kw_per_household"]) == {
+        "follower_critic_info": ["retail_buy_eur_mwh", "residual_kw_per_household"]}
     for bad, says in [("leader_gamma=1.5", "not a discount factor"), ("leader_gamma=nan", "not a discount factor"),
                       ("leader_gamma=x", "not a discount factor"), ("follower_updates_per_leader_update=0", ">= 1"),
                       ("follower_updates_per_leader_update=2.5", ">= 1"), ("leader_timescale=fast", "updates or learning-rate"),
@@ -258,6 +296,8 @@ def test_learner_config_reads_the_stackelberg_learners_settings_and_refuses_anyt
                       ("leader_anchor_weight=nan", "anchor weight"),
                       ("leader_noise_scale=11", "noise scale from 0 to 10"), ("leader_noise_scale=x", "noise scale"),
                       ("leader_random_days=1.5", "share of days from 0 to 1"), ("leader_random_days=-0.1", "share of days"),
+                      ("follower_critic_info=auction_price", r"\['auction_price'\] not among .*auction_price_eur_mwh"),
+                      ("follower_critic_info=", "no names"),
                       ("gamma=0.9", "NAME one of the stackelberg learner's settings"), ("leader_gamma", "NAME=VALUE")]:
         with pytest.raises(ValueError, match=says):
             st.learner_config([bad])
@@ -271,7 +311,8 @@ def test_train_records_the_learner_config_it_was_given_and_checks_it_before_writ
     scenario = tmp_path / "small.toml"
     scenario.write_text('extends = "stackelberg"\nn_households = 10\n')
     assert main(["train", "--scenario", str(scenario), "--episodes", "1", "--eval-every", "1", "--out", str(tmp_path / "A"),
-                 "--learner-config", "leader_gamma=0.95", "--learner-config", "follower_updates_per_leader_update=4"]) == 0
+                 "--learner-config", "leader_gamma=0.95", "--learner-config", "follower_updates_per_leader_update=4",
+                 "--learner-config", "follower_critic_info=retail_buy_eur_mwh,residual_kw_per_household"]) == 0
     meta = json.loads((tmp_path / "A" / "policy.json").read_text())
     assert meta["learner_config"]["leader_gamma"] == 0.95 and meta["learner_config"]["follower_updates_per_leader_update"] == 4
     from runs.training import load_trained_policy
@@ -279,6 +320,7 @@ def test_train_records_the_learner_config_it_was_given_and_checks_it_before_writ
     learned, _ = load_trained_policy(tmp_path / "A")  # rebuilt from the record: the leader's gamma and update count
     by = {s.name: s for s in learned.slots}
     assert by["leader"].group.hp.gamma == 0.95 and by["leader"].updates == learned.hp.updates_per_episode // 4
+    assert {s.info_columns for name, s in by.items() if name != "leader"} == {(0, 4)}  # the followers' critics' columns
     assert main(["train", "--scenario", str(scenario), "--episodes", "1", "--out", str(tmp_path / "B"),
                  "--learner-config", "leader_gamma=2"]) == 2
     with pytest.raises(ValueError, match="not settings of the stackelberg design's learner"):

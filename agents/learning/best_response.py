@@ -62,7 +62,7 @@ def best_responder(learned: Team, rows: dict[str, int], hp, seed: int = 0, warm_
         if warm_start:
             _copy_actor(g, index, group)
         slots.append(Slot(slot.name, slot.role, group, rows=np.array([row]), updates=hp.updates_per_episode,
-                          components=slot.components))
+                          components=slot.components, info_columns=slot.info_columns))
     if not slots:
         raise ValueError(f"no learned slot plays the rows {rows}: nothing to train a best responder for")
     team = Team(slots, hp, seed, learned.device)

@@ -99,6 +99,13 @@ class HyperParams:
     # (2 of 3): the quick profile's gain does not carry over; the Stackelberg followers (K = 2, quick, 8 paired seeds):
     # the leader's check regret 6.1 -> 4.7 % (5 of 8), the followers' cost 51.6 -> 52.2 EUR per day (3 of 8 lower);
     # so off (0: off)
+    counterfactual_actions: str = ""  # the action components (comma-separated names, e.g. "limit_price") that the
+    # counterfactual_households variants draw at random; the members' other components keep what they played ("": all
+    # of the group's components, the default). With a limit price alone, a variant shows the critic what other orders
+    # would have cleared and paid at the hour's own device schedule. Measured (stop 56, the Stackelberg followers,
+    # K = 2, "limit_price", quick, seeds 0-3; docs/stackelberg.md "Counterfactual limit prices"): the pv-ev followers'
+    # trained responders 7.8 -> 0.7 % (seed 2, all 13 members: median 14.2 -> 0 %), but the leader's check regret
+    # 2.13 -> 2.78 % (lower in 1 of 4), so off
     # MATD3 (Fujimoto et al. 2018, "Addressing function approximation error in actor-critic methods", ICML; its
     # multi-agent form: Ackermann et al. 2019, arXiv:1910.01465), three independent switches, all off as the paper:
     twin_critics: bool = False  # clipped double Q: a second critic per agent, fitted on the same target, which
@@ -260,6 +267,11 @@ class HyperParams:
         """The action components named in `requested_actions` (stored as requested, not as executed)."""
         return tuple(n.strip() for n in self.requested_actions.split(",") if n.strip())
 
+    @property
+    def counterfactual_action_names(self) -> tuple[str, ...]:
+        """The action components named in `counterfactual_actions` (empty: the variants draw every component)."""
+        return tuple(n.strip() for n in self.counterfactual_actions.split(",") if n.strip())
+
     def _rule_start_items(self) -> list[tuple[str, str | None]]:
         """`rule_start_actions` as (name, constant text or None), one per non-empty comma-separated item."""
         items = [item.partition("=") for item in self.rule_start_actions.split(",") if item.strip()]
@@ -381,7 +393,7 @@ def expand_shorthands(pairs: list[str]) -> list[str]:
 #: Hyperparameters the paper does not give (its extracted text lost them): shown in every config.
 RECONSTRUCTED = ("buffer_size", "lr_actor", "lr_critic", "noise_sigma_final", "hidden_sizes", "reward_scale", "actor_output", "actor_reg",
                  "per_agent_batches", "lr_final_factor", "action_search", "action_search_weight", "requested_actions", "explore_uniform", "actor_z_max",
-                 "mixed_levels", "mixed_temperature", "mixed_temperature_relative", "counterfactual_samples", "counterfactual_households",
+                 "mixed_levels", "mixed_temperature", "mixed_temperature_relative", "counterfactual_samples", "counterfactual_households", "counterfactual_actions",
                  "twin_critics", "target_noise", "policy_delay", "n_step", "exploring_starts", "rule_start_actions", "rule_start_episodes",
                  "rule_start_critic_episodes", "rule_anchor_weight", "keep_best",
                  "selection_weeks", "keep_best_per_group")

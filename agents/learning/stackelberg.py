@@ -33,6 +33,8 @@ def leader_follower_learner(roles, hp, seed: int = 0, device="cpu", config: dict
     "leader_anchor_weight": w, the leader's `HyperParams.rule_anchor_weight` (absent: hp's),
     "leader_noise_scale": s, the leader's exploration noise as a multiple of the followers' (absent: 1),
     "leader_random_days": p, the share of training days the leader plays uniformly random actions (absent: 0),
+    "follower_critic_info": "all" (absent), "none" (the followers' critics see their own input and action only:
+    `MemberGroup(critic="own")`) or a list of the follower role's collective feature names its critics see,
     "names", "clusters", "components": the follower groups (as `HouseholdDesign.learner_groups`)}."""
     config = dict(config or {})
     variant = config.get("variant", "stackelberg")
@@ -67,12 +69,30 @@ def leader_follower_learner(roles, hp, seed: int = 0, device="cpu", config: dict
                   noise_scale=float(config.get("leader_noise_scale", 1.0)),
                   random_day_share=float(config.get("leader_random_days", 0.0)))]
     features = Features(follower.features)
+    critic, columns = follower_critic_info(follower, config.get("follower_critic_info", "all"))
     for name, rows, comps in zip(config["names"], config["clusters"], config["components"]):
         comps = [*comps, len(follower.action.names) - 1]  # every follower also learns its limit price
         group = MemberGroup(len(rows), features, len(comps), hp, device, init, sigmoid=False, share=True,
-                            critic="collective", info_dim=len(follower.collective))
-        slots.append(Slot(name, follower, group, rows=rows, updates=hp.updates_per_episode, components=tuple(comps)))
+                            critic=critic, info_dim=len(follower.collective) if columns is None else len(columns))
+        slots.append(Slot(name, follower, group, rows=rows, updates=hp.updates_per_episode, components=tuple(comps),
+                          info_columns=columns))
     team = Team(slots, hp, seed, device)
     team.kind = team.name = variant
     team.config = config
     return team
+
+
+def follower_critic_info(follower, info) -> tuple[str, tuple[int, ...] | None]:
+    """(critic kind, collective columns or None for all) of the followers' critics for `follower_critic_info`:
+    "all", "none" or a list of names of the role's collective features (e.g. the leader's posted prices alone,
+    without the auction's outcome, which each follower's own order moves)."""
+    if info == "all":
+        return "collective", None
+    if info == "none":
+        return "own", None
+    names = [f.name for f in follower.collective]
+    unknown = [n for n in info if n not in names]
+    if unknown or not info:
+        raise ValueError(f"follower_critic_info={','.join(info)!r}: {unknown or 'no names'}: name some of the followers' "
+                         f"collective information {names}, or all, or none")
+    return "collective", tuple(names.index(n) for n in info)

@@ -75,6 +75,7 @@ class Slot:
     counterfactual: bool = False  # store `HyperParams.counterfactual_samples` re-cleared variants of every hour (`Team.counterfactuals`)
     noise_scale: float = 1.0  # its exploration noise's std as a multiple of the team's sigma (the Stackelberg leader's `leader_noise_scale`)
     random_day_share: float = 0.0  # the share of exploring episodes it plays uniformly random actions (`Team.begin_episode`)
+    info_columns: tuple[int, ...] | None = None  # the columns of its role's collective information its critics see (None: all)
     random_today: bool = field(init=False, default=False)  # this episode is one of them
     action: object = field(init=False, repr=False)  # the bounds of the components it controls
 
@@ -138,6 +139,10 @@ class Team:
             for slot in slots:
                 if isinstance(slot.group, MemberGroup) and slot.group.share:
                     slot.group.store_variants(hp.counterfactual_households)
+        # `hp.counterfactual_actions`: per slot, the indices (into its own components) its variants draw at random
+        named = set(hp.counterfactual_action_names)
+        self._variant_drawn = {s.name: [i for i, n in enumerate(s.action.names) if not named or n in named]
+                               for s in slots}
 
     @property
     def roles(self) -> list[RoleSpec]:
@@ -262,7 +267,10 @@ class Team:
     def _collective(self, slot: Slot, hour):
         """The collective information the slot's critics see in `hour` (scaled), or None where its role has none."""
         r = slot.role
-        return hour.records[r.stage].collective / self._info_div[r.role] if r.collective else None
+        if not r.collective:
+            return None
+        info = hour.records[r.stage].collective / self._info_div[r.role]
+        return info if slot.info_columns is None else info[..., list(slot.info_columns)]
 
     def household_counterfactuals(self, model, hour, last: bool) -> None:
         """`HyperParams.counterfactual_households` = K: complete the previous hour's variants with this hour (each
@@ -277,7 +285,7 @@ class Team:
         self._pending_variants = []
         k = self.hp.counterfactual_households
         for stage, slots in self._by_stage.items():
-            slots = [s for s in slots if s.group.variants is not None]
+            slots = [s for s in slots if s.group.variants is not None and self._variant_drawn[s.name]]
             if not slots:
                 continue
             draws = []
@@ -295,14 +303,14 @@ class Team:
 
     def counterfactual_variant(self, model, hour, stage: str, draws):
         """`hour` cleared again with, for each (slot, rows, unit actions (len(rows), slot's action dim)) of `draws`,
-        those rows playing those actions on the slot's components."""
+        those rows playing those actions on the slot's components (`hp.counterfactual_actions`: on those named only;
+        the others as played)."""
         actions = np.array(hour.actions[stage], dtype=float)
         for slot, rows, unit in draws:
             raw = slot.action.from_unit(np.asarray(unit, dtype=float))
-            if slot.components is None:
-                actions[rows] = raw
-            else:
-                actions[np.ix_(rows, slot.components)] = raw
+            own = np.arange(slot.action.dim) if slot.components is None else np.asarray(slot.components)
+            drawn = self._variant_drawn[slot.name]
+            actions[np.ix_(rows, own[drawn])] = raw[:, drawn]
         return model.design.counterfactual_hour(model, hour, stage, actions)
 
     def _store_variants(self, slot: Slot, first, inputs_next: np.ndarray, info_next, done: bool) -> None:

@@ -136,6 +136,19 @@ def _timescale(text: str) -> str:
     return text
 
 
+def _critic_info(text: str) -> str | list[str]:
+    """all, none, or names of the followers' collective information (comma-separated)."""
+    if text in ("all", "none"):
+        return text
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    known = [f.name for f in COLLECTIVE]
+    unknown = [n for n in names if n not in known]
+    if unknown or not names:
+        raise ValueError(f"{unknown or 'no names'} not among the followers' collective information {known}; "
+                         "name some of them (comma-separated), or all, or none")
+    return names
+
+
 #: what `--learner-config NAME=VALUE` may change (`agents.learning.stackelberg.leader_follower_learner`)
 LEARNER_SETTINGS = MappingProxyType({
     "leader_gamma": LearnerSetting(
@@ -162,6 +175,12 @@ LEARNER_SETTINGS = MappingProxyType({
         "p, 0 to 1: the share of training days on which the leader plays uniformly random prices and positions (each "
         "hour drawn anew; in the rule start's days its prices stay the rule's), so that the followers learn to answer "
         "prices off its path; its buffer keeps those days (default 0: none)", _bounded(0.0, 1.0, "a share of days", "0: none")),
+    "follower_critic_info": LearnerSetting(
+        "what of the hour's collective information the followers' critics see: all (the default: the leader's "
+        "retail prices and the auction's price, volume and residual, which each follower's own order moves, so its "
+        "critic values its limit price as a price taker), none (their own observation and action only), or names "
+        f"among {[f.name for f in COLLECTIVE]}, comma-separated (stop 56: none left the pv-ev followers as exploitable "
+        "and the pv-battery followers paying more)", _critic_info),
 })
 
 
