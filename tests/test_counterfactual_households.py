@@ -24,7 +24,7 @@ def _learner(hp=HP, variant="maddpg-ps", scenario="p2p-mmr"):
     design = make_model(scenario, "rule", 0).design
     if scenario != "p2p-mmr":
         hp = HyperParams.from_dict(design_hyperparams(scenario).to_dict() | {"hidden_sizes": [8], "counterfactual_households": 2,
-                                                                             "batch_size": 32})
+                                                                             "batch_size": 32, "counterfactual_actions": ""})
         return design.default_learner(hp, 0, "cpu")
     return design.default_learner(hp, 0, "cpu", {"variant": variant})
 

@@ -232,6 +232,17 @@ class StackelbergDesign(HouseholdDesign):
         # and the system's cost the same within the seeds' noise
         "requested_actions": "heat_pump", "rule_start_actions": "heat_pump=0,sell_price_share=0,buy_price_share=1",
         "rule_start_episodes": 100, "rule_start_critic_episodes": 100, "rule_anchor_weight": 0.2,
+        # Counterfactual limit prices: every training hour, 2 followers of each cluster ask a uniformly random limit
+        # price instead of their own, their devices as played; the auction clears again and those variants are stored
+        # for the followers' critics (what other orders would have cleared and paid). Measured (stop 56,
+        # docs/stackelberg.md "Counterfactual limit prices", `scripts/stackelberg_levers.py cfl2 SEED --set
+        # counterfactual_households=2 --set counterfactual_actions=limit_price`, quick profile, 8 paired seeds against
+        # the default before, the study's trained responders on each run): the pv-ev followers' responders 7.7 -> 1.9 %
+        # (over 10 % in 4 -> 0 of 8 seeds; seed 2, all 13 pv-ev followers: median 14.2 -> 0.0 %), the followers'
+        # responders' summed gain 2.4 -> 1.4 EUR per day, their LP regret 0.242 -> 0.231 EUR per follower-day (lower in
+        # 4 of 8), the followers' cost 49.49 -> 49.07 EUR per day (5 of 8); the leader's check regret 1.81 -> 2.42 %
+        # (lower in 2 of 8; 0.65 -> 0.86 EUR per day), its profit 35.87 -> 35.48; 1.28x the training time
+        "counterfactual_households": 2, "counterfactual_actions": "limit_price",
     })
     plugins = MappingProxyType({"report": "runs.reports.stackelberg", "study": "runs.studies.stackelberg",
                                 "views": "visualization.designs.stackelberg", "bench": "runs.benches.stackelberg"})
