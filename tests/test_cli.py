@@ -204,6 +204,12 @@ def test_bench_measures_the_stackelberg_learner_with_its_learner_config(capsys, 
         seen["scaling"] = config
         return {}
 
+    from agents.learning.team import Team
+
+    variants = []  # the training part stores each hour as training does: with the design's counterfactual limit prices
+    store = Team.household_counterfactuals
+    monkeypatch.setattr(Team, "household_counterfactuals",
+                        lambda self, model, hour, last: variants.append(last) or store(self, model, hour, last))
     monkeypatch.setattr(hh, "DAYS", 1)
     monkeypatch.setattr(hh, "env_and_training", small)
     monkeypatch.setattr(hh, "reference", lambda *a, **k: {"reference_household_hours_per_s": 1.0})
@@ -213,6 +219,7 @@ def test_bench_measures_the_stackelberg_learner_with_its_learner_config(capsys, 
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert result["learner_config"] == {"leader_action_search": 8} and result["households"] == 10
     assert seen == {"training": {"leader_action_search": 8}, "scaling": {"leader_action_search": 8}}
+    assert len(variants) == (hh.WARMUP_DAYS + 1) * 24 and sum(variants) == hh.WARMUP_DAYS + 1  # every learning hour
     assert main(["bench", "--scenario", "stackelberg", "--learner-config", "leader_action_search=x"]) == 2
     assert "'x' is not a whole number of candidate actions" in capsys.readouterr().err
     assert main(["bench", "--learner-config", "leader_gamma=0"]) == 2

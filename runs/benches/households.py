@@ -4,8 +4,8 @@ and learns, measured side by side in one run. The design's bench plug-in (`runs.
 
 - env: the model's hours (devices, the market, observations) with the default learner acting for
   every participant (one vectorised forward per cluster and hour), exploring, no learning;
-- training: the same with learning at the design's default hyperparameters (storing every hour,
-  the updates at the end of each day);
+- training: the same with learning at the design's default hyperparameters (storing every hour as training does,
+  with its counterfactual variants where the hyperparameters ask for them, the updates at the end of each day);
 - reference: what a researcher writes first: a plain MADDPG in torch, one actor and one critic per
   participant (`torch.nn.Sequential`), called one by one to act every hour and updated one by one
   at the end of each day, on the same model hours;
@@ -37,7 +37,10 @@ def _model(scenario, n: int | None = None):
 
 
 def _play(model, learner, days: int, learn: bool) -> tuple[int, float, float]:
-    """(hours, wall s, learning s) of `days` training days (first `WARMUP_DAYS` not timed)."""
+    """(hours, wall s, learning s) of `days` training days (first `WARMUP_DAYS` not timed); learning stores each hour
+    as training does (`store_hour`: with the counterfactual variants the hyperparameters ask for)."""
+    from runs.training import store_hour
+
     design, pool = model.design, model.design.training_episodes()
     rng = np.random.default_rng(0)
     hours = 0
@@ -45,10 +48,12 @@ def _play(model, learner, days: int, learn: bool) -> tuple[int, float, float]:
     for day in range(WARMUP_DAYS + days):
         t0 = time.perf_counter()
         model.reset_episode(*design.episode_start(int(rng.choice(pool))))
+        if learn:
+            learner.begin_episode()
         while model.running:
             model.step()
             if learn:
-                learner.remember(model.hour_result, last=not model.running)
+                store_hour(learner, model, model.hour_result, last=not model.running)
         t1 = time.perf_counter()
         if learn:
             learner.end_episode()
