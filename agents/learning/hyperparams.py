@@ -98,14 +98,15 @@ class HyperParams:
     # the heat pumps unchanged, 1.3x the training time; paper profile, 3 seeds: 302.2 -> 302.7, LP regret 0.155 -> 0.150
     # (2 of 3): the quick profile's gain does not carry over; the Stackelberg followers (K = 2, quick, 8 paired seeds):
     # the leader's check regret 6.1 -> 4.7 % (5 of 8), the followers' cost 51.6 -> 52.2 EUR per day (3 of 8 lower);
-    # so off (0: off)
+    # so off (0: off; the Stackelberg design: 2, with counterfactual_actions = "limit_price", since stop 56)
     counterfactual_actions: str = ""  # the action components (comma-separated names, e.g. "limit_price") that the
     # counterfactual_households variants draw at random; the members' other components keep what they played ("": all
     # of the group's components, the default). With a limit price alone, a variant shows the critic what other orders
     # would have cleared and paid at the hour's own device schedule. Measured (stop 56, the Stackelberg followers,
     # K = 2, "limit_price", quick, seeds 0-3; docs/stackelberg.md "Counterfactual limit prices"): the pv-ev followers'
     # trained responders 7.8 -> 0.7 % (seed 2, all 13 members: median 14.2 -> 0 %), but the leader's check regret
-    # 2.13 -> 2.78 % (lower in 1 of 4), so off
+    # 2.13 -> 2.78 % (lower in 1 of 4); on 8 seeds what best responders gain, summed over everyone, 3.1 -> 2.2 EUR per
+    # day: the Stackelberg design's default since stop 56 (with counterfactual_households = 2)
     # MATD3 (Fujimoto et al. 2018, "Addressing function approximation error in actor-critic methods", ICML; its
     # multi-agent form: Ackermann et al. 2019, arXiv:1910.01465), three independent switches, all off as the paper:
     twin_critics: bool = False  # clipped double Q: a second critic per agent, fitted on the same target, which
