@@ -69,7 +69,7 @@ def leader_follower_learner(roles, hp, seed: int = 0, device="cpu", config: dict
                   noise_scale=float(config.get("leader_noise_scale", 1.0)),
                   random_day_share=float(config.get("leader_random_days", 0.0)))]
     features = Features(follower.features)
-    critic, columns = follower_critic_info(follower, config.get("follower_critic_info", "all"))
+    critic, columns = follower_critic_info([f.name for f in follower.collective], config.get("follower_critic_info", "all"))
     for name, rows, comps in zip(config["names"], config["clusters"], config["components"]):
         comps = [*comps, len(follower.action.names) - 1]  # every follower also learns its limit price
         group = MemberGroup(len(rows), features, len(comps), hp, device, init, sigmoid=False, share=True,
@@ -82,17 +82,16 @@ def leader_follower_learner(roles, hp, seed: int = 0, device="cpu", config: dict
     return team
 
 
-def follower_critic_info(follower, info) -> tuple[str, tuple[int, ...] | None]:
+def follower_critic_info(names: list[str], info) -> tuple[str, tuple[int, ...] | None]:
     """(critic kind, collective columns or None for all) of the followers' critics for `follower_critic_info`:
-    "all", "none" or a list of names of the role's collective features (e.g. the leader's posted prices alone,
-    without the auction's outcome, which each follower's own order moves)."""
+    "all", "none" or a list among `names`, the follower role's collective features (e.g. the leader's posted prices
+    alone, without the auction's outcome, which each follower's own order moves). A ValueError names anything else."""
     if info == "all":
         return "collective", None
     if info == "none":
         return "own", None
-    names = [f.name for f in follower.collective]
     unknown = [n for n in info if n not in names]
     if unknown or not info:
-        raise ValueError(f"follower_critic_info={','.join(info)!r}: {unknown or 'no names'}: name some of the followers' "
-                         f"collective information {names}, or all, or none")
+        raise ValueError(f"follower_critic_info: {unknown or 'no names'} not among the followers' collective information "
+                         f"{names}; name some of them (comma-separated), or all, or none")
     return "collective", tuple(names.index(n) for n in info)

@@ -137,16 +137,13 @@ def _timescale(text: str) -> str:
 
 
 def _critic_info(text: str) -> str | list[str]:
-    """all, none, or names of the followers' collective information (comma-separated)."""
-    if text in ("all", "none"):
-        return text
-    names = [n.strip() for n in text.split(",") if n.strip()]
-    known = [f.name for f in COLLECTIVE]
-    unknown = [n for n in names if n not in known]
-    if unknown or not names:
-        raise ValueError(f"{unknown or 'no names'} not among the followers' collective information {known}; "
-                         "name some of them (comma-separated), or all, or none")
-    return names
+    """all, none, or names of the followers' collective information (comma-separated), checked as the learner reads
+    them (`agents.learning.stackelberg.follower_critic_info`)."""
+    from agents.learning.stackelberg import follower_critic_info
+
+    value = text if text in ("all", "none") else [n.strip() for n in text.split(",") if n.strip()]
+    follower_critic_info([f.name for f in COLLECTIVE], value)
+    return value
 
 
 #: what `--learner-config NAME=VALUE` may change (`agents.learning.stackelberg.leader_follower_learner`)
