@@ -12,7 +12,11 @@ checked weeks (test:2, a winter week, and test:8, a summer week):
     cluster's cost per follower and day;
   - the leader's imbalance on those weeks (kWh and € per day) and its day-ahead position's swing within a day (kW);
   - the sampled followers' LP best responses (the study's `follower_best_response`, its sample): their regret,
-    € per follower and day, over all and per cluster.
+    € per follower and day, over all and per cluster;
+  - with --responders, the study's trained best responders (`runs.studies.p2p.train_responders` for the study's
+    `responder_participants`: the leader and one seeded follower per cluster, the profile's budget and
+    validation weeks): each one's gain in % of its learned score (+ = the responder does better), the table in
+    DIR/NAME-seedK/responders.csv as the study's checks/responders_seedK.csv.
 
 With the same seed and no overrides it reproduces the study's seed to the digit on the same machine.
 A scenario override (`--override`, e.g. storage_credit=hourly) is written as a scenario file extending
@@ -21,7 +25,7 @@ With --run DIR the checks run on that trained run (e.g. a study's runs/stackelbe
 
     .venv/bin/python scripts/stackelberg_levers.py NAME SEED [--learner-config NAME=VALUE ...]
                                 [--set NAME=VALUE ...] [--override NAME=VALUE ...] [--profile quick|paper|tiny]
-                                [--episodes N] [--run DIR]
+                                [--episodes N] [--run DIR] [--responders]
                                 [--out DIR]
 
 prints one JSON line (and appends it to DIR/results.jsonl; default runs/out/levers-stackelberg); the run,
@@ -45,7 +49,8 @@ from runs.args import lever_parser  # noqa: E402
 from runs.output import log_result  # noqa: E402
 from runs.study import profile_hyperparams  # noqa: E402
 from runs.studies import stackelberg_checks as checks  # noqa: E402
-from runs.studies.stackelberg import PROFILES, SCENARIO, _shares  # noqa: E402
+from runs.studies.p2p import train_responders  # noqa: E402
+from runs.studies.stackelberg import PROFILES, SCENARIO, _shares, responder_participants  # noqa: E402
 from runs.training import design_learner_config, evaluate_run, train  # noqa: E402
 
 
@@ -103,10 +108,21 @@ def follower_summary(hours: pd.DataFrame, responses: pd.DataFrame) -> dict:
             "lp_regret_by_cluster": responses.groupby("cluster").regret_eur.mean().round(3).to_dict()}
 
 
+def responder_summary(table: pd.DataFrame) -> dict:
+    """The trained best responders (`train_responders`' table, one row per participant): each one's gain in % of its
+    learned score, keyed `cluster:participant`, and the mean per cluster (the leader's cluster is "leader")."""
+    pct = 100 * table.gain_share
+    return {"gain_pct": {f"{c}:{p}": round(float(g), 2) for c, p, g in zip(table.cluster, table.participant, pct)},
+            "gain_pct_by_cluster": pct.groupby(table.cluster).mean().round(2).to_dict()}
+
+
 def main() -> None:
     ap = lever_parser(__doc__, "stackelberg", "runs/out/levers-stackelberg")
     ap.add_argument("--learner-config", action="append", default=[], metavar="NAME=VALUE",
                     help="a setting of the Stackelberg learner (`localmarl train --help`); repeatable")
+    ap.add_argument("--responders", action="store_true",
+                    help="also train the study's best responders (the leader and one follower per cluster, the "
+                         "profile's budget: ~2.5 min per seed in the quick profile)")
     a = ap.parse_args()
 
     profile = PROFILES[a.profile]
@@ -133,11 +149,18 @@ def main() -> None:
     responses = checks.follower_best_response(run, list(profile.follower_br_weeks), profile.follower_br_sample)
     write_csv_atomic(folder / "follower_br.csv", responses)
     t2 = time.perf_counter()
+    responders = None
+    if a.responders:
+        responders = train_responders(run, folder / "responders.csv", responder_participants(profile, scenario),
+                                      profile.responder_episodes, profile.responder_validation_weeks)
     result = {"name": a.name, "seed": a.seed, "profile": a.profile, "run": str(run),
               "learner_config": dict(config), "set": a.set, "override": [f"{k}={v}" for k, v in a.override], "train_s": round(t1 - t0, 1), "check_s": round(t2 - t1, 1),
               "leader": leader_summary(days), "imbalance": imbalance_summary(evaluated),
               "heat_pumps": heat_pump_summary(evaluated),
               "followers": follower_summary(evaluated, responses)}
+    if responders is not None:
+        result["responders_s"] = round(time.perf_counter() - t2, 1)
+        result["responders"] = responder_summary(responders)
     log_result(a.out, result)
 
 

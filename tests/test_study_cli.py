@@ -583,7 +583,7 @@ def test_the_household_designs_tiny_studies_write_their_reports(tmp_path, design
         # scripts/stackelberg_levers.py on the study's run gives the study's check and the evaluation's comfort
         lever = subprocess.run([sys.executable, str(ROOT / "scripts" / "stackelberg_levers.py"), "study-run", "0",
                                 "--profile", "tiny", "--run", str(out / "runs" / "stackelberg" / "seed0"),
-                                "--out", str(tmp_path / "levers")], capture_output=True, text=True, cwd=ROOT)
+                                "--responders", "--out", str(tmp_path / "levers")], capture_output=True, text=True, cwd=ROOT)
         assert lever.returncode == 0, lever.stderr
         r = json.loads(lever.stdout.strip().splitlines()[-1])
         assert r["leader"]["all"]["regret_pct"] == pytest.approx(pooled.regret_pct, rel=1e-4)
@@ -598,6 +598,12 @@ def test_the_household_designs_tiny_studies_write_their_reports(tmp_path, design
         fbr = pd.read_csv(out / "checks" / "follower_br_seed0.csv")  # the study's sampled followers' LP check
         assert r["followers"]["lp_regret_eur_per_follower_day"] == pytest.approx(fbr.regret_eur.mean(), abs=6e-4)
         assert set(r["followers"]["lp_regret_by_cluster"]) == set(fbr.cluster)
+        # --responders trains the study's responders on the same run: the study's table, the gains in % of it
+        lever_rs = pd.read_csv(tmp_path / "levers" / "study-run-seed0" / "responders.csv")
+        pd.testing.assert_frame_equal(lever_rs.drop(columns="seconds"), rs.drop(columns="seconds"))
+        assert r["responders"]["gain_pct"] == pytest.approx(
+            {f"{c}:{p}": 100 * g for c, p, g in zip(rs.cluster, rs.participant, rs.gain_share)}, abs=0.006)
+        assert r["responders"]["gain_pct_by_cluster"]["leader"] == pytest.approx(100 * rs.gain_share.iloc[0], abs=0.006)
         assert (tmp_path / "levers" / "results.jsonl").read_text().count("\n") == 1
         bad = subprocess.run([sys.executable, str(ROOT / "scripts" / "stackelberg_levers.py"), "x", "0", "--learner-config",
                               "follower_updates_per_leader_update=0", "--out", str(tmp_path / "bad")],
