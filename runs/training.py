@@ -112,9 +112,9 @@ def training_episode(design, pool: np.ndarray, rng: np.random.Generator, explori
 
 def store_hour(learner, model, hour, last: bool) -> None:
     """Store a cleared hour in the learner's buffers, and its counterfactual variants where the learner
-    asks for them (`HyperParams.counterfactual_samples`, `Team.counterfactuals`)."""
+    asks for them (`HyperParams.counterfactual_samples` or a slot's own count, `Team.counterfactuals`)."""
     learner.remember(hour, last=last)
-    if getattr(learner.hp, "counterfactual_samples", 0):
+    if getattr(learner, "stores_counterfactuals", False):
         learner.counterfactuals(model, hour)
     if getattr(learner.hp, "counterfactual_households", 0):
         learner.household_counterfactuals(model, hour, last)
@@ -468,6 +468,7 @@ def train(scenario="s-a", episodes: int | None = None, seed: int = 0, out: str |
             if (episode <= hp.rule_start_episodes) != playing_rule:
                 playing_rule = not playing_rule
                 model.set_policy(rule_start if playing_rule else learner)
+                learner.rule_start_playing = playing_rule  # `Team.counterfactuals` pauses for the rule's components
             week, first_hour, hours = training_episode(design, pool, train_rng, hp.exploring_starts, start_rng)
             learner.explore = True
             play_episode(model, week, first_hour, hours, learner=learner)

@@ -33,6 +33,9 @@ def leader_follower_learner(roles, hp, seed: int = 0, device="cpu", config: dict
     "leader_anchor_weight": w, the leader's `HyperParams.rule_anchor_weight` (absent: hp's),
     "leader_noise_scale": s, the leader's exploration noise as a multiple of the followers' (absent: 1),
     "leader_random_days": p, the share of training days the leader plays uniformly random actions (absent: 0),
+    "leader_counterfactuals": M, every training hour M variants of it stored for the leader, each with a uniformly
+    random leader action and the followers answering it (`Team.counterfactuals`; needs a myopic leader, leader_gamma
+    0; absent or 0: none),
     "follower_critic_info": "all" (absent), "none" (the followers' critics see their own input and action only:
     `MemberGroup(critic="own")`) or a list of the follower role's collective feature names its critics see,
     "names", "clusters", "components": the follower groups (as `HouseholdDesign.learner_groups`)}."""
@@ -64,10 +67,15 @@ def leader_follower_learner(roles, hp, seed: int = 0, device="cpu", config: dict
                 f"rule_start_actions={hp.rule_start_actions + ',' if hp.rule_start_actions else ''}sell_price_share=0,"
                 "buy_price_share=1) or drop leader_anchor_weight")
         leader_hp = dataclasses.replace(leader_hp, rule_anchor_weight=float(config["leader_anchor_weight"]))
+    variants = int(config.get("leader_counterfactuals", 0))
+    if variants and leader_hp.gamma:  # a variant's next hour is not stored: only a myopic leader's targets are exact
+        raise ValueError(f"leader_counterfactuals={variants}: the leader's counterfactual hours need a myopic leader "
+                         f"(leader_gamma=0; it is {leader_hp.gamma:g}): set leader_gamma=0 or leader_counterfactuals=0")
     slots = [Slot("leader", leader, JointGroup(1, Features(leader.features), leader.action.dim, leader_hp, device, init,
                                                sigmoid=False), updates=leader_updates,
                   noise_scale=float(config.get("leader_noise_scale", 1.0)),
-                  random_day_share=float(config.get("leader_random_days", 0.0)))]
+                  random_day_share=float(config.get("leader_random_days", 0.0)),
+                  counterfactual=bool(variants), counterfactual_samples=variants)]
     features = Features(follower.features)
     critic, columns = follower_critic_info([f.name for f in follower.collective], config.get("follower_critic_info", "all"))
     for name, rows, comps in zip(config["names"], config["clusters"], config["components"]):

@@ -73,6 +73,8 @@ class Slot:
     updates: int = 1
     components: tuple[int, ...] | None = None
     counterfactual: bool = False  # store `HyperParams.counterfactual_samples` re-cleared variants of every hour (`Team.counterfactuals`)
+    counterfactual_samples: int = 0  # with `counterfactual`: how many per hour (0: `HyperParams.counterfactual_samples`;
+    # the Stackelberg leader's `leader_counterfactuals`)
     noise_scale: float = 1.0  # its exploration noise's std as a multiple of the team's sigma (the Stackelberg leader's `leader_noise_scale`)
     random_day_share: float = 0.0  # the share of exploring episodes it plays uniformly random actions (`Team.begin_episode`)
     info_columns: tuple[int, ...] | None = None  # the columns of its role's collective information its critics see (None: all)
@@ -130,6 +132,9 @@ class Team:
                            for s in slots}
         self.config: dict = {}  # how the builder set it up (`agents.learning.builders`), saved with checkpoints
         self._pending_variants: list = []  # `household_counterfactuals`: the last hour's variants, awaiting their next hour
+        # the training loop sets it while a rule plays `hp.rule_start_actions` (`runs.training.RuleStart`): the slots
+        # playing them then store no `counterfactuals`, whose random actions would be fitted as the rule's
+        self.rule_start_playing = False
         if hp.counterfactual_households:  # parameter-shared household groups only (`MemberGroup.store_variants`)
             unshared = [s.name for s in slots if isinstance(s.group, MemberGroup) and not s.group.share]
             if unshared:
@@ -328,9 +333,11 @@ class Team:
         the critics what other actions would have earned, which exploration near the current policy
         rarely does. For stages whose hours are independent (what an action does now changes no later
         observation) and gamma = 0 (the stored order of transitions is then never read)."""
-        m = self.hp.counterfactual_samples
+        # household designs replay the hour from its start states (`counterfactual_hour`): their stages move devices
+        reclear = getattr(model.design, "counterfactual_hour", None) or (lambda m, h, s, a: m.reclear(h, s, a))
         for slot in self.slots:
-            if not (m and slot.counterfactual):
+            m = self._counterfactual_count(slot)
+            if not m:
                 continue
             stage, n = slot.role.stage, slot.role.n_agents
             played = np.asarray(hour.actions[stage], dtype=float)
@@ -338,7 +345,23 @@ class Team:
                 actions = played.copy()
                 agent = int(self.rng.integers(n))
                 actions[agent] = slot.action.from_unit(self.rng.random(played.shape[1]))
-                self._remember_slot(slot, model.reclear(hour, stage, actions), last=False)
+                self._remember_slot(slot, reclear(model, hour, stage, actions), last=False)
+
+    def _counterfactual_count(self, slot: Slot) -> int:
+        """How many `counterfactuals` of every hour `slot` stores: its own count, else the team's (0 unless built with
+        `counterfactual=True`, and while a rule plays some of its components: `rule_start_playing`)."""
+        if not slot.counterfactual or (self.rule_start_playing and self._imitating(slot)):
+            return 0
+        return slot.counterfactual_samples or self.hp.counterfactual_samples
+
+    def _imitating(self, slot: Slot) -> bool:
+        """Whether `slot` plays one of the rule start's components (`hp.rule_start_actions`)."""
+        return bool(set(slot.action.names) & set(self.hp.rule_start_action_names))
+
+    @property
+    def stores_counterfactuals(self) -> bool:
+        """Whether some slot stores `counterfactuals` of every hour (`runs.training.store_hour` asks)."""
+        return any(self._counterfactual_count(s) for s in self.slots)
 
     def imitation_problem(self, names: tuple[str, ...]) -> str | None:
         """Why this team cannot fit its actors to stored actions of the components `names` (None: it can)."""

@@ -120,6 +120,12 @@ def _search_size(text: str) -> int:
     return int(text)
 
 
+def _variant_count(text: str) -> int:
+    if not text.isdigit():
+        raise ValueError(f"{text!r} is not a whole number of variants per hour >= 0 (0: none)")
+    return int(text)
+
+
 def _bounded(low: float, high: float, what: str, hint: str):
     """A parser of a number in [low, high] (`what`, e.g. "a noise scale"), with `hint` in its error message."""
     def parse(text: str) -> float:
@@ -172,6 +178,11 @@ LEARNER_SETTINGS = MappingProxyType({
         "p, 0 to 1: the share of training days on which the leader plays uniformly random prices and positions (each "
         "hour drawn anew; in the rule start's days its prices stay the rule's), so that the followers learn to answer "
         "prices off its path; its buffer keeps those days (default 0: none)", _bounded(0.0, 1.0, "a share of days", "0: none")),
+    "leader_counterfactuals": LearnerSetting(
+        "M >= 0: every training hour the leader also stores M variants of it, each the hour cleared again from its "
+        "start with a uniformly random leader action (prices and position) and the followers' policies answering it, "
+        "so that its critic learns what other prices would have earned against them (none while a rule start plays "
+        "the leader's prices); needs a myopic leader (leader_gamma=0, the default; default 0: none)", _variant_count),
     "follower_critic_info": LearnerSetting(
         "what of the hour's collective information the followers' critics see: all (the default: the leader's "
         "retail prices and the auction's price, volume and residual, which each follower's own order moves, so its "
