@@ -1,4 +1,5 @@
-"""Helpers shared by the learner tests: a group's buffer filled with random hours; a run killed and resumed."""
+"""Helpers shared by the learner tests: a group's buffer filled with random hours; a day played to an hour; a run killed
+and resumed."""
 
 import numpy as np
 
@@ -18,6 +19,18 @@ def fill_group(group, hours: int, day_hours: int, seed: int = 1) -> None:
         obs = np.column_stack([np.full(n, k % 168), np.full(n, rng.uniform(20, 60)), rng.uniform(0, 1, n)])
         group.remember(obs, rng.uniform(0, 1, (n, group.act_dim)), rng.normal(0, 100, n),
                        rng.uniform(0, 1, 1) if isinstance(group, MemberGroup) else None, k % day_hours == day_hours - 1)
+
+
+def play_to(model, hour_of_day: int, week: str = "test:2"):
+    """Reset `model` to the third day of `week` from a cold start and clear its hours up to and including `hour_of_day`;
+    returns the last cleared hour."""
+    from model import dataset
+
+    model.design.cold_start()
+    model.reset_episode(dataset.resolve_week(week)[0], 2 * 24, 24)
+    for _ in range(hour_of_day + 1):
+        model.step()
+    return model.hour_result
 
 
 class Killed(Exception):

@@ -13,7 +13,7 @@ from agents.learning.hyperparams import HyperParams
 from model import dataset
 from model.designs.household_base import FIRST_SHARED
 from runs.training import design_hyperparams, make_model, store_hour, train
-from tests.learning_helpers import assert_resumes_to_same_bytes
+from tests.learning_helpers import assert_resumes_to_same_bytes, play_to
 
 HP = HyperParams.from_dict(design_hyperparams("p2p-mmr").to_dict() | {"hidden_sizes": [8], "counterfactual_households": 2,
                                                                      "batch_size": 32})
@@ -43,15 +43,6 @@ class _Pinned:
         return out
 
 
-def _play_to(model, hour_of_day):
-    """Reset to the third day of WEEK and clear its hours up to and including `hour_of_day`; the last hour."""
-    model.design.cold_start()
-    model.reset_episode(dataset.resolve_week(WEEK)[0], 2 * 24, 24)
-    for _ in range(hour_of_day + 1):
-        model.step()
-    return model.hour_result
-
-
 # (scenario, the households' stage, the next observation's columns that the variant does not replay: the Stackelberg
 # leader's next retail prices, its answer to the deviation, stay as it posted them)
 DESIGNS = [("p2p-mmr", "p2p", []), ("stackelberg", "auction", [FIRST_SHARED + 1, FIRST_SHARED + 2])]
@@ -65,11 +56,11 @@ def test_a_variant_is_what_the_model_does_when_the_household_plays_it(scenario, 
     row = int(slot.rows[3])
     unit = np.full((1, slot.action.dim), 0.85)
     model = make_model(scenario, learner, 0)
-    hour = _play_to(model, hour_of_day)
+    hour = play_to(model, hour_of_day, WEEK)
     variant = learner.counterfactual_variant(model, hour, stage, [(slot, np.array([row]), unit)])
     raw = slot.action.from_unit(unit)[0]
     ref = make_model(scenario, _Pinned(learner, stage, row, list(slot.components), raw, hour_of_day), 0)
-    pinned = _play_to(ref, hour_of_day)
+    pinned = play_to(ref, hour_of_day, WEEK)
     role = slot.role.role
     real, seen_then = hour.records[stage], pinned.records[stage]
     assert seen_then.step.hp_kw[row] != real.step.hp_kw[row]  # the variant's action does something
@@ -104,7 +95,7 @@ def test_variants_of_the_limit_price_alone_keep_every_device_as_played():
     limit = FOLLOWER_ACTIONS.index("limit_price")
     row, hour_of_day = int(slot.rows[2]), 12
     model = make_model("stackelberg", learner, 0)
-    hour = _play_to(model, hour_of_day)
+    hour = play_to(model, hour_of_day, WEEK)
     played = np.asarray(hour.actions["auction"], dtype=float)
     variants = {}
     for share in (0.0, 1.0):
@@ -120,7 +111,7 @@ def test_variants_of_the_limit_price_alone_keep_every_device_as_played():
         raw = played[row].copy()
         raw[limit] = share
         ref = make_model("stackelberg", _Pinned(learner, "auction", row, list(range(played.shape[1])), raw, hour_of_day), 0)
-        pinned = _play_to(ref, hour_of_day)
+        pinned = play_to(ref, hour_of_day, WEEK)
         for role in pinned.rewards:
             np.testing.assert_array_equal(variant.rewards[role], pinned.rewards[role])
         variants[share] = variant

@@ -11,7 +11,7 @@ import pytest
 from agents.learning.hyperparams import HyperParams
 from model import dataset
 from runs.training import design_hyperparams, make_model, store_hour, train
-from tests.learning_helpers import assert_resumes_to_same_bytes
+from tests.learning_helpers import assert_resumes_to_same_bytes, play_to
 
 WEEK = "test:2"
 HP = HyperParams.from_dict(design_hyperparams("stackelberg").to_dict() | {"hidden_sizes": [8], "batch_size": 32})
@@ -34,20 +34,12 @@ class _PinnedLeader:
         return self.learner.act(stage, obs, rows)
 
 
-def _play_to(model, hour_of_day):
-    model.design.cold_start()
-    model.reset_episode(dataset.resolve_week(WEEK)[0], 2 * 24, 24)
-    for _ in range(hour_of_day + 1):
-        model.step()
-    return model.hour_result
-
-
 @pytest.mark.parametrize("hour_of_day", [12, 19])
 def test_a_leader_variant_is_what_the_model_does_when_the_leader_posts_it(hour_of_day):
     learner = _learner()
     learner.explore = False  # the followers answer deterministically, here as in the reference
     model = make_model("stackelberg", learner, 0)
-    hour = _play_to(model, hour_of_day)
+    hour = play_to(model, hour_of_day, WEEK)
     state = model.design.state
     stored = []  # the leader's variants, as the learner stores them
     remember = learner._remember_slot
@@ -60,7 +52,7 @@ def test_a_leader_variant_is_what_the_model_does_when_the_leader_posts_it(hour_o
         raw = variant.actions["retail"][0]
         assert not np.allclose(raw, played)
         ref = make_model("stackelberg", _PinnedLeader(learner, raw, hour_of_day), 0)
-        pinned = _play_to(ref, hour_of_day)
+        pinned = play_to(ref, hour_of_day, WEEK)
         for role in ("leader", "follower"):  # the leader's profit and every follower's, exactly
             np.testing.assert_array_equal(variant.rewards[role], pinned.rewards[role])
         np.testing.assert_array_equal(variant.actions["auction"], pinned.actions["auction"])  # the followers answered

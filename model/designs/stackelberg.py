@@ -114,16 +114,13 @@ def _updates_ratio(text: str) -> int:
     return int(text)
 
 
-def _search_size(text: str) -> int:
-    if not text.isdigit():
-        raise ValueError(f"{text!r} is not a whole number of candidate actions >= 0 (0: off)")
-    return int(text)
-
-
-def _variant_count(text: str) -> int:
-    if not text.isdigit():
-        raise ValueError(f"{text!r} is not a whole number of variants per hour >= 0 (0: none)")
-    return int(text)
+def _count(what: str, zero: str):
+    """A parser of a whole number >= 0 of `what` (e.g. "candidate actions"), `zero` saying what 0 means."""
+    def parse(text: str) -> int:
+        if not text.isdigit():
+            raise ValueError(f"{text!r} is not a whole number of {what} >= 0 (0: {zero})")
+        return int(text)
+    return parse
 
 
 def _bounded(low: float, high: float, what: str, hint: str):
@@ -166,7 +163,7 @@ LEARNER_SETTINGS = MappingProxyType({
         "K times smaller learning rates)", _timescale),
     "leader_action_search": LearnerSetting(
         "N >= 0: every leader actor update also pulls its actions toward the best, by its critic, of N random "
-        "actions and its own (the learner's action_search, for the leader alone; default 0: off)", _search_size),
+        "actions and its own (the learner's action_search, for the leader alone; default 0: off)", _count("candidate actions", "off")),
     "leader_anchor_weight": LearnerSetting(
         "w, 0 to 100: the pull of the leader's price actor toward its fit to the rule start (the learner's "
         "rule_anchor_weight, for the leader alone; default: the learner's, 0.2; needs the leader's prices in "
@@ -182,7 +179,7 @@ LEARNER_SETTINGS = MappingProxyType({
         "M >= 0: every training hour the leader also stores M variants of it, each the hour cleared again from its "
         "start with a uniformly random leader action (prices and position) and the followers' policies answering it, "
         "so that its critic learns what other prices would have earned against them (none while a rule start plays "
-        "the leader's prices); needs a myopic leader (leader_gamma=0, the default; default 0: none)", _variant_count),
+        "the leader's prices); needs a myopic leader (leader_gamma=0, the default; default 0: none)", _count("variants per hour", "none")),
     "follower_critic_info": LearnerSetting(
         "what of the hour's collective information the followers' critics see: all (the default: the leader's "
         "retail prices and the auction's price, volume and residual, which each follower's own order moves, so its "
