@@ -154,32 +154,39 @@ class MarketModel(mesa.Model):
             )
         return stage.action.clip(out)
 
-    def clear_stage(self, hour: Hour, stage: Stage) -> Hour:
-        """`hour` with `stage` cleared: observe, act, clear, pay."""
+    def clear_stage(self, hour: Hour, stage: Stage, played: Hour | None = None) -> Hour:
+        """`hour` with `stage` cleared: observe, act, clear, pay. With `played` (the same hour as it was
+        played), a stage whose observations are those it played on plays its actions again, policy unasked."""
         if stage.role is None:
             hour = hour.with_stage(stage.name, stage.clear(hour, None))
         else:
             obs = stage.observe(hour)
-            actions = self.act(stage, obs)
+            if played is not None and np.array_equal(obs, played.observations[stage.name]):
+                actions = played.actions[stage.name]
+            else:
+                actions = self.act(stage, obs)
             hour = hour.with_stage(stage.name, stage.clear(hour, actions), obs, actions)
         if stage.pay is not None:
             hour = hour.with_rewards(stage.pay(hour))
         return hour
 
-    def reclear(self, hour: Hour, stage_name: str, actions: np.ndarray) -> Hour:
+    def reclear(self, hour: Hour, stage_name: str, actions: np.ndarray, replay_unchanged: bool = False) -> Hour:
         """What `hour` would have been had its role played `actions` (raw, clipped to the stage's bounds as
         `act` clips) in stage `stage_name`: that stage and the later ones cleared again on the same inputs,
-        later acting roles asking the policy again. A counterfactual: time does not move and nothing is
+        later acting roles asking the policy again (with `replay_unchanged`: those whose observations did not
+        change play what they played, e.g. followers who do not see the deviating action; asked again, an
+        exploring policy would draw new noise). A counterfactual: time does not move and nothing is
         recorded (the learners' counterfactual samples, `Team.counterfactuals`)."""
         stages = self.design.stages
         k = [s.name for s in stages].index(stage_name)
         stage = stages[k]
         actions = stage.action.clip(np.asarray(actions, dtype=float))
+        played = hour if replay_unchanged else None
         hour = hour.with_stage(stage.name, stage.clear(hour, actions), hour.observations[stage.name], actions)
         if stage.pay is not None:
             hour = hour.with_rewards(stage.pay(hour))
         for later in stages[k + 1:]:
-            hour = self.clear_stage(hour, later)
+            hour = self.clear_stage(hour, later, played)
         return hour
 
     # --- one hour --------------------------------------------------------------------------------

@@ -1,7 +1,10 @@
 """The Stackelberg leader's counterfactual hours (`--learner-config leader_counterfactuals=M`, `Team.counterfactuals`
 on the leader's slot): each stored variant is what the model does when the leader posts that action and the
 followers' policies answer it; the real hour is left as it was; the variants pause while a rule start plays the
-leader's prices; a run with them resumes to the same bytes; a far-sighted leader is refused by name."""
+leader's prices; a run with them resumes to the same bytes; a far-sighted leader is refused by name. Variants of
+some components only (`leader_counterfactual_actions`): the day-ahead position alone, which the followers do not see,
+replays their actions as played (also their exploration noise) and is what the model pays for that position; the
+simultaneous move's followers, who see the last hour's prices, are replayed whatever the leader posts."""
 
 import dataclasses
 
@@ -17,8 +20,11 @@ WEEK = "test:2"
 HP = HyperParams.from_dict(design_hyperparams("stackelberg").to_dict() | {"hidden_sizes": [8], "batch_size": 32})
 
 
-def _learner(m=3, hp=HP, **config):
-    design = make_model("stackelberg", "rule", 0).design
+POSITION = "da_position_share_from_forecast"
+
+
+def _learner(m=3, hp=HP, scenario="stackelberg", **config):
+    design = make_model(scenario, "rule", 0).design
     return design.default_learner(hp, 0, "cpu", {"leader_counterfactuals": m, **config})
 
 
@@ -96,6 +102,84 @@ def test_a_run_with_leader_variants_resumes_to_the_same_bytes_and_differs_from_o
     assert not plain.curve.equals(whole.curve) and len(resumed.curve) == len(whole.curve)
 
 
+def _variants(learner, model, hour):
+    stored = []
+    remember = learner._remember_slot
+    learner._remember_slot = lambda slot, h, last: stored.append((slot.name, h)) or remember(slot, h, last)
+    learner.counterfactuals(model, hour)
+    learner._remember_slot = remember
+    return stored
+
+
+@pytest.mark.parametrize("hour_of_day", [12, 19])
+def test_a_position_variant_replays_the_followers_as_played_and_pays_what_the_model_pays(hour_of_day):
+    learner = _learner(m=3, leader_counterfactual_actions=[POSITION])
+    model = make_model("stackelberg", learner, 0)
+    play_to(model, hour_of_day - 1, WEEK)
+    learner.explore = True  # exploring followers this hour: asked again, they would draw new noise
+    model.step()
+    hour = model.hour_result
+    stored = _variants(learner, model, hour)
+    assert [name for name, _ in stored] == ["leader"] * 3
+    played = hour.actions["retail"][0]
+    positions = set()
+    for _, variant in stored:
+        raw = variant.actions["retail"][0]
+        assert raw[:2].tobytes() == played[:2].tobytes() and raw[2] != played[2]  # the prices as played
+        positions.add(variant.retail.da_position_kw)
+        np.testing.assert_array_equal(variant.actions["auction"], hour.actions["auction"])  # replayed, noise and all
+        np.testing.assert_array_equal(variant.rewards["follower"], hour.rewards["follower"])
+        assert variant.auction.residual_kw == hour.auction.residual_kw
+        # the model's own hour with the leader posting that action, the followers playing what they played
+        learner.explore = False
+        pinned = make_model("stackelberg", _Replaying(_PinnedLeader(learner, raw, hour_of_day), hour, hour_of_day), 0)
+        reference = play_to(pinned, hour_of_day, WEEK)
+        learner.explore = True
+        np.testing.assert_array_equal(variant.rewards["leader"], reference.rewards["leader"])
+    assert len(positions) == 3 and hour.retail.da_position_kw not in positions
+    # another position pays otherwise (hour 19: long positions all pay the day-ahead price, imbalance long = day-ahead)
+    assert {v.rewards["leader"][0] for _, v in stored} - {hour.rewards["leader"][0]}
+
+
+class _Replaying:
+    """`policy`, except the followers playing `hour`'s actions at its hour of the day."""
+
+    def __init__(self, policy, hour, hour_of_day):
+        self.policy, self.hour, self.hour_of_day = policy, hour, hour_of_day
+
+    def act(self, stage, obs, rows):
+        if stage == "auction" and int(obs[0, 0]) % 24 == self.hour_of_day:
+            return self.hour.actions["auction"][rows]
+        return self.policy.act(stage, obs, rows)
+
+
+def test_the_simultaneous_moves_followers_are_replayed_whatever_the_leader_posts():
+    learner = _learner(m=3, scenario="stackelberg-simultaneous", variant="simultaneous")
+    learner.explore = True
+    model = make_model("stackelberg-simultaneous", learner, 0)
+    hour = play_to(model, 15, WEEK)
+    stored = _variants(learner, model, hour)
+    for _, variant in stored:  # new prices, which these followers see only next hour (fails if the last retail
+        # prices were not cleared from the hour's start: they would see this hour's and be asked again)
+        assert variant.retail.buy_eur_mwh != hour.retail.buy_eur_mwh
+        np.testing.assert_array_equal(variant.actions["auction"], hour.actions["auction"])
+    # in the Stackelberg move they see the posted prices, so they answer anew
+    learner = _learner(m=3)
+    learner.explore = True
+    model = make_model("stackelberg", learner, 0)
+    hour = play_to(model, 15, WEEK)
+    assert all(not np.array_equal(v.actions["auction"], hour.actions["auction"]) for _, v in _variants(learner, model, hour))
+
+
+def test_position_variants_go_on_while_a_rule_plays_the_leaders_prices():
+    learner = _learner(m=2, leader_counterfactual_actions=[POSITION])
+    learner.rule_start_playing = True
+    assert learner._counterfactual_count(learner.slots[0]) == 2 and learner.stores_counterfactuals
+    prices = _learner(m=2, leader_counterfactual_actions=["sell_price_share", POSITION])
+    prices.rule_start_playing = True
+    assert prices._counterfactual_count(prices.slots[0]) == 0
+
+
 def test_refusals_name_the_problem(tmp_path):
     with pytest.raises(ValueError, match="leader_counterfactuals=2: the leader's counterfactual hours need a myopic leader "
                                          r"\(leader_gamma=0; it is 0.5\)"):
@@ -109,3 +193,11 @@ def test_refusals_name_the_problem(tmp_path):
         train("stackelberg-small", seed=0, out=tmp_path / "far", progress=False, hp=dataclasses.replace(HP, episodes=1),
               learner_config={"leader_counterfactuals": 2, "leader_gamma": 0.9})
     assert not (tmp_path / "far").exists()
+    with pytest.raises(ValueError, match=r"\['price'\] not among the leader's actions"):
+        design_learner_config("stackelberg", ["leader_counterfactual_actions=price"])
+    assert design_learner_config("stackelberg", [f"leader_counterfactual_actions={POSITION}"]) == {
+        "leader_counterfactual_actions": [POSITION]}
+    with pytest.raises(ValueError, match="but there are none \\(leader_counterfactuals=0\\)"):
+        _learner(m=0, leader_counterfactual_actions=[POSITION])
+    with pytest.raises(ValueError, match=r"leader: counterfactual actions \['battery'\] are not among its actions"):
+        _learner(m=2, leader_counterfactual_actions=["battery"])

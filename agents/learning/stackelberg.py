@@ -36,6 +36,9 @@ def leader_follower_learner(roles, hp, seed: int = 0, device="cpu", config: dict
     "leader_counterfactuals": M, every training hour M variants of it stored for the leader, each with a uniformly
     random leader action and the followers answering it (`Team.counterfactuals`; needs a myopic leader, leader_gamma
     0; absent or 0: none),
+    "leader_counterfactual_actions": the leader's action names its variants draw, the others as played (absent or
+    empty: all); variants that leave what the followers see unchanged (the day-ahead position) replay the followers'
+    actions as played,
     "follower_critic_info": "all" (absent), "none" (the followers' critics see their own input and action only:
     `MemberGroup(critic="own")`) or a list of the follower role's collective feature names its critics see,
     "names", "clusters", "components": the follower groups (as `HouseholdDesign.learner_groups`)}."""
@@ -71,11 +74,15 @@ def leader_follower_learner(roles, hp, seed: int = 0, device="cpu", config: dict
     if variants and leader_hp.gamma:  # a variant's next hour is not stored: only a myopic leader's targets are exact
         raise ValueError(f"leader_counterfactuals={variants}: the leader's counterfactual hours need a myopic leader "
                          f"(leader_gamma=0; it is {leader_hp.gamma:g}): set leader_gamma=0 or leader_counterfactuals=0")
+    drawn = tuple(config.get("leader_counterfactual_actions", ()))
+    if drawn and not variants:
+        raise ValueError(f"leader_counterfactual_actions={','.join(drawn)}: names what the leader's counterfactual hours "
+                         "draw, but there are none (leader_counterfactuals=0): set leader_counterfactuals=M > 0 too")
     slots = [Slot("leader", leader, JointGroup(1, Features(leader.features), leader.action.dim, leader_hp, device, init,
                                                sigmoid=False), updates=leader_updates,
                   noise_scale=float(config.get("leader_noise_scale", 1.0)),
                   random_day_share=float(config.get("leader_random_days", 0.0)),
-                  counterfactual=bool(variants), counterfactual_samples=variants)]
+                  counterfactual=bool(variants), counterfactual_samples=variants, counterfactual_actions=drawn)]
     features = Features(follower.features)
     critic, columns = follower_critic_info([f.name for f in follower.collective], config.get("follower_critic_info", "all"))
     for name, rows, comps in zip(config["names"], config["clusters"], config["components"]):

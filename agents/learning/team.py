@@ -75,6 +75,8 @@ class Slot:
     counterfactual: bool = False  # store `HyperParams.counterfactual_samples` re-cleared variants of every hour (`Team.counterfactuals`)
     counterfactual_samples: int = 0  # with `counterfactual`: how many per hour (0: `HyperParams.counterfactual_samples`;
     # the Stackelberg leader's `leader_counterfactuals`)
+    counterfactual_actions: tuple[str, ...] = ()  # with `counterfactual`: the action components its variants draw at
+    # random, the others as played (empty: all; the Stackelberg leader's `leader_counterfactual_actions`)
     noise_scale: float = 1.0  # its exploration noise's std as a multiple of the team's sigma (the Stackelberg leader's `leader_noise_scale`)
     random_day_share: float = 0.0  # the share of exploring episodes it plays uniformly random actions (`Team.begin_episode`)
     info_columns: tuple[int, ...] | None = None  # the columns of its role's collective information its critics see (None: all)
@@ -86,6 +88,10 @@ class Slot:
         self.action = spec if self.components is None else spec.subset(self.components)
         if self.rows is not None:
             self.rows = np.asarray(self.rows)
+        unknown = [n for n in self.counterfactual_actions if n not in self.action.names]
+        if unknown:
+            raise ValueError(f"{self.name}: counterfactual actions {unknown} are not among its actions "
+                             f"{list(self.action.names)}; name some of those (empty: all)")
 
 
 def resolve_device(device: str | torch.device) -> torch.device:
@@ -341,22 +347,28 @@ class Team:
                 continue
             stage, n = slot.role.stage, slot.role.n_agents
             played = np.asarray(hour.actions[stage], dtype=float)
+            columns = [slot.role.action.names.index(c) for c in slot.counterfactual_actions]
+            drawn = slot.role.action.subset(columns) if columns else None
             for _ in range(m):
                 actions = played.copy()
                 agent = int(self.rng.integers(n))
-                actions[agent] = slot.action.from_unit(self.rng.random(played.shape[1]))
+                if drawn is None:
+                    actions[agent] = slot.action.from_unit(self.rng.random(played.shape[1]))
+                else:  # some components only, the others as played
+                    actions[agent, columns] = drawn.from_unit(self.rng.random(len(columns)))
                 self._remember_slot(slot, reclear(model, hour, stage, actions), last=False)
 
     def _counterfactual_count(self, slot: Slot) -> int:
         """How many `counterfactuals` of every hour `slot` stores: its own count, else the team's (0 unless built with
         `counterfactual=True`, and while a rule plays some of its components: `rule_start_playing`)."""
-        if not slot.counterfactual or (self.rule_start_playing and self._imitating(slot)):
+        if not slot.counterfactual or (self.rule_start_playing and self._imitating(slot, slot.counterfactual_actions)):
             return 0
         return slot.counterfactual_samples or self.hp.counterfactual_samples
 
-    def _imitating(self, slot: Slot) -> bool:
-        """Whether `slot` plays one of the rule start's components (`hp.rule_start_actions`)."""
-        return bool(set(slot.action.names) & set(self.hp.rule_start_action_names))
+    def _imitating(self, slot: Slot, names: tuple[str, ...] = ()) -> bool:
+        """Whether `slot` plays one of the rule start's components (`hp.rule_start_actions`), among `names` (empty:
+        all of its components)."""
+        return bool(set(names or slot.action.names) & set(self.hp.rule_start_action_names))
 
     @property
     def stores_counterfactuals(self) -> bool:

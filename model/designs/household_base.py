@@ -293,14 +293,15 @@ class HouseholdDesign(MarketDesign):
 
     def counterfactual_hour(self, model, hour, stage: str, actions: np.ndarray):
         """The hour that has just ended (`end_hour` has run) as it would have been with `actions`: cleared again from
-        its start (`_hour_start`: the devices' states and whatever else the hour changed; `MarketModel.reclear`);
-        changes nothing."""
+        its start (`_hour_start`: the devices' states and whatever else the hour changed; `MarketModel.reclear`), a
+        later stage whose observations did not change playing what it played (followers who do not see what the
+        deviation changed act as they did); changes nothing."""
         if self._hour_start is None:
             raise RuntimeError("counterfactual_hour replays the hour that has just ended: step the model first")
         now = {name: getattr(self, name) for name in self._hour_start}
         self.__dict__.update(self._hour_start)
         try:
-            return model.reclear(hour, stage, actions)
+            return model.reclear(hour, stage, actions, replay_unchanged=True)
         finally:
             self.__dict__.update(now)
 

@@ -149,6 +149,18 @@ def _critic_info(text: str) -> str | list[str]:
     return value
 
 
+def _leader_actions(text: str) -> list[str]:
+    """The leader's action names (comma-separated; all: every one, the default)."""
+    if text.strip() == "all":
+        return []
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    unknown = [n for n in names if n not in LEADER_ACTIONS]
+    if unknown or not names:
+        raise ValueError(f"{unknown or 'no names'} not among the leader's actions {list(LEADER_ACTIONS)}; name some of "
+                         "them (comma-separated) or all")
+    return names
+
+
 #: what `--learner-config NAME=VALUE` may change (`agents.learning.stackelberg.leader_follower_learner`)
 LEARNER_SETTINGS = MappingProxyType({
     "leader_gamma": LearnerSetting(
@@ -180,6 +192,11 @@ LEARNER_SETTINGS = MappingProxyType({
         "start with a uniformly random leader action (prices and position) and the followers' policies answering it, "
         "so that its critic learns what other prices would have earned against them (none while a rule start plays "
         "the leader's prices); needs a myopic leader (leader_gamma=0, the default; default 0: none)", _count("variants per hour", "none")),
+    "leader_counterfactual_actions": LearnerSetting(
+        "the leader's actions its counterfactual hours (leader_counterfactuals) draw at random, comma-separated among "
+        f"{list(LEADER_ACTIONS)}, the others as played (default all); a variant that leaves what the followers see "
+        "unchanged (da_position_share_from_forecast alone: they do not see the position) replays their actions as "
+        "played, and one that draws no price is stored while a rule start plays the leader's prices", _leader_actions),
     "follower_critic_info": LearnerSetting(
         "what of the hour's collective information the followers' critics see: all (the default: the leader's "
         "retail prices and the auction's price, volume and residual, which each follower's own order moves, so its "
@@ -319,7 +336,8 @@ class StackelbergDesign(HouseholdDesign):
 
     def end_hour(self, hour: Hour) -> None:
         a, r = hour.auction, hour.retail
-        self._hour_start = {"state": self.state, "_last": self._last}  # what `counterfactual_hour` clears from
+        # what `counterfactual_hour` clears from (the last retail prices: what the simultaneous move's followers see)
+        self._hour_start = {"state": self.state, "_last": self._last, "_last_retail": self._last_retail}
         self.state = a.step.state
         self._last = self.market_seen(a, self._last)
         self._last_retail = (r.buy_eur_mwh, r.sell_eur_mwh)
