@@ -132,11 +132,7 @@ class Auctioneer(mesa.Agent):
             auction, traded, paid = None, d.zeros, d.zeros
         residual = double_auction.settle_residual(traded, net, r.buy_eur_mwh, r.sell_eur_mwh)
         resid_kw = float(residual.bought_kwh.sum() - residual.sold_kwh.sum())
-        imbalance_kw = r.da_position_kw - resid_kw
-        da_cost = x.da_eur_mwh * r.da_position_kw / 1000.0
-        imb_cost = float(settlement.balancing_costs_eur(np.array([imbalance_kw / 1000.0]), x.imb_long_eur_mwh,
-                                                        x.imb_short_eur_mwh)[0])
-        profit = float(residual.payment_eur.sum()) - da_cost - imb_cost
+        imbalance_kw, da_cost, imb_cost, profit = self.wholesale(x, r, residual, resid_kw)
         ev_pen = step.ev_unmet_kwh * (d.ev_penalty_factor * x.import_eur_mwh / 1000.0)
         comfort = step.comfort_violation_kh * d.comfort_eur_kh
         last = x.hour_of_day == devices.HOURS_PER_DAY - 1
@@ -144,6 +140,16 @@ class Auctioneer(mesa.Agent):
         reward = stored - (paid + residual.payment_eur + ev_pen + comfort)
         return AuctionRecord(actions, executed, step, net, limit, auction, residual, resid_kw, imbalance_kw, da_cost,
                              imb_cost, profit, ev_pen, comfort, stored, reward, d.collective(r, auction, resid_kw))
+
+    @staticmethod
+    def wholesale(x: StackelbergInputs, r: RetailRecord, residual, resid_kw: float) -> tuple[float, float, float, float]:
+        """The leader's settlement of an hour whose residual R the retail trades `residual` left: (imbalance q^DA - R
+        (kW), day-ahead cost, imbalance cost, profit = retail revenue - both costs; €)."""
+        imbalance_kw = r.da_position_kw - resid_kw
+        da_cost = x.da_eur_mwh * r.da_position_kw / 1000.0
+        imb_cost = float(settlement.balancing_costs_eur(np.array([imbalance_kw / 1000.0]), x.imb_long_eur_mwh,
+                                                        x.imb_short_eur_mwh)[0])
+        return imbalance_kw, da_cost, imb_cost, float(residual.payment_eur.sum()) - da_cost - imb_cost
 
 
 # --- policies -------------------------------------------------------------------------------------

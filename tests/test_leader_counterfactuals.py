@@ -24,8 +24,9 @@ POSITION = "da_position_share_from_forecast"
 
 
 def _learner(m=3, hp=HP, scenario="stackelberg", **config):
+    """A learner whose leader stores `m` variants an hour, drawing every action (unless `config` names some)."""
     design = make_model(scenario, "rule", 0).design
-    return design.default_learner(hp, 0, "cpu", {"leader_counterfactuals": m, **config})
+    return design.default_learner(hp, 0, "cpu", {"leader_counterfactuals": m, "leader_counterfactual_actions": [], **config})
 
 
 class _PinnedLeader:
@@ -98,7 +99,7 @@ def test_a_run_with_leader_variants_resumes_to_the_same_bytes_and_differs_from_o
     whole = train("stackelberg-small", out=tmp_path / "whole", learner_config={"leader_counterfactuals": 2}, **kw)
     resumed = assert_resumes_to_same_bytes("stackelberg-small", tmp_path / "whole", tmp_path / "resumed", 2,
                                            learner_config={"leader_counterfactuals": 2}, **kw)
-    plain = train("stackelberg-small", out=tmp_path / "plain", **kw)
+    plain = train("stackelberg-small", out=tmp_path / "plain", learner_config={"leader_counterfactuals": 0}, **kw)
     assert not plain.curve.equals(whole.curve) and len(resumed.curve) == len(whole.curve)
 
 
@@ -141,6 +142,40 @@ def test_a_position_variant_replays_the_followers_as_played_and_pays_what_the_mo
     assert {v.rewards["leader"][0] for _, v in stored} - {hour.rewards["leader"][0]}
 
 
+def test_a_position_variant_settles_again_what_clearing_the_hour_again_gives():
+    """The design's shortcut for a position alone (the played auction settled with the new position) against the
+    generic replay (devices and auction cleared again from the hour's start, the followers replayed)."""
+    from model.designs.household_base import HouseholdDesign
+
+    learner = _learner(m=3)
+    learner.explore = True
+    model = make_model("stackelberg", learner, 0)
+    hour = play_to(model, 17, WEEK)
+    design = model.design
+    for share in (-1.0, -0.3, 0.4, 1.0):
+        actions = np.array(hour.actions["retail"], dtype=float)
+        actions[0, 2] = share
+        fast = design.counterfactual_hour(model, hour, "retail", actions)
+        full = HouseholdDesign.counterfactual_hour(design, model, hour, "retail", actions)
+        assert fast.retail == full.retail and fast.retail.da_position_kw != hour.retail.da_position_kw
+        for name in fast.auction._fields:
+            a, b = getattr(fast.auction, name), getattr(full.auction, name)
+            if isinstance(a, np.ndarray):
+                np.testing.assert_array_equal(a, b, err_msg=name)
+            elif name not in ("step", "auction", "residual"):  # records of the played hour (the full one's equal)
+                assert a == b, name
+        for role in ("leader", "follower"):
+            np.testing.assert_array_equal(fast.rewards[role], full.rewards[role])
+        for stage in ("retail", "auction"):
+            np.testing.assert_array_equal(fast.actions[stage], full.actions[stage])
+            np.testing.assert_array_equal(fast.observations[stage], full.observations[stage])
+    # prices that move take the full replay (the followers see them)
+    actions = np.array(hour.actions["retail"], dtype=float)
+    actions[0, 0] = 0.5 * (actions[0, 0] + 1.0)
+    moved = design.counterfactual_hour(model, hour, "retail", actions)
+    assert moved.auction.step is not hour.auction.step
+
+
 class _Replaying:
     """`policy`, except the followers playing `hour`'s actions at its hour of the day."""
 
@@ -180,6 +215,17 @@ def test_position_variants_go_on_while_a_rule_plays_the_leaders_prices():
     assert prices._counterfactual_count(prices.slots[0]) == 0
 
 
+def test_by_default_a_myopic_leader_stores_four_position_variants_an_hour_and_a_far_sighted_one_none():
+    design = make_model("stackelberg", "rule", 0).design
+    for variant in ("stackelberg", "simultaneous"):
+        leader = design.default_learner(HP, 0, "cpu", {"variant": variant}).slots[0]
+        assert (leader.counterfactual, leader.counterfactual_samples, leader.counterfactual_actions) == (True, 4, (POSITION,))
+    for config in ({"leader_gamma": 0.95}, {"leader_gamma": None}, {"leader_counterfactuals": 0}):
+        assert not design.default_learner(HP, 0, "cpu", config).slots[0].counterfactual
+    every = design.default_learner(HP, 0, "cpu", {"leader_counterfactuals": 2, "leader_counterfactual_actions": []})
+    assert every.slots[0].counterfactual_samples == 2 and every.slots[0].counterfactual_actions == ()
+
+
 def test_refusals_name_the_problem(tmp_path):
     with pytest.raises(ValueError, match="leader_counterfactuals=2: the leader's counterfactual hours need a myopic leader "
                                          r"\(leader_gamma=0; it is 0.5\)"):
@@ -197,6 +243,8 @@ def test_refusals_name_the_problem(tmp_path):
         design_learner_config("stackelberg", ["leader_counterfactual_actions=price"])
     assert design_learner_config("stackelberg", [f"leader_counterfactual_actions={POSITION}"]) == {
         "leader_counterfactual_actions": [POSITION]}
+    assert design_learner_config("stackelberg", ["leader_counterfactual_actions=all"]) == {
+        "leader_counterfactual_actions": []}
     with pytest.raises(ValueError, match="but there are none \\(leader_counterfactuals=0\\)"):
         _learner(m=0, leader_counterfactual_actions=[POSITION])
     with pytest.raises(ValueError, match=r"leader: counterfactual actions \['battery'\] are not among its actions"):

@@ -22,6 +22,11 @@ VARIANTS = ("stackelberg", "simultaneous")
 #: K, the followers' updates per leader update of the "stackelberg" variant (stop 39: 2, measured against 4 on 8
 #: paired seeds, docs/stackelberg.md "K = 2 on eight seeds")
 FOLLOWER_UPDATES_PER_LEADER_UPDATE = 2
+#: a myopic leader's counterfactual hours by default (stop 58, docs/stackelberg.md "The leader's day-ahead position
+#: as counterfactual hours"): M = 4 variants of every training hour with another day-ahead position, its prices and
+#: the followers' actions as played
+LEADER_COUNTERFACTUALS = 4
+LEADER_COUNTERFACTUAL_ACTIONS = ("da_position_share_from_forecast",)
 
 
 def leader_follower_learner(roles, hp, seed: int = 0, device="cpu", config: dict | None = None) -> Team:
