@@ -176,6 +176,20 @@ def test_a_position_variant_settles_again_what_clearing_the_hour_again_gives():
     assert moved.auction.step is not hour.auction.step
 
 
+def test_training_with_the_shortcut_is_training_with_the_full_replay(small_hp, tmp_path, monkeypatch):
+    from model.designs.household_base import HouseholdDesign
+    from model.designs.stackelberg import StackelbergDesign
+
+    hp = small_hp("stackelberg-small", episodes=3, selection_weeks="eval:1", rule_start_episodes=1,
+                  rule_start_critic_episodes=1)
+    kw = dict(seed=2, eval_every=3, progress=False, hp=hp)
+    train("stackelberg-small", out=tmp_path / "fast", **kw)
+    monkeypatch.setattr(StackelbergDesign, "counterfactual_hour", HouseholdDesign.counterfactual_hour)
+    train("stackelberg-small", out=tmp_path / "full", **kw)
+    for name in ("policy.pt", "train_curve.csv"):
+        assert (tmp_path / "fast" / name).read_bytes() == (tmp_path / "full" / name).read_bytes(), name
+
+
 class _Replaying:
     """`policy`, except the followers playing `hour`'s actions at its hour of the day."""
 
