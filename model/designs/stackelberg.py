@@ -39,6 +39,8 @@ from model.markets import settlement
 from model.record import Output, TableSpec
 
 LEADER_ACTION = ActionSpec(LEADER_ACTIONS, (0.0, 0.0, -1.0), (1.0, 1.0, 1.0))
+#: the leader's price components: all but its day-ahead position, which the followers do not see
+LEADER_PRICES = [i for i, n in enumerate(LEADER_ACTIONS) if n != "da_position_share_from_forecast"]
 FOLLOWER_ACTION = ActionSpec(FOLLOWER_ACTIONS, (-1.0, 0.0, 0.0, 0.0), (1.0, 1.0, 1.0, 1.0))
 LEADER_OBSERVATION = (
     Feature("hour_of_week", TIME, low=0, high=167),
@@ -352,7 +354,7 @@ class StackelbergDesign(HouseholdDesign):
             return super().counterfactual_hour(model, hour, stage, actions)
         retail, auction = self.stages
         actions = retail.action.clip(np.asarray(actions, dtype=float))
-        if not np.array_equal(actions[:, :2], hour.actions["retail"][:, :2]):
+        if not np.array_equal(actions[:, LEADER_PRICES], hour.actions["retail"][:, LEADER_PRICES]):
             return super().counterfactual_hour(model, hour, stage, actions)
         r = self.auctioneer.post(hour, actions)
         a = hour.auction
