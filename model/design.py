@@ -51,6 +51,11 @@ class LearnerSetting:
     parse: Callable[[str], Any]
 
 
+class SettingsListed(Exception):
+    """Raised by `MarketDesign.learner_config` for `--learner-config help`: the command prints the message (the
+    design's settings) and exits 0 without doing any work."""
+
+
 @dataclass(frozen=True, eq=False)
 class Stage:
     """One market stage of an hour (see the module docstring)."""
@@ -294,10 +299,21 @@ class MarketDesign:
         raise NotImplementedError
 
     @classmethod
+    def learner_settings_text(cls) -> str:
+        """`--learner-config help`: the design's learner settings, one per line with what it means and its default."""
+        if not cls.learner_settings:
+            return (f"the {cls.name} design's learner has no settings to change with --learner-config (its "
+                    "hyperparameters change with --set NAME=VALUE)")
+        return "\n".join([f"--learner-config NAME=VALUE settings of the {cls.name} design's learner:",
+                          *(f"  {k}: {v.help}" for k, v in cls.learner_settings.items())])
+
+    @classmethod
     def learner_config(cls, pairs: list[str] | None) -> dict:
         """`NAME=VALUE` texts (`--learner-config`) as a learner configuration: NAME one of
         `learner_settings`, VALUE read by its `parse`. A clear ValueError for any other."""
         out = {}
+        if any(pair.strip() == "help" for pair in pairs or ()):
+            raise SettingsListed(cls.learner_settings_text())
         for pair in pairs or ():
             name, eq, text = (part.strip() for part in pair.partition("="))
             if not cls.learner_settings:

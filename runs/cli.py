@@ -196,8 +196,13 @@ def main(argv=None) -> int:
     SIGTERM: exit 130 / 143, partial output removed, and how to continue (e.g. --resume)."""
     args = build_parser().parse_args(argv)
     sigterm_as_interrupt()
+    from model.design import SettingsListed
+
     try:
         return args.func(args)
+    except SettingsListed as e:  # `--learner-config help`: the listing is the answer
+        print(e)
+        return 0
     except (FileExistsError, ValueError) as e:  # ScenarioError, OutputError, CheckpointError, ... are ValueErrors
         print(f"localmarl {args.command}: error: {e}", file=sys.stderr)
         return 2

@@ -13,6 +13,12 @@ from pathlib import Path
 from runs.args import add_hp_set, add_learner_config, check_device, nonnegative_int, positive_int, scenario_override
 from runs.output import DEFAULT_OUT, print_result
 
+#: `--learner-config`'s help: the settings are the design's (`MarketDesign.learner_settings`, stackelberg's in
+#: model/designs/stackelberg.py); an unknown NAME lists them all, with their defaults, rather than a list here going stale
+LEARNER_CONFIG_HELP = ("change a setting of {whose}, e.g. --learner-config leader_gamma=0.95 (stackelberg: the "
+                       "leader's discount, timescale, counterfactual hours, exploration, ...); `--learner-config help` "
+                       "lists the design's settings with their defaults")
+
 
 def register(sub) -> None:
     """Add `train`, `evaluate` and `study` to the `localmarl` parser."""
@@ -31,8 +37,7 @@ def register(sub) -> None:
     t.add_argument("--resume", action="store_true", help="continue the run in --out from its newest checkpoint")
     t.add_argument("--overwrite", action="store_true", help="start over in a non-empty --out")
     add_hp_set(t, "override a hyperparameter, e.g. --set lr_actor=3e-4 --set hidden_sizes=64,64")
-    add_learner_config(t, "change a setting of the design's learner (stackelberg: leader_gamma, "
-                          "follower_updates_per_leader_update, leader_timescale), e.g. --learner-config leader_gamma=0.95")
+    add_learner_config(t, LEARNER_CONFIG_HELP.format(whose="the design's learner"))
     t.set_defaults(func=cmd_train)
 
     e = sub.add_parser("evaluate", help="score a trained run on the 12 test weeks and the evaluation week")
@@ -69,8 +74,7 @@ def register(sub) -> None:
     s.add_argument("--resume", action="store_true", help="reuse finished runs / resume unfinished ones in --out")
     s.add_argument("--overwrite", action="store_true", help="replace a non-empty --out")
     add_hp_set(s, "override a hyperparameter of every run on top of the profile's, e.g. --set gamma=0")
-    add_learner_config(s, "change a setting of every run's learner (stackelberg: leader_gamma, "
-                          "follower_updates_per_leader_update, leader_timescale), e.g. --learner-config leader_gamma=0.95")
+    add_learner_config(s, LEARNER_CONFIG_HELP.format(whose="every run's learner"))
     s.set_defaults(func=cmd_study)
 
 

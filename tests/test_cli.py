@@ -231,3 +231,20 @@ def test_flex_share_prints_the_share_last(capsys):
     last = capsys.readouterr().out.strip().splitlines()[-1]
     share = float(last)
     assert 0.10 <= share <= 0.40  # the default portfolios are calibrated into the target range
+
+
+def test_learner_config_help_lists_every_setting_of_the_design_and_does_no_work(tmp_path, capsys):
+    """`--learner-config help` (train, study, bench): every setting of the design's learner with what it means, exit 0,
+    nothing written; a design without settings says so and where its hyperparameters change."""
+    from model.designs.stackelberg import LEARNER_SETTINGS
+
+    for argv in (["train", "--scenario", "stackelberg", "--out", str(tmp_path / "t")],
+                 ["study", "--design", "stackelberg", "--out", str(tmp_path / "s")],
+                 ["bench", "--scenario", "stackelberg"]):
+        assert main([*argv, "--learner-config", "leader_gamma=0", "--learner-config", "help"]) == 0
+        lines = capsys.readouterr().out.splitlines()
+        assert [line.split(":")[0].strip() for line in lines[1:]] == list(LEARNER_SETTINGS)
+        assert all(LEARNER_SETTINGS[line.split(":")[0].strip()].help in line for line in lines[1:])
+    assert not any(tmp_path.iterdir())
+    assert main(["train", "--scenario", "s-a", "--out", str(tmp_path / "a"), "--learner-config", "help"]) == 0
+    assert "no settings to change" in capsys.readouterr().out and not any(tmp_path.iterdir())
