@@ -310,7 +310,8 @@ class MarketDesign:
     @classmethod
     def learner_config(cls, pairs: list[str] | None) -> dict:
         """`NAME=VALUE` texts (`--learner-config`) as a learner configuration: NAME one of
-        `learner_settings`, VALUE read by its `parse`. A clear ValueError for any other."""
+        `learner_settings`, VALUE read by its `parse`. A clear ValueError for any other; "help" among them raises
+        `SettingsListed` with `learner_settings_text()`, for the command to print instead of running."""
         out = {}
         if any(pair.strip() == "help" for pair in pairs or ()):
             raise SettingsListed(cls.learner_settings_text())

@@ -165,7 +165,11 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    from model.design import SettingsListed
+
     try:
         main()
+    except SettingsListed as e:  # `--learner-config help`: the design's settings
+        print(e)
     except ValueError as e:  # a bad setting or value: its named message, no traceback
         sys.exit(f"stackelberg_levers.py: {e}")
