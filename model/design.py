@@ -318,8 +318,7 @@ class MarketDesign:
         for pair in pairs or ():
             name, eq, text = (part.strip() for part in pair.partition("="))
             if not cls.learner_settings:
-                raise ValueError(f"--learner-config {pair!r}: the {cls.name} design's learner has no settings to change "
-                                 "(its hyperparameters change with --set NAME=VALUE)")
+                raise ValueError(f"--learner-config {pair!r}: {cls.learner_settings_text()}")
             if not eq or name not in cls.learner_settings:
                 known = "; ".join(f"{k}: {v.help}" for k, v in cls.learner_settings.items())
                 raise ValueError(f"--learner-config {pair!r}: use NAME=VALUE with NAME one of the {cls.name} learner's "

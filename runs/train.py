@@ -14,7 +14,7 @@ from runs.args import add_hp_set, add_learner_config, check_device, nonnegative_
 from runs.output import DEFAULT_OUT, print_result
 
 #: `--learner-config`'s help: the settings are the design's (`MarketDesign.learner_settings`, stackelberg's in
-#: model/designs/stackelberg.py); an unknown NAME lists them all, with their defaults, rather than a list here going stale
+#: model/designs/stackelberg.py); `--learner-config help` lists them with their defaults, rather than a list here going stale
 LEARNER_CONFIG_HELP = ("change a setting of {whose}, e.g. --learner-config leader_gamma=0.95 (stackelberg: the "
                        "leader's discount, timescale, counterfactual hours, exploration, ...); `--learner-config help` "
                        "lists the design's settings with their defaults")
