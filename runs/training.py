@@ -26,6 +26,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
+import math
 import sys
 import time
 from pathlib import Path
@@ -407,9 +408,9 @@ def train(scenario="s-a", episodes: int | None = None, seed: int = 0, out: str |
                 _set_rng_state(start_rng, ck_meta["rng"]["starts"])
             learner.sigma = ck_meta["sigma"]
             start, curve = ck_meta["episode"], ck_meta["curve"]
-            if hp.keep_best:
+            if hp.keep_best and ck_meta.get("best"):  # (none yet where `keep_best_from` starts later)
                 best = {**ck_meta["best"], "state": state["best_policy"]}
-            if group_rows:
+            if group_rows and ck_meta.get("best_groups"):
                 best_groups = {k: {**v, "state": state["best_group_policies"][k]} for k, v in ck_meta["best_groups"].items()}
     config = run_metadata("train", {
         "scenario": meta["scenario_arg"], "episodes": hp.episodes, "seed": seed, "out": str(run_dir),
@@ -440,7 +441,7 @@ def train(scenario="s-a", episodes: int | None = None, seed: int = 0, out: str |
                           **({"selection_score_eur": float(selection_total[i])} if extra_weeks else {})})
         write_csv_atomic(run_dir / TRAIN_CURVE, pd.DataFrame(curve, columns=curve_columns))
         text = f"eval: all €{float(total.sum()):,.0f}"
-        if hp.keep_best:
+        if hp.keep_best and episode >= first_kept:
             score = _finite_score(design.selection_score(selection_total))
             if not best or score > best["score"]:  # a tie keeps the earlier snapshot
                 best.update(episode=episode, score=score, state=copy.deepcopy(learner.policy_state()))
@@ -453,6 +454,8 @@ def train(scenario="s-a", episodes: int | None = None, seed: int = 0, out: str |
                                               "state": copy.deepcopy(slot.group.policy_state())}
         return text + (f", {design.participant_label} {ids[focus]} €{float(total[focus]):,.0f}" if focus is not None else "")
 
+    # keep_best: the first episode whose snapshot competes (`keep_best_from`; the last always does)
+    first_kept = min(math.ceil(hp.keep_best_from * hp.episodes), hp.episodes)
     if start == 0:
         evaluate(0)
     t0, hours0 = time.perf_counter(), model.hours_done
@@ -484,9 +487,11 @@ def train(scenario="s-a", episodes: int | None = None, seed: int = 0, out: str |
                 if bar is not None:
                     bar.set_postfix_str(text, refresh=False)
             if episode % checkpoint_every == 0 or episode == hp.episodes:
-                kept = {"best": {"episode": best["episode"], "score": best["score"]}} if hp.keep_best else {}
-                tensors = {"best_policy": best["state"]} if hp.keep_best else None
-                if group_rows:
+                kept, tensors = {}, {}
+                if best:  # keep_best (none yet before `keep_best_from`'s first competing snapshot)
+                    kept["best"] = {"episode": best["episode"], "score": best["score"]}
+                    tensors["best_policy"] = best["state"]
+                if best_groups:
                     kept["best_groups"] = {k: {"episode": v["episode"], "score": v["score"]} for k, v in best_groups.items()}
                     tensors["best_group_policies"] = {k: v["state"] for k, v in best_groups.items()}
                 save_checkpoint(run_dir, episode, learner, {
@@ -494,7 +499,7 @@ def train(scenario="s-a", episodes: int | None = None, seed: int = 0, out: str |
                     "rng": {"weeks": _rng_state(train_rng), "brain": _rng_state(learner.rng), "model": _rng_state(model.np_rng),
                             "starts": _rng_state(start_rng)},
                     **kept,
-                }, meta, tensors=tensors)
+                }, meta, tensors=tensors or None)
             if bar is not None:
                 bar.update(1)
             if callback is not None:

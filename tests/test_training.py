@@ -209,6 +209,52 @@ def test_keep_best_hands_on_the_snapshot_chosen_and_resumes_to_it(scenario, tmp_
     assert json.loads((tmp_path / "run" / "policy.json").read_text())["selected_episode"] == 2
 
 
+def test_keep_best_from_lets_only_the_later_snapshots_compete_and_resumes_before_any_did(scenario, tmp_path, monkeypatch):
+    """With `keep_best_from` 0.5 of 6 episodes only the snapshots of episodes 3-6 compete: the scripted best of the
+    whole run (the untrained snapshot) is passed over for the best of those (episode 4); a run killed after episode 2's checkpoint,
+    written before any snapshot competed, resumes to the same files. A share outside [0, 1], or one without
+    keep_best, is a named error."""
+    from model.design import MarketDesign
+    from model.designs.arbitrage import ArbitrageDesign
+
+    monkeypatch.setattr(ArbitrageDesign, "keep_best_refused", None)  # the mechanism, on the fastest design
+    hp = HyperParams(hidden_sizes=(16,), buffer_size=5000, batch_size=16, keep_best=True, keep_best_from=0.5)
+    scripted = {0: 9.0, 1: 10.0, 2: 8.0, 3: 1.0, 4: 3.0, 5: 2.0, 6: 3.0}
+    now = {"episode": 0}
+    monkeypatch.setattr(MarketDesign, "selection_score", lambda self, total: scripted[now["episode"]])
+    seen = {}
+
+    def follow(episode, learner, kill_at=None):
+        import copy
+
+        seen[episode] = copy.deepcopy(learner.policy_state())
+        now["episode"] = episode + 1
+        if episode == kill_at:
+            raise Killed
+
+    kw = dict(episodes=6, seed=3, eval_every=1, checkpoint_every=2, progress=False, hp=hp)
+    train(scenario, out=tmp_path / "ref", callback=follow, **kw)
+    meta = json.loads((tmp_path / "ref" / "policy.json").read_text())
+    assert meta["selected_episode"] == 4 and meta["selected_score"] == 3.0
+    _assert_same_tensors(_policy_tensors(tmp_path / "ref"), seen[4])
+
+    now["episode"] = 0
+    with pytest.raises(Killed):
+        train(scenario, out=tmp_path / "run", callback=lambda e, ln: follow(e, ln, kill_at=2), **kw)
+    assert "best" not in json.loads(latest_checkpoint(tmp_path / "run").read_text())
+    now["episode"] = 3
+    train(scenario, out=tmp_path / "run", resume=True, callback=follow, **kw)
+    for name in ("policy.pt", "policy_last.pt"):
+        _assert_same_tensors(torch.load(tmp_path / "ref" / name, weights_only=True),
+                             torch.load(tmp_path / "run" / name, weights_only=True))
+    assert json.loads((tmp_path / "run" / "policy.json").read_text())["selected_episode"] == 4
+    for bad in (dict(keep_best=True, keep_best_from=1.5), dict(keep_best=True, keep_best_from=-0.1),
+                dict(keep_best_from=0.5)):
+        with pytest.raises(ValueError, match="hyperparameter keep_best_from = .* must be a share of the training in "
+                                             r"\[0, 1\].*only with keep_best = true"):
+            HyperParams(**bad)
+
+
 def test_keep_best_policy_replays_the_evaluation_it_was_chosen_by(scenario, tmp_path, monkeypatch):
     """Replayed by `evaluate_policy` on the evaluation week, policy.pt scores exactly the training curve's
     evaluation it was chosen by, and policy_last.pt the curve's last. The criterion is turned around here

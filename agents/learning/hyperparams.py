@@ -159,6 +159,11 @@ class HyperParams:
     # `selection_score` decides which snapshot `keep_best` keeps; weeks past the first are played at every evaluation
     # too (the training curve's `selection_score_eur`). Test weeks are refused: selecting on them would flatter the
     # test scores. "eval:1" alone: the evaluation week (week 48, winter), which cannot see a summer failure
+    keep_best_from: float = 0.0  # with keep_best: only snapshots from this share of the training episodes on compete
+    # (evaluations before episode keep_best_from * episodes are scored and drawn but never kept; the last snapshot
+    # always competes). 0: every snapshot, the untrained one included; 0.5: the second half's. On a plateau where the
+    # selection weeks' score barely moves, an early snapshot wins by noise though later ones are trained longer
+    # (docs/stackelberg.md, "The paper profile's kept snapshot")
     keep_best_per_group: bool = False  # with keep_best: each learning group (a cluster's shared actor) is kept at its own
     # best snapshot by its participants' summed selection score, and the composed policy is handed on where it scores
     # at least the best whole snapshot's on the selection weeks (else that snapshot); the design must map its groups
@@ -224,6 +229,9 @@ class HyperParams:
             ("lr_final_factor", 0.0 < self.lr_final_factor <= 1.0, "must be in (0, 1] (1: constant learning rates)"),
             ("hidden_sizes", all(h >= 1 for h in self.hidden_sizes), "must be positive layer widths, e.g. 64,64"),
             ("keep_best_per_group", self.keep_best or not self.keep_best_per_group, "needs keep_best = true"),
+            ("keep_best_from", 0.0 <= self.keep_best_from <= 1.0 and (self.keep_best or self.keep_best_from == 0.0),
+             "must be a share of the training in [0, 1] (0.5: only the second half's snapshots compete), and > 0 only "
+             "with keep_best = true"),
             ("selection_weeks", selection_problem is None,
              f"is not a list of training or evaluation weeks: {selection_problem}"),
         ):
@@ -397,4 +405,4 @@ RECONSTRUCTED = ("buffer_size", "lr_actor", "lr_critic", "noise_sigma_final", "h
                  "mixed_levels", "mixed_temperature", "mixed_temperature_relative", "counterfactual_samples", "counterfactual_households", "counterfactual_actions",
                  "twin_critics", "target_noise", "policy_delay", "n_step", "exploring_starts", "rule_start_actions", "rule_start_episodes",
                  "rule_start_critic_episodes", "rule_anchor_weight", "keep_best",
-                 "selection_weeks", "keep_best_per_group")
+                 "selection_weeks", "keep_best_from", "keep_best_per_group")
