@@ -511,7 +511,8 @@ def train(scenario="s-a", episodes: int | None = None, seed: int = 0, out: str |
     final = meta | {"episode": hp.episodes, "train_seconds_last_session": seconds}
     if hp.keep_best:
         save_policy(run_dir, learner, final, name=LAST_POLICY_FILE)
-        selected = {"selected_episode": best["episode"], "selected_score": best["score"], "selected_on": hp.selection_weeks}
+        selected = {"selected_episode": best["episode"], "selected_score": best["score"], "selected_on": hp.selection_weeks,
+                    **({"selected_from_episode": first_kept} if first_kept else {})}  # (`keep_best_from`)
         state = best["state"]
         if group_rows:  # each group at its own best snapshot, handed on where the whole scores at least as well
             composed = _canonical_state({k: v["state"] for k, v in best_groups.items()})

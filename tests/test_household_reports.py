@@ -161,3 +161,26 @@ def test_the_comfort_sentence_quotes_the_methods_mean_and_its_seed_furthest_abov
     alone = comfort_by_week(_comfort_days()[lambda d: d.method != "rules"], "rules", ("learned",))
     assert alone.thermostat_kh_per_day.isna().all()
     assert comfort_sentence(alone, "learned").endswith("7.2 K·h per day outside their comfort band over the test weeks.")
+
+
+def test_the_selection_note_names_the_kept_days_and_where_the_competing_snapshots_started(tmp_path):
+    """The report's sentence on kept snapshots reads each run's policy.json: its kept day, its selection weeks
+    and, for a run that let only its later snapshots compete (`keep_best_from`), the day they started from; a run
+    without that key (all snapshots competed) adds no such clause."""
+    import json
+
+    from runs.reports.common import selected_snapshots, selection_note
+
+    for seed, meta in enumerate(({"selected_episode": 1100, "selected_on": "eval:1,train:23",
+                                  "selected_from_episode": 750},
+                                 {"selected_episode": 400, "selected_on": "eval:1,train:23"})):
+        run = tmp_path / "runs" / "stackelberg" / f"seed{seed}"
+        run.mkdir(parents=True)
+        (run / "policy.json").write_text(json.dumps(meta))
+    selected = selected_snapshots(tmp_path, ["stackelberg"])
+    assert selected.selected_from.tolist() == [750, 0]
+    note = selection_note(selected)
+    assert "stackelberg: seed 0 day 1100, seed 1 day 400; only the snapshots from day 750 of training on " \
+           "competed (`keep_best_from`)" in note
+    assert "training week 23 (week 29)" in note
+    assert "from day" not in selection_note(selected.iloc[1:])

@@ -235,7 +235,7 @@ def test_keep_best_from_lets_only_the_later_snapshots_compete_and_resumes_before
     kw = dict(episodes=6, seed=3, eval_every=1, checkpoint_every=2, progress=False, hp=hp)
     train(scenario, out=tmp_path / "ref", callback=follow, **kw)
     meta = json.loads((tmp_path / "ref" / "policy.json").read_text())
-    assert meta["selected_episode"] == 4 and meta["selected_score"] == 3.0
+    assert meta["selected_episode"] == 4 and meta["selected_score"] == 3.0 and meta["selected_from_episode"] == 3
     _assert_same_tensors(_policy_tensors(tmp_path / "ref"), seen[4])
 
     now["episode"] = 0

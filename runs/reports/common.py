@@ -125,8 +125,10 @@ def selected_snapshots(study: Path, methods) -> pd.DataFrame:
                 groups = meta.get("selected_groups") or {}  # `keep_best_per_group`: each group's own day, where handed on
                 rows.append({"method": m, "seed": int(d.name[4:]), "selected_episode": int(meta["selected_episode"]),
                              "selected_on": meta.get("selected_on", "eval:1"),
-                             "selected_groups": ", ".join(f"{k} {v}" for k, v in groups.items())})
-    return pd.DataFrame(rows, columns=["method", "seed", "selected_episode", "selected_on", "selected_groups"])
+                             "selected_groups": ", ".join(f"{k} {v}" for k, v in groups.items()),
+                             "selected_from": int(meta.get("selected_from_episode", 0))})
+    return pd.DataFrame(rows, columns=["method", "seed", "selected_episode", "selected_on", "selected_groups",
+                                       "selected_from"])
 
 
 def selection_weeks_words(spec: str) -> str:
@@ -165,6 +167,10 @@ def selection_note(selected: pd.DataFrame) -> str:
         kept += ("; where days are given by learning group, each group's actor is its own best snapshot "
                  "(`keep_best_per_group`) and the circle marks the best whole snapshot, which the composed policy "
                  "scored at least as well as")
+    starts = sorted({int(v) for v in selected.get("selected_from", pd.Series(dtype=int)).fillna(0) if v})
+    if starts:  # `keep_best_from`: the earlier snapshots did not compete
+        kept += ("; only the snapshots from day " + " / ".join(f"{v:,}" for v in starts)
+                 + " of training on competed (`keep_best_from`)")
     specs = selection_specs(selected)
     if specs == ["eval:1"]:
         return ("Learned policies are the snapshots that scored best on the evaluation week (`keep_best`; the "
