@@ -387,6 +387,8 @@ def train(scenario="s-a", episodes: int | None = None, seed: int = 0, out: str |
 
     start, curve = 0, []
     best = {}  # keep_best: the best snapshot so far ({"episode", "score", "state"})
+    first_kept = min(math.ceil(hp.keep_best_from * hp.episodes), hp.episodes)  # keep_best: the first episode whose
+    # snapshot competes (`keep_best_from`; the last always does)
     best_groups = {}  # keep_best_per_group: per group (slot name) its best snapshot so far ({"episode", "score", "state"})
     if resume:
         ck = latest_checkpoint(run_dir)
@@ -454,8 +456,6 @@ def train(scenario="s-a", episodes: int | None = None, seed: int = 0, out: str |
                                               "state": copy.deepcopy(slot.group.policy_state())}
         return text + (f", {design.participant_label} {ids[focus]} €{float(total[focus]):,.0f}" if focus is not None else "")
 
-    # keep_best: the first episode whose snapshot competes (`keep_best_from`; the last always does)
-    first_kept = min(math.ceil(hp.keep_best_from * hp.episodes), hp.episodes)
     if start == 0:
         evaluate(0)
     t0, hours0 = time.perf_counter(), model.hours_done
