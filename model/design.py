@@ -252,6 +252,9 @@ class MarketDesign:
     #: can: every group's slot rows are participant indices, in `participant_ids` order, and its score is
     #: `selection_score` over those participants)
     keep_best_per_group_refused: ClassVar[str | None] = "its learners' groups are not sets of its participants"
+    #: why a run of this design cannot weigh a best response's gain into its snapshot selection
+    #: (`selection_best_response`; None: it can, by `selection_best_response_eur`)
+    selection_best_response_refused: ClassVar[str | None] = "it has no best response cheap enough to search at every evaluation"
     #: why a run of this design cannot start training episodes part-way (`exploring_starts`; None: it can: an episode
     #: that `reset_episode` starts after the episode's first hour begins from the design's exploring start states)
     exploring_starts_refused: ClassVar[str | None] = "its episodes carry no state from hour to hour to explore"
@@ -265,6 +268,14 @@ class MarketDesign:
         snapshot by. Default: the sum over participants (the community's net reward; in a competitive design
         it favours snapshots where the participants earn well together, not ones closer to an equilibrium)."""
         return float(np.sum(total))
+
+    def selection_best_response_eur(self, model, policy, weeks: list[int]) -> np.ndarray:
+        """(n_participants,) what a cheap best response gains over `policy` (EUR summed over every episode of
+        `weeks`, absolute week numbers; NaN: a participant not searched), each participant's searched with
+        everyone else at `policy`, played through `model` (this design's, from its episodes' cold starts; it has
+        `policy` back after). A run with `selection_best_response` > 0 subtracts the weighted sum from
+        `selection_score` (`selection_best_response_refused` says why a design has none)."""
+        raise NotImplementedError(f"the {self.name} design: {self.selection_best_response_refused}")
 
     def training_episodes(self) -> np.ndarray:
         """The ids of the episodes training draws from (`episode_start` maps an id to its first hour)."""

@@ -318,6 +318,10 @@ def train(scenario="s-a", episodes: int | None = None, seed: int = 0, out: str |
     if hp.keep_best_per_group and kind.keep_best_per_group_refused:
         raise ValueError(f"keep_best_per_group: the {sc.design} design cannot keep its learning groups at their own "
                          f"snapshots: {kind.keep_best_per_group_refused}. Train with keep_best_per_group=false")
+    if hp.selection_best_response and kind.selection_best_response_refused:
+        raise ValueError(f"selection_best_response: the {sc.design} design cannot weigh a best response into its "
+                         f"snapshot selection: {kind.selection_best_response_refused}. Train with "
+                         "selection_best_response=0")
     if hp.exploring_starts and kind.exploring_starts_refused:
         raise ValueError(f"exploring_starts: the {sc.design} design cannot start training episodes part-way: "
                          f"{kind.exploring_starts_refused}. Train with exploring_starts=0")
@@ -383,7 +387,8 @@ def train(scenario="s-a", episodes: int | None = None, seed: int = 0, out: str |
         "device": str(learner.device),
     }
     curve_columns = ["episode", design.participant_label, "eval_score_eur", *design.score_columns,
-                     *(["selection_score_eur"] if extra_weeks else [])]
+                     *(["selection_score_eur"] if extra_weeks else []),
+                     *(["best_response_gain_eur"] if hp.selection_best_response else [])]
 
     start, curve = 0, []
     best = {}  # keep_best: the best snapshot so far ({"episode", "score", "state"})
@@ -437,14 +442,20 @@ def train(scenario="s-a", episodes: int | None = None, seed: int = 0, out: str |
 
     def evaluate(episode: int) -> str:
         sums, total, selection_total = play_selection_weeks()
+        # selection_best_response: what the design's cheap best response gains over this snapshot on the selection weeks
+        gain = design.selection_best_response_eur(eval_model, learner, selection_weeks) if hp.selection_best_response else None
         for i, pid in enumerate(ids):
             curve.append({"episode": episode, design.participant_label: pid, "eval_score_eur": float(total[i]),
                           **{c: float(s[i]) for c, s in zip(design.score_columns, sums)},
-                          **({"selection_score_eur": float(selection_total[i])} if extra_weeks else {})})
+                          **({"selection_score_eur": float(selection_total[i])} if extra_weeks else {}),
+                          **({"best_response_gain_eur": float(gain[i])} if gain is not None else {})})
         write_csv_atomic(run_dir / TRAIN_CURVE, pd.DataFrame(curve, columns=curve_columns))
         text = f"eval: all €{float(total.sum()):,.0f}"
         if hp.keep_best and episode >= first_kept:
-            score = _finite_score(design.selection_score(selection_total))
+            score = design.selection_score(selection_total)
+            if gain is not None:  # the participants searched (NaN: not searched)
+                score -= hp.selection_best_response * float(np.nansum(gain))
+            score = _finite_score(score)
             if not best or score > best["score"]:  # a tie keeps the earlier snapshot
                 best.update(episode=episode, score=score, state=copy.deepcopy(learner.policy_state()))
             text += f", best ep {best['episode']}"
@@ -512,7 +523,8 @@ def train(scenario="s-a", episodes: int | None = None, seed: int = 0, out: str |
     if hp.keep_best:
         save_policy(run_dir, learner, final, name=LAST_POLICY_FILE)
         selected = {"selected_episode": best["episode"], "selected_score": best["score"], "selected_on": hp.selection_weeks,
-                    **({"selected_from_episode": first_kept} if first_kept else {})}  # (`keep_best_from`)
+                    **({"selected_from_episode": first_kept} if first_kept else {}),  # (`keep_best_from`)
+                    **({"selected_best_response_weight": hp.selection_best_response} if hp.selection_best_response else {})}
         state = best["state"]
         if group_rows:  # each group at its own best snapshot, handed on where the whole scores at least as well
             composed = _canonical_state({k: v["state"] for k, v in best_groups.items()})

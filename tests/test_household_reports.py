@@ -163,24 +163,46 @@ def test_the_comfort_sentence_quotes_the_methods_mean_and_its_seed_furthest_abov
     assert comfort_sentence(alone, "learned").endswith("7.2 K·h per day outside their comfort band over the test weeks.")
 
 
+def _kept_snapshots(study, *metas):
+    """`selected_snapshots` of a study folder whose stackelberg seeds 0, 1, ... have these policy.json contents."""
+    import json
+
+    from runs.reports.common import selected_snapshots
+
+    for seed, meta in enumerate(metas):
+        run = study / "runs" / "stackelberg" / f"seed{seed}"
+        run.mkdir(parents=True)
+        (run / "policy.json").write_text(json.dumps(meta))
+    return selected_snapshots(study, ["stackelberg"])
+
+
 def test_the_selection_note_names_the_kept_days_and_where_the_competing_snapshots_started(tmp_path):
     """The report's sentence on kept snapshots reads each run's policy.json: its kept day, its selection weeks
     and, for a run that let only its later snapshots compete (`keep_best_from`), the day they started from; a run
     without that key (all snapshots competed) adds no such clause."""
-    import json
+    from runs.reports.common import selection_note
 
-    from runs.reports.common import selected_snapshots, selection_note
-
-    for seed, meta in enumerate(({"selected_episode": 1100, "selected_on": "eval:1,train:23",
-                                  "selected_from_episode": 750},
-                                 {"selected_episode": 400, "selected_on": "eval:1,train:23"})):
-        run = tmp_path / "runs" / "stackelberg" / f"seed{seed}"
-        run.mkdir(parents=True)
-        (run / "policy.json").write_text(json.dumps(meta))
-    selected = selected_snapshots(tmp_path, ["stackelberg"])
+    selected = _kept_snapshots(tmp_path, {"selected_episode": 1100, "selected_on": "eval:1,train:23",
+                                          "selected_from_episode": 750},
+                               {"selected_episode": 400, "selected_on": "eval:1,train:23"})
     assert selected.selected_from.tolist() == [750, 0]
     note = selection_note(selected)
     assert "stackelberg: seed 0 day 1100, seed 1 day 400; only the snapshots from day 750 of training on " \
            "competed (`keep_best_from`)" in note
     assert "training week 23 (week 29)" in note
     assert "from day" not in selection_note(selected.iloc[1:])
+    assert "selection_best_response" not in note
+
+
+def test_the_selection_note_names_the_weighted_best_response(tmp_path):
+    """A run whose policy.json records `selected_best_response_weight` (its selection score less that weight times
+    the design's cheap best response's gain) gets a clause saying so; one without it (weight 0) none."""
+    from runs.reports.common import selection_note
+
+    selected = _kept_snapshots(tmp_path, {"selected_episode": 1300, "selected_on": "eval:1,train:23",
+                                          "selected_best_response_weight": 1.0},
+                               {"selected_episode": 1500, "selected_on": "eval:1,train:23"})
+    assert selected.best_response_weight.tolist() == [1.0, 0.0]
+    assert ("seed 0 day 1300, seed 1 day 1500; each snapshot's score less 1 × what the design's cheap best response "
+            "gains over it there (`selection_best_response`" in selection_note(selected))
+    assert "selection_best_response" not in selection_note(selected.iloc[1:])

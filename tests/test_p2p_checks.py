@@ -18,13 +18,13 @@ import pandas as pd
 import pytest
 
 from model import dataset, devices
+from model.designs.stackelberg_search import play_day
 from model.markets.p2p_optimum import simulate_day
 from model.scenario import load_scenario
 from runs.studies import p2p_checks as checks
 from runs.studies.household_checks import (
     _priced_days, clock_schedule, clock_schedule_check, household_plans, trained_model,
 )
-from runs.studies.stackelberg_checks import _play_day
 from runs.training import design_hyperparams, load_trained_policy, make_model, train
 
 H = devices.HOURS_PER_DAY
@@ -61,7 +61,7 @@ def _day() -> int:
 def _learned_day(run):
     """The checked day played with the learned policies: (model, probe, its cleared hours, buy, sell, peak rate)."""
     model, probe = trained_model(run, "p2p")
-    hours = _play_day(model, *model.design.episode_start(_day()))
+    hours = play_day(model, *model.design.episode_start(_day()))
     buy, sell = checks._column(hours, "mmr.buy_eur_mwh"), checks._column(hours, "mmr.sell_eur_mwh")
     return model, probe, hours, buy, sell, checks.peak_rate_eur_mwh(model.design, checks._column(hours, "net_kw"))
 
@@ -85,7 +85,7 @@ def test_learned_cost_is_the_records_and_the_lp_beats_the_learned_schedule_at_th
     learner, meta = load_trained_policy(run)
     learner.explore = False
     recorded = make_model(meta["scenario_arg"], learner, meta["seed"], collect=True)
-    _play_day(recorded, *d.episode_start(_day()))
+    play_day(recorded, *d.episode_start(_day()))
     hh = recorded.record.frame("households")
     record_cost = -hh.groupby("household").reward_eur.sum().to_numpy()
     np.testing.assert_allclose(table.learned_cost_eur, record_cost[table.household], rtol=0, atol=1e-9)
@@ -117,7 +117,7 @@ def test_the_replayed_household_plays_its_lp_and_everyone_else_their_learned_pol
     np.testing.assert_allclose(plans.cost_eur, table.lp_cost_eur, rtol=0, atol=1e-9)
     for k, row in enumerate(table.itertuples()):
         probe.plan = (row.household, plans.actions[:, k])
-        played = _play_day(model, *d.episode_start(_day()))
+        played = play_day(model, *d.episode_start(_day()))
         np.testing.assert_allclose(checks._column(played, "net_kw")[:, row.household], plans.net_kw[:, k], atol=1e-6)
         assert -checks._column(played, "reward")[:, row.household].sum() == pytest.approx(row.best_response_cost_eur, abs=1e-9)
         # the first hour, before any price it moved is seen: everyone else acts as in the learned play
@@ -140,7 +140,7 @@ def test_peak_rate_prices_every_households_peak_share(form):
     sc = load_scenario("p2p-mmr").with_overrides(n_households=24, peak_penalty=form, peak_threshold_kw_per_household=0.3)
     model = make_model(sc, "rule", 0)
     day = dataset.resolve_week("test:1")[0] * 7  # a winter day: the community imports
-    hours = _play_day(model, *model.design.episode_start(day))
+    hours = play_day(model, *model.design.episode_start(day))
     net = checks._column(hours, "net_kw")
     rate = checks.peak_rate_eur_mwh(model.design, net)
     shares = checks._column(hours, "peak_share_eur") + checks._column(hours, "daily_peak_share_eur")
@@ -182,7 +182,7 @@ def _played(run, days):
     for day in days:
         week, first = model.design.episode_start(day)
         probe.seen = {}
-        hours = _play_day(model, week, first)
+        hours = play_day(model, week, first)
         b, s = checks.faced_prices(model.design, hours)
         buy.append(b)
         sell.append(s)
@@ -232,7 +232,7 @@ def test_the_week_check_prices_the_learned_play_as_the_record_and_orders_lp_cloc
     week, first = dataset.resolve_week(WEEK)[0], 24
     probe.plan = (row, schedule)
     probe.seen = {}
-    _play_day(m, week, first)
+    play_day(m, week, first)
     played = np.array([probe.seen[(first + t, row)][:3] for t in range(H)])
     np.testing.assert_array_equal(played, schedule)
     others = [k for k in probe.seen if k[1] != row]

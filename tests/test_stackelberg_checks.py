@@ -14,7 +14,7 @@ from model.markets.p2p_optimum import simulate_day
 from model.model import MarketModel
 from model.scenario import load_scenario
 from runs.studies import stackelberg_checks as checks
-from runs.training import load_trained_policy, make_model, play_episode, train
+from runs.training import design_hyperparams, load_trained_policy, make_model, play_episode, train
 
 H = devices.HOURS_PER_DAY
 SUMMER_DAY = 26 * 7 + 2  # week 26 (test:7), a sunny day: the PV households sell around noon
@@ -52,7 +52,7 @@ def ten():
 
 def day_of_model(model, day: int):
     """The day's cleared hours, played through the model (`MarketModel.step`)."""
-    return checks._play_day(model, *model.design.episode_start(day))
+    return checks.play_day(model, *model.design.episode_start(day))
 
 
 # --- check 4: the followers' response ------------------------------------------------------------------
@@ -284,6 +284,44 @@ def test_myopic_leader_best_response_is_the_brute_force_best_hour(run):
     assert top >= best - 1e-9
     assert top <= best + 2 * bound / 40 * 200 / 1000  # within the day-ahead grid's step (<= 2 bound / 40) at <= 200 EUR/MWh
     assert hours.loc[0, "best_profit_eur"] >= hours.loc[0, "learned_profit_eur"] - 1e-9
+
+
+def test_the_selection_search_is_the_checks_myopic_search_and_gives_the_model_back(run):
+    """`selection_best_response_eur` (what a run with `selection_best_response` weighs into its snapshot choice):
+    the leader's gain is the check's myopic hour-by-hour search on the same grid, summed over the week's seven days;
+    the followers are not searched (NaN); afterwards the model plays the learned policy again, as a fresh one does."""
+    learner, meta = load_trained_policy(run)
+    model = make_model(meta["scenario_arg"], learner, meta["seed"])
+    d = model.design
+    gain = d.selection_best_response_eur(model, learner, [0])  # test:1 is week 0
+    days, _ = checks.leader_best_response(run, ["test:1"], grid=d.selection_shares, rollout=False)
+    assert len(days) == 7 and len(gain) == d.n + 1 and np.isnan(gain[1:]).all()
+    assert gain[0] == pytest.approx(days.regret_eur.sum(), abs=1e-9)
+    assert gain[0] > 0  # the untrained leader leaves money on the table
+    after = [h.auction.leader_profit_eur for h in day_of_model(model, 3)]
+    fresh = [h.auction.leader_profit_eur for h in day_of_model(make_model(meta["scenario_arg"], learner, meta["seed"]), 3)]
+    assert after == fresh
+
+
+def test_a_run_weighing_the_leaders_gain_trains_the_same_and_curves_it(tmp_path):
+    """`selection_best_response` changes only which snapshot is kept: the last policy is byte for byte a run's without
+    it, and the training curve's leader gain of the last evaluation is the design's search on that
+    policy over the selection weeks (the followers' NaN)."""
+    (tmp_path / "small.toml").write_text('extends = "stackelberg"\nn_households = 8\n')
+    scenario = str(tmp_path / "small.toml")
+    kw = dict(episodes=3, eval_every=3, checkpoint_every=3, progress=False)
+    plain = train(scenario, out=tmp_path / "plain",
+                  hp=design_hyperparams(scenario, ["selection_weeks=eval:1", "selection_best_response=0"]), **kw)
+    hp = design_hyperparams(scenario, ["selection_weeks=eval:1"])  # the design's default weighs the leader's gain
+    assert hp.selection_best_response == 1.0
+    weighed = train(scenario, out=tmp_path / "weighed", hp=hp, **kw)
+    assert (plain.run_dir / "policy_last.pt").read_bytes() == (weighed.run_dir / "policy_last.pt").read_bytes()
+    assert "best_response_gain_eur" not in plain.curve
+    last = weighed.curve[weighed.curve.episode == 3]
+    learner, meta = load_trained_policy(weighed.run_dir, last=True)
+    model = make_model(meta["scenario_arg"], learner, meta["seed"])
+    gain = model.design.selection_best_response_eur(model, learner, hp.selection_week_numbers())
+    np.testing.assert_allclose(last.best_response_gain_eur.to_numpy(), gain, rtol=0, atol=1e-9)
 
 
 def test_leader_schedule_response_improves_on_the_learned_leader_and_replays(run):

@@ -255,6 +255,57 @@ def test_keep_best_from_lets_only_the_later_snapshots_compete_and_resumes_before
             HyperParams(**bad)
 
 
+def test_selection_best_response_keeps_the_snapshot_best_after_the_weighted_gain(scenario, tmp_path, monkeypatch):
+    """With `selection_best_response` 2 the kept snapshot is the best of (selection score - 2 x the design's best
+    response gain): scripted, the score alone keeps episode 3 (6.0), the weighted gain turns it to episode 2
+    (6.0 - 2 x 2.5 = 1.0 < 4.0). The gains go to the training curve (NaN for the participants not searched). A design
+    without a best response, or a weight without keep_best or below 0, is a named error."""
+    from model.design import MarketDesign
+    from model.designs.arbitrage import ArbitrageDesign
+
+    monkeypatch.setattr(ArbitrageDesign, "keep_best_refused", None)  # the mechanism, on the fastest design
+    hp = HyperParams(hidden_sizes=(16,), buffer_size=5000, batch_size=16, keep_best=True, selection_best_response=2.0)
+    kw = dict(episodes=4, seed=3, eval_every=1, checkpoint_every=4, progress=False, hp=hp)
+    with pytest.raises(ValueError, match="selection_best_response: the arbitrage design cannot weigh a best response "
+                                         "into its snapshot selection: it has no best response cheap enough"):
+        train(scenario, out=tmp_path / "refused", **kw)
+    assert not (tmp_path / "refused").exists()
+
+    scores = {0: 0.0, 1: 5.0, 2: 4.0, 3: 6.0, 4: 1.0}  # by evaluation (at episodes 0..4, in order)
+    gains = {0: 0.0, 1: 1.0, 2: 0.0, 3: 2.5, 4: 0.0}
+    evaluations = []  # the episodes evaluated so far: the search runs first in each evaluation
+    seen = {}
+    monkeypatch.setattr(ArbitrageDesign, "selection_best_response_refused", None)
+    monkeypatch.setattr(MarketDesign, "selection_score", lambda self, total: scores[evaluations[-1]])
+
+    def searched(self, model, policy, weeks):
+        assert weeks == hp.selection_week_numbers() and policy.explore is False
+        evaluations.append(len(evaluations))
+        out = np.full(len(self.participant_ids()), np.nan)
+        out[1] = gains[evaluations[-1]]
+        return out
+
+    monkeypatch.setattr(MarketDesign, "selection_best_response_eur", searched)
+
+    def follow(episode, learner):
+        import copy
+
+        seen[episode] = copy.deepcopy(learner.policy_state())
+
+    result = train(scenario, out=tmp_path / "run", callback=follow, **kw)
+    meta = json.loads((tmp_path / "run" / "policy.json").read_text())
+    assert meta["selected_episode"] == 2 and meta["selected_score"] == 4.0
+    _assert_same_tensors(_policy_tensors(tmp_path / "run"), seen[2])
+    curve = result.curve
+    second = curve.aggregator == curve.aggregator.unique()[1]
+    assert curve[second].set_index("episode").best_response_gain_eur.to_dict() == gains
+    assert curve[~second].best_response_gain_eur.isna().all()
+    for bad in (dict(selection_best_response=1.0), dict(keep_best=True, selection_best_response=-1.0)):
+        with pytest.raises(ValueError, match="hyperparameter selection_best_response = .* must be >= 0 .* only with "
+                                             "keep_best = true"):
+            HyperParams(**bad)
+
+
 def test_keep_best_policy_replays_the_evaluation_it_was_chosen_by(scenario, tmp_path, monkeypatch):
     """Replayed by `evaluate_policy` on the evaluation week, policy.pt scores exactly the training curve's
     evaluation it was chosen by, and policy_last.pt the curve's last. The criterion is turned around here

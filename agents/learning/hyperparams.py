@@ -166,6 +166,11 @@ class HyperParams:
     # Measured (stop 60, Stackelberg paper profile, 8 paired seeds, docs/stackelberg.md "The paper profile's kept
     # snapshot"): 0.5 lowered the day-ahead position's part of the leader's check regret (0.57 -> 0.36 points) but
     # not the regret (1.20 -> 1.50 %, lower in 2 of 8), so it is off
+    selection_best_response: float = 0.0  # with keep_best: the selection score less this weight times what the
+    # design's cheap best response gains over the learned snapshot on the selection weeks (EUR; the design's
+    # `selection_best_response_eur`, e.g. the Stackelberg leader's myopic hour-by-hour search on a 3 x 3 price grid),
+    # so that of two snapshots the one closer to a best response is kept; the gain is the training curve's
+    # `best_response_gain_eur`. 0: off; a design without such a search refuses > 0 (`MarketDesign.selection_best_response_refused`)
     keep_best_per_group: bool = False  # with keep_best: each learning group (a cluster's shared actor) is kept at its own
     # best snapshot by its participants' summed selection score, and the composed policy is handed on where it scores
     # at least the best whole snapshot's on the selection weeks (else that snapshot); the design must map its groups
@@ -234,6 +239,11 @@ class HyperParams:
             ("keep_best_from", 0.0 <= self.keep_best_from <= 1.0 and (self.keep_best or self.keep_best_from == 0.0),
              "must be a share of the training in [0, 1] (0.5: only the second half's snapshots compete), and > 0 only "
              "with keep_best = true"),
+            ("selection_best_response", self.selection_best_response >= 0.0
+             and (self.keep_best or self.selection_best_response == 0.0),
+             "must be >= 0 (the weight of the best response's gain in the selection score; 1: EUR for EUR), and > 0 "
+             "only with keep_best = true (the Stackelberg design weighs it: with --set keep_best=false pass --set "
+             "selection_best_response=0 too)"),
             ("selection_weeks", selection_problem is None,
              f"is not a list of training or evaluation weeks: {selection_problem}"),
         ):
@@ -407,4 +417,4 @@ RECONSTRUCTED = ("buffer_size", "lr_actor", "lr_critic", "noise_sigma_final", "h
                  "mixed_levels", "mixed_temperature", "mixed_temperature_relative", "counterfactual_samples", "counterfactual_households", "counterfactual_actions",
                  "twin_critics", "target_noise", "policy_delay", "n_step", "exploring_starts", "rule_start_actions", "rule_start_episodes",
                  "rule_start_critic_episodes", "rule_anchor_weight", "keep_best",
-                 "selection_weeks", "keep_best_from", "keep_best_per_group")
+                 "selection_weeks", "keep_best_from", "selection_best_response", "keep_best_per_group")

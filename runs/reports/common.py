@@ -126,9 +126,10 @@ def selected_snapshots(study: Path, methods) -> pd.DataFrame:
                 rows.append({"method": m, "seed": int(d.name[4:]), "selected_episode": int(meta["selected_episode"]),
                              "selected_on": meta.get("selected_on", "eval:1"),
                              "selected_groups": ", ".join(f"{k} {v}" for k, v in groups.items()),
-                             "selected_from": int(meta.get("selected_from_episode", 0))})
+                             "selected_from": int(meta.get("selected_from_episode", 0)),
+                             "best_response_weight": float(meta.get("selected_best_response_weight", 0.0))})
     return pd.DataFrame(rows, columns=["method", "seed", "selected_episode", "selected_on", "selected_groups",
-                                       "selected_from"])
+                                       "selected_from", "best_response_weight"])
 
 
 def selection_weeks_words(spec: str) -> str:
@@ -171,6 +172,11 @@ def selection_note(selected: pd.DataFrame) -> str:
     if starts:  # `keep_best_from`: the earlier snapshots did not compete
         kept += ("; only the snapshots from day " + " / ".join(f"{v:,}" for v in starts)
                  + " of training on competed (`keep_best_from`)")
+    weights = sorted({float(v) for v in selected.get("best_response_weight", pd.Series(dtype=float)).fillna(0.0) if v})
+    if weights:  # `selection_best_response`: the score less the weighted gain of the design's cheap best response
+        kept += ("; each snapshot's score less " + " / ".join(f"{v:g}" for v in weights)
+                 + " × what the design's cheap best response gains over it there (`selection_best_response`; "
+                 "the Stackelberg leader's myopic hour-by-hour search on a 3 × 3 price grid)")
     specs = selection_specs(selected)
     if specs == ["eval:1"]:
         return ("Learned policies are the snapshots that scored best on the evaluation week (`keep_best`; the "

@@ -246,7 +246,8 @@ def clock_schedule_check(run_dir, weeks, rows, stage: str, faced, cost_of, level
     import pandas as pd
 
     from model import dataset
-    from runs.studies.stackelberg_checks import _days, _play_day
+    from model.designs.stackelberg_search import play_day
+    from runs.studies.stackelberg_checks import _days
 
     model, probe = trained_model(run_dir, stage)
     d = model.design
@@ -258,7 +259,7 @@ def clock_schedule_check(run_dir, weeks, rows, stage: str, faced, cost_of, level
         probe.plan, probe.seen = None, {}
         learned_cost, buy, sell = [], [], []
         for first in firsts:
-            hours = _play_day(model, week, first)
+            hours = play_day(model, week, first)
             learned_cost.append(cost_of(hours))
             b, s = faced(d, hours)
             buy.append(b)
@@ -269,7 +270,7 @@ def clock_schedule_check(run_dir, weeks, rows, stage: str, faced, cost_of, level
             acts = np.array([[seen[(first + t, i)] for t in range(H)] for first in firsts])  # (D, 24, k)
             sched = clock_schedule(d, days, np.array(buy), np.array(sell), acts, i, levels, max_passes)
             probe.plan = (i, sched.actions)
-            realised = [cost_of(_play_day(model, week, first))[i] for first in firsts]
+            realised = [cost_of(play_day(model, week, first))[i] for first in firsts]
             probe.plan = None
             gap = float(sched.learned_eur.mean() - sched.lp_eur.mean())
             out.append({

@@ -26,9 +26,10 @@ import numpy as np
 import pandas as pd
 
 from model import devices
+from model.designs.stackelberg_search import play_day
 from model.markets import p2p_mmr
 from runs.studies.household_checks import household_plans, trained_model
-from runs.studies.stackelberg_checks import _days, _play_day
+from runs.studies.stackelberg_checks import _days
 
 H = devices.HOURS_PER_DAY
 
@@ -106,14 +107,14 @@ def household_best_response(run_dir, weeks, per_cluster: int = 4, seed: int = 0,
     for label, week, first in _days(model, weeks, days):
         day = week * 7 + first // H
         probe.plan = None
-        learned = _play_day(model, week, first)
+        learned = play_day(model, week, first)
         buy, sell = _column(learned, "mmr.buy_eur_mwh"), _column(learned, "mmr.sell_eur_mwh")
         learned_cost = -_column(learned, "reward").sum(axis=0)
         learned_peak = _peak_share(learned)
         plans = household_plans(d, day, buy + peak_rate_eur_mwh(d, _column(learned, "net_kw")), sell, rows)
         for k, i in enumerate(rows):
             probe.plan = (int(i), plans.actions[:, k])
-            played = _play_day(model, week, first)
+            played = play_day(model, week, first)
             cost = -_column(played, "reward").sum(axis=0)
             price_change = max(np.abs(_column(played, "mmr.buy_eur_mwh") - buy).max(),
                                np.abs(_column(played, "mmr.sell_eur_mwh") - sell).max())

@@ -38,66 +38,32 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pandas as pd
 
-from agents.stackelberg import da_position_share
 from model import dataset, devices
-from model.markets import double_auction, settlement
+from model.markets import double_auction
+from model.designs.stackelberg_search import (
+    TIE_EUR, DayPrices, H, Probe, best_da_position, commit_hour, day_prices, hour_profit, play_day, search_leader_day,
+    value_candidate,
+)
 from model.markets.p2p_optimum import solve_day
 from model.scenario import load as load_scenario
 from model.scenario import scenario_sha256
 from runs.training import load_trained_policy, make_model
 
-H = devices.HOURS_PER_DAY
 #: the exact solution's grid of price shares (for the sell share and for the buy share)
 SHARES = tuple(round(0.1 * k, 1) for k in range(11))
 #: the leader best response's grid, 6 x 6 (a quick profile's)
 QUICK_SHARES = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
-#: a candidate must beat the best so far by this much (EUR) to replace it (ties keep the earlier one)
-TIE_EUR = 1e-9
 
 
 # ---------------------------------------------------------------------------------------------
 # the day's prices and the leader's mapping from action shares to retail prices
 # ---------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class DayPrices:
-    """One day's exogenous prices (24,) (EUR/MWh) and the bound of the leader's day-ahead position."""
-
-    import_eur_mwh: np.ndarray  # grid tariffs: they bound the retail prices
-    export_eur_mwh: np.ndarray
-    da_eur_mwh: np.ndarray
-    imb_long_eur_mwh: np.ndarray  # paid for a long position
-    imb_short_eur_mwh: np.ndarray  # paid when short
-    da_bound_kw: float
-
-
-def day_prices(design, day: int) -> DayPrices:
-    """The prices of absolute day `day` (week * 7 + day of week) that the design plays."""
-    week, first = design.episode_start(day)
-    hours = slice(week * dataset.HOURS_PER_WEEK + first, week * dataset.HOURS_PER_WEEK + first + H)
-    return DayPrices(design.import_all[hours], design.export_all[hours], design.da_all[hours],
-                     design.imb_long_all[hours], design.imb_short_all[hours], float(design.da_bound_kw))
-
-
 def retail_prices(prices: DayPrices, sell_share, buy_share) -> tuple[np.ndarray, np.ndarray]:
     """(buy, sell) (24,) EUR/MWh for the leader's shares (scalars or (24,)), as `Auctioneer.post` maps
     them: sell = export + s (import - export), buy = sell + b (import - sell)."""
     sell = prices.export_eur_mwh + np.asarray(sell_share, dtype=float) * (prices.import_eur_mwh - prices.export_eur_mwh)
     buy = sell + np.asarray(buy_share, dtype=float) * (prices.import_eur_mwh - sell)
     return buy, sell
-
-
-def best_da_position(residual_kw, da_eur_mwh, imb_long_eur_mwh, imb_short_eur_mwh, bound_kw: float):
-    """The leader's best day-ahead position for a realised residual R (any shape; the prices the
-    same shape or scalars): (q kW, its wholesale cost EUR = day-ahead cost + the imbalance settlement
-    of q - R). The cost is piecewise linear in q with its only kink at R, so the best of {R clipped to
-    the bound, -bound, +bound} is the optimum (R itself when long price <= day-ahead <= short price);
-    ties keep that order."""
-    r = np.asarray(residual_kw, dtype=float)
-    q = np.stack([np.clip(r, -bound_kw, bound_kw), np.full_like(r, -bound_kw), np.full_like(r, bound_kw)], axis=-1)
-    cost = (np.asarray(da_eur_mwh, dtype=float)[..., None] * q / 1000.0
-            + settlement.balancing_costs_eur((q - r[..., None]) / 1000.0, imb_long_eur_mwh, imb_short_eur_mwh))
-    best = np.argmin(cost, axis=-1)[..., None]
-    return np.take_along_axis(q, best, -1)[..., 0], np.take_along_axis(cost, best, -1)[..., 0]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -256,28 +222,6 @@ def exact_stackelberg(scenario, day: int, grid=SHARES) -> tuple[pd.DataFrame, pd
 # ---------------------------------------------------------------------------------------------
 # check 5: exploitability of a trained run
 # ---------------------------------------------------------------------------------------------
-class Probe:
-    """Plays the learned policy `base` for everyone, except the leader's action where `leader` is set
-    ((3,) shares) and one follower's where `follower` is set ((row, (24, 4) actions by hour of day))."""
-
-    name = "probe"
-
-    def __init__(self, base):
-        self.base = base
-        self.leader: np.ndarray | None = None
-        self.follower: tuple[int, np.ndarray] | None = None
-
-    def act(self, stage, obs, rows):
-        if stage == "retail" and self.leader is not None:
-            return np.tile(self.leader, (len(rows), 1))
-        out = np.array(self.base.act(stage, obs, rows), dtype=float)
-        if stage == "auction" and self.follower is not None:
-            row, actions = self.follower
-            mine = np.asarray(rows) == row
-            out[mine] = actions[int(obs[0, 0]) % H]  # column 0: the hour of the week
-        return out
-
-
 def _trained_model(run_dir):
     """A model of the run's scenario in which a `Probe` of its learned policy plays everyone."""
     models, probe = _trained_models(run_dir, 1)
@@ -311,67 +255,6 @@ def _days(model, weeks, days):
     return out
 
 
-def _play_day(model, week: int, first: int) -> list:
-    """The day's cleared hours, every participant playing its (probe's) policy."""
-    model.design.cold_start()
-    model.reset_episode(week, first, H)
-    hours = []
-    while model.running:
-        model.step()
-        hours.append(model.hour_result)
-    return hours
-
-
-def _hour_profit(h, prices: DayPrices, t: int) -> tuple[float, float]:
-    """(best day-ahead position kW, the leader's profit with it) for the cleared hour h (its t-th of the day)."""
-    q, cost = best_da_position(h.auction.residual_kw, prices.da_eur_mwh[t], prices.imb_long_eur_mwh[t],
-                               prices.imb_short_eur_mwh[t], prices.da_bound_kw)
-    return float(q), float(h.auction.residual.payment_eur.sum()) - float(cost)
-
-
-def _rest_of_day(model, probe: Probe, h, first: int, committed: list) -> float:
-    """The leader's learned profit over the rest of the day after the cleared hour h, the one after the
-    `committed` hours; then the model is put back at the start of h's hour, as the committed hours left
-    it (the design's state replayed from the day's start: its last-hour information carries a price
-    over hours without trade, so the previous hour alone does not restore it)."""
-    d, t = model.design, len(committed)
-    probe.leader, total = None, 0.0
-    d.end_hour(h)
-    for hour in range(first + t + 1, first + H):
-        model.hour_of_week = hour
-        later = model.clear_hour()
-        total += later.auction.leader_profit_eur
-        d.end_hour(later)
-    model.hour_of_week = first  # the design starts its day at the model's hour
-    d.begin_episode()
-    for before in committed:
-        d.end_hour(before)
-    model.hour_of_week = first + t
-    return total
-
-
-def _value_candidate(model, probe: Probe, candidate, h0, prices: DayPrices, t: int, first: int, committed: list,
-                     rollout: bool = True) -> tuple[float, tuple[float, float, float]]:
-    """Hour t cleared from its start h0 with the leader's `candidate` (sell share, buy share; None: the learned
-    prices): its profit with the best day-ahead position plus, with `rollout`, the learned leader's over the rest
-    of the day (the model then put back at h0's hour), and the action that replays it (sell share, buy share,
-    best position kW)."""
-    probe.leader = None if candidate is None else np.array([candidate[0], candidate[1], 0.0])
-    retail, auction = model.design.stages
-    h = model.clear_stage(model.clear_stage(h0, retail), auction)
-    q, now = _hour_profit(h, prices, t)
-    later = _rest_of_day(model, probe, h, first, committed) if rollout and t < H - 1 else 0.0
-    return now + later, (*h.actions["retail"][0, :2], q)
-
-
-def _commit(model, probe: Probe, h0, prices: DayPrices, action: tuple[float, float, float], committed: list) -> None:
-    """Play h0's hour with `action` (from `_value_candidate`), its position as the leader's day-ahead share."""
-    s, b, q = action
-    probe.leader = np.array([s, b, da_position_share(q, h0.inputs.forecast_residual_kw, prices.da_bound_kw)])
-    model.step()
-    committed.append(model.hour_result)
-
-
 def leader_best_response(run_dir, weeks, grid=QUICK_SHARES, days=None, rollout: bool = True):
     """The leader's best response to the followers' learned policies of a trained run, searched hour
     by hour over the days of `weeks` (labels: "test:1", ...; `days`: which days of the week, 0..6).
@@ -399,28 +282,13 @@ def leader_best_response(run_dir, weeks, grid=QUICK_SHARES, days=None, rollout: 
     learned play's profit with the best position (`learned_best_da_position_kw`,
     `learned_position_profit_eur`)."""
     model, probe = _trained_model(run_dir)
-    d = model.design
     candidates = [None, *itertools.product(grid, grid)]
     hour_rows = []
     for label, week, first in _days(model, weeks, days):
         day = week * 7 + first // H
-        prices = day_prices(d, day)
-        probe.leader = None
-        learned = _play_day(model, week, first)
-        d.cold_start()
-        model.reset_episode(week, first, H)
-        committed = []
-        for t in range(H):
-            h0 = model.begin_hour()
-            best = None
-            for c in candidates:
-                value, action = _value_candidate(model, probe, c, h0, prices, t, first, committed, rollout)
-                if best is None or value > best[0] + TIE_EUR:
-                    best = (value, action)
-            _commit(model, probe, h0, prices, best[1], committed)
-        probe.leader = None
+        prices, learned, committed = search_leader_day(model, probe, week, first, candidates, rollout)
         for t, (hl, hb) in enumerate(zip(learned, committed)):
-            q_learned, position_profit = _hour_profit(hl, prices, t)
+            q_learned, position_profit = hour_profit(hl, prices, t)
             hour_rows.append({
                 "week": label, "week_number": week, "day": day, "hour": t,
                 **_hour_columns("learned", hl), "learned_best_da_position_kw": q_learned,
@@ -471,7 +339,7 @@ def leader_schedule_response(run_dir, weeks, grid=QUICK_SHARES, days=None) -> tu
         models = models[:len(firsts)]
         prices = [day_prices(m.design, week * 7 + first // H) for m, first in zip(models, firsts)]
         probe.leader = None
-        learned = [_play_day(m, week, first) for m, first in zip(models, firsts)]
+        learned = [play_day(m, week, first) for m, first in zip(models, firsts)]
         for m, first in zip(models, firsts):
             m.design.cold_start()
             m.reset_episode(week, first, H)
@@ -482,7 +350,7 @@ def leader_schedule_response(run_dir, weeks, grid=QUICK_SHARES, days=None) -> tu
             for c in candidates:
                 total, acts = 0.0, []
                 for m, first, h0, p, done in zip(models, firsts, starts, prices, committed):
-                    value, action = _value_candidate(m, probe, c, h0, p, t, first, done)
+                    value, action = value_candidate(m, probe, c, h0, p, t, first, done)
                     total += value
                     acts.append(action)
                 if best is None or total > best[0] + TIE_EUR:
@@ -491,13 +359,13 @@ def leader_schedule_response(run_dir, weeks, grid=QUICK_SHARES, days=None) -> tu
             schedule_rows.append({"week": label, "hour": t, "sell_share": np.nan if c is None else c[0],
                                   "buy_share": np.nan if c is None else c[1]})
             for m, h0, p, done, action in zip(models, starts, prices, committed, acts):
-                _commit(m, probe, h0, p, action, done)
+                commit_hour(m, probe, h0, p, action, done)
         probe.leader = None
         for first, p, hl, hs in zip(firsts, prices, learned, committed):
             day_rows.append({
                 "week": label, "week_number": week, "day": week * 7 + first // H,
                 "learned_profit_eur": sum(h.auction.leader_profit_eur for h in hl),
-                "learned_position_profit_eur": sum(_hour_profit(h, p, t)[1] for t, h in enumerate(hl)),
+                "learned_position_profit_eur": sum(hour_profit(h, p, t)[1] for t, h in enumerate(hl)),
                 "schedule_profit_eur": sum(h.auction.leader_profit_eur for h in hs),
                 "learned_follower_cost_eur": -sum(float(h.auction.follower_reward.sum()) for h in hl),
                 "schedule_follower_cost_eur": -sum(float(h.auction.follower_reward.sum()) for h in hs),
@@ -553,14 +421,14 @@ def follower_best_response(run_dir, weeks, sample: int = 5, seed: int = 0, days=
     for label, week, first in _days(model, weeks, days):
         day = week * 7 + first // H
         probe.follower = None
-        learned = _play_day(model, week, first)
+        learned = play_day(model, week, first)
         buy, sell = follower_faced_prices(d, learned)
         learned_cost = -sum(h.auction.follower_reward for h in learned)
         response = follower_response(d, day, buy, sell, rows)
         plans = response.actions()
         for k, i in enumerate(rows):
             probe.follower = (int(i), plans[:, k])
-            played = _play_day(model, week, first)
+            played = play_day(model, week, first)
             buy2, sell2 = follower_faced_prices(d, played)
             net = np.array([h.auction.net_kw[i] for h in played])
             cost = -sum(float(h.auction.follower_reward[i]) for h in played)
@@ -590,7 +458,7 @@ def replay_learned_prices(run_dir, days) -> pd.DataFrame:
     rows = []
     for day in days:
         week, first = model.design.episode_start(int(day))
-        hours = _play_day(model, week, first)
+        hours = play_day(model, week, first)
         buy = np.array([h.retail.buy_eur_mwh for h in hours])
         sell = np.array([h.retail.sell_eur_mwh for h in hours])
         learned_cost = -float(sum(h.auction.follower_reward.sum() for h in hours))
