@@ -8,7 +8,7 @@ import pytest
 
 from runs.reports.common import comfort_by_week, comfort_sentence
 from runs.reports.p2p import exploitability_by_week, exploitability_table
-from runs.reports.stackelberg import leader_exploitability, reading
+from runs.reports.stackelberg import leader_exploitability, leader_regret_curve, reading
 
 
 def _checks() -> pd.DataFrame:
@@ -206,3 +206,15 @@ def test_the_selection_note_names_the_weighted_best_response(tmp_path):
     assert ("seed 0 day 1300, seed 1 day 1500; each snapshot's score less 1 × what the design's cheap best response "
             "gains over it there (`selection_best_response`" in selection_note(selected))
     assert "selection_best_response" not in selection_note(selected.iloc[1:])
+
+
+def test_the_leaders_regret_curve_is_its_gain_over_its_profit_on_the_selection_weeks():
+    """The training curves' third panel: per episode and seed, 100 x the leader's best-response gain over its own
+    selection-week score (by hand: 2 over 80 EUR is 2.5 %); the followers' rows (NaN gains) do not enter; a run
+    trained without the column gives an empty frame (the figure then keeps its two panels)."""
+    rows = [{"episode": e, "seed": s, "participant": p, "best_response_gain_eur": g, "selection_score_eur": v}
+            for e, s, p, g, v in ((0, 0, "aggregator", 2.0, 80.0), (0, 0, "3", float("nan"), -40.0),
+                                  (100, 0, "aggregator", 0.5, 100.0), (100, 1, "aggregator", -1.0, 50.0))]
+    curve = leader_regret_curve(pd.DataFrame(rows))
+    assert curve.loc[0, 0] == 2.5 and curve.loc[100, 0] == 0.5 and curve.loc[100, 1] == -2.0
+    assert leader_regret_curve(pd.DataFrame(rows).drop(columns="best_response_gain_eur")).empty

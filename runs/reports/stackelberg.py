@@ -363,14 +363,28 @@ def fig_methods(mt: pd.DataFrame, path: Path):
     save_figure(fig, path)
 
 
+def leader_regret_curve(g: pd.DataFrame) -> pd.DataFrame:
+    """episodes x seeds: the leader's regret on the selection weeks along training, % of its profit there (the
+    training curve's `best_response_gain_eur`, the myopic search that `selection_best_response` weighs, over its
+    `selection_score_eur`); empty for runs trained without it."""
+    lead = g[g.participant.astype(str) == LEADER]
+    if "best_response_gain_eur" not in lead or lead.best_response_gain_eur.isna().all():
+        return pd.DataFrame()
+    gain = lead.pivot_table(index="episode", columns="seed", values="best_response_gain_eur")
+    profit = lead.pivot_table(index="episode", columns="seed", values="selection_score_eur")
+    return 100 * gain / profit.abs()
+
+
 def fig_curves(curves: pd.DataFrame, path: Path, selected: pd.DataFrame | None = None):
     p = plt()
-    fig, axes = p.subplots(1, 2, figsize=(12, 4))
+    regret = {m: leader_regret_curve(g) for m, g in curves.groupby("method")}
+    panels = 3 if any(len(r) for r in regret.values()) else 2
+    fig, axes = p.subplots(1, panels, figsize=(6 * panels, 4))
     labelled = []
     for m, g in curves.groupby("method"):
         leader = g[g.participant.astype(str) == LEADER].pivot_table(index="episode", columns="seed", values="eval_score_eur") / 7
         followers = -g[g.participant.astype(str) != LEADER].groupby(["episode", "seed"]).eval_score_eur.sum().unstack("seed") / 7
-        for ax, per in ((axes[0], leader), (axes[1], followers)):
+        for ax, per in ((axes[0], leader), (axes[1], followers), *(((axes[2], regret[m]),) if len(regret[m]) else ())):
             ax.plot(per.index, per.mean(1), color=COLORS.get(m), label=_label(m))
             ax.fill_between(per.index, per.min(1), per.max(1), color=COLORS.get(m), alpha=0.2, lw=0)
             if selected is not None:
@@ -378,6 +392,11 @@ def fig_curves(curves: pd.DataFrame, path: Path, selected: pd.DataFrame | None =
     axes[0].set(xlabel="training day (episode)", ylabel="€ per day", title="Leader profit on the evaluation week")
     axes[1].set(xlabel="training day (episode)", ylabel="€ per day", title="Followers' total cost on the evaluation week")
     axes[1].set_yscale("symlog", linthresh=100)
+    if panels == 3:  # scaled to the second half of training: the untrained leader's regret is ~100 times larger
+        late = pd.concat([r[r.index >= r.index.max() / 2] for r in regret.values() if len(r)])
+        axes[2].set_ylim(min(0.0, float(late.min().min())), 1.5 * float(late.max().max()))
+        axes[2].set(xlabel="training day (episode)", ylabel="% of its profit there",
+                    title="Leader's regret on the selection weeks (its myopic best\nresponse, 3 × 3 prices; early days off the scale)")
     axes[0].legend(fontsize=8)
     save_figure(fig, path)
 
@@ -569,7 +588,8 @@ def build_report(study: Path) -> Path:
         figs["methods.png"] = "Leader profit, followers' cost, P2P volume and imbalance per method"
     if len(data["curves"]):
         fig_curves(data["curves"], f / "training_curves.png", data.get("selected"))
-        figs["training_curves.png"] = "Training curves: leader and followers"
+        figs["training_curves.png"] = ("Training curves: leader and followers, and the leader's regret on the selection "
+                                       "weeks (the kept snapshot's choice weighs it)")
     week = fig_day(hours, f / "test_day.png") if len(hours) else None
     if week:
         figs["test_day.png"] = f"A test day ({week}): prices and positions"
