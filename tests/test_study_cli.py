@@ -474,6 +474,7 @@ def test_the_household_designs_tiny_studies_write_their_reports(tmp_path, design
             assert (run / "policy_last.pt").exists()
         assert ("scored best on the evaluation week (week 48) and training week 23 (week 29) together (`keep_best`, "
                 "`selection_weeks`") in report
+        assert "less 1 × what the design's cheap best response gains over it there (`selection_best_response`" in report
         assert "has not finished" not in report
         # scripts/p2p_levers.py on the study's run gives the study's LP and clock checks; a bad override is refused
         lever = subprocess.run([sys.executable, str(ROOT / "scripts" / "p2p_levers.py"), "study-run", "0", "--profile", "tiny",
@@ -538,16 +539,23 @@ def test_the_household_designs_tiny_studies_write_their_reports(tmp_path, design
         started = json.loads((out / "study-started.json").read_text())
         assert started["profile"]["learner_config"] == {"leader_gamma": 0.95}
         # every run keeps its best snapshot on the evaluation week and the hottest training week together
-        # (keep_best, selection_weeks): the curve's summed selection score is highest there; the report names it
+        # (keep_best, selection_weeks), less what the leader's best response gains there (selection_best_response 1):
+        # the curve's summed selection score less the leader's gain (the followers' NaN) is highest there; the report
+        # names it
         for run in runs:
             meta = json.loads((run / "policy.json").read_text())
-            curve = pd.read_csv(run / "train_curve.csv").groupby("episode")[["eval_score_eur", "selection_score_eur"]].sum()
+            curve = pd.read_csv(run / "train_curve.csv").groupby("episode")[
+                ["eval_score_eur", "selection_score_eur", "best_response_gain_eur"]].sum()
             assert meta["selected_on"] == "eval:1,train:23" and (run / "policy_last.pt").exists()
-            assert curve.selection_score_eur.loc[meta["selected_episode"]] == pytest.approx(curve.selection_score_eur.max(), rel=1e-5)
+            assert meta["selected_best_response_weight"] == 1.0
+            weighed = curve.selection_score_eur - curve.best_response_gain_eur
+            assert weighed.loc[meta["selected_episode"]] == pytest.approx(weighed.max(), rel=1e-5)
+            assert meta["selected_score"] == pytest.approx(weighed.max(), rel=1e-5)  # (the CSV rounds)
             assert (curve.selection_score_eur != curve.eval_score_eur).all()  # the summer week counts too
             assert f"{run.parent.name}: seed 0 day {meta['selected_episode']}" in report
         assert ("scored best on the evaluation week (week 48) and training week 23 (week 29) together (`keep_best`, "
                 "`selection_weeks`") in report
+        assert "less 1 × what the design's cheap best response gains over it there (`selection_best_response`" in report
         lbr = pd.read_csv(out / "checks" / "leader_br_seed0.csv")
         assert (lbr.best_response_profit_eur >= lbr.learned_profit_eur - 1e-9).all()
         assert np.allclose(lbr.position_regret_eur + lbr.price_regret_eur, lbr.regret_eur)
