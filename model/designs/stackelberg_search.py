@@ -145,6 +145,11 @@ def commit_hour(model, probe: Probe, h0, prices: DayPrices, action: tuple[float,
     committed.append(model.hour_result)
 
 
+def leader_candidates(grid) -> list:
+    """The search's candidates: the learned prices (None) first, then every (sell share, buy share) of grid x grid."""
+    return [None, *((s, b) for s in grid for b in grid)]
+
+
 def search_leader_day(model, probe: Probe, week: int, first: int, candidates: list,
                       rollout: bool = True) -> tuple[DayPrices, list, list]:
     """One day (absolute `week`, its `first` hour) played twice from a cold start: as learned, and with the
@@ -175,7 +180,7 @@ def leader_gain_eur(model, policy, weeks: list[int], grid, rollout: bool = False
     day-ahead position's part included (the best position for the realised residual), EUR summed over the days.
     Plays `model` from a cold start each day, `policy` playing everyone but the searched leader; gives the model
     `policy` back after."""
-    candidates = [None, *((s, b) for s in grid for b in grid)]
+    candidates = leader_candidates(grid)
     probe = Probe(policy)
     model.set_policy(probe)
     try:

@@ -39,11 +39,11 @@ import numpy as np
 import pandas as pd
 
 from model import dataset, devices
-from model.markets import double_auction
 from model.designs.stackelberg_search import (
-    TIE_EUR, DayPrices, H, Probe, best_da_position, commit_hour, day_prices, hour_profit, play_day, search_leader_day,
-    value_candidate,
+    TIE_EUR, DayPrices, H, Probe, best_da_position, commit_hour, day_prices, hour_profit, leader_candidates, play_day,
+    search_leader_day, value_candidate,
 )
+from model.markets import double_auction
 from model.markets.p2p_optimum import solve_day
 from model.scenario import load as load_scenario
 from model.scenario import scenario_sha256
@@ -282,7 +282,7 @@ def leader_best_response(run_dir, weeks, grid=QUICK_SHARES, days=None, rollout: 
     learned play's profit with the best position (`learned_best_da_position_kw`,
     `learned_position_profit_eur`)."""
     model, probe = _trained_model(run_dir)
-    candidates = [None, *itertools.product(grid, grid)]
+    candidates = leader_candidates(grid)
     hour_rows = []
     for label, week, first in _days(model, weeks, days):
         day = week * 7 + first // H
@@ -330,7 +330,7 @@ def leader_schedule_response(run_dir, weeks, grid=QUICK_SHARES, days=None) -> tu
     learned_position_profit_eur (the learned prices with the best position), schedule_profit_eur,
     learned_follower_cost_eur, schedule_follower_cost_eur); each week's schedule by hour of day (week,
     hour, sell_share, buy_share; NaN where the learned prices were kept)."""
-    candidates = [None, *itertools.product(grid, grid)]
+    candidates = leader_candidates(grid)
     day_rows, schedule_rows = [], []
     for label in weeks:
         week = dataset.resolve_week(label)[0]
