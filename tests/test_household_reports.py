@@ -1,12 +1,15 @@
 """The household designs' exploitability tables against hand-worked sums: the Stackelberg leader's
 (`runs.reports.stackelberg.leader_exploitability`: per week and seed, each week's seeds pooled, every
 week pooled) and the P2P households' per checked week (`runs.reports.p2p.exploitability_by_week`); the heat
-pumps' comfort by week and seed beside the rule thermostat's (`runs.reports.common.comfort_by_week`)."""
+pumps' comfort by week and seed beside the rule thermostat's (`runs.reports.common.comfort_by_week`); whether
+a training curve had settled (`runs.reports.common.learning_trend`) against hand-worked means and scipy's t."""
 
+import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats
 
-from runs.reports.common import comfort_by_week, comfort_sentence
+from runs.reports.common import comfort_by_week, comfort_sentence, learning_trend, trend_sentence, trend_table
 from runs.reports.p2p import exploitability_by_week, exploitability_table
 from runs.reports.stackelberg import leader_exploitability, leader_regret_curve, reading
 
@@ -218,3 +221,43 @@ def test_the_leaders_regret_curve_is_its_gain_over_its_profit_on_the_selection_w
     curve = leader_regret_curve(pd.DataFrame(rows))
     assert curve.loc[0, 0] == 2.5 and curve.loc[100, 0] == 0.5 and curve.loc[100, 1] == -2.0
     assert leader_regret_curve(pd.DataFrame(rows).drop(columns="best_response_gain_eur")).empty
+
+
+def _curve(third: list[float], fourth: list[float], early: float = 1e3) -> pd.DataFrame:
+    """Evaluations every 100 days to day 800, one column per seed: wild values up to day 400 (the first half, which
+    must not count), then each seed's value on days 500 and 600 (the third quarter) averaging `third`, and on days
+    700 and 800 (the last quarter) averaging `fourth` (±1 around the mean: one evaluation week is noisy)."""
+    rows = {e: [early * (k + 1) * (-1) ** e for k in range(len(third))] for e in range(0, 500, 100)}
+    rows |= {500: [v + 1 for v in third], 600: [v - 1 for v in third], 700: [v - 1 for v in fourth],
+             800: [v + 1 for v in fourth]}
+    return pd.DataFrame.from_dict(rows, orient="index")
+
+
+def test_a_curve_falling_in_every_seed_is_still_moving_and_a_noisy_flat_one_is_not():
+    """By hand: the quarters' means 10 / 20 / 10 / 40 -> 8 / 15 / 9 / 30 are changes of -20 / -25 / -10 / -25 % of
+    the third quarter's level, mean -20 %; the t statistic over seeds is scipy's one-sample t (-5.66), beyond 2:
+    falling. Changes of +10 / -10 / +5 / -5 % average 0: flat. One seed gives no spread; a run with evaluations
+    only at days 0 and 1 has no quarter to compare."""
+    falling = learning_trend(_curve([10, 20, 10, 40], [8, 15, 9, 30]))
+    shares = [-0.2, -0.25, -0.1, -0.25]
+    assert falling["change_share"] == pytest.approx(np.mean(shares))
+    assert falling["t"] == pytest.approx(stats.ttest_1samp(shares, 0.0).statistic) and falling["t"] < -5
+    assert falling["trend"] == "falling" and falling["seeds_rising"] == "0 of 4" and falling["days"] == 800
+    assert falling["third_quarter"] == pytest.approx(20.0) and falling["last_quarter"] == pytest.approx(15.5)
+    flat = learning_trend(_curve([10, 10, 20, 20], [11, 9, 21, 19]))
+    assert flat["change_share"] == pytest.approx(0.0, abs=1e-12) and flat["trend"] == "flat"
+    assert flat["seeds_rising"] == "2 of 4"
+    assert learning_trend(_curve([10], [8]))["trend"] == "one seed"
+    assert learning_trend(pd.DataFrame({0: [5.0, 6.0]}, index=[0, 1]))["trend"] == "too few evaluations"
+
+
+def test_the_trend_sentence_names_the_curves_still_moving_and_is_silent_in_brief_when_none_is():
+    tt = trend_table({("stackelberg", "leader's regret (% of its profit)"): _curve([2, 4, 2, 8], [1.6, 3, 1.8, 6]),
+                      ("stackelberg", "leader's profit (€ per day)"): _curve([10, 10, 20, 20], [11, 9, 21, 19])})
+    assert tt.trend.tolist() == ["falling", "flat"]
+    text = trend_sentence(tt, str.title)
+    assert "Still moving at the end of training: Stackelberg: leader's regret (% of its profit) falling (4.00 → 3.10, " \
+           "-20.0 %, 0 of 4 seeds rising)" in text and "The others were flat." in text
+    assert "profit (€ per day) " not in text
+    assert trend_sentence(tt.iloc[1:], brief=True) == ""
+    assert "No curve was still moving" in trend_sentence(tt.iloc[1:])

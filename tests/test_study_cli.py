@@ -115,6 +115,10 @@ def test_tiny_study_writes_the_report_tables_and_figures(tmp_path, capsys):
     br = pd.read_csv(out / "tables" / "exploitability_agg5.csv")
     assert (br.best_eur_per_week >= br.learned_eur_per_week - 1e-6).all()
     assert (br.best_eur_per_week >= br.best_prices_only_eur_per_week - 1e-6).all()
+    # two training days, one seed: no last quarter of evaluations to hold against the one before
+    cv = pd.read_csv(out / "tables" / "convergence.csv")
+    assert list(cv.scenario) == ["s-a", "s-a", "one-arb", "one-arb", "all-arb", "all-arb"]
+    assert (cv.trend == "too few evaluations").all() and "## Convergence: every aggregator" in report
     dyn = pd.read_csv(out / "tables" / "constant_bid_dynamics.csv")  # seed 0 of every scenario, at most 2 rounds
     assert set(dyn.scenario) == {"s-a", "one-arb", "all-arb"} and dyn["round"].max() <= 1
     assert (dyn.gain_of_switches_eur_per_week >= 0).all() and (dyn.switched <= dyn.of).all()
@@ -399,14 +403,14 @@ def _check_responders(rs: pd.DataFrame, curve: pd.DataFrame, episodes: int) -> N
 @pytest.mark.parametrize("design, headings, figures, tables", [
     ("stackelberg", ("Does the leader-follower structure enhance market performance?", "Followers against retail only",
                      "exact Stackelberg solution of the small instance", "Exploitability", "Trained best responders",
-                     "The heat pumps' comfort by test week and seed"),
+                     "The heat pumps' comfort by test week and seed", "Had learning settled?"),
      ("methods", "training_curves", "test_day", "exact_solution", "follower_savings", "exploitability", "comfort"),
      ("methods_test_days", "versus_retail_only", "stackelberg_vs_simultaneous", "exact_solution", "responders",
-      "leader_exploitability", "comfort_by_week")),
+      "leader_exploitability", "comfort_by_week", "convergence")),
     ("p2p", ("The paper's claims on our data", "Every method on the test days", "Per cluster", "Trained best responders",
-             "The heat pumps' comfort by test week and seed"),
+             "The heat pumps' comfort by test week and seed", "Had learning settled?"),
      ("methods", "training_curves", "typical_day", "clusters", "savings", "exploitability", "comfort"),
-     ("methods_test_days", "clusters", "days", "optimum_days", "responders", "comfort_by_week"))
+     ("methods_test_days", "clusters", "days", "optimum_days", "responders", "comfort_by_week", "convergence"))
 ])
 def test_the_household_designs_tiny_studies_write_their_reports(tmp_path, design, headings, figures, tables):
     out = tmp_path / design

@@ -15,8 +15,8 @@ import pandas as pd
 from model.designs.arbitrage import PAPER, bought_flexibility
 from runs.reports.common import (
     SIGNIFICANCE, hours_of, is_eval as _is_eval, is_test as _is_test, load_study, md_table as _md, paired_steps,
-    plt as _plt, save_figure as _save, seed_totals, test_index as _test_index, typed_options,
-    unfinished_note,
+    plt as _plt, save_figure as _save, seed_totals, test_index as _test_index, trend_display, trend_sentence,
+    trend_table, typed_options, unfinished_note,
 )
 
 AGG = PAPER.focus_aggregator  # the aggregator the paper follows
@@ -446,24 +446,18 @@ def ordering_steps_table(frames: dict[tuple[str, str], pd.DataFrame]) -> pd.Data
 
 
 def convergence_table(curves: pd.DataFrame, scenarios: list[str]) -> pd.DataFrame:
-    """Per scenario: all aggregators' evaluation-week score (mean over seeds) at half, three quarters and
-    the end of training, and the change over the last quarter (share of the end score): near 0 means the
-    training curve has flattened, which is not the same as having reached a best response."""
-    rows = []
+    """Per scenario: whether the training curves had settled (`learning_trend`): all aggregators' and aggregator
+    5's evaluation-week earnings, the last quarter of training against the quarter before. A flat curve is not the
+    same as a best response (the exploitability tables say how far that is)."""
+    series = {}
     for sc in scenarios:
         c = curves[curves.scenario == sc] if len(curves) else curves
         if c.empty:
             continue
-        per = c.groupby(["seed", "episode"]).eval_score_eur.sum().unstack(0).mean(1)
-        last = per.index.max()
-
-        def at(frac, per=per, last=last):
-            return float(per.loc[per.index[np.argmin(np.abs(per.index - frac * last))]])
-
-        rows.append({"scenario": sc, "episodes": int(last), "eval_eur_at_50%": at(0.5), "eval_eur_at_75%": at(0.75),
-                     "eval_eur_at_end": at(1.0), "best_eval_eur": float(per.max()),
-                     "last_quarter_change_share": (at(1.0) - at(0.75)) / max(abs(at(1.0)), 1e-9)})
-    return pd.DataFrame(rows)
+        series[(sc, "all aggregators' earnings (€ per week)")] = c.groupby(["episode", "seed"]).eval_score_eur.sum().unstack("seed")
+        series[(sc, f"aggregator {AGG}'s earnings (€ per week)")] = (c[c.aggregator == AGG]
+                                                         .pivot_table(index="episode", columns="seed", values="eval_score_eur"))
+    return trend_table(series).rename(columns={"method": "scenario"})
 
 
 def table1(scores: pd.DataFrame, scenarios: list[str]) -> pd.DataFrame:
@@ -1573,10 +1567,9 @@ def _section_every_aggregator(ag: pd.DataFrame, cv: pd.DataFrame, prof: dict, ex
     has stopped improving."""
     L = ["\n## Convergence: every aggregator against the others' learned policies\n"]
     if cv is not None and len(cv):
-        L.append("Training curves (all aggregators' evaluation-week score, mean over seeds): the change over the last "
-                 "quarter of training says whether the curve has flattened.\n")
-        L.append(_md(cv.assign(last_quarter_change_share=100 * cv.last_quarter_change_share)
-                     .rename(columns={"last_quarter_change_share": "last_quarter_change_%"})))
+        L.append("Whether the training curves had settled (the evaluation week's earnings; `tables/convergence.csv`). "
+                 + trend_sentence(cv.rename(columns={"scenario": "method"}), lambda sc: SCENARIO_LABEL.get(sc, sc)) + "\n")
+        L.append(_md(trend_display(cv.assign(scenario=cv.scenario.map(lambda sc: SCENARIO_LABEL.get(sc, sc))))))
     if ag is None or ag.empty:
         L.append("\n(no exploitability check of every aggregator in this profile)")
         return L

@@ -188,6 +188,66 @@ def selection_note(selected: pd.DataFrame) -> str:
             "evaluation week alone). Those weeks are then validation weeks and flatter them; the test days do not.\n")
 
 
+TREND_T = 2.0  # |mean change / its standard error over seeds| from which a training curve counts as still moving
+
+
+def learning_trend(per: pd.DataFrame) -> dict:
+    """Whether a training curve had settled: `per` is evaluations (episode index) x seeds of one measure. Each seed's
+    mean over the evaluations of the last quarter of training against its mean over the quarter before (means over
+    several evaluations, since one evaluation week is noisy), as a share of the quarter before's level (seeds that
+    train to different levels weigh alike); `change_share` its mean over seeds, `seeds_rising` how many rose, and
+    `trend`: "rising" / "falling" where that mean is at least TREND_T standard errors (over seeds) from 0, else
+    "flat"; "one seed" where a single seed gives no spread, "too few evaluations" where a quarter has none."""
+    per = per.dropna(how="all")
+    last = float(per.index.max()) if len(per) else 0.0
+    in_third, in_fourth = (per.index > 0.5 * last) & (per.index <= 0.75 * last), per.index > 0.75 * last
+    third, fourth = per[in_third].mean(), per[in_fourth].mean()
+    share = ((fourth - third) / third.abs().clip(lower=1e-9)).dropna()
+    n = len(share)
+    mean = float(share.mean()) if n else float("nan")
+    se = float(share.std(ddof=1) / np.sqrt(n)) if n > 1 else float("nan")
+    t = mean / se if n > 1 and se > 0 else float("nan")
+    trend = ("too few evaluations" if not in_third.any() or not in_fourth.any() else "one seed" if n == 1
+             else "—" if not np.isfinite(t) else "rising" if t >= TREND_T else "falling" if t <= -TREND_T else "flat")
+    return {"days": int(last), "third_quarter": float(third.mean()), "last_quarter": float(fourth.mean()),
+            "change_share": mean, "seeds_rising": f"{int((share > 0).sum())} of {n}", "t": t, "trend": trend}
+
+
+def trend_table(series: dict[tuple[str, str], pd.DataFrame]) -> pd.DataFrame:
+    """`learning_trend` of each (method, measure) curve: one row each, in the order given."""
+    return pd.DataFrame([{"method": m, "measure": what, **learning_trend(per)} for (m, what), per in series.items()
+                         if len(per)])
+
+
+def trend_display(tt: pd.DataFrame) -> pd.DataFrame:
+    """A `trend_table` as a report shows it: the change in %, t to one decimal."""
+    return (tt.assign(change_share=100 * tt.change_share, t=[f"{v:.1f}" if np.isfinite(v) else "—" for v in tt.t])
+            .rename(columns={"change_share": "change_%"}))
+
+
+def trend_sentence(tt: pd.DataFrame, label=str, brief: bool = False) -> str:
+    """A report's reading of a `trend_table`: which curves were still moving over the last quarter of training
+    (`brief`: that alone, for a study's one-paragraph reading, '' when every curve was flat)."""
+    if tt is None or tt.empty:
+        return ""
+    moving = tt[tt.trend.isin(["rising", "falling"])]
+    how = (f"Each seed's mean over the last quarter's evaluations against its mean over the quarter before, in % of "
+           f"the latter; a curve counts as still moving where that change's mean over seeds is at least {TREND_T:g} "
+           "standard errors from 0.")
+    flat = tt[tt.trend == "flat"]
+    if moving.empty:
+        return "" if brief else (f"{how} No curve was still moving over the last quarter of training: more training "
+                                 "days at these settings would not be expected to move them beyond the seeds' noise."
+                                 if len(flat) else
+                                 f"{how} Too few evaluations or seeds to tell (the table's `trend`).")
+    parts = "; ".join(f"{label(r.method)}: {r.measure} {r.trend} ({r.third_quarter:,.2f} → {r.last_quarter:,.2f}, "
+                      f"{100 * r.change_share:+.1f} %, {r.seeds_rising} seeds rising)" for r in moving.itertuples())
+    if brief:
+        return f"Still moving over the last quarter of training: {parts}."
+    return (f"{how} Still moving at the end of training: {parts}. Those curves had not settled: more training days "
+            "could change them (the profile's `episodes`)." + (" The others were flat." if len(flat) else ""))
+
+
 def mark_selected(ax, per: pd.DataFrame, selected: pd.DataFrame, method: str, color, labelled: list) -> None:
     """Mark on `ax` each seed's kept snapshot (`selected_snapshots`) on its curve `per` (episodes x seeds)."""
     for row in selected[selected.method == method].itertuples():

@@ -12,8 +12,8 @@ import pandas as pd
 
 from runs.reports.common import (
     clock_section, clock_table, comfort_by_week, comfort_section, comfort_sentence, fig_comfort, load_methods,
-    mark_selected, md_table, per_cluster_per_day, plt, save_figure, selection_note, train_time_columns, typed_options,
-    unfinished_note, week_order,
+    mark_selected, md_table, per_cluster_per_day, plt, save_figure, selection_note, train_time_columns, trend_display,
+    trend_sentence, trend_table, typed_options, unfinished_note, week_order,
 )
 from runs.studies.p2p import METHODS, SCENARIO
 
@@ -227,7 +227,7 @@ def fig_methods(mt: pd.DataFrame, path: Path):
     p = plt()
     fig, axes = p.subplots(1, 2, figsize=(12, 4))
     x = np.arange(len(mt))
-    for ax, col, opt, title in ((axes[0], "cost_eur_per_day", "optimum_cost_eur_per_day", "community cost, € per day"),
+    for ax, col, opt, title in ((axes[0], "cost_eur_per_day", "optimum_cost_eur_per_day", "community cost (€ per day)"),
                                 (axes[1], "peak_import_kw", "optimum_peak_import_kw", "community peak import, kW (mean of daily peaks)")):
         ax.bar(x, mt[col], color=[COLORS.get(m, "tab:gray") for m in mt.method])
         if col == "cost_eur_per_day" and {"cost_min_seed", "cost_max_seed"} <= set(mt):
@@ -242,6 +242,17 @@ def fig_methods(mt: pd.DataFrame, path: Path):
     save_figure(fig, path)
 
 
+def community_curve(g: pd.DataFrame) -> pd.DataFrame:
+    """One method's training curve: the community's cost on the evaluation week, € per day, episodes x seeds."""
+    return -g.groupby(["seed", "episode"]).eval_score_eur.sum().unstack(0) / 7
+
+
+def convergence_table(curves: pd.DataFrame) -> pd.DataFrame:
+    """Whether each learned method's training curve had settled (`learning_trend` of `community_curve`)."""
+    return trend_table({(m, "community cost (€ per day)"): community_curve(g)
+                        for m, g in curves.groupby("method", sort=False)})
+
+
 def fig_curves(curves: pd.DataFrame, path: Path, selected: pd.DataFrame | None = None):
     """The community's cost on the evaluation week over training, per method (band = seeds): all evaluations on the
     left; on the right from the second evaluation on, whose scale the untrained day 0 (several times the learned
@@ -251,14 +262,14 @@ def fig_curves(curves: pd.DataFrame, path: Path, selected: pd.DataFrame | None =
     labelled = []
     later = sorted(curves.episode.unique())[1:2]  # the second evaluation's episode
     for m, g in curves.groupby("method"):
-        per = -g.groupby(["seed", "episode"]).eval_score_eur.sum().unstack(0) / 7
+        per = community_curve(g)
         for ax, shown in ((axes[0], per), (axes[1], per[per.index >= later[0]] if later else per)):
             ax.plot(shown.index, shown.mean(1), color=COLORS.get(m), label=_label(m))
             ax.fill_between(shown.index, shown.min(1), shown.max(1), color=COLORS.get(m), alpha=0.2, lw=0)
             if selected is not None:
                 mark_selected(ax, shown, selected, m, COLORS.get(m), labelled)
-    axes[0].set(xlabel="training day (episode)", ylabel="community cost, € per day", title="Training: the evaluation week")
-    axes[1].set(xlabel="training day (episode)", ylabel="community cost, € per day",
+    axes[0].set(xlabel="training day (episode)", ylabel="community cost (€ per day)", title="Training: the evaluation week")
+    axes[1].set(xlabel="training day (episode)", ylabel="community cost (€ per day)",
                 title=f"From day {later[0] if later else 0} on (band = seeds)")
     axes[1].legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # beside the axes: the curves fill them
     save_figure(fig, path)
@@ -365,7 +376,7 @@ def fig_savings(s: pd.Series, path: Path):
 # the report
 # ---------------------------------------------------------------------------------------------
 def reading(mt: pd.DataFrame, cl: list[dict], prof: dict, ex: pd.DataFrame | None = None,
-            rt: pd.DataFrame | None = None, cw: pd.DataFrame | None = None) -> str:
+            rt: pd.DataFrame | None = None, cw: pd.DataFrame | None = None, cv: pd.DataFrame | None = None) -> str:
     """One paragraph for the index of studies (`runs.index`): costs, peaks and the paper's claims."""
     parts = [f"300 households in DER clusters trade on a mid-market-rate platform with a peak penalty; MADDPG with "
              f"parameter sharing per cluster and its variants ({prof.get('episodes', '?')} training days x "
@@ -393,7 +404,9 @@ def reading(mt: pd.DataFrame, cl: list[dict], prof: dict, ex: pd.DataFrame | Non
                      f"learned cost; {int(a.kept_learned)} of {int(a.households)} found nothing better).")
     if cw is not None and len(cw):
         parts.append(comfort_sentence(cw, "maddpg-ps", _label))
-    return " ".join(parts)
+    if cv is not None and len(cv):
+        parts.append(trend_sentence(cv, _label, brief=True))
+    return " ".join(p for p in parts if p)
 
 
 def _section_responders(rt: pd.DataFrame, rs: pd.DataFrame, prof: dict) -> list[str]:
@@ -440,9 +453,11 @@ def build_report(study: Path) -> Path:
     ck = clock_table(data["household_clock"]) if len(data.get("household_clock", ())) else pd.DataFrame()
     cw = (comfort_by_week(days, THERMOSTAT, COMFORT_METHODS, opt[opt.scenario == SCENARIO] if len(opt) else None)
           if len(days) else pd.DataFrame())
+    cv = convergence_table(data["curves"]) if len(data["curves"]) else pd.DataFrame()
     for name, df in (("methods_test_days", mt), ("methods_training_days", mt_train), ("clusters", ct),
                      ("days", days), ("optimum_days", opt), ("exploitability", ex),
-                     ("exploitability_by_week", exw), ("responders", rt), ("comfort_by_week", cw), ("clock_schedule", ck)):
+                     ("exploitability_by_week", exw), ("responders", rt), ("comfort_by_week", cw), ("clock_schedule", ck),
+                     ("convergence", cv)):
         if len(df):
             df.to_csv(study / "tables" / f"{name}.csv", index=False, float_format="%.6g")
     if len(sv):
@@ -501,6 +516,11 @@ def build_report(study: Path) -> Path:
     if len(sv):
         L.append(f"\nHousehold savings with MADDPG-PS against no P2P with rules: median {sv.median():.3f} €/day, "
                  f"{100 * (sv < 0).mean():.0f} % of households worse off (table `household_savings.csv`).")
+    if len(cv):
+        L.append("\n## Had learning settled?\n")
+        L.append("The training curves over the last quarter of training: the community's cost on the evaluation week "
+                 "(`tables/convergence.csv`). " + trend_sentence(cv, _label) + "\n")
+        L.append(md_table(trend_display(cv.assign(method=cv.method.map(_label))), "{:,.2f}"))
     if len(ex) or len(rt):
         L.append("\n## Exploitability\n")
     if len(ex):
@@ -529,7 +549,7 @@ def build_report(study: Path) -> Path:
         L.append(f"### {cap}\n\n![{cap}](figures/{name})\n")
     path = study / "report.md"
     path.write_text("\n".join(L) + "\n")
-    (study / "reading.md").write_text(reading(mt, cl, prof, ex, rt, cw) + "\n")
+    (study / "reading.md").write_text(reading(mt, cl, prof, ex, rt, cw, cv) + "\n")
     return path
 
 

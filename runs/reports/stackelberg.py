@@ -15,8 +15,8 @@ import pandas as pd
 from model.markets.settlement import imbalance_spread_cost_eur
 from runs.reports.common import (
     clock_section, clock_table, comfort_by_week, comfort_section, comfort_sentence, fig_comfort, load_methods,
-    mark_selected, md_table, per_cluster_per_day, plt, save_figure, selection_note, train_time_columns, typed_options,
-    unfinished_note, week_order,
+    mark_selected, md_table, per_cluster_per_day, plt, save_figure, selection_note, train_time_columns, trend_display,
+    trend_sentence, trend_table, typed_options, unfinished_note, week_order,
 )
 from runs.studies.stackelberg import METHODS, SCENARIO
 
@@ -293,7 +293,7 @@ def claims(days: pd.DataFrame, vr: pd.DataFrame) -> list[dict]:
 
 
 def reading(mt: pd.DataFrame, cl: list[dict], ex: pd.DataFrame, lex: pd.DataFrame, prof: dict,
-            rt: pd.DataFrame | None = None, cw: pd.DataFrame | None = None) -> str:
+            rt: pd.DataFrame | None = None, cw: pd.DataFrame | None = None, cv: pd.DataFrame | None = None) -> str:
     """One paragraph for the index of studies (`runs.index`)."""
     parts = [f"An aggregator (leader, DDPG) sets retail prices and trades day-ahead; 50 prosumers (followers, "
              f"MADDPG-PS per cluster) trade in P2P double auctions ({prof.get('episodes', '?')} training days x "
@@ -339,7 +339,9 @@ def reading(mt: pd.DataFrame, cl: list[dict], ex: pd.DataFrame, lex: pd.DataFram
                      f"policies gains {' and '.join(said)}.")
     if cw is not None and len(cw):
         parts.append(comfort_sentence(cw, "stackelberg", _label))
-    return " ".join(parts)
+    if cv is not None and len(cv):
+        parts.append(trend_sentence(cv, _label, brief=True))
+    return " ".join(p for p in parts if p)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -375,16 +377,34 @@ def leader_regret_curve(g: pd.DataFrame) -> pd.DataFrame:
     return 100 * gain / profit.abs()
 
 
+def curve_series(g: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """One method's training curves, each episodes x seeds: the leader's profit and the followers' total cost on the
+    evaluation week (€ per day), and the leader's regret on the selection weeks (`leader_regret_curve`, where
+    trained with it)."""
+    lead = g[g.participant.astype(str) == LEADER]
+    out = {"leader's profit (€ per day)": lead.pivot_table(index="episode", columns="seed", values="eval_score_eur") / 7,
+           "followers' cost (€ per day)": -g[g.participant.astype(str) != LEADER].groupby(["episode", "seed"])
+           .eval_score_eur.sum().unstack("seed") / 7}
+    regret = leader_regret_curve(g)
+    if len(regret):
+        out["leader's regret (% of its profit)"] = regret
+    return out
+
+
+def convergence_table(curves: pd.DataFrame) -> pd.DataFrame:
+    """Whether each learned method's training curves had settled (`learning_trend` of each `curve_series`)."""
+    return trend_table({(m, what): per for m, g in curves.groupby("method", sort=False)
+                        for what, per in curve_series(g).items()})
+
+
 def fig_curves(curves: pd.DataFrame, path: Path, selected: pd.DataFrame | None = None):
     p = plt()
-    regret = {m: leader_regret_curve(g) for m, g in curves.groupby("method")}
-    panels = 3 if any(len(r) for r in regret.values()) else 2
+    series = {m: curve_series(g) for m, g in curves.groupby("method")}
+    panels = 3 if any(len(c) == 3 for c in series.values()) else 2
     fig, axes = p.subplots(1, panels, figsize=(6 * panels, 4))
     labelled = []
-    for m, g in curves.groupby("method"):
-        leader = g[g.participant.astype(str) == LEADER].pivot_table(index="episode", columns="seed", values="eval_score_eur") / 7
-        followers = -g[g.participant.astype(str) != LEADER].groupby(["episode", "seed"]).eval_score_eur.sum().unstack("seed") / 7
-        for ax, per in ((axes[0], leader), (axes[1], followers), *(((axes[2], regret[m]),) if len(regret[m]) else ())):
+    for m, c in series.items():
+        for ax, per in zip(axes, c.values()):
             ax.plot(per.index, per.mean(1), color=COLORS.get(m), label=_label(m))
             ax.fill_between(per.index, per.min(1), per.max(1), color=COLORS.get(m), alpha=0.2, lw=0)
             if selected is not None:
@@ -393,7 +413,8 @@ def fig_curves(curves: pd.DataFrame, path: Path, selected: pd.DataFrame | None =
     axes[1].set(xlabel="training day (episode)", ylabel="€ per day", title="Followers' total cost on the evaluation week")
     axes[1].set_yscale("symlog", linthresh=100)
     if panels == 3:  # scaled to the second half of training: the untrained leader's regret is ~100 times larger
-        late = pd.concat([r[r.index >= r.index.max() / 2] for r in regret.values() if len(r)])
+        regrets = [list(c.values())[2] for c in series.values() if len(c) == 3]
+        late = pd.concat([r[r.index >= r.index.max() / 2] for r in regrets])
         axes[2].set_ylim(min(0.0, float(late.min().min())), 1.5 * float(late.max().max()))
         axes[2].set(xlabel="training day (episode)", ylabel="% of its profit there",
                     title="Leader's regret on the selection weeks (its myopic best\nresponse, 3 × 3 prices; early days off the scale)")
@@ -575,10 +596,11 @@ def build_report(study: Path) -> Path:
     lex = leader_exploitability(lbr, data.get("leader_schedule")) if len(lbr) else pd.DataFrame()
     cl = claims(days, vr) if len(days) else []
     cw = comfort_by_week(days, THERMOSTAT, LEARNED, data.get("optimum")) if len(days) else pd.DataFrame()
+    cv = convergence_table(data["curves"]) if len(data["curves"]) else pd.DataFrame()
     for name, df in (("methods_test_days", mt), ("clusters", ct), ("days", days), ("versus_retail_only", vr),
                      ("stackelberg_vs_simultaneous", po), ("exact_solution", ex), ("follower_costs", fc),
                      ("responders", rt), ("leader_exploitability", lex), ("comfort_by_week", cw),
-                     ("clock_schedule", ck)):
+                     ("clock_schedule", ck), ("convergence", cv)):
         if len(df):
             df.to_csv(study / "tables" / f"{name}.csv", index=name == "follower_costs", float_format="%.6g")
 
@@ -651,6 +673,12 @@ def build_report(study: Path) -> Path:
                  "small-instance leader's own hourly prices against the same LP followers; `learned_profit`: what it "
                  "earned against its learned followers.\n")
         L.append(md_table(ex, "{:,.3f}"))
+    if len(cv):
+        L.append("\n## Had learning settled?\n")
+        L.append("The training curves over the last quarter of training (`tables/convergence.csv`): the leader's profit "
+                 "and the followers' cost on the evaluation week, and the leader's regret on the selection weeks (its "
+                 "myopic best response's gain, in % of its profit there). " + trend_sentence(cv, _label) + "\n")
+        L.append(md_table(trend_display(cv.assign(method=cv.method.map(_label))), "{:,.2f}"))
     if len(lbr) or len(fbr) or len(rt):
         L.append("\n## Exploitability\n")
     if len(lex):
@@ -686,5 +714,5 @@ def build_report(study: Path) -> Path:
              "`leader_best_response`, `follower_best_response`; `household_checks.clock_schedule_check`). Tidy CSVs: `tables/`, `checks/`, `eval/`.")
     path = study / "report.md"
     path.write_text("\n".join(L) + "\n")
-    (study / "reading.md").write_text(reading(mt, cl, ex, lex, prof, rt, cw) + "\n")
+    (study / "reading.md").write_text(reading(mt, cl, ex, lex, prof, rt, cw, cv) + "\n")
     return path
