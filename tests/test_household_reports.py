@@ -9,7 +9,11 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from runs.reports.common import comfort_by_week, comfort_sentence, learning_trend, trend_sentence, trend_table
+from model.designs.household_base import household_clusters
+from runs.reports.common import (
+    cluster_curves, comfort_by_week, comfort_sentence, learning_trend, trend_sentence, trend_table,
+)
+from runs.training import make_model
 from runs.reports.p2p import exploitability_by_week, exploitability_table
 from runs.reports.stackelberg import leader_exploitability, leader_regret_curve, reading
 
@@ -247,6 +251,10 @@ def test_a_curve_falling_in_every_seed_is_still_moving_and_a_noisy_flat_one_is_n
     flat = learning_trend(_curve([10, 10, 20, 20], [11, 9, 21, 19]))
     assert flat["change_share"] == pytest.approx(0.0, abs=1e-12) and flat["trend"] == "flat"
     assert flat["seeds_rising"] == "2 of 4"
+    # -0.5 / -0.5 / -0.4 / -0.5 %: a change every seed shares but under 1 % of the level is flat, however many
+    # standard errors it is
+    small = learning_trend(_curve([100, 200, 100, 400], [99.5, 199.0, 99.6, 398.0]))
+    assert small["t"] < -5 and small["change_share"] == pytest.approx(-0.00475) and small["trend"] == "flat"
     assert learning_trend(_curve([10], [8]))["trend"] == "one seed"
     assert learning_trend(pd.DataFrame({0: [5.0, 6.0]}, index=[0, 1]))["trend"] == "too few evaluations"
 
@@ -261,3 +269,26 @@ def test_the_trend_sentence_names_the_curves_still_moving_and_is_silent_in_brief
     assert "profit (€ per day) " not in text
     assert trend_sentence(tt.iloc[1:], brief=True) == ""
     assert "No curve was still moving" in trend_sentence(tt.iloc[1:])
+
+
+@pytest.mark.parametrize("scenario", ["p2p-mmr", "stackelberg"])
+def test_a_reports_household_clusters_are_the_models(scenario):
+    """What the reports read off a run's scenario (`household_clusters`) is what the model plays: its design's
+    participant groups (the Stackelberg leader first)."""
+    model = make_model(scenario, "rule", 0)
+    groups = model.design.participant_groups()
+    clusters = household_clusters(model.scenario.to_dict())
+    assert groups[len(groups) - len(clusters):] == clusters and len(clusters) == model.scenario.n_households
+
+
+def test_a_clusters_curve_is_its_households_cost_per_household_and_day():
+    """By hand: households 0 and 1 in cluster a, 2 in b (3 does not learn): at episode 0 seed 0 the rewards -7 and
+    -21 EUR over the week are a cost of (7 + 21) / 2 / 7 = 2 EUR per household and day; b's -14 is 2 too."""
+    rows = [(0, 0, "0", -7.0), (0, 0, "1", -21.0), (0, 0, "2", -14.0), (0, 0, "3", -700.0),
+            (100, 0, "0", -7.0), (100, 0, "1", -7.0), (100, 0, "2", 7.0), (100, 0, "3", -700.0)]
+    g = pd.DataFrame(rows, columns=["episode", "seed", "household", "eval_score_eur"])
+    curves = cluster_curves(g, "household", {"0": "a", "1": "a", "2": "b"})
+    assert list(curves) == ["a cluster's cost (€ per household and day)", "b cluster's cost (€ per household and day)"]
+    a, b = curves.values()
+    assert a.loc[0, 0] == pytest.approx(2.0) and a.loc[100, 0] == pytest.approx(1.0)
+    assert b.loc[0, 0] == pytest.approx(2.0) and b.loc[100, 0] == pytest.approx(-1.0)

@@ -52,6 +52,22 @@ def observation(*shared: Feature) -> tuple[Feature, ...]:
     return (TIME_FEATURE, *OWN_OBSERVATION, *shared, *CONSTANT_OBSERVATION)
 
 
+def _draw_clusters(rng: np.random.Generator, n: int, shares) -> np.ndarray:
+    """Each household's cluster index (N,): the clusters' shares of `n` by largest remainder, in a random order."""
+    shares = np.asarray(shares, dtype=float)
+    counts = np.floor(shares * n).astype(int)
+    counts[np.argsort(-(shares * n - counts), kind="stable")[: n - counts.sum()]] += 1  # largest remainder
+    return rng.permutation(np.repeat(np.arange(len(counts)), counts))
+
+
+def household_clusters(scenario: dict) -> list[str]:
+    """Each household's cluster name, in participant order, from a scenario's dict (a run's policy.json
+    `scenario`): the population's draw without its data, for readers of a run's outputs (the reports)."""
+    rng = np.random.default_rng([scenario["seed"], 2])
+    names = [c["name"] for c in scenario["clusters"]]
+    return [names[k] for k in _draw_clusters(rng, scenario["n_households"], [c["share"] for c in scenario["clusters"]])]
+
+
 @functools.lru_cache(maxsize=8)
 def _population(scenario_json: str):
     """The households of a scenario (cached: the env builds a model per episode): their year of data,
@@ -64,10 +80,7 @@ def _population(scenario_json: str):
     else:
         year = household_data.select_households(household_data.load_household_year(), n, seed)
     rng = np.random.default_rng([seed, 2])
-    shares = np.array([c["share"] for c in sc["clusters"]])
-    counts = np.floor(shares * n).astype(int)
-    counts[np.argsort(-(shares * n - counts), kind="stable")[: n - counts.sum()]] += 1  # largest remainder
-    cluster = rng.permutation(np.repeat(np.arange(len(counts)), counts))
+    cluster = _draw_clusters(rng, n, [c["share"] for c in sc["clusters"]])
     sizes = {}
     for key in ("pv_kwp", "battery_kwh", "battery_kw", "battery_eta", "soc_min", "soc_max", "ev_kwh", "ev_charger_kw",
                 "ev_eta", "hp_kw", "hp_r_k_kw", "hp_c_kwh_k", "hp_cop_7c", "t_min_c", "t_max_c", "load_scale"):

@@ -189,6 +189,7 @@ def selection_note(selected: pd.DataFrame) -> str:
 
 
 TREND_T = 2.0  # |mean change / its standard error over seeds| from which a training curve counts as still moving
+TREND_MIN_SHARE = 0.01  # ... and the least mean change (share of the level) that counts: smaller ones are flat
 
 
 def learning_trend(per: pd.DataFrame) -> dict:
@@ -196,8 +197,9 @@ def learning_trend(per: pd.DataFrame) -> dict:
     mean over the evaluations of the last quarter of training against its mean over the quarter before (means over
     several evaluations, since one evaluation week is noisy), as a share of the quarter before's level (seeds that
     train to different levels weigh alike); `change_share` its mean over seeds, `seeds_rising` how many rose, and
-    `trend`: "rising" / "falling" where that mean is at least TREND_T standard errors (over seeds) from 0, else
-    "flat"; "one seed" where a single seed gives no spread, "too few evaluations" where a quarter has none."""
+    `trend`: "rising" / "falling" where that mean is at least TREND_T standard errors (over seeds) from 0 and at
+    least TREND_MIN_SHARE, else "flat"; "one seed" where a single seed gives no spread, "too few evaluations" where
+    a quarter has none."""
     per = per.dropna(how="all")
     last = float(per.index.max()) if len(per) else 0.0
     in_third, in_fourth = (per.index > 0.5 * last) & (per.index <= 0.75 * last), per.index > 0.75 * last
@@ -208,9 +210,38 @@ def learning_trend(per: pd.DataFrame) -> dict:
     se = float(share.std(ddof=1) / np.sqrt(n)) if n > 1 else float("nan")
     t = mean / se if n > 1 and se > 0 else float("nan")
     trend = ("too few evaluations" if not in_third.any() or not in_fourth.any() else "one seed" if n == 1
-             else "—" if not np.isfinite(t) else "rising" if t >= TREND_T else "falling" if t <= -TREND_T else "flat")
+             else "—" if not np.isfinite(t) else "flat" if abs(mean) < TREND_MIN_SHARE
+             else "rising" if t >= TREND_T else "falling" if t <= -TREND_T else "flat")
     return {"days": int(last), "third_quarter": float(third.mean()), "last_quarter": float(fourth.mean()),
             "change_share": mean, "seeds_rising": f"{int((share > 0).sum())} of {n}", "t": t, "trend": trend}
+
+
+def learning_clusters(study: Path, method: str) -> dict[str, str]:
+    """participant id (str) -> cluster name for the households of a household design's learning clusters, from the
+    scenario that a method's first run recorded (its policy.json); {} where there is none."""
+    from model.designs.household_base import household_clusters
+
+    runs = sorted((Path(study) / "runs" / method).glob("seed*/policy.json"))
+    scenario = json.loads(runs[0].read_text()).get("scenario") if runs else None
+    if not scenario or "clusters" not in scenario:
+        return {}
+    order = [c["name"] for c in scenario["clusters"] if c.get("learn", True)]
+    members = list(enumerate(household_clusters(scenario)))
+    return {str(i): c for c in order for i, name in members if name == c}  # clusters in the scenario's order
+
+
+def cluster_curves(g: pd.DataFrame, who: str, clusters: dict[str, str]) -> dict[str, pd.DataFrame]:
+    """One method's training curve per learning cluster (`learning_clusters`): its households' cost on the
+    evaluation week, € per household and day, episodes x seeds (`who`: the curve's participant column)."""
+    label = g[who].astype(str).map(clusters)
+    out = {}
+    for name in dict.fromkeys(clusters.values()):
+        members = g[label == name]
+        if len(members):
+            out[f"{name} cluster's cost (€ per household and day)"] = (
+                -members.groupby(["episode", "seed"]).eval_score_eur.sum().unstack("seed")
+                / members[who].nunique() / 7)
+    return out
 
 
 def trend_table(series: dict[tuple[str, str], pd.DataFrame]) -> pd.DataFrame:
@@ -233,7 +264,7 @@ def trend_sentence(tt: pd.DataFrame, label=str, brief: bool = False) -> str:
     moving = tt[tt.trend.isin(["rising", "falling"])]
     how = (f"Each seed's mean over the last quarter's evaluations against its mean over the quarter before, in % of "
            f"the latter; a curve counts as still moving where that change's mean over seeds is at least {TREND_T:g} "
-           "standard errors from 0.")
+           f"standard errors from 0 and at least {100 * TREND_MIN_SHARE:g} %.")
     flat = tt[tt.trend == "flat"]
     if moving.empty:
         return "" if brief else (f"{how} No curve was still moving over the last quarter of training: more training "

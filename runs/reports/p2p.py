@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from runs.reports.common import (
-    clock_section, clock_table, comfort_by_week, comfort_section, comfort_sentence, fig_comfort, load_methods,
+    clock_section, clock_table, cluster_curves, comfort_by_week, comfort_section, comfort_sentence, fig_comfort, learning_clusters, load_methods,
     mark_selected, md_table, per_cluster_per_day, plt, save_figure, selection_note, train_time_columns, trend_display,
     trend_sentence, trend_table, typed_options, unfinished_note, week_order,
 )
@@ -247,10 +247,12 @@ def community_curve(g: pd.DataFrame) -> pd.DataFrame:
     return -g.groupby(["seed", "episode"]).eval_score_eur.sum().unstack(0) / 7
 
 
-def convergence_table(curves: pd.DataFrame) -> pd.DataFrame:
-    """Whether each learned method's training curve had settled (`learning_trend` of `community_curve`)."""
-    return trend_table({(m, "community cost (€ per day)"): community_curve(g)
-                        for m, g in curves.groupby("method", sort=False)})
+def convergence_table(curves: pd.DataFrame, clusters: dict[str, dict[str, str]] | None = None) -> pd.DataFrame:
+    """Whether each learned method's training curves had settled (`learning_trend` of `community_curve`, then of each
+    learning cluster's households, `cluster_curves`; `clusters`: per method, `learning_clusters`)."""
+    return trend_table({(m, what): per for m, g in curves.groupby("method", sort=False)
+                        for what, per in ({"community cost (€ per day)": community_curve(g)}
+                                          | cluster_curves(g, "household", (clusters or {}).get(m, {}))).items()})
 
 
 def fig_curves(curves: pd.DataFrame, path: Path, selected: pd.DataFrame | None = None):
@@ -453,7 +455,8 @@ def build_report(study: Path) -> Path:
     ck = clock_table(data["household_clock"]) if len(data.get("household_clock", ())) else pd.DataFrame()
     cw = (comfort_by_week(days, THERMOSTAT, COMFORT_METHODS, opt[opt.scenario == SCENARIO] if len(opt) else None)
           if len(days) else pd.DataFrame())
-    cv = convergence_table(data["curves"]) if len(data["curves"]) else pd.DataFrame()
+    cv = (convergence_table(data["curves"], {m: learning_clusters(study, m) for m in data["methods"]})
+          if len(data["curves"]) else pd.DataFrame())
     for name, df in (("methods_test_days", mt), ("methods_training_days", mt_train), ("clusters", ct),
                      ("days", days), ("optimum_days", opt), ("exploitability", ex),
                      ("exploitability_by_week", exw), ("responders", rt), ("comfort_by_week", cw), ("clock_schedule", ck),
@@ -518,8 +521,9 @@ def build_report(study: Path) -> Path:
                  f"{100 * (sv < 0).mean():.0f} % of households worse off (table `household_savings.csv`).")
     if len(cv):
         L.append("\n## Had learning settled?\n")
-        L.append("The training curves over the last quarter of training: the community's cost on the evaluation week "
-                 "(`tables/convergence.csv`). " + trend_sentence(cv, _label) + "\n")
+        L.append("The training curves over the last quarter of training: the community's cost on the evaluation week and "
+                 "each learning cluster's households' (each cluster is one learner where its households share their "
+                 "networks; `tables/convergence.csv`). " + trend_sentence(cv, _label) + "\n")
         L.append(md_table(trend_display(cv.assign(method=cv.method.map(_label))), "{:,.2f}"))
     if len(ex) or len(rt):
         L.append("\n## Exploitability\n")

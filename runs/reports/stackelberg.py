@@ -14,7 +14,7 @@ import pandas as pd
 
 from model.markets.settlement import imbalance_spread_cost_eur
 from runs.reports.common import (
-    clock_section, clock_table, comfort_by_week, comfort_section, comfort_sentence, fig_comfort, load_methods,
+    clock_section, clock_table, cluster_curves, comfort_by_week, comfort_section, comfort_sentence, fig_comfort, learning_clusters, load_methods,
     mark_selected, md_table, per_cluster_per_day, plt, save_figure, selection_note, train_time_columns, trend_display,
     trend_sentence, trend_table, typed_options, unfinished_note, week_order,
 )
@@ -391,10 +391,12 @@ def curve_series(g: pd.DataFrame) -> dict[str, pd.DataFrame]:
     return out
 
 
-def convergence_table(curves: pd.DataFrame) -> pd.DataFrame:
-    """Whether each learned method's training curves had settled (`learning_trend` of each `curve_series`)."""
+def convergence_table(curves: pd.DataFrame, clusters: dict[str, dict[str, str]] | None = None) -> pd.DataFrame:
+    """Whether each learned method's training curves had settled (`learning_trend` of each `curve_series`, then of
+    each learning cluster's followers, `cluster_curves`; `clusters`: per method, `learning_clusters`)."""
     return trend_table({(m, what): per for m, g in curves.groupby("method", sort=False)
-                        for what, per in curve_series(g).items()})
+                        for what, per in (curve_series(g) | cluster_curves(g, "participant", (clusters or {}).get(m, {})))
+                        .items()})
 
 
 def fig_curves(curves: pd.DataFrame, path: Path, selected: pd.DataFrame | None = None):
@@ -596,7 +598,8 @@ def build_report(study: Path) -> Path:
     lex = leader_exploitability(lbr, data.get("leader_schedule")) if len(lbr) else pd.DataFrame()
     cl = claims(days, vr) if len(days) else []
     cw = comfort_by_week(days, THERMOSTAT, LEARNED, data.get("optimum")) if len(days) else pd.DataFrame()
-    cv = convergence_table(data["curves"]) if len(data["curves"]) else pd.DataFrame()
+    cv = (convergence_table(data["curves"], {m: learning_clusters(study, m) for m in data["methods"]})
+          if len(data["curves"]) else pd.DataFrame())
     for name, df in (("methods_test_days", mt), ("clusters", ct), ("days", days), ("versus_retail_only", vr),
                      ("stackelberg_vs_simultaneous", po), ("exact_solution", ex), ("follower_costs", fc),
                      ("responders", rt), ("leader_exploitability", lex), ("comfort_by_week", cw),
@@ -676,8 +679,9 @@ def build_report(study: Path) -> Path:
     if len(cv):
         L.append("\n## Had learning settled?\n")
         L.append("The training curves over the last quarter of training (`tables/convergence.csv`): the leader's profit "
-                 "and the followers' cost on the evaluation week, and the leader's regret on the selection weeks (its "
-                 "myopic best response's gain, in % of its profit there). " + trend_sentence(cv, _label) + "\n")
+                 "and the followers' cost on the evaluation week, the leader's regret on the selection weeks (its "
+                 "myopic best response's gain, in % of its profit there), and each learning cluster's followers' cost "
+                 "(each cluster is one learner: its followers share their networks). " + trend_sentence(cv, _label) + "\n")
         L.append(md_table(trend_display(cv.assign(method=cv.method.map(_label))), "{:,.2f}"))
     if len(lbr) or len(fbr) or len(rt):
         L.append("\n## Exploitability\n")
