@@ -454,9 +454,10 @@ def convergence_table(curves: pd.DataFrame, scenarios: list[str]) -> pd.DataFram
         c = curves[curves.scenario == sc] if len(curves) else curves
         if c.empty:
             continue
-        series[(sc, "all aggregators' earnings (€ per week)")] = c.groupby(["episode", "seed"]).eval_score_eur.sum().unstack("seed")
-        series[(sc, f"aggregator {AGG}'s earnings (€ per week)")] = (c[c.aggregator == AGG]
-                                                         .pivot_table(index="episode", columns="seed", values="eval_score_eur"))
+        series[(sc, "all aggregators' earnings (€ per week)")] = (c.groupby(["episode", "seed"]).eval_score_eur.sum()
+                                                                  .unstack("seed"))
+        series[(sc, f"aggregator {AGG}'s earnings (€ per week)")] = (
+            c[c.aggregator == AGG].pivot_table(index="episode", columns="seed", values="eval_score_eur"))
     return trend_table(series).rename(columns={"method": "scenario"})
 
 

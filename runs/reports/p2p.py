@@ -11,9 +11,9 @@ import numpy as np
 import pandas as pd
 
 from runs.reports.common import (
-    clock_section, clock_table, cluster_curves, comfort_by_week, comfort_section, comfort_sentence, fig_comfort, learning_clusters, load_methods,
-    mark_selected, md_table, per_cluster_per_day, plt, save_figure, selection_note, train_time_columns, trend_display,
-    trend_sentence, trend_table, typed_options, unfinished_note, week_order,
+    clock_section, clock_table, cluster_curves, comfort_by_week, comfort_section, comfort_sentence, fig_comfort,
+    learning_clusters, load_methods, mark_selected, md_table, per_cluster_per_day, plt, save_figure, selection_note,
+    train_time_columns, trend_display, trend_sentence, trend_table, typed_options, unfinished_note, week_order,
 )
 from runs.studies.p2p import METHODS, SCENARIO
 
