@@ -239,13 +239,14 @@ def _curve(third: list[float], fourth: list[float], early: float = 1e3) -> pd.Da
 
 def test_a_curve_falling_in_every_seed_is_still_moving_and_a_noisy_flat_one_is_not():
     """By hand: the quarters' means 10 / 20 / 10 / 40 -> 8 / 15 / 9 / 30 are changes of -20 / -25 / -10 / -25 % of
-    the third quarter's level, mean -20 %; the t statistic over seeds is scipy's one-sample t (-5.66), beyond 2:
-    falling. Changes of +10 / -10 / +5 / -5 % average 0: flat. One seed gives no spread; a run with evaluations
+    the third quarter's level, mean -20 %; the t statistic over seeds is scipy's one-sample t (-5.66, two-sided p
+    0.011): falling. Changes of +10 / -10 / +5 / -5 % average 0: flat. One seed gives no spread; a run with evaluations
     only at days 0 and 1 has no quarter to compare."""
     falling = learning_trend(_curve([10, 20, 10, 40], [8, 15, 9, 30]))
     shares = [-0.2, -0.25, -0.1, -0.25]
     assert falling["change_share"] == pytest.approx(np.mean(shares))
     assert falling["t"] == pytest.approx(stats.ttest_1samp(shares, 0.0).statistic) and falling["t"] < -5
+    assert falling["p"] == pytest.approx(stats.ttest_1samp(shares, 0.0).pvalue) and falling["p"] < 0.05
     assert falling["trend"] == "falling" and falling["seeds_rising"] == "0 of 4" and falling["days"] == 800
     assert falling["third_quarter"] == pytest.approx(20.0) and falling["last_quarter"] == pytest.approx(15.5)
     flat = learning_trend(_curve([10, 10, 20, 20], [11, 9, 21, 19]))
@@ -255,6 +256,10 @@ def test_a_curve_falling_in_every_seed_is_still_moving_and_a_noisy_flat_one_is_n
     # standard errors it is
     small = learning_trend(_curve([100, 200, 100, 400], [99.5, 199.0, 99.6, 398.0]))
     assert small["t"] < -5 and small["change_share"] == pytest.approx(-0.00475) and small["trend"] == "flat"
+    # two seeds falling 20 and 25 %: t = -9 (scipy's), short of the 12.7 that one degree of freedom needs at 5 %: flat
+    two = learning_trend(_curve([10, 20], [8, 15]))
+    assert two["t"] == pytest.approx(stats.ttest_1samp([-0.2, -0.25], 0.0).statistic) and two["t"] < -8
+    assert two["p"] > 0.05 and two["trend"] == "flat"
     assert learning_trend(_curve([10], [8]))["trend"] == "one seed"
     assert learning_trend(pd.DataFrame({0: [5.0, 6.0]}, index=[0, 1]))["trend"] == "too few evaluations"
 

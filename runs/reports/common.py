@@ -188,7 +188,7 @@ def selection_note(selected: pd.DataFrame) -> str:
             "evaluation week alone). Those weeks are then validation weeks and flatter them; the test days do not.\n")
 
 
-TREND_T = 2.0  # |mean change / its standard error over seeds| from which a training curve counts as still moving
+TREND_P = 0.05  # two-sided t-test level (over seeds) below which a training curve counts as still moving
 TREND_MIN_SHARE = 0.01  # ... and the least mean change (share of the level) that counts: smaller ones are flat
 
 
@@ -197,9 +197,11 @@ def learning_trend(per: pd.DataFrame) -> dict:
     mean over the evaluations of the last quarter of training against its mean over the quarter before (means over
     several evaluations, since one evaluation week is noisy), as a share of the quarter before's level (seeds that
     train to different levels weigh alike); `change_share` its mean over seeds, `seeds_rising` how many rose, and
-    `trend`: "rising" / "falling" where that mean is at least TREND_T standard errors (over seeds) from 0 and at
-    least TREND_MIN_SHARE, else "flat"; "one seed" where a single seed gives no spread, "too few evaluations" where
-    a quarter has none."""
+    `trend`: "rising" / "falling" where a two-sided one-sample t-test over seeds puts that mean away from 0 (p below
+    TREND_P: with 2 seeds t must pass 12.7, with 4 3.2, with 8 2.4) and it is at least TREND_MIN_SHARE, else "flat";
+    "one seed" where a single seed gives no spread, "too few evaluations" where a quarter has none."""
+    from scipy import stats
+
     per = per.dropna(how="all")
     last = float(per.index.max()) if len(per) else 0.0
     in_third, in_fourth = (per.index > 0.5 * last) & (per.index <= 0.75 * last), per.index > 0.75 * last
@@ -209,11 +211,12 @@ def learning_trend(per: pd.DataFrame) -> dict:
     mean = float(share.mean()) if n else float("nan")
     se = float(share.std(ddof=1) / np.sqrt(n)) if n > 1 else float("nan")
     t = mean / se if n > 1 and se > 0 else float("nan")
+    p = float(2 * stats.t.sf(abs(t), n - 1)) if np.isfinite(t) else float("nan")
     trend = ("too few evaluations" if not in_third.any() or not in_fourth.any() else "one seed" if n == 1
-             else "—" if not np.isfinite(t) else "flat" if abs(mean) < TREND_MIN_SHARE
-             else "rising" if t >= TREND_T else "falling" if t <= -TREND_T else "flat")
+             else "—" if not np.isfinite(t) else "flat" if abs(mean) < TREND_MIN_SHARE or p >= TREND_P
+             else "rising" if t > 0 else "falling")
     return {"days": int(last), "third_quarter": float(third.mean()), "last_quarter": float(fourth.mean()),
-            "change_share": mean, "seeds_rising": f"{int((share > 0).sum())} of {n}", "t": t, "trend": trend}
+            "change_share": mean, "seeds_rising": f"{int((share > 0).sum())} of {n}", "t": t, "p": p, "trend": trend}
 
 
 def learning_clusters(study: Path, method: str) -> dict[str, str]:
@@ -251,8 +254,9 @@ def trend_table(series: dict[tuple[str, str], pd.DataFrame]) -> pd.DataFrame:
 
 
 def trend_display(tt: pd.DataFrame) -> pd.DataFrame:
-    """A `trend_table` as a report shows it: the change in %, t to one decimal."""
-    return (tt.assign(change_share=100 * tt.change_share, t=[f"{v:.1f}" if np.isfinite(v) else "—" for v in tt.t])
+    """A `trend_table` as a report shows it: the change in %, t to one decimal, p to three."""
+    return (tt.assign(change_share=100 * tt.change_share, t=[f"{v:.1f}" if np.isfinite(v) else "—" for v in tt.t],
+                      p=[f"{v:.3f}" if np.isfinite(v) else "—" for v in tt.p])
             .rename(columns={"change_share": "change_%"}))
 
 
@@ -263,8 +267,8 @@ def trend_sentence(tt: pd.DataFrame, label=str, brief: bool = False) -> str:
         return ""
     moving = tt[tt.trend.isin(["rising", "falling"])]
     how = (f"Each seed's mean over the last quarter's evaluations against its mean over the quarter before, in % of "
-           f"the latter; a curve counts as still moving where that change's mean over seeds is at least {TREND_T:g} "
-           f"standard errors from 0 and at least {100 * TREND_MIN_SHARE:g} %.")
+           f"the latter; a curve counts as still moving where that change's mean over seeds is away from 0 by a "
+           f"two-sided t-test over seeds (p < {TREND_P:g}) and at least {100 * TREND_MIN_SHARE:g} %.")
     flat = tt[tt.trend == "flat"]
     if moving.empty:
         return "" if brief else (f"{how} No curve was still moving over the last quarter of training: more training "
