@@ -4,7 +4,6 @@ week pooled) and the P2P households' per checked week (`runs.reports.p2p.exploit
 pumps' comfort by week and seed beside the rule thermostat's (`runs.reports.common.comfort_by_week`); whether
 a training curve had settled (`runs.reports.common.learning_trend`) against hand-worked means and scipy's t."""
 
-import numpy as np
 import pandas as pd
 import pytest
 from scipy import stats
@@ -238,39 +237,40 @@ def _curve(third: list[float], fourth: list[float], early: float = 1e3) -> pd.Da
 
 
 def test_a_curve_falling_in_every_seed_is_still_moving_and_a_noisy_flat_one_is_not():
-    """By hand: the quarters' means 10 / 20 / 10 / 40 -> 8 / 15 / 9 / 30 are changes of -20 / -25 / -10 / -25 % of
-    the third quarter's level, mean -20 %; the t statistic over seeds is scipy's one-sample t (-5.66, two-sided p
-    0.011): falling. Changes of +10 / -10 / +5 / -5 % average 0: flat. One seed gives no spread; a run with evaluations
-    only at days 0 and 1 has no quarter to compare."""
-    falling = learning_trend(_curve([10, 20, 10, 40], [8, 15, 9, 30]))
-    shares = [-0.2, -0.25, -0.1, -0.25]
-    assert falling["change_share"] == pytest.approx(np.mean(shares))
-    assert falling["t"] == pytest.approx(stats.ttest_1samp(shares, 0.0).statistic) and falling["t"] < -5
-    assert falling["p"] == pytest.approx(stats.ttest_1samp(shares, 0.0).pvalue) and falling["p"] < 0.05
+    """By hand: the quarters' means 10 / 20 / 10 / 40 -> 8 / 16 / 8 / 36 are changes of -2 / -4 / -2 / -4, mean -3,
+    15 % of the earlier level (20); the paired t-test over seeds is scipy's (t -5.2, two-sided p 0.014): falling.
+    Changes of +1 / -1 / +1 / -1 average 0: flat. One seed gives no spread; a run with evaluations only at days 0
+    and 1 has no quarter to compare."""
+    third, fourth = [10, 20, 10, 40], [8, 16, 8, 36]
+    falling = learning_trend(_curve(third, fourth))
+    reference = stats.ttest_rel(fourth, third)
+    assert falling["change_share"] == pytest.approx(-0.15) and falling["t"] == pytest.approx(reference.statistic)
+    assert falling["p"] == pytest.approx(reference.pvalue) and falling["p"] < 0.05 and falling["t"] < -5
     assert falling["trend"] == "falling" and falling["seeds_rising"] == "0 of 4" and falling["days"] == 800
-    assert falling["third_quarter"] == pytest.approx(20.0) and falling["last_quarter"] == pytest.approx(15.5)
+    assert falling["third_quarter"] == pytest.approx(20.0) and falling["last_quarter"] == pytest.approx(17.0)
     flat = learning_trend(_curve([10, 10, 20, 20], [11, 9, 21, 19]))
     assert flat["change_share"] == pytest.approx(0.0, abs=1e-12) and flat["trend"] == "flat"
     assert flat["seeds_rising"] == "2 of 4"
-    # -0.5 / -0.5 / -0.4 / -0.5 %: a change every seed shares but under 1 % of the level is flat, however many
-    # standard errors it is
-    small = learning_trend(_curve([100, 200, 100, 400], [99.5, 199.0, 99.6, 398.0]))
-    assert small["t"] < -5 and small["change_share"] == pytest.approx(-0.00475) and small["trend"] == "flat"
-    # two seeds falling 20 and 25 %: t = -9 (scipy's), short of the 12.7 that one degree of freedom needs at 5 %: flat
-    two = learning_trend(_curve([10, 20], [8, 15]))
-    assert two["t"] == pytest.approx(stats.ttest_1samp([-0.2, -0.25], 0.0).statistic) and two["t"] < -8
+    # -0.5 / -0.5 / -0.4 / -0.6: a change every seed shares (p 0.001) but 0.25 % of the level is flat
+    small = learning_trend(_curve([100, 200, 100, 400], [99.5, 199.5, 99.6, 399.4]))
+    assert small["p"] < 0.01 and small["change_share"] == pytest.approx(-0.0025) and small["trend"] == "flat"
+    # two seeds falling by 2 and 2.5: t = -9, short of the 12.7 that one degree of freedom needs at 5 %: flat
+    two = learning_trend(_curve([10, 20], [8, 17.5]))
+    assert two["t"] == pytest.approx(stats.ttest_rel([8, 17.5], [10, 20]).statistic) and two["t"] < -8
     assert two["p"] > 0.05 and two["trend"] == "flat"
+    # a seed whose level is near 0 does not swamp the change (aggregator 5's earnings in S-a)
+    assert learning_trend(_curve([0.01, 50, 50], [30, 50, 50]))["change_share"] == pytest.approx(10 / 33.34, rel=1e-3)
     assert learning_trend(_curve([10], [8]))["trend"] == "one seed"
     assert learning_trend(pd.DataFrame({0: [5.0, 6.0]}, index=[0, 1]))["trend"] == "too few evaluations"
 
 
 def test_the_trend_sentence_names_the_curves_still_moving_and_is_silent_in_brief_when_none_is():
-    tt = trend_table({("stackelberg", "leader's regret (% of its profit)"): _curve([2, 4, 2, 8], [1.6, 3, 1.8, 6]),
+    tt = trend_table({("stackelberg", "leader's regret (% of its profit)"): _curve([2, 4, 2, 8], [1.5, 3.4, 1.5, 7.4]),
                       ("stackelberg", "leader's profit (€ per day)"): _curve([10, 10, 20, 20], [11, 9, 21, 19])})
     assert tt.trend.tolist() == ["falling", "flat"]
     text = trend_sentence(tt, str.title)
-    assert "Still moving at the end of training: Stackelberg: leader's regret (% of its profit) falling (4.00 → 3.10, " \
-           "-20.0 %, 0 of 4 seeds rising)" in text and "The others were flat." in text
+    assert "Still moving at the end of training: Stackelberg: leader's regret (% of its profit) falling (4.00 → 3.45, " \
+           "-13.7 %, 0 of 4 seeds rising)" in text and "The others were flat." in text
     assert "profit (€ per day) " not in text
     assert trend_sentence(tt.iloc[1:], brief=True) == ""
     assert "No curve was still moving" in trend_sentence(tt.iloc[1:])

@@ -195,28 +195,30 @@ TREND_MIN_SHARE = 0.01  # ... and the least mean change (share of the level) tha
 def learning_trend(per: pd.DataFrame) -> dict:
     """Whether a training curve had settled: `per` is evaluations (episode index) x seeds of one measure. Each seed's
     mean over the evaluations of the last quarter of training against its mean over the quarter before (means over
-    several evaluations, since one evaluation week is noisy), as a share of the quarter before's level (seeds that
-    train to different levels weigh alike); `change_share` its mean over seeds, `seeds_rising` how many rose, and
-    `trend`: "rising" / "falling" where a two-sided one-sample t-test over seeds puts that mean away from 0 (p below
-    TREND_P: with 2 seeds t must pass 12.7, with 4 3.2, with 8 2.4) and it is at least TREND_MIN_SHARE, else "flat";
-    "one seed" where a single seed gives no spread, "too few evaluations" where a quarter has none."""
+    several evaluations, since one evaluation week is noisy), paired by seed; `change_share` the mean change over seeds
+    as a share of the quarter before's mean level, `seeds_rising` how many rose, `t` and `p` the paired two-sided
+    t-test over seeds, and `trend`: "rising" / "falling" where p is below TREND_P (with 2 seeds t must pass 12.7, with
+    4 3.2, with 8 2.4) and the change at least TREND_MIN_SHARE, else "flat"; "one seed" where a single seed gives no
+    spread, "too few evaluations" where a quarter has none. (Absolute changes, not each seed's own share: a seed whose
+    level is near 0, as aggregator 5's evaluation-week earnings in S-a, would swamp shares.)"""
     from scipy import stats
 
     per = per.dropna(how="all")
     last = float(per.index.max()) if len(per) else 0.0
     in_third, in_fourth = (per.index > 0.5 * last) & (per.index <= 0.75 * last), per.index > 0.75 * last
     third, fourth = per[in_third].mean(), per[in_fourth].mean()
-    share = ((fourth - third) / third.abs().clip(lower=1e-9)).dropna()
-    n = len(share)
-    mean = float(share.mean()) if n else float("nan")
-    se = float(share.std(ddof=1) / np.sqrt(n)) if n > 1 else float("nan")
-    t = mean / se if n > 1 and se > 0 else float("nan")
+    change = (fourth - third).dropna()
+    n = len(change)
+    level = float(third[change.index].mean()) if n else float("nan")
+    share = float(change.mean()) / abs(level) if n and level else float("nan")
+    se = float(change.std(ddof=1) / np.sqrt(n)) if n > 1 else float("nan")
+    t = float(change.mean()) / se if n > 1 and se > 0 else float("nan")
     p = float(2 * stats.t.sf(abs(t), n - 1)) if np.isfinite(t) else float("nan")
     trend = ("too few evaluations" if not in_third.any() or not in_fourth.any() else "one seed" if n == 1
-             else "—" if not np.isfinite(t) else "flat" if abs(mean) < TREND_MIN_SHARE or p >= TREND_P
+             else "—" if not np.isfinite(t) else "flat" if not abs(share) >= TREND_MIN_SHARE or p >= TREND_P
              else "rising" if t > 0 else "falling")
     return {"days": int(last), "third_quarter": float(third.mean()), "last_quarter": float(fourth.mean()),
-            "change_share": mean, "seeds_rising": f"{int((share > 0).sum())} of {n}", "t": t, "p": p, "trend": trend}
+            "change_share": share, "seeds_rising": f"{int((change > 0).sum())} of {n}", "t": t, "p": p, "trend": trend}
 
 
 def learning_clusters(study: Path, method: str) -> dict[str, str]:
@@ -266,14 +268,13 @@ def trend_sentence(tt: pd.DataFrame, label=str, brief: bool = False) -> str:
     if tt is None or tt.empty:
         return ""
     moving = tt[tt.trend.isin(["rising", "falling"])]
-    how = (f"Each seed's mean over the last quarter's evaluations against its mean over the quarter before, in % of "
-           f"the latter; a curve counts as still moving where that change's mean over seeds is away from 0 by a "
-           f"two-sided t-test over seeds (p < {TREND_P:g}) and at least {100 * TREND_MIN_SHARE:g} %.")
+    how = (f"Each seed's mean over the last quarter's evaluations against its mean over the quarter before; a curve "
+           f"counts as still moving where a paired two-sided t-test over seeds puts the change away from 0 (p < "
+           f"{TREND_P:g}) and its mean is at least {100 * TREND_MIN_SHARE:g} % of the earlier level.")
     flat = tt[tt.trend == "flat"]
     if moving.empty:
-        return "" if brief else (f"{how} No curve was still moving over the last quarter of training: more training "
-                                 "days at these settings would not be expected to move them beyond the seeds' noise."
-                                 if len(flat) else
+        return "" if brief else (f"{how} No curve was still moving over the last quarter of training beyond the "
+                                 "seeds' noise (the table's p)." if len(flat) else
                                  f"{how} Too few evaluations or seeds to tell (the table's `trend`).")
     parts = "; ".join(f"{label(r.method)}: {r.measure} {r.trend} ({r.third_quarter:,.2f} → {r.last_quarter:,.2f}, "
                       f"{100 * r.change_share:+.1f} %, {r.seeds_rising} seeds rising)" for r in moving.itertuples())
