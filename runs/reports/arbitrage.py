@@ -1980,6 +1980,10 @@ def reading(tables: ReportTables, prof: dict) -> str:
         parts.append("Aggregator 5's learned strategy leaves " + ", ".join(
             f"{100 * r.regret_share:.0f} % ({r.scenario})" for r in ex.itertuples()) + " of its hour-by-hour best "
             "response's profit unclaimed.")
+    cv = tables.convergence
+    if len(cv):  # a curve still moving over the last quarter of training, where one is ('' otherwise)
+        parts.append(trend_sentence(cv.rename(columns={"scenario": "method"}), lambda sc: SCENARIO_LABEL.get(sc, sc),
+                                    brief=True))
     ag = tables.aggregators
     if len(ag):
         parts.append("Every aggregator against the others' learned policies: " + " ".join(_every_aggregator_reading(ag))
@@ -2024,7 +2028,7 @@ def reading(tables: ReportTables, prof: dict) -> str:
             parts.append(f"Under the mixtures, aggregator {AGG}'s {r.step} step is {r.mean_difference_eur_per_week:+,.0f} ± "
                          f"{r.standard_error_eur_per_week:,.0f} €/week ({r.seeds_with_positive_difference} of {r.seeds} "
                          f"seeds, p = {r.p_one_sided:.3f}).")
-    return " ".join(parts)
+    return " ".join(p for p in parts if p)
 
 
 def build_report(study: Path) -> Path:

@@ -212,10 +212,13 @@ def learning_trend(per: pd.DataFrame) -> dict:
     level = float(third[change.index].mean()) if n else float("nan")
     share = float(change.mean()) / abs(level) if n and level else float("nan")
     se = float(change.std(ddof=1) / np.sqrt(n)) if n > 1 else float("nan")
-    t = float(change.mean()) / se if n > 1 and se > 0 else float("nan")
-    p = float(2 * stats.t.sf(abs(t), n - 1)) if np.isfinite(t) else float("nan")
+    if n > 1 and se == 0:  # every seed changed by the same amount: no spread, the sign is certain (or 0: flat)
+        t, p = (np.sign(change.mean()) * np.inf, 0.0) if change.mean() else (0.0, 1.0)
+    else:
+        t = float(change.mean()) / se if n > 1 else float("nan")
+        p = float(2 * stats.t.sf(abs(t), n - 1)) if n > 1 else float("nan")
     trend = ("too few evaluations" if not in_third.any() or not in_fourth.any() else "one seed" if n == 1
-             else "—" if not np.isfinite(t) else "flat" if not abs(share) >= TREND_MIN_SHARE or p >= TREND_P
+             else "—" if np.isnan(p) else "flat" if not abs(share) >= TREND_MIN_SHARE or p >= TREND_P
              else "rising" if t > 0 else "falling")
     return {"days": int(last), "third_quarter": float(third.mean()), "last_quarter": float(fourth.mean()),
             "change_share": share, "seeds_rising": f"{int((change > 0).sum())} of {n}", "t": t, "p": p, "trend": trend}
