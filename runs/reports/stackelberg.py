@@ -26,6 +26,7 @@ COLORS = {"retail-only": "tab:gray", "p2p-tariff-rules": "tab:olive", "p2p-margi
           "stackelberg": "tab:blue", "simultaneous": "tab:orange", "stackelberg-small": "tab:purple"}
 HOURS_PER_DAY = 24
 LEADER = "aggregator"
+REGRET_CURVE = "leader's regret (% of its profit)"  # `curve_series`' third curve, where the run has it
 
 
 def _label(method: str) -> str:
@@ -387,7 +388,7 @@ def curve_series(g: pd.DataFrame) -> dict[str, pd.DataFrame]:
            .eval_score_eur.sum().unstack("seed") / 7}
     regret = leader_regret_curve(g)
     if len(regret):
-        out["leader's regret (% of its profit)"] = regret
+        out[REGRET_CURVE] = regret
     return out
 
 
@@ -402,7 +403,7 @@ def convergence_table(curves: pd.DataFrame, clusters: dict[str, dict[str, str]] 
 def fig_curves(curves: pd.DataFrame, path: Path, selected: pd.DataFrame | None = None):
     p = plt()
     series = {m: curve_series(g) for m, g in curves.groupby("method")}
-    panels = 3 if any(len(c) == 3 for c in series.values()) else 2
+    panels = 3 if any(REGRET_CURVE in c for c in series.values()) else 2
     fig, axes = p.subplots(1, panels, figsize=(6 * panels, 4))
     labelled = []
     for m, c in series.items():
@@ -415,7 +416,7 @@ def fig_curves(curves: pd.DataFrame, path: Path, selected: pd.DataFrame | None =
     axes[1].set(xlabel="training day (episode)", ylabel="€ per day", title="Followers' total cost on the evaluation week")
     axes[1].set_yscale("symlog", linthresh=100)
     if panels == 3:  # scaled to the second half of training: the untrained leader's regret is ~100 times larger
-        regrets = [list(c.values())[2] for c in series.values() if len(c) == 3]
+        regrets = [c[REGRET_CURVE] for c in series.values() if REGRET_CURVE in c]
         late = pd.concat([r[r.index >= r.index.max() / 2] for r in regrets])
         axes[2].set_ylim(min(0.0, float(late.min().min())), 1.5 * float(late.max().max()))
         axes[2].set(xlabel="training day (episode)", ylabel="% of its profit there",
