@@ -2,15 +2,18 @@
 (`runs.reports.stackelberg.leader_exploitability`: per week and seed, each week's seeds pooled, every
 week pooled) and the P2P households' per checked week (`runs.reports.p2p.exploitability_by_week`); the heat
 pumps' comfort by week and seed beside the rule thermostat's (`runs.reports.common.comfort_by_week`); whether
-a training curve had settled (`runs.reports.common.learning_trend`) against hand-worked means and scipy's t."""
+a training curve had settled (`runs.reports.common.learning_trend`) against hand-worked means and scipy's t, and
+from which day (`settled_from`) against hand-worked stretch means."""
 
+import numpy as np
 import pandas as pd
 import pytest
 from scipy import stats
 
 from model.designs.household_base import household_clusters
 from runs.reports.common import (
-    cluster_curves, comfort_by_week, comfort_sentence, learning_trend, trend_sentence, trend_table,
+    cluster_curves, comfort_by_week, comfort_sentence, learning_trend, settled_from, trend_display, trend_sentence,
+    trend_table,
 )
 from runs.training import make_model
 from runs.reports.p2p import exploitability_by_week, exploitability_table
@@ -274,6 +277,38 @@ def test_the_trend_sentence_names_the_curves_still_moving_and_is_silent_in_brief
     assert "profit (€ per day) " not in text
     assert trend_sentence(tt.iloc[1:], brief=True) == ""
     assert "No curve was still moving" in trend_sentence(tt.iloc[1:])
+
+
+def _means(values: list[float], spread: float = 1.0) -> pd.DataFrame:
+    """Two seeds evaluated every 100 days whose mean is `values` (the seeds ±`spread` around it, by turns)."""
+    return pd.DataFrame({0: [v + spread * (-1) ** i for i, v in enumerate(values)],
+                         1: [v - spread * (-1) ** i for i, v in enumerate(values)]}, index=range(0, 100 * len(values), 100))
+
+
+def test_a_curve_has_settled_from_the_first_day_its_quarter_long_averages_stay_near_its_end():
+    """By hand, evaluations at days 0-1,200: the last quarter (days 1,000-1,200) is 3 evaluations, so every stretch
+    averages 3 in a row, and 1 % of the last quarter's level is the band."""
+    # 100, 75, then 50 to the end: the stretch from day 0 averages 75, from day 100 58.3, from day 200 50
+    falling = _means([100, 75] + [50] * 11)
+    assert settled_from(falling) == 200 and learning_trend(falling)["settled_from"] == 200
+    # a rise of 2 % in the last quarter: the stretch from day 900 averages 50.67, within 0.51 of 51, but from day 800
+    # 50.33: near the end only from day 900, the last quarter's first evaluation (a quarter of 1,200 days): not before it
+    assert np.isnan(settled_from(_means([50] * 10 + [51] * 3)))
+    assert settled_from(_means([50] * 10 + [51] * 3), tolerance=0.7) == 800  # a band in the measure's unit
+    # a rise of 6 %: from day 800 the stretch averages 51, 2 away from 53; from day 700 50, 3 away
+    late = _means([50] * 10 + [53] * 3)
+    assert np.isnan(settled_from(late))
+    assert settled_from(late, tolerance=2.1) == 800 and settled_from(late, tolerance=3.5) == 0
+    # a level near 0 gets a band of 1 % of a tenth of the curve's largest magnitude (1,000): 1, not 0
+    assert settled_from(_means([1000] + [0.5] * 12, spread=0.0)) == 100
+    assert np.isnan(settled_from(pd.DataFrame({0: [5.0, 6.0]}, index=[0, 1])))  # no quarter before the last
+    tt = trend_table({("a", "cost"): falling, ("a", "drift"): late, ("b", "short"): pd.DataFrame({0: [5.0], 1: [6.0]})})
+    assert trend_display(tt).settled_from_day.tolist() == ["200", "last quarter", "—"]
+    assert trend_table({("a", "drift"): late}, {"drift": 2.1}).settled_from.tolist() == [800]
+    text = trend_sentence(tt.iloc[:2], str.upper)
+    assert tt.trend.tolist()[:2] == ["flat", "flat"]  # two seeds: +6 % is within their noise (t < 12.7)
+    assert "yet not within 1 % of their end before the last quarter" in text and "A: drift (+6.0 %)" in text
+    assert "A: cost" not in text
 
 
 @pytest.mark.parametrize("scenario", ["p2p-mmr", "stackelberg"])

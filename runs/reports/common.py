@@ -190,9 +190,39 @@ def selection_note(selected: pd.DataFrame) -> str:
 
 TREND_P = 0.05  # two-sided t-test level (over seeds) below which a training curve counts as still moving
 TREND_MIN_SHARE = 0.01  # ... and the least mean change (share of the level) that counts: smaller ones are flat
+SETTLED_SHARE = 0.01  # `settled_from`: a curve has settled once its quarter-long averages stay this close to the end
+SETTLED_FLOOR = 0.1  # ... as a share of the last quarter's level, or of this share of the curve's largest magnitude
+# where that is more (a level near 0, as aggregator 5's evaluation-week earnings in S-a, would leave no tolerance)
 
 
-def learning_trend(per: pd.DataFrame) -> dict:
+def settled_from(per: pd.DataFrame, tolerance: float | None = None) -> float:
+    """When a training curve stopped improving: `per` is evaluations (episode index) x seeds of one measure. The first
+    evaluation from which the mean over seeds, averaged over every later stretch of a quarter of training's
+    evaluations (as many as the last quarter holds), stays within `tolerance` of the last quarter's mean; `tolerance`
+    in the measure's unit, by default SETTLED_SHARE of the last quarter's level (floored at SETTLED_FLOOR of the
+    curve's largest magnitude). NaN where that evaluation is in the last quarter (the curve had not settled before
+    it) or where a quarter has no evaluation. A description of the seeds' mean, not a test: `learning_trend`'s t-test says
+    whether the last quarter's change stands out of the seeds' noise."""
+    per = per.dropna(how="all")
+    if per.empty:
+        return float("nan")
+    mean = per.mean(axis=1).sort_index()
+    last = float(mean.index.max())
+    in_fourth = mean.index > 0.75 * last
+    w = int(in_fourth.sum())
+    if not w or not ((mean.index > 0.5 * last) & ~in_fourth).any():
+        return float("nan")
+    level = float(mean[in_fourth].mean())
+    if tolerance is None:
+        tolerance = SETTLED_SHARE * max(abs(level), SETTLED_FLOOR * float(mean.abs().max()))
+    stretches = mean.rolling(w).mean().to_numpy()[w - 1:]  # stretch i: evaluations i .. i + w - 1
+    away = np.flatnonzero(~(np.abs(stretches - level) <= tolerance))
+    first = int(away[-1]) + 1 if len(away) else 0
+    day = float(mean.index[first])
+    return day if day < 0.75 * last else float("nan")  # from the last quarter on: no stretch before it was near its end
+
+
+def learning_trend(per: pd.DataFrame, tolerance: float | None = None) -> dict:
     """Whether a training curve had settled: `per` is evaluations (episode index) x seeds of one measure. Each seed's
     mean over the evaluations of the last quarter of training against its mean over the quarter before (means over
     several evaluations, since one evaluation week is noisy), paired by seed; `change_share` the mean change over seeds
@@ -200,7 +230,8 @@ def learning_trend(per: pd.DataFrame) -> dict:
     t-test over seeds, and `trend`: "rising" / "falling" where p is below TREND_P (with 2 seeds t must pass 12.7, with
     4 3.2, with 8 2.4) and the change at least TREND_MIN_SHARE, else "flat"; "one seed" where a single seed gives no
     spread, "too few evaluations" where a quarter has none. (Absolute changes, not each seed's own share: a seed whose
-    level is near 0, as aggregator 5's evaluation-week earnings in S-a, would swamp shares.)"""
+    level is near 0, as aggregator 5's evaluation-week earnings in S-a, would swamp shares.) `settled_from`: the
+    day from which the seeds' mean stayed near its end (`settled_from`, `tolerance` passed on)."""
     from scipy import stats
 
     per = per.dropna(how="all")
@@ -221,7 +252,8 @@ def learning_trend(per: pd.DataFrame) -> dict:
              else "—" if np.isnan(p) else "flat" if not abs(share) >= TREND_MIN_SHARE or p >= TREND_P
              else "rising" if t > 0 else "falling")
     return {"days": int(last), "third_quarter": float(third.mean()), "last_quarter": float(fourth.mean()),
-            "change_share": share, "seeds_rising": f"{int((change > 0).sum())} of {n}", "t": t, "p": p, "trend": trend}
+            "change_share": share, "seeds_rising": f"{int((change > 0).sum())} of {n}", "t": t, "p": p, "trend": trend,
+            "settled_from": settled_from(per, tolerance)}
 
 
 def learning_clusters(study: Path, method: str) -> dict[str, str]:
@@ -252,39 +284,68 @@ def cluster_curves(g: pd.DataFrame, who: str, clusters: dict[str, str]) -> dict[
     return out
 
 
-def trend_table(series: dict[tuple[str, str], pd.DataFrame]) -> pd.DataFrame:
-    """`learning_trend` of each (method, measure) curve: one row each, in the order given."""
-    return pd.DataFrame([{"method": m, "measure": what, **learning_trend(per)} for (m, what), per in series.items()
-                         if len(per)])
+def trend_table(series: dict[tuple[str, str], pd.DataFrame], tolerances: dict[str, float] | None = None) -> pd.DataFrame:
+    """`learning_trend` of each (method, measure) curve: one row each, in the order given; `tolerances`: per measure,
+    `settled_from`'s tolerance where it is not the default share of the level."""
+    return pd.DataFrame([{"method": m, "measure": what, **learning_trend(per, (tolerances or {}).get(what))}
+                         for (m, what), per in series.items() if len(per)])
 
 
 def trend_display(tt: pd.DataFrame) -> pd.DataFrame:
-    """A `trend_table` as a report shows it: the change in %, t to one decimal, p to three."""
+    """A `trend_table` as a report shows it: the change in %, t to one decimal, p to three, the settled day whole
+    ("last quarter": not before it)."""
+    settled = [f"{v:.0f}" if np.isfinite(v) else "last quarter" if tr not in ("too few evaluations", "—") else "—"
+               for v, tr in zip(tt.settled_from, tt.trend)]
     return (tt.assign(change_share=100 * tt.change_share, t=[f"{v:.1f}" if np.isfinite(v) else "—" for v in tt.t],
-                      p=[f"{v:.3f}" if np.isfinite(v) else "—" for v in tt.p])
-            .rename(columns={"change_share": "change_%"}))
+                      p=[f"{v:.3f}" if np.isfinite(v) else "—" for v in tt.p], settled_from=settled)
+            .rename(columns={"change_share": "change_%", "settled_from": "settled_from_day"}))
 
 
 def trend_sentence(tt: pd.DataFrame, label=str, brief: bool = False) -> str:
-    """A report's reading of a `trend_table`: which curves were still moving over the last quarter of training
-    (`brief`: that alone, for a study's one-paragraph reading, '' when every curve was flat)."""
+    """A report's reading of a `trend_table`: which curves were still moving over the last quarter of training and,
+    with `settled_from`, which flat ones still drifted (`brief`: the moving ones alone, for a study's one-paragraph
+    reading, '' when every curve was flat)."""
     if tt is None or tt.empty:
         return ""
     moving = tt[tt.trend.isin(["rising", "falling"])]
+    flat = tt[tt.trend == "flat"]
     how = (f"Each seed's mean over the last quarter's evaluations against its mean over the quarter before; a curve "
            f"counts as still moving where a paired two-sided t-test over seeds puts the change away from 0 (p < "
            f"{TREND_P:g}) and its mean is at least {100 * TREND_MIN_SHARE:g} % of the earlier level.")
-    flat = tt[tt.trend == "flat"]
+    late = ""
+    if "settled_from" in tt:
+        how += (f" `settled_from_day`: the first evaluation from which the seeds' mean, averaged over every later stretch "
+                f"as long as the last quarter, stays within {100 * SETTLED_SHARE:g} % of the last quarter's level, i.e. "
+                "when the curve stopped improving by that much (\"last quarter\": not before it).")
+        drift = flat[flat.settled_from.isna()]
+        if len(drift):
+            late = (f" Flat by the test, yet not within {100 * SETTLED_SHARE:g} % of their end before the last quarter (a "
+                    "drift the seeds' noise cannot tell from 0): " + "; ".join(
+                        f"{label(r.method)}: {r.measure.split(' (')[0]} ({100 * r.change_share:+.1f} %)"
+                        for r in drift.itertuples()) + ".")
     if moving.empty:
         return "" if brief else (f"{how} No curve was still moving over the last quarter of training beyond the "
-                                 "seeds' noise (the table's p)." if len(flat) else
+                                 "seeds' noise (the table's p)." + late if len(flat) else
                                  f"{how} Too few evaluations or seeds to tell (the table's `trend`).")
     parts = "; ".join(f"{label(r.method)}: {r.measure} {r.trend} ({r.third_quarter:,.2f} → {r.last_quarter:,.2f}, "
                       f"{100 * r.change_share:+.1f} %, {r.seeds_rising} seeds rising)" for r in moving.itertuples())
     if brief:
         return f"Still moving over the last quarter of training: {parts}."
     return (f"{how} Still moving at the end of training: {parts}. Those curves had not settled: more training days "
-            "could change them (the profile's `episodes`)." + (" The others were flat." if len(flat) else ""))
+            "could change them (the profile's `episodes`)." + (" The others were flat." if len(flat) else "") + late)
+
+
+def mark_settled(ax, per: pd.DataFrame, color, labelled: list, tolerance: float | None = None, since: float = 0.0) -> None:
+    """Mark on `ax` the day from which the curve `per` (episodes x seeds; its seeds' mean drawn) had settled
+    (`settled_from`, `tolerance` passed on) with a triangle on the mean; nothing where it had not before the last
+    quarter or where that day is before `since` (a panel that starts later). One legend entry per axes, in black."""
+    day = settled_from(per, tolerance)
+    if not np.isfinite(day) or day < since:
+        return
+    if ax not in labelled:
+        ax.plot([], [], "v", color="k", ms=7, label=f"settled: within {100 * SETTLED_SHARE:g} % of its end from here")
+        labelled.append(ax)
+    ax.plot(day, float(per.dropna(how="all").mean(axis=1).loc[day]), "v", color=color, ms=7)
 
 
 def mark_selected(ax, per: pd.DataFrame, selected: pd.DataFrame, method: str, color, labelled: list) -> None:

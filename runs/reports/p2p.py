@@ -12,8 +12,9 @@ import pandas as pd
 
 from runs.reports.common import (
     clock_section, clock_table, cluster_curves, comfort_by_week, comfort_section, comfort_sentence, fig_comfort,
-    learning_clusters, load_methods, mark_selected, md_table, per_cluster_per_day, plt, save_figure, selection_note,
-    train_time_columns, trend_display, trend_sentence, trend_table, typed_options, unfinished_note, week_order,
+    learning_clusters, load_methods, mark_selected, mark_settled, md_table, per_cluster_per_day, plt, save_figure,
+    selection_note, train_time_columns, trend_display, trend_sentence, trend_table, typed_options, unfinished_note,
+    week_order,
 )
 from runs.studies.p2p import METHODS, SCENARIO
 
@@ -258,10 +259,10 @@ def convergence_table(curves: pd.DataFrame, clusters: dict[str, dict[str, str]] 
 def fig_curves(curves: pd.DataFrame, path: Path, selected: pd.DataFrame | None = None):
     """The community's cost on the evaluation week over training, per method (band = seeds): all evaluations on the
     left; on the right from the second evaluation on, whose scale the untrained day 0 (several times the learned
-    cost) would flatten on the left."""
+    cost) would flatten on the left; triangles where each had settled (`mark_settled`)."""
     p = plt()
     fig, axes = p.subplots(1, 2, figsize=(14, 4), gridspec_kw={"width_ratios": [1, 1.6]})
-    labelled = []
+    labelled, settled = [], []
     later = sorted(curves.episode.unique())[1:2]  # the second evaluation's episode
     for m, g in curves.groupby("method"):
         per = community_curve(g)
@@ -270,6 +271,7 @@ def fig_curves(curves: pd.DataFrame, path: Path, selected: pd.DataFrame | None =
             ax.fill_between(shown.index, shown.min(1), shown.max(1), color=COLORS.get(m), alpha=0.2, lw=0)
             if selected is not None:
                 mark_selected(ax, shown, selected, m, COLORS.get(m), labelled)
+            mark_settled(ax, per, COLORS.get(m), settled, since=float(shown.index.min()))
     axes[0].set(xlabel="training day (episode)", ylabel="community cost (€ per day)", title="Training: the evaluation week")
     axes[1].set(xlabel="training day (episode)", ylabel="community cost (€ per day)",
                 title=f"From day {later[0] if later else 0} on (band = seeds)")
@@ -523,7 +525,8 @@ def build_report(study: Path) -> Path:
         L.append("\n## Had learning settled?\n")
         L.append("The training curves over the last quarter of training: the community's cost on the evaluation week and "
                  "each learning cluster's households' (each cluster is one learner where its households share their "
-                 "networks; `tables/convergence.csv`). " + trend_sentence(cv, _label) + "\n")
+                 "networks; `tables/convergence.csv`). " + trend_sentence(cv, _label)
+                 + " The training-curve figure marks each method's settled day.\n")
         L.append(md_table(trend_display(cv.assign(method=cv.method.map(_label))), "{:,.2f}"))
     if len(ex) or len(rt):
         L.append("\n## Exploitability\n")

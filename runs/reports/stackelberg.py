@@ -15,8 +15,9 @@ import pandas as pd
 from model.markets.settlement import imbalance_spread_cost_eur
 from runs.reports.common import (
     clock_section, clock_table, cluster_curves, comfort_by_week, comfort_section, comfort_sentence, fig_comfort,
-    learning_clusters, load_methods, mark_selected, md_table, per_cluster_per_day, plt, save_figure, selection_note,
-    train_time_columns, trend_display, trend_sentence, trend_table, typed_options, unfinished_note, week_order,
+    learning_clusters, load_methods, mark_selected, mark_settled, md_table, per_cluster_per_day, plt, save_figure,
+    selection_note, SETTLED_SHARE, train_time_columns, trend_display, trend_sentence, trend_table, typed_options,
+    unfinished_note, week_order,
 )
 from runs.studies.stackelberg import METHODS, SCENARIO
 
@@ -27,6 +28,7 @@ COLORS = {"retail-only": "tab:gray", "p2p-tariff-rules": "tab:olive", "p2p-margi
 HOURS_PER_DAY = 24
 LEADER = "aggregator"
 REGRET_CURVE = "leader's regret (% of its profit)"  # `curve_series`' third curve, where the run has it
+SETTLED_TOLERANCES = {REGRET_CURVE: 100 * SETTLED_SHARE}  # `settled_from`: the regret within 1 point, 1 % of the profit
 
 
 def _label(method: str) -> str:
@@ -397,7 +399,8 @@ def convergence_table(curves: pd.DataFrame, clusters: dict[str, dict[str, str]] 
     each learning cluster's followers, `cluster_curves`; `clusters`: per method, `learning_clusters`)."""
     return trend_table({(m, what): per for m, g in curves.groupby("method", sort=False)
                         for what, per in (curve_series(g) | cluster_curves(g, "participant", (clusters or {}).get(m, {})))
-                        .items()})
+                        .items()},
+                       SETTLED_TOLERANCES)
 
 
 def fig_curves(curves: pd.DataFrame, path: Path, selected: pd.DataFrame | None = None):
@@ -405,13 +408,14 @@ def fig_curves(curves: pd.DataFrame, path: Path, selected: pd.DataFrame | None =
     series = {m: curve_series(g) for m, g in curves.groupby("method")}
     panels = 3 if any(REGRET_CURVE in c for c in series.values()) else 2
     fig, axes = p.subplots(1, panels, figsize=(6 * panels, 4))
-    labelled = []
+    labelled, settled = [], []
     for m, c in series.items():
-        for ax, per in zip(axes, c.values()):
+        for ax, (what, per) in zip(axes, c.items()):
             ax.plot(per.index, per.mean(1), color=COLORS.get(m), label=_label(m))
             ax.fill_between(per.index, per.min(1), per.max(1), color=COLORS.get(m), alpha=0.2, lw=0)
             if selected is not None:
                 mark_selected(ax, per, selected, m, COLORS.get(m), labelled)
+            mark_settled(ax, per, COLORS.get(m), settled, SETTLED_TOLERANCES.get(what))
     axes[0].set(xlabel="training day (episode)", ylabel="€ per day", title="Leader profit on the evaluation week")
     axes[1].set(xlabel="training day (episode)", ylabel="€ per day", title="Followers' total cost on the evaluation week")
     axes[1].set_yscale("symlog", linthresh=100)
@@ -682,7 +686,9 @@ def build_report(study: Path) -> Path:
         L.append("The training curves over the last quarter of training (`tables/convergence.csv`): the leader's profit "
                  "and the followers' cost on the evaluation week, the leader's regret on the selection weeks (its "
                  "myopic best response's gain, in % of its profit there), and each learning cluster's followers' cost "
-                 "(each cluster is one learner: its followers share their networks). " + trend_sentence(cv, _label) + "\n")
+                 "(each cluster is one learner: its followers share their networks). " + trend_sentence(cv, _label)
+                 + f" The leader's regret, itself a share of its profit, counts as settled within {100 * SETTLED_SHARE:g} "
+                 "point of its end (that share of its profit). The training-curve figure marks each settled day.\n")
         L.append(md_table(trend_display(cv.assign(method=cv.method.map(_label))), "{:,.2f}"))
     if len(lbr) or len(fbr) or len(rt):
         L.append("\n## Exploitability\n")
