@@ -180,6 +180,49 @@ def test_exploitability_names_the_one_up_price_that_earns_most_over_all_weeks_an
     assert report._price_level_reading(ex.assign(learned_median_up_bid_lfm_active_eur_mwh=[3000.0, 80.0])) is None
 
 
+def test_aggregator_5s_regret_is_split_into_what_a_playable_policy_recovers_and_what_is_left():
+    """Seed 0 by hand (seed 1's search is made 10x richer and must not count): the search earns 80 per week where the
+    learned policy earns 20 (regret 60, 75 %). Playable, each chosen without the check week: the trained responder
+    +5, the constant up price picked on the validation week (10 €/MWh: 40 > 25 there) +10 on the check week (not the
+    check week's best, 20 €/MWh: +25), the fitted up-price responder +24 (it won on the validation week), the two-stage
+    responder 0 (it lost there, so the learned policy is kept though it would earn +50 on the check week). The best,
+    +24, recovers 40 % of the regret and leaves (60 - 24) / 80 = 45 %: short of halving it."""
+    br = pd.DataFrame(_best_response_rows("one-arb", (60.0, 999.0), (5.0, 12.0), (11.0, 8.0)))
+    br.loc[br.seed == 1, "best_eur"] = 400.0
+    key = {"scenario": "one-arb", "aggregator": 5}
+    cp = pd.DataFrame([key | {"seed": 0, "week": "test:1", "use": "check", "learned_eur": 20.0, "up_at_10_eur": 30.0,
+                              "up_at_20_eur": 45.0},
+                       key | {"seed": 0, "week": "eval:1", "use": "validation", "learned_eur": 20.0, "up_at_10_eur": 40.0,
+                              "up_at_20_eur": 25.0}])
+    resp = pd.DataFrame([key | {"seed": 0, "learned_eur": 20.0, "gain_eur": 5.0, "episodes": 200}])
+    fitted = pd.DataFrame([key | {"seed": 0, "week": "eval:1", "use": "validation", "learned_eur": 10.0,
+                                  "responder_eur": 12.0, "best_up_price_eur": 15.0},
+                           key | {"seed": 0, "week": "test:1", "use": "check", "learned_eur": 20.0, "responder_eur": 44.0,
+                                  "best_up_price_eur": 50.0}])
+    two = pd.DataFrame([key | {"seed": 0, "week": "eval:1", "use": "validation", "learned_eur": 10.0, "responder_eur": 9.0,
+                               "learned_a1": 0.5, "responder_a1": 0.9, "best_option_eur": 15.0},
+                        key | {"seed": 0, "week": "test:1", "use": "check", "learned_eur": 20.0, "responder_eur": 70.0,
+                               "learned_a1": 0.5, "responder_a1": 0.9, "best_option_eur": 80.0}])
+    data = {"best_response": br, "constant_prices": cp, "responders": resp, "fitted_responders": fitted, "two_stage": two}
+    r = report.observable_regret_table(data, ["s-a", "one-arb"]).set_index("scenario").loc["one-arb"]
+    assert (r.learned_eur_per_week, r.best_eur_per_week, r.regret_eur_per_week) == (20, 80, 60)
+    assert r.regret_share == pytest.approx(0.75)
+    assert (r.trained_responder_gain_eur_per_week, r.validated_constant_gain_eur_per_week,
+            r.fitted_responder_gain_eur_per_week, r.two_stage_gain_eur_per_week) == (5, 10, 24, 0)
+    assert r.best_playable_gain_eur_per_week == 24 and r.recovered_share == pytest.approx(0.4)
+    assert r.regret_left_share == pytest.approx(0.45)
+    ob = report.observable_regret_table(data, ["one-arb"])
+    [line] = report.observable_sentences(ob)
+    assert "(the fitted up-price responder: €+24/week) recovers 40 % of it, so a regret of 45 % remains" in line
+    assert "no policy seeing these observations was found to halve the regret" in line
+    assert "halve" not in report.observable_sentences(ob.assign(best_playable_gain_eur_per_week=30.0))[0]
+    # without responders or fits, the learned policy itself is the best playable one found
+    bare = report.observable_regret_table({"best_response": br}, ["one-arb"]).iloc[0]
+    assert bare.best_playable_gain_eur_per_week == 0 and bare.regret_left_share == pytest.approx(0.75)
+    assert "no playable policy checked recovers any of it" in report.observable_sentences(
+        report.observable_regret_table({"best_response": br}, ["one-arb"]))[0]
+
+
 def test_every_aggregator_table_by_hand():
     """One aggregator, two seeds, one check week (c) and one validation week (v), two constant up prices.
     Seed 0 picks 20 €/MWh on v (60 > 50), which earns 130 on c; seed 1 picks 10 (70 > 60): 120. The

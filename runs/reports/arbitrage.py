@@ -14,9 +14,9 @@ import pandas as pd
 
 from model.designs.arbitrage import PAPER, bought_flexibility
 from runs.reports.common import (
-    SIGNIFICANCE, hours_of, is_eval as _is_eval, is_test as _is_test, load_study, md_table as _md, paired_steps,
-    plt as _plt, save_figure as _save, seed_totals, test_index as _test_index, trend_display, trend_sentence,
-    trend_table, typed_options, unfinished_note,
+    SIGNIFICANCE, hours_of, is_eval as _is_eval, is_test as _is_test, load_study, mark_settled, md_table as _md,
+    paired_steps, plt as _plt, save_figure as _save, seed_totals, test_index as _test_index, trend_display,
+    trend_sentence, trend_table, typed_options, unfinished_note,
 )
 
 AGG = PAPER.focus_aggregator  # the aggregator the paper follows
@@ -262,6 +262,63 @@ def two_stage_table(data: dict, scenarios: list[str]) -> pd.DataFrame:
     out = out[["scenario", "seed", "policy", *[c for c in out.columns if c not in ("scenario", "seed", "policy")]]]
     return out.sort_values(["scenario", "seed"], key=lambda c: c.map(order) if c.name == "scenario" else c, kind="stable",
                            ignore_index=True)
+
+
+#: The playable responders `observable_regret_table` weighs, each chosen without the check weeks: column -> words.
+PLAYABLE = {"trained_responder_gain_eur_per_week": "the trained best responder",
+            "validated_constant_gain_eur_per_week": "the constant up price chosen on the validation weeks",
+            "fitted_responder_gain_eur_per_week": "the fitted up-price responder",
+            "two_stage_gain_eur_per_week": "the fitted two-stage responder"}
+
+
+def observable_regret_table(data: dict, scenarios: list[str], seed: int = 0) -> pd.DataFrame:
+    """Aggregator 5's hour-by-hour regret against what policies seeing only its own observations were found to reach,
+    per scenario, for the seed whose responders run (`seed`), on the check weeks, € per week.
+
+    `best_eur_per_week`: the hour-by-hour search (it knows each hour's outcome); `regret_eur_per_week`, `regret_share`
+    (of the search's best): its gain over the learned policy (`exploitability_table`). The PLAYABLE columns: the gain
+    over the learned policy of the trained best responder (`every_aggregator_table`; it keeps the learned actor where
+    it finds nothing better on the validation weeks), the constant up price chosen on the validation weeks, the fitted
+    up-price responder (`fitted_responder_table`) and the fitted two-stage responder (`summarise_two_stage`), the
+    fitted ones counted only where they beat the learned policy on the validation weeks; NaN where one did not run.
+    `best_playable_gain_eur_per_week`: the largest (at least 0: the learned policy is playable too);
+    `recovered_share`: its share of the regret; `regret_left_share`: the regret less it, of the search's best, the
+    part that none of these policies reached (what knowing each hour's outcome adds, as far as they find)."""
+    def own(key):
+        df = data.get(key, pd.DataFrame())
+        return df[df.seed == seed] if len(df) else df
+
+    def agg5(df, column):
+        row = df[df.aggregator == AGG] if len(df) else df
+        return float(row[column].iloc[0]) if len(row) and column in row else np.nan
+
+    rows = []
+    for sc in scenarios:
+        ex = exploitability_table(own("best_response"), [sc])
+        if ex.empty:
+            continue
+        r = ex.iloc[0]
+        ag = every_aggregator_table(own("constant_prices"), own("responders"), [sc])
+        ft = fitted_responder_table(own("fitted_responders")[lambda d: d.scenario == sc] if len(own("fitted_responders"))
+                                    else pd.DataFrame(), [sc])
+        ts = own("two_stage")
+        ts = summarise_two_stage(ts[ts.scenario == sc]) if len(ts) and (ts.scenario == sc).any() else pd.DataFrame()
+        row = {"scenario": sc, "seed": seed, "learned_eur_per_week": r.learned_eur_per_week,
+               "best_eur_per_week": r.best_eur_per_week, "regret_eur_per_week": r.regret_eur_per_week,
+               "regret_share": r.regret_share,
+               "trained_responder_gain_eur_per_week": agg5(ag, "responder_gain_eur_per_week"),
+               "validated_constant_gain_eur_per_week": (agg5(ag, "validated_constant_eur_per_week")
+                                                        - agg5(ag, "learned_eur_per_week")),
+               "fitted_responder_gain_eur_per_week": agg5(ft, "exploitability_eur_per_week"),
+               "two_stage_gain_eur_per_week": agg5(ts, "gain_eur_per_week")}
+        gains = [row[c] for c in PLAYABLE if np.isfinite(row[c])]
+        best = max([0.0, *gains])
+        regret = r.regret_eur_per_week
+        row |= {"best_playable_gain_eur_per_week": best,
+                "recovered_share": best / regret if regret > 0 else np.nan,
+                "regret_left_share": (regret - best) / max(abs(r.best_eur_per_week), 1e-9)}
+        rows.append(row)
+    return pd.DataFrame(rows)
 
 
 def fitted_play_table(data: dict, scenarios: list[str]) -> pd.DataFrame:
@@ -742,6 +799,7 @@ def market_table(hours: dict[str, dict[int, tuple[pd.DataFrame, float]]]) -> pd.
 def fig_training_curves(curves: pd.DataFrame, scenarios, path: Path):
     plt = _plt()
     fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
+    settled = []
     for ax, (title, sel) in zip(axes, (("all aggregators", None), (f"aggregator {AGG}", AGG))):
         for sc in scenarios:
             c = curves[curves.scenario == sc]
@@ -750,8 +808,9 @@ def fig_training_curves(curves: pd.DataFrame, scenarios, path: Path):
             per = c.groupby(["seed", "episode"]).eval_score_eur.sum().unstack(0)
             ax.plot(per.index, per.mean(1), color=COLORS.get(sc), label=SCENARIO_LABEL.get(sc, sc))
             ax.fill_between(per.index, per.min(1), per.max(1), color=COLORS.get(sc), alpha=0.2, lw=0)
+            mark_settled(ax, per, COLORS.get(sc), settled)
         ax.set(title=f"Evaluation-week score, {title}", xlabel="episode", ylabel="€ per week")
-    axes[0].legend()
+    axes[0].legend(fontsize=8)
     fig.suptitle("Training curves (cf. paper Fig. 5): mean over seeds, band = min..max")
     _save(fig, path)
 
@@ -1321,6 +1380,7 @@ class ReportTables:
     fitted: pd.DataFrame  # every aggregator against its fitted up-price responder (`fitted_responder_table`)
     fitted_play: pd.DataFrame  # learned vs fictitious play over fitted responders (`fitted_play_table`)
     two_stage: pd.DataFrame  # every aggregator against its fitted two-stage responder (`two_stage_table`)
+    observable: pd.DataFrame  # aggregator 5's regret against what its own observations were found to allow
     checks: list[dict]  # the paper's findings, reproduced or not (`checks`)
 
 
@@ -1332,7 +1392,7 @@ TABLE_FILES = {"table1": "table1_agg5_test_weeks", "table2": "table2_total_profi
                "dynamics": "constant_bid_dynamics", "fictitious_play": "fictitious_play",
                "fp_ordering": "ordering_fictitious_play", "fp_markets": "markets_fictitious_play",
                "critics": "critic_ranking", "fitted": "exploitability_fitted_responders", "fitted_play": "fitted_play",
-               "two_stage": "exploitability_two_stage"}
+               "two_stage": "exploitability_two_stage", "observable": "agg5_regret_observable"}
 
 
 def _tables(study: Path, data: dict) -> ReportTables:
@@ -1356,6 +1416,7 @@ def _tables(study: Path, data: dict) -> ReportTables:
                         fitted=fitted_responder_table(data["fitted_responders"], scen),
                         fitted_play=fitted_play_table(data, scen),
                         two_stage=two_stage_table(data, scen),
+                        observable=observable_regret_table(data, scen),
                         checks=checks(t1, t2, scores, pt))
 
 
@@ -1541,35 +1602,14 @@ def _section_best_response(ex: pd.DataFrame, prof: dict) -> list[str]:
     return L
 
 
-def _clairvoyance_reading(ag: pd.DataFrame, ex: pd.DataFrame) -> list[str]:
-    """Bullets: how much of aggregator 5's hour-by-hour regret its trained best responder recovers (the
-    rest needs what its observations do not tell: each hour's outcome)."""
-    if ag is None or ex is None or ag.empty or ex.empty or "responder_gain_eur_per_week" not in ag:
-        return []
-    out = []
-    for r in ex.itertuples():
-        a = ag[(ag.scenario == r.scenario) & (ag.aggregator == AGG)]
-        if a.empty or a.responder_gain_eur_per_week.isna().all():
-            continue
-        gain = float(a.responder_gain_eur_per_week.iloc[0])
-        const = float(a.validated_constant_eur_per_week.iloc[0] - a.learned_eur_per_week.iloc[0])
-        line = (f"- {SCENARIO_LABEL.get(r.scenario, r.scenario)}: aggregator {AGG}'s trained best responder (seed 0) "
-                f"gains €{gain:,.0f}/week; the hour-by-hour search finds €{r.regret_eur_per_week:,.0f}/week (mean over "
-                f"seeds), the constant bid chosen on the validation weeks €{const:,.0f}/week (mean over seeds)")
-        if gain < 0.5 * const:
-            line += (": the responder does not even find what a constant bid shows, so this learner and budget, not only "
-                     "what the aggregator observes, stand between the learned policy and the search")
-        out.append(line + ".")
-    return out
-
-
-def _section_every_aggregator(ag: pd.DataFrame, cv: pd.DataFrame, prof: dict, ex: pd.DataFrame | None = None) -> list[str]:
+def _section_every_aggregator(ag: pd.DataFrame, cv: pd.DataFrame, prof: dict) -> list[str]:
     """Exploitability of every aggregator (constant bids, trained best responders) and whether training
     has stopped improving."""
     L = ["\n## Convergence: every aggregator against the others' learned policies\n"]
     if cv is not None and len(cv):
         L.append("Whether the training curves had settled (the evaluation week's earnings; `tables/convergence.csv`). "
-                 + trend_sentence(cv.rename(columns={"scenario": "method"}), lambda sc: SCENARIO_LABEL.get(sc, sc)) + "\n")
+                 + trend_sentence(cv.rename(columns={"scenario": "method"}), lambda sc: SCENARIO_LABEL.get(sc, sc))
+                 + " The training-curve figure marks each scenario's settled episode.\n")
         L.append(_md(trend_display(cv.assign(scenario=cv.scenario.map(lambda sc: SCENARIO_LABEL.get(sc, sc))))))
     if ag is None or ag.empty:
         L.append("\n(no exploitability check of every aggregator in this profile)")
@@ -1593,7 +1633,7 @@ def _section_every_aggregator(ag: pd.DataFrame, cv: pd.DataFrame, prof: dict, ex
         if col in show:
             show = show.assign(**{col: 100 * show[col]}).rename(columns={col: col.replace("_share", "_%")})
     L.append(_md(show))
-    L += ["", *_every_aggregator_reading(ag), *_clairvoyance_reading(ag, ex)]
+    L += ["", *_every_aggregator_reading(ag)]
     return L
 
 
@@ -1754,6 +1794,51 @@ def _section_two_stage(tt: pd.DataFrame, prof: dict) -> list[str]:
                                      for r in over.itertuples()) + ")"
         L.append(line + ".")
     return L
+
+
+def _pct(share: float) -> str:
+    """A share as a whole percentage ("—" where it is undefined)."""
+    return f"{100 * share:.0f} %" if np.isfinite(share) else "—"
+
+
+def observable_sentences(ob: pd.DataFrame) -> list[str]:
+    """Per scenario of `observable_regret_table`: how much of aggregator 5's hour-by-hour regret the best policy
+    seeing its own observations reached, and what is left."""
+    out = []
+    for r in ob.itertuples():
+        found = {c: getattr(r, c) for c in PLAYABLE if np.isfinite(getattr(r, c))}
+        top = max(found, key=found.get) if found else None
+        who = (f"the best of the playable policies ({PLAYABLE[top]}: €{found[top]:+,.0f}/week) recovers "
+               f"{100 * r.recovered_share:.0f} % of it" if top and r.best_playable_gain_eur_per_week > 0
+               else "no playable policy checked recovers any of it")
+        line = (f"- {SCENARIO_LABEL.get(r.scenario, r.scenario)} (seed {r.seed}): the hour-by-hour search earns "
+                f"€{r.best_eur_per_week:,.0f}/week, €{r.regret_eur_per_week:,.0f} more than the learned policy (a regret of "
+                f"{100 * r.regret_share:.0f} % of the search's best); {who}, so a regret of "
+                f"{100 * r.regret_left_share:.0f} % remains that no checked policy seeing these observations reached")
+        if r.regret_eur_per_week > 0 and r.best_playable_gain_eur_per_week < 0.5 * r.regret_eur_per_week:
+            line += (": no policy seeing these observations was found to halve the regret (a lower bound on what one "
+                     "could: these are one learner's and two fits' best)")
+        out.append(line + ".")
+    return out
+
+
+def _section_observable(ob: pd.DataFrame) -> list[str]:
+    """Aggregator 5's hour-by-hour regret against what a policy seeing its own observations was found to reach."""
+    if ob is None or ob.empty:
+        return []
+    show = ob.assign(scenario=ob.scenario.map(lambda x: SCENARIO_LABEL.get(x, x)))
+    for col in ("regret_share", "recovered_share", "regret_left_share"):
+        show = show.assign(**{col: 100 * show[col]}).rename(columns={col: col.replace("_share", "_%")})
+    return ["\n### Aggregator 5's regret: how much of it its own observations allow\n",
+            f"The hour-by-hour search knows each hour's outcome, which aggregator {AGG}'s actors do not. Every policy "
+            "checked above that sees only its observations and is chosen without the check weeks (the trained best "
+            "responder, the constant up price chosen on the validation weeks, the fitted up-price and two-stage "
+            "responders where they beat the learned policy on the validation weeks) is a lower bound on what such a "
+            "policy could gain; the best of them says how much of the regret is learning left undone and how much, as far "
+            "as they find, needs the outcome itself (`tables/agg5_regret_observable.csv`; the seed whose responders "
+            "run, check weeks, € per week; in S-a the search also withholds, which a stand-alone aggregator forgoes by "
+            "design, and the two-stage responder's withholding there answers for its LEM reward alone).\n",
+            _md(show), "", *observable_sentences(ob)]
 
 
 def _section_critics(cr: pd.DataFrame) -> list[str]:
@@ -2010,6 +2095,12 @@ def reading(tables: ReportTables, prof: dict) -> str:
         parts.append("Responders fitted for both withholding and up price gain more than 10 % for " + ", ".join(
             f"{int(n)} of {int((tt.scenario == sc).sum() / tt[tt.scenario == sc].policy.nunique())} ({sc}, {policy} policy)"
             for (sc, policy), n in over.items()) + ".")
+    ob = tables.observable
+    if len(ob):
+        parts.append(f"Of aggregator {AGG}'s hour-by-hour regret, the best checked policy that sees only its observations "
+                     "recovers " + ", ".join(f"{_pct(r.recovered_share)} ({r.scenario})" for r in ob.itertuples())
+                     + f" (seed {ob.seed.iloc[0]}), leaving a regret of " + ", ".join(
+                         f"{100 * r.regret_left_share:.0f} %" for r in ob.itertuples()) + " of the search's best.")
     dt = tables.dynamics
     if len(dt):
         outcomes = dt.groupby(["scenario", "seed"], sort=False).outcome.first()
@@ -2043,9 +2134,9 @@ def build_report(study: Path) -> Path:
     L = [*_section_intro(data), *_section_findings(tables, data["scores"], prof), *_section_table1(tables.table1),
          *_section_table2(tables.table2, tables.paired, tables.by_week), *_section_markets(tables.markets),
          *_section_baselines(tables.baselines), *_section_best_response(tables.exploitability, prof),
-         *_section_every_aggregator(tables.aggregators, tables.convergence, prof, tables.exploitability),
+         *_section_every_aggregator(tables.aggregators, tables.convergence, prof),
          *_section_fitted(tables.fitted, prof), *_section_fitted_play(tables.fitted_play, prof),
-         *_section_two_stage(tables.two_stage, prof),
+         *_section_two_stage(tables.two_stage, prof), *_section_observable(tables.observable),
          *_section_critics(tables.critics),
          *_section_dynamics(tables.dynamics, prof), *_section_fictitious_play(tables.fictitious_play, tables.fp_ordering, tables.fp_markets),
          *_section_swap(tables.swap), *_section_figures(figs)]
