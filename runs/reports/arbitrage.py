@@ -1816,8 +1816,8 @@ def observable_sentences(ob: pd.DataFrame) -> list[str]:
                 f"{100 * r.regret_share:.0f} % of the search's best); {who}, so a regret of "
                 f"{100 * r.regret_left_share:.0f} % remains that no checked policy seeing these observations reached")
         if r.regret_eur_per_week > 0 and r.best_playable_gain_eur_per_week < 0.5 * r.regret_eur_per_week:
-            line += (": no policy seeing these observations was found to halve the regret (a lower bound on what one "
-                     "could: these are one learner's and two fits' best)")
+            line += (": no policy seeing these observations was found to halve the regret (what these four find is a "
+                     "lower bound on what such a policy could)")
         out.append(line + ".")
     return out
 
