@@ -14,9 +14,9 @@ import pandas as pd
 
 from model.designs.arbitrage import PAPER, bought_flexibility
 from runs.reports.common import (
-    SIGNIFICANCE, hours_of, is_eval as _is_eval, is_test as _is_test, load_study, mark_settled, md_table as _md,
-    paired_steps, plt as _plt, save_figure as _save, seed_totals, test_index as _test_index, trend_display,
-    trend_sentence, trend_table, typed_options, unfinished_note,
+    SIGNIFICANCE, hours_of, is_eval as _is_eval, is_test as _is_test, legend_marks_last, load_study, mark_settled,
+    md_table as _md, paired_steps, plt as _plt, save_figure as _save, seed_totals, test_index as _test_index,
+    trend_display, trend_sentence, trend_table, typed_options, unfinished_note,
 )
 
 AGG = PAPER.focus_aggregator  # the aggregator the paper follows
@@ -810,7 +810,7 @@ def fig_training_curves(curves: pd.DataFrame, scenarios, path: Path):
             ax.fill_between(per.index, per.min(1), per.max(1), color=COLORS.get(sc), alpha=0.2, lw=0)
             mark_settled(ax, per, COLORS.get(sc), settled)
         ax.set(title=f"Evaluation-week score, {title}", xlabel="episode", ylabel="€ per week")
-    axes[0].legend(fontsize=8)
+    legend_marks_last(axes[0], fontsize=8)
     fig.suptitle("Training curves (cf. paper Fig. 5): mean over seeds, band = min..max")
     _save(fig, path)
 

@@ -335,6 +335,16 @@ def trend_sentence(tt: pd.DataFrame, label=str, brief: bool = False) -> str:
             "could change them (the profile's `episodes`)." + (" The others were flat." if len(flat) else "") + late)
 
 
+MARK_LABELS = ("policy kept", "settled")  # the legend entries of `mark_selected` and `mark_settled`
+
+
+def legend_marks_last(ax, **kw) -> None:
+    """`ax.legend(**kw)` with the curves' entries first and the marks' (`MARK_LABELS`) after them."""
+    handles, labels = ax.get_legend_handles_labels()
+    order = sorted(range(len(labels)), key=lambda i: labels[i].startswith(MARK_LABELS))
+    ax.legend([handles[i] for i in order], [labels[i] for i in order], **kw)
+
+
 def mark_settled(ax, per: pd.DataFrame, color, labelled: list, tolerance: float | None = None, since: float = 0.0) -> None:
     """Mark on `ax` the day from which the curve `per` (episodes x seeds; its seeds' mean drawn) had settled
     (`settled_from`, `tolerance` passed on) with a triangle on the mean; nothing where it had not before the last

@@ -12,9 +12,9 @@ import pandas as pd
 
 from runs.reports.common import (
     clock_section, clock_table, cluster_curves, comfort_by_week, comfort_section, comfort_sentence, fig_comfort,
-    learning_clusters, load_methods, mark_selected, mark_settled, md_table, per_cluster_per_day, plt, save_figure,
-    selection_note, train_time_columns, trend_display, trend_sentence, trend_table, typed_options, unfinished_note,
-    week_order,
+    learning_clusters, legend_marks_last, load_methods, mark_selected, mark_settled, md_table, per_cluster_per_day, plt,
+    save_figure, selection_note, train_time_columns, trend_display, trend_sentence, trend_table, typed_options,
+    unfinished_note, week_order,
 )
 from runs.studies.p2p import METHODS, SCENARIO
 
@@ -275,7 +275,7 @@ def fig_curves(curves: pd.DataFrame, path: Path, selected: pd.DataFrame | None =
     axes[0].set(xlabel="training day (episode)", ylabel="community cost (€ per day)", title="Training: the evaluation week")
     axes[1].set(xlabel="training day (episode)", ylabel="community cost (€ per day)",
                 title=f"From day {later[0] if later else 0} on (band = seeds)")
-    axes[1].legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # beside the axes: the curves fill them
+    legend_marks_last(axes[1], fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # beside the axes: curves fill them
     save_figure(fig, path)
 
 

@@ -15,9 +15,9 @@ import pandas as pd
 from model.markets.settlement import imbalance_spread_cost_eur
 from runs.reports.common import (
     clock_section, clock_table, cluster_curves, comfort_by_week, comfort_section, comfort_sentence, fig_comfort,
-    learning_clusters, load_methods, mark_selected, mark_settled, md_table, per_cluster_per_day, plt, save_figure,
-    selection_note, SETTLED_SHARE, train_time_columns, trend_display, trend_sentence, trend_table, typed_options,
-    unfinished_note, week_order,
+    learning_clusters, legend_marks_last, load_methods, mark_selected, mark_settled, md_table, per_cluster_per_day, plt,
+    save_figure, selection_note, SETTLED_SHARE, train_time_columns, trend_display, trend_sentence, trend_table,
+    typed_options, unfinished_note, week_order,
 )
 from runs.studies.stackelberg import METHODS, SCENARIO
 
@@ -425,7 +425,7 @@ def fig_curves(curves: pd.DataFrame, path: Path, selected: pd.DataFrame | None =
         axes[2].set_ylim(min(0.0, float(late.min().min())), 1.5 * float(late.max().max()))
         axes[2].set(xlabel="training day (episode)", ylabel="% of its profit there",
                     title="Leader's regret on the selection weeks (its myopic best\nresponse, 3 × 3 prices; early days off the scale)")
-    axes[0].legend(fontsize=8)
+    legend_marks_last(axes[0], fontsize=8)
     save_figure(fig, path)
 
 
