@@ -288,29 +288,25 @@ def observable_regret_table(data: dict, scenarios: list[str], seed: int = 0) -> 
         df = data.get(key, pd.DataFrame())
         return df[df.seed == seed] if len(df) else df
 
-    def agg5(df, column):
-        row = df[df.aggregator == AGG] if len(df) else df
+    def agg5(df, sc, column):
+        row = df[(df.scenario == sc) & (df.aggregator == AGG)] if len(df) else df
         return float(row[column].iloc[0]) if len(row) and column in row else np.nan
 
+    ex = exploitability_table(own("best_response"), scenarios)
+    ag = every_aggregator_table(own("constant_prices"), own("responders"), scenarios)
+    ft = fitted_responder_table(own("fitted_responders"), scenarios)
+    ts = two_stage_table({"two_stage": own("two_stage")}, scenarios)  # against the learned policy
     rows = []
-    for sc in scenarios:
-        ex = exploitability_table(own("best_response"), [sc])
-        if ex.empty:
-            continue
-        r = ex.iloc[0]
-        ag = every_aggregator_table(own("constant_prices"), own("responders"), [sc])
-        ft = fitted_responder_table(own("fitted_responders")[lambda d: d.scenario == sc] if len(own("fitted_responders"))
-                                    else pd.DataFrame(), [sc])
-        ts = own("two_stage")
-        ts = summarise_two_stage(ts[ts.scenario == sc]) if len(ts) and (ts.scenario == sc).any() else pd.DataFrame()
+    for r in ex.itertuples():
+        sc = r.scenario
         row = {"scenario": sc, "seed": seed, "learned_eur_per_week": r.learned_eur_per_week,
                "best_eur_per_week": r.best_eur_per_week, "regret_eur_per_week": r.regret_eur_per_week,
                "regret_share": r.regret_share,
-               "trained_responder_gain_eur_per_week": agg5(ag, "responder_gain_eur_per_week"),
-               "validated_constant_gain_eur_per_week": (agg5(ag, "validated_constant_eur_per_week")
-                                                        - agg5(ag, "learned_eur_per_week")),
-               "fitted_responder_gain_eur_per_week": agg5(ft, "exploitability_eur_per_week"),
-               "two_stage_gain_eur_per_week": agg5(ts, "gain_eur_per_week")}
+               "trained_responder_gain_eur_per_week": agg5(ag, sc, "responder_gain_eur_per_week"),
+               "validated_constant_gain_eur_per_week": (agg5(ag, sc, "validated_constant_eur_per_week")
+                                                        - agg5(ag, sc, "learned_eur_per_week")),
+               "fitted_responder_gain_eur_per_week": agg5(ft, sc, "exploitability_eur_per_week"),
+               "two_stage_gain_eur_per_week": agg5(ts, sc, "gain_eur_per_week")}
         gains = [row[c] for c in PLAYABLE if np.isfinite(row[c])]
         best = max([0.0, *gains])
         regret = r.regret_eur_per_week
