@@ -32,6 +32,9 @@ def register(sub) -> None:
     t.add_argument("--out", default=None, help=f"run folder (default {DEFAULT_OUT}/train-SCENARIO-seedN)")
     t.add_argument("--eval-every", type=positive_int, default=50, help="episodes between evaluations on the evaluation week")
     t.add_argument("--checkpoint-every", type=positive_int, default=250, help="episodes between checkpoints")
+    t.add_argument("--snapshot-every", type=nonnegative_int, default=0,
+                   help="episodes between policy snapshots kept in RUN/snapshots/epE (also episode 0 and the last; "
+                        "0: none), each a folder `evaluate --run` and the checks read; the training is the same")
     t.add_argument("--device", default="cpu", help="cpu, cuda or auto (CUDA when present); the CPU is faster for these "
                                                      "small nets (an H200 trains at 0.45-0.69x: docs/arbitrage-study.md)")
     t.add_argument("--resume", action="store_true", help="continue the run in --out from its newest checkpoint")
@@ -89,7 +92,8 @@ def cmd_train(args) -> int:
                            "and --resume (it ends with the numbers an uninterrupted run gives).")
     r = train(args.scenario, episodes=args.episodes, seed=args.seed, out=out, eval_every=args.eval_every,
               device=args.device, resume=args.resume, hp=hp, checkpoint_every=args.checkpoint_every,
-              overwrite=args.overwrite, learner=args.learner, learner_config=learner_config)
+              overwrite=args.overwrite, learner=args.learner, learner_config=learner_config,
+              snapshot_every=args.snapshot_every)
     last = r.curve[r.curve.episode == r.curve.episode.max()]
     who = r.curve.columns[1]  # the design's participant label
     print(f"trained {r.episodes} episodes; this session {r.seconds:.0f} s, "

@@ -36,7 +36,7 @@ import pandas as pd
 
 from agents.learning.checkpoint import (
     CHECKPOINT_KIND, LAST_POLICY_FILE, POLICY_META, CheckpointError, latest_checkpoint, load_policy, read_verified,
-    save_checkpoint, save_policy,
+    save_checkpoint, save_policy, save_snapshot,
 )
 from model import dataset
 from model.atomic import write_csv_atomic, write_json_atomic
@@ -283,7 +283,7 @@ def _rule_start(design, hp, learner, rule_name: str, seed: int) -> RuleStart:
 def train(scenario="s-a", episodes: int | None = None, seed: int = 0, out: str | Path = "runs/out/train",
           eval_every: int = 50, device: str = "cpu", resume: bool = False, hp=None, checkpoint_every: int = 250,
           progress: bool = True, overwrite: bool = False, callback=None, learner: str | None = None,
-          learner_config: dict | None = None) -> TrainResult:
+          learner_config: dict | None = None, snapshot_every: int = 0) -> TrainResult:
     """Train the design's learner for `scenario` (name, TOML path or scenario) and write a run folder.
 
     learner: one of the design's learner kinds (default its first). learner_config: keys of the
@@ -292,7 +292,9 @@ def train(scenario="s-a", episodes: int | None = None, seed: int = 0, out: str |
     (`design_hyperparams`). episodes overrides `hp.episodes`. eval_every: episodes between
     evaluations (the training curve; also at episode 0 and the last). resume: continue from the
     newest checkpoint in `out` (same scenario, seed, hyperparameters); a finished run is returned
-    as it is. callback(episode, learner) runs after every episode."""
+    as it is. callback(episode, learner) runs after every episode. snapshot_every: episodes between the
+    policy snapshots kept in `snapshots/` (`save_snapshot`; also episode 0 and the last; 0: none), for
+    checks along training; the training is the same with or without them."""
     import torch
 
     from agents.learning.hyperparams import RECONSTRUCTED
@@ -305,6 +307,8 @@ def train(scenario="s-a", episodes: int | None = None, seed: int = 0, out: str |
         hp = dataclasses.replace(hp, episodes=int(episodes))
     if eval_every < 1 or checkpoint_every < 1:
         raise ValueError("eval_every and checkpoint_every must be >= 1 episode")
+    if snapshot_every < 0:
+        raise ValueError(f"snapshot_every must be 0 (no snapshots) or more episodes (got {snapshot_every})")
     from agents.learning.team import resolve_device
 
     resolve_device(device)  # a bad --device is an error before the run folder is touched
@@ -422,6 +426,7 @@ def train(scenario="s-a", episodes: int | None = None, seed: int = 0, out: str |
     config = run_metadata("train", {
         "scenario": meta["scenario_arg"], "episodes": hp.episodes, "seed": seed, "out": str(run_dir),
         "eval_every": eval_every, "checkpoint_every": checkpoint_every, "device": str(learner.device),
+        **({"snapshot_every": snapshot_every} if snapshot_every else {}),
         "resumed_from_episode": start,
     }, sc) | {"hyperparams": hp.to_dict(), "hyperparams_reconstructed": RECONSTRUCTED, "learner": learner.kind}
     write_json_atomic(run_dir / CONFIG_FILE, config)
@@ -467,8 +472,13 @@ def train(scenario="s-a", episodes: int | None = None, seed: int = 0, out: str |
                                               "state": copy.deepcopy(slot.group.policy_state())}
         return text + (f", {design.participant_label} {ids[focus]} €{float(total[focus]):,.0f}" if focus is not None else "")
 
+    def snapshot(episode: int) -> None:
+        if snapshot_every and (episode % snapshot_every == 0 or episode == hp.episodes):
+            save_snapshot(run_dir, episode, learner, meta)
+
     if start == 0:
         evaluate(0)
+        snapshot(0)
     t0, hours0 = time.perf_counter(), model.hours_done
     bar = None
     if progress:
@@ -497,6 +507,7 @@ def train(scenario="s-a", episodes: int | None = None, seed: int = 0, out: str |
                 text = evaluate(episode)
                 if bar is not None:
                     bar.set_postfix_str(text, refresh=False)
+            snapshot(episode)
             if episode % checkpoint_every == 0 or episode == hp.episodes:
                 kept, tensors = {}, {}
                 if best:  # keep_best (none yet before `keep_best_from`'s first competing snapshot)

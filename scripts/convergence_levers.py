@@ -18,13 +18,16 @@ overrides, then check the policy against everyone else's frozen learned policy o
   - with --two-stage-play N: the same for N iterations of fictitious play over fitted two-stage responders
     (withholding and up price, `runs.studies.arbitrage_two_stage.two_stage_play`) on --two-stage-play-weeks;
   - with --two-stage: every aggregator's fitted two-stage responder (withholding and up price; the study's
-    `two_stage_responders`, fitted on the profile's `two_stage_weeks`) against the policy checked.
+    `two_stage_responders`, fitted on the profile's `two_stage_weeks`) against the policy checked;
+  - with --along-training K: the run keeps its policy every K episodes, and every aggregator is checked against
+    constant bids at each snapshot on the evaluation week (the study's `along_training`): the summed gain as a
+    share of all aggregators' earnings, snapshot by snapshot (with --run: that run's snapshots).
 With --run DIR the checks run on that trained run (e.g. a study's runs/one-arb/seed0) instead of training.
 
     .venv/bin/python scripts/convergence_levers.py NAME SCENARIO SEED [name=value ...] [--out DIR]
                                 [--profile quick|paper] [--episodes N] [--dynamics] [--responders N]
                                 [--fictitious-play N] [--fitted] [--fitted-play N] [--two-stage-play N]
-                                [--two-stage] [--run DIR]
+                                [--two-stage] [--along-training K] [--run DIR]
 
 prints one JSON line (and appends it to DIR/results.jsonl; default runs/out/levers)."""
 
@@ -42,7 +45,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from runs.studies import arbitrage_best_response as br  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from runs.reports.arbitrage import every_aggregator_table, fitted_responder_table  # noqa: E402
+from runs.reports.arbitrage import along_training_table, every_aggregator_table, fitted_responder_table  # noqa: E402
 from runs.studies.arbitrage import PROFILES, fitted_responders, responders  # noqa: E402
 from runs.studies.arbitrage_fitted_play import gain_shares  # noqa: E402
 from agents.learning.hyperparams import HyperParams  # noqa: E402
@@ -84,6 +87,8 @@ def main() -> None:
                     help="how the play's mixture weighs its rounds (default: the profile's two_stage_play_rounds)")
     ap.add_argument("--two-stage", action="store_true",
                     help="also fit every aggregator's two-stage (withholding and up price) responder")
+    ap.add_argument("--along-training", type=int, default=0, metavar="K",
+                    help="keep the policy every K episodes and check every aggregator against constant bids at each")
     ap.add_argument("--run", help="check this trained run instead of training one (no overrides then)")
     ap.add_argument("--out", default="runs/out/levers")
     a = ap.parse_args()
@@ -106,8 +111,13 @@ def main() -> None:
         run.mkdir(parents=True, exist_ok=True)  # this script's outputs; the trained run is only read
     else:
         train(a.scenario, seed=a.seed, out=run, eval_every=hp.episodes, hp=hp, checkpoint_every=10**9, progress=False,
-              overwrite=True)
+              overwrite=True, snapshot_every=a.along_training)
     t1 = time.perf_counter()
+    along = None
+    if a.along_training:
+        along = br.constant_bids_along_training(a.scenario, Path(a.run) if a.run else run, list(prof.along_training_weeks),
+                                                br.COARSE, seed=a.seed)
+        along.to_csv(run / "along_training.csv", index=False, float_format="%.6g")
     policy_dir = Path(a.run) if a.run else run
     learned, meta = load_trained_policy(policy_dir)
     if a.run:
@@ -168,6 +178,11 @@ def main() -> None:
            "aggregators_below_validated_constant": int((ag.seeds_at_least_constant < ag.seeds).sum()),
            "aggregators_clearly_below_validated_constant": int((ag.seeds_clearly_short > 0).sum()),
            "shortfall_eur_per_week": cp.shortfall_eur.clip(lower=0).sum() / len(WEEKS)}
+    if along is not None:
+        at = along_training_table(along.assign(scenario=a.scenario, seed=a.seed), [a.scenario])
+        res |= {"along_training_weeks": list(prof.along_training_weeks),
+                "along_training": [[int(e), round(float(g), 4), int(n)]  # episode, summed gain share, aggregators > 1 %
+                                   for e, g, n in zip(at.episode, at.summed_gain_share, at.aggregators_gaining)]}
     if played is not None:
         res |= played_res
     else:  # the critics are the learned policy's

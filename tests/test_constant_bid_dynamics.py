@@ -178,6 +178,36 @@ def test_option_values_equal_constant_prices_against_mixed_up_prices(tmp_path):
         assert max(np.ptp(v) for v in got.values()) > 10.0  # the options earn differently
 
 
+def test_constant_bids_along_training_are_what_the_plain_check_finds_at_each_snapshot(tmp_path):
+    """`constant_bids_along_training` values every policy snapshot a run kept: at the last one, each aggregator's
+    learned earnings and best constant up price are what the plain loop (`constant_prices`, another path through
+    the model) finds for the run's final policy; a run without snapshots is refused with how to make them."""
+    from agents.learning.hyperparams import HyperParams
+    from runs.training import load_trained_policy, train
+
+    hp = HyperParams.from_dict(HyperParams().to_dict() | {"gamma": 0.0, "updates_per_episode": 2, "episodes": 2})
+    train("one-arb", seed=0, out=tmp_path / "run", eval_every=2, hp=hp, progress=False, snapshot_every=1)
+    weeks, hours = ["test:1", "test:5"], 30
+    df = br.constant_bids_along_training("one-arb", tmp_path / "run", weeks, br.TINY, seed=4, max_hours=hours)
+    assert sorted(set(df.episode)) == [0, 1, 2] and (df.groupby("episode").size() == 10).all()
+    assert (df.gain_eur_per_week >= 0).all() and df.gain_eur_per_week.max() > 10.0  # constant bids pay somewhere
+    plain = br.constant_prices("one-arb", load_trained_policy(tmp_path / "run")[0], weeks, None, br.TINY, seed=4,
+                               max_hours=hours)
+    const = list(br.constant_up_prices(plain))
+    want = plain.groupby("aggregator")[["learned_eur", *const]].sum() / len(weeks)  # € per week
+    last = df[df.episode == 2].set_index("aggregator").loc[want.index]
+    np.testing.assert_allclose(last.learned_eur_per_week, want.learned_eur, rtol=1e-9, atol=1e-6)
+    best = np.maximum(want[const].max(axis=1), want.learned_eur)
+    np.testing.assert_allclose(last.best_constant_eur_per_week, best, rtol=1e-9, atol=1e-6)
+    np.testing.assert_allclose(last.gain_eur_per_week, best - want.learned_eur, rtol=1e-9, atol=1e-6)
+    priced = last.gain_eur_per_week > 0  # the price named is the constant bid that earns most
+    chosen = want[const].idxmax(axis=1).map(br.constant_up_prices(plain))
+    np.testing.assert_allclose(last.best_constant_up_eur_mwh[priced], chosen[priced])
+    assert last.best_constant_up_eur_mwh[~priced].isna().all()
+    with pytest.raises(FileNotFoundError, match="--snapshot-every"):
+        br.constant_bids_along_training("one-arb", tmp_path / "nothing", weeks, br.TINY)
+
+
 def test_the_studys_mixture_scores_replay_the_learned_and_a_constant_profile(tmp_path):
     """`mixture_scores` (the study playing the mixtures fictitious play kept) with every aggregator on its
     learned bids scores what `evaluate_policy` gives the learned policy; with aggregator 6 on one constant up

@@ -244,6 +244,29 @@ def test_every_aggregator_table_by_hand():
     assert t.exploitability_eur_per_week == 30 and t.exploitability_share == pytest.approx(0.3)
 
 
+def test_constant_bids_along_training_are_summed_per_snapshot_by_hand():
+    """Three aggregators at two snapshots. Episode 0: they earn 100 / 50 / 0.2 and gain 10 / 0 / 1 (the third's
+    base floored at 1 % of the mean |earnings| 50.07, i.e. 1 €: +100 %); summed 11 of 150.2 (7.3 %), 2 of 3 gain > 1 %.
+    Episode 100: 200 / 100 / 0 with gains 1 / 20 / 0: 21 of 300 (7 %), aggregator 5 (the second) +20 %."""
+    from runs.reports.arbitrage import along_training_sentences, along_training_table
+
+    rows = [(0, 2, 100.0, 10.0), (0, 5, 50.0, 0.0), (0, 7, 0.2, 1.0), (100, 2, 200.0, 1.0), (100, 5, 100.0, 20.0),
+            (100, 7, 0.0, 0.0)]
+    at = pd.DataFrame([{"scenario": "one-arb", "seed": 0, "episode": e, "aggregator": a, "learned_eur_per_week": own,
+                        "best_constant_eur_per_week": own + g, "gain_eur_per_week": g} for e, a, own, g in rows])
+    t = along_training_table(at, ["s-a", "one-arb"]).set_index("episode")
+    assert list(t.index) == [0, 100] and (t.scenario == "one-arb").all()
+    assert t.loc[0, "summed_gain_eur_per_week"] == pytest.approx(11.0)
+    assert t.loc[0, "summed_gain_share"] == pytest.approx(11 / 150.2)
+    assert t.loc[0, "aggregators_gaining"] == 2 and t.loc[0, "largest_gain_aggregator"] == 7
+    assert t.loc[0, "largest_gain_share"] == pytest.approx(1.0) and t.loc[0, "agg5_gain_share"] == 0
+    assert t.loc[100, "summed_gain_share"] == pytest.approx(0.07) and t.loc[100, "aggregators_gaining"] == 1
+    assert t.loc[100, "largest_gain_aggregator"] == 5 and t.loc[100, "agg5_gain_share"] == pytest.approx(0.2)
+    (sentence,) = along_training_sentences(t.reset_index())
+    assert "7.3 % to the aggregators' earnings at episode 0 (2 of 3" in sentence
+    assert "7.0 % at episode 100 (1 of 3" in sentence
+
+
 def test_a_shortfall_is_clear_only_beyond_the_check_weeks_sampling_noise():
     """Three check weeks of hourly rows. A constant bid that earns 2 € more every day is clearly better; one
     whose daily gain is noise of sd 30 € around +1 € is better on the sample (the learned policy is not "at

@@ -101,12 +101,13 @@ def test_tiny_study_writes_the_report_tables_and_figures(tmp_path, capsys):
     assert json.loads((out / "study.json").read_text())["profile"]["hp_overrides"]["gamma"] == 0.5
     assert '"gamma": 0.5' in report
     for heading in ("Table I", "Table II", "Baselines", "Best response of aggregator 5", "Does it reproduce",
-                    "Is there an equilibrium to converge to?", "A mixed equilibrium to aim at?"):
+                    "Is there an equilibrium to converge to?", "A mixed equilibrium to aim at?",
+                    "Every aggregator against constant bids along training"):
         assert heading in report
     for fig in ("fig05_training_curves", "fig06_agg5_test_weeks_boxplot", "fig07_agg5_daily_costs",
                 "fig08_agg5_net_generation", "fig09_agg5_flexibility", "fig10_agg5_imbalances",
                 "fig11_per_aggregator_totals", "fig_exploitability_agg5", "fig_constant_bid_dynamics", "fig_fictitious_play",
-                "fig_fitted_play", "fig_two_stage"):
+                "fig_fitted_play", "fig_two_stage", "fig_constant_bids_along_training"):
         png = out / "figures" / f"{fig}.png"
         assert png.read_bytes()[:8] == PNG_MAGIC and png.stat().st_size > 10_000
         assert f"figures/{fig}.png" in report
@@ -119,6 +120,11 @@ def test_tiny_study_writes_the_report_tables_and_figures(tmp_path, capsys):
     cv = pd.read_csv(out / "tables" / "convergence.csv")
     assert list(cv.scenario) == ["s-a", "s-a", "one-arb", "one-arb", "all-arb", "all-arb"]
     assert (cv.trend == "too few evaluations").all() and "## Convergence: every aggregator" in report
+    # every aggregator against constant bids at the snapshots of episodes 0, 1 and 2, which are then removed
+    along = pd.read_csv(out / "tables" / "constant_bids_along_training.csv")
+    assert list(along.scenario) == ["s-a"] * 3 + ["one-arb"] * 3 + ["all-arb"] * 3 and list(along.episode[:3]) == [0, 1, 2]
+    assert (along.summed_gain_eur_per_week >= 0).all() and (along.aggregators == 10).all()
+    assert not any((out / "runs" / sc / "seed0" / "snapshots").exists() for sc in ("s-a", "one-arb", "all-arb"))
     dyn = pd.read_csv(out / "tables" / "constant_bid_dynamics.csv")  # seed 0 of every scenario, at most 2 rounds
     assert set(dyn.scenario) == {"s-a", "one-arb", "all-arb"} and dyn["round"].max() <= 1
     assert (dyn.gain_of_switches_eur_per_week >= 0).all() and (dyn.switched <= dyn.of).all()

@@ -394,3 +394,25 @@ def test_keep_best_is_refused_where_the_design_has_no_score_for_it(scenario, tmp
                                          "the aggregators compete.*Train without keep_best"):
         train(scenario, out=tmp_path / "r", episodes=1, progress=False, hp=hp)
     assert not (tmp_path / "r").exists()
+
+
+def test_policy_snapshots_along_training_leave_the_run_unchanged_and_end_at_its_policy(scenario, tmp_path):
+    """`snapshot_every` keeps the policy at episode 0, every k-th and the last, each loadable like a run; the run
+    trains exactly as without them (same curve, same final tensors), and the last snapshot is its policy."""
+    from agents.learning.checkpoint import snapshot_folders
+
+    hp = HyperParams.from_dict(HP.to_dict() | {"episodes": 5})
+    with_snaps = train(scenario, seed=3, out=tmp_path / "a", eval_every=2, checkpoint_every=2, hp=hp, progress=False,
+                       snapshot_every=2)
+    plain = train(scenario, seed=3, out=tmp_path / "b", eval_every=2, checkpoint_every=2, hp=hp, progress=False)
+    pd.testing.assert_frame_equal(with_snaps.curve, plain.curve)
+    _assert_same_tensors(_policy_tensors(tmp_path / "a"), _policy_tensors(tmp_path / "b"))
+    folders = snapshot_folders(tmp_path / "a")
+    assert [f.name for f in folders] == ["ep000000", "ep000002", "ep000004", "ep000005"]
+    _assert_same_tensors(_policy_tensors(folders[-1]), _policy_tensors(tmp_path / "b"))
+    assert [load_trained_policy(f)[1]["episode"] for f in folders] == [0, 2, 4, 5]
+    assert json.loads((tmp_path / "a" / "config.json").read_text())["args"]["snapshot_every"] == 2
+    with pytest.raises(AssertionError):  # it learned: the untrained snapshot is another policy
+        _assert_same_tensors(_policy_tensors(folders[0]), _policy_tensors(folders[-1]))
+    with pytest.raises(ValueError, match="snapshot_every"):
+        train(scenario, seed=3, out=tmp_path / "c", hp=hp, progress=False, snapshot_every=-1)

@@ -5,6 +5,8 @@ A run folder (`localmarl train`) holds:
     checkpoints/ep<E>.pt/.json  full training state (networks, Adam, replay buffers, RNG states) + metadata
     policy.pt / policy.json     the final policy (actors and critics only); with `keep_best`, the best
                                 snapshot on the evaluation week, and policy_last.pt / .json the final one
+    snapshots/ep<E>/policy.pt/.json  with `snapshot_every`: the policy at episode E (0, every k-th, the
+                                last), each a folder `load_policy` reads like a run's
 
 The JSON of each pair is written last and carries the SHA-256 of its tensor file, the learner's
 kind (`learner`, e.g. "hmaddpg"), its configuration and the roles it plays (features and action
@@ -20,6 +22,7 @@ from pathlib import Path
 from model.atomic import file_sha256, write_atomic, write_json_atomic
 
 CHECKPOINTS = "checkpoints"
+SNAPSHOTS = "snapshots"  # the policy along training (`save_snapshot`)
 POLICY_FILE, POLICY_META = "policy.pt", "policy.json"
 LAST_POLICY_FILE, LAST_POLICY_META = "policy_last.pt", "policy_last.json"  # a `keep_best` run's final policy
 CHECKPOINT_KIND, POLICY_KIND = "localmarl-checkpoint", "localmarl-policy"
@@ -63,6 +66,20 @@ def save_policy(run_dir: Path, learner, meta: dict, state: dict | None = None, n
     write_json_atomic(pt.with_suffix(".json"), meta | {
         "kind": POLICY_KIND, "format_version": FORMAT_VERSION, "tensor_file": pt.name, "tensor_sha256": file_sha256(pt),
     })
+
+
+def save_snapshot(run_dir: Path, episode: int, learner, meta: dict) -> Path:
+    """Write snapshots/ep<episode>/policy.pt/.json: the policy as it is after `episode` episodes, a folder
+    `load_policy` reads like a finished run's."""
+    folder = Path(run_dir) / SNAPSHOTS / f"ep{episode:06d}"
+    folder.mkdir(parents=True, exist_ok=True)
+    save_policy(folder, learner, meta | {"episode": episode})
+    return folder
+
+
+def snapshot_folders(run_dir: Path) -> list[Path]:
+    """A run's policy snapshots (`save_snapshot`) whose JSON was written, in episode order."""
+    return sorted(p.parent for p in (Path(run_dir) / SNAPSHOTS).glob(f"ep*/{POLICY_META}"))
 
 
 def latest_checkpoint(run_dir: Path) -> Path | None:

@@ -55,6 +55,7 @@ def load(study: Path) -> dict:
         return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
 
     return data | {"constant_prices": per_run("constant_prices"), "responders": per_run("responders"),
+                   "along_training": per_run("along_training"),
                    "dynamics": per_run("constant_bid_dynamics"),
                    "fictitious_play": per_run("fictitious_play"),
                    "fp_validation": per_run("fictitious_play", "-validation"),
@@ -512,6 +513,31 @@ def convergence_table(curves: pd.DataFrame, scenarios: list[str]) -> pd.DataFram
         series[(sc, f"aggregator {AGG}'s earnings (€ per week)")] = (
             c[c.aggregator == AGG].pivot_table(index="episode", columns="seed", values="eval_score_eur"))
     return trend_table(series).rename(columns={"method": "scenario"})
+
+
+GAINING_SHARE = 0.01  # an aggregator counts as gaining from a constant bid above 1 % of its (floored) earnings
+SAME_POINTS = 0.5  # `along_training_sentences`: two halves of training within this many points read "about the same"
+
+
+def along_training_table(at: pd.DataFrame, scenarios: list[str]) -> pd.DataFrame:
+    """Per scenario, seed and policy snapshot (`constant_bids_along_training`): all aggregators' learned earnings, what
+    their best constant up prices would add summed over them (€ per week and as a share of their summed earnings),
+    how many gain more than 1 % (`_shares`' floored base), the largest gain's share and aggregator, and aggregator 5's
+    gain share. Shares are fractions."""
+    rows = []
+    for sc in scenarios:
+        for (seed, episode), d in (at[at.scenario == sc].groupby(["seed", "episode"]) if len(at) else ()):
+            share = _shares(d.gain_eur_per_week, d.learned_eur_per_week)
+            k = int(np.argmax(share))
+            own = float(d.learned_eur_per_week.sum())
+            focus = d.aggregator.to_numpy() == AGG
+            rows.append({"scenario": sc, "seed": int(seed), "episode": int(episode), "all_learned_eur_per_week": own,
+                         "summed_gain_eur_per_week": float(d.gain_eur_per_week.sum()),
+                         "summed_gain_share": float(d.gain_eur_per_week.sum()) / max(abs(own), 1.0),
+                         "aggregators_gaining": int((share > GAINING_SHARE).sum()), "aggregators": len(d),
+                         "largest_gain_share": float(share[k]), "largest_gain_aggregator": int(d.aggregator.iloc[k]),
+                         f"agg{AGG}_gain_share": float(share[focus][0]) if focus.any() else np.nan})
+    return pd.DataFrame(rows)
 
 
 def table1(scores: pd.DataFrame, scenarios: list[str]) -> pd.DataFrame:
@@ -1006,6 +1032,29 @@ def fig_exploitability(ex: pd.DataFrame, path: Path):
     _save(fig, path)
 
 
+def fig_along_training(tab: pd.DataFrame, scenarios, path: Path):
+    """What constant up-price bids would add at each policy snapshot (`along_training_table`): summed over the
+    aggregators as a share of their earnings, and how many gain more than 1 %; one line per scenario and seed."""
+    plt = _plt()
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
+    for sc in scenarios:
+        for seed, d in tab[tab.scenario == sc].groupby("seed"):
+            label = SCENARIO_LABEL.get(sc, sc) + (f" (seed {seed})" if tab.seed.nunique() > 1 else "")
+            style = {"color": COLORS.get(sc), "marker": "o", "ms": 3, "ls": "-" if seed == 0 else ":", "label": label}
+            axes[0].plot(d.episode, 100 * d.summed_gain_share, **style)
+            axes[1].plot(d.episode, d.aggregators_gaining, **style)
+    axes[0].set(title="Summed gain of every aggregator's best constant bid", xlabel="episode of training",
+                ylabel="% of all aggregators' earnings")
+    axes[1].set(title=f"Aggregators gaining > {100 * GAINING_SHARE:.0f} % from a constant bid", xlabel="episode of training",
+                ylabel="aggregators", ylim=(-0.3, max(10, int(tab.aggregators.max())) + 0.3))
+    for ax in axes:
+        ax.axhline(0, color="k", lw=0.6)
+    axes[0].legend(fontsize=8)
+    fig.suptitle("Every aggregator against constant up-price bids along training (the others at the same snapshot; "
+                 "the evaluation week)", fontsize=10)
+    _save(fig, path)
+
+
 def fig_every_aggregator(ag: pd.DataFrame, path: Path):
     plt = _plt()
     scen = list(dict.fromkeys(ag.scenario))
@@ -1377,6 +1426,7 @@ class ReportTables:
     fitted_play: pd.DataFrame  # learned vs fictitious play over fitted responders (`fitted_play_table`)
     two_stage: pd.DataFrame  # every aggregator against its fitted two-stage responder (`two_stage_table`)
     observable: pd.DataFrame  # aggregator 5's regret against what its own observations were found to allow
+    along_training: pd.DataFrame  # every aggregator against constant bids at the policy snapshots (`along_training_table`)
     checks: list[dict]  # the paper's findings, reproduced or not (`checks`)
 
 
@@ -1388,7 +1438,8 @@ TABLE_FILES = {"table1": "table1_agg5_test_weeks", "table2": "table2_total_profi
                "dynamics": "constant_bid_dynamics", "fictitious_play": "fictitious_play",
                "fp_ordering": "ordering_fictitious_play", "fp_markets": "markets_fictitious_play",
                "critics": "critic_ranking", "fitted": "exploitability_fitted_responders", "fitted_play": "fitted_play",
-               "two_stage": "exploitability_two_stage", "observable": "agg5_regret_observable"}
+               "two_stage": "exploitability_two_stage", "observable": "agg5_regret_observable",
+               "along_training": "constant_bids_along_training"}
 
 
 def _tables(study: Path, data: dict) -> ReportTables:
@@ -1413,6 +1464,7 @@ def _tables(study: Path, data: dict) -> ReportTables:
                         fitted_play=fitted_play_table(data, scen),
                         two_stage=two_stage_table(data, scen),
                         observable=observable_regret_table(data, scen),
+                        along_training=along_training_table(data["along_training"], scen),
                         checks=checks(t1, t2, scores, pt))
 
 
@@ -1459,6 +1511,9 @@ def _figures(study: Path, data: dict, tables: ReportTables) -> dict[str, str]:
     if len(tables.aggregators):
         fig_every_aggregator(tables.aggregators, f / "fig_exploitability_every_aggregator.png")
         figs["fig_exploitability_every_aggregator.png"] = "Every aggregator: learned vs constant bids and a trained best responder"
+    if len(tables.along_training):
+        fig_along_training(tables.along_training, scen, f / "fig_constant_bids_along_training.png")
+        figs["fig_constant_bids_along_training.png"] = "Every aggregator against constant up-price bids along training"
     if len(data["dynamics"]):
         fig_dynamics(data["dynamics"], scen, f / "fig_constant_bid_dynamics.png")
         figs["fig_constant_bid_dynamics.png"] = "Best-response dynamics among constant up-price bids"
@@ -1630,6 +1685,58 @@ def _section_every_aggregator(ag: pd.DataFrame, cv: pd.DataFrame, prof: dict) ->
             show = show.assign(**{col: 100 * show[col]}).rename(columns={col: col.replace("_share", "_%")})
     L.append(_md(show))
     L += ["", *_every_aggregator_reading(ag)]
+    return L
+
+
+def along_training_sentences(tab: pd.DataFrame) -> list[str]:
+    """Per scenario and seed: what constant bids add at the untrained policies, at the end, and between (its lowest
+    and highest after episode 0), and whether the second half of training brought the profile nearer to an
+    equilibrium of constant-bid deviations than the first."""
+    out = []
+    for (sc, seed), d in tab.groupby(["scenario", "seed"], sort=False):
+        d = d.sort_values("episode")
+        first, last = d.iloc[0], d.iloc[-1]
+        later = d[d.episode > first.episode]
+        if later.empty:
+            continue
+        lo, hi = later.loc[later.summed_gain_share.idxmin()], later.loc[later.summed_gain_share.idxmax()]
+        half = first.episode + (last.episode - first.episode) / 2
+        early, late = later[later.episode <= half], later[later.episode > half]
+        trend = ""
+        if len(early) and len(late):
+            a, b = 100 * early.summed_gain_share.mean(), 100 * late.summed_gain_share.mean()
+            trend = (f"; the second half of training averages {b:.1f} % against the first half's {a:.1f} % "
+                     + ("(nearer an equilibrium of these deviations)" if b < a - SAME_POINTS else
+                        "(further from an equilibrium of these deviations)" if b > a + SAME_POINTS else "(about the same)"))
+        out.append(f"- {SCENARIO_LABEL.get(sc, sc)}, seed {seed}: constant bids add {100 * first.summed_gain_share:.1f} % "
+                   f"to the aggregators' earnings at episode {first.episode} ({first.aggregators_gaining} of "
+                   f"{first.aggregators} gain > {100 * GAINING_SHARE:.0f} %), {100 * last.summed_gain_share:.1f} % at "
+                   f"episode {last.episode} ({last.aggregators_gaining} of {last.aggregators}); after episode "
+                   f"{first.episode} between {100 * lo.summed_gain_share:.1f} % (episode {lo.episode}) and "
+                   f"{100 * hi.summed_gain_share:.1f} % (episode {hi.episode}){trend}.")
+    return out
+
+
+def _section_along_training(tab: pd.DataFrame, prof: dict) -> list[str]:
+    """Every aggregator against constant bids at the policy snapshots: whether training brings the profile nearer
+    to an equilibrium, not only whether its earnings curve is flat."""
+    if tab is None or tab.empty:
+        return []
+    weeks = ", ".join(prof.get("along_training_weeks", ()))
+    L = ["\n### Every aggregator against constant bids along training\n",
+         f"A flat training curve says the earnings stopped changing, not that the policies are near an equilibrium. "
+         f"The run kept its policy every {prof.get('snapshot_every')} episodes (and at episode 0); at each snapshot, "
+         f"with everyone else at that snapshot's learned policy, each aggregator's best constant up-price bid (learned "
+         f"withholding and down price; the coarse grid) is found on {weeks or 'the evaluation week'} "
+         "(`along_training/`, `tables/constant_bids_along_training.csv`): the summed gain is how far the profile is from "
+         "an equilibrium of these deviations (a NashConv over constant bids; 0 at one), as a share of all aggregators' "
+         "earnings there. Chosen and scored on the same week: an upper bound on what these bids add, as the "
+         "`best_constant` column above.\n"]
+    show = tab.assign(scenario=tab.scenario.map(lambda s: SCENARIO_LABEL.get(s, s)))
+    for col in ("summed_gain_share", "largest_gain_share", f"agg{AGG}_gain_share"):
+        show = show.assign(**{col: 100 * show[col]}).rename(columns={col: col.replace("_share", "_%")})
+    L.append(_md(show))
+    L += ["", *along_training_sentences(tab)]
     return L
 
 
@@ -2131,6 +2238,7 @@ def build_report(study: Path) -> Path:
          *_section_table2(tables.table2, tables.paired, tables.by_week), *_section_markets(tables.markets),
          *_section_baselines(tables.baselines), *_section_best_response(tables.exploitability, prof),
          *_section_every_aggregator(tables.aggregators, tables.convergence, prof),
+         *_section_along_training(tables.along_training, prof),
          *_section_fitted(tables.fitted, prof), *_section_fitted_play(tables.fitted_play, prof),
          *_section_two_stage(tables.two_stage, prof), *_section_observable(tables.observable),
          *_section_critics(tables.critics),

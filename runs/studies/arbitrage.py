@@ -51,6 +51,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from agents.learning.checkpoint import SNAPSHOTS
 from model.atomic import write_csv_atomic
 from model.designs.arbitrage import PAPER
 from runs.executor import Job
@@ -81,6 +82,9 @@ class ArbitrageProfile(Profile):
     two_stage_play_weeks: str = "busy:7"  # the weeks it learns on (`resolve_fit_weeks`)
     two_stage_play_rounds: str = "linear"  # how its mixture weighs round s: "linear" (s + 1) or "uniform"
     two_stage_play_window: int = 4  # each round is fitted on the values of the last this many iterations
+    snapshot_every: int = 0  # episodes between the policy snapshots checked against constant bids along training
+    # (`constant_bids_along_training` on `along_training_weeks`; first `responder_seeds` seeds; 0: none)
+    along_training_weeks: tuple[str, ...] = ("eval:1",)  # the training curve's week
 
     def __post_init__(self):
         """A profile with a value no step can run is refused when it is made (`dataclasses.replace` too),
@@ -91,7 +95,7 @@ class ArbitrageProfile(Profile):
         if self.two_stage_play_window < 1:
             problems.append(f"two_stage_play_window must be at least 1 iteration (got {self.two_stage_play_window})")
         for name in ("responder_episodes", "responder_seeds", "dynamics_rounds", "fp_iterations", "fitted_play_iterations",
-                     "two_stage_play_iterations", "fitted_responder_steps"):
+                     "two_stage_play_iterations", "fitted_responder_steps", "snapshot_every"):
             if getattr(self, name) < 0:
                 problems.append(f"{name} must be 0 or more (got {getattr(self, name)})")
         if min(self.fitted_play_fit_steps) < 1:
@@ -108,7 +112,7 @@ SA_SWAP, _, ALL_SWAP = PAPER.swapped
 
 PROFILES = {
     "quick": ArbitrageProfile(
-        "quick", (SA, ONE, ALL), episodes=800, seeds=5, eval_every=25, checkpoint_every=200,
+        "quick", (SA, ONE, ALL), episodes=800, seeds=5, eval_every=25, checkpoint_every=200, snapshot_every=100,
         hp_overrides={"lr_actor": 1e-3, "noise_sigma_final": 0.01, "updates_per_episode": 20, "gamma": 0.0,
                       "per_agent_batches": True},
         br_weeks=("test:1", "test:5", "test:12"), br_grid="coarse", responder_episodes=200, fp_iterations=150,
@@ -126,7 +130,8 @@ PROFILES = {
              "draws its own mini-batch (the paper's Algorithm 1) and the final exploration noise is the reconstructed "
              "0.01 (it was 0.05): measured together on the full quick study, aggregator 5's regrets 58/27/34 % instead "
              "of 63/36/39 % (docs/arbitrage-study.md, 'Convergence'). Best response on 3 of 12 test weeks with a coarse "
-             "grid; every aggregator against constant bids and a trained best responder (200 weeks, seed 0); "
+             "grid; every aggregator against constant bids and a trained best responder (200 weeks, seed 0), and "
+             "against constant bids at 9 policy snapshots along training (every 100 episodes, seed 0, the evaluation week); "
              "best-response dynamics among constant bids (seed 0); 150 iterations of fictitious play over learned and constant "
              "bids (every seed); 40 iterations of fictitious play over fitted best responders on the 7 busiest training "
              "weeks, its policy checked like the learned one (seed 0); fitted two-stage (withholding and up price) responders "
@@ -136,17 +141,19 @@ PROFILES = {
     ),
     "paper": ArbitrageProfile(
         "paper", (SA, ONE, ALL, SA_SWAP, ALL_SWAP), episodes=5000, seeds=3, eval_every=50,
-        checkpoint_every=250, br_weeks=tuple(f"test:{i}" for i in range(1, 13)), br_grid="fine", br_seeds=1,
+        checkpoint_every=250, snapshot_every=500, br_weeks=tuple(f"test:{i}" for i in range(1, 13)), br_grid="fine", br_seeds=1,
         responder_episodes=1000, fp_iterations=150, fit_weeks=FIT_WEEKS, fitted_play_iterations=40,
         two_stage_weeks="busy:7", two_stage_play_iterations=12,
         two_stage_play_weeks="busy:7+spread:3",
         note="the paper's 5000 episodes and hyperparameters; best response on all 12 test weeks (seed 0), fine grid; "
+             "every aggregator against constant bids at 11 policy snapshots along training (every 500 episodes, seed 0, "
+             "the evaluation week); "
              "150 iterations of fictitious play over learned and constant bids on those weeks (every seed); 40 iterations of "
              "fictitious play over fitted best responders and fitted two-stage responders, 12 of fictitious play over "
              "fitted two-stage responders where every aggregator arbitrages (seed 0; the 7 busiest and 3 other training weeks)",
     ),
     "tiny": ArbitrageProfile(
-        "tiny", (SA, ONE, ALL), episodes=2, seeds=1, eval_every=1, checkpoint_every=1,
+        "tiny", (SA, ONE, ALL), episodes=2, seeds=1, eval_every=1, checkpoint_every=1, snapshot_every=1,
         eval_weeks=("test:1", "test:2", "eval:1"), br_weeks=("test:1",), br_grid="tiny", br_max_hours=24, responder_episodes=2,
         responder_validation_weeks=("eval:1",), dynamics_rounds=2, fp_iterations=3, fit_weeks=("train:1", "train:2"),
         fitted_play_iterations=2, fitted_play_weeks="train:1", fitted_play_fit_steps=(200, 50),
@@ -176,11 +183,22 @@ def learned_job(out: str, profile: ArbitrageProfile, scenario: str, seed: int, e
     t0 = time.perf_counter()
     hp = profile_hyperparams(scenario, profile, episodes)
     finished = (run_dir / "policy.json").exists() and resume
+    along_file = out / "along_training" / f"{scenario}-seed{seed}.csv"
+    snapshots = profile.snapshot_every if seed < profile.responder_seeds else 0
     if not finished:
         train(scenario, seed=seed, out=run_dir, eval_every=profile.eval_every, device=device,
-              resume=resumes(run_dir, resume), hp=hp, checkpoint_every=profile.checkpoint_every, progress=False)
+              resume=resumes(run_dir, resume), hp=hp, checkpoint_every=profile.checkpoint_every, progress=False,
+              snapshot_every=snapshots)
         shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)  # ~40 MB each; the final policy stays
     t1 = time.perf_counter()
+    if snapshots and not (resume and along_file.exists()):
+        df = br.constant_bids_along_training(scenario, run_dir, list(profile.along_training_weeks), br.COARSE, seed=seed,
+                                             max_hours=profile.br_max_hours)
+        along_file.parent.mkdir(parents=True, exist_ok=True)
+        write_csv_atomic(along_file, df)
+    if along_file.exists():
+        shutil.rmtree(run_dir / SNAPSHOTS, ignore_errors=True)  # ~2 MB each, checked; the final policy stays
+    t_along = time.perf_counter()
     if not (resume and (eval_dir / "scores.csv").exists()):
         evaluate_run(run_dir, eval_dir, weeks=list(profile.eval_weeks) if profile.eval_weeks else None, overwrite=True)
     t2 = time.perf_counter()
@@ -248,7 +266,7 @@ def learned_job(out: str, profile: ArbitrageProfile, scenario: str, seed: int, e
             and everyone_arbitrages(scenario) and not (resume and tsp_file.exists())):
         two_stage_play(run_dir, tsp_file, scenario, profile, seed)
     t7 = time.perf_counter()
-    return {"job": f"{scenario} seed {seed}", "train_s": t1 - t0, "evaluate_s": t2 - t1, "best_response_s": t3 - t2,
+    return {"job": f"{scenario} seed {seed}", "train_s": t1 - t0, "along_training_s": t_along - t1, "evaluate_s": t2 - t_along, "best_response_s": t3 - t2,
             "constant_prices_dynamics_and_fictitious_play_s": t4 - t3, "responders_s": t5 - t4, "fitted_play_s": t6 - t5,
             "two_stage_play_s": t7 - t6}
 
@@ -499,11 +517,14 @@ def expected_job_s(out: str, profile: ArbitrageProfile, scenario: str, seed: int
     (two workers, development machine): training 131-209 s for 800 episodes, the every-seed checks about 150 s;
     seed 0's dynamics about 190 s, its trained responders about 400 s (200 weeks each), its fitted responders, fitted
     play and two-stage responders about 520 s (40 iterations), all-arb's two-stage play about 1,060 s on 7 weeks and
-    1,398 s on 10 (12 iterations; about 9 s per iteration and week, the checks the rest; one core, stop 27). A resumed
+    1,398 s on 10 (12 iterations; about 9 s per iteration and week, the checks the rest; one core, stop 27); its
+    constant bids along training about 10 s per snapshot on the evaluation week (stop 64). A resumed
     run counts only the training episodes after its checkpoint (`runs.study.expected_training_s`)."""
     from runs.studies.arbitrage_fitted_play import fit_week_count
 
     s = expected_training_s(0.2, 1, episodes, run_folder(out, scenario, seed), resume) + (150.0 if profile.br_weeks else 0.0)
+    if seed < profile.responder_seeds and profile.snapshot_every:
+        s += 10.0 * len(profile.along_training_weeks) * (episodes // profile.snapshot_every + 2)
     if seed < profile.responder_seeds and profile.br_weeks:
         s += 16.0 * profile.dynamics_rounds + 2.0 * profile.responder_episodes + 13.0 * profile.fitted_play_iterations
         if profile.two_stage_play_iterations and everyone_arbitrages(scenario):

@@ -461,6 +461,38 @@ class OptionValues:
         return out
 
 
+def constant_bids_along_training(scenario, run_dir, weeks: list[str], grid: SearchGrid = COARSE, seed: int = 0,
+                                 max_hours: int | None = None, progress=None) -> pd.DataFrame:
+    """Every aggregator against constant up-price bids at each policy snapshot a run kept (`train(...,
+    snapshot_every=k)`, `snapshot_folders`): with everyone else at that snapshot's learned policy, what its
+    learned bids and its best constant up price earn over `weeks` (€ per week; `OptionValues`, the numbers
+    of `constant_prices`). Summed over aggregators, the gains are the profile's distance from an equilibrium
+    of these deviations (a NashConv over constant bids), along training. One row per snapshot and aggregator.
+    progress(done, total): called after each snapshot."""
+    from pathlib import Path
+
+    from agents.learning.checkpoint import snapshot_folders
+    from runs.training import load_trained_policy
+
+    folders = snapshot_folders(Path(run_dir))
+    if not folders:
+        raise FileNotFoundError(f"{run_dir}: no policy snapshots (snapshots/ep*/policy.json); train it with "
+                                f"snapshot_every (`localmarl train --snapshot-every K`) to check it along training")
+    rows = []
+    for i, folder in enumerate(folders):
+        learned, meta = load_trained_policy(folder)
+        values = OptionValues(scenario, learned, weeks, grid, seed, max_hours)
+        for agg, v in values({a: None for a in values.ids}).items():
+            j = int(np.argmax(v))  # 0: no constant bid beats the learned ones
+            rows.append({"episode": int(meta["episode"]), "aggregator": agg, "learned_eur_per_week": float(v[0]),
+                         "best_constant_eur_per_week": float(v[j]),
+                         "best_constant_up_eur_mwh": float(values.levels[j - 1]) if j else np.nan,
+                         "gain_eur_per_week": float(v[j] - v[0])})
+        if progress is not None:
+            progress(i + 1, len(folders))
+    return pd.DataFrame(rows)
+
+
 def mixture_gain(v: np.ndarray, mixture: np.ndarray | None) -> tuple[float, int, float]:
     """(what the mixture earns, its best option, that option's gain as a share of the mixture's earnings)
     for the options' values `v` (€ per week); `mixture` None: option 0 (the learned bids)."""
