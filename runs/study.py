@@ -285,8 +285,8 @@ def run_study(profile_name: str, out: Path, seeds: int | None = None, episodes: 
         print(f"  {t['job']}: {took}", file=sys.stderr, flush=True)
 
     try:
-        run_jobs(study_jobs, engine, jobs, address, Progress(len(study_jobs), f"study {profile.name}"), keep_going=True,
-                 on_done=done)
+        run_jobs(study_jobs, engine, jobs, address, Progress(len(study_jobs), f"study {profile.name}", planned_seconds=True),
+                 keep_going=True, on_done=done)
     except JobsFailed as e:
         raise StudyJobsFailed(f"{len(e.failures)} of {len(study_jobs)} study jobs failed, so no report was written:\n  "
                               + "\n  ".join(f"{n}: {m}" for n, m in e.failures) + f"\nFinished runs are kept in {out}; "

@@ -237,6 +237,29 @@ def test_heartbeat_says_where_the_running_jobs_are_with_their_rate_and_time_left
                       "16.7 min left); ETA ?")
 
 
+def test_before_any_job_finishes_a_studys_eta_is_its_plan(monkeypatch, capsys):
+    """A quick arbitrage study's seed-0 jobs check for 20-25 minutes before the first finishes, and its ETA read "?"
+    all that time (stop 64). Where the weights are seconds (a study's), the plan says when it should end: jobs of
+    300, 100 and 100 s on two workers end at 300 s; 120 s in, 180 s are left. Weights that are not seconds (a
+    sweep's) still say "?"; after the first finish the measured pace takes over."""
+    from runs import executor
+
+    clock = iter([0.0, 120.0, 0.0, 120.0, 150.0])
+    monkeypatch.setattr(executor.time, "perf_counter", lambda: next(clock))
+    p = executor.Progress(3, "study", planned_seconds=True)
+    p.plan([300, 100, 100], workers=2)
+    p.heartbeat([("s-a seed 0", (800, 800, "episode"))])
+    sweep = executor.Progress(3, "sweep")
+    sweep.plan([1.0, 1.0, 1.0], workers=2)
+    sweep.heartbeat([("point 1", (1, 2, "episode"))])
+    p.update("seed 1", index=1, seconds=150.0)  # planned to end at 100 s, ended at 150: 1.5 x the plan's 300
+    err = capsys.readouterr().err.splitlines()
+    assert err[0] == ("study: 0/3 done, 120.0 s elapsed; running: s-a seed 0 (episode 800 of 800: trained, evaluating "
+                      "and checking); ETA 180.0 s as planned (no job finished yet)")
+    assert err[1].endswith("ETA ?")
+    assert err[2] == "study: 1/3 done (seed 1), 150.0 s elapsed, ETA 300.0 s"
+
+
 def test_training_progress_reads_the_runs_curve(tmp_path):
     from runs.study import training_progress
 
