@@ -20,8 +20,8 @@ overrides, then check the policy against everyone else's frozen learned policy o
   - with --two-stage: every aggregator's fitted two-stage responder (withholding and up price; the study's
     `two_stage_responders`, fitted on the profile's `two_stage_weeks`) against the policy checked;
   - with --along-training K: the run keeps its policy every K episodes, and every aggregator is checked against
-    constant bids at each snapshot on the evaluation week (the study's `along_training`): the summed gain as a
-    share of all aggregators' earnings, snapshot by snapshot (with --run: that run's snapshots).
+    constant bids at each snapshot on the profile's `along_training_weeks` (the study's `along_training`): the
+    summed gain as a share of all aggregators' earnings, snapshot by snapshot (with --run: that run's snapshots).
 With --run DIR the checks run on that trained run (e.g. a study's runs/one-arb/seed0) instead of training.
 
     .venv/bin/python scripts/convergence_levers.py NAME SCENARIO SEED [name=value ...] [--out DIR]
@@ -115,8 +115,8 @@ def main() -> None:
     t1 = time.perf_counter()
     along = None
     if a.along_training:
-        along = br.constant_bids_along_training(a.scenario, Path(a.run) if a.run else run, list(prof.along_training_weeks),
-                                                br.COARSE, seed=a.seed)
+        along = br.constant_bids_along_training(a.scenario, Path(a.run) if a.run else run,
+                                                list(prof.along_training_weeks), br.COARSE, seed=a.seed)
         along.to_csv(run / "along_training.csv", index=False, float_format="%.6g")
     policy_dir = Path(a.run) if a.run else run
     learned, meta = load_trained_policy(policy_dir)

@@ -1032,7 +1032,7 @@ def fig_exploitability(ex: pd.DataFrame, path: Path):
     _save(fig, path)
 
 
-def fig_along_training(tab: pd.DataFrame, scenarios, path: Path):
+def fig_along_training(tab: pd.DataFrame, scenarios, path: Path, weeks: str = ""):
     """What constant up-price bids would add at each policy snapshot (`along_training_table`): summed over the
     aggregators as a share of their earnings, and how many gain more than 1 %; one line per scenario and seed."""
     plt = _plt()
@@ -1044,14 +1044,18 @@ def fig_along_training(tab: pd.DataFrame, scenarios, path: Path):
             axes[0].plot(d.episode, 100 * d.summed_gain_share, **style)
             axes[1].plot(d.episode, d.aggregators_gaining, **style)
     axes[0].set(title="Summed gain of every aggregator's best constant bid", xlabel="episode of training",
-                ylabel="% of all aggregators' earnings")
+                ylabel="% of all aggregators' earnings (symlog)")
+    axes[0].set_yscale("symlog", linthresh=1.0)  # the untrained policies' tens of % beside the trained ones' few
+    top = 100 * float(tab.summed_gain_share.max())
+    axes[0].set_yticks([v for v in (0, 1, 2, 5, 10, 20, 50, 100, 200, 500) if v <= max(top, 1.0) * 1.5])
+    axes[0].yaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{v:g}"))
     axes[1].set(title=f"Aggregators gaining > {100 * GAINING_SHARE:.0f} % from a constant bid", xlabel="episode of training",
                 ylabel="aggregators", ylim=(-0.3, max(10, int(tab.aggregators.max())) + 0.3))
     for ax in axes:
         ax.axhline(0, color="k", lw=0.6)
     axes[0].legend(fontsize=8)
-    fig.suptitle("Every aggregator against constant up-price bids along training (the others at the same snapshot; "
-                 "the evaluation week)", fontsize=10)
+    fig.suptitle("Every aggregator against constant up-price bids along training (the others at the same snapshot"
+                 + (f"; {weeks})" if weeks else ")"), fontsize=10)
     _save(fig, path)
 
 
@@ -1512,7 +1516,8 @@ def _figures(study: Path, data: dict, tables: ReportTables) -> dict[str, str]:
         fig_every_aggregator(tables.aggregators, f / "fig_exploitability_every_aggregator.png")
         figs["fig_exploitability_every_aggregator.png"] = "Every aggregator: learned vs constant bids and a trained best responder"
     if len(tables.along_training):
-        fig_along_training(tables.along_training, scen, f / "fig_constant_bids_along_training.png")
+        fig_along_training(tables.along_training, scen, f / "fig_constant_bids_along_training.png",
+                           ", ".join(data["meta"].get("profile", {}).get("along_training_weeks", ())))
         figs["fig_constant_bids_along_training.png"] = "Every aggregator against constant up-price bids along training"
     if len(data["dynamics"]):
         fig_dynamics(data["dynamics"], scen, f / "fig_constant_bid_dynamics.png")
@@ -1727,11 +1732,11 @@ def _section_along_training(tab: pd.DataFrame, prof: dict) -> list[str]:
          f"A flat training curve says the earnings stopped changing, not that the policies are near an equilibrium. "
          f"The run kept its policy every {prof.get('snapshot_every')} episodes (and at episode 0); at each snapshot, "
          f"with everyone else at that snapshot's learned policy, each aggregator's best constant up-price bid (learned "
-         f"withholding and down price; the coarse grid) is found on {weeks or 'the evaluation week'} "
+         f"withholding and down price; the coarse grid) over {weeks} "
          "(`along_training/`, `tables/constant_bids_along_training.csv`): the summed gain is how far the profile is from "
          "an equilibrium of these deviations (a NashConv over constant bids; 0 at one), as a share of all aggregators' "
-         "earnings there. Chosen and scored on the same week: an upper bound on what these bids add, as the "
-         "`best_constant` column above.\n"]
+         "earnings there. Chosen and scored on the same weeks: an upper bound on what these bids add, as the in-sample "
+         "`best_constant` column above (the last snapshot is that table's policy).\n"]
     show = tab.assign(scenario=tab.scenario.map(lambda s: SCENARIO_LABEL.get(s, s)))
     for col in ("summed_gain_share", "largest_gain_share", f"agg{AGG}_gain_share"):
         show = show.assign(**{col: 100 * show[col]}).rename(columns={col: col.replace("_share", "_%")})

@@ -84,7 +84,9 @@ class ArbitrageProfile(Profile):
     two_stage_play_window: int = 4  # each round is fitted on the values of the last this many iterations
     snapshot_every: int = 0  # episodes between the policy snapshots checked against constant bids along training
     # (`constant_bids_along_training` on `along_training_weeks`; first `responder_seeds` seeds; 0: none)
-    along_training_weeks: tuple[str, ...] = ("eval:1",)  # the training curve's week
+    along_training_weeks: tuple[str, ...] = ("test:1", "test:5", "test:12")  # the weeks it is checked on (the quick
+    # profile's check weeks: its last snapshot is the every-aggregator table's seed 0; the evaluation week alone, 22 hours
+    # in which the DSO buys in one-arb, hid swings of 4-65 % there: docs/arbitrage-study.md, stop 64)
 
     def __post_init__(self):
         """A profile with a value no step can run is refused when it is made (`dataclasses.replace` too),
@@ -131,7 +133,7 @@ PROFILES = {
              "0.01 (it was 0.05): measured together on the full quick study, aggregator 5's regrets 58/27/34 % instead "
              "of 63/36/39 % (docs/arbitrage-study.md, 'Convergence'). Best response on 3 of 12 test weeks with a coarse "
              "grid; every aggregator against constant bids and a trained best responder (200 weeks, seed 0), and "
-             "against constant bids at 9 policy snapshots along training (every 100 episodes, seed 0, the evaluation week); "
+             "against constant bids at 9 policy snapshots along training (every 100 episodes, seed 0, the check weeks); "
              "best-response dynamics among constant bids (seed 0); 150 iterations of fictitious play over learned and constant "
              "bids (every seed); 40 iterations of fictitious play over fitted best responders on the 7 busiest training "
              "weeks, its policy checked like the learned one (seed 0); fitted two-stage (withholding and up price) responders "
@@ -147,13 +149,14 @@ PROFILES = {
         two_stage_play_weeks="busy:7+spread:3",
         note="the paper's 5000 episodes and hyperparameters; best response on all 12 test weeks (seed 0), fine grid; "
              "every aggregator against constant bids at 11 policy snapshots along training (every 500 episodes, seed 0, "
-             "the evaluation week); "
+             "test weeks 1, 5 and 12); "
              "150 iterations of fictitious play over learned and constant bids on those weeks (every seed); 40 iterations of "
              "fictitious play over fitted best responders and fitted two-stage responders, 12 of fictitious play over "
              "fitted two-stage responders where every aggregator arbitrages (seed 0; the 7 busiest and 3 other training weeks)",
     ),
     "tiny": ArbitrageProfile(
         "tiny", (SA, ONE, ALL), episodes=2, seeds=1, eval_every=1, checkpoint_every=1, snapshot_every=1,
+        along_training_weeks=("test:1",),
         eval_weeks=("test:1", "test:2", "eval:1"), br_weeks=("test:1",), br_grid="tiny", br_max_hours=24, responder_episodes=2,
         responder_validation_weeks=("eval:1",), dynamics_rounds=2, fp_iterations=3, fit_weeks=("train:1", "train:2"),
         fitted_play_iterations=2, fitted_play_weeks="train:1", fitted_play_fit_steps=(200, 50),
@@ -518,13 +521,13 @@ def expected_job_s(out: str, profile: ArbitrageProfile, scenario: str, seed: int
     seed 0's dynamics about 190 s, its trained responders about 400 s (200 weeks each), its fitted responders, fitted
     play and two-stage responders about 520 s (40 iterations), all-arb's two-stage play about 1,060 s on 7 weeks and
     1,398 s on 10 (12 iterations; about 9 s per iteration and week, the checks the rest; one core, stop 27); its
-    constant bids along training about 10 s per snapshot on the evaluation week (stop 64). A resumed
+    constant bids along training about 3 s per snapshot and week (stop 64, beside another study). A resumed
     run counts only the training episodes after its checkpoint (`runs.study.expected_training_s`)."""
     from runs.studies.arbitrage_fitted_play import fit_week_count
 
     s = expected_training_s(0.2, 1, episodes, run_folder(out, scenario, seed), resume) + (150.0 if profile.br_weeks else 0.0)
     if seed < profile.responder_seeds and profile.snapshot_every:
-        s += 10.0 * len(profile.along_training_weeks) * (episodes // profile.snapshot_every + 2)
+        s += 3.0 * len(profile.along_training_weeks) * (episodes // profile.snapshot_every + 2)
     if seed < profile.responder_seeds and profile.br_weeks:
         s += 16.0 * profile.dynamics_rounds + 2.0 * profile.responder_episodes + 13.0 * profile.fitted_play_iterations
         if profile.two_stage_play_iterations and everyone_arbitrages(scenario):
