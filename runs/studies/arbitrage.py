@@ -269,8 +269,8 @@ def learned_job(out: str, profile: ArbitrageProfile, scenario: str, seed: int, e
             and everyone_arbitrages(scenario) and not (resume and tsp_file.exists())):
         two_stage_play(run_dir, tsp_file, scenario, profile, seed)
     t7 = time.perf_counter()
-    return {"job": f"{scenario} seed {seed}", "train_s": t1 - t0, "along_training_s": t_along - t1, "evaluate_s": t2 - t_along, "best_response_s": t3 - t2,
-            "constant_prices_dynamics_and_fictitious_play_s": t4 - t3, "responders_s": t5 - t4, "fitted_play_s": t6 - t5,
+    return {"job": f"{scenario} seed {seed}", "train_s": t1 - t0, "along_training_s": t_along - t1,
+            "evaluate_s": t2 - t_along, "best_response_s": t3 - t2, "constant_prices_dynamics_and_fictitious_play_s": t4 - t3, "responders_s": t5 - t4, "fitted_play_s": t6 - t5,
             "two_stage_play_s": t7 - t6}
 
 
