@@ -1732,7 +1732,7 @@ def _section_along_training(tab: pd.DataFrame, prof: dict) -> list[str]:
          f"A flat training curve says the earnings stopped changing, not that the policies are near an equilibrium. "
          f"The run kept its policy every {prof.get('snapshot_every')} episodes (and at episode 0); at each snapshot, "
          f"with everyone else at that snapshot's learned policy, each aggregator's best constant up-price bid (learned "
-         f"withholding and down price; the coarse grid) over {weeks} "
+         f"withholding and down price; the coarse grid) is found over {weeks} "
          "(`along_training/`, `tables/constant_bids_along_training.csv`): the summed gain is how far the profile is from "
          "an equilibrium of these deviations (a NashConv over constant bids; 0 at one), as a share of all aggregators' "
          "earnings there. Chosen and scored on the same weeks: an upper bound on what these bids add, as the in-sample "
