@@ -208,6 +208,73 @@ def test_constant_bids_along_training_are_what_the_plain_check_finds_at_each_sna
         br.constant_bids_along_training("one-arb", tmp_path / "nothing", weeks, br.TINY)
 
 
+def test_a_run_hands_on_its_snapshot_nearest_an_equilibrium_of_constant_bids_and_keeps_the_last(tmp_path):
+    """`choose_snapshot` values the snapshots after episode 0 as `constant_bids_along_training` does and chooses the
+    one whose summed constant-bid gain, as a share of all aggregators' earnings (computed here by hand), is smallest;
+    `hand_on_chosen` makes it the run's policy.pt and keeps the final one as policy_last.pt. A rerun (a study
+    resumed after a kill, even one that left policy.pt half swapped) hands on the same and keeps the final one; a
+    corrupt snapshot is refused before any file moves."""
+    import torch
+
+    from agents.learning.checkpoint import CheckpointError
+    from agents.learning.hyperparams import HyperParams
+    from runs.training import load_trained_policy, train
+
+    run = tmp_path / "run"
+    hp = HyperParams.from_dict(HyperParams().to_dict() | {"gamma": 0.0, "updates_per_episode": 2, "episodes": 3})
+    train("one-arb", seed=0, out=run, eval_every=3, hp=hp, progress=False, snapshot_every=1)
+    weeks, hours = ["test:1"], 30
+    chosen = br.choose_snapshot("one-arb", run, weeks, br.TINY, seed=4, max_hours=hours)
+    every = br.constant_bids_along_training("one-arb", run, weeks, br.TINY, seed=4, max_hours=hours)
+    assert sorted(set(chosen.episode)) == [1, 2, 3]  # the untrained policy is no candidate
+    cols = list(every.columns)
+    pd.testing.assert_frame_equal(chosen[cols].reset_index(drop=True), every[every.episode > 0].reset_index(drop=True))
+    by_hand = {e: d.gain_eur_per_week.sum() / max(abs(d.learned_eur_per_week.sum()), 1.0)
+               for e, d in chosen.groupby("episode")}
+    np.testing.assert_allclose(chosen.distance, chosen.episode.map(by_hand), rtol=1e-12)
+    assert len(set(by_hand.values())) == 3  # the snapshots differ, so the choice means something
+    episode = min(by_hand, key=by_hand.get)
+    assert set(chosen.episode[chosen.chosen]) == {episode} and (chosen.weeks == "test:1").all()
+
+    final = torch.load(run / "policy.pt", weights_only=True)
+    snap = torch.load(run / "snapshots" / f"ep{episode:06d}" / "policy.pt", weights_only=True)
+
+    def check():
+        got = torch.load(run / "policy.pt", weights_only=True)
+        assert all(torch.equal(a, b) for a, b in zip(_leaves(got), _leaves(snap), strict=True))
+        last = torch.load(run / "policy_last.pt", weights_only=True)
+        assert all(torch.equal(a, b) for a, b in zip(_leaves(last), _leaves(final), strict=True))
+        meta = load_trained_policy(run)[1]
+        assert meta["selected_episode"] == episode and meta["selected_on"] == "test:1" and meta["episode"] == 3
+        assert meta["selected_distance"] == pytest.approx(by_hand[episode])
+        assert load_trained_policy(run, last=True)[1]["episode"] == 3 and "selected_episode" not in \
+            load_trained_policy(run, last=True)[1]
+
+    assert episode != 3  # the last is not the nearest here: handing on changes the policy
+    br.hand_on_chosen(run, chosen)
+    check()
+    br.hand_on_chosen(run, chosen)  # a rerun keeps the final policy as the last, not the chosen one
+    check()
+    (run / "policy.pt").write_bytes(b"half swapped")  # killed while replacing policy.pt: its JSON no longer matches
+    with pytest.raises(CheckpointError):
+        load_trained_policy(run)
+    br.hand_on_chosen(run, chosen)
+    check()
+    bad = run / "snapshots" / "ep000002" / "policy.pt"
+    bad.write_bytes(b"corrupt")
+    before = (run / "policy.pt").read_bytes(), (run / "policy.json").read_text()
+    with pytest.raises(CheckpointError):
+        br.hand_on_chosen(run, chosen.assign(chosen=chosen.episode == 2))
+    assert ((run / "policy.pt").read_bytes(), (run / "policy.json").read_text()) == before
+
+
+def _leaves(tree):
+    """The tensors of a nested state dict, in key order."""
+    if isinstance(tree, dict):
+        return [t for k in sorted(tree) for t in _leaves(tree[k])]
+    return [tree]
+
+
 def test_the_studys_mixture_scores_replay_the_learned_and_a_constant_profile(tmp_path):
     """`mixture_scores` (the study playing the mixtures fictitious play kept) with every aggregator on its
     learned bids scores what `evaluate_policy` gives the learned policy; with aggregator 6 on one constant up

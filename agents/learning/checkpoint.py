@@ -5,6 +5,7 @@ A run folder (`localmarl train`) holds:
     checkpoints/ep<E>.pt/.json  full training state (networks, Adam, replay buffers, RNG states) + metadata
     policy.pt / policy.json     the final policy (actors and critics only); with `keep_best`, the best
                                 snapshot on the evaluation week, and policy_last.pt / .json the final one
+                                (the same where a study hands on a chosen snapshot: `hand_on_snapshot`)
     snapshots/ep<E>/policy.pt/.json  with `snapshot_every`: the policy at episode E (0, every k-th, the
                                 last), each a folder `load_policy` reads like a run's
 
@@ -80,6 +81,29 @@ def save_snapshot(run_dir: Path, episode: int, learner, meta: dict) -> Path:
 def snapshot_folders(run_dir: Path) -> list[Path]:
     """A run's policy snapshots (`save_snapshot`) whose JSON was written, in episode order."""
     return sorted(p.parent for p in (Path(run_dir) / SNAPSHOTS).glob(f"ep*/{POLICY_META}"))
+
+
+def hand_on_snapshot(run_dir: Path, episode: int, selected: dict) -> None:
+    """Make snapshot `episode` (`save_snapshot`) the run's policy.pt, its final policy kept as policy_last.pt, as a
+    `keep_best` run hands on its best snapshot; policy.json is the final one's metadata with `selected` (which
+    snapshot, chosen how) added. Safe to rerun after a kill at any point: the final policy is copied to
+    policy_last.pt/.json (JSON last) before policy.pt is replaced, and a rerun finds it there."""
+    run_dir = Path(run_dir)
+    folder = run_dir / SNAPSHOTS / f"ep{episode:06d}"
+    read_verified(folder / POLICY_META, POLICY_KIND)  # a missing or corrupt snapshot fails before anything moves
+    if not (run_dir / LAST_POLICY_META).exists():
+        final, _ = read_verified(run_dir / POLICY_META, POLICY_KIND)
+        _copy_policy(run_dir / POLICY_FILE, run_dir / LAST_POLICY_FILE, final)
+    final, _ = read_verified(run_dir / LAST_POLICY_META, POLICY_KIND)
+    _copy_policy(folder / POLICY_FILE, run_dir / POLICY_FILE, final | selected)
+
+
+def _copy_policy(src: Path, dst: Path, meta: dict) -> None:
+    """Copy a policy's tensor file to `dst` and write its JSON (`meta`, pointing at `dst`) last."""
+    import shutil
+
+    write_atomic(dst, lambda p: shutil.copyfile(src, p))
+    write_json_atomic(dst.with_suffix(".json"), meta | {"tensor_file": dst.name, "tensor_sha256": file_sha256(dst)})
 
 
 def latest_checkpoint(run_dir: Path) -> Path | None:

@@ -524,6 +524,8 @@ def along_training_table(at: pd.DataFrame, scenarios: list[str]) -> pd.DataFrame
     their best constant up prices would add summed over them (€ per week and as a share of their summed earnings),
     how many gain more than 1 % (`_shares`' floored base), the largest gain's share and aggregator, and aggregator 5's
     gain share. Shares are fractions."""
+    from runs.studies.arbitrage_best_response import constant_bid_distance
+
     rows = []
     for sc in scenarios:
         for (seed, episode), d in (at[at.scenario == sc].groupby(["seed", "episode"]) if len(at) else ()):
@@ -533,7 +535,7 @@ def along_training_table(at: pd.DataFrame, scenarios: list[str]) -> pd.DataFrame
             focus = d.aggregator.to_numpy() == AGG
             rows.append({"scenario": sc, "seed": int(seed), "episode": int(episode), "all_learned_eur_per_week": own,
                          "summed_gain_eur_per_week": float(d.gain_eur_per_week.sum()),
-                         "summed_gain_share": float(d.gain_eur_per_week.sum()) / max(abs(own), 1.0),
+                         "summed_gain_share": float(constant_bid_distance(d).iloc[0]),
                          "aggregators_gaining": int((share > GAINING_SHARE).sum()), "aggregators": len(d),
                          "largest_gain_share": float(share[k]), "largest_gain_aggregator": int(d.aggregator.iloc[k]),
                          f"agg{AGG}_gain_share": float(share[focus][0]) if focus.any() else np.nan})

@@ -46,6 +46,7 @@ Folder layout under --out:
 
 from __future__ import annotations
 
+import json
 import shutil
 import time
 from dataclasses import dataclass
@@ -87,6 +88,8 @@ class ArbitrageProfile(Profile):
     along_training_weeks: tuple[str, ...] = ("test:1", "test:5", "test:12")  # the weeks it is checked on (the quick
     # profile's check weeks: its last snapshot is the every-aggregator table's seed 0; the evaluation week alone, 22 hours
     # in which the DSO buys in one-arb, hid swings of 4-65 % there: docs/arbitrage-study.md, stop 64)
+    hand_on_nearest: bool = False  # every seed keeps snapshots (`snapshot_every`) and hands on the one nearest an
+    # equilibrium of constant up-price bids on `responder_validation_weeks` (`choose_snapshot`; the last as policy_last.pt)
 
     def __post_init__(self):
         """A profile with a value no step can run is refused when it is made (`dataclasses.replace` too),
@@ -100,6 +103,8 @@ class ArbitrageProfile(Profile):
                      "two_stage_play_iterations", "fitted_responder_steps", "snapshot_every"):
             if getattr(self, name) < 0:
                 problems.append(f"{name} must be 0 or more (got {getattr(self, name)})")
+        if self.hand_on_nearest and not (self.snapshot_every and self.responder_validation_weeks):
+            problems.append("hand_on_nearest needs snapshot_every > 0 and responder_validation_weeks to choose on")
         if min(self.fitted_play_fit_steps) < 1:
             problems.append(f"fitted_play_fit_steps must be positive (got {self.fitted_play_fit_steps})")
         if self.br_grid not in ("fine", "coarse", "tiny"):
@@ -155,7 +160,7 @@ PROFILES = {
              "fitted two-stage responders where every aggregator arbitrages (seed 0; the 7 busiest and 3 other training weeks)",
     ),
     "tiny": ArbitrageProfile(
-        "tiny", (SA, ONE, ALL), episodes=2, seeds=1, eval_every=1, checkpoint_every=1, snapshot_every=1,
+        "tiny", (SA, ONE, ALL), episodes=2, seeds=1, eval_every=1, checkpoint_every=1, snapshot_every=1, hand_on_nearest=True,
         along_training_weeks=("test:1",),
         eval_weeks=("test:1", "test:2", "eval:1"), br_weeks=("test:1",), br_grid="tiny", br_max_hours=24, responder_episodes=2,
         responder_validation_weeks=("eval:1",), dynamics_rounds=2, fp_iterations=3, fit_weeks=("train:1", "train:2"),
@@ -187,7 +192,8 @@ def learned_job(out: str, profile: ArbitrageProfile, scenario: str, seed: int, e
     hp = profile_hyperparams(scenario, profile, episodes)
     finished = (run_dir / "policy.json").exists() and resume
     along_file = out / "along_training" / f"{scenario}-seed{seed}.csv"
-    snapshots = profile.snapshot_every if seed < profile.responder_seeds else 0
+    choice_file = out / "snapshot_choice" / f"{scenario}-seed{seed}.csv"
+    snapshots = profile.snapshot_every if seed < profile.responder_seeds or profile.hand_on_nearest else 0
     if not finished:
         train(scenario, seed=seed, out=run_dir, eval_every=profile.eval_every, device=device,
               resume=resumes(run_dir, resume), hp=hp, checkpoint_every=profile.checkpoint_every, progress=False,
@@ -199,8 +205,18 @@ def learned_job(out: str, profile: ArbitrageProfile, scenario: str, seed: int, e
                                              max_hours=profile.br_max_hours)
         along_file.parent.mkdir(parents=True, exist_ok=True)
         write_csv_atomic(along_file, df)
-    if along_file.exists():
-        shutil.rmtree(run_dir / SNAPSHOTS, ignore_errors=True)  # ~2 MB each, checked; the final policy stays
+    if profile.hand_on_nearest and not (resume and choice_file.exists()):
+        df = br.choose_snapshot(scenario, run_dir, list(profile.responder_validation_weeks), br.COARSE, seed=seed,
+                                max_hours=profile.br_max_hours)
+        choice_file.parent.mkdir(parents=True, exist_ok=True)
+        write_csv_atomic(choice_file, df)  # first: a rerun hands on the same snapshot without valuing them again
+    if profile.hand_on_nearest and "selected_episode" not in json.loads((run_dir / "policy.json").read_text()):
+        import pandas as pd
+
+        br.hand_on_chosen(run_dir, pd.read_csv(choice_file))
+    if (along_file.exists() or not snapshots or seed >= profile.responder_seeds) and (
+            choice_file.exists() or not profile.hand_on_nearest):
+        shutil.rmtree(run_dir / SNAPSHOTS, ignore_errors=True)  # ~2 MB each, checked; the policies stay
     t_along = time.perf_counter()
     if not (resume and (eval_dir / "scores.csv").exists()):
         evaluate_run(run_dir, eval_dir, weeks=list(profile.eval_weeks) if profile.eval_weeks else None, overwrite=True)
@@ -528,6 +544,8 @@ def expected_job_s(out: str, profile: ArbitrageProfile, scenario: str, seed: int
     s = expected_training_s(0.2, 1, episodes, run_folder(out, scenario, seed), resume) + (150.0 if profile.br_weeks else 0.0)
     if seed < profile.responder_seeds and profile.snapshot_every:
         s += 3.0 * len(profile.along_training_weeks) * (episodes // profile.snapshot_every + 2)
+    if profile.hand_on_nearest:
+        s += 3.0 * len(profile.responder_validation_weeks) * (episodes // profile.snapshot_every + 1)
     if seed < profile.responder_seeds and profile.br_weeks:
         s += 16.0 * profile.dynamics_rounds + 2.0 * profile.responder_episodes + 13.0 * profile.fitted_play_iterations
         if profile.two_stage_play_iterations and everyone_arbitrages(scenario):

@@ -462,19 +462,19 @@ class OptionValues:
 
 
 def constant_bids_along_training(scenario, run_dir, weeks: list[str], grid: SearchGrid = COARSE, seed: int = 0,
-                                 max_hours: int | None = None, progress=None) -> pd.DataFrame:
+                                 max_hours: int | None = None, progress=None, from_episode: int = 0) -> pd.DataFrame:
     """Every aggregator against constant up-price bids at each policy snapshot a run kept (`train(...,
     snapshot_every=k)`, `snapshot_folders`): with everyone else at that snapshot's learned policy, what its
     learned bids and its best constant up price earn over `weeks` (€ per week; `OptionValues`, the numbers
     of `constant_prices`). Summed over aggregators, the gains are the profile's distance from an equilibrium
-    of these deviations (a NashConv over constant bids), along training. One row per snapshot and aggregator.
-    progress(done, total): called after each snapshot."""
+    of these deviations (a NashConv over constant bids, `constant_bid_distance`), along training. One row per
+    snapshot (from episode `from_episode` on) and aggregator. progress(done, total): called after each snapshot."""
     from pathlib import Path
 
     from agents.learning.checkpoint import snapshot_folders
     from runs.training import load_trained_policy
 
-    folders = snapshot_folders(Path(run_dir))
+    folders = [f for f in snapshot_folders(Path(run_dir)) if int(f.name[2:]) >= from_episode]
     if not folders:
         raise FileNotFoundError(f"{run_dir}: no policy snapshots (snapshots/ep*/policy.json); train it with "
                                 f"snapshot_every (`localmarl train --snapshot-every K`) to check it along training")
@@ -491,6 +491,42 @@ def constant_bids_along_training(scenario, run_dir, weeks: list[str], grid: Sear
         if progress is not None:
             progress(i + 1, len(folders))
     return pd.DataFrame(rows)
+
+
+def constant_bid_distance(rows: pd.DataFrame) -> pd.Series:
+    """Per episode of `constant_bids_along_training` rows: what every aggregator's best constant up price adds, summed
+    over the aggregators, as a share of their summed learned earnings (floored at 1 €): 0 at an equilibrium of
+    these deviations."""
+    per = rows.groupby("episode")[["gain_eur_per_week", "learned_eur_per_week"]].sum()
+    return per.gain_eur_per_week / per.learned_eur_per_week.abs().clip(lower=1.0)
+
+
+def choose_snapshot(scenario, run_dir, weeks: list[str], grid: SearchGrid = COARSE, seed: int = 0,
+                    max_hours: int | None = None) -> pd.DataFrame:
+    """The policy snapshot of a run (`train(..., snapshot_every=k)`) nearest an equilibrium of constant up-price
+    deviations on `weeks` (validation weeks, not those it is checked on): every snapshot after episode 0 (the
+    untrained policy is no learned one) against constant bids (`constant_bids_along_training`), the smallest
+    `constant_bid_distance` chosen, the earliest of equals. The last snapshot is seldom the nearest: training
+    swings between profiles (an Edgeworth cycle; docs/arbitrage-study.md, "Which snapshot to hand on").
+    Returns its rows with `distance` (the snapshot's) and `chosen`; `hand_on_chosen` makes it the run's policy."""
+    rows = constant_bids_along_training(scenario, run_dir, weeks, grid, seed=seed, max_hours=max_hours, from_episode=1)
+    distance = constant_bid_distance(rows)
+    rows["distance"] = rows.episode.map(distance)
+    rows["chosen"] = rows.episode == int(distance.idxmin())
+    rows["weeks"] = ",".join(weeks)
+    return rows
+
+
+def hand_on_chosen(run_dir, chosen: pd.DataFrame) -> None:
+    """Make the snapshot `choose_snapshot` chose the run's policy.pt (the final one kept as policy_last.pt;
+    `hand_on_snapshot`, safe to rerun), its JSON saying which and how (`selected_episode`, `selected_on`,
+    `selected_by`, `selected_distance`)."""
+    from agents.learning.checkpoint import hand_on_snapshot
+
+    row = chosen[chosen.chosen].iloc[0]
+    hand_on_snapshot(run_dir, int(row.episode), {
+        "selected_episode": int(row.episode), "selected_on": str(row.weeks),
+        "selected_by": "nearest an equilibrium of constant up-price bids", "selected_distance": float(row.distance)})
 
 
 def mixture_gain(v: np.ndarray, mixture: np.ndarray | None) -> tuple[float, int, float]:
