@@ -1,24 +1,24 @@
-"""Would choosing an arbitrage run's snapshot by its shortfall against constant bids on the evaluation
-week help? (issue 15, stop 33: the summed earnings, the one free score, keep the untrained, collusive
-policy, so the arbitrage design refuses `keep_best`.)
+"""Does handing on the snapshot nearest an equilibrium of constant bids beat handing on the last? (issue 15;
+the study's `hand_on_nearest`, stops 64-65.)
 
-Trains the quick (or paper) profile's HMADDPG for SCENARIO and SEED, saving the policy every EVERY
-episodes; then, for each snapshot, with everyone else playing the same snapshot:
+For each SCENARIO:SEED, trains the profile's HMADDPG keeping its policy every `snapshot_every` episodes (the
+study's own training: `profile_hyperparams`, `train(snapshot_every=...)`), chooses the snapshot as the study does
+(`choose_snapshot` on the validation weeks eval:1, test:2, test:11), and then judges the snapshot chosen against
+the last on the check weeks (test:1, 5, 12), which the choice never saw:
 
-  - on the evaluation week: every aggregator's shortfall against its best constant up-price bid
-    (the candidate selection score: lower is closer to an equilibrium among constant deviations);
-  - on test weeks 1, 5, 12 (as `scripts/convergence_levers.py`): aggregator 5's hour-by-hour regret,
-    aggregators short of a constant bid, their shortfall, everyone's earnings.
+  - every aggregator against constant up-price bids at each snapshot (`constant_bids_along_training`): the summed
+    gain as a share of all aggregators' earnings (`constant_bid_distance`), how many gain > 1 %, aggregator 5's gain;
+  - aggregator 5's hour-by-hour regret (`best_response`, coarse grid) at the snapshot chosen and at the last.
 
-    .venv/bin/python scripts/snapshot_selection.py SCENARIO SEED [--every 100] [--profile quick] --out DIR
+    OMP_NUM_THREADS=1 .venv/bin/python scripts/snapshot_selection.py SCENARIO:SEED [...] [--profile quick] --out DIR
 
-prints the table and writes DIR/SCENARIO-SEED.csv."""
+writes DIR/runs/<scenario>/seed<k> (with its snapshots), DIR/<scenario>-seed<k>-{choice,check,br}.csv and
+DIR/summary.csv, and prints the summary (one row per run) with the means. A finished run's files are reused, so
+the same command with more runs adds them. About 5 min per run on the quick profile (one core)."""
 
 from __future__ import annotations
 
 import argparse
-import copy
-import dataclasses
 import sys
 from pathlib import Path
 
@@ -26,55 +26,86 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import pandas as pd  # noqa: E402
 
+from model.atomic import write_csv_atomic  # noqa: E402
+from model.designs.arbitrage import PAPER  # noqa: E402
+from runs.reports.arbitrage import along_training_table  # noqa: E402
 from runs.studies import arbitrage_best_response as br  # noqa: E402
 from runs.studies.arbitrage import PROFILES  # noqa: E402
-from runs.training import design_hyperparams, load_trained_policy, train  # noqa: E402
+from runs.study import profile_hyperparams  # noqa: E402
+from runs.training import load_trained_policy, train  # noqa: E402
 
-WEEKS = ["test:1", "test:5", "test:12"]
+CHECK_WEEKS = ["test:1", "test:5", "test:12"]
 
 
-def checks(scenario: str, learned, seed: int) -> dict:
-    ev = br.summarise_constant_prices(br.constant_prices(scenario, learned, ["eval:1"], seed=seed))
-    cp = br.summarise_constant_prices(br.constant_prices(scenario, learned, WEEKS, seed=seed))
-    b = br.summarise_best_response(br.best_response(scenario, learned, WEEKS, 5, br.COARSE, seed=seed))
-    short = cp.shortfall_eur > 1e-3 * cp.best_constant_up_eur.abs() + 1e-6
-    return {"eval_shortfall_eur": float(ev.shortfall_eur.clip(lower=0).sum()), "eval_all_eur": float(ev.learned_eur.sum()),
-            "agg5_regret_share": float(b.regret_eur.sum() / b.best_eur.sum()),
-            "all_eur_per_week": float(cp.learned_eur.sum() / len(WEEKS)), "aggregators_short": int(short.sum()),
-            "shortfall_eur_per_week": float(cp.shortfall_eur.clip(lower=0).sum() / len(WEEKS))}
+def measure(scenario: str, seed: int, profile, out: Path) -> dict:
+    """Train (or reuse) one run with snapshots, choose on the validation weeks, judge on the check weeks."""
+    run = out / "runs" / scenario / f"seed{seed}"
+    if not (run / "policy.json").exists():
+        train(scenario, seed=seed, out=run, eval_every=profile.eval_every, hp=profile_hyperparams(scenario, profile),
+              checkpoint_every=profile.checkpoint_every, progress=False, snapshot_every=profile.snapshot_every,
+              overwrite=True)
+    stem = out / f"{scenario}-seed{seed}"
+
+    def cached(tag: str, make) -> pd.DataFrame:
+        path = Path(f"{stem}-{tag}.csv")
+        if not path.exists():
+            write_csv_atomic(path, make())
+        return pd.read_csv(path)
+
+    choice = cached("choice", lambda: br.choose_snapshot(scenario, run, list(profile.responder_validation_weeks),
+                                                         br.COARSE, seed=seed))
+    check = cached("check", lambda: br.constant_bids_along_training(scenario, run, CHECK_WEEKS, br.COARSE, seed=seed))
+    picked, last = int(choice.episode[choice.chosen].iloc[0]), int(check.episode.max())
+
+    def regrets() -> pd.DataFrame:
+        rows = []
+        for episode in sorted({picked, last}):
+            learned, _ = load_trained_policy(run / "snapshots" / f"ep{episode:06d}")
+            s = br.summarise_best_response(br.best_response(scenario, learned, CHECK_WEEKS, PAPER.focus_aggregator,
+                                                            br.COARSE, seed=seed))
+            rows.append({"episode": episode, "regret_share": float(s.regret_eur.sum() / s.best_eur.sum())})
+        return pd.DataFrame(rows)
+
+    regret = cached("br", regrets).set_index("episode").regret_share
+    c = along_training_table(check.assign(scenario=scenario, seed=seed), [scenario]).set_index("episode")
+    agg = f"agg{PAPER.focus_aggregator}_gain_share"
+    return {"scenario": scenario, "seed": seed, "picked": picked,
+            "check_last_%": 100 * c.loc[last].summed_gain_share, "check_picked_%": 100 * c.loc[picked].summed_gain_share,
+            "check_min_%": 100 * c.loc[c.index > 0].summed_gain_share.min(),
+            "gaining_last": int(c.loc[last].aggregators_gaining), "gaining_picked": int(c.loc[picked].aggregators_gaining),
+            "agg5_const_last_%": 100 * c.loc[last, agg], "agg5_const_picked_%": 100 * c.loc[picked, agg],
+            "agg5_regret_last_%": 100 * regret[last], "agg5_regret_picked_%": 100 * regret[picked],
+            "all_last_eur_per_week": c.loc[last].all_learned_eur_per_week,
+            "all_picked_eur_per_week": c.loc[picked].all_learned_eur_per_week,
+            "validation_last_%": 100 * float(choice.distance[choice.episode == last].iloc[0]),
+            "validation_picked_%": 100 * float(choice.distance[choice.chosen].iloc[0])}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("scenario")
-    ap.add_argument("seed", type=int)
-    ap.add_argument("--every", type=int, default=100, help="episodes between snapshots")
+    ap.add_argument("runs", nargs="+", metavar="SCENARIO:SEED")
     ap.add_argument("--profile", default="quick", choices=("quick", "paper"))
     ap.add_argument("--out", required=True)
     a = ap.parse_args()
-    prof = PROFILES[a.profile]
-    base = [f"{k}={str(v).lower() if isinstance(v, bool) else v}" for k, v in prof.hp_overrides.items()]
-    hp = dataclasses.replace(design_hyperparams(a.scenario, base), episodes=prof.episodes)
-    out = Path(a.out)
-    run = out / f"run-{a.scenario}-{a.seed}"
-    snaps = {}
-
-    def keep(episode, learner):
-        if episode % a.every == 0:
-            snaps[episode] = copy.deepcopy(learner.policy_state())
-
-    train(a.scenario, seed=a.seed, out=run, eval_every=hp.episodes, hp=hp, checkpoint_every=10**9, progress=False,
-          overwrite=True, callback=keep)
-    learned, _ = load_trained_policy(run)
+    profile, out = PROFILES[a.profile], Path(a.out)
     rows = []
-    for episode, state in sorted(snaps.items()):
-        learned.load_state(state)
-        rows.append({"scenario": a.scenario, "seed": a.seed, "episode": episode, **checks(a.scenario, learned, a.seed)})
-        print(rows[-1], flush=True)
+    for item in a.runs:
+        scenario, _, seed = item.rpartition(":")
+        if not scenario or not seed.isdigit():
+            ap.error(f"{item!r}: give each run as SCENARIO:SEED, e.g. one-arb:0")
+        rows.append(measure(scenario, int(seed), profile, out))
+        print({k: round(v, 1) if isinstance(v, float) else v for k, v in rows[-1].items()}, flush=True)
     df = pd.DataFrame(rows)
-    out.mkdir(parents=True, exist_ok=True)
-    df.to_csv(out / f"{a.scenario}-{a.seed}.csv", index=False, float_format="%.6g")
-    print(df.round(3).to_string(index=False))
+    write_csv_atomic(out / "summary.csv", df)
+    pd.set_option("display.width", 250)
+    print(df.round(1).to_string(index=False))
+    lower = int((df["check_picked_%"] < df["check_last_%"]).sum())
+    print(f"check-week distance lower at the snapshot chosen in {lower} of {len(df)} runs; means: distance "
+          f"{df['check_last_%'].mean():.1f} -> {df['check_picked_%'].mean():.1f} %, gaining > 1 % "
+          f"{df.gaining_last.mean():.1f} -> {df.gaining_picked.mean():.1f}, aggregator 5's constant-bid gain "
+          f"{df['agg5_const_last_%'].mean():.1f} -> {df['agg5_const_picked_%'].mean():.1f} %, its hour-by-hour regret "
+          f"{df['agg5_regret_last_%'].mean():.1f} -> {df['agg5_regret_picked_%'].mean():.1f} %, all aggregators "
+          f"{df.all_last_eur_per_week.mean():,.0f} -> {df.all_picked_eur_per_week.mean():,.0f} €/week (last -> chosen)")
 
 
 if __name__ == "__main__":

@@ -267,6 +267,32 @@ def test_constant_bids_along_training_are_summed_per_snapshot_by_hand():
     assert "7.0 % at episode 100 (1 of 3" in sentence
 
 
+def test_the_snapshot_handed_on_is_reported_beside_the_last_on_both_week_sets():
+    """Two runs' `choose_snapshot` rows (two aggregators, snapshots 100 and 200 on the validation weeks): one hands on
+    episode 100 (distance 5 % against the last's 20 %), the other its last (10 %). The table names each; the sentences
+    average the distances and read the check weeks' along-training rows at the episode handed on and at the last."""
+    from runs.reports.arbitrage import snapshot_choice_sentences, snapshot_choice_table
+
+    rows = []
+    for sc, per in (("one-arb", {100: (0.05, 60.0), 200: (0.20, 40.0)}), ("all-arb", {100: (0.30, 10.0), 200: (0.10, 30.0)})):
+        chosen = min(per, key=lambda e: per[e][0])
+        for e, (dist, own) in per.items():
+            for agg in (2, 5):
+                rows.append({"scenario": sc, "seed": 0, "episode": e, "aggregator": agg, "learned_eur_per_week": own / 2,
+                             "distance": dist, "chosen": e == chosen, "weeks": "eval:1,test:2"})
+    t = snapshot_choice_table(pd.DataFrame(rows), ["s-a", "one-arb", "all-arb"]).set_index("scenario")
+    assert list(t.index) == ["one-arb", "all-arb"]
+    assert t.loc["one-arb", "handed_on_episode"] == 100 and t.loc["all-arb", "handed_on_episode"] == 200
+    assert (t.last_episode == 200).all() and t.loc["one-arb", "handed_on_all_eur_per_week"] == pytest.approx(60.0)
+    assert t.loc["one-arb", "last_distance"] == pytest.approx(0.2) and t.loc["all-arb", "handed_on_distance"] == pytest.approx(0.1)
+    along = pd.DataFrame([{"scenario": "one-arb", "seed": 0, "episode": e, "summed_gain_share": v}
+                          for e, v in ((0, 0.6), (100, 0.04), (200, 0.12))])
+    first, second = snapshot_choice_sentences(t.reset_index(), along)
+    assert first.startswith("- 1 of 2 runs hand on a snapshot before their last (episodes 100)")
+    assert "averages 7.5 % of all aggregators' earnings at the snapshots handed on against 15.0 % at the last" in first
+    assert "one-arb seed 0: 4.0 % at the snapshot handed on (episode 100) against 12.0 % at the last (episode 200)" in second
+
+
 def test_a_shortfall_is_clear_only_beyond_the_check_weeks_sampling_noise():
     """Three check weeks of hourly rows. A constant bid that earns 2 € more every day is clearly better; one
     whose daily gain is noise of sd 30 € around +1 € is better on the sample (the learned policy is not "at

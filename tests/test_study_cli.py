@@ -125,6 +125,16 @@ def test_tiny_study_writes_the_report_tables_and_figures(tmp_path, capsys):
     assert list(along.scenario) == ["s-a"] * 3 + ["one-arb"] * 3 + ["all-arb"] * 3 and list(along.episode[:3]) == [0, 1, 2]
     assert (along.summed_gain_eur_per_week >= 0).all() and (along.aggregators == 10).all()
     assert not any((out / "runs" / sc / "seed0" / "snapshots").exists() for sc in ("s-a", "one-arb", "all-arb"))
+    # each run hands on its snapshot nearest an equilibrium of constant bids on the validation week (hand_on_nearest),
+    # the last kept beside it; the evaluation is of the one handed on
+    choice = pd.read_csv(out / "tables" / "snapshot_choice.csv")
+    assert list(choice.scenario) == ["s-a", "one-arb", "all-arb"] and (choice.weeks == "eval:1").all()
+    assert set(choice.handed_on_episode) <= {1, 2} and (choice.handed_on_distance <= choice.last_distance).all()
+    for r in choice.itertuples():
+        run = out / "runs" / r.scenario / "seed0"
+        assert json.loads((run / "policy.json").read_text())["selected_episode"] == r.handed_on_episode
+        assert json.loads((run / "policy_last.json").read_text())["episode"] == 2
+    assert "Which snapshot each run hands on" in report and "runs hand on a snapshot before their last" in report
     dyn = pd.read_csv(out / "tables" / "constant_bid_dynamics.csv")  # seed 0 of every scenario, at most 2 rounds
     assert set(dyn.scenario) == {"s-a", "one-arb", "all-arb"} and dyn["round"].max() <= 1
     assert (dyn.gain_of_switches_eur_per_week >= 0).all() and (dyn.switched <= dyn.of).all()

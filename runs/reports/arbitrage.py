@@ -14,7 +14,7 @@ import pandas as pd
 
 from model.designs.arbitrage import PAPER, bought_flexibility
 from runs.reports.common import (
-    SIGNIFICANCE, hours_of, is_eval as _is_eval, is_test as _is_test, legend_marks_last, load_study, mark_settled,
+    SIGNIFICANCE, hours_of, is_eval as _is_eval, is_test as _is_test, legend_marks_last, load_study, mark_selected, mark_settled,
     md_table as _md, paired_steps, plt as _plt, save_figure as _save, seed_totals, test_index as _test_index,
     trend_display, trend_sentence, trend_table, typed_options, unfinished_note,
 )
@@ -55,7 +55,7 @@ def load(study: Path) -> dict:
         return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
 
     return data | {"constant_prices": per_run("constant_prices"), "responders": per_run("responders"),
-                   "along_training": per_run("along_training"),
+                   "along_training": per_run("along_training"), "snapshot_choice": per_run("snapshot_choice"),
                    "dynamics": per_run("constant_bid_dynamics"),
                    "fictitious_play": per_run("fictitious_play"),
                    "fp_validation": per_run("fictitious_play", "-validation"),
@@ -542,6 +542,23 @@ def along_training_table(at: pd.DataFrame, scenarios: list[str]) -> pd.DataFrame
     return pd.DataFrame(rows)
 
 
+def snapshot_choice_table(sc: pd.DataFrame, scenarios: list[str]) -> pd.DataFrame:
+    """Per scenario and seed of a study that handed on each run's snapshot nearest an equilibrium of constant bids
+    (`choose_snapshot`'s rows): the episode handed on and the last, and on the validation weeks they were chosen on,
+    the summed constant-bid gain as a share of all aggregators' earnings (the distance chosen by) and those earnings
+    (€ per week) at each. Shares are fractions."""
+    rows = []
+    for s in scenarios:
+        for seed, d in (sc[sc.scenario == s].groupby("seed") if len(sc) else ()):
+            per = d.groupby("episode").agg(distance=("distance", "first"), own=("learned_eur_per_week", "sum"))
+            chosen, last = int(d.episode[d.chosen.astype(bool)].iloc[0]), int(per.index.max())
+            rows.append({"scenario": s, "seed": int(seed), "handed_on_episode": chosen, "last_episode": last,
+                         "weeks": str(d.weeks.iloc[0]), "handed_on_distance": float(per.distance[chosen]),
+                         "last_distance": float(per.distance[last]),
+                         "handed_on_all_eur_per_week": float(per.own[chosen]), "last_all_eur_per_week": float(per.own[last])})
+    return pd.DataFrame(rows)
+
+
 def table1(scores: pd.DataFrame, scenarios: list[str]) -> pd.DataFrame:
     """Aggregator 5 per test week, mean over seeds: rows (scenario, stage), columns test weeks + mean."""
     s = scores[(scores.aggregator == AGG) & _is_test(scores.week)].copy()
@@ -820,10 +837,12 @@ def market_table(hours: dict[str, dict[int, tuple[pd.DataFrame, float]]]) -> pd.
 # ---------------------------------------------------------------------------------------------
 # figures
 # ---------------------------------------------------------------------------------------------
-def fig_training_curves(curves: pd.DataFrame, scenarios, path: Path):
+def fig_training_curves(curves: pd.DataFrame, scenarios, path: Path, selected: pd.DataFrame | None = None):
+    """Evaluation-week earnings along training, mean over seeds (band: min..max); circles on each seed's curve at the
+    snapshot it handed on (`selected`: `selected_snapshots`), where it chose one."""
     plt = _plt()
     fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
-    settled = []
+    settled, circled = [], []
     for ax, (title, sel) in zip(axes, (("all aggregators", None), (f"aggregator {AGG}", AGG))):
         for sc in scenarios:
             c = curves[curves.scenario == sc]
@@ -833,6 +852,9 @@ def fig_training_curves(curves: pd.DataFrame, scenarios, path: Path):
             ax.plot(per.index, per.mean(1), color=COLORS.get(sc), label=SCENARIO_LABEL.get(sc, sc))
             ax.fill_between(per.index, per.min(1), per.max(1), color=COLORS.get(sc), alpha=0.2, lw=0)
             mark_settled(ax, per, COLORS.get(sc), settled)
+            if selected is not None and len(selected):
+                mark_selected(ax, per, selected, sc, COLORS.get(sc), circled,
+                              label="policy handed on (each seed's nearest an equilibrium of constant bids)")
         ax.set(title=f"Evaluation-week score, {title}", xlabel="episode", ylabel="€ per week")
     legend_marks_last(axes[0], fontsize=8)
     fig.suptitle("Training curves (cf. paper Fig. 5): mean over seeds, band = min..max")
@@ -1034,17 +1056,23 @@ def fig_exploitability(ex: pd.DataFrame, path: Path):
     _save(fig, path)
 
 
-def fig_along_training(tab: pd.DataFrame, scenarios, path: Path, weeks: str = ""):
+def fig_along_training(tab: pd.DataFrame, scenarios, path: Path, weeks: str = "", choice: pd.DataFrame | None = None):
     """What constant up-price bids would add at each policy snapshot (`along_training_table`): summed over the
-    aggregators as a share of their earnings, and how many gain more than 1 %; one line per scenario and seed."""
+    aggregators as a share of their earnings, and how many gain more than 1 %; one line per scenario and seed,
+    a circle on the snapshot each run handed on where it chose one (`snapshot_choice_table`)."""
     plt = _plt()
     fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
+    handed = {} if choice is None or choice.empty else {
+        (r.scenario, r.seed): r.handed_on_episode for r in choice.itertuples()}
     for sc in scenarios:
         for seed, d in tab[tab.scenario == sc].groupby("seed"):
             label = SCENARIO_LABEL.get(sc, sc) + (f" (seed {seed})" if tab.seed.nunique() > 1 else "")
             style = {"color": COLORS.get(sc), "marker": "o", "ms": 3, "ls": "-" if seed == 0 else ":", "label": label}
             axes[0].plot(d.episode, 100 * d.summed_gain_share, **style)
             axes[1].plot(d.episode, d.aggregators_gaining, **style)
+            at = d[d.episode == handed.get((sc, seed))]
+            for ax, col in zip(axes, (100 * at.summed_gain_share, at.aggregators_gaining)):
+                ax.plot(at.episode, col, "o", mfc="none", ms=9, mew=1.5, color=COLORS.get(sc))
     axes[0].set(title="Summed gain of every aggregator's best constant bid", xlabel="episode of training",
                 ylabel="% of all aggregators' earnings (symlog)")
     axes[0].set_yscale("symlog", linthresh=1.0)  # the untrained policies' tens of % beside the trained ones' few
@@ -1055,6 +1083,8 @@ def fig_along_training(tab: pd.DataFrame, scenarios, path: Path, weeks: str = ""
                 ylabel="aggregators", ylim=(-0.3, max(10, int(tab.aggregators.max())) + 0.3))
     for ax in axes:
         ax.axhline(0, color="k", lw=0.6)
+    if handed:
+        axes[0].plot([], [], "o", mfc="none", ms=9, mew=1.5, color="k", label="handed on (chosen on the validation weeks)")
     axes[0].legend(fontsize=8)
     fig.suptitle("Every aggregator against constant up-price bids along training (the others at the same snapshot"
                  + (f"; {weeks})" if weeks else ")"), fontsize=10)
@@ -1433,6 +1463,7 @@ class ReportTables:
     two_stage: pd.DataFrame  # every aggregator against its fitted two-stage responder (`two_stage_table`)
     observable: pd.DataFrame  # aggregator 5's regret against what its own observations were found to allow
     along_training: pd.DataFrame  # every aggregator against constant bids at the policy snapshots (`along_training_table`)
+    snapshot_choice: pd.DataFrame  # the snapshot each run handed on, nearest an equilibrium (`snapshot_choice_table`)
     checks: list[dict]  # the paper's findings, reproduced or not (`checks`)
 
 
@@ -1445,7 +1476,7 @@ TABLE_FILES = {"table1": "table1_agg5_test_weeks", "table2": "table2_total_profi
                "fp_ordering": "ordering_fictitious_play", "fp_markets": "markets_fictitious_play",
                "critics": "critic_ranking", "fitted": "exploitability_fitted_responders", "fitted_play": "fitted_play",
                "two_stage": "exploitability_two_stage", "observable": "agg5_regret_observable",
-               "along_training": "constant_bids_along_training"}
+               "along_training": "constant_bids_along_training", "snapshot_choice": "snapshot_choice"}
 
 
 def _tables(study: Path, data: dict) -> ReportTables:
@@ -1471,6 +1502,7 @@ def _tables(study: Path, data: dict) -> ReportTables:
                         two_stage=two_stage_table(data, scen),
                         observable=observable_regret_table(data, scen),
                         along_training=along_training_table(data["along_training"], scen),
+                        snapshot_choice=snapshot_choice_table(data["snapshot_choice"], scen),
                         checks=checks(t1, t2, scores, pt))
 
 
@@ -1490,7 +1522,7 @@ def _figures(study: Path, data: dict, tables: ReportTables) -> dict[str, str]:
     f.mkdir(exist_ok=True)
     figs = {}
     if len(curves):
-        fig_training_curves(curves, scen, f / "fig05_training_curves.png")
+        fig_training_curves(curves, scen, f / "fig05_training_curves.png", data.get("selected"))
         figs["fig05_training_curves.png"] = "Training curves on the evaluation week"
     if len(scores):
         fig_agg5_boxplots(scores, scen, f / "fig06_agg5_test_weeks_boxplot.png")
@@ -1519,7 +1551,7 @@ def _figures(study: Path, data: dict, tables: ReportTables) -> dict[str, str]:
         figs["fig_exploitability_every_aggregator.png"] = "Every aggregator: learned vs constant bids and a trained best responder"
     if len(tables.along_training):
         fig_along_training(tables.along_training, scen, f / "fig_constant_bids_along_training.png",
-                           ", ".join(data["meta"].get("profile", {}).get("along_training_weeks", ())))
+                           ", ".join(data["meta"].get("profile", {}).get("along_training_weeks", ())), tables.snapshot_choice)
         figs["fig_constant_bids_along_training.png"] = "Every aggregator against constant up-price bids along training"
     if len(data["dynamics"]):
         fig_dynamics(data["dynamics"], scen, f / "fig_constant_bid_dynamics.png")
@@ -1724,11 +1756,13 @@ def along_training_sentences(tab: pd.DataFrame) -> list[str]:
     return out
 
 
-def _section_along_training(tab: pd.DataFrame, prof: dict) -> list[str]:
+def _section_along_training(tab: pd.DataFrame, prof: dict, choice: pd.DataFrame | None = None) -> list[str]:
     """Every aggregator against constant bids at the policy snapshots: whether training brings the profile nearer
     to an equilibrium, not only whether its earnings curve is flat."""
     if tab is None or tab.empty:
         return []
+    policy = ("the snapshot each run handed on, circled in the figure, is that table's policy" if choice is not None
+              and len(choice) else "the last snapshot is that table's policy")
     weeks = ", ".join(prof.get("along_training_weeks", ()))
     L = ["\n### Every aggregator against constant bids along training\n",
          f"A flat training curve says the earnings stopped changing, not that the policies are near an equilibrium. "
@@ -1738,12 +1772,57 @@ def _section_along_training(tab: pd.DataFrame, prof: dict) -> list[str]:
          "(`along_training/`, `tables/constant_bids_along_training.csv`): the summed gain is how far the profile is from "
          "an equilibrium of these deviations (a NashConv over constant bids; 0 at one), as a share of all aggregators' "
          "earnings there. Chosen and scored on the same weeks: an upper bound on what these bids add, as the in-sample "
-         "`best_constant` column above (the last snapshot is that table's policy).\n"]
+         f"`best_constant` column above ({policy}).\n"]
     show = tab.assign(scenario=tab.scenario.map(lambda s: SCENARIO_LABEL.get(s, s)))
     for col in ("summed_gain_share", "largest_gain_share", f"agg{AGG}_gain_share"):
         show = show.assign(**{col: 100 * show[col]}).rename(columns={col: col.replace("_share", "_%")})
     L.append(_md(show))
     L += ["", *along_training_sentences(tab)]
+    return L
+
+
+def snapshot_choice_sentences(choice: pd.DataFrame, along: pd.DataFrame) -> list[str]:
+    """How far the snapshots handed on are from an equilibrium of constant bids against the last ones: on the
+    validation weeks they were chosen on (every run), and on the check weeks (not chosen on; the runs checked along
+    training)."""
+    if choice is None or choice.empty:
+        return []
+    earlier = choice[choice.handed_on_episode < choice.last_episode]
+    out = [f"- {len(earlier)} of {len(choice)} runs hand on a snapshot before their last (episodes "
+           + (", ".join(str(e) for e in sorted(earlier.handed_on_episode)) or "none") + "); on the validation weeks the "
+           f"summed constant-bid gain averages {100 * choice.handed_on_distance.mean():.1f} % of all aggregators' "
+           f"earnings at the snapshots handed on against {100 * choice.last_distance.mean():.1f} % at the last."]
+    if along is not None and len(along):
+        a = along.set_index(["scenario", "seed", "episode"]).summed_gain_share
+        for r in choice.itertuples():
+            if (r.scenario, r.seed, r.handed_on_episode) in a.index and (r.scenario, r.seed, r.last_episode) in a.index:
+                on, last = a[(r.scenario, r.seed, r.handed_on_episode)], a[(r.scenario, r.seed, r.last_episode)]
+                out.append(f"- Out of sample (the check weeks, the along-training table), {SCENARIO_LABEL.get(r.scenario, r.scenario)} "
+                           f"seed {r.seed}: {100 * on:.1f} % at the snapshot handed on (episode {r.handed_on_episode}) "
+                           f"against {100 * last:.1f} % at the last (episode {r.last_episode}).")
+    return out
+
+
+def _section_snapshot_choice(choice: pd.DataFrame, along: pd.DataFrame, prof: dict) -> list[str]:
+    """Which snapshot each run handed on (`hand_on_nearest`): the one nearest an equilibrium of constant bids on the
+    validation weeks, not the last."""
+    if choice is None or choice.empty:
+        return []
+    weeks = ", ".join(prof.get("responder_validation_weeks", ()))
+    L = ["\n### Which snapshot each run hands on\n",
+         "Training does not settle: all aggregators' earnings and their distance from an equilibrium of constant bids "
+         "swing between snapshots. So each run hands on, instead of its last policy, the snapshot (every "
+         f"{prof.get('snapshot_every')} episodes, after episode 0) nearest an equilibrium of constant up-price bids on "
+         f"the validation weeks ({weeks}): the smallest summed gain of every aggregator's best constant up price, as a "
+         "share of all aggregators' earnings there (`choose_snapshot`; `snapshot_choice/`, `tables/snapshot_choice.csv`). "
+         "Everything else in this report (the evaluation, Tables I and II, the best-response checks, the responders, "
+         "the plays) is of the policy handed on; the training curves end at the last one (kept as `policy_last.pt`; "
+         "circles mark the snapshots handed on). No check week is among the weeks chosen on.\n"]
+    show = choice.assign(scenario=choice.scenario.map(lambda s: SCENARIO_LABEL.get(s, s)))
+    for col in ("handed_on_distance", "last_distance"):
+        show = show.assign(**{col: 100 * show[col]}).rename(columns={col: col + "_%"})
+    L.append(_md(show))
+    L += ["", *snapshot_choice_sentences(choice, along)]
     return L
 
 
@@ -2245,7 +2324,8 @@ def build_report(study: Path) -> Path:
          *_section_table2(tables.table2, tables.paired, tables.by_week), *_section_markets(tables.markets),
          *_section_baselines(tables.baselines), *_section_best_response(tables.exploitability, prof),
          *_section_every_aggregator(tables.aggregators, tables.convergence, prof),
-         *_section_along_training(tables.along_training, prof),
+         *_section_along_training(tables.along_training, prof, tables.snapshot_choice),
+         *_section_snapshot_choice(tables.snapshot_choice, tables.along_training, prof),
          *_section_fitted(tables.fitted, prof), *_section_fitted_play(tables.fitted_play, prof),
          *_section_two_stage(tables.two_stage, prof), *_section_observable(tables.observable),
          *_section_critics(tables.critics),

@@ -358,13 +358,15 @@ def mark_settled(ax, per: pd.DataFrame, color, labelled: list, tolerance: float 
     ax.plot(day, float(per.dropna(how="all").mean(axis=1).loc[day]), "v", color=color, ms=7)
 
 
-def mark_selected(ax, per: pd.DataFrame, selected: pd.DataFrame, method: str, color, labelled: list) -> None:
-    """Mark on `ax` each seed's kept snapshot (`selected_snapshots`) on its curve `per` (episodes x seeds)."""
+def mark_selected(ax, per: pd.DataFrame, selected: pd.DataFrame, method: str, color, labelled: list,
+                  label: str | None = None) -> None:
+    """Mark on `ax` each seed's kept snapshot (`selected_snapshots`) on its curve `per` (episodes x seeds); `label`:
+    the legend's words for the circles (default: the best on the evaluation week or its selection weeks)."""
     for row in selected[selected.method == method].itertuples():
         if row.seed in per.columns and row.selected_episode in per.index:
             if ax not in labelled:  # one legend entry per axes, in black: the circles take their method's colour
                 on = "the evaluation week" if selection_specs(selected) == ["eval:1"] else "its selection weeks"
-                ax.plot([], [], "o", mfc="none", color="k", ms=7, label=f"policy kept (each seed's best on {on})")
+                ax.plot([], [], "o", mfc="none", color="k", ms=7, label=label or f"policy kept (each seed's best on {on})")
                 labelled.append(ax)
             ax.plot(row.selected_episode, per.loc[row.selected_episode, row.seed], "o", mfc="none", color=color, ms=7)
 
