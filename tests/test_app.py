@@ -368,6 +368,9 @@ def test_policy_options_are_the_designs_policies_then_the_trained_runs(tmp_path,
     (out / "sweep" / "seed1" / "checkpoints" / "ep000100.json").write_text("{}")
     (out / "simulate-only").mkdir()
     (out / "simulate-only" / "config.json").write_text("{}")
+    (out / "final" / "snapshots" / "ep000100").mkdir(parents=True)  # `--snapshot-every`: a run's, not runs
+    (out / "final" / "snapshots" / "ep000100" / "policy.json").write_text("{}")
+    assert session.trained_runs([out / "final" / "snapshots"]) == []
     assert session.trained_roots() == [tmp_path / "runs" / "out", session.REPO_RUNS_OUT]
     assert trained_runs([out]) == [out / "final", out / "sweep" / "seed1"]
     assert policy_options(ArbitrageDesign, [out]) == ["truthful", "random", "rule", "trained:runs/out/final",

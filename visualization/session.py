@@ -73,15 +73,16 @@ def trained_roots() -> list[Path]:
 
 def trained_runs(roots: list[Path] | None = None) -> list[Path]:
     """The `localmarl train` run folders under `roots` (default `trained_roots()`): the folders that
-    hold a final policy or a checkpoint."""
-    from agents.learning.checkpoint import CHECKPOINTS, POLICY_META  # light: no torch
+    hold a final policy or a checkpoint. A run's policy snapshots (`snapshots/ep*`, `--snapshot-every`) are
+    not listed: one run would fill the list (`localmarl simulate --policy RUN/snapshots/epE` plays one)."""
+    from agents.learning.checkpoint import CHECKPOINTS, POLICY_META, SNAPSHOTS  # light: no torch
 
     found: set[Path] = set()
     for root in trained_roots() if roots is None else roots:
         if Path(root).is_dir():
             found |= {p.parent for p in Path(root).glob(f"**/{POLICY_META}")}
             found |= {p.parent.parent for p in Path(root).glob(f"**/{CHECKPOINTS}/ep*.json")}
-    return sorted(found)
+    return sorted(p for p in found if p.parent.name != SNAPSHOTS)
 
 
 def run_label(run_dir: Path) -> str:

@@ -16,12 +16,16 @@ Conventions as in `model.devices`: kW over one hour = kWh; prices EUR/MWh; + = t
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from model import devices
 from model.markets.p2p_optimum import simulate_day, solve_day
 from runs.studies.stackelberg_checks import _state_of, _trained_model
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 H = devices.HOURS_PER_DAY
 
