@@ -94,7 +94,7 @@ def main() -> None:
         if not scenario or not seed.isdigit():
             ap.error(f"{item!r}: give each run as SCENARIO:SEED, e.g. one-arb:0")
         rows.append(measure(scenario, int(seed), profile, out))
-        print({k: round(v, 1) if isinstance(v, float) else v for k, v in rows[-1].items()}, flush=True)
+        print({k: round(float(v), 1) if isinstance(v, float) else v for k, v in rows[-1].items()}, flush=True)
     df = pd.DataFrame(rows)
     write_csv_atomic(out / "summary.csv", df)
     pd.set_option("display.width", 250)
