@@ -40,6 +40,12 @@ Folder layout under --out:
   responders/<scenario>-seed<k>.csv      every aggregator's trained best responder: its gain over its learned
                                          policy on the best-response weeks (`runs.best_response`), and
                                          responders/<scenario>-seed<k>-curve.csv its evaluation-week curve
+  along_training/<scenario>-seed<k>.csv  every aggregator against constant up-price bids at each policy snapshot
+                                         (`snapshot_every`, first `responder_seeds` seeds) on `along_training_weeks`
+  snapshot_choice/<scenario>-seed<k>.csv with `hand_on_nearest`: the same on the validation weeks for every snapshot
+                                         after episode 0 (`choose_snapshot`), the one handed on as policy.pt marked
+                                         `chosen` (the run's last policy stays as policy_last.pt); the snapshots are
+                                         removed once both are written
   tables/, figures/, report.md, study.json
   study-started.json            the settings the study was started with (`--resume` refuses other ones)
 """
@@ -86,7 +92,7 @@ class ArbitrageProfile(Profile):
     snapshot_every: int = 0  # episodes between the policy snapshots checked against constant bids along training
     # (`constant_bids_along_training` on `along_training_weeks`; first `responder_seeds` seeds; 0: none)
     along_training_weeks: tuple[str, ...] = ("test:1", "test:5", "test:12")  # the weeks it is checked on (the quick
-    # profile's check weeks: its last snapshot is the every-aggregator table's seed 0; the evaluation week alone, 22 hours
+    # profile's check weeks: its policy handed on is the every-aggregator table's seed 0; the evaluation week alone, 22 hours
     # in which the DSO buys in one-arb, hid swings of 4-65 % there: docs/arbitrage-study.md, stop 64)
     hand_on_nearest: bool = False  # every seed keeps snapshots (`snapshot_every`) and hands on the one nearest an
     # equilibrium of constant up-price bids on `responder_validation_weeks` (`choose_snapshot`; the last as policy_last.pt)
