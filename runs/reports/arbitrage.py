@@ -14,7 +14,7 @@ import pandas as pd
 
 from model.designs.arbitrage import PAPER, bought_flexibility
 from runs.reports.common import (
-    SIGNIFICANCE, hours_of, is_eval as _is_eval, is_test as _is_test, legend_marks_last, load_study, mark_selected, mark_settled,
+    SIGNIFICANCE, hours_of, is_eval as _is_eval, is_test as _is_test, legend_marks_last, load_study, mark_selected, mark_settled, selected_snapshots,
     md_table as _md, paired_steps, plt as _plt, save_figure as _save, seed_totals, test_index as _test_index,
     trend_display, trend_sentence, trend_table, typed_options, unfinished_note,
 )
@@ -56,6 +56,7 @@ def load(study: Path) -> dict:
 
     return data | {"constant_prices": per_run("constant_prices"), "responders": per_run("responders"),
                    "along_training": per_run("along_training"), "snapshot_choice": per_run("snapshot_choice"),
+                   "selected": selected_snapshots(study, data["scenarios"]),  # the runs that handed on a snapshot
                    "dynamics": per_run("constant_bid_dynamics"),
                    "fictitious_play": per_run("fictitious_play"),
                    "fp_validation": per_run("fictitious_play", "-validation"),
@@ -854,7 +855,7 @@ def fig_training_curves(curves: pd.DataFrame, scenarios, path: Path, selected: p
             mark_settled(ax, per, COLORS.get(sc), settled)
             if selected is not None and len(selected):
                 mark_selected(ax, per, selected, sc, COLORS.get(sc), circled,
-                              label="policy handed on (each seed's nearest an equilibrium of constant bids)")
+                              label="policy kept: each seed's snapshot nearest an equilibrium of constant bids")
         ax.set(title=f"Evaluation-week score, {title}", xlabel="episode", ylabel="€ per week")
     legend_marks_last(axes[0], fontsize=8)
     fig.suptitle("Training curves (cf. paper Fig. 5): mean over seeds, band = min..max")
@@ -1064,10 +1065,12 @@ def fig_along_training(tab: pd.DataFrame, scenarios, path: Path, weeks: str = ""
     fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
     handed = {} if choice is None or choice.empty else {
         (r.scenario, r.seed): r.handed_on_episode for r in choice.itertuples()}
+    many = tab.seed.nunique() > 1
     for sc in scenarios:
         for seed, d in tab[tab.scenario == sc].groupby("seed"):
-            label = SCENARIO_LABEL.get(sc, sc) + (f" (seed {seed})" if tab.seed.nunique() > 1 else "")
-            style = {"color": COLORS.get(sc), "marker": "o", "ms": 3, "ls": "-" if seed == 0 else ":", "label": label}
+            label = SCENARIO_LABEL.get(sc, sc) + (" (seed 0; dotted: the other seeds)" if many else "")
+            style = {"color": COLORS.get(sc), "marker": "o", "ms": 3, "ls": "-" if seed == 0 else ":",
+                     "lw": 1.5 if seed == 0 else 0.9, "label": label if seed == 0 or not many else None}
             axes[0].plot(d.episode, 100 * d.summed_gain_share, **style)
             axes[1].plot(d.episode, d.aggregators_gaining, **style)
             at = d[d.episode == handed.get((sc, seed))]
@@ -1085,10 +1088,10 @@ def fig_along_training(tab: pd.DataFrame, scenarios, path: Path, weeks: str = ""
         ax.axhline(0, color="k", lw=0.6)
     if handed:
         axes[0].plot([], [], "o", mfc="none", ms=9, mew=1.5, color="k", label="handed on (chosen on the validation weeks)")
-    axes[0].legend(fontsize=8)
+    fig.legend(*axes[0].get_legend_handles_labels(), loc="lower center", ncol=2, fontsize=8, frameon=False)
     fig.suptitle("Every aggregator against constant up-price bids along training (the others at the same snapshot"
                  + (f"; {weeks})" if weeks else ")"), fontsize=10)
-    _save(fig, path)
+    _save(fig, path, rect=(0, 0.16, 1, 0.96))  # the legend below the panels
 
 
 def fig_every_aggregator(ag: pd.DataFrame, path: Path):
