@@ -290,7 +290,7 @@ def test_the_snapshot_handed_on_is_reported_beside_the_last_on_both_week_sets():
     first, second = snapshot_choice_sentences(t.reset_index(), along)
     assert first.startswith("- 1 of 2 runs hand on a snapshot before their last (episodes 100)")
     assert "averages 7.5 % of all aggregators' earnings at the snapshots handed on against 15.0 % at the last" in first
-    assert "one-arb seed 0: 4.0 % at the snapshot handed on (episode 100) against 12.0 % at the last (episode 200)" in second
+    assert "one-arb, seed 0: 4.0 % at the snapshot handed on (episode 100) against 12.0 % at the last; lower in 1 of 1" in second
 
 
 def test_a_shortfall_is_clear_only_beyond_the_check_weeks_sampling_noise():

@@ -1776,7 +1776,10 @@ def _section_along_training(tab: pd.DataFrame, prof: dict, choice: pd.DataFrame 
          "an equilibrium of these deviations (a NashConv over constant bids; 0 at one), as a share of all aggregators' "
          "earnings there. Chosen and scored on the same weeks: an upper bound on what these bids add, as the in-sample "
          f"`best_constant` column above ({policy}).\n"]
-    show = tab.assign(scenario=tab.scenario.map(lambda s: SCENARIO_LABEL.get(s, s)))
+    show = tab[tab.seed == tab.seed.min()]  # one seed's table here; every seed's in the CSV and the sentences below
+    if tab.seed.nunique() > 1:
+        L[-1] = L[-1].rstrip("\n") + f" Seed {int(show.seed.iloc[0])} below; every seed's snapshots are in the CSV.\n"
+    show = show.assign(scenario=show.scenario.map(lambda s: SCENARIO_LABEL.get(s, s)))
     for col in ("summed_gain_share", "largest_gain_share", f"agg{AGG}_gain_share"):
         show = show.assign(**{col: 100 * show[col]}).rename(columns={col: col.replace("_share", "_%")})
     L.append(_md(show))
@@ -1797,12 +1800,17 @@ def snapshot_choice_sentences(choice: pd.DataFrame, along: pd.DataFrame) -> list
            f"earnings at the snapshots handed on against {100 * choice.last_distance.mean():.1f} % at the last."]
     if along is not None and len(along):
         a = along.set_index(["scenario", "seed", "episode"]).summed_gain_share
-        for r in choice.itertuples():
-            if (r.scenario, r.seed, r.handed_on_episode) in a.index and (r.scenario, r.seed, r.last_episode) in a.index:
-                on, last = a[(r.scenario, r.seed, r.handed_on_episode)], a[(r.scenario, r.seed, r.last_episode)]
-                out.append(f"- Out of sample (the check weeks, the along-training table), {SCENARIO_LABEL.get(r.scenario, r.scenario)} "
-                           f"seed {r.seed}: {100 * on:.1f} % at the snapshot handed on (episode {r.handed_on_episode}) "
-                           f"against {100 * last:.1f} % at the last (episode {r.last_episode}).")
+        for sc, d in choice.groupby("scenario", sort=False):
+            pairs = [(r.seed, r.handed_on_episode, a[(sc, r.seed, r.handed_on_episode)], a[(sc, r.seed, r.last_episode)])
+                     for r in d.itertuples() if (sc, r.seed, r.handed_on_episode) in a.index
+                     and (sc, r.seed, r.last_episode) in a.index]
+            if pairs:
+                out.append(f"- Out of sample (the check weeks, the along-training table), {SCENARIO_LABEL.get(sc, sc)}, seed "
+                           + " / ".join(str(p[0]) for p in pairs) + ": "
+                           + " / ".join(f"{100 * p[2]:.1f}" for p in pairs) + " % at the snapshot handed on (episode "
+                           + " / ".join(str(p[1]) for p in pairs) + ") against "
+                           + " / ".join(f"{100 * p[3]:.1f}" for p in pairs) + " % at the last; lower in "
+                           f"{sum(p[2] < p[3] for p in pairs)} of {len(pairs)}.")
     return out
 
 
