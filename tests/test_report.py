@@ -269,7 +269,8 @@ def test_constant_bids_along_training_are_summed_per_snapshot_by_hand():
 
 def test_the_snapshot_handed_on_is_reported_beside_the_last_on_both_week_sets():
     """Two runs' `choose_snapshot` rows (two aggregators, snapshots 100 and 200 on the validation weeks): one hands on
-    episode 100 (distance 5 % against the last's 20 %), the other its last (10 %). The table names each; the sentences
+    episode 100 (distance 5 % against the last's 20 %), the other its last (10 %). The table names each (as the runs'
+    policy.json record it; a run that has not handed on yet has no row); the sentences
     average the distances and read the check weeks' along-training rows at the episode handed on and at the last."""
     from runs.reports.arbitrage import snapshot_choice_sentences, snapshot_choice_table
 
@@ -280,8 +281,11 @@ def test_the_snapshot_handed_on_is_reported_beside_the_last_on_both_week_sets():
             for agg in (2, 5):
                 rows.append({"scenario": sc, "seed": 0, "episode": e, "aggregator": agg, "learned_eur_per_week": own / 2,
                              "distance": dist, "chosen": e == chosen, "weeks": "eval:1,test:2"})
-    t = snapshot_choice_table(pd.DataFrame(rows), ["s-a", "one-arb", "all-arb"]).set_index("scenario")
+    selected = pd.DataFrame({"method": ["one-arb", "all-arb"], "seed": [0, 0], "selected_episode": [100, 200]})
+    t = snapshot_choice_table(pd.DataFrame(rows), ["s-a", "one-arb", "all-arb"], selected).set_index("scenario")
     assert list(t.index) == ["one-arb", "all-arb"]
+    not_yet = snapshot_choice_table(pd.DataFrame(rows), ["s-a", "one-arb", "all-arb"], selected.iloc[:1])
+    assert list(not_yet.scenario) == ["one-arb"]  # all-arb chose but has not handed on: no row
     assert t.loc["one-arb", "handed_on_episode"] == 100 and t.loc["all-arb", "handed_on_episode"] == 200
     assert (t.last_episode == 200).all() and t.loc["one-arb", "handed_on_all_eur_per_week"] == pytest.approx(60.0)
     assert t.loc["one-arb", "last_distance"] == pytest.approx(0.2) and t.loc["all-arb", "handed_on_distance"] == pytest.approx(0.1)

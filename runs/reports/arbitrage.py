@@ -543,16 +543,21 @@ def along_training_table(at: pd.DataFrame, scenarios: list[str]) -> pd.DataFrame
     return pd.DataFrame(rows)
 
 
-def snapshot_choice_table(sc: pd.DataFrame, scenarios: list[str]) -> pd.DataFrame:
+def snapshot_choice_table(sc: pd.DataFrame, scenarios: list[str], selected: pd.DataFrame) -> pd.DataFrame:
     """Per scenario and seed of a study that handed on each run's snapshot nearest an equilibrium of constant bids
-    (`choose_snapshot`'s rows): the episode handed on and the last, and on the validation weeks they were chosen on,
-    the summed constant-bid gain as a share of all aggregators' earnings (the distance chosen by) and those earnings
-    (€ per week) at each. Shares are fractions."""
+    (`choose_snapshot`'s rows `sc`): the episode handed on and the last, and on the validation weeks they were chosen
+    on, the summed constant-bid gain as a share of all aggregators' earnings (the distance chosen by) and those
+    earnings (€ per week) at each. Shares are fractions. The episode handed on is the run's own record
+    (`selected`: `selected_snapshots`, from its policy.json, which the training curves mark too); a run with
+    choice rows that has not handed on yet (a study stopped between the two) is left out."""
+    handed = {(r.method, int(r.seed)): int(r.selected_episode) for r in selected.itertuples()}
     rows = []
     for s in scenarios:
         for seed, d in (sc[sc.scenario == s].groupby("seed") if len(sc) else ()):
+            if (s, int(seed)) not in handed:
+                continue
             per = d.groupby("episode").agg(distance=("distance", "first"), own=("learned_eur_per_week", "sum"))
-            chosen, last = int(d.episode[d.chosen.astype(bool)].iloc[0]), int(per.index.max())
+            chosen, last = handed[s, int(seed)], int(per.index.max())
             rows.append({"scenario": s, "seed": int(seed), "handed_on_episode": chosen, "last_episode": last,
                          "weeks": str(d.weeks.iloc[0]), "handed_on_distance": float(per.distance[chosen]),
                          "last_distance": float(per.distance[last]),
@@ -1505,7 +1510,7 @@ def _tables(study: Path, data: dict) -> ReportTables:
                         two_stage=two_stage_table(data, scen),
                         observable=observable_regret_table(data, scen),
                         along_training=along_training_table(data["along_training"], scen),
-                        snapshot_choice=snapshot_choice_table(data["snapshot_choice"], scen),
+                        snapshot_choice=snapshot_choice_table(data["snapshot_choice"], scen, data["selected"]),
                         checks=checks(t1, t2, scores, pt))
 
 

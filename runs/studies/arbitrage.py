@@ -59,7 +59,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from agents.learning.checkpoint import SNAPSHOTS
+from agents.learning.checkpoint import POLICY_META, SNAPSHOTS
 from model.atomic import write_csv_atomic
 from model.designs.arbitrage import PAPER
 from runs.executor import Job
@@ -205,7 +205,7 @@ def learned_job(out: str, profile: ArbitrageProfile, scenario: str, seed: int, e
     br_file = out / "best_response" / f"{scenario}-seed{seed}.csv"
     t0 = time.perf_counter()
     hp = profile_hyperparams(scenario, profile, episodes)
-    finished = (run_dir / "policy.json").exists() and resume
+    finished = (run_dir / POLICY_META).exists() and resume
     along_file = out / "along_training" / f"{scenario}-seed{seed}.csv"
     choice_file = out / "snapshot_choice" / f"{scenario}-seed{seed}.csv"
     snapshots = profile.snapshot_every if seed < profile.responder_seeds or profile.hand_on_nearest else 0
@@ -225,7 +225,7 @@ def learned_job(out: str, profile: ArbitrageProfile, scenario: str, seed: int, e
                                 max_hours=profile.br_max_hours)
         choice_file.parent.mkdir(parents=True, exist_ok=True)
         write_csv_atomic(choice_file, df)  # first: a rerun hands on the same snapshot without valuing them again
-    if profile.hand_on_nearest and "selected_episode" not in json.loads((run_dir / "policy.json").read_text()):
+    if profile.hand_on_nearest and "selected_episode" not in json.loads((run_dir / POLICY_META).read_text()):
         import pandas as pd
 
         br.hand_on_chosen(run_dir, pd.read_csv(choice_file))
