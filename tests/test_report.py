@@ -272,7 +272,7 @@ def test_the_snapshot_handed_on_is_reported_beside_the_last_on_both_week_sets():
     episode 100 (distance 5 % against the last's 20 %), the other its last (10 %). The table names each (as the runs'
     policy.json record it; a run that has not handed on yet has no row); the sentences
     average the distances and read the check weeks' along-training rows at the episode handed on and at the last."""
-    from runs.reports.arbitrage import snapshot_choice_sentences, snapshot_choice_table
+    from runs.reports.arbitrage import _section_snapshot_choice, snapshot_choice_sentences, snapshot_choice_table
 
     rows = []
     for sc, per in (("one-arb", {100: (0.05, 60.0), 200: (0.20, 40.0)}), ("all-arb", {100: (0.30, 10.0), 200: (0.10, 30.0)})):
@@ -294,7 +294,12 @@ def test_the_snapshot_handed_on_is_reported_beside_the_last_on_both_week_sets():
     first, second = snapshot_choice_sentences(t.reset_index(), along)
     assert first.startswith("- 1 of 2 runs hand on a snapshot before their last (episodes 100)")
     assert "averages 7.5 % of all aggregators' earnings at the snapshots handed on against 15.0 % at the last" in first
-    assert "one-arb, seed 0: 4.0 % at the snapshot handed on (episode 100) against 12.0 % at the last; lower in 1 of 1" in second
+    assert "one-arb: 4.0 % at the snapshots handed on against 12.0 % at the last (mean); lower in 1 of 1" in second
+    section = "\n".join(_section_snapshot_choice(t.reset_index(), along, {"snapshot_every": 100}))
+    header = next(line for line in section.splitlines() if line.startswith("| scenario"))
+    assert "| weeks |" not in header and "check_handed_on_distance_%" in header
+    one_arb = next(line for line in section.splitlines() if line.startswith("| one-arb"))
+    assert "| 4.0 | 12.0 |" in one_arb  # the check weeks' distances at episode 100 and at the last, 200
 
 
 def test_a_shortfall_is_clear_only_beyond_the_check_weeks_sampling_noise():

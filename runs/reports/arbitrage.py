@@ -1792,6 +1792,19 @@ def _section_along_training(tab: pd.DataFrame, prof: dict, choice: pd.DataFrame 
     return L
 
 
+def _check_week_distances(choice: pd.DataFrame, along: pd.DataFrame | None) -> pd.DataFrame:
+    """`choice` (`snapshot_choice_table`) with the check weeks' distances (the along-training table's summed
+    constant-bid gain share) at the episode handed on and at the last: NaN where that run or episode was not checked."""
+    out = choice.assign(check_handed_on_distance=np.nan, check_last_distance=np.nan)
+    if along is None or along.empty:
+        return out
+    a = along.set_index(["scenario", "seed", "episode"]).summed_gain_share
+    for col, episode in (("check_handed_on_distance", "handed_on_episode"), ("check_last_distance", "last_episode")):
+        keys = list(zip(choice.scenario, choice.seed, choice[episode]))
+        out[col] = [a.get(k, np.nan) for k in keys]
+    return out
+
+
 def snapshot_choice_sentences(choice: pd.DataFrame, along: pd.DataFrame) -> list[str]:
     """How far the snapshots handed on are from an equilibrium of constant bids against the last ones: on the
     validation weeks they were chosen on (every run), and on the check weeks (not chosen on; the runs checked along
@@ -1803,19 +1816,13 @@ def snapshot_choice_sentences(choice: pd.DataFrame, along: pd.DataFrame) -> list
            + (", ".join(str(e) for e in sorted(earlier.handed_on_episode)) or "none") + "); on the validation weeks the "
            f"summed constant-bid gain averages {100 * choice.handed_on_distance.mean():.1f} % of all aggregators' "
            f"earnings at the snapshots handed on against {100 * choice.last_distance.mean():.1f} % at the last."]
-    if along is not None and len(along):
-        a = along.set_index(["scenario", "seed", "episode"]).summed_gain_share
-        for sc, d in choice.groupby("scenario", sort=False):
-            pairs = [(r.seed, r.handed_on_episode, a[(sc, r.seed, r.handed_on_episode)], a[(sc, r.seed, r.last_episode)])
-                     for r in d.itertuples() if (sc, r.seed, r.handed_on_episode) in a.index
-                     and (sc, r.seed, r.last_episode) in a.index]
-            if pairs:
-                out.append(f"- Out of sample (the check weeks, the along-training table), {SCENARIO_LABEL.get(sc, sc)}, seed "
-                           + " / ".join(str(p[0]) for p in pairs) + ": "
-                           + " / ".join(f"{100 * p[2]:.1f}" for p in pairs) + " % at the snapshot handed on (episode "
-                           + " / ".join(str(p[1]) for p in pairs) + ") against "
-                           + " / ".join(f"{100 * p[3]:.1f}" for p in pairs) + " % at the last; lower in "
-                           f"{sum(p[2] < p[3] for p in pairs)} of {len(pairs)}.")
+    checked = _check_week_distances(choice, along).dropna(subset=["check_handed_on_distance", "check_last_distance"])
+    for sc, d in checked.groupby("scenario", sort=False):
+        out.append(f"- Out of sample (the check weeks, the along-training table), {SCENARIO_LABEL.get(sc, sc)}: "
+                   f"{100 * d.check_handed_on_distance.mean():.1f} % at the snapshots handed on against "
+                   f"{100 * d.check_last_distance.mean():.1f} % at the last (mean{' of ' + str(len(d)) + ' runs' if len(d) > 1 else ''}); "
+                   "lower in "
+                   f"{int((d.check_handed_on_distance < d.check_last_distance).sum())} of {len(d)}.")
     return out
 
 
@@ -1833,10 +1840,16 @@ def _section_snapshot_choice(choice: pd.DataFrame, along: pd.DataFrame, prof: di
          "share of all aggregators' earnings there (`choose_snapshot`; `snapshot_choice/`, `tables/snapshot_choice.csv`). "
          "Everything else in this report (the evaluation, Tables I and II, the best-response checks, the responders, "
          "the plays) is of the policy handed on; the training curves end at the last one (kept as `policy_last.pt`; "
-         "circles mark the snapshots handed on). No check week is among the weeks chosen on.\n"]
-    show = choice.assign(scenario=choice.scenario.map(lambda s: SCENARIO_LABEL.get(s, s)))
-    for col in ("handed_on_distance", "last_distance"):
-        show = show.assign(**{col: 100 * show[col]}).rename(columns={col: col + "_%"})
+         "circles mark the snapshots handed on). No check week is among the weeks chosen on. In the table, "
+         "`handed_on_distance_%` and `last_distance_%` are that share on the validation weeks, `check_…` on the check "
+         "weeks (the runs checked along training), which the choice never saw.\n"]
+    show = _check_week_distances(choice, along).drop(columns="weeks", errors="ignore")
+    show = show.assign(scenario=show.scenario.map(lambda s: SCENARIO_LABEL.get(s, s)))
+    if show.check_handed_on_distance.isna().all():
+        show = show.drop(columns=["check_handed_on_distance", "check_last_distance"])
+    for col in ("handed_on_distance", "last_distance", "check_handed_on_distance", "check_last_distance"):
+        if col in show:
+            show = show.assign(**{col: 100 * show[col]}).rename(columns={col: col + "_%"})
     L.append(_md(show))
     L += ["", *snapshot_choice_sentences(choice, along)]
     return L
