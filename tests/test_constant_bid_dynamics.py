@@ -93,11 +93,9 @@ def test_on_the_model_each_switch_pays_and_the_last_profile_replays_to_the_same_
     assert replayed == pytest.approx(last.after_eur_per_week, rel=1e-9, abs=1e-6)
 
 
-def fictitious_play(payoff, iterations):
-    """`fictitious_play` on the two-seller game: each option's expected payoff against the other seller's
-    current mixture (option 0, its learned policy, bids the cap 10)."""
-    levels = np.array(LEVELS)
-
+def game_values(payoff):
+    """The two-seller game as `OptionValues` serves it: each option's expected payoff against the other seller's
+    mixture (option 0, its learned policy, bids the cap 10)."""
     def values(mixtures):
         out = {}
         for agg in (1, 2):
@@ -107,7 +105,19 @@ def fictitious_play(payoff, iterations):
             out[agg] = np.array([value(10.0)] + [value(lev) for lev in LEVELS])
         return out
 
-    return br.fictitious_play(values, [1, 2], levels, iterations)
+    class Game:  # what `score_correlated` reads of an `OptionValues`
+        ids, levels = [1, 2], np.array(LEVELS)
+
+        def __call__(self, mixtures):
+            return values(mixtures)
+
+    return Game(), values
+
+
+def fictitious_play(payoff, iterations):
+    """`fictitious_play` on the two-seller game (`game_values`)."""
+    _, values = game_values(payoff)
+    return br.fictitious_play(values, [1, 2], np.array(LEVELS), iterations)
 
 
 def test_fictitious_play_approaches_the_mixed_equilibrium_of_an_edgeworth_game():
@@ -126,6 +136,52 @@ def test_fictitious_play_approaches_the_mixed_equilibrium_of_an_edgeworth_game()
         mixture_value = sum(w * value(x) for x, w in dist[agg])
         assert 38.0 < mixture_value < 44.0
         assert max(value(p) for p in LEVELS) - mixture_value < 0.02 * mixture_value  # within 2 % of a best response
+
+
+def test_regret_matching_reaches_a_coarse_correlated_equilibrium_of_an_edgeworth_game():
+    """Where best responses cycle and no pure equilibrium exists, regret matching's play (iteration t drawn for both
+    sellers with probability proportional to t + 1, each then drawing its price from that iteration's mixture)
+    leaves neither seller more than 0.5 % to gain by any price bid throughout. Checked here by enumerating the
+    play's profiles from the returned mixtures and weights; the seller's security value (the cap sells at least the
+    residual 4 MW: 40) bounds its earnings below; the history and `score_correlated` score the same play; and the
+    regret stays within regret matching+'s bound 2 max_k Q_T,k / (T + 1), Q the floored cumulative regrets."""
+    game, values = game_values(pay_as_bid_capacity_6)
+    T = 400
+    history, mixtures = br.regret_matching_play(values, [1, 2], np.array(LEVELS), T)
+    assert history[history.iteration == 0].mixture_eur_per_week.tolist() == [50.0, 50.0]  # the learned bids, cap vs cap
+    weight = mixtures.groupby("iteration").weight.first()
+    assert weight.sum() == pytest.approx(1.0) and weight[T - 1] == pytest.approx(T * weight[0])
+    price = mixtures.up_eur_mwh.fillna(10.0)
+    seq = {t: {a: list(zip(price[(mixtures.iteration == t) & (mixtures.aggregator == a)],
+                           mixtures.probability[(mixtures.iteration == t) & (mixtures.aggregator == a)])) for a in (1, 2)}
+           for t in range(T)}
+    assert len(seq[T - 1][1]) == 11 and abs(sum(w for _, w in seq[T - 1][1]) - 1.0) < 1e-12
+    scored = br.score_correlated(game, mixtures).set_index(["profile", "aggregator"])
+    from_history = br.correlated_scores_from_history(history, np.array(LEVELS)).set_index(["profile", "aggregator"])
+    pd.testing.assert_frame_equal(from_history.loc[scored.index, scored.columns], scored, rtol=1e-12)
+    for agg in (1, 2):
+        own = sum(weight[t] * sum(w * v * pay_as_bid_capacity_6(x, y) for x, w in seq[t][agg] for y, v in seq[t][3 - agg])
+                  for t in range(T))
+        deviation = {k: sum(weight[t] * sum(v * pay_as_bid_capacity_6(k, y) for y, v in seq[t][3 - agg]) for t in range(T))
+                     for k in LEVELS}
+        assert own > 0.99 * 40.0
+        assert max(deviation.values()) - own < 0.005 * own  # no price bid throughout gains 0.5 %
+        last = history[(history.iteration == T - 1) & (history.aggregator == agg)].iloc[0]
+        assert last.average_eur_per_week == pytest.approx(own, rel=1e-12)
+        assert last.regret_share == pytest.approx((max(deviation.values()) - own) / own, abs=1e-12)
+        assert scored.loc[("correlated", agg), "own_eur_per_week"] == pytest.approx(own, rel=1e-12)
+        assert scored.loc[("learned", agg), "own_eur_per_week"] == 50.0
+        assert scored.loc[("learned", agg), "best_up_eur_mwh"] == 9.0  # undercutting the cap: 6 x 9 = 54
+        # regret matching+'s bound, from the floored cumulative regrets rebuilt from the history
+        d = history[history.aggregator == agg].sort_values("iteration")
+        opts = d[[f"option{j}_eur_per_week" for j in range(11)]].to_numpy()
+        q = np.zeros(11)
+        for v, mine in zip(opts, d.mixture_eur_per_week):
+            q = np.maximum(q + v - mine, 0.0)
+        assert max(deviation.values()) - own <= 2 * q.max() / (T + 1) + 1e-9
+    # fictitious play's product mixtures on the same game are further from their equilibrium after as many iterations
+    fp_history, _ = fictitious_play(pay_as_bid_capacity_6, T)
+    assert history[history.iteration == T - 1].regret_share.max() < fp_history[fp_history.chosen].exploitability_share.max()
 
 
 def test_mixed_up_prices_draw_per_hour_and_replay_the_same_draw():

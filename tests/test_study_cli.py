@@ -107,7 +107,7 @@ def test_tiny_study_writes_the_report_tables_and_figures(tmp_path, capsys):
     for fig in ("fig05_training_curves", "fig06_agg5_test_weeks_boxplot", "fig07_agg5_daily_costs",
                 "fig08_agg5_net_generation", "fig09_agg5_flexibility", "fig10_agg5_imbalances",
                 "fig11_per_aggregator_totals", "fig_exploitability_agg5", "fig_constant_bid_dynamics", "fig_fictitious_play",
-                "fig_fitted_play", "fig_two_stage", "fig_constant_bids_along_training"):
+                "fig_regret_matching", "fig_fitted_play", "fig_two_stage", "fig_constant_bids_along_training"):
         png = out / "figures" / f"{fig}.png"
         assert png.read_bytes()[:8] == PNG_MAGIC and png.stat().st_size > 10_000
         assert f"figures/{fig}.png" in report
@@ -152,6 +152,19 @@ def test_tiny_study_writes_the_report_tables_and_figures(tmp_path, capsys):
     played = pd.read_csv(out / "fictitious_play" / "one-arb-seed0-scores.csv")  # the mixtures on the evaluation weeks
     learned_scores = pd.read_csv(out / "eval" / "one-arb" / "seed0" / "scores.csv")
     assert set(played.week) == set(learned_scores.week) == {"test:1", "test:2", "eval:1"}
+    # regret matching (seed 0, 3 iterations): its learned profile pays what the constant-bid check's learned rows pay
+    # (check weeks) and what fictitious play's learned profile pays (validation weeks: `score_correlated`'s path)
+    rt = pd.read_csv(out / "tables" / "regret_matching.csv")
+    assert set(rt.scenario) == {"s-a", "one-arb", "all-arb"} and len(rt) == 18
+    assert set(rt.profile) == {"learned", "fictitious play", "regret matching"} and (rt.largest_gain_share >= -1e-9).all()
+    mine = rt[(rt.scenario == "one-arb") & (rt.profile == "learned")].set_index("weeks").all_aggregators_eur_per_week
+    c = cp[cp.use == "check"]
+    assert mine["check"] == pytest.approx(c.learned_eur.sum() / c.week.nunique(), rel=1e-5)
+    fp_learned = ft[(ft.scenario == "one-arb") & (ft.profile == "learned")].set_index("weeks").all_aggregators_eur_per_week
+    assert mine["validation"] == pytest.approx(fp_learned["validation"], rel=1e-9)
+    rm_mix = pd.read_csv(out / "regret_matching" / "one-arb-seed0-mixtures.csv")
+    assert sorted(set(rm_mix.iteration)) == [0, 1, 2] and np.allclose(rm_mix.groupby(["iteration", "aggregator"]).probability.sum(), 1.0)
+    assert "An equilibrium that no-regret play finds" in report
     fo = pd.read_csv(out / "tables" / "ordering_fictitious_play.csv")
     assert set(fo.weeks) == {"check", "other test weeks"} and set(fo.profile) == {"learned", "mixtures"}
     fm = pd.read_csv(out / "tables" / "markets_fictitious_play.csv")

@@ -61,6 +61,9 @@ def load(study: Path) -> dict:
                    "fictitious_play": per_run("fictitious_play"),
                    "fp_validation": per_run("fictitious_play", "-validation"),
                    "fp_scores": per_run("fictitious_play", "-scores"),
+                   "regret_matching": per_run("regret_matching"),
+                   "rm_scores": per_run("regret_matching", "-scores"),
+                   "rm_mixtures": per_run("regret_matching", "-mixtures"),
                    "critic_ranking": per_run("critic_ranking"),
                    "fitted_responders": per_run("fitted_responders"),
                    "responder_curves": per_run("responders", "-curve"),
@@ -453,6 +456,70 @@ def fictitious_play_table(fp: pd.DataFrame, val: pd.DataFrame, scenarios: list[s
     order = {sc: i for i, sc in enumerate(scenarios)}
     out = out[out.scenario.isin(scenarios)]
     return out.sort_values(["scenario", "seed", "weeks", "profile"], key=lambda c: c.map(order) if c.name == "scenario" else c,
+                           kind="stable").reset_index(drop=True)
+
+
+def regret_matching_table(rm_scores: pd.DataFrame, rm_mixtures: pd.DataFrame, ft: pd.DataFrame,
+                          scenarios: list[str]) -> pd.DataFrame:
+    """The runs regret matching ran on (`regret_matching_play`), per scenario, seed and weeks (`check`: the weeks both
+    plays ran on; `validation`: weeks neither was fitted to), three profiles: the learned one, fictitious play's
+    mixtures (`fictitious_play_table`'s rows) and regret matching's correlated play. Per row, as
+    `fictitious_play_table`: aggregators with an option earning more than 1 % over their own strategy, the largest
+    such gain and whose, the summed gain, all aggregators' € per week; on the check weeks also the aggregators more
+    than 1 % short of the option best on the validation weeks (an option they could have chosen beforehand; the
+    learned and correlated profiles), and the correlated play's average probability of the learned bids."""
+    if rm_scores is None or rm_scores.empty:
+        return pd.DataFrame()
+    options = [c for c in rm_scores.columns if c.startswith("option") and c.endswith("_eur_per_week")]
+    if rm_mixtures is not None and len(rm_mixtures):  # the play's probability of the learned bids (iteration weights)
+        zero = rm_mixtures[rm_mixtures.option == 0]
+        w = zero.weight if "weight" in zero else 1.0 / zero.groupby(["scenario", "seed", "aggregator"]).iteration.transform("size")
+        learned_p = (zero.probability * w).groupby([zero.scenario, zero.seed, zero.aggregator]).sum().groupby(level=[0, 1]).mean()
+    else:
+        learned_p = pd.Series(dtype=float)
+    iterations = (rm_mixtures.groupby(["scenario", "seed"]).iteration.max() + 1
+                  if rm_mixtures is not None and len(rm_mixtures) else pd.Series(dtype=float))
+    rows = []
+    for (sc, seed), run in rm_scores.groupby(["scenario", "seed"], sort=False):
+        for weeks in ("check", "validation"):
+            for profile, label in (("learned", "learned"), ("mixtures", "fictitious play"), ("correlated", "regret matching")):
+                if profile == "mixtures":
+                    f = ft[(ft.scenario == sc) & (ft.seed == seed) & (ft.weeks == weeks) & (ft.profile == "mixtures")] \
+                        if ft is not None and len(ft) else pd.DataFrame()
+                    if len(f):
+                        r = f.iloc[0]
+                        rows.append({"scenario": sc, "seed": seed, "weeks": weeks, "profile": label,
+                                     "aggregators_over_1pct": int(r.aggregators_over_1pct), "of": int(r.of),
+                                     "largest_gain_share": float(r.largest_gain_share),
+                                     "largest_gain_aggregator": int(r.largest_gain_aggregator),
+                                     "summed_gain_eur_per_week": float(r.summed_gain_eur_per_week),
+                                     "all_aggregators_eur_per_week": float(r.all_aggregators_eur_per_week)})
+                    continue
+                d = run[(run.weeks == weeks) & (run.profile == profile)].sort_values("aggregator")
+                if d.empty:
+                    continue
+                gain = (d.best_eur_per_week - d.own_eur_per_week).to_numpy()
+                share = _shares(gain, d.own_eur_per_week.to_numpy())
+                k = int(np.argmax(share))
+                row = {"scenario": sc, "seed": seed, "weeks": weeks, "profile": label,
+                       "aggregators_over_1pct": int((share > 0.01).sum()), "of": len(d),
+                       "largest_gain_share": float(share[k]), "largest_gain_aggregator": int(d.aggregator.iloc[k]),
+                       "summed_gain_eur_per_week": float(gain.sum()),
+                       "all_aggregators_eur_per_week": float(d.own_eur_per_week.sum())}
+                val = run[(run.weeks == "validation") & (run.profile == profile)].set_index("aggregator")
+                if weeks == "check" and len(val):
+                    chosen = val[options].idxmax(axis=1)
+                    c = d.set_index("aggregator")
+                    vgain = np.array([c.loc[a, chosen[a]] - c.loc[a, "own_eur_per_week"] for a in c.index])
+                    row["short_of_validated_over_1pct"] = int((_shares(vgain, c.own_eur_per_week.to_numpy()) > 0.01).sum())
+                if profile == "correlated":
+                    row["learned_bids_probability"] = float(learned_p.get((sc, seed), np.nan))
+                    row["iterations"] = int(iterations.get((sc, seed), 0))
+                rows.append(row)
+    out = pd.DataFrame(rows)
+    order = {sc: i for i, sc in enumerate(scenarios)}
+    out = out[out.scenario.isin(scenarios)]
+    return out.sort_values(["scenario", "seed"], key=lambda c: c.map(order) if c.name == "scenario" else c,
                            kind="stable").reset_index(drop=True)
 
 
@@ -1189,6 +1256,47 @@ def fig_fictitious_play(fp: pd.DataFrame, scenarios, path: Path):
     _save(fig, path)
 
 
+def fig_regret_matching(rm: pd.DataFrame, fp: pd.DataFrame, table: pd.DataFrame, scenarios, path: Path):
+    """Left: per iteration (first seed), the largest regret of an aggregator against regret matching's play so far
+    (each iteration equally likely) beside fictitious play's largest gain over its current mixtures. Right: per
+    scenario, the aggregators more than 1 % short of their best option under each profile, on the weeks the plays
+    ran on and on the validation weeks."""
+    plt = _plt()
+    scen = [sc for sc in scenarios if sc in set(rm.scenario)]
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(12, 4.2))
+    for sc in scen:
+        seed = rm[rm.scenario == sc].seed.min()
+        color = COLORS.get(sc)
+        g = rm[(rm.scenario == sc) & (rm.seed == seed)].groupby("iteration").regret_share.max()
+        a1.plot(g.index + 1, 100 * g.clip(lower=1e-4), color=color, label=f"{SCENARIO_LABEL.get(sc, sc)}: regret matching")
+        if fp is not None and len(fp) and ((fp.scenario == sc) & (fp.seed == seed)).any():
+            h = fp[(fp.scenario == sc) & (fp.seed == seed)].groupby("iteration").exploitability_share.max()
+            a1.plot(h.index + 1, 100 * h.clip(lower=1e-4), color=color, ls=":", label="fictitious play")
+    a1.axhline(1.0, color="k", lw=0.6, ls="--")
+    a1.set(xscale="log", yscale="log", xlabel="iteration + 1 (1: the learned policies)",
+           ylabel="largest gain of an option, % of own", title="How far from an equilibrium, the plays' weeks")
+    a1.legend(fontsize=7, ncol=2)
+    profiles = ["learned", "fictitious play", "regret matching"]
+    width = 0.8 / len(profiles)
+    if table is not None and len(table):
+        first = table[table.seed == table.groupby("scenario").seed.transform("min")]
+        for i, prof in enumerate(profiles):
+            for j, weeks in enumerate(("check", "validation")):
+                d = first[(first.profile == prof) & (first.weeks == weeks)].set_index("scenario")
+                x = np.array([k + (i - 1) * width for k in range(len(scen))])
+                y = [d.aggregators_over_1pct.get(sc, np.nan) for sc in scen]
+                bars = a2.bar(x + (0.0 if j == 0 else width / 2) - width / 4, y, width / 2, color=f"C{i}",
+                              hatch="" if j == 0 else "//", alpha=1.0 if j == 0 else 0.5,
+                              label=f"{prof}, " + ("the plays' weeks" if j == 0 else "validation weeks"))
+                a2.bar_label(bars, fmt="%d", fontsize=7)  # a 0 shows as one
+    a2.set_xticks(range(len(scen)), [SCENARIO_LABEL.get(sc, sc) for sc in scen])
+    a2.set(ylabel="aggregators > 1 % short of their best option", title="Every aggregator against its options (of 10)")
+    a2.set_ylim(0, 12.5)
+    a2.legend(fontsize=7, ncol=2, loc="upper center")
+    fig.suptitle("Regret matching over learned and constant up-price bids: a coarse correlated equilibrium (seed 0)")
+    _save(fig, path)
+
+
 def fig_fitted_play(history: pd.DataFrame, ft: pd.DataFrame, scenarios, path: Path, two_stage: pd.DataFrame | None = None):
     """Left: per iteration of fictitious play over fitted responders (first seed), the largest gain of a constant
     up price over an aggregator's play on the play's weeks (dashed: the two-stage play's largest gain of a fixed
@@ -1465,6 +1573,7 @@ class ReportTables:
     fictitious_play: pd.DataFrame  # learned and mixed profiles' distance from an equilibrium (`fictitious_play_table`)
     fp_ordering: pd.DataFrame  # the orderings seed by seed, learned vs mixtures (`fp_ordering_table`)
     fp_markets: pd.DataFrame  # the markets on the test weeks, learned vs mixtures (`fp_markets_table`)
+    regret_matching: pd.DataFrame  # learned, mixtures and regret matching's correlated play (`regret_matching_table`)
     critics: pd.DataFrame  # whether the trained critics rank the aggregators' own up prices right (`critic_ranking_table`)
     fitted: pd.DataFrame  # every aggregator against its fitted up-price responder (`fitted_responder_table`)
     fitted_play: pd.DataFrame  # learned vs fictitious play over fitted responders (`fitted_play_table`)
@@ -1482,6 +1591,7 @@ TABLE_FILES = {"table1": "table1_agg5_test_weeks", "table2": "table2_total_profi
                "aggregators": "exploitability_every_aggregator", "convergence": "convergence",
                "dynamics": "constant_bid_dynamics", "fictitious_play": "fictitious_play",
                "fp_ordering": "ordering_fictitious_play", "fp_markets": "markets_fictitious_play",
+               "regret_matching": "regret_matching",
                "critics": "critic_ranking", "fitted": "exploitability_fitted_responders", "fitted_play": "fitted_play",
                "two_stage": "exploitability_two_stage", "observable": "agg5_regret_observable",
                "along_training": "constant_bids_along_training", "snapshot_choice": "snapshot_choice"}
@@ -1504,6 +1614,9 @@ def _tables(study: Path, data: dict) -> ReportTables:
                         fp_ordering=fp_ordering_table(data["fictitious_play"], scores, data["fp_scores"],
                                                       data["meta"].get("profile", {}).get("br_weeks", ())),
                         fp_markets=fp_markets_table(study, hours),
+                        regret_matching=regret_matching_table(
+                            data["rm_scores"], data["rm_mixtures"],
+                            fictitious_play_table(data["fictitious_play"], data["fp_validation"], scen), scen),
                         critics=critic_ranking_table(data["critic_ranking"], scen),
                         fitted=fitted_responder_table(data["fitted_responders"], scen),
                         fitted_play=fitted_play_table(data, scen),
@@ -1567,6 +1680,10 @@ def _figures(study: Path, data: dict, tables: ReportTables) -> dict[str, str]:
     if len(data["fictitious_play"]):
         fig_fictitious_play(data["fictitious_play"], scen, f / "fig_fictitious_play.png")
         figs["fig_fictitious_play.png"] = "Fictitious play over learned and constant bids"
+    if len(data["regret_matching"]):
+        fig_regret_matching(data["regret_matching"], data["fictitious_play"], tables.regret_matching, scen,
+                            f / "fig_regret_matching.png")
+        figs["fig_regret_matching.png"] = "Regret matching over learned and constant bids, beside fictitious play"
     if len(data["fitted_play"]) and len(tables.fitted_play):
         fig_fitted_play(data["fitted_play"], tables.fitted_play, scen, f / "fig_fitted_play.png", data.get("two_stage_play"))
         figs["fig_fitted_play.png"] = "Fictitious play over fitted best responders"
@@ -2153,6 +2270,54 @@ def _section_fictitious_play(ft: pd.DataFrame, fo: pd.DataFrame, fm: pd.DataFram
     return L
 
 
+def _section_regret_matching(rt: pd.DataFrame) -> list[str]:
+    """Regret matching: a coarse correlated equilibrium over learned and constant bids, beside fictitious play."""
+    if rt is None or rt.empty:
+        return []
+    n = int(rt.iterations.dropna().max()) if "iterations" in rt and rt.iterations.notna().any() else 0
+    show = rt.assign(scenario=rt.scenario.map(lambda s: SCENARIO_LABEL.get(s, s)),
+                     largest_gain_share=100 * rt.largest_gain_share).rename(columns={"largest_gain_share": "largest_gain_%"})
+    if "short_of_validated_over_1pct" in show:
+        show["short_of_validated_over_1pct"] = show.short_of_validated_over_1pct.map(lambda v: "" if pd.isna(v) else f"{v:.0f}")
+    if "learned_bids_probability" in show:
+        show["learned_bids_probability"] = show.learned_bids_probability.map(lambda v: "" if pd.isna(v) else f"{v:.2f}")
+    L = ["\n## An equilibrium that no-regret play finds: regret matching over learned and constant bids\n",
+         "Fictitious play's best options need not settle with more than two players. Regret matching does not need "
+         "them to: every iteration each aggregator puts weight on each option (its learned bids, each constant up "
+         "price) in proportion to how much more the option would have earned than its own play so far, against "
+         "the others' play of the same iterations (regret matching+, `regret_matching_play`; the options and weeks "
+         "are fictitious play's). The play that draws one of the iterations at random, the same for every "
+         "aggregator, and then each aggregator's option from its mixture of that iteration, is a coarse correlated "
+         "equilibrium to within the aggregators' average regret, and that regret falls as 1/sqrt(iterations) however "
+         "many aggregators play. In it, no aggregator gains by any constant bid played throughout: this is the "
+         "check \"earns at least as much as its best constant bid\", passed by a randomised play, in expectation. "
+         "It is also what aggregators who each adjust their bids by their regrets play on average over many periods. "
+         f"{n} iterations on the check weeks, scored there and on the validation weeks, which the play was not fitted "
+         "to (`regret_matching/`, `tables/regret_matching.csv`; `short_of_validated_over_1pct`: aggregators more "
+         "than 1 % short, on the check weeks, of the option that was best on the validation weeks):\n",
+         _md(show.drop(columns=["iterations"], errors="ignore")), ""]
+    for sc, d in rt.groupby("scenario", sort=False):
+        r = d.set_index(["seed", "weeks", "profile"])
+        for seed in d.seed.unique():
+            def at(weeks, profile, col, _r=r, _seed=seed):
+                key = (_seed, weeks, profile)
+                return _r.loc[key, col] if key in _r.index else np.nan
+            parts = [f"{p} {int(at('check', p, 'aggregators_over_1pct'))} ({100 * at('check', p, 'largest_gain_share'):.1f} %)"
+                     for p in ("learned", "fictitious play", "regret matching") if np.isfinite(at("check", p, "aggregators_over_1pct"))]
+            val = [f"{p} {int(at('validation', p, 'aggregators_over_1pct'))} ({100 * at('validation', p, 'largest_gain_share'):.1f} %)"
+                   for p in ("learned", "fictitious play", "regret matching")
+                   if np.isfinite(at("validation", p, "aggregators_over_1pct"))]
+            line = (f"- {SCENARIO_LABEL.get(sc, sc)}, seed {seed}: aggregators more than 1 % short of their best option "
+                    f"(largest gain) on the check weeks: " + ", ".join(parts))
+            if val:
+                line += "; on the validation weeks: " + ", ".join(val)
+            p_learned = at("check", "regret matching", "learned_bids_probability")
+            if np.isfinite(p_learned):
+                line += f". The correlated play keeps the learned bids with probability {p_learned:.2f} on average."
+            L.append(line)
+    return L
+
+
 def _fp_summary(ft: pd.DataFrame) -> pd.DataFrame:
     """`fictitious_play_table` over seeds: per scenario, profile and weeks, the aggregators more than 1 % short
     (mean and range over seeds), the median largest gain and the means of the summed gain and the total."""
@@ -2337,6 +2502,19 @@ def reading(tables: ReportTables, prof: dict) -> str:
             parts.append(f"Under the mixtures, aggregator {AGG}'s {r.step} step is {r.mean_difference_eur_per_week:+,.0f} ± "
                          f"{r.standard_error_eur_per_week:,.0f} €/week ({r.seeds_with_positive_difference} of {r.seeds} "
                          f"seeds, p = {r.p_one_sided:.3f}).")
+    rt = tables.regret_matching
+    if len(rt):
+        r = rt[rt.profile == "regret matching"].set_index(["scenario", "weeks"])
+        check = r.xs("check", level="weeks")
+        line = (f"Regret matching over the same options ({int(check.iterations.max())} iterations, seed "
+                f"{int(rt.seed.min())}): a correlated play in which no aggregator gains more than "
+                + ", ".join(f"{100 * x.largest_gain_share:.1f} %" for x in check.itertuples())
+                + " (" + ", ".join(SCENARIO_LABEL.get(sc, sc) for sc in check.index) + ") by any constant bid on the check weeks")
+        if "validation" in r.index.get_level_values("weeks"):
+            val = r.xs("validation", level="weeks")
+            line += ("; on the validation weeks, which it was not fitted to, "
+                     + ", ".join(f"{int(x.aggregators_over_1pct)}" for x in val.itertuples()) + " of 10 gain more than 1 %")
+        parts.append(line + ".")
     return " ".join(p for p in parts if p)
 
 
@@ -2359,6 +2537,7 @@ def build_report(study: Path) -> Path:
          *_section_two_stage(tables.two_stage, prof), *_section_observable(tables.observable),
          *_section_critics(tables.critics),
          *_section_dynamics(tables.dynamics, prof), *_section_fictitious_play(tables.fictitious_play, tables.fp_ordering, tables.fp_markets),
+         *_section_regret_matching(tables.regret_matching),
          *_section_swap(tables.swap), *_section_figures(figs)]
     path = study / "report.md"
     path.write_text("\n".join(L) + "\n")

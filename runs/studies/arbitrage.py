@@ -20,6 +20,11 @@ Folder layout under --out:
                                          option per iteration; -mixtures.csv the mixtures kept; -validation.csv the
                                          learned and the mixed profiles scored on the validation weeks; -scores.csv,
                                          -hours.csv the mixtures played on the evaluation weeks (as eval/ has them)
+  regret_matching/<scenario>-seed<k>.csv regret matching over each aggregator's learned bids and constant up prices (the
+                                         best-response weeks, first `responder_seeds` seeds): per iteration and
+                                         aggregator its mixture's value, the correlated play's average and its best
+                                         option's; -mixtures.csv every iteration's mixtures; -scores.csv the learned
+                                         profile and the correlated play on those weeks and on the validation weeks
   fitted_responders/<scenario>-seed<k>.csv  every aggregator's fitted up-price responder (first `responder_seeds`
                                          seeds): a network fitted on the market's values of the constant up prices
                                          on `fit_weeks`, its picks per hour of the validation and check weeks
@@ -78,6 +83,8 @@ class ArbitrageProfile(Profile):
     dynamics_rounds: int = 12  # rounds of best-response dynamics among constant bids (first `responder_seeds` seeds; 0: none)
     fp_iterations: int = 0  # fictitious play over learned and constant bids (0: none)
     fp_seeds: int | None = None  # run it for the first k seeds (None: all)
+    rm_iterations: int = 0  # regret matching over learned and constant bids on `br_weeks`, its correlated play also
+    # scored on the validation weeks (`regret_matching_play`; first `responder_seeds` seeds; 0: none)
     fit_weeks: tuple[str, ...] = ()  # weeks a fitted up-price responder learns the market's values on (first
     # `responder_seeds` seeds; none: no fitted responders)
     fitted_play_iterations: int = 0  # fictitious play over fitted responders (first `responder_seeds` seeds; 0: none)
@@ -108,7 +115,8 @@ class ArbitrageProfile(Profile):
             problems.append(f"two_stage_play_rounds must be 'linear' or 'uniform' (got {self.two_stage_play_rounds!r})")
         if self.two_stage_play_window < 1:
             problems.append(f"two_stage_play_window must be at least 1 iteration (got {self.two_stage_play_window})")
-        for name in ("responder_episodes", "responder_seeds", "dynamics_rounds", "fp_iterations", "fitted_play_iterations",
+        for name in ("responder_episodes", "responder_seeds", "dynamics_rounds", "fp_iterations", "rm_iterations",
+                     "fitted_play_iterations",
                      "two_stage_play_iterations", "fitted_responder_steps", "snapshot_every"):
             if getattr(self, name) < 0:
                 problems.append(f"{name} must be 0 or more (got {getattr(self, name)})")
@@ -133,7 +141,7 @@ PROFILES = {
         hp_overrides={"lr_actor": 1e-3, "noise_sigma_final": 0.01, "updates_per_episode": 20, "gamma": 0.0,
                       "per_agent_batches": True},
         br_weeks=("test:1", "test:5", "test:12"), br_grid="coarse", responder_episodes=200, fp_iterations=150,
-        fit_weeks=FIT_WEEKS, fitted_play_iterations=40, two_stage_weeks="busy:7", two_stage_play_iterations=12,
+        rm_iterations=300, fit_weeks=FIT_WEEKS, fitted_play_iterations=40, two_stage_weeks="busy:7", two_stage_play_iterations=12,
         two_stage_play_weeks="busy:7+spread:3",
         note="short runs: 800 episodes (paper 5000). To learn anything in 6x fewer episodes, the reconstructed actor "
              "learning rate (1e-4 -> 1e-3) is raised, and two paper values "
@@ -155,7 +163,8 @@ PROFILES = {
              "grid; every aggregator against constant bids and a trained best responder (200 weeks, seed 0), and "
              "against constant bids at 9 policy snapshots along training (every 100 episodes, every seed, the check weeks); "
              "best-response dynamics among constant bids (seed 0); 150 iterations of fictitious play over learned and constant "
-             "bids (every seed); 40 iterations of fictitious play over fitted best responders on the 7 busiest training "
+             "bids (every seed); 300 iterations of regret matching over the same options (seed 0), whose play is a coarse "
+             "correlated equilibrium to within the aggregators' average regret; 40 iterations of fictitious play over fitted best responders on the 7 busiest training "
              "weeks, its policy checked like the learned one (seed 0); fitted two-stage (withholding and up price) responders "
              "on those weeks for the learned and the fitted-play policy (seed 0); 12 iterations of fictitious play over fitted "
              "two-stage responders where every aggregator arbitrages (all-arb, seed 0), on those weeks and 3 quieter ones "
@@ -164,13 +173,14 @@ PROFILES = {
     "paper": ArbitrageProfile(
         "paper", (SA, ONE, ALL, SA_SWAP, ALL_SWAP), episodes=5000, seeds=3, eval_every=50,
         checkpoint_every=250, snapshot_every=500, br_weeks=tuple(f"test:{i}" for i in range(1, 13)), br_grid="fine", br_seeds=1,
-        responder_episodes=1000, fp_iterations=150, fit_weeks=FIT_WEEKS, fitted_play_iterations=40,
+        responder_episodes=1000, fp_iterations=150, rm_iterations=300, fit_weeks=FIT_WEEKS, fitted_play_iterations=40,
         two_stage_weeks="busy:7", two_stage_play_iterations=12,
         two_stage_play_weeks="busy:7+spread:3",
         note="the paper's 5000 episodes and hyperparameters; best response on all 12 test weeks (seed 0), fine grid; "
              "every aggregator against constant bids at 11 policy snapshots along training (every 500 episodes, seed 0, "
              "test weeks 1, 5 and 12); "
-             "150 iterations of fictitious play over learned and constant bids on those weeks (every seed); 40 iterations of "
+             "150 iterations of fictitious play over learned and constant bids on those weeks (every seed), 300 of regret "
+             "matching over them (seed 0); 40 iterations of "
              "fictitious play over fitted best responders and fitted two-stage responders, 12 of fictitious play over "
              "fitted two-stage responders where every aggregator arbitrages (seed 0; the 7 busiest and 3 other training weeks)",
     ),
@@ -178,7 +188,8 @@ PROFILES = {
         "tiny", (SA, ONE, ALL), episodes=2, seeds=1, eval_every=1, checkpoint_every=1, snapshot_every=1, hand_on_nearest=True,
         along_training_weeks=("test:1",),
         eval_weeks=("test:1", "test:2", "eval:1"), br_weeks=("test:1",), br_grid="tiny", br_max_hours=24, responder_episodes=2,
-        responder_validation_weeks=("eval:1",), dynamics_rounds=2, fp_iterations=3, fit_weeks=("train:1", "train:2"),
+        responder_validation_weeks=("eval:1",), dynamics_rounds=2, fp_iterations=3, rm_iterations=3,
+        fit_weeks=("train:1", "train:2"),
         fitted_play_iterations=2, fitted_play_weeks="train:1", fitted_play_fit_steps=(200, 50),
         fitted_responder_steps=200, two_stage_weeks="train:1", two_stage_play_iterations=1, two_stage_play_weeks="train:2",
         note="smoke test of the pipeline: 2 episodes, 1 test week; its numbers mean nothing",
@@ -276,6 +287,10 @@ def learned_job(out: str, profile: ArbitrageProfile, scenario: str, seed: int, e
         fictitious_play(run_dir, fp_file, scenario, profile, seed)
     if fp_file.exists() and not (resume and fp_file.with_name(fp_file.stem + "-hours.csv").exists()):
         play_mixtures(run_dir, fp_file, scenario, profile, seed)
+    rm_file = out / "regret_matching" / f"{scenario}-seed{seed}.csv"
+    if (profile.rm_iterations and seed < profile.responder_seeds and profile.br_weeks
+            and not (resume and rm_file.exists())):
+        regret_matching(run_dir, rm_file, scenario, profile, seed)
     t4 = time.perf_counter()
     xp_file = out / "responders" / f"{scenario}-seed{seed}.csv"
     if profile.responder_episodes and seed < profile.responder_seeds and profile.br_weeks and not (resume and xp_file.exists()):
@@ -459,6 +474,30 @@ def fictitious_play(run_dir: Path, path: Path, scenario: str, profile: Arbitrage
         write_csv_atomic(path.with_name(path.stem + "-validation.csv"), br.score_profiles(held_out, mixtures))
     # the mixtures in full precision: `play_mixtures` plays them again
     write_csv_atomic(path.with_name(path.stem + "-mixtures.csv"), mixtures, float_format="%.17g")
+    write_csv_atomic(path, history)  # its presence means the play finished
+
+
+def regret_matching(run_dir: Path, path: Path, scenario: str, profile: ArbitrageProfile, seed: int) -> None:
+    """Regret matching over every aggregator's learned bids and constant up prices on the best-response weeks
+    (`regret_matching_play`, `profile.rm_iterations`): its history (`path`), every iteration's mixtures
+    (-mixtures.csv), and the learned profile and the correlated play scored on those weeks (from the history) and on
+    the validation weeks, which the play was not fitted to (-scores.csv, `score_correlated`)."""
+    import pandas as pd
+
+    from runs.studies import arbitrage_best_response as br
+    from runs.training import load_trained_policy
+
+    learned, _ = load_trained_policy(run_dir)
+    values = br.OptionValues(scenario, learned, list(profile.br_weeks), br.COARSE, seed, profile.br_max_hours)
+    history, mixtures = br.regret_matching_play(values, values.ids, values.levels, profile.rm_iterations)
+    scores = [br.correlated_scores_from_history(history, values.levels).assign(weeks="check")]
+    validation = [w for w in profile.responder_validation_weeks if w not in profile.br_weeks]
+    if validation:
+        held_out = br.OptionValues(scenario, learned, validation, br.COARSE, seed, profile.br_max_hours)
+        scores.append(br.score_correlated(held_out, mixtures).assign(weeks="validation"))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_csv_atomic(path.with_name(path.stem + "-mixtures.csv"), mixtures, float_format="%.17g")
+    write_csv_atomic(path.with_name(path.stem + "-scores.csv"), pd.concat(scores, ignore_index=True))
     write_csv_atomic(path, history)  # its presence means the play finished
 
 

@@ -568,6 +568,121 @@ def fictitious_play(values, ids: list, levels: np.ndarray, iterations: int) -> t
     return history, out
 
 
+def regret_matching_play(values, ids: list, levels: np.ndarray, iterations: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """No-regret play among options 0 (the learned bids) and j > 0 (constant up price `levels[j - 1]`), by regret
+    matching+ (Hart & Mas-Colell 2000; Tammelin et al. 2015): every iteration each aggregator's mixture puts weight
+    on each option in proportion to its cumulative regret floored at zero (Q_t = max(Q_{t-1} + v_t - p_t.v_t, 0)),
+    v_t what each option earns against the others' t-th mixtures (`values`, as for `fictitious_play`). Iteration
+    0 plays the learned bids; where no option has positive regret, the mixture stays.
+
+    Its object is the whole sequence, not a last mixture: the play that draws iteration t with probability
+    proportional to t + 1 (every aggregator the same t, then each its option from its t-th mixture) is a coarse
+    correlated equilibrium to within the aggregators' regret against it, i.e. no aggregator gains more than that by
+    any option played throughout, a constant bid or its learned bids. For regret matching+ that regret is at most
+    2 max_k Q_T,k / (T + 1) (Q_t >= Q_{t-1} + r_t and weights that grow: Tammelin et al. 2015), so it falls as
+    O(1/sqrt(T)) however many aggregators play, where fictitious play's best options need not settle with more than
+    two (`constant_bid_fictitious_play`). Weighting by t + 1 rather than uniformly discounts the first iterations,
+    still near the learned profile: measured on the quick study's all-arb seed 0, 300 iterations leave 0.54 % at
+    most, uniform weights 3.25 % (docs/arbitrage-study.md, stop 67). It is also the long-run play of aggregators
+    who each adjust their bids by their regrets.
+
+    Returns (history, mixtures). history: one row per iteration t < `iterations` and aggregator:
+    `mixture_eur_per_week` (its t-th mixture against the others' t-th), `learned_eur_per_week`,
+    `average_eur_per_week` (the play of iterations 0..t, iteration s drawn with weight s + 1), `best_option`,
+    `best_up_eur_mwh` (NaN: the learned bids) and `best_average_eur_per_week` of the option best against that
+    play, `regret_share` = (best - average) / |average|, and what each option j earned against the others' t-th
+    mixtures (`option<j>_eur_per_week`; iteration 0: against the learned profile). mixtures: every iteration's
+    probabilities, one row per iteration, aggregator and option (`up_eur_mwh` NaN: the learned bids), with
+    `weight`, the probability that the play draws that iteration."""
+    m = len(levels) + 1
+    mixtures = {a: np.eye(m)[0].copy() for a in ids}
+    regret = {a: np.zeros(m) for a in ids}
+    earned = {a: 0.0 for a in ids}
+    option_sums = {a: np.zeros(m) for a in ids}
+    rows, mix_rows = [], []
+    for it in range(iterations):
+        v_all = values(mixtures)
+        weight, total = it + 1.0, (it + 1.0) * (it + 2.0) / 2.0  # this iteration's weight; the weights so far
+        for agg in ids:
+            v, p = v_all[agg], mixtures[agg]
+            own = float(p @ v)
+            earned[agg] += weight * own
+            option_sums[agg] += weight * v
+            average, best_values = earned[agg] / total, option_sums[agg] / total
+            best = int(np.argmax(best_values))
+            rows.append({"iteration": it, "aggregator": agg, "mixture_eur_per_week": own,
+                         "learned_eur_per_week": float(v[0]), "average_eur_per_week": average, "best_option": best,
+                         "best_up_eur_mwh": levels[best - 1] if best else np.nan,
+                         "best_average_eur_per_week": float(best_values[best]),
+                         "regret_share": (float(best_values[best]) - average) / max(abs(average), 1.0),
+                         **{f"option{j}_eur_per_week": float(v[j]) for j in range(m)}})
+            mix_rows += [{"iteration": it, "aggregator": agg, "option": j, "up_eur_mwh": levels[j - 1] if j else np.nan,
+                          "probability": float(p[j])} for j in range(m)]
+            regret[agg] = np.maximum(regret[agg] + v - own, 0.0)
+        mixtures = {a: regret[a] / regret[a].sum() if regret[a].sum() > 0 else mixtures[a] for a in ids}
+    mix = pd.DataFrame(mix_rows)
+    return pd.DataFrame(rows), mix.assign(weight=play_weights(mix.iteration, iterations))
+
+
+def play_weights(iteration, iterations: int) -> np.ndarray:
+    """The probability with which `regret_matching_play`'s play draws each of `iterations` iterations: (t + 1) / sum."""
+    return (np.asarray(iteration, dtype=float) + 1.0) / (iterations * (iterations + 1) / 2.0)
+
+
+def correlated_scores_from_history(history: pd.DataFrame, levels: np.ndarray) -> pd.DataFrame:
+    """`score_correlated`'s rows on the weeks `regret_matching_play` ran on, read off its `history` without clearing
+    again: the learned profile is iteration 0 (everyone's learned bids), the correlated play the weighted average
+    over the iterations (`play_weights`)."""
+    options = sorted((c for c in history.columns if c.startswith("option") and c.endswith("_eur_per_week")),
+                     key=lambda c: int(c[len("option"):-len("_eur_per_week")]))
+    n = int(history.iteration.max()) + 1
+    rows = []
+    for agg, d in history.sort_values("iteration").groupby("aggregator", sort=True):
+        first, last = d.iloc[0], d.iloc[-1]
+        w = play_weights(d.iteration, n)
+        for name, own, v in (("learned", float(first[options[0]]), first[options].to_numpy(float)),
+                             ("correlated", float(last.average_eur_per_week), w @ d[options].to_numpy(float))):
+            best = int(np.argmax(v))
+            rows.append({"profile": name, "aggregator": agg, "own_eur_per_week": own, "best_eur_per_week": float(v[best]),
+                         "best_up_eur_mwh": levels[best - 1] if best else np.nan,
+                         "gain_share": (float(v[best]) - own) / max(abs(own), 1.0),
+                         **{c: float(x) for c, x in zip(options, v)}})
+    return pd.DataFrame(rows)
+
+
+def score_correlated(values, mixtures: pd.DataFrame) -> pd.DataFrame:
+    """Every aggregator under two profiles, on `values`' weeks (an `OptionValues`): everyone learned, and the
+    correlated play of `regret_matching_play`'s mixtures (iteration t drawn with probability `weight`, everyone at
+    the same one; each iteration equally likely without that column). One row per profile and aggregator: what its own strategy earns (€/week), its best option played
+    throughout against the others and that option's up price (NaN: its learned bids), and the gain share
+    (best - own) / |own|: on weeks the play was not fitted to, its out-of-sample regret; and what each option j
+    played throughout earns (`option<j>_eur_per_week`; 0: the learned bids), to judge an option chosen on other
+    weeks."""
+    ids = list(values.ids)
+    seq = {t: {a: d.sort_values("option").probability.to_numpy() for a, d in it.groupby("aggregator")}
+           for t, it in mixtures.groupby("iteration", sort=True)}
+    weight = (mixtures.groupby("iteration").weight.first() if "weight" in mixtures
+              else pd.Series(1.0 / len(seq), index=list(seq)))
+    m = len(values.levels) + 1
+    own, options = {a: 0.0 for a in ids}, {a: np.zeros(m) for a in ids}
+    for t, p in seq.items():
+        v_all = values(p)
+        for a in ids:
+            own[a] += weight[t] * float(p[a] @ v_all[a])
+            options[a] += weight[t] * v_all[a]
+    learned = values({a: None for a in ids})
+    rows = []
+    for name, own_of, v_of in (("learned", {a: float(learned[a][0]) for a in ids}, learned), ("correlated", own, options)):
+        for a in ids:
+            best = int(np.argmax(v_of[a]))
+            rows.append({"profile": name, "aggregator": a, "own_eur_per_week": own_of[a],
+                         "best_eur_per_week": float(v_of[a][best]),
+                         "best_up_eur_mwh": values.levels[best - 1] if best else np.nan,
+                         "gain_share": (float(v_of[a][best]) - own_of[a]) / max(abs(own_of[a]), 1.0),
+                         **{f"option{j}_eur_per_week": float(v_of[a][j]) for j in range(m)}})
+    return pd.DataFrame(rows)
+
+
 def constant_bid_fictitious_play(scenario, learned, weeks: list[str], grid: SearchGrid = COARSE, seed: int = 0,
                                  iterations: int = 60, max_hours: int | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Fictitious play over each aggregator's learned policy and its constant up-price bids: every
