@@ -14,10 +14,12 @@ For each SCENARIO:SEED, on the run the study handed on (STUDY/runs/SCENARIO/seed
     OMP_NUM_THREADS=1 .venv/bin/python scripts/regret_matching_check.py STUDY SCENARIO:SEED [...] [--iterations N]
                                          [--fit-weeks check|fit] [--profile quick|paper] --out DIR
 
-writes DIR/<scenario>-seed<k>-{rm,rm-mixtures,rm-scores}.csv and DIR/summary.csv (one row per run, weeks and
-profile: aggregators more than 1 % short of their best option, the largest and summed gains, all aggregators'
-earnings; for the check weeks also those short of the validated option), and prints the summary. A run whose
-files exist is reused."""
+writes DIR/<scenario>-seed<k>-{rm,rm-mixtures,rm-scores}.csv, DIR/summary.csv (the report's `regret_matching_table`:
+per run, weeks and profile, aggregators more than 1 % short of their best option, the largest and summed gains, all
+aggregators' earnings; on the check weeks also those short of the validated option) and DIR/weighting.csv (the play's
+regret on its own weeks after 150 / 300 / 600 / 1,000 iterations, iterations weighted uniformly or by t + 1: the
+table in docs/arbitrage-study.md, stop 67, from `--iterations 1000`), and prints both. A run whose files exist is
+reused."""
 
 from __future__ import annotations
 
@@ -32,30 +34,41 @@ import pandas as pd  # noqa: E402
 
 from model.atomic import write_csv_atomic  # noqa: E402
 from runs.studies import arbitrage_best_response as br  # noqa: E402
+from runs.reports.arbitrage import fictitious_play_table, regret_matching_table  # noqa: E402
 from runs.studies.arbitrage import PROFILES  # noqa: E402
+from runs.studies.arbitrage_fitted_play import gain_shares  # noqa: E402
 from runs.training import load_trained_policy  # noqa: E402
 
 
-def summarise(scores: pd.DataFrame, own: str, best: str, share: str) -> dict:
-    """Aggregators more than 1 % short of their best option, the largest share, the summed gain, everyone's €."""
-    return {"aggregators_over_1pct": int((scores[share] > 0.01).sum()), "largest_gain_pct": 100 * float(scores[share].max()),
-            "summed_gain_eur_per_week": float((scores[best] - scores[own]).sum()),
-            "all_aggregators_eur_per_week": float(scores[own].sum())}
+def weighting_table(history: pd.DataFrame, scenario: str, seed: int) -> pd.DataFrame:
+    """The play's regret on its own weeks after n iterations (150, 300, 600, 1,000, as far as the history goes),
+    iteration t drawn uniformly or with weight t + 1 (`play_weights`, the study's): the aggregators gaining more than
+    1 %, the largest gain (% of the aggregator's earnings, `gain_shares`' floored base) and the summed gain, from the
+    history's option values (the same dynamics; only the weights of the play differ)."""
+    import numpy as np
+
+    options = sorted((c for c in history.columns if c.startswith("option") and c.endswith("_eur_per_week")),
+                     key=lambda c: int(c[len("option"):-len("_eur_per_week")]))
+    rows = []
+    if not options:  # a history written before the option values were kept
+        return pd.DataFrame()
+    for n in (k for k in (150, 300, 600, 1000) if k <= history.iteration.max() + 1):
+        h = history[history.iteration < n].sort_values(["aggregator", "iteration"])
+        for name, w in (("uniform", np.ones(n) / n), ("t + 1", br.play_weights(np.arange(n), n))):
+            own = h.groupby("aggregator").mixture_eur_per_week.apply(lambda x: float(w @ x.to_numpy()))
+            best = h.groupby("aggregator")[options].apply(lambda d: float((w @ d.to_numpy()).max()))
+            share = gain_shares((best - own).to_numpy(), own.to_numpy())
+            rows.append({"scenario": scenario, "seed": seed, "iterations": n, "weights": name,
+                         "aggregators_over_1pct": int((share > 0.01).sum()), "largest_gain_pct": 100 * float(share.max()),
+                         "summed_gain_eur_per_week": float((best - own).sum()),
+                         "all_aggregators_eur_per_week": float(own.sum())})
+    return pd.DataFrame(rows)
 
 
-def validated(scores: pd.DataFrame) -> dict:
-    """On the check weeks, each aggregator's option best on the validation weeks against its own strategy."""
-    options = [c for c in scores.columns if c.startswith("option") and c.endswith("_eur_per_week")]
-    val = scores[scores.weeks == "validation"].set_index("aggregator")[options]
-    check = scores[scores.weeks == "check"].set_index("aggregator")
-    chosen = val.idxmax(axis=1)
-    gain = pd.Series({a: check.loc[a, chosen[a]] - check.loc[a, "own_eur_per_week"] for a in check.index})
-    share = gain / check.own_eur_per_week.abs().clip(lower=1.0)
-    return {"short_of_validated_over_1pct": int((share > 0.01).sum()),
-            "shortfall_to_validated_eur_per_week": float(gain.clip(lower=0.0).sum())}
-
-
-def measure(study: Path, scenario: str, seed: int, profile, iterations: int, fit_weeks: str, out: Path) -> list[dict]:
+def measure(study: Path, scenario: str, seed: int, profile, iterations: int, fit_weeks: str,
+            out: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Play (or reuse) one run's regret matching and score it; (the report's `regret_matching_table` rows, the
+    weighting table)."""
     stem = out / f"{scenario}-seed{seed}"
     scores_path = Path(f"{stem}-rm-scores.csv")
     if not scores_path.exists():
@@ -75,27 +88,16 @@ def measure(study: Path, scenario: str, seed: int, profile, iterations: int, fit
         write_csv_atomic(Path(f"{stem}-rm.csv"), history.assign(play_seconds=round(seconds, 1), fit_weeks=fit_weeks))
         write_csv_atomic(Path(f"{stem}-rm-mixtures.csv"), mixtures, float_format="%.17g")
         write_csv_atomic(scores_path, scores)  # last: its presence means this run finished
-    scores = pd.read_csv(scores_path)
-    history = pd.read_csv(f"{stem}-rm.csv")
-    last = history[history.iteration == history.iteration.max()]
-    rows = [{"scenario": scenario, "seed": seed, "weeks": f"fit ({history.fit_weeks.iloc[0]})", "profile": "correlated",
-             "aggregators_over_1pct": int((last.regret_share > 0.01).sum()), "largest_gain_pct": 100 * last.regret_share.max(),
-             "summed_gain_eur_per_week": float((last.best_average_eur_per_week - last.average_eur_per_week).sum()),
-             "all_aggregators_eur_per_week": float(last.average_eur_per_week.sum()),
-             "play_seconds": float(history.play_seconds.iloc[0])}]
-    for (weeks, prof), d in scores.groupby(["weeks", "profile"], sort=False):
-        rows.append({"scenario": scenario, "seed": seed, "weeks": weeks, "profile": prof,
-                     **summarise(d, "own_eur_per_week", "best_eur_per_week", "gain_share"),
-                     **(validated(scores[scores.profile == prof]) if weeks == "check" else {})})
+    scores = pd.read_csv(scores_path).assign(scenario=scenario, seed=seed)
+    mixtures = pd.read_csv(f"{stem}-rm-mixtures.csv").assign(scenario=scenario, seed=seed)
     fp = study / "fictitious_play" / f"{scenario}-seed{seed}.csv"
-    if fp.exists():
-        h = pd.read_csv(fp)
-        rows.append({"scenario": scenario, "seed": seed, "weeks": "check", "profile": "fictitious play",
-                     **summarise(h[h.chosen], "mixture_eur_per_week", "best_eur_per_week", "exploitability_share")})
-        v = pd.read_csv(fp.with_name(fp.stem + "-validation.csv"))
-        rows.append({"scenario": scenario, "seed": seed, "weeks": "validation", "profile": "fictitious play",
-                     **summarise(v[v.profile == "mixtures"], "own_eur_per_week", "best_eur_per_week", "gain_share")})
-    return rows
+    ft = (fictitious_play_table(pd.read_csv(fp).assign(scenario=scenario, seed=seed),
+                                pd.read_csv(fp.with_name(fp.stem + "-validation.csv")).assign(scenario=scenario, seed=seed),
+                                [scenario]) if fp.exists() else pd.DataFrame())
+    history = pd.read_csv(f"{stem}-rm.csv")
+    return (regret_matching_table(scores, mixtures, ft, [scenario]).assign(fit_weeks=history.fit_weeks.iloc[0],
+                                                                          play_seconds=history.play_seconds.iloc[0]),
+            weighting_table(history, scenario, seed))
 
 
 def main() -> None:
@@ -110,14 +112,19 @@ def main() -> None:
     ap.add_argument("--out", type=Path, required=True)
     a = ap.parse_args()
     a.out.mkdir(parents=True, exist_ok=True)
-    rows = []
+    tables, weightings = [], []
     for spec in a.runs:
         scenario, seed = spec.rsplit(":", 1)
-        rows += measure(a.study, scenario, int(seed), PROFILES[a.profile], a.iterations, a.fit_weeks, a.out)
-    summary = pd.DataFrame(rows)
+        table, weighting = measure(a.study, scenario, int(seed), PROFILES[a.profile], a.iterations, a.fit_weeks, a.out)
+        tables.append(table)
+        weightings.append(weighting)
+    summary, weighting = pd.concat(tables, ignore_index=True), pd.concat(weightings, ignore_index=True)
     write_csv_atomic(a.out / "summary.csv", summary)
-    with pd.option_context("display.width", 200, "display.max_columns", 20):
-        print(summary.round(2).to_string(index=False))
+    write_csv_atomic(a.out / "weighting.csv", weighting)
+    with pd.option_context("display.width", 250, "display.max_columns", 30):
+        print(summary.round(3).to_string(index=False))
+        if len(weighting):
+            print(weighting.round(2).to_string(index=False))
 
 
 if __name__ == "__main__":

@@ -629,6 +629,15 @@ def play_weights(iteration, iterations: int) -> np.ndarray:
     return (np.asarray(iteration, dtype=float) + 1.0) / (iterations * (iterations + 1) / 2.0)
 
 
+def _score_row(profile: str, aggregator, own: float, v: np.ndarray, levels: np.ndarray) -> dict:
+    """One row of `score_correlated`: an aggregator's own earnings under `profile` and each option's `v` (€/week)."""
+    best = int(np.argmax(v))
+    return {"profile": profile, "aggregator": aggregator, "own_eur_per_week": own, "best_eur_per_week": float(v[best]),
+            "best_up_eur_mwh": levels[best - 1] if best else np.nan,
+            "gain_share": (float(v[best]) - own) / max(abs(own), 1.0),
+            **{f"option{j}_eur_per_week": float(x) for j, x in enumerate(v)}}
+
+
 def correlated_scores_from_history(history: pd.DataFrame, levels: np.ndarray) -> pd.DataFrame:
     """`score_correlated`'s rows on the weeks `regret_matching_play` ran on, read off its `history` without clearing
     again: the learned profile is iteration 0 (everyone's learned bids), the correlated play the weighted average
@@ -640,21 +649,17 @@ def correlated_scores_from_history(history: pd.DataFrame, levels: np.ndarray) ->
     for agg, d in history.sort_values("iteration").groupby("aggregator", sort=True):
         first, last = d.iloc[0], d.iloc[-1]
         w = play_weights(d.iteration, n)
-        for name, own, v in (("learned", float(first[options[0]]), first[options].to_numpy(float)),
-                             ("correlated", float(last.average_eur_per_week), w @ d[options].to_numpy(float))):
-            best = int(np.argmax(v))
-            rows.append({"profile": name, "aggregator": agg, "own_eur_per_week": own, "best_eur_per_week": float(v[best]),
-                         "best_up_eur_mwh": levels[best - 1] if best else np.nan,
-                         "gain_share": (float(v[best]) - own) / max(abs(own), 1.0),
-                         **{c: float(x) for c, x in zip(options, v)}})
+        rows += [_score_row("learned", agg, float(first[options[0]]), first[options].to_numpy(float), levels),
+                 _score_row("correlated", agg, float(last.average_eur_per_week), w @ d[options].to_numpy(float), levels)]
     return pd.DataFrame(rows)
 
 
 def score_correlated(values, mixtures: pd.DataFrame) -> pd.DataFrame:
     """Every aggregator under two profiles, on `values`' weeks (an `OptionValues`): everyone learned, and the
     correlated play of `regret_matching_play`'s mixtures (iteration t drawn with probability `weight`, everyone at
-    the same one; each iteration equally likely without that column). One row per profile and aggregator: what its own strategy earns (€/week), its best option played
-    throughout against the others and that option's up price (NaN: its learned bids), and the gain share
+    the same one; each iteration equally likely without that column). One row per profile and aggregator: what its
+    own strategy earns (€/week), its best option played throughout against the others and that option's up price
+    (NaN: its learned bids), and the gain share
     (best - own) / |own|: on weeks the play was not fitted to, its out-of-sample regret; and what each option j
     played throughout earns (`option<j>_eur_per_week`; 0: the learned bids), to judge an option chosen on other
     weeks."""
@@ -671,16 +676,8 @@ def score_correlated(values, mixtures: pd.DataFrame) -> pd.DataFrame:
             own[a] += weight[t] * float(p[a] @ v_all[a])
             options[a] += weight[t] * v_all[a]
     learned = values({a: None for a in ids})
-    rows = []
-    for name, own_of, v_of in (("learned", {a: float(learned[a][0]) for a in ids}, learned), ("correlated", own, options)):
-        for a in ids:
-            best = int(np.argmax(v_of[a]))
-            rows.append({"profile": name, "aggregator": a, "own_eur_per_week": own_of[a],
-                         "best_eur_per_week": float(v_of[a][best]),
-                         "best_up_eur_mwh": values.levels[best - 1] if best else np.nan,
-                         "gain_share": (float(v_of[a][best]) - own_of[a]) / max(abs(own_of[a]), 1.0),
-                         **{f"option{j}_eur_per_week": float(v_of[a][j]) for j in range(m)}})
-    return pd.DataFrame(rows)
+    return pd.DataFrame([_score_row("learned", a, float(learned[a][0]), learned[a], values.levels) for a in ids]
+                        + [_score_row("correlated", a, own[a], options[a], values.levels) for a in ids])
 
 
 def constant_bid_fictitious_play(scenario, learned, weeks: list[str], grid: SearchGrid = COARSE, seed: int = 0,
