@@ -184,6 +184,82 @@ def test_regret_matching_reaches_a_coarse_correlated_equilibrium_of_an_edgeworth
     assert history[history.iteration == T - 1].regret_share.max() < fp_history[fp_history.chosen].exploitability_share.max()
 
 
+def must_sell_12(p_own, p_other):
+    """Two sellers of 12 MW each and a buyer of 24 MW: both sell everything whatever they bid, so the cap is dominant."""
+    return 12 * p_own
+
+
+class HourGames:
+    """An `OptionValues` of hand-worked games: one two-seller game per hour (option 0 bids the cap), each hour with
+    its public feature (MW). It draws no options: `hour_values` gets the mixtures and pays their expectations
+    (`game_values`), so a play's scores are exact; the rest is `OptionValues`' own code."""
+    ids, levels, n_weeks, quiet_eur = [1, 2], np.array(LEVELS), 1, np.zeros(2)
+    values_over, public_feature = br.OptionValues.values_over, br.OptionValues.public_feature
+
+    def __init__(self, games, feature_mw):
+        from model.designs.arbitrage import LFM_COLUMNS
+
+        self.hours, self.hour_keys = games, [("w", i) for i in range(len(games))]
+        self.observations = [np.full((2, len(LFM_COLUMNS)), np.nan) for _ in games]
+        for obs, x in zip(self.observations, feature_mw):
+            obs[:, LFM_COLUMNS.index("feeder_sched_mw")] = x
+
+    def draw(self, mixtures, index):
+        return [mixtures] * len(index)
+
+    def hour_values(self, drawn, index):
+        return np.array([[game_values(self.hours[i])[1](mix)[a] for a in self.ids] for mix, i in zip(drawn, index)])
+
+
+def enumerate_bucketed_play(games, feature_mw, edges, mixtures):
+    """By enumeration, on hours `games`: each seller's earnings under the bucketed play (each hour drawn from its
+    bucket's iterations, by `weight`) and under each price bid throughout against the other's play."""
+    price = mixtures.up_eur_mwh.fillna(10.0)
+    own, deviation = {1: 0.0, 2: 0.0}, {1: np.zeros(len(LEVELS)), 2: np.zeros(len(LEVELS))}
+    for game, x in zip(games, feature_mw):
+        b = int(np.searchsorted(edges, x, side="right"))
+        for t, it in mixtures[mixtures.bucket == b].groupby("iteration"):
+            w = it.weight.iloc[0]
+            dist = {a: list(zip(price[it.index][it.aggregator == a], it.probability[it.aggregator == a])) for a in (1, 2)}
+            for a in (1, 2):
+                own[a] += w * sum(p * q * game(x1, y) for x1, p in dist[a] for y, q in dist[3 - a])
+                deviation[a] += w * np.array([sum(q * game(k, y) for y, q in dist[3 - a]) for k in LEVELS])
+    return own, deviation
+
+
+def test_bucketed_regret_matching_carries_over_to_weeks_of_another_mix_where_one_play_for_all_hours_does_not():
+    """Two kinds of hours, told apart by a public feature: congested ones (-6 MW) where either seller alone covers
+    the buyer (Bertrand: prices fall), and idle ones (-2 MW) where both sell everything (the cap is dominant). Fitted
+    on three congested hours and one idle hour, then judged on one congested and three idle hours, by enumeration:
+    one play for all hours learns low prices and the cap gains more than half on the other mix; a play per bucket
+    of the feature keeps the cap in idle hours and leaves neither seller 1 % to gain by any price bid throughout,
+    on the weeks it was fitted to and on the others; `score_bucketed` scores that play as the enumeration does."""
+    fit = ([pay_as_bid_capacity_12] * 3 + [must_sell_12], [-6.0, -6.0, -6.0, -2.0])
+    check = ([pay_as_bid_capacity_12] + [must_sell_12] * 3, [-6.0, -2.0, -2.0, -2.0])
+    T = 400
+    for edges, carries_over in ((np.zeros(0), False), (np.array([-4.0]), True)):
+        _, mixtures = br.bucketed_regret_matching(HourGames(*fit), edges, T)
+        assert sorted(mixtures.bucket.unique()) == list(range(len(edges) + 1))
+        for games, feature in (fit, check):
+            own, deviation = enumerate_bucketed_play(games, feature, edges, mixtures)
+            totals, hours = br.score_bucketed(HourGames(games, feature), mixtures, edges)
+            correlated = totals[totals.profile == "correlated"].set_index("aggregator")
+            for a in (1, 2):
+                gain = (deviation[a].max() - own[a]) / own[a]
+                assert correlated.loc[a, "own_eur_per_week"] == pytest.approx(own[a], rel=1e-9)
+                assert correlated.loc[a, "gain_share"] == pytest.approx(gain, abs=1e-9)
+                if carries_over:
+                    assert gain < 0.01
+                elif games is check[0]:
+                    assert gain > 0.5 and deviation[a].argmax() == len(LEVELS) - 1  # the cap throughout
+            for a in (1, 2):  # the hours' rows add up to the totals
+                mine = hours[(hours.aggregator == a) & (hours.profile == "correlated")]
+                assert mine.play_eur.sum() == pytest.approx(own[a], rel=1e-9)
+                assert mine[[f"option{j}_eur" for j in range(1, 11)]].sum().to_numpy() == pytest.approx(deviation[a], rel=1e-9)
+                assert mine.bucket.tolist() == [int(np.searchsorted(edges, x, side="right")) for x in feature]
+    assert br.bucket_edges(np.arange(12.0), 4).tolist() == [2.75, 5.5, 8.25]  # equal counts: 3 hours each
+
+
 def test_mixed_up_prices_draw_per_hour_and_replay_the_same_draw():
     """Option 0 keeps the learned bids, option j bids the j-th level (minus the tie-break offset); the
     withholding stage is never touched; the same observation draws the same option (a replayed hour),
@@ -232,6 +308,12 @@ def test_option_values_equal_constant_prices_against_mixed_up_prices(tmp_path):
             want = np.concatenate([[df.learned_eur.sum()], df[list(br.constant_up_prices(df))].sum().to_numpy()]) / len(weeks)
             assert got[agg] == pytest.approx(want, rel=1e-9, abs=1e-6), agg
         assert max(np.ptp(v) for v in got.values()) > 10.0  # the options earn differently
+        # the hours split in two (as `bucketed_regret_matching` splits them) pay the same, the quiet hours aside
+        low = values.public_feature() < np.median(values.public_feature())
+        parts = [br.HourSubset(values, np.flatnonzero(half))(mixtures) for half in (low, ~low)]
+        for k, agg in enumerate(ids):
+            assert parts[0][agg] + parts[1][agg] + values.quiet_eur[k] / len(weeks) == pytest.approx(got[agg], rel=1e-9, abs=1e-6)
+    assert len(values.hour_keys) == len(values.hours) and {w for w, _ in values.hour_keys} <= set(weeks)
 
 
 def test_constant_bids_along_training_are_what_the_plain_check_finds_at_each_snapshot(tmp_path):

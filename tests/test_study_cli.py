@@ -165,6 +165,17 @@ def test_tiny_study_writes_the_report_tables_and_figures(tmp_path, capsys):
     rm_mix = pd.read_csv(out / "regret_matching" / "one-arb-seed0-mixtures.csv")
     assert sorted(set(rm_mix.iteration)) == [0, 1, 2] and np.allclose(rm_mix.groupby(["iteration", "aggregator"]).probability.sum(), 1.0)
     assert "An equilibrium that no-regret play finds" in report
+    # regret matching by congestion (2 buckets fitted on the training weeks): its learned profile on the check weeks
+    # pays what the constant-bid check's learned rows pay; every bucket's mixtures are distributions
+    bt = pd.read_csv(out / "tables" / "regret_matching_by_congestion.csv")
+    assert set(bt.scenario) == {"s-a", "one-arb", "all-arb"} and set(bt.weeks) == {"fit", "check", "validation"}
+    assert set(bt.profile) == {"learned", "by congestion"} and (bt.buckets == 2).all()
+    mine = bt[(bt.scenario == "one-arb") & (bt.profile == "learned")].set_index("weeks").all_aggregators_eur_per_week
+    assert mine["check"] == pytest.approx(c.learned_eur.sum() / c.week.nunique(), rel=1e-5)
+    assert bt[bt.weeks == "check"].clearly_short_of_validated.between(0, 10).all()
+    bmix = pd.read_csv(out / "regret_matching" / "one-arb-seed0-buckets-mixtures.csv")
+    assert set(bmix.bucket) == {0, 1} and np.allclose(bmix.groupby(["bucket", "iteration", "aggregator"]).probability.sum(), 1.0)
+    assert "a play by congestion" in report
     fo = pd.read_csv(out / "tables" / "ordering_fictitious_play.csv")
     assert set(fo.weeks) == {"check", "other test weeks"} and set(fo.profile) == {"learned", "mixtures"}
     fm = pd.read_csv(out / "tables" / "markets_fictitious_play.csv")

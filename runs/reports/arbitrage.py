@@ -64,6 +64,9 @@ def load(study: Path) -> dict:
                    "regret_matching": per_run("regret_matching"),
                    "rm_scores": per_run("regret_matching", "-scores"),
                    "rm_mixtures": per_run("regret_matching", "-mixtures"),
+                   "rmb_scores": per_run("regret_matching", "-buckets-scores"),
+                   "rmb_hours": per_run("regret_matching", "-buckets-hours"),
+                   "rmb_edges": per_run("regret_matching", "-buckets-edges"),
                    "critic_ranking": per_run("critic_ranking"),
                    "fitted_responders": per_run("fitted_responders"),
                    "responder_curves": per_run("responders", "-curve"),
@@ -459,6 +462,46 @@ def fictitious_play_table(fp: pd.DataFrame, val: pd.DataFrame, scenarios: list[s
                            kind="stable").reset_index(drop=True)
 
 
+def _option_gains(d: pd.DataFrame) -> dict:
+    """One profile's rows (`score_correlated`'s: aggregator, own_eur_per_week, best_eur_per_week), every aggregator
+    of one run: those with an option earning more than 1 % over their own strategy (`_shares`), of how many, the
+    largest such gain and whose, the summed gain and all aggregators' € per week."""
+    gain = (d.best_eur_per_week - d.own_eur_per_week).to_numpy()
+    share = _shares(gain, d.own_eur_per_week.to_numpy())
+    k = int(np.argmax(share))
+    return {"aggregators_over_1pct": int((share > 0.01).sum()), "of": len(d), "largest_gain_share": float(share[k]),
+            "largest_gain_aggregator": int(d.aggregator.iloc[k]), "summed_gain_eur_per_week": float(gain.sum()),
+            "all_aggregators_eur_per_week": float(d.own_eur_per_week.sum())}
+
+
+def _profile_row(run: pd.DataFrame, weeks: str, profile: str, options: list[str]):
+    """One run's scores (`score_correlated`'s rows with `weeks`), one profile on some weeks: (`_option_gains`' row, on
+    the check weeks with `short_of_validated_over_1pct`: the aggregators more than 1 % short of the option best on the
+    validation weeks under the same profile (one they could have chosen beforehand); the profile's rows; per
+    aggregator that option, or None off the check weeks). (None, ...) where the run has no such rows."""
+    d = run[(run.weeks == weeks) & (run.profile == profile)].sort_values("aggregator")
+    if d.empty:
+        return None, d, None
+    row, chosen = _option_gains(d), None
+    val = run[(run.weeks == "validation") & (run.profile == profile)]
+    if weeks == "check" and len(val):
+        c = d.set_index("aggregator")
+        chosen = val.set_index("aggregator")[options].idxmax(axis=1).reindex(c.index)
+        gain = np.array([c.loc[a, chosen[a]] - c.loc[a, "own_eur_per_week"] for a in c.index])
+        row["short_of_validated_over_1pct"] = int((_shares(gain, c.own_eur_per_week.to_numpy()) > 0.01).sum())
+    return row, d, chosen
+
+
+def _in_scenario_order(out: pd.DataFrame, scenarios: list[str]) -> pd.DataFrame:
+    """A table's rows of `scenarios` only, in their order, then by seed (stable)."""
+    if out.empty:
+        return out
+    order = {sc: i for i, sc in enumerate(scenarios)}
+    out = out[out.scenario.isin(scenarios)]
+    return out.sort_values(["scenario", "seed"], key=lambda c: c.map(order) if c.name == "scenario" else c,
+                           kind="stable").reset_index(drop=True)
+
+
 def regret_matching_table(rm_scores: pd.DataFrame, rm_mixtures: pd.DataFrame, ft: pd.DataFrame,
                           scenarios: list[str]) -> pd.DataFrame:
     """The runs regret matching ran on (`regret_matching_play`), per scenario, seed and weeks (`check`: the weeks both
@@ -495,32 +538,63 @@ def regret_matching_table(rm_scores: pd.DataFrame, rm_mixtures: pd.DataFrame, ft
                                      "summed_gain_eur_per_week": float(r.summed_gain_eur_per_week),
                                      "all_aggregators_eur_per_week": float(r.all_aggregators_eur_per_week)})
                     continue
-                d = run[(run.weeks == weeks) & (run.profile == profile)].sort_values("aggregator")
-                if d.empty:
+                row, _, _ = _profile_row(run, weeks, profile, options)
+                if row is None:
                     continue
-                gain = (d.best_eur_per_week - d.own_eur_per_week).to_numpy()
-                share = _shares(gain, d.own_eur_per_week.to_numpy())
-                k = int(np.argmax(share))
-                row = {"scenario": sc, "seed": seed, "weeks": weeks, "profile": label,
-                       "aggregators_over_1pct": int((share > 0.01).sum()), "of": len(d),
-                       "largest_gain_share": float(share[k]), "largest_gain_aggregator": int(d.aggregator.iloc[k]),
-                       "summed_gain_eur_per_week": float(gain.sum()),
-                       "all_aggregators_eur_per_week": float(d.own_eur_per_week.sum())}
-                val = run[(run.weeks == "validation") & (run.profile == profile)].set_index("aggregator")
-                if weeks == "check" and len(val):
-                    chosen = val[options].idxmax(axis=1)
-                    c = d.set_index("aggregator")
-                    vgain = np.array([c.loc[a, chosen[a]] - c.loc[a, "own_eur_per_week"] for a in c.index])
-                    row["short_of_validated_over_1pct"] = int((_shares(vgain, c.own_eur_per_week.to_numpy()) > 0.01).sum())
+                row = {"scenario": sc, "seed": seed, "weeks": weeks, "profile": label, **row}
                 if profile == "correlated":
                     row["learned_bids_probability"] = float(learned_p.get((sc, seed), np.nan))
                     row["iterations"] = int(iterations.get((sc, seed), 0))
                 rows.append(row)
-    out = pd.DataFrame(rows)
-    order = {sc: i for i, sc in enumerate(scenarios)}
-    out = out[out.scenario.isin(scenarios)]
-    return out.sort_values(["scenario", "seed"], key=lambda c: c.map(order) if c.name == "scenario" else c,
-                           kind="stable").reset_index(drop=True)
+    return _in_scenario_order(pd.DataFrame(rows), scenarios)
+
+
+def _every_day(rows: pd.DataFrame) -> pd.DataFrame:
+    """One aggregator's hour rows (week, hour_of_week, ...) with a zero row for every day of their weeks that has
+    none (a day the DSO bought nothing: every option earned the same), so that the day-block bootstrap
+    (`shortfall_lower_bound_eur_per_week`) resamples every day, as it does the constant-price check's rows."""
+    days = pd.MultiIndex.from_product([rows.week.unique(), range(7)], names=["week", "day"])
+    have = pd.MultiIndex.from_arrays([rows.week, rows.hour_of_week // 24])
+    missing = days.difference(have)
+    fill = pd.DataFrame({"week": missing.get_level_values(0), "hour_of_week": 24 * missing.get_level_values(1)})
+    return pd.concat([rows, fill], ignore_index=True).fillna({c: 0.0 for c in rows.columns if c.endswith("_eur")})
+
+
+def bucketed_play_table(scores: pd.DataFrame, hours: pd.DataFrame, edges: pd.DataFrame, scenarios: list[str]) -> pd.DataFrame:
+    """Regret matching by congestion (`bucketed_regret_matching`), fitted on the training weeks and judged on the check
+    and validation weeks, per scenario, seed, weeks (`fit`, `check`, `validation`) and profile (`learned`, `by
+    congestion`): `_option_gains`' counts (an option played throughout, a constant bid in every hour), and on the
+    check weeks the aggregators more than 1 % short of the option best on the validation weeks and those clearly short
+    of it (the day-block bootstrap's one-sided 95 % bound above 0.1 % of that option's earnings, as
+    `every_aggregator_table` judges the learned policies against their validated constant bid); `buckets`, and the
+    fit weeks' hours per bucket."""
+    if scores is None or scores.empty:
+        return pd.DataFrame()
+    options = [c for c in scores.columns if c.startswith("option") and c.endswith("_eur_per_week")]
+    rows = []
+    for (sc, seed), run in scores.groupby(["scenario", "seed"], sort=False):
+        e = edges[(edges.scenario == sc) & (edges.seed == seed)] if edges is not None and len(edges) else pd.DataFrame()
+        for weeks in ("fit", "check", "validation"):
+            for profile, label in (("learned", "learned"), ("correlated", "by congestion")):
+                row, d, chosen = _profile_row(run, weeks, profile, options)
+                if row is None:
+                    continue
+                row = {"scenario": sc, "seed": seed, "weeks": weeks, "profile": label, **row}
+                if chosen is not None:
+                    h = hours[(hours.scenario == sc) & (hours.seed == seed) & (hours.weeks == "check")
+                              & (hours.profile == profile)] if hours is not None and len(hours) else pd.DataFrame()
+                    if len(h):
+                        clear = 0
+                        for agg, option in chosen.items():
+                            col = option.removesuffix("_per_week")
+                            mine = _every_day(h[h.aggregator == agg][["week", "hour_of_week", "play_eur", col]])
+                            lower = shortfall_lower_bound_eur_per_week(mine.rename(columns={"play_eur": "learned_eur"}), col)
+                            ref = float(d.set_index("aggregator").loc[agg, option])
+                            clear += bool(lower > 1e-3 * max(abs(ref), 1.0))
+                        row["clearly_short_of_validated"] = clear
+                row["buckets"] = len(e) if len(e) else np.nan
+                rows.append(row)
+    return _in_scenario_order(pd.DataFrame(rows), scenarios)
 
 
 def fp_ordering_table(fp: pd.DataFrame, scores: pd.DataFrame | None = None, fp_scores: pd.DataFrame | None = None,
@@ -1256,6 +1330,56 @@ def fig_fictitious_play(fp: pd.DataFrame, scenarios, path: Path):
     _save(fig, path)
 
 
+def _section_bucketed_play(bt: pd.DataFrame, prof: dict) -> list[str]:
+    """Regret matching by congestion, fitted on the training weeks, judged on the check and validation weeks."""
+    if bt is None or bt.empty:
+        return []
+    show = bt.assign(scenario=bt.scenario.map(lambda s: SCENARIO_LABEL.get(s, s)),
+                     largest_gain_share=100 * bt.largest_gain_share).rename(columns={"largest_gain_share": "largest_gain_%"})
+    for c in ("short_of_validated_over_1pct", "clearly_short_of_validated", "buckets"):
+        if c in show:
+            show[c] = show[c].map(lambda v: "" if pd.isna(v) else f"{v:.0f}")
+    fit = prof.get("fit_weeks") or []
+    L = ["\n### Fitted on the training weeks: a play by congestion\n",
+         "The correlated play above is fitted to the weeks it is judged on. One an aggregator could follow has to be "
+         "fixed beforehand, and one mixture for every hour, fitted on the training weeks, did not carry over: the "
+         "weeks differ in how often the feeder is congested. So the play here depends on a feature every aggregator "
+         "observes before it bids in the LFM, the feeder's net scheduled injection after the LEM (the sum of the "
+         "aggregators' schedules, MW; it tells how much flexibility the DSO will buy). Its hours where the DSO buys, "
+         f"in the {len(fit)} training weeks `fit_weeks` (every season), are split into {int(bt.buckets.max())} buckets "
+         "of equal counts (outer buckets open), and regret matching runs in each bucket as above "
+         "(`bucketed_regret_matching`). The hours are independent games, so the buckets' plays compose: against a "
+         "constant bid played throughout, an aggregator's regret is at most the sum of its regrets in the buckets. "
+         "The play is then judged on the check weeks and the validation weeks, which it was not fitted to (each "
+         "hour drawn from its bucket's play): the gains are those of an option played throughout against it; "
+         "`clearly_short_of_validated` counts, on the check weeks, the aggregators short of the option best on the "
+         "validation weeks by more than the day-to-day noise explains, as the every-aggregator table judges the "
+         "learned policies (`regret_matching/*-buckets*.csv`, `tables/regret_matching_by_congestion.csv`):\n",
+         _md(show), ""]
+    for (sc, seed), d in bt.groupby(["scenario", "seed"], sort=False):
+        r = d.set_index(["weeks", "profile"])
+
+        def at(weeks, profile, col, _r=r):
+            return _r.loc[(weeks, profile), col] if (weeks, profile) in _r.index and col in _r else np.nan
+
+        parts = []
+        for weeks in ("fit", "check", "validation"):
+            if np.isfinite(at(weeks, "learned", "aggregators_over_1pct")):
+                parts.append(f"{weeks} weeks {int(at(weeks, 'learned', 'aggregators_over_1pct'))} → "
+                             f"{int(at(weeks, 'by congestion', 'aggregators_over_1pct'))} (largest "
+                             f"{100 * at(weeks, 'learned', 'largest_gain_share'):.1f} → "
+                             f"{100 * at(weeks, 'by congestion', 'largest_gain_share'):.1f} %)")
+        line = (f"- {SCENARIO_LABEL.get(sc, sc)}, seed {seed}: aggregators more than 1 % short of their best option, "
+                "learned → by congestion: " + "; ".join(parts))
+        if np.isfinite(at("check", "learned", "clearly_short_of_validated")):
+            line += (f"; on the check weeks, clearly short of the option validated beforehand "
+                     f"{int(at('check', 'learned', 'clearly_short_of_validated'))} → "
+                     f"{int(at('check', 'by congestion', 'clearly_short_of_validated'))} of "
+                     f"{int(at('check', 'learned', 'of'))}")
+        L.append(line + ".")
+    return L
+
+
 def fig_regret_matching(rm: pd.DataFrame, fp: pd.DataFrame, table: pd.DataFrame, scenarios, path: Path):
     """Left: per iteration (first seed), the largest regret of an aggregator against regret matching's play so far
     (each iteration equally likely) beside fictitious play's largest gain over its current mixtures. Right: per
@@ -1574,6 +1698,7 @@ class ReportTables:
     fp_ordering: pd.DataFrame  # the orderings seed by seed, learned vs mixtures (`fp_ordering_table`)
     fp_markets: pd.DataFrame  # the markets on the test weeks, learned vs mixtures (`fp_markets_table`)
     regret_matching: pd.DataFrame  # learned, mixtures and regret matching's correlated play (`regret_matching_table`)
+    bucketed_play: pd.DataFrame  # regret matching by congestion, fitted on training weeks (`bucketed_play_table`)
     critics: pd.DataFrame  # whether the trained critics rank the aggregators' own up prices right (`critic_ranking_table`)
     fitted: pd.DataFrame  # every aggregator against its fitted up-price responder (`fitted_responder_table`)
     fitted_play: pd.DataFrame  # learned vs fictitious play over fitted responders (`fitted_play_table`)
@@ -1591,7 +1716,7 @@ TABLE_FILES = {"table1": "table1_agg5_test_weeks", "table2": "table2_total_profi
                "aggregators": "exploitability_every_aggregator", "convergence": "convergence",
                "dynamics": "constant_bid_dynamics", "fictitious_play": "fictitious_play",
                "fp_ordering": "ordering_fictitious_play", "fp_markets": "markets_fictitious_play",
-               "regret_matching": "regret_matching",
+               "regret_matching": "regret_matching", "bucketed_play": "regret_matching_by_congestion",
                "critics": "critic_ranking", "fitted": "exploitability_fitted_responders", "fitted_play": "fitted_play",
                "two_stage": "exploitability_two_stage", "observable": "agg5_regret_observable",
                "along_training": "constant_bids_along_training", "snapshot_choice": "snapshot_choice"}
@@ -1617,6 +1742,7 @@ def _tables(study: Path, data: dict) -> ReportTables:
                         regret_matching=regret_matching_table(
                             data["rm_scores"], data["rm_mixtures"],
                             fictitious_play_table(data["fictitious_play"], data["fp_validation"], scen), scen),
+                        bucketed_play=bucketed_play_table(data["rmb_scores"], data["rmb_hours"], data["rmb_edges"], scen),
                         critics=critic_ranking_table(data["critic_ranking"], scen),
                         fitted=fitted_responder_table(data["fitted_responders"], scen),
                         fitted_play=fitted_play_table(data, scen),
@@ -2517,6 +2643,16 @@ def reading(tables: ReportTables, prof: dict) -> str:
             line += ("; on the validation weeks, which it was not fitted to, "
                      + ", ".join(f"{int(x.aggregators_over_1pct)}" for x in val.itertuples()) + " of 10 gain more than 1 %")
         parts.append(line + ".")
+    bt = tables.bucketed_play
+    if len(bt) and "clearly_short_of_validated" in bt:
+        c = bt[bt.weeks == "check"].set_index(["scenario", "profile"])
+        scen = [sc for sc in dict.fromkeys(bt.scenario) if (sc, "by congestion") in c.index]
+        parts.append("Fitted on the training weeks instead, one regret matching per bucket of the feeder's scheduled "
+                     "injection (a feature the aggregators see before they bid): on the check weeks, aggregators "
+                     "clearly short of the option validated beforehand "
+                     + ", ".join(f"{int(c.loc[(sc, 'learned'), 'clearly_short_of_validated'])} → "
+                                 f"{int(c.loc[(sc, 'by congestion'), 'clearly_short_of_validated'])}" for sc in scen)
+                     + " of 10 (" + ", ".join(SCENARIO_LABEL.get(sc, sc) for sc in scen) + "; learned → by congestion).")
     return " ".join(p for p in parts if p)
 
 
@@ -2539,7 +2675,7 @@ def build_report(study: Path) -> Path:
          *_section_two_stage(tables.two_stage, prof), *_section_observable(tables.observable),
          *_section_critics(tables.critics),
          *_section_dynamics(tables.dynamics, prof), *_section_fictitious_play(tables.fictitious_play, tables.fp_ordering, tables.fp_markets),
-         *_section_regret_matching(tables.regret_matching),
+         *_section_regret_matching(tables.regret_matching), *_section_bucketed_play(tables.bucketed_play, prof),
          *_section_swap(tables.swap), *_section_figures(figs)]
     path = study / "report.md"
     path.write_text("\n".join(L) + "\n")

@@ -24,7 +24,10 @@ Folder layout under --out:
                                          best-response weeks, first `responder_seeds` seeds): per iteration and
                                          aggregator its mixture's value, the correlated play's average and its best
                                          option's; -mixtures.csv every iteration's mixtures; -scores.csv the learned
-                                         profile and the correlated play on those weeks and on the validation weeks
+                                         profile and the correlated play on those weeks and on the validation weeks;
+                                         -buckets*.csv the same play by congestion bucket fitted on `fit_weeks`
+                                         (`rm_buckets`): history, mixtures, edges, scores on the fit, check and
+                                         validation weeks, and -buckets-hours.csv each hour's values there
   fitted_responders/<scenario>-seed<k>.csv  every aggregator's fitted up-price responder (first `responder_seeds`
                                          seeds): a network fitted on the market's values of the constant up prices
                                          on `fit_weeks`, its picks per hour of the validation and check weeks
@@ -85,6 +88,8 @@ class ArbitrageProfile(Profile):
     fp_seeds: int | None = None  # run it for the first k seeds (None: all)
     rm_iterations: int = 0  # regret matching over learned and constant bids on `br_weeks`, its correlated play also
     # scored on the validation weeks (`regret_matching_play`; first `responder_seeds` seeds; 0: none)
+    rm_buckets: int = 0  # and as many buckets of the feeder's scheduled injection, one regret matching each, on
+    # `fit_weeks`, judged on the check and validation weeks (`bucketed_regret_matching`; 0: none)
     fit_weeks: tuple[str, ...] = ()  # weeks a fitted up-price responder learns the market's values on (first
     # `responder_seeds` seeds; none: no fitted responders)
     fitted_play_iterations: int = 0  # fictitious play over fitted responders (first `responder_seeds` seeds; 0: none)
@@ -115,7 +120,7 @@ class ArbitrageProfile(Profile):
             problems.append(f"two_stage_play_rounds must be 'linear' or 'uniform' (got {self.two_stage_play_rounds!r})")
         if self.two_stage_play_window < 1:
             problems.append(f"two_stage_play_window must be at least 1 iteration (got {self.two_stage_play_window})")
-        for name in ("responder_episodes", "responder_seeds", "dynamics_rounds", "fp_iterations", "rm_iterations",
+        for name in ("responder_episodes", "responder_seeds", "dynamics_rounds", "fp_iterations", "rm_iterations", "rm_buckets",
                      "fitted_play_iterations",
                      "two_stage_play_iterations", "fitted_responder_steps", "snapshot_every"):
             if getattr(self, name) < 0:
@@ -141,7 +146,7 @@ PROFILES = {
         hp_overrides={"lr_actor": 1e-3, "noise_sigma_final": 0.01, "updates_per_episode": 20, "gamma": 0.0,
                       "per_agent_batches": True},
         br_weeks=("test:1", "test:5", "test:12"), br_grid="coarse", responder_episodes=200, fp_iterations=150,
-        rm_iterations=300, fit_weeks=FIT_WEEKS, fitted_play_iterations=40, two_stage_weeks="busy:7",
+        rm_iterations=300, rm_buckets=4, fit_weeks=FIT_WEEKS, fitted_play_iterations=40, two_stage_weeks="busy:7",
         two_stage_play_iterations=12,
         two_stage_play_weeks="busy:7+spread:3",
         note="short runs: 800 episodes (paper 5000). To learn anything in 6x fewer episodes, the reconstructed actor "
@@ -165,7 +170,8 @@ PROFILES = {
              "against constant bids at 9 policy snapshots along training (every 100 episodes, every seed, the check weeks); "
              "best-response dynamics among constant bids (seed 0); 150 iterations of fictitious play over learned and constant "
              "bids (every seed); 300 iterations of regret matching over the same options (seed 0), whose play is a "
-             "coarse correlated equilibrium to within the aggregators' regret; 40 iterations of fictitious play over "
+             "coarse correlated equilibrium to within the aggregators' regret, and 300 per bucket of the feeder's "
+             "scheduled injection (4 buckets) on the 13 training weeks, judged on the check weeks; 40 iterations of fictitious play over "
              "fitted best responders on the 7 busiest training weeks, its policy checked like the learned one (seed 0); fitted two-stage (withholding and up price) responders "
              "on those weeks for the learned and the fitted-play policy (seed 0); 12 iterations of fictitious play over fitted "
              "two-stage responders where every aggregator arbitrages (all-arb, seed 0), on those weeks and 3 quieter ones "
@@ -174,14 +180,16 @@ PROFILES = {
     "paper": ArbitrageProfile(
         "paper", (SA, ONE, ALL, SA_SWAP, ALL_SWAP), episodes=5000, seeds=3, eval_every=50,
         checkpoint_every=250, snapshot_every=500, br_weeks=tuple(f"test:{i}" for i in range(1, 13)), br_grid="fine", br_seeds=1,
-        responder_episodes=1000, fp_iterations=150, rm_iterations=300, fit_weeks=FIT_WEEKS, fitted_play_iterations=40,
+        responder_episodes=1000, fp_iterations=150, rm_iterations=300, rm_buckets=4, fit_weeks=FIT_WEEKS,
+        fitted_play_iterations=40,
         two_stage_weeks="busy:7", two_stage_play_iterations=12,
         two_stage_play_weeks="busy:7+spread:3",
         note="the paper's 5000 episodes and hyperparameters; best response on all 12 test weeks (seed 0), fine grid; "
              "every aggregator against constant bids at 11 policy snapshots along training (every 500 episodes, seed 0, "
              "test weeks 1, 5 and 12); "
              "150 iterations of fictitious play over learned and constant bids on those weeks (every seed), 300 of regret "
-             "matching over them (seed 0); 40 iterations of "
+             "matching over them (seed 0), and 300 per bucket of the feeder's scheduled injection (4 buckets) on 13 "
+             "training weeks; 40 iterations of "
              "fictitious play over fitted best responders and fitted two-stage responders, 12 of fictitious play over "
              "fitted two-stage responders where every aggregator arbitrages (seed 0; the 7 busiest and 3 other training weeks)",
     ),
@@ -189,7 +197,7 @@ PROFILES = {
         "tiny", (SA, ONE, ALL), episodes=2, seeds=1, eval_every=1, checkpoint_every=1, snapshot_every=1, hand_on_nearest=True,
         along_training_weeks=("test:1",),
         eval_weeks=("test:1", "test:2", "eval:1"), br_weeks=("test:1",), br_grid="tiny", br_max_hours=24, responder_episodes=2,
-        responder_validation_weeks=("eval:1",), dynamics_rounds=2, fp_iterations=3, rm_iterations=3,
+        responder_validation_weeks=("eval:1",), dynamics_rounds=2, fp_iterations=3, rm_iterations=3, rm_buckets=2,
         fit_weeks=("train:1", "train:2"),
         fitted_play_iterations=2, fitted_play_weeks="train:1", fitted_play_fit_steps=(200, 50),
         fitted_responder_steps=200, two_stage_weeks="train:1", two_stage_play_iterations=1, two_stage_play_weeks="train:2",
@@ -294,6 +302,11 @@ def learned_job(out: str, profile: ArbitrageProfile, scenario: str, seed: int, e
             and not (resume and rm_file.exists())):
         regret_matching(run_dir, rm_file, scenario, profile, seed)
     t4 = time.perf_counter()
+    rmb_file = rm_file.with_name(rm_file.stem + "-buckets.csv")
+    if (profile.rm_iterations and profile.rm_buckets and profile.fit_weeks and seed < profile.responder_seeds
+            and profile.br_weeks and not (resume and rmb_file.exists())):
+        bucketed_regret_matching(run_dir, rmb_file, scenario, profile, seed)
+    t_rmb = time.perf_counter()
     xp_file = out / "responders" / f"{scenario}-seed{seed}.csv"
     if profile.responder_episodes and seed < profile.responder_seeds and profile.br_weeks and not (resume and xp_file.exists()):
         responders(run_dir, xp_file, scenario, profile, hp, seed)
@@ -318,7 +331,8 @@ def learned_job(out: str, profile: ArbitrageProfile, scenario: str, seed: int, e
     t7 = time.perf_counter()
     return {"job": f"{scenario} seed {seed}", "train_s": t1 - t0, "along_training_s": t_along - t1,
             "evaluate_s": t2 - t_along, "best_response_s": t3 - t2, "constant_prices_dynamics_and_fictitious_play_s": t_rm - t3,
-            "regret_matching_s": t4 - t_rm, "responders_s": t5 - t4, "fitted_play_s": t6 - t5, "two_stage_play_s": t7 - t6}
+            "regret_matching_s": t4 - t_rm,
+            "bucketed_regret_matching_s": t_rmb - t4, "responders_s": t5 - t_rmb, "fitted_play_s": t6 - t5, "two_stage_play_s": t7 - t6}
 
 
 FITTED_PLAY = {"new_value_weight": 0.25, "linear": True, "keep": "chosen"}  # measured in docs/arbitrage-study.md
@@ -500,6 +514,47 @@ def regret_matching(run_dir: Path, path: Path, scenario: str, profile: Arbitrage
     path.parent.mkdir(parents=True, exist_ok=True)
     write_csv_atomic(path.with_name(path.stem + "-mixtures.csv"), mixtures, float_format="%.17g")
     write_csv_atomic(path.with_name(path.stem + "-scores.csv"), pd.concat(scores, ignore_index=True))
+    write_csv_atomic(path, history)  # its presence means the play finished
+
+
+def bucketed_regret_matching(run_dir: Path, path: Path, scenario: str, profile: ArbitrageProfile, seed: int) -> None:
+    """Regret matching by congestion (`bucketed_regret_matching`): `profile.rm_buckets` buckets of equal counts of
+    the feeder's scheduled injection over the hours of `profile.fit_weeks` where the DSO buys (training weeks), one
+    regret matching each (`rm_iterations`); its history (`path`, a `bucket` column), mixtures (-mixtures.csv),
+    edges (-edges.csv), the learned profile and the play scored on the fit weeks (from the history), the check weeks
+    and the validation weeks (-scores.csv; neither fitted to), and each of those hours' values (-hours.csv,
+    `score_bucketed`), for the report's day-block bootstrap."""
+    import numpy as np
+    import pandas as pd
+
+    from runs.studies import arbitrage_best_response as br
+    from runs.training import load_trained_policy
+
+    learned, _ = load_trained_policy(run_dir)
+    fit = br.OptionValues(scenario, learned, list(profile.fit_weeks), br.COARSE, seed, profile.br_max_hours)
+    feature = fit.public_feature()
+    edges = br.bucket_edges(feature, profile.rm_buckets)
+    history, mixtures = br.bucketed_regret_matching(fit, edges, profile.rm_iterations)
+    buckets = br.hour_buckets(fit, edges)
+    bounds = np.concatenate([[-np.inf], edges, [np.inf]])
+    edge_rows = pd.DataFrame({"bucket": range(len(edges) + 1), "low_mw": bounds[:-1], "high_mw": bounds[1:],
+                              "fit_hours": np.bincount(buckets, minlength=len(edges) + 1)})
+    scores = [br.bucketed_scores_from_history(history, fit).assign(weeks="fit")]
+    hours = []
+    validation = [w for w in profile.responder_validation_weeks if w not in profile.br_weeks]
+    for name, weeks in (("check", list(profile.br_weeks)), ("validation", validation)):
+        if not weeks:
+            continue
+        values = br.OptionValues(scenario, learned, weeks, br.COARSE, seed, profile.br_max_hours)
+        totals, per_hour = br.score_bucketed(values, mixtures, edges)
+        scores.append(totals.assign(weeks=name))
+        hours.append(per_hour.assign(weeks=name))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    stem = path.with_name(path.stem)
+    write_csv_atomic(Path(f"{stem}-mixtures.csv"), mixtures, float_format="%.17g")
+    write_csv_atomic(Path(f"{stem}-edges.csv"), edge_rows, float_format="%.17g")
+    write_csv_atomic(Path(f"{stem}-scores.csv"), pd.concat(scores, ignore_index=True))
+    write_csv_atomic(Path(f"{stem}-hours.csv"), pd.concat(hours, ignore_index=True))
     write_csv_atomic(path, history)  # its presence means the play finished
 
 

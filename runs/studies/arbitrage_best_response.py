@@ -388,6 +388,8 @@ class OptionValues:
         self.quiet_eur = np.zeros(n)  # summed over the hours where no flexibility is bought
         self.hours: list = []  # the other hours: (LEM cleared, u of each aggregator's draw)
         self.observations: list[np.ndarray] = []  # the LFM observation of each of those hours (N, features)
+        self.weeks = list(weeks)
+        self.hour_keys: list[tuple[str, int]] = []  # (week, hour_of_week) of each of those hours
         for label in weeks:
             model.design.cold_start()
             model.reset_week(dataset.resolve_week(label)[0])
@@ -401,6 +403,7 @@ class OptionValues:
                                   for k in range(n)])
                     self.hours.append((lem, u))
                     self.observations.append(obs)
+                    self.hour_keys.append((label, int(model.hour_of_week)))
                 else:
                     self.quiet_eur += h.lem.r1 + h.balancing.r2
                 model.step()
@@ -437,28 +440,63 @@ class OptionValues:
     def __call__(self, mixtures: dict) -> dict[int, np.ndarray]:
         """{aggregator: its mixture over the options, or None (its learned bids)} -> {aggregator: € per week
         of each of its options, against the others' draws}."""
-        m = len(self.levels) + 1
-        cum = [None if mixtures[a] is None else np.cumsum(mixtures[a]) for a in self.ids]
-        drawn = np.array([[0 if c is None else min(int(np.searchsorted(c, u[k], side="right")), m - 1)
-                           for k, c in enumerate(cum)] for _, u in self.hours], dtype=int).reshape(len(self.hours), len(self.ids))
-        values = self.quiet_eur[:, None] + self.hour_values(drawn).sum(0)
+        return self.values_over(mixtures)
+
+    def values_over(self, mixtures: dict, index=None, quiet: bool = True) -> dict[int, np.ndarray]:
+        """`__call__` over the hours `index` (positions in `hours`; None: all), with the quiet hours' earnings
+        (the same under every option) added or not (`quiet`)."""
+        index = np.arange(len(self.hours)) if index is None else np.asarray(index, dtype=int)
+        values = self.hour_values(self.draw(mixtures, index), index).sum(0)
+        if quiet:
+            values = self.quiet_eur[:, None] + values
         return {a: values[k] / self.n_weeks for k, a in enumerate(self.ids)}
 
-    def hour_values(self, drawn: np.ndarray) -> np.ndarray:
-        """(H, N, options) €: in each of the H hours where the DSO buys, what every aggregator earns with
-        each of its options while the others play their options `drawn` (H, N) in that hour."""
+    def draw(self, mixtures: dict, index) -> np.ndarray:
+        """(len(index), N) each aggregator's option in each of the hours `index`, drawn from its mixture (None: 0,
+        its learned bids) with the hour's own uniform number, as `MixedUpPrices` draws."""
+        m = len(self.levels) + 1
+        cum = [None if mixtures[a] is None else np.cumsum(mixtures[a]) for a in self.ids]
+        return np.array([[0 if c is None else min(int(np.searchsorted(c, self.hours[i][1][k], side="right")), m - 1)
+                          for k, c in enumerate(cum)] for i in index], dtype=int).reshape(len(index), len(self.ids))
+
+    def hour_values(self, drawn: np.ndarray, index=None) -> np.ndarray:
+        """(H, N, options) €: in each of the H hours `index` (positions in `hours`; None: all, where the DSO
+        buys), what every aggregator earns with each of its options while the others play their options
+        `drawn` (H, N) in that hour."""
         n, m = len(self.ids), len(self.levels) + 1
-        out = np.empty((len(self.hours), n, m))
-        for i in range(len(self.hours)):
+        index = range(len(self.hours)) if index is None else index
+        out = np.empty((len(index), n, m))
+        for row, i in enumerate(index):
             fresh: dict[bytes, np.ndarray] = {}
             for k in range(n):
-                profile = drawn[i].copy()
+                profile = drawn[row].copy()
                 for j in range(m):
                     profile[k] = j
-                    out[i, k, j] = self._rewards(i, profile, fresh)[k]
+                    out[row, k, j] = self._rewards(i, profile, fresh)[k]
             self._cache[i] = fresh
         self.options[:] = 0
         return out
+
+    def public_feature(self, name: str = "feeder_sched_mw") -> np.ndarray:
+        """(H,) a feature every aggregator observes before its LFM bids (`LFM_COLUMNS`, a SHARED one), in each
+        of the `hours`: by default the feeder's net scheduled injection after the LEM (MW), which tells how much
+        flexibility the DSO will need (measured: correlation -0.95 with the MW it buys, docs/arbitrage-study.md)."""
+        from model.designs.arbitrage import LFM_COLUMNS
+
+        j = LFM_COLUMNS.index(name)
+        return np.array([o[0, j] for o in self.observations], dtype=float)
+
+
+class HourSubset:
+    """`OptionValues` over some of its hours only, without the quiet hours' earnings: the `values` callable of
+    `regret_matching_play` and `score_correlated` for play that depends on the hour (`bucketed_regret_matching`)."""
+
+    def __init__(self, values: OptionValues, index):
+        self.parent, self.index = values, np.asarray(index, dtype=int)
+        self.ids, self.levels, self.n_weeks = values.ids, values.levels, values.n_weeks
+
+    def __call__(self, mixtures: dict) -> dict[int, np.ndarray]:
+        return self.parent.values_over(mixtures, self.index, quiet=False)
 
 
 def constant_bids_along_training(scenario, run_dir, weeks: list[str], grid: SearchGrid = COARSE, seed: int = 0,
@@ -678,6 +716,87 @@ def score_correlated(values, mixtures: pd.DataFrame) -> pd.DataFrame:
     learned = values({a: None for a in ids})
     return pd.DataFrame([_score_row("learned", a, float(learned[a][0]), learned[a], values.levels) for a in ids]
                         + [_score_row("correlated", a, own[a], options[a], values.levels) for a in ids])
+
+
+def bucket_edges(feature: np.ndarray, n_buckets: int) -> np.ndarray:
+    """The n_buckets - 1 inner edges splitting `feature` (the fit weeks' hours) into buckets of equal counts;
+    the outer buckets are open, so every hour of other weeks falls into one."""
+    return np.quantile(feature, np.arange(1, n_buckets) / n_buckets) if len(feature) else np.zeros(0)
+
+
+def hour_buckets(values: OptionValues, edges: np.ndarray, feature: str = "feeder_sched_mw") -> np.ndarray:
+    """(H,) the bucket of each of `values`' hours: its public `feature` against `edges` (`bucket_edges`)."""
+    return np.searchsorted(np.asarray(edges, dtype=float), values.public_feature(feature), side="right")
+
+
+def bucketed_regret_matching(values: OptionValues, edges: np.ndarray, iterations: int,
+                             feature: str = "feeder_sched_mw") -> tuple[pd.DataFrame, pd.DataFrame]:
+    """`regret_matching_play` once per bucket of hours (`hour_buckets`): a play whose mixtures depend on a feature
+    every aggregator sees before it bids, so that congested and idle hours get their own. The hours are independent
+    games (nothing carries over), so the bucket games are independent and their correlated plays compose: an
+    aggregator's regret against a constant bid played throughout is at most the sum of its per-bucket regrets (and
+    the play is also near-unexploitable by a constant bid chosen per bucket). Fitted on some weeks (`values`), the
+    play is judged on others (`score_bucketed`); one mixture for every hour, fitted on the training weeks, did not
+    carry over to the check weeks (docs/arbitrage-study.md, stop 67). Returns `regret_matching_play`'s (history,
+    mixtures), each with a `bucket` column (0: the lowest feature values)."""
+    buckets = hour_buckets(values, edges, feature)
+    histories, mixtures = [], []
+    for b in range(len(edges) + 1):
+        history, mix = regret_matching_play(HourSubset(values, np.flatnonzero(buckets == b)), values.ids,
+                                            values.levels, iterations)
+        histories.append(history.assign(bucket=b))
+        mixtures.append(mix.assign(bucket=b))
+    return pd.concat(histories, ignore_index=True), pd.concat(mixtures, ignore_index=True)
+
+
+def bucketed_scores_from_history(history: pd.DataFrame, values: OptionValues) -> pd.DataFrame:
+    """`score_bucketed`'s totals on the weeks `bucketed_regret_matching` ran on (`values`), read off its `history`
+    without clearing again (`correlated_scores_from_history` per bucket, summed, the quiet hours added)."""
+    per_bucket = pd.concat([correlated_scores_from_history(h.drop(columns="bucket"), values.levels)
+                            for _, h in history.groupby("bucket", sort=True)])
+    options = [f"option{j}_eur_per_week" for j in range(len(values.levels) + 1)]
+    quiet = dict(zip(values.ids, values.quiet_eur / values.n_weeks))
+    return pd.DataFrame([_score_row(profile, a, quiet[a] + float(d.own_eur_per_week.sum()),
+                                    quiet[a] + d[options].to_numpy(float).sum(0), values.levels)
+                         for (profile, a), d in per_bucket.groupby(["profile", "aggregator"], sort=False)])
+
+
+def score_bucketed(values: OptionValues, mixtures: pd.DataFrame, edges: np.ndarray,
+                   feature: str = "feeder_sched_mw") -> tuple[pd.DataFrame, pd.DataFrame]:
+    """`bucketed_regret_matching`'s play on `values`' weeks (each hour drawn from its bucket's play: its iteration t
+    with probability `weight`, then each aggregator's option from its t-th mixture): (totals, hours).
+
+    totals: `score_correlated`'s rows (profile "learned": everyone's learned bids; "correlated": the play), over all
+    hours, quiet ones included, every option played throughout (a constant bid in every hour). hours: one row per profile, hour
+    where the DSO buys and aggregator (`week`, `hour_of_week`, `bucket`): what it earns under the profile
+    (`play_eur`) and with each option j against the others' (`option<j>_eur`), expectations over the draws; in the
+    other hours every option earns the same. The day-block bootstrap of the report reads them (`clearly short`)."""
+    ids, n, m = values.ids, len(values.ids), len(values.levels) + 1
+    buckets = hour_buckets(values, edges, feature)
+    own, options = np.zeros((len(values.hours), n)), np.zeros((len(values.hours), n, m))
+    for b, mix in mixtures.groupby("bucket", sort=True):
+        index = np.flatnonzero(buckets == b)
+        if not len(index):
+            continue
+        for _, it in mix.groupby("iteration", sort=True):
+            p = it.pivot(index="aggregator", columns="option", values="probability").loc[ids].to_numpy()
+            v = values.hour_values(values.draw(dict(zip(ids, p)), index), index)  # (hours, N, options)
+            w = float(it.weight.iloc[0]) if "weight" in it else 1.0 / mix.iteration.nunique()
+            options[index] += w * v
+            own[index] += w * np.einsum("hkj,kj->hk", v, p)
+    everyone = np.arange(len(values.hours))
+    learned = values.hour_values(values.draw({a: None for a in ids}, everyone), everyone)
+    quiet = values.quiet_eur / values.n_weeks
+    rows = [_score_row(profile, a, quiet[k] + float(mine[:, k].sum()) / values.n_weeks,
+                       quiet[k] + v[:, k].sum(0) / values.n_weeks, values.levels)
+            for profile, mine, v in (("learned", learned[:, :, 0], learned), ("correlated", own, options))
+            for k, a in enumerate(ids)]
+    keys = pd.DataFrame(values.hour_keys, columns=["week", "hour_of_week"]).assign(bucket=buckets)
+    hours = pd.concat([keys.assign(profile=profile, aggregator=a, play_eur=mine[:, k],
+                                   **{f"option{j}_eur": v[:, k, j] for j in range(m)})
+                       for profile, mine, v in (("learned", learned[:, :, 0], learned), ("correlated", own, options))
+                       for k, a in enumerate(ids)], ignore_index=True)
+    return pd.DataFrame(rows), hours
 
 
 def constant_bid_fictitious_play(scenario, learned, weeks: list[str], grid: SearchGrid = COARSE, seed: int = 0,
