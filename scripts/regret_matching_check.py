@@ -12,7 +12,13 @@ For each SCENARIO:SEED, on the run the study handed on (STUDY/runs/SCENARIO/seed
     judges the learned policies against the validated constant bid).
 
     OMP_NUM_THREADS=1 .venv/bin/python scripts/regret_matching_check.py STUDY SCENARIO:SEED [...] [--iterations N]
-                                         [--fit-weeks check|fit] [--profile quick|paper] --out DIR
+                                         [--fit-weeks check|fit] [--buckets B] [--profile quick|paper] --out DIR
+
+With --buckets B (and --fit-weeks fit), the play by congestion instead, as the study's step runs it
+(`bucketed_regret_matching`: B buckets of the feeder's scheduled injection fitted on the fit weeks, scored with
+`score_bucketed`; the summary is the report's `bucketed_play_table`, with the day-block bootstrap), written to
+DIR/<scenario>-seed<k>-b<B>.csv and its -mixtures, -edges, -scores and -hours.csv (the study's files) and
+DIR/summary-buckets.csv.
 
 writes DIR/<scenario>-seed<k>-{rm,rm-mixtures,rm-scores}.csv, DIR/summary.csv (the report's `regret_matching_table`:
 per run, weeks and profile, aggregators more than 1 % short of their best option, the largest and summed gains, all
@@ -100,6 +106,27 @@ def measure(study: Path, scenario: str, seed: int, profile, iterations: int, fit
             weighting_table(history, scenario, seed))
 
 
+def measure_bucketed(study: Path, scenario: str, seed: int, profile, iterations: int, buckets: int,
+                     out: Path) -> pd.DataFrame:
+    """Play (or reuse) one run's regret matching by congestion, the study's step with `buckets` and `iterations`;
+    the report's `bucketed_play_table` rows."""
+    import dataclasses
+
+    from runs.reports.arbitrage import bucketed_play_table
+    from runs.studies.arbitrage import bucketed_regret_matching
+
+    path = out / f"{scenario}-seed{seed}-b{buckets}.csv"
+    if not path.exists():
+        t0 = time.perf_counter()
+        bucketed_regret_matching(study / "runs" / scenario / f"seed{seed}", path, scenario,
+                                 dataclasses.replace(profile, rm_iterations=iterations, rm_buckets=buckets), seed)
+        print(f"{scenario} seed {seed}: {buckets} buckets, {iterations} iterations in {time.perf_counter() - t0:.0f} s",
+              flush=True)
+    tagged = {k: pd.read_csv(path.with_name(f"{path.stem}-{k}.csv")).assign(scenario=scenario, seed=seed)
+              for k in ("scores", "hours", "edges")}
+    return bucketed_play_table(tagged["scores"], tagged["hours"], tagged["edges"], [scenario]).assign(iterations=iterations)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("study", type=Path)
@@ -108,10 +135,21 @@ def main() -> None:
     ap.add_argument("--fit-weeks", default="check", choices=("check", "fit"),
                     help="the weeks regret matching plays on: the check weeks (as the study's fictitious play) or the "
                          "profile's fit_weeks (training weeks; then the check weeks are out of sample)")
+    ap.add_argument("--buckets", type=int, default=0,
+                    help="play by congestion with this many buckets, fitted on the fit weeks (needs --fit-weeks fit)")
     ap.add_argument("--profile", default="quick", choices=sorted(PROFILES))
     ap.add_argument("--out", type=Path, required=True)
     a = ap.parse_args()
     a.out.mkdir(parents=True, exist_ok=True)
+    if a.buckets:
+        if a.fit_weeks != "fit":
+            ap.error("--buckets fits the play on the training weeks: add --fit-weeks fit")
+        summary = pd.concat([measure_bucketed(a.study, sc, int(seed), PROFILES[a.profile], a.iterations, a.buckets, a.out)
+                             for sc, seed in (spec.rsplit(":", 1) for spec in a.runs)], ignore_index=True)
+        write_csv_atomic(a.out / "summary-buckets.csv", summary)
+        with pd.option_context("display.width", 250, "display.max_columns", 30):
+            print(summary.round(3).to_string(index=False))
+        return
     tables, weightings = [], []
     for spec in a.runs:
         scenario, seed = spec.rsplit(":", 1)

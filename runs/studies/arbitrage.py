@@ -524,7 +524,6 @@ def bucketed_regret_matching(run_dir: Path, path: Path, scenario: str, profile: 
     edges (-edges.csv), the learned profile and the play scored on the fit weeks (from the history), the check weeks
     and the validation weeks (-scores.csv; neither fitted to), and each of those hours' values (-hours.csv,
     `score_bucketed`), for the report's day-block bootstrap."""
-    import numpy as np
     import pandas as pd
 
     from runs.studies import arbitrage_best_response as br
@@ -532,13 +531,8 @@ def bucketed_regret_matching(run_dir: Path, path: Path, scenario: str, profile: 
 
     learned, _ = load_trained_policy(run_dir)
     fit = br.OptionValues(scenario, learned, list(profile.fit_weeks), br.COARSE, seed, profile.br_max_hours)
-    feature = fit.public_feature()
-    edges = br.bucket_edges(feature, profile.rm_buckets)
+    edges = br.bucket_edges(fit.public_feature(), profile.rm_buckets)
     history, mixtures = br.bucketed_regret_matching(fit, edges, profile.rm_iterations)
-    buckets = br.hour_buckets(fit, edges)
-    bounds = np.concatenate([[-np.inf], edges, [np.inf]])
-    edge_rows = pd.DataFrame({"bucket": range(len(edges) + 1), "low_mw": bounds[:-1], "high_mw": bounds[1:],
-                              "fit_hours": np.bincount(buckets, minlength=len(edges) + 1)})
     scores = [br.bucketed_scores_from_history(history, fit).assign(weeks="fit")]
     hours = []
     validation = [w for w in profile.responder_validation_weeks if w not in profile.br_weeks]
@@ -552,7 +546,7 @@ def bucketed_regret_matching(run_dir: Path, path: Path, scenario: str, profile: 
     path.parent.mkdir(parents=True, exist_ok=True)
     stem = path.with_name(path.stem)
     write_csv_atomic(Path(f"{stem}-mixtures.csv"), mixtures, float_format="%.17g")
-    write_csv_atomic(Path(f"{stem}-edges.csv"), edge_rows, float_format="%.17g")
+    write_csv_atomic(Path(f"{stem}-edges.csv"), br.bucket_table(fit, edges), float_format="%.17g")
     write_csv_atomic(Path(f"{stem}-scores.csv"), pd.concat(scores, ignore_index=True))
     write_csv_atomic(Path(f"{stem}-hours.csv"), pd.concat(hours, ignore_index=True))
     write_csv_atomic(path, history)  # its presence means the play finished

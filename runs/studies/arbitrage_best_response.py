@@ -729,6 +729,14 @@ def hour_buckets(values: OptionValues, edges: np.ndarray, feature: str = "feeder
     return np.searchsorted(np.asarray(edges, dtype=float), values.public_feature(feature), side="right")
 
 
+def bucket_table(values: OptionValues, edges: np.ndarray, feature: str = "feeder_sched_mw") -> pd.DataFrame:
+    """One row per bucket: its bounds of the public `feature` (`low_mw` < x <= `high_mw`, open outer ones) and how
+    many of `values`' hours fall into it (`fit_hours`)."""
+    bounds = np.concatenate([[-np.inf], np.asarray(edges, dtype=float), [np.inf]])
+    return pd.DataFrame({"bucket": range(len(edges) + 1), "low_mw": bounds[:-1], "high_mw": bounds[1:],
+                         "fit_hours": np.bincount(hour_buckets(values, edges, feature), minlength=len(edges) + 1)})
+
+
 def bucketed_regret_matching(values: OptionValues, edges: np.ndarray, iterations: int,
                              feature: str = "feeder_sched_mw") -> tuple[pd.DataFrame, pd.DataFrame]:
     """`regret_matching_play` once per bucket of hours (`hour_buckets`): a play whose mixtures depend on a feature
