@@ -1380,11 +1380,13 @@ def _section_bucketed_play(bt: pd.DataFrame, prof: dict) -> list[str]:
     return L
 
 
-def fig_regret_matching(rm: pd.DataFrame, fp: pd.DataFrame, table: pd.DataFrame, scenarios, path: Path):
+def fig_regret_matching(rm: pd.DataFrame, fp: pd.DataFrame, table: pd.DataFrame, scenarios, path: Path,
+                        bucketed: pd.DataFrame | None = None):
     """Left: per iteration (first seed), the largest regret of an aggregator against regret matching's play so far
-    (each iteration equally likely) beside fictitious play's largest gain over its current mixtures. Right: per
+    (iteration t weighted t + 1) beside fictitious play's largest gain over its current mixtures. Right: per
     scenario, the aggregators more than 1 % short of their best option under each profile, on the weeks the plays
-    ran on and on the validation weeks."""
+    ran on and on the validation weeks; with `bucketed` (`bucketed_play_table`), also the play by congestion fitted
+    on the training weeks, on the check and validation weeks (neither fitted to)."""
     plt = _plt()
     scen = [sc for sc in scenarios if sc in set(rm.scenario)]
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(12, 4.2))
@@ -1401,23 +1403,29 @@ def fig_regret_matching(rm: pd.DataFrame, fp: pd.DataFrame, table: pd.DataFrame,
            ylabel="largest gain of an option, % of own", title="How far from an equilibrium, the plays' weeks")
     a1.legend(fontsize=7, ncol=2)
     profiles = ["learned", "fictitious play", "regret matching"]
+    if bucketed is not None and len(bucketed):
+        table = pd.concat([table, bucketed[bucketed.profile == "by congestion"].assign(
+            profile="by congestion, fitted on training weeks")], ignore_index=True)
+        profiles.append("by congestion, fitted on training weeks")
     width = 0.8 / len(profiles)
     if table is not None and len(table):
         first = table[table.seed == table.groupby("scenario").seed.transform("min")]
         for i, prof in enumerate(profiles):
             for j, weeks in enumerate(("check", "validation")):
                 d = first[(first.profile == prof) & (first.weeks == weeks)].set_index("scenario")
-                x = np.array([k + (i - 1) * width for k in range(len(scen))])
+                x = np.array([k + (i - (len(profiles) - 1) / 2) * width for k in range(len(scen))])
                 y = [d.aggregators_over_1pct.get(sc, np.nan) for sc in scen]
                 bars = a2.bar(x + (0.0 if j == 0 else width / 2) - width / 4, y, width / 2, color=f"C{i}",
                               hatch="" if j == 0 else "//", alpha=1.0 if j == 0 else 0.5,
-                              label=f"{prof}, " + ("the plays' weeks" if j == 0 else "validation weeks"))
+                              label=f"{prof}, " + ("check weeks" if j == 0 else "validation weeks"))
                 a2.bar_label(bars, fmt="%d", fontsize=7)  # a 0 shows as one
     a2.set_xticks(range(len(scen)), [SCENARIO_LABEL.get(sc, sc) for sc in scen])
     a2.set(ylabel="aggregators > 1 % short of their best option", title="Every aggregator against its options (of 10)")
     a2.set_ylim(0, 12.5)
     a2.legend(fontsize=7, ncol=2, loc="upper center")
-    fig.suptitle("Regret matching over learned and constant up-price bids: a coarse correlated equilibrium (seed 0)")
+    fig.suptitle("Regret matching over learned and constant up-price bids: a coarse correlated equilibrium (seed 0)"
+                 + ("\nfictitious play and regret matching fitted on the check weeks; the play by congestion on training weeks"
+                    if len(profiles) > 3 else ""), fontsize=10)
     _save(fig, path)
 
 
@@ -1808,7 +1816,7 @@ def _figures(study: Path, data: dict, tables: ReportTables) -> dict[str, str]:
         figs["fig_fictitious_play.png"] = "Fictitious play over learned and constant bids"
     if len(data["regret_matching"]):
         fig_regret_matching(data["regret_matching"], data["fictitious_play"], tables.regret_matching, scen,
-                            f / "fig_regret_matching.png")
+                            f / "fig_regret_matching.png", tables.bucketed_play)
         figs["fig_regret_matching.png"] = "Regret matching over learned and constant bids, beside fictitious play"
     if len(data["fitted_play"]) and len(tables.fitted_play):
         fig_fitted_play(data["fitted_play"], tables.fitted_play, scen, f / "fig_fitted_play.png", data.get("two_stage_play"))
