@@ -1421,7 +1421,7 @@ def fig_regret_matching(rm: pd.DataFrame, fp: pd.DataFrame, table: pd.DataFrame,
                 a2.bar_label(bars, fmt="%d", fontsize=7)  # a 0 shows as one
     a2.set_xticks(range(len(scen)), [SCENARIO_LABEL.get(sc, sc) for sc in scen])
     a2.set(ylabel="aggregators > 1 % short of their best option", title="Every aggregator against its options (of 10)")
-    a2.set_ylim(0, 12.5)
+    a2.set_ylim(0, 14.5 if len(profiles) > 3 else 12.5)
     a2.legend(fontsize=7, ncol=2, loc="upper center")
     fig.suptitle("Regret matching over learned and constant up-price bids: a coarse correlated equilibrium (seed 0)"
                  + ("\nfictitious play and regret matching fitted on the check weeks; the play by congestion on training weeks"
