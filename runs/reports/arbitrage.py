@@ -560,7 +560,8 @@ def _every_day(rows: pd.DataFrame) -> pd.DataFrame:
     return pd.concat([rows, fill], ignore_index=True).fillna({c: 0.0 for c in rows.columns if c.endswith("_eur")})
 
 
-def bucketed_play_table(scores: pd.DataFrame, hours: pd.DataFrame, edges: pd.DataFrame, scenarios: list[str]) -> pd.DataFrame:
+def bucketed_play_table(scores: pd.DataFrame, hours: pd.DataFrame, edges: pd.DataFrame,
+                        scenarios: list[str]) -> pd.DataFrame:
     """Regret matching by congestion (`bucketed_regret_matching`), fitted on the training weeks and judged on the check
     and validation weeks, per scenario, seed, weeks (`fit`, `check`, `validation`) and profile (`learned`, `by
     congestion`): `_option_gains`' counts (an option played throughout, a constant bid in every hour), and on the
@@ -588,7 +589,8 @@ def bucketed_play_table(scores: pd.DataFrame, hours: pd.DataFrame, edges: pd.Dat
                         for agg, option in chosen.items():
                             col = option.removesuffix("_per_week")
                             mine = _every_day(h[h.aggregator == agg][["week", "hour_of_week", "play_eur", col]])
-                            lower = shortfall_lower_bound_eur_per_week(mine.rename(columns={"play_eur": "learned_eur"}), col)
+                            mine = mine.rename(columns={"play_eur": "learned_eur"})
+                            lower = shortfall_lower_bound_eur_per_week(mine, col)
                             ref = float(d.set_index("aggregator").loc[agg, option])
                             clear += bool(lower > 1e-3 * max(abs(ref), 1.0))
                         row["clearly_short_of_validated"] = clear

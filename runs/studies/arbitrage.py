@@ -120,8 +120,8 @@ class ArbitrageProfile(Profile):
             problems.append(f"two_stage_play_rounds must be 'linear' or 'uniform' (got {self.two_stage_play_rounds!r})")
         if self.two_stage_play_window < 1:
             problems.append(f"two_stage_play_window must be at least 1 iteration (got {self.two_stage_play_window})")
-        for name in ("responder_episodes", "responder_seeds", "dynamics_rounds", "fp_iterations", "rm_iterations", "rm_buckets",
-                     "fitted_play_iterations",
+        for name in ("responder_episodes", "responder_seeds", "dynamics_rounds", "fp_iterations", "rm_iterations",
+                     "rm_buckets", "fitted_play_iterations",
                      "two_stage_play_iterations", "fitted_responder_steps", "snapshot_every"):
             if getattr(self, name) < 0:
                 problems.append(f"{name} must be 0 or more (got {getattr(self, name)})")
@@ -171,8 +171,8 @@ PROFILES = {
              "best-response dynamics among constant bids (seed 0); 150 iterations of fictitious play over learned and constant "
              "bids (every seed); 300 iterations of regret matching over the same options (seed 0), whose play is a "
              "coarse correlated equilibrium to within the aggregators' regret, and 300 per bucket of the feeder's "
-             "scheduled injection (4 buckets) on the 13 training weeks, judged on the check weeks; 40 iterations of fictitious play over "
-             "fitted best responders on the 7 busiest training weeks, its policy checked like the learned one (seed 0); fitted two-stage (withholding and up price) responders "
+             "scheduled injection (4 buckets) on the 13 training weeks, judged on the check weeks; 40 iterations of "
+             "fictitious play over fitted best responders on the 7 busiest training weeks, its policy checked like the learned one (seed 0); fitted two-stage (withholding and up price) responders "
              "on those weeks for the learned and the fitted-play policy (seed 0); 12 iterations of fictitious play over fitted "
              "two-stage responders where every aggregator arbitrages (all-arb, seed 0), on those weeks and 3 quieter ones "
              "(busy:7+spread:3: fitted on busy weeks alone, the play withholds in quiet weeks too, where it loses)",
@@ -331,8 +331,8 @@ def learned_job(out: str, profile: ArbitrageProfile, scenario: str, seed: int, e
     t7 = time.perf_counter()
     return {"job": f"{scenario} seed {seed}", "train_s": t1 - t0, "along_training_s": t_along - t1,
             "evaluate_s": t2 - t_along, "best_response_s": t3 - t2, "constant_prices_dynamics_and_fictitious_play_s": t_rm - t3,
-            "regret_matching_s": t4 - t_rm,
-            "bucketed_regret_matching_s": t_rmb - t4, "responders_s": t5 - t_rmb, "fitted_play_s": t6 - t5, "two_stage_play_s": t7 - t6}
+            "regret_matching_s": t4 - t_rm, "bucketed_regret_matching_s": t_rmb - t4, "responders_s": t5 - t_rmb,
+            "fitted_play_s": t6 - t5, "two_stage_play_s": t7 - t6}
 
 
 FITTED_PLAY = {"new_value_weight": 0.25, "linear": True, "keep": "chosen"}  # measured in docs/arbitrage-study.md

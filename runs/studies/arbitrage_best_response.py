@@ -388,7 +388,6 @@ class OptionValues:
         self.quiet_eur = np.zeros(n)  # summed over the hours where no flexibility is bought
         self.hours: list = []  # the other hours: (LEM cleared, u of each aggregator's draw)
         self.observations: list[np.ndarray] = []  # the LFM observation of each of those hours (N, features)
-        self.weeks = list(weeks)
         self.hour_keys: list[tuple[str, int]] = []  # (week, hour_of_week) of each of those hours
         for label in weeks:
             model.design.cold_start()
@@ -775,8 +774,8 @@ def score_bucketed(values: OptionValues, mixtures: pd.DataFrame, edges: np.ndarr
     with probability `weight`, then each aggregator's option from its t-th mixture): (totals, hours).
 
     totals: `score_correlated`'s rows (profile "learned": everyone's learned bids; "correlated": the play), over all
-    hours, quiet ones included, every option played throughout (a constant bid in every hour). hours: one row per profile, hour
-    where the DSO buys and aggregator (`week`, `hour_of_week`, `bucket`): what it earns under the profile
+    hours, quiet ones included, every option played throughout (a constant bid in every hour). hours: one row per
+    profile, hour where the DSO buys and aggregator (`week`, `hour_of_week`, `bucket`): what it earns under the profile
     (`play_eur`) and with each option j against the others' (`option<j>_eur`), expectations over the draws; in the
     other hours every option earns the same. The day-block bootstrap of the report reads them (`clearly short`)."""
     ids, n, m = values.ids, len(values.ids), len(values.levels) + 1
