@@ -12,13 +12,13 @@ For each SCENARIO:SEED, on the run the study handed on (STUDY/runs/SCENARIO/seed
     judges the learned policies against the validated constant bid).
 
     OMP_NUM_THREADS=1 .venv/bin/python scripts/regret_matching_check.py STUDY SCENARIO:SEED [...] [--iterations N]
-                                         [--fit-weeks check|fit] [--buckets B] [--profile quick|paper] --out DIR
+                                         [--fit-weeks check|fit|train] [--buckets B] [--profile quick|paper] --out DIR
 
 With --buckets B (and --fit-weeks fit), the play by congestion instead, as the study's step runs it
 (`bucketed_regret_matching`: B buckets of the feeder's scheduled injection fitted on the fit weeks, scored with
 `score_bucketed`; the summary is the report's `bucketed_play_table`, with the day-block bootstrap), written to
-DIR/<scenario>-seed<k>-b<B>.csv and its -mixtures, -edges, -scores and -hours.csv (the study's files) and
-DIR/summary-buckets.csv.
+DIR/<scenario>-seed<k>-b<B>-w<weeks>.csv and its -mixtures, -edges, -scores and -hours.csv (the study's files)
+and DIR/summary-buckets.csv; --fit-weeks train fits it on all 39 training weeks.
 
 writes DIR/<scenario>-seed<k>-{rm,rm-mixtures,rm-scores}.csv, DIR/summary.csv (the report's `regret_matching_table`:
 per run, weeks and profile, aggregators more than 1 % short of their best option, the largest and summed gains, all
@@ -30,6 +30,7 @@ reused."""
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import time
 from pathlib import Path
@@ -41,7 +42,7 @@ import pandas as pd  # noqa: E402
 from model.atomic import write_csv_atomic  # noqa: E402
 from runs.studies import arbitrage_best_response as br  # noqa: E402
 from runs.reports.arbitrage import fictitious_play_table, regret_matching_table  # noqa: E402
-from runs.studies.arbitrage import PROFILES  # noqa: E402
+from runs.studies.arbitrage import PROFILES, TRAIN_WEEKS  # noqa: E402
 from runs.studies.arbitrage_fitted_play import gain_shares  # noqa: E402
 from runs.training import load_trained_policy  # noqa: E402
 
@@ -80,7 +81,7 @@ def measure(study: Path, scenario: str, seed: int, profile, iterations: int, fit
     if not scores_path.exists():
         learned, _ = load_trained_policy(study / "runs" / scenario / f"seed{seed}")
         t0 = time.perf_counter()
-        weeks = {"check": list(profile.br_weeks), "fit": list(profile.fit_weeks)}[fit_weeks]
+        weeks = {"check": list(profile.br_weeks), "fit": list(profile.fit_weeks), "train": list(TRAIN_WEEKS)}[fit_weeks]
         fit = br.OptionValues(scenario, learned, weeks, br.COARSE, seed, profile.br_max_hours)
         history, mixtures = br.regret_matching_play(fit, fit.ids, fit.levels, iterations)
         seconds = time.perf_counter() - t0
@@ -110,12 +111,11 @@ def measure_bucketed(study: Path, scenario: str, seed: int, profile, iterations:
                      out: Path) -> pd.DataFrame:
     """Play (or reuse) one run's regret matching by congestion, the study's step with `buckets` and `iterations`;
     the report's `bucketed_play_table` rows."""
-    import dataclasses
-
     from runs.reports.arbitrage import bucketed_play_table
     from runs.studies.arbitrage import bucketed_regret_matching
 
-    path = out / f"{scenario}-seed{seed}-b{buckets}.csv"
+    weeks = len(profile.rm_fit_weeks or profile.fit_weeks)
+    path = out / f"{scenario}-seed{seed}-b{buckets}-w{weeks}.csv"
     if not path.exists():
         t0 = time.perf_counter()
         bucketed_regret_matching(study / "runs" / scenario / f"seed{seed}", path, scenario,
@@ -132,9 +132,10 @@ def main() -> None:
     ap.add_argument("study", type=Path)
     ap.add_argument("runs", nargs="+", metavar="SCENARIO:SEED")
     ap.add_argument("--iterations", type=int, default=150)
-    ap.add_argument("--fit-weeks", default="check", choices=("check", "fit"),
-                    help="the weeks regret matching plays on: the check weeks (as the study's fictitious play) or the "
-                         "profile's fit_weeks (training weeks; then the check weeks are out of sample)")
+    ap.add_argument("--fit-weeks", default="check", choices=("check", "fit", "train"),
+                    help="the weeks regret matching plays on: the check weeks (as the study's fictitious play), the "
+                         "profile's fit_weeks (13 training weeks; with --buckets, the profile's rm_fit_weeks where set) "
+                         "or all 39 training weeks (then the check weeks are out of sample)")
     ap.add_argument("--buckets", type=int, default=0,
                     help="play by congestion with this many buckets, fitted on the fit weeks (needs --fit-weeks fit)")
     ap.add_argument("--profile", default="quick", choices=sorted(PROFILES))
@@ -142,9 +143,12 @@ def main() -> None:
     a = ap.parse_args()
     a.out.mkdir(parents=True, exist_ok=True)
     if a.buckets:
-        if a.fit_weeks != "fit":
-            ap.error("--buckets fits the play on the training weeks: add --fit-weeks fit")
-        summary = pd.concat([measure_bucketed(a.study, sc, int(seed), PROFILES[a.profile], a.iterations, a.buckets, a.out)
+        if a.fit_weeks == "check":
+            ap.error("--buckets fits the play on training weeks: add --fit-weeks fit or train")
+        profile = PROFILES[a.profile]
+        if a.fit_weeks == "train":
+            profile = dataclasses.replace(profile, rm_fit_weeks=TRAIN_WEEKS)
+        summary = pd.concat([measure_bucketed(a.study, sc, int(seed), profile, a.iterations, a.buckets, a.out)
                              for sc, seed in (spec.rsplit(":", 1) for spec in a.runs)], ignore_index=True)
         write_csv_atomic(a.out / "summary-buckets.csv", summary)
         with pd.option_context("display.width", 250, "display.max_columns", 30):

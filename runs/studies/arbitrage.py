@@ -25,7 +25,7 @@ Folder layout under --out:
                                          aggregator its mixture's value, the correlated play's average and its best
                                          option's; -mixtures.csv every iteration's mixtures; -scores.csv the learned
                                          profile and the correlated play on those weeks and on the validation weeks;
-                                         -buckets*.csv the same play by congestion bucket fitted on `fit_weeks`
+                                         -buckets*.csv the same play by congestion bucket fitted on training weeks
                                          (`rm_buckets`): history, mixtures, edges, scores on the fit, check and
                                          validation weeks, and -buckets-hours.csv each hour's values there
   fitted_responders/<scenario>-seed<k>.csv  every aggregator's fitted up-price responder (first `responder_seeds`
@@ -89,7 +89,8 @@ class ArbitrageProfile(Profile):
     rm_iterations: int = 0  # regret matching over learned and constant bids on `br_weeks`, its correlated play also
     # scored on the validation weeks (`regret_matching_play`; first `responder_seeds` seeds; 0: none)
     rm_buckets: int = 0  # and as many buckets of the feeder's scheduled injection, one regret matching each, on
-    # `fit_weeks`, judged on the check and validation weeks (`bucketed_regret_matching`; 0: none)
+    # `rm_fit_weeks`, judged on the check and validation weeks (`bucketed_regret_matching`; 0: none)
+    rm_fit_weeks: tuple[str, ...] = ()  # the training weeks that play is fitted on (empty: `fit_weeks`)
     fit_weeks: tuple[str, ...] = ()  # weeks a fitted up-price responder learns the market's values on (first
     # `responder_seeds` seeds; none: no fitted responders)
     fitted_play_iterations: int = 0  # fictitious play over fitted responders (first `responder_seeds` seeds; 0: none)
@@ -137,6 +138,7 @@ class ArbitrageProfile(Profile):
 
 SA, ONE, ALL = PAPER.scenarios
 FIT_WEEKS = tuple(f"train:{k}" for k in range(1, 40, 3))  # 13 training weeks, every season
+TRAIN_WEEKS = tuple(f"train:{k}" for k in range(1, 40))  # all 39 training weeks
 SA_SWAP, _, ALL_SWAP = PAPER.swapped
 
 PROFILES = {
@@ -303,7 +305,8 @@ def learned_job(out: str, profile: ArbitrageProfile, scenario: str, seed: int, e
         regret_matching(run_dir, rm_file, scenario, profile, seed)
     t4 = time.perf_counter()
     rmb_file = rm_file.with_name(rm_file.stem + "-buckets.csv")
-    if (profile.rm_iterations and profile.rm_buckets and profile.fit_weeks and seed < profile.responder_seeds
+    if (profile.rm_iterations and profile.rm_buckets and (profile.rm_fit_weeks or profile.fit_weeks)
+            and seed < profile.responder_seeds
             and profile.br_weeks and not (resume and rmb_file.exists())):
         bucketed_regret_matching(run_dir, rmb_file, scenario, profile, seed)
     t_rmb = time.perf_counter()
@@ -519,8 +522,8 @@ def regret_matching(run_dir: Path, path: Path, scenario: str, profile: Arbitrage
 
 def bucketed_regret_matching(run_dir: Path, path: Path, scenario: str, profile: ArbitrageProfile, seed: int) -> None:
     """Regret matching by congestion (`bucketed_regret_matching`): `profile.rm_buckets` buckets of equal counts of
-    the feeder's scheduled injection over the hours of `profile.fit_weeks` where the DSO buys (training weeks), one
-    regret matching each (`rm_iterations`); its history (`path`, a `bucket` column), mixtures (-mixtures.csv),
+    the feeder's scheduled injection over the hours of `profile.rm_fit_weeks` (or `fit_weeks`) where the DSO buys
+    (training weeks), one regret matching each (`rm_iterations`); its history (`path`, a `bucket` column), mixtures (-mixtures.csv),
     edges (-edges.csv), the learned profile and the play scored on the fit weeks (from the history), the check weeks
     and the validation weeks (-scores.csv; neither fitted to), and each of those hours' values (-hours.csv,
     `score_bucketed`), for the report's day-block bootstrap."""
@@ -530,7 +533,8 @@ def bucketed_regret_matching(run_dir: Path, path: Path, scenario: str, profile: 
     from runs.training import load_trained_policy
 
     learned, _ = load_trained_policy(run_dir)
-    fit = br.OptionValues(scenario, learned, list(profile.fit_weeks), br.COARSE, seed, profile.br_max_hours)
+    fit_weeks = list(profile.rm_fit_weeks or profile.fit_weeks)
+    fit = br.OptionValues(scenario, learned, fit_weeks, br.COARSE, seed, profile.br_max_hours)
     edges = br.bucket_edges(fit.public_feature(), profile.rm_buckets)
     history, mixtures = br.bucketed_regret_matching(fit, edges, profile.rm_iterations)
     scores = [br.bucketed_scores_from_history(history, fit).assign(weeks="fit")]
