@@ -212,7 +212,10 @@ def test_a_profile_no_step_can_run_is_refused_when_it_is_made():
                           (dict(two_stage_play_rounds="cubic"), "two_stage_play_rounds must be 'linear' or 'uniform'"),
                           (dict(fp_iterations=-1), "fp_iterations must be 0 or more"),
                           (dict(fitted_play_fit_steps=(300, 0)), "fitted_play_fit_steps must be positive"),
-                          (dict(br_grid="medium"), "br_grid must be")):
+                          (dict(br_grid="medium"), "br_grid must be"),
+                          (dict(rm_fit_weeks=("train:2", "train")), "rm_fit_weeks: 'train' is 39 weeks"),
+                          (dict(rm_fit_weeks=("test:5",)), "rm_fit_weeks: 'test:5' is one of the check weeks"),
+                          (dict(rm_fit_weeks=("train:40",)), "rm_fit_weeks: week spec 'train:40'")):
         with pytest.raises(ValueError, match=f"arbitrage profile 'quick': {named}"):
             dataclasses.replace(quick, **change)
     ok = dataclasses.replace(quick, two_stage_play_rounds="uniform", two_stage_play_window=1)

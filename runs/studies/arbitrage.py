@@ -132,8 +132,30 @@ class ArbitrageProfile(Profile):
             problems.append(f"fitted_play_fit_steps must be positive (got {self.fitted_play_fit_steps})")
         if self.br_grid not in ("fine", "coarse", "tiny"):
             problems.append(f"br_grid must be 'fine', 'coarse' or 'tiny' (got {self.br_grid!r})")
+        problems += _fit_week_problems("rm_fit_weeks", self.rm_fit_weeks, self.br_weeks)
         if problems:
             raise ValueError(f"arbitrage profile {self.name!r}: " + "; ".join(problems))
+
+
+def _fit_week_problems(name: str, labels, check_weeks) -> list[str]:
+    """What is wrong with `labels` as weeks a play is fitted on: each one week (`dataset.resolve_week`), none of the
+    weeks it is judged on (`check_weeks`)."""
+    from model import dataset
+
+    if not labels:
+        return []
+    problems, check = [], {w for label in check_weeks for w in dataset.resolve_week(label)}
+    for label in labels:
+        try:
+            weeks = dataset.resolve_week(label)
+        except ValueError as e:
+            problems.append(f"{name}: {e}")
+            continue
+        if len(weeks) != 1:
+            problems.append(f"{name}: {label!r} is {len(weeks)} weeks; name one week each (e.g. 'train:3')")
+        elif weeks[0] in check:
+            problems.append(f"{name}: {label!r} is one of the check weeks (br_weeks) it would be judged on")
+    return problems
 
 
 SA, ONE, ALL = PAPER.scenarios
