@@ -1341,14 +1341,14 @@ def _section_bucketed_play(bt: pd.DataFrame, prof: dict) -> list[str]:
     for c in ("short_of_validated_over_1pct", "clearly_short_of_validated", "buckets"):
         if c in show:
             show[c] = show[c].map(lambda v: "" if pd.isna(v) else f"{v:.0f}")
-    fit = prof.get("fit_weeks") or []
+    fit = prof.get("rm_fit_weeks") or prof.get("fit_weeks") or []
     L = ["\n### Fitted on the training weeks: a play by congestion\n",
          "The correlated play above is fitted to the weeks it is judged on. One an aggregator could follow has to be "
          "fixed beforehand, and one mixture for every hour, fitted on the training weeks, did not carry over: the "
          "weeks differ in how often the feeder is congested. So the play here depends on a feature every aggregator "
          "observes before it bids in the LFM, the feeder's net scheduled injection after the LEM (the sum of the "
          "aggregators' schedules, MW; it tells how much flexibility the DSO will buy). Its hours where the DSO buys, "
-         f"in the {len(fit)} training weeks `fit_weeks` (every season), are split into {int(bt.buckets.max())} buckets "
+         f"in {len(fit)} training weeks (`rm_fit_weeks`, or `fit_weeks`: every season), are split into {int(bt.buckets.max())} buckets "
          "of equal counts (outer buckets open), and regret matching runs in each bucket as above "
          "(`bucketed_regret_matching`). The hours are independent games, so the buckets' plays compose: against a "
          "constant bid played throughout, an aggregator's regret is at most the sum of its regrets in the buckets. "
