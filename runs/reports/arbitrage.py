@@ -560,6 +560,21 @@ def _every_day(rows: pd.DataFrame) -> pd.DataFrame:
     return pd.concat([rows, fill], ignore_index=True).fillna({c: 0.0 for c in rows.columns if c.endswith("_eur")})
 
 
+def _clearly_short(hours: pd.DataFrame, d: pd.DataFrame, chosen: pd.Series) -> int:
+    """How many aggregators fall short of their `chosen` option (`_profile_row`'s, per aggregator) by more than the
+    check weeks' noise explains: the day-block bootstrap's bound (`shortfall_lower_bound_eur_per_week`) on one
+    profile's check-week hour rows (`score_bucketed`'s), above 0.1 % of that option's € per week in `d`, as
+    `every_aggregator_table` judges the learned policies."""
+    clear = 0
+    for agg, option in chosen.items():
+        col = option.removesuffix("_per_week")
+        mine = _every_day(hours[hours.aggregator == agg][["week", "hour_of_week", "play_eur", col]])
+        lower = shortfall_lower_bound_eur_per_week(mine.rename(columns={"play_eur": "learned_eur"}), col)
+        ref = float(d.set_index("aggregator").loc[agg, option])
+        clear += bool(lower > 1e-3 * max(abs(ref), 1.0))
+    return clear
+
+
 def bucketed_play_table(scores: pd.DataFrame, hours: pd.DataFrame, edges: pd.DataFrame,
                         scenarios: list[str]) -> pd.DataFrame:
     """Regret matching by congestion (`bucketed_regret_matching`), fitted on the training weeks and judged on the check
@@ -581,19 +596,10 @@ def bucketed_play_table(scores: pd.DataFrame, hours: pd.DataFrame, edges: pd.Dat
                 if row is None:
                     continue
                 row = {"scenario": sc, "seed": seed, "weeks": weeks, "profile": label, **row}
-                if chosen is not None:
-                    h = hours[(hours.scenario == sc) & (hours.seed == seed) & (hours.weeks == "check")
-                              & (hours.profile == profile)] if hours is not None and len(hours) else pd.DataFrame()
-                    if len(h):
-                        clear = 0
-                        for agg, option in chosen.items():
-                            col = option.removesuffix("_per_week")
-                            mine = _every_day(h[h.aggregator == agg][["week", "hour_of_week", "play_eur", col]])
-                            mine = mine.rename(columns={"play_eur": "learned_eur"})
-                            lower = shortfall_lower_bound_eur_per_week(mine, col)
-                            ref = float(d.set_index("aggregator").loc[agg, option])
-                            clear += bool(lower > 1e-3 * max(abs(ref), 1.0))
-                        row["clearly_short_of_validated"] = clear
+                h = hours[(hours.scenario == sc) & (hours.seed == seed) & (hours.weeks == "check")
+                          & (hours.profile == profile)] if hours is not None and len(hours) else pd.DataFrame()
+                if chosen is not None and len(h):
+                    row["clearly_short_of_validated"] = _clearly_short(h, d, chosen)
                 row["buckets"] = len(e) if len(e) else np.nan
                 rows.append(row)
     return _in_scenario_order(pd.DataFrame(rows), scenarios)
