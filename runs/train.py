@@ -52,8 +52,9 @@ def register(sub) -> None:
                    help="play the run's scenario with this setting changed (any the scenario lets a run override, "
                         "as a sweep does), e.g. --override lfm_tie_break_eur_mwh=1e-4; repeatable")
     e.add_argument("--fitted-play", default=None, metavar="FILE",
-                   help="play the policy a fictitious play saved in FILE (an arbitrage study's "
-                        "fitted_play/ or two_stage_play/SCENARIO-seedK-policy.npz, made from this run) instead of the "
+                   help="play the policy a play saved in FILE (an arbitrage study's fitted_play/ or "
+                        "two_stage_play/SCENARIO-seedK-policy.npz, or its play by congestion, "
+                        "regret_matching/SCENARIO-seedK-buckets-policy.npz; made from this run) instead of the "
                         "learned one")
     e.add_argument("--last", action="store_true",
                    help="score the run's last snapshot (policy_last.pt) where it kept its best on its selection "
@@ -115,7 +116,7 @@ def fitted_play_wrap(path: str):
 
         policy = load_play(path, learner, meta["participant_ids"], base_sha256=meta["tensor_sha256"])
         return policy, {"fitted_play": {"file": str(path), "sha256": file_sha256(Path(path)), "kind": type(policy).__name__,
-                                        "population": policy.population}}
+                                        "population": getattr(policy, "population", None)}}
 
     return wrap
 

@@ -331,6 +331,20 @@ def test_a_shortfall_is_clear_only_beyond_the_check_weeks_sampling_noise():
     assert shortfall_lower_bound_eur_per_week(cp[cp.aggregator == 2], "up_at_10_eur") == pytest.approx(14.0)
 
 
+def test_a_check_week_without_a_flexibility_hour_still_counts_in_the_per_week_shortfall():
+    """The play's hour rows exist only where the DSO buys. A gain of 7 € on every day of week 1 is 7 € per day and
+    49 € per week over that week alone, but 24.5 € per week over the two check weeks when week 2 bought nothing:
+    `_every_day` fills week 2's seven days with zeros, as the constant-price check's rows have them."""
+    from runs.reports.arbitrage import _every_day, shortfall_lower_bound_eur_per_week
+
+    rows = pd.DataFrame({"week": "test:1", "hour_of_week": 24 * np.arange(7) + 12, "play_eur": 10.0, "option1_eur": 17.0})
+    alone, both = _every_day(rows), _every_day(rows, ["test:1", "test:2"])
+    assert len(alone) == 7 and len(both) == 14 and (both[both.week == "test:2"].option1_eur == 0).all()
+    bound = lambda d: shortfall_lower_bound_eur_per_week(d.rename(columns={"play_eur": "learned_eur"}), "option1_eur")  # noqa: E731
+    assert bound(alone) == pytest.approx(49.0) and bound(both) < 49.0
+    assert (both.option1_eur - both.play_eur).sum() / both.week.nunique() == pytest.approx(24.5)
+
+
 def test_the_p2p_generalisation_claim_shows_the_gap_in_euros_beside_the_percentages():
     """Relative gaps differ when the optimum's own cost does: 120 EUR/day above an optimum of 250 is 48 %,
     above 320 it is 37.5 %; the evidence gives both, the verdict stays the percentage rule."""

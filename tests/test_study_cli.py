@@ -176,6 +176,23 @@ def test_tiny_study_writes_the_report_tables_and_figures(tmp_path, capsys):
     bmix = pd.read_csv(out / "regret_matching" / "one-arb-seed0-buckets-mixtures.csv")
     assert set(bmix.bucket) == {0, 1} and np.allclose(bmix.groupby(["bucket", "iteration", "aggregator"]).probability.sum(), 1.0)
     assert "a play by congestion" in report
+    # that play as a policy on the evaluation weeks: the learned rows are the learned evaluation's, the play's
+    # LEM the learned one (it changes LFM up prices only), and the orderings are read on both
+    pt = pd.read_csv(out / "tables" / "play_by_congestion_test_weeks.csv")
+    assert list(pt.scenario) == ["s-a", "s-a", "one-arb", "one-arb", "all-arb", "all-arb"]
+    assert list(pt.profile[:2]) == ["learned", "by congestion"] and (pt.seeds == 1).all()
+    test = learned_scores[learned_scores.week.str.startswith("test")]
+    one = pt[(pt.scenario == "one-arb")].set_index("profile")
+    assert one.loc["learned", "all_aggregators_eur_per_week"] == pytest.approx(test.total_eur.sum() / 2, rel=1e-5)
+    markets = pd.read_csv(out / "tables" / "markets.csv").set_index("scenario")
+    assert one.loc["learned", "dso_pays_eur_per_week"] == pytest.approx(markets.loc["one-arb", "dso_pays_eur_per_week"], rel=1e-5)
+    play_hours = pd.read_csv(out / "regret_matching" / "one-arb-seed0-buckets-play-hours.csv")
+    learned_hours = pd.read_csv(out / "eval" / "one-arb" / "seed0" / "hours.csv")
+    assert np.allclose(play_hours.withhold, learned_hours.withhold) and np.allclose(play_hours.p_sched_mw, learned_hours.p_sched_mw)
+    assert (out / "regret_matching" / "one-arb-seed0-buckets-policy.npz").exists()
+    po = pd.read_csv(out / "tables" / "ordering_play_by_congestion.csv")
+    assert set(po.profile) == {"learned", "by congestion"} and (po.seeds == 1).all()
+    assert "The play by congestion on the test weeks" in report
     fo = pd.read_csv(out / "tables" / "ordering_fictitious_play.csv")
     assert set(fo.weeks) == {"check", "other test weeks"} and set(fo.profile) == {"learned", "mixtures"}
     fm = pd.read_csv(out / "tables" / "markets_fictitious_play.csv")

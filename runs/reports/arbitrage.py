@@ -67,6 +67,7 @@ def load(study: Path) -> dict:
                    "rmb_scores": per_run("regret_matching", "-buckets-scores"),
                    "rmb_hours": per_run("regret_matching", "-buckets-hours"),
                    "rmb_edges": per_run("regret_matching", "-buckets-edges"),
+                   "rmb_play_scores": per_run("regret_matching", "-buckets-play-scores"),
                    "critic_ranking": per_run("critic_ranking"),
                    "fitted_responders": per_run("fitted_responders"),
                    "responder_curves": per_run("responders", "-curve"),
@@ -549,26 +550,27 @@ def regret_matching_table(rm_scores: pd.DataFrame, rm_mixtures: pd.DataFrame, ft
     return _in_scenario_order(pd.DataFrame(rows), scenarios)
 
 
-def _every_day(rows: pd.DataFrame) -> pd.DataFrame:
-    """One aggregator's hour rows (week, hour_of_week, ...) with a zero row for every day of their weeks that has
-    none (a day the DSO bought nothing: every option earned the same), so that the day-block bootstrap
-    (`shortfall_lower_bound_eur_per_week`) resamples every day, as it does the constant-price check's rows."""
-    days = pd.MultiIndex.from_product([rows.week.unique(), range(7)], names=["week", "day"])
+def _every_day(rows: pd.DataFrame, weeks=()) -> pd.DataFrame:
+    """One aggregator's hour rows (week, hour_of_week, ...) with a zero row for every day of `weeks` (and of the
+    rows' own weeks) that has none (a day the DSO bought nothing: every option earned the same; a week without
+    such an hour has no rows at all), so that the day-block bootstrap (`shortfall_lower_bound_eur_per_week`)
+    resamples every day, as it does the constant-price check's rows."""
+    days = pd.MultiIndex.from_product([list(dict.fromkeys([*weeks, *rows.week.unique()])), range(7)], names=["week", "day"])
     have = pd.MultiIndex.from_arrays([rows.week, rows.hour_of_week // 24])
     missing = days.difference(have)
     fill = pd.DataFrame({"week": missing.get_level_values(0), "hour_of_week": 24 * missing.get_level_values(1)})
     return pd.concat([rows, fill], ignore_index=True).fillna({c: 0.0 for c in rows.columns if c.endswith("_eur")})
 
 
-def _clearly_short(hours: pd.DataFrame, d: pd.DataFrame, chosen: pd.Series) -> int:
+def _clearly_short(hours: pd.DataFrame, d: pd.DataFrame, chosen: pd.Series, weeks=()) -> int:
     """How many aggregators fall short of their `chosen` option (`_profile_row`'s, per aggregator) by more than the
     check weeks' noise explains: the day-block bootstrap's bound (`shortfall_lower_bound_eur_per_week`) on one
-    profile's check-week hour rows (`score_bucketed`'s), above 0.1 % of that option's € per week in `d`, as
-    `every_aggregator_table` judges the learned policies."""
+    profile's check-week hour rows (`score_bucketed`'s; `weeks`: the check weeks, so that one without a row counts),
+    above 0.1 % of that option's € per week in `d`, as `every_aggregator_table` judges the learned policies."""
     clear = 0
     for agg, option in chosen.items():
         col = option.removesuffix("_per_week")
-        mine = _every_day(hours[hours.aggregator == agg][["week", "hour_of_week", "play_eur", col]])
+        mine = _every_day(hours[hours.aggregator == agg][["week", "hour_of_week", "play_eur", col]], weeks)
         lower = shortfall_lower_bound_eur_per_week(mine.rename(columns={"play_eur": "learned_eur"}), col)
         ref = float(d.set_index("aggregator").loc[agg, option])
         clear += bool(lower > 1e-3 * max(abs(ref), 1.0))
@@ -576,14 +578,14 @@ def _clearly_short(hours: pd.DataFrame, d: pd.DataFrame, chosen: pd.Series) -> i
 
 
 def bucketed_play_table(scores: pd.DataFrame, hours: pd.DataFrame, edges: pd.DataFrame,
-                        scenarios: list[str]) -> pd.DataFrame:
+                        scenarios: list[str], check_weeks=()) -> pd.DataFrame:
     """Regret matching by congestion (`bucketed_regret_matching`), fitted on the training weeks and judged on the check
     and validation weeks, per scenario, seed, weeks (`fit`, `check`, `validation`) and profile (`learned`, `by
     congestion`): `_option_gains`' counts (an option played throughout, a constant bid in every hour), and on the
     check weeks the aggregators more than 1 % short of the option best on the validation weeks and those clearly short
     of it (the day-block bootstrap's one-sided 95 % bound above 0.1 % of that option's earnings, as
     `every_aggregator_table` judges the learned policies against their validated constant bid); `buckets`, and the
-    fit weeks' hours per bucket."""
+    fit weeks' hours per bucket. `check_weeks`: the study's (`br_weeks`), each day of which the bootstrap resamples."""
     if scores is None or scores.empty:
         return pd.DataFrame()
     options = [c for c in scores.columns if c.startswith("option") and c.endswith("_eur_per_week")]
@@ -599,7 +601,7 @@ def bucketed_play_table(scores: pd.DataFrame, hours: pd.DataFrame, edges: pd.Dat
                 h = hours[(hours.scenario == sc) & (hours.seed == seed) & (hours.weeks == "check")
                           & (hours.profile == profile)] if hours is not None and len(hours) else pd.DataFrame()
                 if chosen is not None and len(h):
-                    row["clearly_short_of_validated"] = _clearly_short(h, d, chosen)
+                    row["clearly_short_of_validated"] = _clearly_short(h, d, chosen, check_weeks)
                 row["buckets"] = len(e) if len(e) else np.nan
                 rows.append(row)
     return _in_scenario_order(pd.DataFrame(rows), scenarios)
@@ -901,27 +903,80 @@ def eval_test_hours(study: Path, scenarios: list[str]) -> dict[str, dict[int, tu
     return out
 
 
-def fp_markets_table(study: Path, hours: dict[str, dict[int, tuple[pd.DataFrame, float]]]) -> pd.DataFrame:
-    """What the markets look like on the test weeks under the learned policies (`hours`, from
-    `eval_test_hours`) and under the mixtures fictitious play kept (`fictitious_play/*-hours.csv`), for the
-    seeds that have both; means over seeds of `market_table`'s columns that say most: flexibility bought,
-    what the DSO pays, the up-price level where it buys, who earns it, and load shed."""
-    cols = ["flex_bought_mwh_per_week", "dso_pays_eur_per_week", "median_up_bid_congested_eur_mwh",
-            f"flex_revenue_agg{AGG}_eur_per_week", "flex_revenue_others_eur_per_week", "load_shed_hours_per_week",
-            "up_bids_at_bound_congested_share"]
+PLAYED_MARKET_COLUMNS = ["flex_bought_mwh_per_week", "dso_pays_eur_per_week", "median_up_bid_congested_eur_mwh",
+                         f"flex_revenue_agg{AGG}_eur_per_week", "flex_revenue_others_eur_per_week",
+                         "load_shed_hours_per_week", "up_bids_at_bound_congested_share"]
+
+
+def played_markets_table(study: Path, hours: dict[str, dict[int, tuple[pd.DataFrame, float]]], pattern: str,
+                         label: str) -> pd.DataFrame:
+    """What the markets look like on the test weeks under the learned policies (`hours`, from `eval_test_hours`) and
+    under a play (its evaluation hours at `pattern`, e.g. "fictitious_play/{sc}-seed{seed}-hours.csv", profile
+    `label`), for the seeds that have both; means over seeds of `market_table`'s columns that say most
+    (`PLAYED_MARKET_COLUMNS`): flexibility bought, what the DSO pays, the up-price level where it buys, who earns
+    it, and load shed."""
     rows = []
     for sc, learned in hours.items():
         pairs = []
         for seed, (h, cap) in learned.items():
-            f = Path(study) / "fictitious_play" / f"{sc}-seed{seed}-hours.csv"
+            f = Path(study) / pattern.format(sc=sc, seed=seed)
             if f.exists():
-                mixed = pd.read_csv(f)
-                pairs.append((h, mixed[_is_test(mixed.week)], cap))
-        for k, profile in ((0, "learned"), (1, "mixtures")):
+                played = pd.read_csv(f)
+                pairs.append((h, played[_is_test(played.week)], cap))
+        for k, profile in ((0, "learned"), (1, label)):
             if pairs:
                 per_seed = pd.DataFrame([_market_row(p[k], p[2]) for p in pairs])
-                rows.append({"scenario": sc, "profile": profile, "seeds": len(pairs), **per_seed[cols].mean().to_dict()})
+                rows.append({"scenario": sc, "profile": profile, "seeds": len(pairs),
+                             **per_seed[PLAYED_MARKET_COLUMNS].mean().to_dict()})
     return pd.DataFrame(rows)
+
+
+def fp_markets_table(study: Path, hours: dict[str, dict[int, tuple[pd.DataFrame, float]]]) -> pd.DataFrame:
+    """`played_markets_table` under the mixtures fictitious play kept (`fictitious_play/*-hours.csv`)."""
+    return played_markets_table(study, hours, "fictitious_play/{sc}-seed{seed}-hours.csv", "mixtures")
+
+
+CONGESTION_PLAY_HOURS = "regret_matching/{sc}-seed{seed}-buckets-play-hours.csv"
+
+
+def congestion_play_table(study: Path, scores: pd.DataFrame, play_scores: pd.DataFrame,
+                          hours: dict[str, dict[int, tuple[pd.DataFrame, float]]], scenarios: list[str]) -> pd.DataFrame:
+    """The play by congestion (`play_by_congestion`: fitted on training weeks only) played on the 12 test weeks
+    beside the learned policies, for the runs that have it: per scenario and profile (mean over those seeds), all
+    aggregators' € per week, aggregator 5's by stage, and the markets (`played_markets_table`)."""
+    if play_scores is None or play_scores.empty or scores is None or scores.empty:
+        return pd.DataFrame()
+    runs = play_scores[["scenario", "seed"]].drop_duplicates()
+    rows = []
+    for profile, df in (("learned", scores.merge(runs, on=["scenario", "seed"])), ("by congestion", play_scores)):
+        t = df[_is_test(df.week)]
+        weeks = t.groupby(["scenario", "seed"]).week.nunique()
+        total = (t.groupby(["scenario", "seed"]).total_eur.sum() / weeks).groupby(level=0).mean()
+        five = (t[t.aggregator == AGG].groupby(["scenario", "seed"])[list(STAGE_COL.values())].sum()
+                .div(weeks, axis=0).groupby(level=0).mean())
+        for sc in total.index:
+            rows.append({"scenario": sc, "profile": profile, "seeds": int((runs.scenario == sc).sum()),
+                         "all_aggregators_eur_per_week": float(total[sc]),
+                         **{f"agg{AGG}_{stage}_eur_per_week": float(five.loc[sc, col]) for stage, col in STAGE_COL.items()}})
+    out = pd.DataFrame(rows)
+    mk = played_markets_table(study, {sc: {k: v for k, v in per.items() if ((runs.scenario == sc) & (runs.seed == k)).any()}
+                                       for sc, per in hours.items()}, CONGESTION_PLAY_HOURS, "by congestion")
+    if len(mk):
+        out = out.merge(mk.drop(columns="seeds"), on=["scenario", "profile"], how="left")
+    order = {sc: i for i, sc in enumerate(scenarios)}
+    out = out[out.scenario.isin(scenarios)]
+    return out.sort_values(["scenario", "profile"], key=lambda c: c.map(order) if c.name == "scenario" else
+                           c.map({"learned": 0, "by congestion": 1}), kind="stable").reset_index(drop=True)
+
+
+def congestion_play_ordering(scores: pd.DataFrame, play_scores: pd.DataFrame) -> pd.DataFrame:
+    """The paper's orderings seed by seed (`ordering_steps_table`) on the test weeks, under the learned policies and
+    under the play by congestion, for the seeds that have the play in every scenario of a step."""
+    if play_scores is None or play_scores.empty or scores is None or scores.empty:
+        return pd.DataFrame()
+    runs = play_scores[["scenario", "seed"]].drop_duplicates()
+    test = {"learned": scores[_is_test(scores.week)], "by congestion": play_scores[_is_test(play_scores.week)]}
+    return ordering_steps_table({("test weeks", k): aggregator_week_means(d, runs) for k, d in test.items()})
 
 
 def flex_by_week(per_seed: dict[int, tuple[pd.DataFrame, float]], scenario: str = SA) -> pd.DataFrame:
@@ -1388,6 +1443,40 @@ def _section_bucketed_play(bt: pd.DataFrame, prof: dict) -> list[str]:
     return L
 
 
+def _section_congestion_play(cp: pd.DataFrame, co: pd.DataFrame) -> list[str]:
+    """The play by congestion as a policy on the test weeks: the paper's findings, its orderings and the markets."""
+    if cp is None or cp.empty:
+        return []
+    show = cp.assign(scenario=cp.scenario.map(lambda s: SCENARIO_LABEL.get(s, s)))
+    show = show[[c for c in show.columns if not c.startswith("flex_revenue") and c != "up_bids_at_bound_congested_share"]]
+    L = ["\n### The play by congestion on the test weeks: the paper's findings and the markets\n",
+         "The play above, fitted on training weeks only, is also a policy over the learned one "
+         "(`regret_matching/*-buckets-policy.npz`; `localmarl evaluate --run RUN --fitted-play FILE` plays it): in "
+         "each hour every aggregator draws the same iteration of its bucket's play, by a hash of what all of them "
+         "observe, then its option from its own mixture by a hash of its own observation (learned withholding and "
+         "down price throughout). Played on every evaluation week as the learned policies are, none of the test "
+         "weeks is one it was fitted to. Per scenario, mean over the seeds that have it, learned policies and the "
+         "play (€ per week; who earns the flexibility revenue in `tables/play_by_congestion_test_weeks.csv`):\n", _md(show, "{:,.1f}"), ""]
+    for sc, d in cp.groupby("scenario", sort=False):
+        r = d.set_index("profile")
+        if not {"learned", "by congestion"} <= set(r.index):
+            continue
+        a, b = r.loc["learned"], r.loc["by congestion"]
+        L.append(f"- {SCENARIO_LABEL.get(sc, sc)} ({int(b.seeds)} seed{'s' if b.seeds > 1 else ''}): all aggregators "
+                 f"{a.all_aggregators_eur_per_week:,.0f} → {b.all_aggregators_eur_per_week:,.0f} €/week; aggregator "
+                 f"{AGG} in the LEM {a[f'agg{AGG}_first_eur_per_week']:+,.0f} → {b[f'agg{AGG}_first_eur_per_week']:+,.0f}, "
+                 f"in the LFM and balancing {a[f'agg{AGG}_second_eur_per_week']:,.0f} → "
+                 f"{b[f'agg{AGG}_second_eur_per_week']:,.0f}"
+                 + (f"; the DSO pays {a.dso_pays_eur_per_week:,.0f} → {b.dso_pays_eur_per_week:,.0f} €/week for "
+                    f"{a.flex_bought_mwh_per_week:,.1f} → {b.flex_bought_mwh_per_week:,.1f} MWh"
+                    if "dso_pays_eur_per_week" in r else "") + ".")
+    if co is not None and len(co):
+        L += ["\nThe paper's orderings seed by seed on the test weeks (as in Seeds above), under the learned policies and "
+              "under the play (`tables/ordering_play_by_congestion.csv`):\n",
+              _md(co.assign(p_one_sided=co.p_one_sided.map(lambda v: "" if pd.isna(v) else f"{v:.3f}")), "{:,.0f}")]
+    return L
+
+
 def fig_regret_matching(rm: pd.DataFrame, fp: pd.DataFrame, table: pd.DataFrame, scenarios, path: Path,
                         bucketed: pd.DataFrame | None = None):
     """Left: per iteration (first seed), the largest regret of an aggregator against regret matching's play so far
@@ -1715,6 +1804,8 @@ class ReportTables:
     fp_markets: pd.DataFrame  # the markets on the test weeks, learned vs mixtures (`fp_markets_table`)
     regret_matching: pd.DataFrame  # learned, mixtures and regret matching's correlated play (`regret_matching_table`)
     bucketed_play: pd.DataFrame  # regret matching by congestion, fitted on training weeks (`bucketed_play_table`)
+    congestion_play: pd.DataFrame  # that play on the test weeks: findings and markets (`congestion_play_table`)
+    congestion_ordering: pd.DataFrame  # the orderings seed by seed, learned vs that play (`congestion_play_ordering`)
     critics: pd.DataFrame  # whether the trained critics rank the aggregators' own up prices right (`critic_ranking_table`)
     fitted: pd.DataFrame  # every aggregator against its fitted up-price responder (`fitted_responder_table`)
     fitted_play: pd.DataFrame  # learned vs fictitious play over fitted responders (`fitted_play_table`)
@@ -1733,6 +1824,7 @@ TABLE_FILES = {"table1": "table1_agg5_test_weeks", "table2": "table2_total_profi
                "dynamics": "constant_bid_dynamics", "fictitious_play": "fictitious_play",
                "fp_ordering": "ordering_fictitious_play", "fp_markets": "markets_fictitious_play",
                "regret_matching": "regret_matching", "bucketed_play": "regret_matching_by_congestion",
+               "congestion_play": "play_by_congestion_test_weeks", "congestion_ordering": "ordering_play_by_congestion",
                "critics": "critic_ranking", "fitted": "exploitability_fitted_responders", "fitted_play": "fitted_play",
                "two_stage": "exploitability_two_stage", "observable": "agg5_regret_observable",
                "along_training": "constant_bids_along_training", "snapshot_choice": "snapshot_choice"}
@@ -1758,7 +1850,10 @@ def _tables(study: Path, data: dict) -> ReportTables:
                         regret_matching=regret_matching_table(
                             data["rm_scores"], data["rm_mixtures"],
                             fictitious_play_table(data["fictitious_play"], data["fp_validation"], scen), scen),
-                        bucketed_play=bucketed_play_table(data["rmb_scores"], data["rmb_hours"], data["rmb_edges"], scen),
+                        bucketed_play=bucketed_play_table(data["rmb_scores"], data["rmb_hours"], data["rmb_edges"], scen,
+                                                          data["meta"].get("profile", {}).get("br_weeks", ())),
+                        congestion_play=congestion_play_table(study, scores, data["rmb_play_scores"], hours, scen),
+                        congestion_ordering=congestion_play_ordering(scores, data["rmb_play_scores"]),
                         critics=critic_ranking_table(data["critic_ranking"], scen),
                         fitted=fitted_responder_table(data["fitted_responders"], scen),
                         fitted_play=fitted_play_table(data, scen),
@@ -2669,6 +2764,15 @@ def reading(tables: ReportTables, prof: dict) -> str:
                      + ", ".join(f"{int(c.loc[(sc, 'learned'), 'clearly_short_of_validated'])} → "
                                  f"{int(c.loc[(sc, 'by congestion'), 'clearly_short_of_validated'])}" for sc in scen)
                      + " of 10 (" + ", ".join(SCENARIO_LABEL.get(sc, sc) for sc in scen) + "; learned → by congestion).")
+    cp = tables.congestion_play
+    if len(cp):
+        r = cp.set_index(["scenario", "profile"])
+        scen = [sc for sc in dict.fromkeys(cp.scenario) if {(sc, "learned"), (sc, "by congestion")} <= set(r.index)]
+        if scen:
+            parts.append("Played on the test weeks, that play moves all aggregators' earnings "
+                         + ", ".join(f"{r.loc[(sc, 'learned'), 'all_aggregators_eur_per_week']:,.0f} → "
+                                     f"{r.loc[(sc, 'by congestion'), 'all_aggregators_eur_per_week']:,.0f}" for sc in scen)
+                         + " €/week (" + ", ".join(SCENARIO_LABEL.get(sc, sc) for sc in scen) + ").")
     return " ".join(p for p in parts if p)
 
 
@@ -2692,6 +2796,7 @@ def build_report(study: Path) -> Path:
          *_section_critics(tables.critics),
          *_section_dynamics(tables.dynamics, prof), *_section_fictitious_play(tables.fictitious_play, tables.fp_ordering, tables.fp_markets),
          *_section_regret_matching(tables.regret_matching), *_section_bucketed_play(tables.bucketed_play, prof),
+         *_section_congestion_play(tables.congestion_play, tables.congestion_ordering),
          *_section_swap(tables.swap), *_section_figures(figs)]
     path = study / "report.md"
     path.write_text("\n".join(L) + "\n")

@@ -27,7 +27,9 @@ Folder layout under --out:
                                          profile and the correlated play on those weeks and on the validation weeks;
                                          -buckets*.csv the same play by congestion bucket fitted on training weeks
                                          (`rm_buckets`): history, mixtures, edges, scores on the fit, check and
-                                         validation weeks, and -buckets-hours.csv each hour's values there
+                                         validation weeks, and -buckets-hours.csv each hour's values there;
+                                         -buckets-policy.npz that play as a policy, -buckets-play-scores.csv and
+                                         -buckets-play-hours.csv it played on the evaluation weeks (as eval/ has them)
   fitted_responders/<scenario>-seed<k>.csv  every aggregator's fitted up-price responder (first `responder_seeds`
                                          seeds): a network fitted on the market's values of the constant up prices
                                          on `fit_weeks`, its picks per hour of the validation and check weeks
@@ -332,6 +334,10 @@ def learned_job(out: str, profile: ArbitrageProfile, scenario: str, seed: int, e
             and profile.br_weeks and not (resume and rmb_file.exists())):
         bucketed_regret_matching(run_dir, rmb_file, scenario, profile, seed)
     t_rmb = time.perf_counter()
+    rmp_file = rm_file.with_name(rm_file.stem + "-buckets-play-hours.csv")
+    if rmb_file.exists() and not (resume and rmp_file.exists()):
+        play_by_congestion(run_dir, rmb_file, scenario, profile, seed)
+    t_rmp = time.perf_counter()
     xp_file = out / "responders" / f"{scenario}-seed{seed}.csv"
     if profile.responder_episodes and seed < profile.responder_seeds and profile.br_weeks and not (resume and xp_file.exists()):
         responders(run_dir, xp_file, scenario, profile, hp, seed)
@@ -356,7 +362,8 @@ def learned_job(out: str, profile: ArbitrageProfile, scenario: str, seed: int, e
     t7 = time.perf_counter()
     return {"job": f"{scenario} seed {seed}", "train_s": t1 - t0, "along_training_s": t_along - t1,
             "evaluate_s": t2 - t_along, "best_response_s": t3 - t2, "constant_prices_dynamics_and_fictitious_play_s": t_rm - t3,
-            "regret_matching_s": t4 - t_rm, "bucketed_regret_matching_s": t_rmb - t4, "responders_s": t5 - t_rmb,
+            "regret_matching_s": t4 - t_rm, "bucketed_regret_matching_s": t_rmb - t4, "play_by_congestion_s": t_rmp - t_rmb,
+            "responders_s": t5 - t_rmp,
             "fitted_play_s": t6 - t5, "two_stage_play_s": t7 - t6}
 
 
@@ -578,6 +585,28 @@ def bucketed_regret_matching(run_dir: Path, path: Path, scenario: str, profile: 
     write_csv_atomic(path, history)  # its presence means the play finished
 
 
+def play_by_congestion(run_dir: Path, path: Path, scenario: str, profile: ArbitrageProfile, seed: int) -> None:
+    """The play by congestion (`bucketed_regret_matching`'s mixtures and edges beside `path`) as a policy over the
+    learned one (`CongestionPlayPolicy`, saved as -policy.npz for `localmarl evaluate --fitted-play`), played on the
+    study's evaluation weeks and scored as `eval/` scores the learned policies (-play-scores.csv, -play-hours.csv):
+    the report's orderings and markets under a play fitted on training weeks only."""
+    import pandas as pd
+
+    from runs.studies.arbitrage_congestion_play import CongestionPlayPolicy
+    from runs.training import evaluate_policy, load_trained_policy
+
+    learned, meta = load_trained_policy(run_dir)
+    stem = path.with_name(path.stem)
+    mixtures = pd.read_csv(f"{stem}-mixtures.csv")
+    levels = mixtures[mixtures.option > 0].groupby("option").up_eur_mwh.first().sort_index().to_numpy()
+    policy = CongestionPlayPolicy.from_tables(learned, meta["participant_ids"], mixtures, pd.read_csv(f"{stem}-edges.csv"),
+                                              levels, seed)
+    policy.save(Path(f"{stem}-policy.npz"), meta["tensor_sha256"])
+    scores, hours = evaluate_policy(scenario, policy, seed=seed, weeks=list(profile.eval_weeks) if profile.eval_weeks else None)
+    write_csv_atomic(Path(f"{stem}-play-scores.csv"), scores)
+    write_csv_atomic(Path(f"{stem}-play-hours.csv"), hours)  # last: its presence means this step finished
+
+
 def play_mixtures(run_dir: Path, path: Path, scenario: str, profile: ArbitrageProfile, seed: int) -> None:
     """The mixtures fictitious play kept (`path`'s -mixtures.csv) played on the evaluation weeks: -scores.csv
     and -hours.csv, as `eval/` has them for the learned policies (the report's orderings and markets under
@@ -667,7 +696,9 @@ def expected_job_s(out: str, profile: ArbitrageProfile, scenario: str, seed: int
     seed 0's dynamics about 190 s, its trained responders about 400 s (200 weeks each), its fitted responders, fitted
     play and two-stage responders about 520 s (40 iterations), all-arb's two-stage play about 1,060 s on 7 weeks and
     1,398 s on 10 (12 iterations; about 9 s per iteration and week, the checks the rest; one core, stop 27); its
-    constant bids along training about 3 s per snapshot and week (stop 64, beside another study). A resumed
+    constant bids along training about 3 s per snapshot and week (stop 64, beside another study); its regret matching
+    about 1.7 s per iteration (S-a 512 s for 300, stop 67) and the play by congestion about 2.6 (S-a 782 s, two or
+    three processes on two cores, stop 68). A resumed
     run counts only the training episodes after its checkpoint (`runs.study.expected_training_s`)."""
     from runs.studies.arbitrage_fitted_play import fit_week_count
 
@@ -678,6 +709,7 @@ def expected_job_s(out: str, profile: ArbitrageProfile, scenario: str, seed: int
         s += 3.0 * len(profile.responder_validation_weeks) * (episodes // profile.snapshot_every + 1)
     if seed < profile.responder_seeds and profile.br_weeks:
         s += 16.0 * profile.dynamics_rounds + 2.0 * profile.responder_episodes + 13.0 * profile.fitted_play_iterations
+        s += 1.7 * profile.rm_iterations + (2.6 * profile.rm_iterations if profile.rm_buckets else 0.0)
         if profile.two_stage_play_iterations and everyone_arbitrages(scenario):
             weeks = fit_week_count(profile.two_stage_play_weeks)
             s += 300.0 + 9.0 * profile.two_stage_play_iterations * weeks

@@ -38,6 +38,7 @@ most profiles repeat between iterations and `OptionValues` need not clear them a
 from __future__ import annotations
 
 import functools
+import zipfile
 import zlib
 
 import numpy as np
@@ -46,6 +47,8 @@ import pandas as pd
 from runs.studies.arbitrage_best_response import COARSE, OptionValues, SearchGrid, constant_up_bid
 
 DRAW_SALT = 0x5F  # keeps these draws apart from `MixedUpPrices`' (same seed, aggregator and observation)
+#: what reading a damaged or foreign .npz raises (a truncated file is no zip: `zipfile.BadZipFile`)
+UNREADABLE = (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile)
 
 
 def round_uniforms(seed: int, row: int, obs_row: np.ndarray, rounds: int, salt: int = DRAW_SALT) -> np.ndarray:
@@ -64,6 +67,25 @@ def drawn_rounds(v: np.ndarray, population: int, linear: bool = False) -> np.nda
     s = np.arange(population)
     ok = v[..., :population] < (2.0 / (s + 2) if linear else 1.0 / (s + 1))
     return population - 1 - np.argmax(ok[..., ::-1], axis=-1)
+
+
+def save_arrays(path, arrays: dict) -> None:
+    """A play's policy file: `arrays` as an .npz at `path`, written atomically (numpy arrays only, no pickles)."""
+    from model.atomic import write_atomic
+
+    def write(tmp):
+        with open(tmp, "wb") as f:  # a file object: np.savez would add ".npz" to a name
+            np.savez(f, **arrays)
+
+    write_atomic(path, write)
+
+
+def check_made_from(path, made_from: str, base_sha256: str | None) -> None:
+    """Refuse a play's policy file made from another learned policy file than the run's (`base_sha256`, its
+    `policy.json` tensor_sha256; nothing to check where either is empty)."""
+    if base_sha256 and made_from and made_from != base_sha256:
+        raise ValueError(f"{path} was made from another learned policy (SHA-256 {made_from[:12]}…, this run's "
+                         f"{base_sha256[:12]}…): pass the run folder it was made from")
 
 
 def _mlp(weights: list[tuple[np.ndarray, np.ndarray]], x: np.ndarray) -> np.ndarray:
@@ -94,7 +116,37 @@ class PlaysOverLearned:
         return getattr(self.base, name)
 
 
-class FittedPlayPolicy(PlaysOverLearned):
+class UpPricesOverLearned(PlaysOverLearned):
+    """A play over a learned policy that changes only LFM up prices: every hour each aggregator plays an option
+    (`options_of`; 0: its learned bids, j > 0: the constant up price `levels[j - 1]` with its learned withholding and
+    down price, lowered by `tie_break_eur_mwh` as the constant-bid checks bid). The bids of the last hour asked are
+    memoised: the checks clear one hour many times with one LEM outcome. Needs `base`, `levels`, `slot` (the
+    learned policy's secondary slot) and `_memo`."""
+
+    def plays(self) -> bool:
+        """False where every option is the learned bids (the base is asked directly)."""
+        return True
+
+    def options_of(self, obs: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def act(self, stage, obs, rows):
+        if stage != self.slot.role.stage or not self.plays():
+            return self.base.act(stage, obs, rows)
+        rows = np.asarray(rows)
+        key = (obs.tobytes(), rows.tobytes())
+        if self._memo is not None and self._memo[0] == key:
+            return self._memo[1].copy()
+        out = np.array(self.base.act(stage, obs, rows), dtype=float)
+        j = self.options_of(obs, rows)
+        fixed = j > 0
+        if fixed.any():
+            out[fixed] = constant_up_bid(self.levels[j[fixed] - 1], out[fixed], rows[fixed])
+        self._memo = (key, out.copy())
+        return out
+
+
+class FittedPlayPolicy(UpPricesOverLearned):
     """Plays every aggregator as `base` (its learned policy) does, except its LFM up price: every hour
     it draws one round r of its population (`drawn_rounds`; round 0: its learned bids) and bids the
     constant up price that round's fitted responder rates best for its own observation (withholding
@@ -140,37 +192,21 @@ class FittedPlayPolicy(PlaysOverLearned):
             out[fitted] = q.argmax(1) + 1
         return out
 
-    def act(self, stage, obs, rows):
-        if stage != self.slot.role.stage or self.rounds == 1:
-            return self.base.act(stage, obs, rows)
-        rows = np.asarray(rows)
-        key = (obs.tobytes(), rows.tobytes())
-        if self._memo is not None and self._memo[0] == key:  # the checks clear one hour many times with one LEM outcome
-            return self._memo[1].copy()
-        out = np.array(self.base.act(stage, obs, rows), dtype=float)
-        j = self.choices(self.slot.group.features.actor_inputs(obs), self.rounds_of(obs, rows), rows)
-        fixed = j > 0
-        if fixed.any():
-            out[fixed] = constant_up_bid(self.levels[j[fixed] - 1], out[fixed], rows[fixed])
-        self._memo = (key, out.copy())
-        return out
+    def plays(self) -> bool:
+        return self.rounds > 1
+
+    def options_of(self, obs: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        return self.choices(self.slot.group.features.actor_inputs(obs), self.rounds_of(obs, rows), rows)
 
     # --- a safe file format: numpy arrays, no pickles ---------------------------------------------
     def save(self, path, base_sha256: str = "") -> None:
         """`base_sha256`: the learned run's policy file hash (`policy.json`'s tensor_sha256), checked by `load`."""
-        from model.atomic import write_atomic
-
         arrays = {"levels_eur_mwh": self.levels, "meta": np.array([self.seed, self.population, len(self.snapshots), int(self.linear)]),
                   "base_sha256": np.array(base_sha256)}
         for r, layers in enumerate(self.snapshots):
             for li, (w, b) in enumerate(layers):
                 arrays[f"r{r}_w{li}"], arrays[f"r{r}_b{li}"] = w, b
-
-        def write(tmp):
-            with open(tmp, "wb") as f:  # a file object: np.savez would add ".npz" to a name
-                np.savez(f, **arrays)
-
-        write_atomic(path, write)
+        save_arrays(path, arrays)
 
     @classmethod
     def load(cls, path, base, aggregator_ids, base_sha256: str | None = None) -> "FittedPlayPolicy":
@@ -183,11 +219,9 @@ class FittedPlayPolicy(PlaysOverLearned):
                 snaps = [[(z[f"r{r}_w{li}"], z[f"r{r}_b{li}"]) for li in range(n_layers)] for r in range(n_rounds)]
                 levels = z["levels_eur_mwh"]
                 made_from = str(z["base_sha256"]) if "base_sha256" in z.files else ""
-        except (OSError, KeyError, ValueError, EOFError) as e:
+        except UNREADABLE as e:
             raise ValueError(f"{path}: not a fitted-play file ({e}); rerun the fitted play that writes it") from e
-        if base_sha256 and made_from and made_from != base_sha256:
-            raise ValueError(f"{path} was made from another learned policy (SHA-256 {made_from[:12]}…, this run's "
-                             f"{base_sha256[:12]}…): pass the run folder it was made from")
+        check_made_from(path, made_from, base_sha256)
         return cls(base, aggregator_ids, levels, snaps, seed, population, bool(linear))
 
 

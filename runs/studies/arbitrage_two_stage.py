@@ -44,7 +44,7 @@ import pandas as pd
 
 from model.designs.arbitrage import bought_flexibility
 from runs.studies.arbitrage_best_response import COARSE, HourSearch, SearchGrid, each_hour
-from runs.studies.arbitrage_fitted_play import PlaysOverLearned, gain_shares
+from runs.studies.arbitrage_fitted_play import UNREADABLE, PlaysOverLearned, check_made_from, gain_shares, save_arrays
 from runs.training import make_model
 
 
@@ -316,20 +316,13 @@ class TwoStagePlayPolicy(PlaysOverLearned):
 
     # --- a safe file format: numpy arrays, no pickles ---------------------------------------------
     def save(self, path, base_sha256: str = "") -> None:
-        from model.atomic import write_atomic
-
         arrays = {"a1_levels": self.a1_levels, "up_levels_eur_mwh": self.up_levels, "base_sha256": np.array(base_sha256),
                   "meta": np.array([self.seed, self.population, len(self.snapshots), int(self.linear)])}
         for r, stages in enumerate(self.snapshots):
             for st, layers in enumerate(stages):
                 for li, (w, b) in enumerate(layers):
                     arrays[f"r{r}_s{st}_w{li}"], arrays[f"r{r}_s{st}_b{li}"] = w, b
-
-        def write(tmp):
-            with open(tmp, "wb") as f:
-                np.savez(f, **arrays)
-
-        write_atomic(path, write)
+        save_arrays(path, arrays)
 
     @classmethod
     def load(cls, path, base, aggregator_ids, base_sha256: str | None = None) -> "TwoStagePlayPolicy":
@@ -340,25 +333,27 @@ class TwoStagePlayPolicy(PlaysOverLearned):
                 snaps = [tuple([(z[f"r{r}_s{st}_w{li}"], z[f"r{r}_s{st}_b{li}"]) for li in range(n_layers)] for st in (0, 1))
                          for r in range(n_rounds)]
                 a1_levels, up_levels, made_from = z["a1_levels"], z["up_levels_eur_mwh"], str(z["base_sha256"])
-        except (OSError, KeyError, ValueError, EOFError) as e:
+        except UNREADABLE as e:
             raise ValueError(f"{path}: not a two-stage play file ({e}); rerun the two-stage play that writes it") from e
-        if base_sha256 and made_from and made_from != base_sha256:
-            raise ValueError(f"{path} was made from another learned policy (SHA-256 {made_from[:12]}…, this run's "
-                             f"{base_sha256[:12]}…): pass the run folder it was made from")
+        check_made_from(path, made_from, base_sha256)
         return cls(base, aggregator_ids, a1_levels, up_levels, snaps, seed, population, bool(linear))
 
 
 def load_play(path, base, aggregator_ids, base_sha256: str | None = None):
-    """A play's saved policy over `base`, whichever play wrote it: a `TwoStagePlayPolicy` (withholding and up price)
-    or a `FittedPlayPolicy` (up price); both refuse a corrupt file or one made from another learned policy."""
+    """A play's saved policy over `base`, whichever play wrote it: a `TwoStagePlayPolicy` (withholding and up price),
+    a `FittedPlayPolicy` or a `CongestionPlayPolicy` (up price); each refuses a corrupt file or one made from another
+    learned policy."""
+    from runs.studies.arbitrage_congestion_play import CongestionPlayPolicy
     from runs.studies.arbitrage_fitted_play import FittedPlayPolicy
 
     try:
         with np.load(path, allow_pickle=False) as z:
-            kind = TwoStagePlayPolicy if "a1_levels" in z.files else FittedPlayPolicy
-    except (OSError, ValueError, EOFError) as e:
+            kind = (TwoStagePlayPolicy if "a1_levels" in z.files
+                    else CongestionPlayPolicy if "congestion_edges_mw" in z.files else FittedPlayPolicy)
+    except UNREADABLE as e:
         raise ValueError(f"{path}: not a play's policy file ({e}); pass a fitted_play/ or two_stage_play/ "
-                         "SCENARIO-seedK-policy.npz written by the arbitrage study") from e
+                         "SCENARIO-seedK-policy.npz or a regret_matching/SCENARIO-seedK-buckets-policy.npz written by "
+                         "the arbitrage study") from e
     return kind.load(path, base, aggregator_ids, base_sha256=base_sha256)
 
 
