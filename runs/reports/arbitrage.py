@@ -1393,6 +1393,17 @@ def fig_fictitious_play(fp: pd.DataFrame, scenarios, path: Path):
     _save(fig, path)
 
 
+def _lookup(table: pd.DataFrame, keys: list[str]):
+    """at(*key, column): the cell of `table` (indexed by `keys`) in that row and column; NaN where either is missing."""
+    r = table.set_index(keys)
+
+    def at(*key_and_column):
+        *key, col = key_and_column
+        return r.loc[tuple(key), col] if tuple(key) in r.index and col in r else np.nan
+
+    return at
+
+
 def _section_bucketed_play(bt: pd.DataFrame, prof: dict) -> list[str]:
     """Regret matching by congestion, fitted on the training weeks, judged on the check and validation weeks."""
     if bt is None or bt.empty:
@@ -1420,11 +1431,7 @@ def _section_bucketed_play(bt: pd.DataFrame, prof: dict) -> list[str]:
          "learned policies (`regret_matching/*-buckets*.csv`, `tables/regret_matching_by_congestion.csv`):\n",
          _md(show), ""]
     for (sc, seed), d in bt.groupby(["scenario", "seed"], sort=False):
-        r = d.set_index(["weeks", "profile"])
-
-        def at(weeks, profile, col, _r=r):
-            return _r.loc[(weeks, profile), col] if (weeks, profile) in _r.index and col in _r else np.nan
-
+        at = _lookup(d, ["weeks", "profile"])
         parts = []
         for weeks in ("fit", "check", "validation"):
             if np.isfinite(at(weeks, "learned", "aggregators_over_1pct")):
@@ -2536,11 +2543,8 @@ def _section_regret_matching(rt: pd.DataFrame) -> list[str]:
          "than 1 % short, on the check weeks, of the option that was best on the validation weeks):\n",
          _md(show.drop(columns=["iterations"], errors="ignore")), ""]
     for sc, d in rt.groupby("scenario", sort=False):
-        r = d.set_index(["seed", "weeks", "profile"])
         for seed in d.seed.unique():
-            def at(weeks, profile, col, _r=r, _seed=seed):
-                key = (_seed, weeks, profile)
-                return _r.loc[key, col] if key in _r.index else np.nan
+            at = _lookup(d[d.seed == seed], ["weeks", "profile"])
             parts = [f"{p} {int(at('check', p, 'aggregators_over_1pct'))} ({100 * at('check', p, 'largest_gain_share'):.1f} %)"
                      for p in ("learned", "fictitious play", "regret matching") if np.isfinite(at("check", p, "aggregators_over_1pct"))]
             val = [f"{p} {int(at('validation', p, 'aggregators_over_1pct'))} ({100 * at('validation', p, 'largest_gain_share'):.1f} %)"
