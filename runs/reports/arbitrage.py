@@ -1471,7 +1471,8 @@ def _section_congestion_play(cp: pd.DataFrame, co: pd.DataFrame) -> list[str]:
         a, b = r.loc["learned"], r.loc["by congestion"]
         L.append(f"- {SCENARIO_LABEL.get(sc, sc)} ({int(b.seeds)} seed{'s' if b.seeds > 1 else ''}): all aggregators "
                  f"{a.all_aggregators_eur_per_week:,.0f} → {b.all_aggregators_eur_per_week:,.0f} €/week; aggregator "
-                 f"{AGG} in the LEM {a[f'agg{AGG}_first_eur_per_week']:+,.0f} → {b[f'agg{AGG}_first_eur_per_week']:+,.0f}, "
+                 f"{AGG} in the LEM {round(a[f'agg{AGG}_first_eur_per_week']) + 0:+,d} → "
+                 f"{round(b[f'agg{AGG}_first_eur_per_week']) + 0:+,d}, "
                  f"in the LFM and balancing {a[f'agg{AGG}_second_eur_per_week']:,.0f} → "
                  f"{b[f'agg{AGG}_second_eur_per_week']:,.0f}"
                  + (f"; the DSO pays {a.dso_pays_eur_per_week:,.0f} → {b.dso_pays_eur_per_week:,.0f} €/week for "
