@@ -2748,6 +2748,7 @@ def reading(tables: ReportTables, prof: dict) -> str:
                          f"seeds, p = {r.p_one_sided:.3f}).")
     rt = tables.regret_matching
     if len(rt):
+        rt = rt[rt.seed == rt.seed.min()]  # one seed's play per scenario (the first `responder_seeds` have one)
         r = rt[rt.profile == "regret matching"].set_index(["scenario", "weeks"])
         check = r.xs("check", level="weeks")
         line = (f"Regret matching over the same options ({int(check.iterations.max())} iterations, seed "
@@ -2761,10 +2762,12 @@ def reading(tables: ReportTables, prof: dict) -> str:
         parts.append(line + ".")
     bt = tables.bucketed_play
     if len(bt) and "clearly_short_of_validated" in bt:
+        bt = bt[bt.seed == bt.seed.min()]
         c = bt[bt.weeks == "check"].set_index(["scenario", "profile"])
         scen = [sc for sc in dict.fromkeys(bt.scenario) if (sc, "by congestion") in c.index]
         parts.append("Fitted on the training weeks instead, one regret matching per bucket of the feeder's scheduled "
-                     "injection (a feature the aggregators see before they bid): on the check weeks, aggregators "
+                     f"injection (a feature the aggregators see before they bid; seed {int(bt.seed.min())}): on the "
+                     "check weeks, aggregators "
                      "clearly short of the option validated beforehand "
                      + ", ".join(f"{int(c.loc[(sc, 'learned'), 'clearly_short_of_validated'])} → "
                                  f"{int(c.loc[(sc, 'by congestion'), 'clearly_short_of_validated'])}" for sc in scen)
@@ -2777,7 +2780,8 @@ def reading(tables: ReportTables, prof: dict) -> str:
             parts.append("Played on the test weeks, that play moves all aggregators' earnings "
                          + ", ".join(f"{r.loc[(sc, 'learned'), 'all_aggregators_eur_per_week']:,.0f} → "
                                      f"{r.loc[(sc, 'by congestion'), 'all_aggregators_eur_per_week']:,.0f}" for sc in scen)
-                         + " €/week (" + ", ".join(SCENARIO_LABEL.get(sc, sc) for sc in scen) + ").")
+                         + " €/week (" + ", ".join(SCENARIO_LABEL.get(sc, sc) for sc in scen)
+                         + f"; mean over the {int(cp.seeds.max())} seed(s) that have it).")
     return " ".join(p for p in parts if p)
 
 
