@@ -281,9 +281,10 @@ def test_mixed_up_prices_draw_per_hour_and_replay_the_same_draw():
 
 
 def test_option_values_equal_constant_prices_against_mixed_up_prices(tmp_path):
-    """`OptionValues` (each LEM cleared once, cached profiles) pays every aggregator what the plain check
-    does: `constant_prices` for that aggregator while the others play `MixedUpPrices` with the same
-    mixtures - twice, so that the second call, which reuses the first call's profiles, is checked too.
+    """`OptionValues` (each LEM cleared once, cached profiles, higher prices than an unsold one not cleared) pays
+    every aggregator what the plain check, which clears every profile, does: `constant_prices` for that aggregator
+    while the others play `MixedUpPrices` with the same mixtures - twice, so that the second call, which reuses the
+    first call's profiles, is checked too.
     A briefly trained policy bids no two prices alike, so the LFM's outcome is unique (see `OptionValues`)."""
     from agents.learning.hyperparams import HyperParams
     from runs.training import load_trained_policy, train
@@ -298,6 +299,8 @@ def test_option_values_equal_constant_prices_against_mixed_up_prices(tmp_path):
     for call in range(2):
         mixtures = {a: rng.dirichlet(np.ones(m)) for a in ids}
         got = values(mixtures)
+        if call == 0:  # every profile new: one clear each, but those an aggregator's unsold lower price settles
+            assert 0 < values.clears < len(values.hours) * (1 + len(ids) * (m - 1))
         probe = br.MixedUpPrices(load_trained_policy(tmp_path / "run")[0], ids, seed=4)
         probe.levels = values.levels
         probe.p = dict(mixtures)
