@@ -211,6 +211,7 @@ def test_a_profile_no_step_can_run_is_refused_when_it_is_made():
     for change, named in ((dict(two_stage_play_window=0), "two_stage_play_window must be at least 1"),
                           (dict(two_stage_play_rounds="cubic"), "two_stage_play_rounds must be 'linear' or 'uniform'"),
                           (dict(fp_iterations=-1), "fp_iterations must be 0 or more"),
+                          (dict(play_seeds=-1), "play_seeds must be 0 or more"),
                           (dict(fitted_play_fit_steps=(300, 0)), "fitted_play_fit_steps must be positive"),
                           (dict(br_grid="medium"), "br_grid must be"),
                           (dict(rm_fit_weeks=("train:2", "train")), "rm_fit_weeks: 'train' is 39 weeks"),

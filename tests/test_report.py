@@ -384,3 +384,54 @@ def test_the_convergence_table_holds_every_scenarios_curves_and_names_the_one_st
     text = trend_sentence(cv.rename(columns={"scenario": "method"}), brief=True)
     assert text.startswith("Still moving over the last quarter of training: one-arb: all aggregators' earnings")
     assert "s-a" not in text
+
+
+def _bucketed_two_seeds():
+    """`bucketed_play_table`'s shape for two seeds of S-a and one-arb: on the check weeks, the aggregators clearly short
+    of the validated option are (learned, by congestion) S-a 5, 0 and 6, 1; one-arb 4, 1 and 4, 0."""
+    short = {("s-a", 0): (5, 0), ("s-a", 1): (6, 1), ("one-arb", 0): (4, 1), ("one-arb", 1): (4, 0)}
+    return pd.DataFrame([
+        {"scenario": sc, "seed": seed, "weeks": weeks, "profile": profile, "aggregators_over_1pct": n + 2, "of": 10,
+         "largest_gain_share": 0.01 * (n + 1), "all_aggregators_eur_per_week": 1000.0 * (seed + 1), "buckets": 4,
+         "clearly_short_of_validated": n if weeks == "check" else np.nan}
+        for (sc, seed), counts in short.items() for weeks in ("fit", "check", "validation")
+        for profile, n in zip(("learned", "by congestion"), counts)])
+
+
+def test_a_play_by_congestion_on_several_seeds_is_summarised_over_them():
+    """With two seeds the report shows ranges and totals over the seeds (by hand), not one row per seed."""
+    bt = _bucketed_two_seeds()
+    s = report._bucketed_summary(bt).set_index(["scenario", "weeks", "profile"])
+    sa = s.loc[("S-a", "check", "learned")]
+    assert (sa.seeds, sa.clearly_short_of_validated_range, sa.clearly_short_of_validated_total) == (2, "5–6", "11")
+    assert sa.aggregators_over_1pct_range == "7–8" and sa.largest_gain_pct_median == pytest.approx(6.5)  # 6 and 7 %
+    assert sa.all_aggregators_eur_per_week_mean == pytest.approx(1500.0)
+    assert s.loc[("one-arb", "check", "learned")].clearly_short_of_validated_range == "4"
+    assert s.loc[("one-arb", "check", "by congestion")].clearly_short_of_validated_total == "1"
+    assert s.loc[("S-a", "fit", "learned")].clearly_short_of_validated_range == ""  # judged on the check weeks only
+    text = "\n".join(report._section_bucketed_play(bt, {"fit_weeks": ["train:1"]}))
+    assert "| S-a | 0 |" not in text  # no per-seed rows
+    assert ("- S-a (2 seeds): aggregators more than 1 % short of their best option per seed, learned → by congestion: "
+            "fit weeks 7–8 → 2–3") in text
+    assert "clearly short of the option validated beforehand 5–6 → 0–1 of 10 per seed (11 → 1 over the seeds)" in text
+    one = "\n".join(report._section_bucketed_play(bt[bt.seed == 0], {"fit_weeks": ["train:1"]}))
+    assert "| S-a | 0 | check | learned | 7 |" in one and "- S-a, seed 0:" in one  # one seed: its rows, as before
+
+
+def test_the_reading_of_a_play_by_congestion_on_two_seeds_pairs_them():
+    """Stop 69's crash: with the play on two seeds, `reading` failed (one row per seed where it took one number). It
+    now gives both seeds' counts and the paired steps under the play: S-a → one-arb +60 and +50 €/week, mean 55, standard
+    error 5, t = 11 on one degree of freedom: p = 1/2 - atan(11)/pi."""
+    import dataclasses
+
+    learned = _scores({"s-a": [100, 200], "one-arb": [90, 230], "all-arb": [300, 100]})
+    play = _scores({"s-a": [100, 200], "one-arb": [160, 250], "all-arb": [300, 100]})
+    tables = report.ReportTables(**{f.name: pd.DataFrame() for f in dataclasses.fields(report.ReportTables)}
+                                 | {"checks": [], "bucketed_play": _bucketed_two_seeds(),
+                                    "congestion_ordering": report.congestion_play_ordering(learned, play)})
+    text = report.reading(tables, {"episodes": 2, "seeds": 2})
+    assert "2 seeds): on the check weeks, aggregators clearly short of the option validated beforehand 5–6 → 0–1, " \
+           "4 → 0–1 of 10 per seed (S-a, one-arb; learned → by congestion)" in text
+    p = 0.5 - np.arctan(11.0) / np.pi
+    assert f"all aggregators' S-a < one-arb step +55 ± 5 €/week (2 of 2 seeds positive, p = {p:.3f})" in text
+    assert "one-arb < all-arb step" in text and "aggregator 5" not in text.split("Under it")[1]  # no aggregator 5 here

@@ -1429,7 +1429,10 @@ def _section_bucketed_play(bt: pd.DataFrame, prof: dict) -> list[str]:
          "`clearly_short_of_validated` counts, on the check weeks, the aggregators short of the option best on the "
          "validation weeks by more than the day-to-day noise explains, as the every-aggregator table judges the "
          "learned policies (`regret_matching/*-buckets*.csv`, `tables/regret_matching_by_congestion.csv`):\n",
-         _md(show), ""]
+         _md(show) if bt.seed.nunique() == 1 else _md(_bucketed_summary(bt)), ""]
+    if bt.seed.nunique() > 1:
+        return L + ["Per seed in `tables/regret_matching_by_congestion.csv`; per scenario, ranges over the seeds:", "",
+                    *_bucketed_seeds_reading(bt)]
     for (sc, seed), d in bt.groupby(["scenario", "seed"], sort=False):
         at = _lookup(d, ["weeks", "profile"])
         parts = []
@@ -1448,6 +1451,50 @@ def _section_bucketed_play(bt: pd.DataFrame, prof: dict) -> list[str]:
                      f"{int(at('check', 'learned', 'of'))}")
         L.append(line + ".")
     return L
+
+
+def _seed_range(x: pd.Series) -> str:
+    """Counts over seeds as "lo–hi" ("n" where every seed has the same)."""
+    lo, hi = int(x.min()), int(x.max())
+    return f"{lo}" if lo == hi else f"{lo}–{hi}"
+
+
+def _bucketed_summary(bt: pd.DataFrame) -> pd.DataFrame:
+    """`bucketed_play_table` over seeds: per scenario, weeks and profile, the aggregators more than 1 % short of their
+    best option and (check weeks) clearly short of the validated one (ranges over seeds and totals), the median largest
+    gain and the mean of all aggregators' earnings."""
+    g = bt.groupby(["scenario", "weeks", "profile"], sort=False)
+    out = pd.DataFrame({"seeds": g.seed.nunique(), "aggregators_over_1pct_range": g.aggregators_over_1pct.agg(_seed_range),
+                        "largest_gain_pct_median": 100 * g.largest_gain_share.median(),
+                        "all_aggregators_eur_per_week_mean": g.all_aggregators_eur_per_week.mean()})
+    if "clearly_short_of_validated" in bt:
+        short = g.clearly_short_of_validated
+        out["clearly_short_of_validated_range"] = short.agg(lambda x: _seed_range(x) if x.notna().all() else "")
+        out["clearly_short_of_validated_total"] = short.agg(lambda x: f"{int(x.sum())}" if x.notna().all() else "")
+    out = out.reset_index()
+    return out.assign(scenario=out.scenario.map(lambda s: SCENARIO_LABEL.get(s, s)))
+
+
+def _bucketed_seeds_reading(bt: pd.DataFrame) -> list[str]:
+    """One bullet per scenario of a several-seed `bucketed_play_table`: learned → by congestion, ranges over seeds."""
+    out = []
+    for sc, d in bt.groupby("scenario", sort=False):
+        g = d.groupby(["weeks", "profile"])
+        over, short = g.aggregators_over_1pct, g.clearly_short_of_validated if "clearly_short_of_validated" in d else None
+        big = 100 * g.largest_gain_share.median()
+        parts = [f"{weeks} weeks {_seed_range(over.get_group((weeks, 'learned')))} → "
+                 f"{_seed_range(over.get_group((weeks, 'by congestion')))} (median largest {big[(weeks, 'learned')]:.1f} → "
+                 f"{big[(weeks, 'by congestion')]:.1f} %)"
+                 for weeks in ("fit", "check", "validation") if {(weeks, "learned"), (weeks, "by congestion")} <= set(big.index)]
+        line = (f"- {SCENARIO_LABEL.get(sc, sc)} ({d.seed.nunique()} seeds): aggregators more than 1 % short of their best "
+                "option per seed, learned → by congestion: " + "; ".join(parts))
+        if short is not None and {("check", "learned"), ("check", "by congestion")} <= set(big.index):
+            a, b = short.get_group(("check", "learned")), short.get_group(("check", "by congestion"))
+            if a.notna().all() and b.notna().all():
+                line += (f"; on the check weeks, clearly short of the option validated beforehand {_seed_range(a)} → "
+                         f"{_seed_range(b)} of {int(d.of.max())} per seed ({int(a.sum())} → {int(b.sum())} over the seeds)")
+        out.append(line + ".")
+    return out
 
 
 def _section_congestion_play(cp: pd.DataFrame, co: pd.DataFrame) -> list[str]:
@@ -1481,7 +1528,8 @@ def _section_congestion_play(cp: pd.DataFrame, co: pd.DataFrame) -> list[str]:
     if co is not None and len(co):
         L += ["\nThe paper's orderings seed by seed on the test weeks (as in Seeds above), under the learned policies and "
               "under the play (`tables/ordering_play_by_congestion.csv`):\n",
-              _md(co.assign(p_one_sided=co.p_one_sided.map(lambda v: "" if pd.isna(v) else f"{v:.3f}")), "{:,.0f}")]
+              _md(co.assign(p_one_sided=co.p_one_sided.map(lambda v: "" if pd.isna(v) else f"{v:.3f}")), "{:,.0f}"), "",
+              *_fp_ordering_reading(co, "by congestion")]
     return L
 
 
@@ -2576,17 +2624,18 @@ def _fp_summary(ft: pd.DataFrame) -> pd.DataFrame:
     return out.assign(scenario=out.scenario.map(lambda s: SCENARIO_LABEL.get(s, s)))
 
 
-def _fp_ordering_reading(fo: pd.DataFrame) -> list[str]:
-    """Bullets: does each step keep its sign and significance when the learned profile is replaced by the mixtures?"""
+def _fp_ordering_reading(fo: pd.DataFrame, play: str = "mixtures") -> list[str]:
+    """Bullets: does each step keep its sign and significance when the learned profile is replaced by the `play`
+    (a profile of `ordering_steps_table`'s rows: fictitious play's "mixtures", or "by congestion")?"""
     out = []
     for (who, weeks, step), d in fo.groupby(["who", "weeks", "step"], sort=False):
         r = d.set_index("profile")
-        if not {"learned", "mixtures"} <= set(r.index) or r.seeds.min() < 2:
+        if not {"learned", play} <= set(r.index) or r.seeds.min() < 2:
             continue
-        a, b = r.loc["learned"], r.loc["mixtures"]
+        a, b = r.loc["learned"], r.loc[play]
         verdict = lambda x: f"p = {x.p_one_sided:.3f}, " + ("resolved" if x.p_one_sided < SIGNIFICANCE else "within seed noise")  # noqa: E731
         out.append(f"- {who}, {step}, {weeks}: learned {a.mean_difference_eur_per_week:+,.0f} ± {a.standard_error_eur_per_week:,.0f} "
-                   f"€/week ({a.seeds_with_positive_difference} of {a.seeds} seeds positive, {verdict(a)}); mixtures "
+                   f"€/week ({a.seeds_with_positive_difference} of {a.seeds} seeds positive, {verdict(a)}); {play} "
                    f"{b.mean_difference_eur_per_week:+,.0f} ± {b.standard_error_eur_per_week:,.0f} "
                    f"({b.seeds_with_positive_difference} of {b.seeds}, {verdict(b)}).")
     return out
@@ -2672,6 +2721,11 @@ def _section_figures(figs: dict[str, str]) -> list[str]:
              "`fitted_responders/`; fictitious play over fitted responders, its policy and that policy's checks: "
              "`fitted_play/`.")
     return L
+
+
+def _possessive(who: str) -> str:
+    """"aggregator 5" -> "aggregator 5's", "all aggregators" -> "all aggregators'"."""
+    return who + ("'" if who.endswith("s") else "'s")
 
 
 def reading(tables: ReportTables, prof: dict) -> str:
@@ -2762,16 +2816,18 @@ def reading(tables: ReportTables, prof: dict) -> str:
         parts.append(line + ".")
     bt = tables.bucketed_play
     if len(bt) and "clearly_short_of_validated" in bt:
-        bt = bt[bt.seed == bt.seed.min()]
-        c = bt[bt.weeks == "check"].set_index(["scenario", "profile"])
-        scen = [sc for sc in dict.fromkeys(bt.scenario) if (sc, "by congestion") in c.index]
+        c = bt[(bt.weeks == "check") & bt.clearly_short_of_validated.notna()]
+        per = c.groupby(["scenario", "profile"], sort=False).clearly_short_of_validated
+        scen = [sc for sc in dict.fromkeys(c.scenario) if {(sc, "learned"), (sc, "by congestion")} <= set(per.groups)]
+        seeds = c.seed.nunique()
         parts.append("Fitted on the training weeks instead, one regret matching per bucket of the feeder's scheduled "
-                     f"injection (a feature the aggregators see before they bid; seed {int(bt.seed.min())}): on the "
-                     "check weeks, aggregators "
-                     "clearly short of the option validated beforehand "
-                     + ", ".join(f"{int(c.loc[(sc, 'learned'), 'clearly_short_of_validated'])} → "
-                                 f"{int(c.loc[(sc, 'by congestion'), 'clearly_short_of_validated'])}" for sc in scen)
-                     + " of 10 (" + ", ".join(SCENARIO_LABEL.get(sc, sc) for sc in scen) + "; learned → by congestion).")
+                     "injection (a feature the aggregators see before they bid; "
+                     + (f"seed {int(c.seed.min())}" if seeds == 1 else f"{seeds} seeds") + "): on the check weeks, "
+                     "aggregators clearly short of the option validated beforehand "
+                     + ", ".join(f"{_seed_range(per.get_group((sc, 'learned')))} → "
+                                 f"{_seed_range(per.get_group((sc, 'by congestion')))}" for sc in scen)
+                     + f" of 10{' per seed' if seeds > 1 else ''} ("
+                     + ", ".join(SCENARIO_LABEL.get(sc, sc) for sc in scen) + "; learned → by congestion).")
     cp = tables.congestion_play
     if len(cp):
         r = cp.set_index(["scenario", "profile"])
@@ -2782,6 +2838,13 @@ def reading(tables: ReportTables, prof: dict) -> str:
                                      f"{r.loc[(sc, 'by congestion'), 'all_aggregators_eur_per_week']:,.0f}" for sc in scen)
                          + " €/week (" + ", ".join(SCENARIO_LABEL.get(sc, sc) for sc in scen)
                          + f"; mean over the {int(cp.seeds.max())} seed(s) that have it).")
+    co = tables.congestion_ordering
+    steps = co[(co.profile == "by congestion") & (co.seeds > 1)] if len(co) else co
+    if len(steps):
+        parts.append("Under it, seed by seed on the test weeks: " + "; ".join(
+            f"{_possessive(r.who)} {r.step} step {r.mean_difference_eur_per_week:+,.0f} ± {r.standard_error_eur_per_week:,.0f} €/week "
+            f"({r.seeds_with_positive_difference} of {r.seeds} seeds positive, p = {r.p_one_sided:.3f})"
+            for r in steps.itertuples(index=False)) + ".")
     return " ".join(p for p in parts if p)
 
 

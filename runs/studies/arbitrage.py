@@ -26,8 +26,9 @@ Folder layout under --out:
                                          option's; -mixtures.csv every iteration's mixtures; -scores.csv the learned
                                          profile and the correlated play on those weeks and on the validation weeks;
                                          -buckets*.csv the same play by congestion bucket fitted on training weeks
-                                         (`rm_buckets`): history, mixtures, edges, scores on the fit, check and
-                                         validation weeks, and -buckets-hours.csv each hour's values there;
+                                         (`rm_buckets`, first `play_seeds` seeds): history, mixtures, edges, scores
+                                         on the fit, check and validation weeks, and -buckets-hours.csv each hour's
+                                         values there;
                                          -buckets-policy.npz that play as a policy, -buckets-play-scores.csv and
                                          -buckets-play-hours.csv it played on the evaluation weeks (as eval/ has them)
   fitted_responders/<scenario>-seed<k>.csv  every aggregator's fitted up-price responder (first `responder_seeds`
@@ -93,6 +94,8 @@ class ArbitrageProfile(Profile):
     rm_buckets: int = 0  # and as many buckets of the feeder's scheduled injection, one regret matching each, on
     # `rm_fit_weeks`, judged on the check and validation weeks (`bucketed_regret_matching`; 0: none)
     rm_fit_weeks: tuple[str, ...] = ()  # the training weeks that play is fitted on (empty: `fit_weeks`)
+    play_seeds: int = 1  # that play (`rm_buckets`) and its play on the evaluation weeks (`play_by_congestion`) for the
+    # first k seeds, so that the report judges the paper's orderings under it seed by seed, paired as the learned ones
     fit_weeks: tuple[str, ...] = ()  # weeks a fitted up-price responder learns the market's values on (first
     # `responder_seeds` seeds; none: no fitted responders)
     fitted_play_iterations: int = 0  # fictitious play over fitted responders (first `responder_seeds` seeds; 0: none)
@@ -124,7 +127,7 @@ class ArbitrageProfile(Profile):
         if self.two_stage_play_window < 1:
             problems.append(f"two_stage_play_window must be at least 1 iteration (got {self.two_stage_play_window})")
         for name in ("responder_episodes", "responder_seeds", "dynamics_rounds", "fp_iterations", "rm_iterations",
-                     "rm_buckets", "fitted_play_iterations",
+                     "rm_buckets", "play_seeds", "fitted_play_iterations",
                      "two_stage_play_iterations", "fitted_responder_steps", "snapshot_every"):
             if getattr(self, name) < 0:
                 problems.append(f"{name} must be 0 or more (got {getattr(self, name)})")
@@ -172,8 +175,8 @@ PROFILES = {
         hp_overrides={"lr_actor": 1e-3, "noise_sigma_final": 0.01, "updates_per_episode": 20, "gamma": 0.0,
                       "per_agent_batches": True},
         br_weeks=("test:1", "test:5", "test:12"), br_grid="coarse", responder_episodes=200, fp_iterations=150,
-        rm_iterations=300, rm_buckets=4, fit_weeks=FIT_WEEKS, fitted_play_iterations=40, two_stage_weeks="busy:7",
-        two_stage_play_iterations=12,
+        rm_iterations=300, rm_buckets=4, play_seeds=5, fit_weeks=FIT_WEEKS, fitted_play_iterations=40,
+        two_stage_weeks="busy:7", two_stage_play_iterations=12,
         two_stage_play_weeks="busy:7+spread:3",
         note="short runs: 800 episodes (paper 5000). To learn anything in 6x fewer episodes, the reconstructed actor "
              "learning rate (1e-4 -> 1e-3) is raised, and two paper values "
@@ -197,7 +200,8 @@ PROFILES = {
              "best-response dynamics among constant bids (seed 0); 150 iterations of fictitious play over learned and constant "
              "bids (every seed); 300 iterations of regret matching over the same options (seed 0), whose play is a "
              "coarse correlated equilibrium to within the aggregators' regret, and 300 per bucket of the feeder's "
-             "scheduled injection (4 buckets) on the 13 training weeks, judged on the check weeks; 40 iterations of "
+             "scheduled injection (4 buckets) on the 13 training weeks, judged on the check weeks and played on the test "
+             "weeks (every seed, so that the orderings under it are paired); 40 iterations of "
              "fictitious play over fitted best responders on the 7 busiest training weeks, its policy checked like the learned one (seed 0); fitted two-stage (withholding and up price) responders "
              "on those weeks for the learned and the fitted-play policy (seed 0); 12 iterations of fictitious play over fitted "
              "two-stage responders where every aggregator arbitrages (all-arb, seed 0), on those weeks and 3 quieter ones "
@@ -206,7 +210,7 @@ PROFILES = {
     "paper": ArbitrageProfile(
         "paper", (SA, ONE, ALL, SA_SWAP, ALL_SWAP), episodes=5000, seeds=3, eval_every=50,
         checkpoint_every=250, snapshot_every=500, br_weeks=tuple(f"test:{i}" for i in range(1, 13)), br_grid="fine", br_seeds=1,
-        responder_episodes=1000, fp_iterations=150, rm_iterations=300, rm_buckets=4, fit_weeks=FIT_WEEKS,
+        responder_episodes=1000, fp_iterations=150, rm_iterations=300, rm_buckets=4, play_seeds=3, fit_weeks=FIT_WEEKS,
         fitted_play_iterations=40,
         two_stage_weeks="busy:7", two_stage_play_iterations=12,
         two_stage_play_weeks="busy:7+spread:3",
@@ -215,7 +219,7 @@ PROFILES = {
              "test weeks 1, 5 and 12); "
              "150 iterations of fictitious play over learned and constant bids on those weeks (every seed), 300 of regret "
              "matching over them (seed 0), and 300 per bucket of the feeder's scheduled injection (4 buckets) on 13 "
-             "training weeks; 40 iterations of "
+             "training weeks (every seed); 40 iterations of "
              "fictitious play over fitted best responders and fitted two-stage responders, 12 of fictitious play over "
              "fitted two-stage responders where every aggregator arbitrages (seed 0; the 7 busiest and 3 other training weeks)",
     ),
@@ -330,7 +334,7 @@ def learned_job(out: str, profile: ArbitrageProfile, scenario: str, seed: int, e
     t4 = time.perf_counter()
     rmb_file = rm_file.with_name(rm_file.stem + "-buckets.csv")
     if (profile.rm_iterations and profile.rm_buckets and (profile.rm_fit_weeks or profile.fit_weeks)
-            and seed < profile.responder_seeds
+            and seed < profile.play_seeds
             and profile.br_weeks and not (resume and rmb_file.exists())):
         bucketed_regret_matching(run_dir, rmb_file, scenario, profile, seed)
     t_rmb = time.perf_counter()
@@ -698,8 +702,10 @@ def expected_job_s(out: str, profile: ArbitrageProfile, scenario: str, seed: int
     1,398 s on 10 (12 iterations; about 9 s per iteration and week, the checks the rest; one core, stop 27); its
     constant bids along training about 3 s per snapshot and week (stop 64, beside another study); its regret matching
     about 1.7 s per iteration (S-a 512 s for 300, stop 67) and the play by congestion about 2.6 (S-a 782 s, two or
-    three processes on two cores, stop 68). A resumed
-    run counts only the training episodes after its checkpoint (`runs.study.expected_training_s`)."""
+    three processes on two cores, stop 68), both about half that since `OptionValues` skips the clears above an
+    unsold price (the play by congestion 389 s instead of 763 s for S-a seed 2, side by side, stop 70; the first
+    `play_seeds` seeds). A resumed run counts only the training episodes after its checkpoint
+    (`runs.study.expected_training_s`)."""
     from runs.studies.arbitrage_fitted_play import fit_week_count
 
     s = expected_training_s(0.2, 1, episodes, run_folder(out, scenario, seed), resume) + (150.0 if profile.br_weeks else 0.0)
@@ -709,8 +715,10 @@ def expected_job_s(out: str, profile: ArbitrageProfile, scenario: str, seed: int
         s += 3.0 * len(profile.responder_validation_weeks) * (episodes // profile.snapshot_every + 1)
     if seed < profile.responder_seeds and profile.br_weeks:
         s += 16.0 * profile.dynamics_rounds + 2.0 * profile.responder_episodes + 13.0 * profile.fitted_play_iterations
-        s += 1.7 * profile.rm_iterations + (2.6 * profile.rm_iterations if profile.rm_buckets else 0.0)
+        s += 0.9 * profile.rm_iterations
         if profile.two_stage_play_iterations and everyone_arbitrages(scenario):
             weeks = fit_week_count(profile.two_stage_play_weeks)
             s += 300.0 + 9.0 * profile.two_stage_play_iterations * weeks
+    if seed < profile.play_seeds and profile.br_weeks and profile.rm_buckets:
+        s += 1.3 * profile.rm_iterations
     return s
