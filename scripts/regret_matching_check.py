@@ -15,9 +15,10 @@ For each SCENARIO:SEED, on the run the study handed on (STUDY/runs/SCENARIO/seed
                                          [--fit-weeks check|fit|train] [--buckets B] [--profile quick|paper] --out DIR
 
 With --buckets B (and --fit-weeks fit), the play by congestion instead, as the study's step runs it
-(`bucketed_regret_matching`: B buckets of the feeder's scheduled injection fitted on the fit weeks, scored with
+(`bucketed_regret_matching`: B buckets of the feeder's scheduled injection, of equal counts or split at --quantiles
+Q1,...,Q(B-1) of it, fitted on the fit weeks, scored with
 `score_bucketed`; the summary is the report's `bucketed_play_table`, with the day-block bootstrap), written to
-DIR/<scenario>-seed<k>-b<B>-w<weeks>.csv and its -mixtures, -edges, -scores and -hours.csv (the study's files)
+DIR/<scenario>-seed<k>-b<B>[-q<Q1_..>]-w<weeks>.csv and its -mixtures, -edges, -scores and -hours.csv (the study's files)
 and DIR/summary-buckets.csv; --fit-weeks train fits it on all 39 training weeks.
 
 writes DIR/<scenario>-seed<k>-{rm,rm-mixtures,rm-scores}.csv, DIR/summary.csv (the report's `regret_matching_table`:
@@ -108,18 +109,20 @@ def measure(study: Path, scenario: str, seed: int, profile, iterations: int, fit
 
 
 def measure_bucketed(study: Path, scenario: str, seed: int, profile, iterations: int, buckets: int,
-                     out: Path) -> pd.DataFrame:
-    """Play (or reuse) one run's regret matching by congestion, the study's step with `buckets` and `iterations`;
-    the report's `bucketed_play_table` rows."""
+                     out: Path, quantiles=()) -> pd.DataFrame:
+    """Play (or reuse) one run's regret matching by congestion, the study's step with `buckets` (split at
+    `quantiles` where given) and `iterations`; the report's `bucketed_play_table` rows."""
     from runs.reports.arbitrage import bucketed_play_table
     from runs.studies.arbitrage import bucketed_regret_matching
 
     weeks = len(profile.rm_fit_weeks or profile.fit_weeks)
-    path = out / f"{scenario}-seed{seed}-b{buckets}-w{weeks}.csv"
+    tag = "-q" + "_".join(f"{q:g}" for q in quantiles) if quantiles else ""
+    path = out / f"{scenario}-seed{seed}-b{buckets}{tag}-w{weeks}.csv"
     if not path.exists():
         t0 = time.perf_counter()
         bucketed_regret_matching(study / "runs" / scenario / f"seed{seed}", path, scenario,
-                                 dataclasses.replace(profile, rm_iterations=iterations, rm_buckets=buckets), seed)
+                                 dataclasses.replace(profile, rm_iterations=iterations, rm_buckets=buckets,
+                                                     rm_bucket_quantiles=tuple(quantiles)), seed)
         print(f"{scenario} seed {seed}: {buckets} buckets, {iterations} iterations in {time.perf_counter() - t0:.0f} s",
               flush=True)
     tagged = {k: pd.read_csv(path.with_name(f"{path.stem}-{k}.csv")).assign(scenario=scenario, seed=seed)
@@ -138,6 +141,10 @@ def main() -> None:
                          "or all 39 training weeks (then the check weeks are out of sample)")
     ap.add_argument("--buckets", type=int, default=0,
                     help="play by congestion with this many buckets, fitted on the fit weeks (needs --fit-weeks fit)")
+    ap.add_argument("--quantiles", default="",
+                    help="with --buckets B: the B - 1 inner bucket edges as rising quantiles of the fit hours' feature, "
+                         "comma-separated (e.g. 0.125,0.25,0.5,0.75 splits the most congested quarter in two; "
+                         "default: buckets of equal counts)")
     ap.add_argument("--profile", default="quick", choices=sorted(PROFILES))
     ap.add_argument("--out", type=Path, required=True)
     a = ap.parse_args()
@@ -148,7 +155,12 @@ def main() -> None:
         profile = PROFILES[a.profile]
         if a.fit_weeks == "train":
             profile = dataclasses.replace(profile, rm_fit_weeks=TRAIN_WEEKS)
-        summary = pd.concat([measure_bucketed(a.study, sc, int(seed), profile, a.iterations, a.buckets, a.out)
+        quantiles = tuple(float(q) for q in a.quantiles.split(",")) if a.quantiles else ()
+        try:
+            dataclasses.replace(profile, rm_buckets=a.buckets, rm_bucket_quantiles=quantiles)
+        except ValueError as e:
+            ap.error(str(e))
+        summary = pd.concat([measure_bucketed(a.study, sc, int(seed), profile, a.iterations, a.buckets, a.out, quantiles)
                              for sc, seed in (spec.rsplit(":", 1) for spec in a.runs)], ignore_index=True)
         write_csv_atomic(a.out / "summary-buckets.csv", summary)
         with pd.option_context("display.width", 250, "display.max_columns", 30):

@@ -258,6 +258,11 @@ def test_bucketed_regret_matching_carries_over_to_weeks_of_another_mix_where_one
                 assert mine[[f"option{j}_eur" for j in range(1, 11)]].sum().to_numpy() == pytest.approx(deviation[a], rel=1e-9)
                 assert mine.bucket.tolist() == [int(np.searchsorted(edges, x, side="right")) for x in feature]
     assert br.bucket_edges(np.arange(12.0), 4).tolist() == [2.75, 5.5, 8.25]  # equal counts: 3 hours each
+    # at given quantiles: numpy's linear interpolation of 0..12 at 1/12, 1/6, 1/2 (0-based positions 1, 2, 6)
+    assert br.bucket_edges(np.arange(13.0), 4, (1 / 12, 1 / 6, 0.5)).tolist() == pytest.approx([1.0, 2.0, 6.0])
+    for wrong in ((0.25, 0.5), (0.5, 0.25, 0.75), (0.0, 0.5, 0.75)):  # too few, not rising, not inside (0, 1)
+        with pytest.raises(ValueError, match="4 buckets need 3 rising quantiles in"):
+            br.bucket_edges(np.arange(12.0), 4, wrong)
 
 
 def test_mixed_up_prices_draw_per_hour_and_replay_the_same_draw():

@@ -212,6 +212,8 @@ def test_a_profile_no_step_can_run_is_refused_when_it_is_made():
                           (dict(two_stage_play_rounds="cubic"), "two_stage_play_rounds must be 'linear' or 'uniform'"),
                           (dict(fp_iterations=-1), "fp_iterations must be 0 or more"),
                           (dict(play_seeds=-1), "play_seeds must be 0 or more"),
+                          (dict(rm_bucket_quantiles=(0.25, 0.5)), "rm_bucket_quantiles must be rm_buckets - 1 = 3"),
+                          (dict(rm_bucket_quantiles=(0.5, 0.25, 0.75)), "rm_bucket_quantiles must be"),
                           (dict(fitted_play_fit_steps=(300, 0)), "fitted_play_fit_steps must be positive"),
                           (dict(br_grid="medium"), "br_grid must be"),
                           (dict(rm_fit_weeks=("train:2", "train")), "rm_fit_weeks: 'train' is 39 weeks"),
@@ -219,5 +221,6 @@ def test_a_profile_no_step_can_run_is_refused_when_it_is_made():
                           (dict(rm_fit_weeks=("train:40",)), "rm_fit_weeks: week spec 'train:40'")):
         with pytest.raises(ValueError, match=f"arbitrage profile 'quick': {named}"):
             dataclasses.replace(quick, **change)
+    assert dataclasses.replace(quick, rm_bucket_quantiles=(0.125, 0.25, 0.5)).rm_bucket_quantiles == (0.125, 0.25, 0.5)
     ok = dataclasses.replace(quick, two_stage_play_rounds="uniform", two_stage_play_window=1)
     assert (ok.two_stage_play_rounds, ok.two_stage_play_window) == ("uniform", 1)

@@ -1421,7 +1421,9 @@ def _section_bucketed_play(bt: pd.DataFrame, prof: dict) -> list[str]:
          "observes before it bids in the LFM, the feeder's net scheduled injection after the LEM (the sum of the "
          "aggregators' schedules, MW; it tells how much flexibility the DSO will buy). Its hours where the DSO buys, "
          f"in {len(fit)} training weeks (`rm_fit_weeks`, or `fit_weeks`: every season), are split into {int(bt.buckets.max())} buckets "
-         "of equal counts (outer buckets open), and regret matching runs in each bucket as above "
+         + ("of equal counts" if not prof.get("rm_bucket_quantiles") else
+            "at the quantiles " + ", ".join(f"{q:g}" for q in prof["rm_bucket_quantiles"]) + " of their feature (`rm_bucket_quantiles`)")
+         + " (outer buckets open), and regret matching runs in each bucket as above "
          "(`bucketed_regret_matching`). The hours are independent games, so the buckets' plays compose: against a "
          "constant bid played throughout, an aggregator's regret is at most the sum of its regrets in the buckets. "
          "The play is then judged on the check weeks and the validation weeks, which it was not fitted to (each "

@@ -94,6 +94,8 @@ class ArbitrageProfile(Profile):
     rm_buckets: int = 0  # and as many buckets of the feeder's scheduled injection, one regret matching each, on
     # `rm_fit_weeks`, judged on the check and validation weeks (`bucketed_regret_matching`; 0: none)
     rm_fit_weeks: tuple[str, ...] = ()  # the training weeks that play is fitted on (empty: `fit_weeks`)
+    rm_bucket_quantiles: tuple[float, ...] = ()  # its inner bucket edges as quantiles of those hours' feature, rising,
+    # `rm_buckets` - 1 of them (empty: buckets of equal counts; `bucket_edges`)
     play_seeds: int = 1  # that play (`rm_buckets`) and its play on the evaluation weeks (`play_by_congestion`) for the
     # first k seeds, so that the report judges the paper's orderings under it seed by seed, paired as the learned ones
     fit_weeks: tuple[str, ...] = ()  # weeks a fitted up-price responder learns the market's values on (first
@@ -138,6 +140,10 @@ class ArbitrageProfile(Profile):
         if self.br_grid not in ("fine", "coarse", "tiny"):
             problems.append(f"br_grid must be 'fine', 'coarse' or 'tiny' (got {self.br_grid!r})")
         problems += _fit_week_problems("rm_fit_weeks", self.rm_fit_weeks, self.br_weeks)
+        q = self.rm_bucket_quantiles
+        if q and (len(q) != self.rm_buckets - 1 or not all(0 < x < 1 for x in q) or list(q) != sorted(set(q))):
+            problems.append(f"rm_bucket_quantiles must be rm_buckets - 1 = {self.rm_buckets - 1} rising quantiles in "
+                            f"(0, 1) (got {q})")
         if problems:
             raise ValueError(f"arbitrage profile {self.name!r}: " + "; ".join(problems))
 
@@ -554,8 +560,8 @@ def regret_matching(run_dir: Path, path: Path, scenario: str, profile: Arbitrage
 
 
 def bucketed_regret_matching(run_dir: Path, path: Path, scenario: str, profile: ArbitrageProfile, seed: int) -> None:
-    """Regret matching by congestion (`bucketed_regret_matching`): `profile.rm_buckets` buckets of equal counts of
-    the feeder's scheduled injection over the hours of `profile.rm_fit_weeks` (or `fit_weeks`) where the DSO buys
+    """Regret matching by congestion (`bucketed_regret_matching`): `profile.rm_buckets` buckets of equal counts (or
+    split at `rm_bucket_quantiles`) of the feeder's scheduled injection over the hours of `profile.rm_fit_weeks` (or `fit_weeks`) where the DSO buys
     (training weeks), one regret matching each (`rm_iterations`); its history (`path`, a `bucket` column), mixtures (-mixtures.csv),
     edges (-edges.csv), the learned profile and the play scored on the fit weeks (from the history), the check weeks
     and the validation weeks (-scores.csv; neither fitted to), and each of those hours' values (-hours.csv,
@@ -568,7 +574,7 @@ def bucketed_regret_matching(run_dir: Path, path: Path, scenario: str, profile: 
     learned, _ = load_trained_policy(run_dir)
     fit_weeks = list(profile.rm_fit_weeks or profile.fit_weeks)
     fit = br.OptionValues(scenario, learned, fit_weeks, br.COARSE, seed, profile.br_max_hours)
-    edges = br.bucket_edges(fit.public_feature(), profile.rm_buckets)
+    edges = br.bucket_edges(fit.public_feature(), profile.rm_buckets, profile.rm_bucket_quantiles)
     history, mixtures = br.bucketed_regret_matching(fit, edges, profile.rm_iterations)
     scores = [br.bucketed_scores_from_history(history, fit).assign(weeks="fit")]
     hours = []

@@ -735,10 +735,15 @@ def score_correlated(values, mixtures: pd.DataFrame) -> pd.DataFrame:
                         + [_score_row("correlated", a, own[a], options[a], values.levels) for a in ids])
 
 
-def bucket_edges(feature: np.ndarray, n_buckets: int) -> np.ndarray:
-    """The n_buckets - 1 inner edges splitting `feature` (the fit weeks' hours) into buckets of equal counts;
-    the outer buckets are open, so every hour of other weeks falls into one."""
-    return np.quantile(feature, np.arange(1, n_buckets) / n_buckets) if len(feature) else np.zeros(0)
+def bucket_edges(feature: np.ndarray, n_buckets: int, quantiles=()) -> np.ndarray:
+    """The n_buckets - 1 inner edges splitting `feature` (the fit weeks' hours) into buckets of equal counts, or at
+    the given `quantiles` of it (n_buckets - 1 of them, rising, in (0, 1): e.g. (0.125, 0.25, 0.5, 0.75) splits the
+    lowest quarter, the most congested hours, in two); the outer buckets are open, so every hour of other weeks falls
+    into one."""
+    q = np.asarray(quantiles, dtype=float) if len(quantiles) else np.arange(1, n_buckets) / n_buckets
+    if len(q) != n_buckets - 1 or not ((q > 0) & (q < 1)).all() or not (np.diff(q) > 0).all():
+        raise ValueError(f"{n_buckets} buckets need {n_buckets - 1} rising quantiles in (0, 1) (got {list(q)})")
+    return np.quantile(feature, q) if len(feature) else np.zeros(0)
 
 
 def hour_buckets(values: OptionValues, edges: np.ndarray, feature: str = "feeder_sched_mw") -> np.ndarray:
