@@ -435,3 +435,11 @@ def test_the_reading_of_a_play_by_congestion_on_two_seeds_pairs_them():
     p = 0.5 - np.arctan(11.0) / np.pi
     assert f"all aggregators' S-a < one-arb step +55 ± 5 €/week (2 of 2 seeds positive, p = {p:.3f})" in text
     assert "one-arb < all-arb step" in text and "aggregator 5" not in text.split("Under it")[1]  # no aggregator 5 here
+
+
+def test_the_orderings_figure_under_the_play_needs_two_paired_seeds(tmp_path):
+    learned = _scores({"s-a": [100, 200], "one-arb": [90, 230], "all-arb": [300, 100]})
+    play = _scores({"s-a": [100, 200], "one-arb": [160, 250], "all-arb": [300, 100]})
+    assert report.fig_play_orderings(learned, play, tmp_path / "two.png") and (tmp_path / "two.png").stat().st_size > 0
+    one = play[play.seed == 0]
+    assert not report.fig_play_orderings(learned, one, tmp_path / "one.png") and not (tmp_path / "one.png").exists()

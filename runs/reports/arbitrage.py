@@ -1584,6 +1584,48 @@ def fig_regret_matching(rm: pd.DataFrame, fp: pd.DataFrame, table: pd.DataFrame,
     _save(fig, path)
 
 
+def fig_play_orderings(scores: pd.DataFrame, play_scores: pd.DataFrame, path: Path) -> bool:
+    """The paper's orderings seed by seed on the test weeks, under the learned policies and under the play by
+    congestion (`congestion_play_ordering`'s numbers): one panel per step, each seed's difference under both (a line
+    joins a seed's two), mean ± standard error in black. False (nothing drawn) with fewer than two seeds."""
+    runs = play_scores[["scenario", "seed"]].drop_duplicates()
+    test = {"learned": scores[_is_test(scores.week)], "by congestion": play_scores[_is_test(play_scores.week)]}
+    means = {k: aggregator_week_means(d, runs) for k, d in test.items()}
+    panels = []
+    for who, pick, steps in (("all aggregators", lambda d: d, ORDERING_STEPS),
+                             (f"aggregator {AGG}", lambda d: d[d.aggregator == AGG], [(SA, ONE)])):
+        per = {k: pick(d).groupby(["seed", "scenario"]).eur.sum().unstack("scenario") for k, d in means.items()}
+        for lo, hi in steps:
+            if all({lo, hi} <= set(t.columns) for t in per.values()):
+                diff = {k: (t[hi] - t[lo]).dropna() for k, t in per.items()}
+                if min(len(v) for v in diff.values()) >= 2:
+                    panels.append((who, f"{PAPER.label(lo)} < {PAPER.label(hi)}", diff))
+    if not panels:
+        return False
+    plt = _plt()
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 4), squeeze=False)
+    for ax, (who, step, diff) in zip(axes[0], panels):
+        a, b = diff["learned"], diff["by congestion"]
+        for seed in a.index.intersection(b.index):
+            ax.plot([0, 1], [a[seed], b[seed]], "-", color="0.75", lw=0.8, zorder=1)
+        for x, (k, d) in enumerate(diff.items()):
+            ax.scatter(np.full(len(d), x), d.values, color=f"C{x}", zorder=2, label=f"{k}: a seed")
+            se = d.std(ddof=1) / np.sqrt(len(d))
+            ax.errorbar([x + 0.12], [d.mean()], yerr=[se], fmt="o", color="k", capsize=4, zorder=3,
+                        label="mean ± standard error" if x == 0 else None)
+        p = [paired_steps(pd.DataFrame({"lo": 0.0, "hi": d}), [("lo", "hi")]).p_one_sided.iloc[0] for d in (a, b)]
+        p = [f"{x:.3f}" if x >= 0.001 else "< 0.001" for x in p]
+        ax.axhline(0.0, color="k", lw=0.6, ls="--")
+        ax.set_xticks([0, 1], ["learned", "by congestion"])
+        ax.set(xlim=(-0.5, 1.5), ylabel="difference, € per week")
+        ax.set_title(f"{who}: {step}\none-sided p: learned {p[0]}, by congestion {p[1]}", fontsize=9)
+        ax.legend(fontsize=7, loc="best")
+    fig.suptitle("The paper's orderings seed by seed on the 12 test weeks, learned policies and the play by congestion "
+                 "(fitted on training weeks)", fontsize=10)
+    _save(fig, path)
+    return True
+
+
 def fig_fitted_play(history: pd.DataFrame, ft: pd.DataFrame, scenarios, path: Path, two_stage: pd.DataFrame | None = None):
     """Left: per iteration of fictitious play over fitted responders (first seed), the largest gain of a constant
     up price over an aggregator's play on the play's weeks (dashed: the two-stage play's largest gain of a fixed
@@ -1979,6 +2021,9 @@ def _figures(study: Path, data: dict, tables: ReportTables) -> dict[str, str]:
         fig_regret_matching(data["regret_matching"], data["fictitious_play"], tables.regret_matching, scen,
                             f / "fig_regret_matching.png", tables.bucketed_play)
         figs["fig_regret_matching.png"] = "Regret matching over learned and constant bids, beside fictitious play"
+    if (data["rmb_play_scores"] is not None and len(data["rmb_play_scores"]) and len(scores)
+            and fig_play_orderings(scores, data["rmb_play_scores"], f / "fig_play_orderings.png")):
+        figs["fig_play_orderings.png"] = "The paper's orderings seed by seed under the learned policies and the play by congestion"
     if len(data["fitted_play"]) and len(tables.fitted_play):
         fig_fitted_play(data["fitted_play"], tables.fitted_play, scen, f / "fig_fitted_play.png", data.get("two_stage_play"))
         figs["fig_fitted_play.png"] = "Fictitious play over fitted best responders"
