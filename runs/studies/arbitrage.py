@@ -561,11 +561,11 @@ def regret_matching(run_dir: Path, path: Path, scenario: str, profile: Arbitrage
 
 def bucketed_regret_matching(run_dir: Path, path: Path, scenario: str, profile: ArbitrageProfile, seed: int) -> None:
     """Regret matching by congestion (`bucketed_regret_matching`): `profile.rm_buckets` buckets of equal counts (or
-    split at `rm_bucket_quantiles`) of the feeder's scheduled injection over the hours of `profile.rm_fit_weeks` (or `fit_weeks`) where the DSO buys
-    (training weeks), one regret matching each (`rm_iterations`); its history (`path`, a `bucket` column), mixtures (-mixtures.csv),
-    edges (-edges.csv), the learned profile and the play scored on the fit weeks (from the history), the check weeks
-    and the validation weeks (-scores.csv; neither fitted to), and each of those hours' values (-hours.csv,
-    `score_bucketed`), for the report's day-block bootstrap."""
+    split at `rm_bucket_quantiles`) of the feeder's scheduled injection over the hours of `profile.rm_fit_weeks` (or
+    `fit_weeks`) where the DSO buys (training weeks), one regret matching each (`rm_iterations`); its history (`path`,
+    a `bucket` column), mixtures (-mixtures.csv), edges (-edges.csv), the learned profile and the play scored on the
+    fit weeks (from the history), the check weeks and the validation weeks (-scores.csv; neither fitted to), and each
+    of those hours' values (-hours.csv, `score_bucketed`), for the report's day-block bootstrap."""
     import pandas as pd
 
     from runs.studies import arbitrage_best_response as br
