@@ -639,9 +639,7 @@ def ordering_steps_table(frames: dict[tuple[str, str], pd.DataFrame]) -> pd.Data
     all-arb) and aggregator 5 (S-a < one-arb, the paper's arbitrage gain)."""
     out = []
     for (weeks, profile), d in frames.items():
-        total = d.groupby(["seed", "scenario"]).eur.sum().unstack("scenario")
-        agg5 = d[d.aggregator == AGG].groupby(["seed", "scenario"]).eur.sum().unstack("scenario")
-        for who, per_seed, steps in (("all aggregators", total, ORDERING_STEPS), (f"aggregator {AGG}", agg5, [(SA, ONE)])):
+        for who, per_seed, steps in _ordering_per_seed(d):
             t = paired_steps(per_seed, steps, PAPER.label)
             if len(t):
                 out.append(t.assign(weeks=weeks, profile=profile, who=who))
@@ -649,6 +647,14 @@ def ordering_steps_table(frames: dict[tuple[str, str], pd.DataFrame]) -> pd.Data
         return pd.DataFrame()
     t = pd.concat(out, ignore_index=True)
     return t[["who", "weeks", "profile", *[c for c in t.columns if c not in ("who", "weeks", "profile")]]]
+
+
+def _ordering_per_seed(d: pd.DataFrame) -> list[tuple[str, pd.DataFrame, list]]:
+    """(who, € per week by seed and scenario, the ordering's steps) for all aggregators and for aggregator 5, from
+    each aggregator's € per week (columns scenario, seed, aggregator, eur)."""
+    per_seed = lambda x: x.groupby(["seed", "scenario"]).eur.sum().unstack("scenario")  # noqa: E731
+    return [("all aggregators", per_seed(d), list(ORDERING_STEPS)),
+            (f"aggregator {AGG}", per_seed(d[d.aggregator == AGG]), [(SA, ONE)])]
 
 
 def convergence_table(curves: pd.DataFrame, scenarios: list[str]) -> pd.DataFrame:
@@ -974,9 +980,15 @@ def congestion_play_ordering(scores: pd.DataFrame, play_scores: pd.DataFrame) ->
     under the play by congestion, for the seeds that have the play in every scenario of a step."""
     if play_scores is None or play_scores.empty or scores is None or scores.empty:
         return pd.DataFrame()
+    return ordering_steps_table({("test weeks", k): d for k, d in congestion_play_frames(scores, play_scores).items()})
+
+
+def congestion_play_frames(scores: pd.DataFrame, play_scores: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """{"learned", "by congestion"}: each aggregator's € per week on the test weeks (`aggregator_week_means`) for the
+    runs that have the play."""
     runs = play_scores[["scenario", "seed"]].drop_duplicates()
     test = {"learned": scores[_is_test(scores.week)], "by congestion": play_scores[_is_test(play_scores.week)]}
-    return ordering_steps_table({("test weeks", k): aggregator_week_means(d, runs) for k, d in test.items()})
+    return {k: aggregator_week_means(d, runs) for k, d in test.items()}
 
 
 def flex_by_week(per_seed: dict[int, tuple[pd.DataFrame, float]], scenario: str = SA) -> pd.DataFrame:
@@ -1588,23 +1600,21 @@ def fig_play_orderings(scores: pd.DataFrame, play_scores: pd.DataFrame, path: Pa
     """The paper's orderings seed by seed on the test weeks, under the learned policies and under the play by
     congestion (`congestion_play_ordering`'s numbers): one panel per step, each seed's difference under both (a line
     joins a seed's two), mean ± standard error in black. False (nothing drawn) with fewer than two seeds."""
-    runs = play_scores[["scenario", "seed"]].drop_duplicates()
-    test = {"learned": scores[_is_test(scores.week)], "by congestion": play_scores[_is_test(play_scores.week)]}
-    means = {k: aggregator_week_means(d, runs) for k, d in test.items()}
+    per = {k: _ordering_per_seed(d) for k, d in congestion_play_frames(scores, play_scores).items()}
     panels = []
-    for who, pick, steps in (("all aggregators", lambda d: d, ORDERING_STEPS),
-                             (f"aggregator {AGG}", lambda d: d[d.aggregator == AGG], [(SA, ONE)])):
-        per = {k: pick(d).groupby(["seed", "scenario"]).eur.sum().unstack("scenario") for k, d in means.items()}
+    for i, (who, _, steps) in enumerate(per["learned"]):
         for lo, hi in steps:
-            if all({lo, hi} <= set(t.columns) for t in per.values()):
-                diff = {k: (t[hi] - t[lo]).dropna() for k, t in per.items()}
+            tables = {k: v[i][1] for k, v in per.items()}
+            if all({lo, hi} <= set(t.columns) for t in tables.values()):
+                diff = {k: (t[hi] - t[lo]).dropna() for k, t in tables.items()}
+                p = {k: paired_steps(t, [(lo, hi)]).p_one_sided.iloc[0] for k, t in tables.items()}
                 if min(len(v) for v in diff.values()) >= 2:
-                    panels.append((who, f"{PAPER.label(lo)} < {PAPER.label(hi)}", diff))
+                    panels.append((who, f"{PAPER.label(lo)} < {PAPER.label(hi)}", diff, p))
     if not panels:
         return False
     plt = _plt()
     fig, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 4), squeeze=False)
-    for ax, (who, step, diff) in zip(axes[0], panels):
+    for ax, (who, step, diff, p) in zip(axes[0], panels):
         a, b = diff["learned"], diff["by congestion"]
         for seed in a.index.intersection(b.index):
             ax.plot([0, 1], [a[seed], b[seed]], "-", color="0.75", lw=0.8, zorder=1)
@@ -1613,8 +1623,7 @@ def fig_play_orderings(scores: pd.DataFrame, play_scores: pd.DataFrame, path: Pa
             se = d.std(ddof=1) / np.sqrt(len(d))
             ax.errorbar([x + 0.12], [d.mean()], yerr=[se], fmt="o", color="k", capsize=4, zorder=3,
                         label="mean ± standard error" if x == 0 else None)
-        p = [paired_steps(pd.DataFrame({"lo": 0.0, "hi": d}), [("lo", "hi")]).p_one_sided.iloc[0] for d in (a, b)]
-        p = [f"{x:.3f}" if x >= 0.001 else "< 0.001" for x in p]
+        p = [f"{p[k]:.3f}" if p[k] >= 0.001 else "< 0.001" for k in ("learned", "by congestion")]
         ax.axhline(0.0, color="k", lw=0.6, ls="--")
         ax.set_xticks([0, 1], ["learned", "by congestion"])
         ax.set(xlim=(-0.5, 1.5), ylabel="difference, € per week")
